@@ -1,0 +1,44 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+CONFIG ?= deploy/demo/gateway.yaml
+BIN    := $(VENV)/bin
+GATEWAY := $(BIN)/gateway --config $(CONFIG)
+
+.PHONY: run test install services demo-setup lint typecheck layers unit clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+services:
+	deploy/scripts/ensure-services.sh
+
+demo-setup: install services
+	$(BIN)/gateway demo keys --key var/demo/demo-van.key
+	$(GATEWAY) db create
+	$(GATEWAY) db upgrade
+
+## make run: install, make sure PostgreSQL and RabbitMQ are up, migrate, serve the demo.
+run: demo-setup
+	exec $(GATEWAY) serve
+
+lint: install
+	$(BIN)/ruff check gateway tests bench
+
+typecheck: install
+	$(BIN)/mypy --strict gateway
+
+layers: install
+	$(BIN)/lint-imports
+
+## make test: install and run every test and quality gate.
+test: install services lint typecheck layers
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

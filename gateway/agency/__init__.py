@@ -1,0 +1,1 @@
+"""The small SDK an agency system uses to receive canonical messages from its own queue."""

@@ -1,0 +1,209 @@
+"""The processor: takes committed submissions from the store, runs the pure pipeline on each,
+and writes the whole decision (messages, events, outbox rows, acknowledgement) in the same
+transaction that claimed it.  A crash anywhere leaves the submission 'received' to be taken
+again; nothing is decided twice."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from gateway.config.load import GatewayConfig
+from gateway.errors import StoreError
+from gateway.logs import event
+from gateway.model.edifact import PartyId
+from gateway.model.findings import Finding
+from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Status
+from gateway.pipeline.process import Context, process_submission
+from gateway.store import interchanges as store
+from gateway.store import outbox
+from gateway.store.database import translated_errors
+
+log = logging.getLogger("gateway.processor")
+IDLE_POLL_SECONDS = 1.0
+MAX_RETRY_DELAY_SECONDS = 300.0
+
+
+def retry_delay(attempts: int) -> float:
+    return min(MAX_RETRY_DELAY_SECONDS, 2.0 ** min(attempts, 9))
+
+
+class Wakeable(Protocol):
+    def set(self) -> None: ...
+
+
+class Processor:
+    def __init__(self, pool: Any, config: GatewayConfig, wake: asyncio.Event,
+                 wake_relays: Wakeable) -> None:
+        self._pool = pool
+        self._config = config
+        self._wake = wake
+        self._wake_relays = wake_relays
+        settings = config.settings
+        self._gateway = PartyId(settings.gateway_id, settings.gateway_id_qualifier or "")
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                busy = await self.process_one()
+                failures = 0
+            except StoreError as exc:
+                failures += 1
+                event(log, "store_unavailable", level=logging.ERROR, error=str(exc))
+                await asyncio.sleep(retry_delay(failures))
+                continue
+            if not busy:
+                await _wait(self._wake, IDLE_POLL_SECONDS)
+
+    async def process_one(self) -> bool:
+        """Decide one waiting submission; False when none is waiting."""
+        claimed: store.PendingInterchange | None = None
+        try:
+            async with translated_errors("processing"), self._pool.acquire() as connection, \
+                    connection.transaction():
+                claimed = await store.claim_next(connection)
+                if claimed is None:
+                    return False
+                await self._decide(connection, claimed)
+        except StoreError:
+            raise
+        except Exception as exc:  # our bug: keep the submission, alarm, retry later
+            if claimed is None:
+                raise
+            event(log, "processing_failed", level=logging.ERROR, exc_info=True,
+                  partner=claimed.partner_id, submission=claimed.id, error=repr(exc))
+            await store.postpone(self._pool, claimed.id, repr(exc),
+                                 retry_delay(claimed.attempts + 1))
+            return True
+        self._wake_relays.set()
+        return True
+
+    async def _decide(self, connection: Any, pending: store.PendingInterchange) -> None:
+        original = await store.content_original(connection, pending)
+        if original is not None:
+            await self._duplicate(connection, pending, original, "same bytes")
+            return
+        outcome = await asyncio.to_thread(process_submission, pending.raw,
+                                          self._context(pending))
+        header = outcome.header
+        if header is not None and outcome.status is not Status.REJECTED:
+            owner = await store.claim_key(connection, pending.partner_id, header.sender.id,
+                                          header.control_reference, pending.id)
+            if owner is not None:
+                await self._duplicate(connection, pending, owner,
+                                      f"control reference {header.control_reference}")
+                return
+        await self._save(connection, pending, outcome)
+
+    def _context(self, pending: store.PendingInterchange) -> Context:
+        return Context(
+            partner=self._config.partner(pending.partner_id),
+            routing=self._config.routing,
+            gateway=self._gateway,
+            ack_reference=str(pending.id),
+            received=pending.received_at.astimezone(dt.UTC),
+            file_name=pending.file_name,
+        )
+
+    async def _save(self, connection: Any, pending: store.PendingInterchange,
+                    outcome: Outcome) -> None:
+        header = outcome.header
+        await store.decide(
+            connection, pending.id, status=outcome.status.value, summary=outcome.summary,
+            sender_id=header.sender.id if header else None,
+            recipient_id=header.recipient.id if header else None,
+            control_ref=header.control_reference if header else None)
+        for message in outcome.messages:
+            await self._save_message(connection, pending, message)
+        await self._answer(connection, pending, outcome.acknowledgement)
+        event(log, "decided", partner=pending.partner_id, submission=pending.id,
+              interchange=header.control_reference if header else None,
+              status=outcome.status.value, summary=outcome.summary)
+
+    async def _save_message(self, connection: Any, pending: store.PendingInterchange,
+                            message: MessageOutcome) -> None:
+        canonical = message.canonical
+        status = "rejected" if not message.accepted else (
+            "routed" if message.agencies else "unroutable")
+        message_id = await store.insert_message(
+            connection, pending.id, position=message.position,
+            message_ref=message.reference, message_type=message.identifier.type,
+            release=message.identifier.directory, status=status,
+            canonical=canonical.model_dump_json() if canonical else None,
+            document_ref=canonical.declaration_number if canonical else None,
+            agencies=message.agencies, rules=message.rules,
+            findings=[_finding_json(f) for f in message.findings])
+        detail: dict[str, Any] = {"message_ref": message.reference,
+                                  "agencies": list(message.agencies),
+                                  "rules": list(message.rules)}
+        if status == "rejected":
+            detail["findings"] = [f.describe() for f in message.findings]
+        await store.add_event(connection, pending.id, f"message_{status}", detail, message_id)
+        if status == "unroutable":
+            event(log, "unroutable", level=logging.WARNING, partner=pending.partner_id,
+                  submission=pending.id, message_ref=message.reference)
+        for agency in message.agencies:
+            await self._publish_later(connection, pending, message, message_id, agency)
+
+    async def _publish_later(self, connection: Any, pending: store.PendingInterchange,
+                             message: MessageOutcome, message_id: int, agency: str) -> None:
+        assert message.canonical is not None
+        correlation = f"swg-{pending.id}-{message.position}"
+        stable_id = f"{correlation}-{agency}"  # the same on every re-publish (rule 2)
+        await outbox.add(
+            connection, interchange_id=pending.id, message_id=message_id, channel="amqp",
+            destination=agency, dispatch_key=stable_id,
+            body=message.canonical.model_dump_json().encode("utf-8"),
+            properties={
+                "message_id": stable_id,
+                "correlation_id": correlation,
+                "type": message.canonical.kind,
+                "headers": {
+                    "agency": agency,
+                    "partner": pending.partner_id,
+                    "message_type": message.identifier.type,
+                    "release": message.identifier.directory,
+                    "interchange_ref": message.canonical.source.interchange_reference,
+                    "submission_id": pending.id,
+                },
+            })
+
+    async def _duplicate(self, connection: Any, pending: store.PendingInterchange,
+                         original: int, because: str) -> None:
+        """Rule 2: a resend is not routed again; it gets the original answer again."""
+        summary = f"duplicate of submission {original} ({because}); not routed again"
+        await store.decide(connection, pending.id, status="duplicate", summary=summary,
+                           duplicate_of=original)
+        kind, body = await store.acknowledgement_of(connection, original)
+        await self._answer(connection, pending, Acknowledgement(kind, body))
+        event(log, "duplicate", partner=pending.partner_id, submission=pending.id,
+              original=original, reason=because)
+
+    async def _answer(self, connection: Any, pending: store.PendingInterchange,
+                      ack: Acknowledgement) -> None:
+        """The answer goes to the partner's outbox under ``<file>.<submission>.<suffix>``."""
+        file_name = f"{pending.file_name}.{pending.id}.{ack.suffix}"
+        await store.save_acknowledgement(connection, pending.id, ack.kind, file_name, ack.body)
+        await outbox.add(
+            connection, interchange_id=pending.id, message_id=None, channel="mailbox",
+            destination=pending.partner_id, dispatch_key=f"ack-{pending.id}", body=ack.body,
+            properties={"file_name": file_name, "kind": ack.kind})
+
+
+def _finding_json(finding: Finding) -> dict[str, Any]:
+    data = asdict(finding)
+    data["code"] = int(finding.code)
+    return data
+
+
+async def _wait(wake: asyncio.Event, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(wake.wait(), timeout)
+    except TimeoutError:
+        pass
+    wake.clear()
+

@@ -1,0 +1,101 @@
+"""Relays drain the outbox: each pending row is handed to its channel's dispatcher (AMQP
+publisher, mailbox writer) and marked dispatched in the same transaction that locked it.
+A failure is ours (rule 4): the row is kept, retried with backoff, and an alarm is logged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from gateway.errors import DeliveryError, StoreError
+from gateway.logs import event
+from gateway.store import interchanges as store
+from gateway.store import outbox
+from gateway.store.database import translated_errors
+from gateway.store.outbox import OutboxRow
+
+log = logging.getLogger("gateway.relay")
+BATCH = 50
+IDLE_POLL_SECONDS = 1.0
+MAX_RETRY_DELAY_SECONDS = 60.0
+
+
+class Dispatcher(Protocol):
+    #: The event recorded once a row is dispatched ("delivered", "acknowledged").
+    done_event: str
+
+    async def dispatch(self, row: OutboxRow) -> None: ...
+
+
+class Relay:
+    def __init__(self, pool: Any, channel: str, dispatcher: Dispatcher,
+                 wake: asyncio.Event) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._dispatcher = dispatcher
+        self._wake = wake
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                dispatched = await self.dispatch_batch()
+                failures = 0
+            except StoreError as exc:
+                failures += 1
+                event(log, "store_unavailable", level=logging.ERROR, channel=self._channel,
+                      error=str(exc))
+                await asyncio.sleep(min(MAX_RETRY_DELAY_SECONDS, 2.0 ** failures))
+                continue
+            if not dispatched:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+
+    async def dispatch_batch(self) -> int:
+        """Dispatch what is due; returns how many rows went out."""
+        sent = 0
+        async with translated_errors(f"{self._channel} relay"), \
+                self._pool.acquire() as connection, connection.transaction():
+            for row in await outbox.claim_pending(connection, self._channel, BATCH):
+                if await self._one(connection, row):
+                    sent += 1
+                else:
+                    break  # the channel is failing: leave the rest for the retry
+        return sent
+
+    async def _one(self, connection: Any, row: OutboxRow) -> bool:
+        try:
+            await self._dispatcher.dispatch(row)
+        except DeliveryError as exc:
+            delay = min(MAX_RETRY_DELAY_SECONDS, 2.0 ** min(row.attempts + 1, 6))
+            await outbox.mark_failed(connection, row.id, str(exc), delay)
+            event(log, "dispatch_failed", level=logging.ERROR, channel=self._channel,
+                  destination=row.destination, submission=row.interchange_id,
+                  key=row.dispatch_key, attempts=row.attempts + 1, retry_in=delay,
+                  error=str(exc))
+            return False
+        await outbox.mark_dispatched(connection, row.id)
+        await store.add_event(connection, row.interchange_id, self._dispatcher.done_event,
+                              {"channel": self._channel, "destination": row.destination,
+                               "key": row.dispatch_key}, row.message_id)
+        event(log, self._dispatcher.done_event, channel=self._channel,
+              destination=row.destination, submission=row.interchange_id,
+              key=row.dispatch_key)
+        return True
+
+
+class MailboxDispatcher:
+    """Writes acknowledgements into partners' outbox folders."""
+
+    done_event = "acknowledged"
+
+    def __init__(self, deliver: Any) -> None:
+        self._deliver = deliver
+
+    async def dispatch(self, row: OutboxRow) -> None:
+        await asyncio.to_thread(self._deliver, row.destination, row.properties["file_name"],
+                                row.body)

@@ -1,0 +1,125 @@
+"""``gateway serve``: every listener and worker under one supervisor (asyncio.TaskGroup).
+
+SIGTERM or SIGINT stops the listeners first (no new submissions), lets the processor and relays
+drain what is already committed for a short grace period, then exits.  Whatever is not done by
+then stays in the store and is resumed on the next start (DESIGN rule 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+
+from gateway.app.intake import Intake
+from gateway.app.processor import Processor
+from gateway.app.relay import MailboxDispatcher, Relay
+from gateway.bus.publisher import AmqpPublisher
+from gateway.bus.topology import Topology
+from gateway.config.load import GatewayConfig
+from gateway.logs import event
+from gateway.errors import StoreError
+from gateway.store.database import create_pool, redact
+from gateway.store.interchanges import pending_work
+from gateway.transports.mailbox import Mailboxes
+from gateway.transports.sftp import PartnerAccess, load_or_create_host_key, start_server
+
+log = logging.getLogger("gateway.serve")
+DRAIN_SECONDS = 5.0
+
+
+@dataclass
+class Running:
+    """Handles on a started gateway (tests use them; ``serve`` waits on ``stopped``)."""
+
+    sftp_port: int
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def topology_of(config: GatewayConfig) -> Topology:
+    return Topology(config.settings.amqp.exchange, config.settings.amqp.queue_prefix)
+
+
+async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None = None,
+                install_signals: bool = True) -> None:
+    pool = await create_pool(config.database_url)
+    mailboxes = Mailboxes(config.mailboxes_path)
+    mailboxes.prepare(tuple(p.id for p in config.partners))
+    wake_processor, wake_amqp, wake_mailbox = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    wake_relays = _Fanout(wake_amqp, wake_mailbox)
+    publisher = AmqpPublisher(config.amqp_url, topology_of(config), config.agency_codes)
+    intake = Intake(pool, wake_processor)
+    access = PartnerAccess(
+        logins={p.login: p.id for p in config.partners},
+        keys=config.ssh_keys,
+        mailboxes=mailboxes,
+    )
+    host_key = load_or_create_host_key(config.host_key_path)
+    sftp = await start_server(config.settings.sftp.host, config.settings.sftp.port, host_key,
+                              access, intake.submit)
+    running = Running(sftp_port=sftp.sockets[0].getsockname()[1])
+    if install_signals:
+        _on_signals(running.stopped)
+    event(log, "started", sftp=f"{config.settings.sftp.host}:{running.sftp_port}",
+          database=redact(config.database_url), amqp=redact(config.amqp_url),
+          exchange=config.settings.amqp.exchange, partners=len(config.partners),
+          agencies=list(config.agency_codes))
+    try:
+        async with asyncio.TaskGroup() as workers:
+            tasks = [
+                workers.create_task(Processor(pool, config, wake_processor, wake_relays).run()),
+                workers.create_task(Relay(pool, "amqp", publisher, wake_amqp).run()),
+                workers.create_task(Relay(pool, "mailbox", MailboxDispatcher(mailboxes.deliver),
+                                          wake_mailbox).run()),
+            ]
+            if ready is not None:
+                ready.set_result(running)
+            await running.stopped.wait()
+            event(log, "stopping", reason="signal or shutdown request")
+            sftp.close()
+            await sftp.wait_closed()
+            await _drain(pool, wake_processor, wake_relays)
+            for task in tasks:
+                task.cancel()
+    finally:
+        sftp.close()
+        await publisher.close()
+        await pool.close()
+        event(log, "stopped")
+
+
+async def _drain(pool: object, wake_processor: asyncio.Event, wake_relays: _Fanout) -> None:
+    """Let committed work finish (bounded): decisions taken, answers and publishes sent."""
+    deadline = asyncio.get_running_loop().time() + DRAIN_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
+        wake_processor.set()
+        wake_relays.set()
+        try:
+            if await pending_work(pool) == 0:
+                return
+        except StoreError:
+            return
+        await asyncio.sleep(0.1)
+    event(log, "drain_incomplete", level=logging.WARNING,
+          note="unfinished work stays in the store and resumes on the next start")
+
+
+class _Fanout:
+    """Wake several relays with one ``set()``."""
+
+    def __init__(self, *events: asyncio.Event) -> None:
+        self._events = events
+
+    def set(self) -> None:
+        for e in self._events:
+            e.set()
+
+
+def _on_signals(stopped: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stopped.set)
+

@@ -1,0 +1,74 @@
+"""``gateway validate FILE``: the pipeline run offline on one file, as a partner would see it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TextIO
+
+from gateway.config.load import GatewayConfig
+from gateway.config.partners import EdifactId, Partner
+from gateway.errors import ConfigError, EnvelopeError
+from gateway.model.edifact import PartyId
+from gateway.model.outcome import Outcome, Status
+from gateway.pipeline.process import Context, process_submission
+from gateway.wire.edifact.envelope import read_interchange
+
+
+def validate_file(config: GatewayConfig, path: Path, partner_id: str | None,
+                  out: TextIO) -> int:
+    """Print the verdict, every finding, the routes, the canonical JSON and the answer.
+    Exit status 0 when accepted, 1 otherwise."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    partner = _partner(config, data, partner_id)
+    settings = config.settings
+    outcome = process_submission(data, Context(
+        partner=partner, routing=config.routing,
+        gateway=PartyId(settings.gateway_id, settings.gateway_id_qualifier or ""),
+        ack_reference="VALIDATE", received=dt.datetime.now(dt.UTC), file_name=path.name))
+    _print(outcome, partner, out)
+    return 0 if outcome.status is Status.ACCEPTED else 1
+
+
+def _partner(config: GatewayConfig, data: bytes, partner_id: str | None) -> Partner:
+    if partner_id is not None:
+        found = next((p for p in config.partners if p.id == partner_id), None)
+        if found is None:
+            raise ConfigError(f"no partner {partner_id!r} in the partners file")
+        return found
+    try:
+        sender = read_interchange(data).header.sender
+    except EnvelopeError:
+        sender = None
+    if sender is not None:
+        for partner in config.partners:
+            if partner.may_send_as(sender.id, sender.qualifier):
+                return partner
+    # Nobody may send as this sender: check as an anonymous partner, so the verdict says so.
+    return Partner.model_construct(id="(none)", name="no configured partner",
+                                   edifact_ids=(EdifactId.model_construct(id="", qualifier=None),),
+                                   ssh_keys=(), sftp_user=None)
+
+
+def _print(outcome: Outcome, partner: Partner, out: TextIO) -> None:
+    out.write(f"verdict: {outcome.status.value} (as partner {partner.id})\n")
+    for finding in outcome.findings:
+        out.write(f"  interchange: {finding.describe()}\n")
+    for message in outcome.messages:
+        head = f"message {message.position} ref {message.reference} " \
+               f"{message.identifier.type} {message.identifier.directory}"
+        if not message.accepted:
+            out.write(f"{head}: rejected\n")
+            for finding in message.findings:
+                out.write(f"  {finding.describe()}\n")
+            continue
+        route = ", ".join(message.agencies) or "nobody (unroutable: would be parked)"
+        out.write(f"{head}: accepted; route to {route} (rules: {', '.join(message.rules)})\n")
+        if message.canonical is not None:
+            out.write(message.canonical.model_dump_json(indent=2, exclude_none=True) + "\n")
+    ack = outcome.acknowledgement
+    out.write(f"--- answer ({ack.kind}) ---\n")
+    out.write(ack.body.decode("latin-1"))

@@ -1,0 +1,1 @@
+"""RabbitMQ (aio-pika): topology, publishing with confirms, and consuming."""

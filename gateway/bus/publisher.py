@@ -1,0 +1,61 @@
+"""Publish outbox rows to the delivery exchange: persistent, mandatory, with publisher
+confirms, so a row is marked sent only once RabbitMQ has taken responsibility for it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aio_pika
+
+from gateway.bus.topology import Topology, connect, declare, translated_errors
+from gateway.store.outbox import OutboxRow
+
+PUBLISH_TIMEOUT_SECONDS = 15
+
+
+class AmqpPublisher:
+    """The dispatcher of the "amqp" outbox channel."""
+
+    done_event = "delivered"
+
+    def __init__(self, url: str, topology: Topology, agencies: tuple[str, ...]) -> None:
+        self._url = url
+        self._topology = topology
+        self._agencies = agencies
+        self._connection: Any = None
+        self._exchange: Any = None
+
+    async def _ensure(self) -> Any:
+        if self._exchange is None or self._connection is None or self._connection.is_closed:
+            await self.close()
+            self._connection = await connect(self._url)
+            async with translated_errors("opening a channel"):
+                channel = await self._connection.channel(publisher_confirms=True)
+            self._exchange = await declare(channel, self._topology, self._agencies)
+        return self._exchange
+
+    async def dispatch(self, row: OutboxRow) -> None:
+        exchange = await self._ensure()
+        props = row.properties
+        message = aio_pika.Message(
+            body=row.body,
+            message_id=props["message_id"],
+            correlation_id=props["correlation_id"],
+            type=props["type"],
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers=props["headers"],
+        )
+        try:
+            async with translated_errors(f"publishing {props['message_id']}"):
+                await exchange.publish(message, routing_key=row.destination, mandatory=True,
+                                       timeout=PUBLISH_TIMEOUT_SECONDS)
+        except Exception:
+            self._exchange = None  # reconnect on the next try
+            raise
+
+    async def close(self) -> None:
+        connection, self._connection, self._exchange = self._connection, None, None
+        if connection is not None and not connection.is_closed:
+            async with translated_errors("closing"):
+                await connection.close()

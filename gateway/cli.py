@@ -1,0 +1,141 @@
+"""The ``gateway`` command: serve, validate, db, agency, track, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway import __version__
+from gateway.errors import GatewayError
+
+DEFAULT_CONFIG = "deploy/demo/gateway.yaml"
+CONFIG_VARIABLE = "GATEWAY_CONFIG"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.command
+    try:
+        return command(args)
+    except GatewayError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description=(
+        "Single Window Gateway: EDIFACT in over SFTP, canonical messages out to agency queues, "
+        "CONTRL acknowledgements back."))
+    parser.add_argument("--version", action="version", version=f"gateway {__version__}")
+    parser.add_argument("-c", "--config", type=Path,
+                        default=Path(os.environ.get(CONFIG_VARIABLE, DEFAULT_CONFIG)),
+                        help=f"gateway.yaml (default: ${CONFIG_VARIABLE} or {DEFAULT_CONFIG})")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the SFTP listener, processor and relays")
+    serve.set_defaults(command=_serve)
+
+    validate = sub.add_parser("validate", help="check a file offline; print the verdict, "
+                              "the canonical JSON and the CONTRL")
+    validate.add_argument("file", type=Path)
+    validate.add_argument("--partner", help="check as this partner (default: the partner "
+                          "whose EDIFACT IDs include the UNB sender)")
+    validate.set_defaults(command=_validate)
+
+    db = sub.add_parser("db", help="database: create, upgrade")
+    db_sub = db.add_subparsers(required=True, metavar="ACTION")
+    db_sub.add_parser("create", help="create the database when missing").set_defaults(
+        command=_db_create)
+    db_sub.add_parser("upgrade", help="apply pending migrations").set_defaults(
+        command=_db_upgrade)
+
+    agency = sub.add_parser("agency", help="example agency adapter")
+    agency_sub = agency.add_subparsers(required=True, metavar="ACTION")
+    run = agency_sub.add_parser("run", help="consume an agency's queue and print each message")
+    run.add_argument("code")
+    run.set_defaults(command=_agency_run)
+
+    track = sub.add_parser("track", help="print the history of a submission (id), interchange "
+                           "(UNB reference) or declaration (number)")
+    track.add_argument("reference")
+    track.set_defaults(command=_track)
+
+    demo = sub.add_parser("demo", help="demo set-up")
+    demo_sub = demo.add_subparsers(required=True, metavar="ACTION")
+    keys = demo_sub.add_parser("keys", help="create the demo partner's SSH key when missing")
+    keys.add_argument("--key", type=Path, default=Path("var/demo/demo-van.key"))
+    keys.set_defaults(command=_demo_keys)
+    return parser
+
+
+def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from gateway.config.load import load_config
+
+    return load_config(args.config)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway import logs
+    from gateway.app.serve import serve
+
+    config = _config(args)
+    logs.configure(config.settings.log_level)
+    asyncio.run(serve(config))
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from gateway.app.validate import validate_file
+
+    return validate_file(_config(args), args.file, args.partner, sys.stdout)
+
+
+def _db_create(args: argparse.Namespace) -> int:
+    from gateway.store.database import create_database, redact
+
+    config = _config(args)
+    created = asyncio.run(create_database(config.database_url))
+    print(f"database {'created' if created else 'exists'}: {redact(config.database_url)}")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from gateway.store.database import upgrade
+
+    applied = asyncio.run(upgrade(_config(args).database_url))
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def _agency_run(args: argparse.Namespace) -> int:
+    from gateway.app.agency import run_agency
+
+    return asyncio.run(run_agency(_config(args), args.code))
+
+
+def _track(args: argparse.Namespace) -> int:
+    from gateway.app.track import track
+
+    events = asyncio.run(track(_config(args), args.reference))
+    if not events:
+        print(f"nothing known about {args.reference!r}", file=sys.stderr)
+        return 1
+    for item in events:
+        print(json.dumps(item, default=str, ensure_ascii=False))
+    return 0
+
+
+def _demo_keys(args: argparse.Namespace) -> int:
+    from gateway.app.demo import ensure_key
+
+    created = ensure_key(args.key)
+    print(f"{'created' if created else 'kept'} {args.key} and {args.key}.pub")
+    return 0

@@ -1,0 +1,85 @@
+"""Load gateway.yaml and every file it names into one checked, immutable GatewayConfig."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.config.partners import Agency, AgenciesFile, Partner, PartnersFile
+from gateway.config.routing import RoutingTable
+from gateway.config.settings import Settings
+from gateway.config.yamlfile import load_model
+from gateway.errors import ConfigError
+
+DATABASE_URL_VARIABLE = "GATEWAY_DATABASE_URL"
+AMQP_URL_VARIABLE = "GATEWAY_AMQP_URL"
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    source: Path
+    settings: Settings
+    partners: tuple[Partner, ...]
+    agencies: tuple[Agency, ...]
+    routing: RoutingTable
+    database_url: str
+    amqp_url: str
+    host_key_path: Path
+    mailboxes_path: Path
+    #: partner id -> its authorized OpenSSH public keys, as text.
+    ssh_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def partner(self, partner_id: str) -> Partner:
+        return next(p for p in self.partners if p.id == partner_id)
+
+    def partner_by_login(self, login: str) -> Partner | None:
+        return next((p for p in self.partners if p.login == login), None)
+
+    @property
+    def agency_codes(self) -> tuple[str, ...]:
+        return tuple(a.code for a in self.agencies)
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayConfig:
+    env = os.environ if environ is None else environ
+    path = path.resolve()
+    settings = load_model(path, Settings)
+    base = path.parent
+    partners_path = base / settings.partners
+    partners = load_model(partners_path, PartnersFile).partners
+    agencies = load_model(base / settings.agencies, AgenciesFile).agencies
+    routing = load_routing(base / settings.routing, tuple(a.code for a in agencies))
+    return GatewayConfig(
+        source=path,
+        settings=settings,
+        partners=partners,
+        agencies=agencies,
+        routing=routing,
+        database_url=env.get(DATABASE_URL_VARIABLE) or settings.database_url,
+        amqp_url=env.get(AMQP_URL_VARIABLE) or settings.amqp.url,
+        host_key_path=base / settings.sftp.host_key,
+        mailboxes_path=base / settings.sftp.mailboxes,
+        ssh_keys={p.id: _read_keys(p, partners_path) for p in partners},
+    )
+
+
+def load_routing(path: Path, agencies: tuple[str, ...]) -> RoutingTable:
+    return load_model(path, RoutingTable, context={"agencies": set(agencies)})
+
+
+def _read_keys(partner: Partner, partners_path: Path) -> tuple[str, ...]:
+    keys: list[str] = []
+    for index, entry in enumerate(partner.ssh_keys):
+        if entry.key is not None:
+            keys.append(entry.key)
+            continue
+        key_path = partners_path.parent / str(entry.file)
+        try:
+            keys.append(key_path.read_text(encoding="ascii").strip())
+        except OSError as exc:
+            raise ConfigError(
+                f"{partners_path}: partner {partner.id!r} ssh_keys[{index}].file: cannot read "
+                f"{key_path}: {exc.strerror}"
+            ) from exc
+    return tuple(keys)

@@ -1,0 +1,40 @@
+"""``gateway.yaml``: where the gateway listens, what it talks to and where its files are.
+
+Relative paths are taken from the directory of the file that names them.  Two environment
+variables override the URLs: GATEWAY_DATABASE_URL and GATEWAY_AMQP_URL.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SftpSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=2222, ge=0, le=65535)
+    host_key: str = Field(description="generated on first start when missing, then kept")
+    mailboxes: str = Field(description="one directory per partner with inbox/ and outbox/")
+
+
+class AmqpSettings(Strict):
+    url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    exchange: str = "gateway.deliveries"
+    queue_prefix: str = "agency."
+
+
+class Settings(Strict):
+    gateway_id: str = Field(default="SWGATEWAY", max_length=35)
+    gateway_id_qualifier: str | None = Field(default=None, max_length=4)
+    database_url: str
+    amqp: AmqpSettings = AmqpSettings()
+    sftp: SftpSettings
+    partners: str
+    agencies: str
+    routing: str
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,0 +1,104 @@
+"""One exception tree for the whole gateway.
+
+Every error says whose fault it is (``retryable``: ours, try again; not retryable: the partner's
+data or an operator's file is wrong) and carries a stable ``code``.  Inbound rejections also carry
+the ISO 9735 syntax error code (data element 0085) the CONTRL will report.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Root of every error the gateway raises on purpose."""
+
+    code = "gateway_error"
+    retryable = False
+
+
+class ConfigError(GatewayError):
+    """A configuration or routing file is wrong; the message names file, line and field."""
+
+    code = "config_error"
+
+
+class InboundRejected(GatewayError):
+    """The partner's data is wrong: answer with a negative acknowledgement, never retry."""
+
+    code = "inbound_rejected"
+    #: ISO 9735 data element 0085 "Syntax error, coded"; 18 is "Unspecified error".
+    syntax_error_code = 18
+
+
+class EnvelopeError(InboundRejected):
+    """The interchange envelope cannot be read (no UNB, unreadable UNA/UNB)."""
+
+    code = "envelope_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        syntax_error_code: int = 18,
+        segment_position: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.syntax_error_code = syntax_error_code
+        self.segment_position = segment_position
+
+
+class AgreementError(InboundRejected):
+    """Unknown partner, sender ID not theirs, bad signature."""
+
+    code = "agreement_error"
+    syntax_error_code = 23  # 0085: Unknown interchange sender
+
+
+class DuplicateInterchange(InboundRejected):
+    """The partner already sent this interchange; the original acknowledgement is repeated."""
+
+    code = "duplicate_interchange"
+    syntax_error_code = 26  # 0085: Duplicate detected
+
+
+class ValidationFailed(InboundRejected):
+    """The message breaks its directory structure; carries every finding."""
+
+    code = "validation_failed"
+
+
+class MappingError(InboundRejected):
+    """The message is well formed but cannot be turned into its canonical form."""
+
+    code = "mapping_error"
+    syntax_error_code = 13  # 0085: Missing (a mandatory business element)
+
+
+class RoutingError(GatewayError):
+    """No route for a message: park it and alarm ops; not the partner's fault."""
+
+    code = "routing_error"
+
+
+class DeliveryError(GatewayError):
+    """Our infrastructure failed; the work is retried and ops are alarmed."""
+
+    code = "delivery_error"
+    retryable = True
+
+
+class StoreError(DeliveryError):
+    """PostgreSQL is unreachable or refused the write."""
+
+    code = "store_error"
+
+
+class BusError(DeliveryError):
+    """RabbitMQ is unreachable or did not confirm a publish."""
+
+    code = "bus_error"
+
+
+class TransportError(DeliveryError):
+    """A file or network transport towards a partner failed."""
+
+    code = "transport_error"

@@ -1,0 +1,39 @@
+"""One structured (JSON) log line per event, with the partner and interchange it concerns."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from typing import Any
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        payload.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            payload["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+def configure(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # asyncssh logs every packet at INFO; its connection lines are enough at WARNING.
+    logging.getLogger("asyncssh").setLevel(max(logging.getLevelName(level), logging.WARNING))
+
+
+def event(logger: logging.Logger, name: str, *, level: int = logging.INFO,
+          exc_info: bool = False, **fields: Any) -> None:
+    logger.log(level, name, extra={"fields": fields}, exc_info=exc_info)

@@ -1,0 +1,1 @@
+"""Frozen typed data passed between the stages of the flow; no behaviour beyond accessors."""

@@ -1,0 +1,74 @@
+"""The canonical customs declaration (from CUSDEC D96B/D01B today, WCO XML later)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from gateway.model.canonical.common import (
+    Amount,
+    DateValue,
+    Document,
+    Frozen,
+    Location,
+    Measurement,
+    Party,
+    Reference,
+    Source,
+    Transport,
+)
+
+
+class GoodsItem(Frozen):
+    """One goods item (CUSDEC SG30, headed by CST)."""
+
+    item_number: str | None = None
+    commodity_code: str | None = None
+    description: str | None = None
+    country_of_origin: str | None = None
+    gross_weight: Measurement | None = None
+    net_weight: Measurement | None = None
+    measurements: tuple[Measurement, ...] = ()
+    amounts: tuple[Amount, ...] = ()
+    locations: tuple[Location, ...] = ()
+    parties: tuple[Party, ...] = ()
+    documents: tuple[Document, ...] = ()
+    references: tuple[Reference, ...] = ()
+
+    @property
+    def hs_chapter(self) -> str | None:
+        """The first two digits of the commodity code (Harmonized System chapter)."""
+        code = (self.commodity_code or "").replace(".", "").strip()
+        return code[:2] if len(code) >= 2 and code[:2].isdigit() else None
+
+
+MessageFunction = Literal[
+    "original", "replacement", "cancellation", "change", "deletion", "copy", "duplicate",
+    "other",
+]
+
+
+class CustomsDeclaration(Frozen):
+    """A goods declaration lodged with customs (import, export or transit)."""
+
+    kind: Literal["CustomsDeclaration"] = "CustomsDeclaration"
+    schema_version: Literal["1"] = "1"
+    source: Source
+    declaration_number: str
+    document_code: str = Field(description="UNTDID 1001, e.g. 929 import, 830 export")
+    function: MessageFunction
+    function_code: str | None = Field(default=None, description="UNTDID 1225 as sent")
+    customs_office: str | None = None
+    dates: tuple[DateValue, ...] = ()
+    locations: tuple[Location, ...] = ()
+    parties: tuple[Party, ...] = ()
+    transport: tuple[Transport, ...] = ()
+    documents: tuple[Document, ...] = ()
+    references: tuple[Reference, ...] = ()
+    amounts: tuple[Amount, ...] = ()
+    goods_items: tuple[GoodsItem, ...] = ()
+
+    @property
+    def commodity_codes(self) -> tuple[str, ...]:
+        return tuple(g.commodity_code for g in self.goods_items if g.commodity_code)

@@ -1,0 +1,137 @@
+"""An EDIFACT interchange as the envelope reader sees it (ISO 9735-1 clause 7: structure).
+
+Positions are 1-based and count segments from the start of the interchange (UNA excluded); a
+message also knows the position of each segment inside itself (UNH = 1, ISO 9735-4 0096).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.model.findings import Finding
+
+#: One occurrence of a data element: its components (a simple element has one).
+Components = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A segment: tag plus its data elements, each with one or more occurrences (v4 repeats)."""
+
+    tag: str
+    elements: tuple[tuple[Components, ...], ...]
+    position: int
+
+    def value(self, element: int, component: int = 1, occurrence: int = 1) -> str:
+        """The value at a 1-based (element, component, occurrence) position, "" when absent.
+
+        Element 1 is the first data element after the tag, as in ISO 9735-4 0098.
+        """
+        try:
+            return self.elements[element - 1][occurrence - 1][component - 1]
+        except IndexError:
+            return ""
+
+    def occurrences(self, element: int) -> tuple[Components, ...]:
+        """Every occurrence of a data element (empty when the element is absent)."""
+        if element > len(self.elements):
+            return ()
+        return self.elements[element - 1]
+
+    @property
+    def element_count(self) -> int:
+        return len(self.elements)
+
+
+@dataclass(frozen=True, slots=True)
+class Delimiters:
+    """Service characters of an interchange (ISO 9735-1 clause 8, UNA service string advice)."""
+
+    component: str = ":"
+    element: str = "+"
+    decimal: str = "."
+    release: str = "?"
+    repetition: str = "*"
+    terminator: str = "'"
+
+
+@dataclass(frozen=True, slots=True)
+class PartyId:
+    """An interchange or group sender/recipient: identification and code qualifier (S002/S003)."""
+
+    id: str
+    qualifier: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InterchangeHeader:
+    """The fields of UNB the gateway acts on."""
+
+    syntax_identifier: str
+    syntax_version: str
+    sender: PartyId
+    recipient: PartyId
+    prepared_date: str
+    prepared_time: str
+    control_reference: str
+    application_reference: str = ""
+    test_indicator: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageIdentifier:
+    """UNH S009: message type, version, release, controlling agency, association code."""
+
+    type: str
+    version: str
+    release: str
+    agency: str
+    association: str = ""
+
+    @property
+    def directory(self) -> str:
+        """The directory a message belongs to, e.g. ``D96B`` (version ``D`` + release ``96B``)."""
+        return f"{self.version}{self.release}".upper()
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One UNH..UNT message; ``segments`` runs from UNH to UNT inclusive."""
+
+    reference: str
+    identifier: MessageIdentifier
+    segments: tuple[Segment, ...]
+    group_reference: str = ""
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return not self.findings
+
+    @property
+    def body(self) -> tuple[Segment, ...]:
+        """The segments between UNH and UNT."""
+        return self.segments[1:-1] if len(self.segments) >= 2 else ()
+
+    def position_in_message(self, segment: Segment) -> int:
+        """ISO 9735-4 0096: the count position of a segment in its message, UNH being 1."""
+        return segment.position - self.segments[0].position + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Interchange:
+    """A parsed interchange with every finding of the envelope checks.
+
+    ``findings`` are interchange-level (UNB/UNZ, UNG/UNE, segments outside messages); message
+    findings live on each message.
+    """
+
+    delimiters: Delimiters
+    header: InterchangeHeader
+    messages: tuple[Message, ...]
+    findings: tuple[Finding, ...] = field(default=())
+    segment_count: int = 0
+
+    @property
+    def accepted(self) -> bool:
+        return not self.findings

@@ -1,0 +1,61 @@
+"""Syntax findings with their ISO 9735 codes (data element 0085, syntax error coded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class SyntaxErrorCode(IntEnum):
+    """ISO 9735-4 / service code list 0085; the values travel in UCI, UCM, UCS and UCD."""
+
+    UNA_NOT_SUPPORTED = 1
+    SYNTAX_VERSION_NOT_SUPPORTED = 2
+    MESSAGE_VERSION_NOT_SUPPORTED = 3
+    SERVICE_SEGMENT_MISSING_OR_INVALID = 4
+    TRAILER_CHECK_IN_ERROR = 5
+    DATA_SEGMENT_MISSING_OR_INVALID = 6
+    RECIPIENT_NOT_ACTUAL_RECIPIENT = 7
+    TOO_MANY_DATA_ELEMENTS = 8
+    MANDATORY_DATA_ELEMENT_MISSING = 9
+    INVALID_VALUE = 12
+    MISSING = 13
+    VALUE_NOT_SUPPORTED_IN_POSITION = 14
+    NOT_SUPPORTED_IN_POSITION = 15
+    TOO_MANY_CONSTITUENTS = 16
+    NO_AGREEMENT = 17
+    UNSPECIFIED = 18
+    INVALID_CHARACTERS = 21
+    UNKNOWN_INTERCHANGE_SENDER = 23
+    DUPLICATE_DETECTED = 26
+    REFERENCES_DO_NOT_MATCH = 28
+    CONTROL_COUNT_DOES_NOT_MATCH = 29
+    GROUPS_AND_MESSAGES_MIXED = 30
+    LOWER_LEVEL_EMPTY = 32
+    INVALID_OCCURRENCE_OUTSIDE_MESSAGE = 33
+    CHARACTER_SET_NOT_SUPPORTED = 46
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing wrong, where it is, and the code the CONTRL reports for it.
+
+    ``segment_position`` counts from the start of the interchange; ``element`` and ``component``
+    are 1-based as in ISO 9735-4 S011 (0098 / 0104).
+    """
+
+    code: SyntaxErrorCode
+    text: str
+    segment_tag: str = ""
+    segment_position: int | None = None
+    element: int | None = None
+    component: int | None = None
+
+    def describe(self) -> str:
+        where = f"{self.segment_tag} (segment {self.segment_position})" if self.segment_tag else ""
+        if self.element is not None:
+            where += f" element {self.element}"
+            if self.component is not None:
+                where += f".{self.component}"
+        prefix = f"{where}: " if where else ""
+        return f"{prefix}{self.text} [0085={int(self.code)}]"

@@ -1,0 +1,64 @@
+"""What the pure pipeline decided about one submission: verdicts, canonical messages, routes,
+and the acknowledgement to send back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from gateway.model.canonical import CanonicalMessage
+from gateway.model.edifact import InterchangeHeader, MessageIdentifier
+from gateway.model.findings import Finding
+
+
+class Status(StrEnum):
+    ACCEPTED = "accepted"
+    PARTIALLY_ACCEPTED = "partially_accepted"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageOutcome:
+    position: int
+    reference: str
+    identifier: MessageIdentifier
+    #: Interchange position of the message's UNH: UCS counts from it (ISO 9735-4 0096).
+    unh_position: int
+    findings: tuple[Finding, ...] = ()
+    canonical: CanonicalMessage | None = None
+    agencies: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return not self.findings
+
+
+#: The end of an answer's outbox file name: ``<uploaded name>.<submission id>.<suffix>``.
+ACK_SUFFIXES: dict[str, str] = {"CONTRL": "contrl.edi", "ERROR_REPORT": "error.txt"}
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """The answer to a submission: a CONTRL, or a plain report when no UNB could be read."""
+
+    kind: str
+    body: bytes
+
+    @property
+    def suffix(self) -> str:
+        return ACK_SUFFIXES[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: Status
+    summary: str
+    acknowledgement: Acknowledgement
+    header: InterchangeHeader | None = None
+    findings: tuple[Finding, ...] = ()
+    messages: tuple[MessageOutcome, ...] = ()
+
+    @property
+    def deliverable(self) -> tuple[MessageOutcome, ...]:
+        return tuple(m for m in self.messages if m.accepted and m.agencies)

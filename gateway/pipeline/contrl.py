@@ -1,0 +1,143 @@
+"""Build the syntax acknowledgement CONTRL (ISO 9735-4 / UN/EDIFACT CONTRL, syntax 3 and 4).
+
+UCI answers the interchange (0083: 7 acknowledged unless a message is explicitly rejected, 4
+rejected); one UCM per message (7 or 4); UCS/UCD locate errors in a message's data segments.
+The CONTRL is written in the syntax version and character set of the interchange it answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.model.edifact import Delimiters, InterchangeHeader, PartyId
+from gateway.model.findings import Finding
+from gateway.model.outcome import MessageOutcome
+from gateway.wire.edifact.syntax import CODECS
+from gateway.wire.edifact.writer import OutSegment, Writer
+
+ACKNOWLEDGED = "7"  # 0083: this level and lower levels acknowledged if not explicitly rejected
+REJECTED = "4"  # 0083: this level and all lower levels rejected
+#: UNH S009 of CONTRL: syntax 3 uses the D:3 directory, syntax 4 its own 4:1.
+CONTRL_IDENTIFIER = {"3": ("CONTRL", "D", "3", "UN"), "4": ("CONTRL", "4", "1", "UN")}
+FALLBACK_SYNTAX = "UNOC"
+SERVICE_TAGS = frozenset({"UNB", "UNZ", "UNG", "UNE", "UNH", "UNT", "UNA"})
+
+
+@dataclass(frozen=True, slots=True)
+class AckEnvelope:
+    """Who the CONTRL goes from and to, and its own control reference."""
+
+    sender: PartyId
+    recipient: PartyId
+    control_reference: str
+    prepared: dt.datetime
+
+
+def build_contrl(
+    envelope: AckEnvelope,
+    subject: InterchangeHeader,
+    interchange_findings: Sequence[Finding],
+    messages: Sequence[MessageOutcome],
+) -> bytes:
+    version = "4" if subject.syntax_version.strip() == "4" else "3"
+    identifier = subject.syntax_identifier if subject.syntax_identifier in CODECS \
+        else FALLBACK_SYNTAX
+    codec = CODECS[identifier]
+    delimiters = Delimiters(repetition="*" if version == "4" else "")
+    body: list[OutSegment] = [("UNH", ["1", list(CONTRL_IDENTIFIER[version])])]
+    body.append(_uci(subject, interchange_findings))
+    if not interchange_findings:
+        for message in messages:
+            body += _ucm(message)
+    body.append(("UNT", [str(len(body) + 1), "1"]))
+    segments = [_unb(envelope, identifier, version), *body,
+                ("UNZ", ["1", envelope.control_reference])]
+    text = Writer(delimiters).write(_representable(segments, codec))
+    return text.encode(codec)
+
+
+def _unb(envelope: AckEnvelope, identifier: str, version: str) -> OutSegment:
+    # ISO 9735: syntax 4 dates are CCYYMMDD, earlier versions YYMMDD.
+    date_format = "%Y%m%d" if version == "4" else "%y%m%d"
+    return ("UNB", [
+        [identifier, version],
+        [envelope.sender.id, envelope.sender.qualifier],
+        [envelope.recipient.id, envelope.recipient.qualifier],
+        [envelope.prepared.strftime(date_format), envelope.prepared.strftime("%H%M")],
+        envelope.control_reference,
+    ])
+
+
+def _uci(subject: InterchangeHeader, findings: Sequence[Finding]) -> OutSegment:
+    elements: list[str | list[str]] = [
+        subject.control_reference,
+        [subject.sender.id, subject.sender.qualifier],
+        [subject.recipient.id, subject.recipient.qualifier],
+        REJECTED if findings else ACKNOWLEDGED,
+    ]
+    if findings:
+        elements += _error_elements(findings[0])
+    return ("UCI", elements)
+
+
+def _ucm(message: MessageOutcome) -> list[OutSegment]:
+    identifier = message.identifier
+    elements: list[str | list[str]] = [
+        message.reference,
+        [identifier.type, identifier.version, identifier.release, identifier.agency],
+        ACKNOWLEDGED if message.accepted else REJECTED,
+    ]
+    service = [f for f in message.findings if f.segment_tag in SERVICE_TAGS]
+    data = [f for f in message.findings if f.segment_tag not in SERVICE_TAGS]
+    if service:
+        elements += _error_elements(service[0])
+    segments: list[OutSegment] = [("UCM", elements)]
+    for finding in data:
+        segments += _ucs(finding, message)
+    return segments
+
+
+def _error_elements(finding: Finding) -> list[str | list[str]]:
+    """0085, 0013 and S011 of UCI/UCM for an error in a service segment."""
+    elements: list[str | list[str]] = [str(int(finding.code))]
+    if finding.segment_tag:
+        elements.append(finding.segment_tag)
+        if finding.element is not None:
+            elements.append(_position(finding))
+    return elements
+
+
+def _ucs(finding: Finding, message: MessageOutcome) -> list[OutSegment]:
+    """UCS 0096 counts from UNH = 1; UCD gives the element (and component) in error."""
+    position = str((finding.segment_position or message.unh_position) - message.unh_position + 1)
+    if finding.element is None:
+        return [("UCS", [position, str(int(finding.code))])]
+    return [("UCS", [position]), ("UCD", [str(int(finding.code)), _position(finding)])]
+
+
+def _position(finding: Finding) -> list[str]:
+    return [str(finding.element), str(finding.component) if finding.component else ""]
+
+
+def _representable(segments: list[OutSegment], codec: str) -> list[OutSegment]:
+    """Echoed partner values may hold characters our answer's charset cannot: replace them."""
+
+    def clean(value: str) -> str:
+        return value if value.isascii() else "".join(
+            ch if _encodable(ch, codec) else "." for ch in value
+        )
+
+    return [
+        (tag, [clean(e) if isinstance(e, str) else [clean(c) for c in e] for e in elements])
+        for tag, elements in segments
+    ]
+
+
+def _encodable(character: str, codec: str) -> bool:
+    try:
+        character.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""PostgreSQL (asyncpg): interchanges, messages, events, acknowledgements and the outbox."""

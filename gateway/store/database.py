@@ -1,0 +1,115 @@
+"""Connections and migrations.  Library errors become StoreError at this boundary."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from gateway.errors import StoreError
+
+#: What asyncpg and the OS raise when the server is unreachable or drops us.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    TimeoutError,
+)
+
+Pool = asyncpg.Pool
+
+
+async def create_pool(url: str, *, size: int = 10) -> Any:
+    try:
+        return await asyncpg.create_pool(url, min_size=1, max_size=size, timeout=10,
+                                         command_timeout=60)
+    except CONNECTION_ERRORS as exc:
+        raise StoreError(f"PostgreSQL at {redact(url)} is unreachable: {exc}") from exc
+
+
+@contextlib.asynccontextmanager
+async def translated_errors(what: str) -> AsyncIterator[None]:
+    """Turn asyncpg and socket failures into StoreError (ours, retryable)."""
+    try:
+        yield
+    except CONNECTION_ERRORS as exc:
+        raise StoreError(f"{what}: PostgreSQL failed: {exc}") from exc
+    except asyncpg.PostgresError as exc:
+        raise StoreError(f"{what}: PostgreSQL refused: {exc}") from exc
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, SQL) for every file in store/migrations, in order."""
+    folder = importlib.resources.files("gateway.store") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+async def upgrade(url: str) -> list[str]:
+    """Apply the migrations not yet applied, each in its own transaction; return their names."""
+    async with translated_errors("db upgrade"):
+        connection = await asyncpg.connect(url, timeout=10)
+        try:
+            return await _apply(connection)
+        finally:
+            await connection.close()
+
+
+async def _apply(connection: Any) -> list[str]:
+    await connection.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version integer PRIMARY KEY, name text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    applied_now = []
+    for version, name, sql in migrations():
+        async with connection.transaction():
+            # Serialise concurrent upgraders on one advisory lock.
+            await connection.execute("SELECT pg_advisory_xact_lock(72001)")
+            done = await connection.fetchval(
+                "SELECT 1 FROM schema_migrations WHERE version = $1", version)
+            if done:
+                continue
+            await connection.execute(sql)
+            await connection.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name)
+            applied_now.append(name)
+    return applied_now
+
+
+async def create_database(url: str) -> bool:
+    """Create the database named in ``url`` when it does not exist (connecting to the
+    ``postgres`` maintenance database).  Returns True when it was created."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    async with translated_errors("db create"):
+        connection = await asyncpg.connect(admin, timeout=10)
+        try:
+            exists = await connection.fetchval(
+                "SELECT 1 FROM pg_database WHERE datname = $1", name)
+            if exists:
+                return False
+            await connection.execute(f'CREATE DATABASE "{name.replace(chr(34), "")}"')
+            return True
+        finally:
+            await connection.close()
+
+
+def redact(url: str) -> str:
+    """A URL fit for logs: the password is never written (DESIGN rule 5)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,159 @@
+"""Interchanges from intake to decision: record, claim for processing, save the outcome.
+
+Every function takes a connection (or the pool, for the one-statement intake) and leaves the
+transaction to the caller, so one decision is written in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.store.database import translated_errors
+
+Connection = Any
+
+
+@dataclass(frozen=True, slots=True)
+class PendingInterchange:
+    id: int
+    partner_id: str
+    transport: str
+    file_name: str
+    raw: bytes
+    sha256: bytes
+    received_at: Any
+    attempts: int
+
+
+async def record_submission(pool: Any, partner_id: str, transport: str, file_name: str,
+                            raw: bytes) -> int:
+    """Commit the raw bytes (DESIGN rule 1: before the transport acknowledges).  Returns the
+    submission id."""
+    digest = hashlib.sha256(raw).digest()
+    async with translated_errors("recording a submission"), pool.acquire() as connection, \
+            connection.transaction():
+        interchange_id: int = await connection.fetchval(
+            "INSERT INTO interchanges (partner_id, transport, file_name, raw, sha256)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            partner_id, transport, file_name, raw, digest)
+        await add_event(connection, interchange_id, "received",
+                        {"transport": transport, "file_name": file_name, "bytes": len(raw),
+                         "sha256": digest.hex()})
+    return interchange_id
+
+
+async def claim_next(connection: Connection) -> PendingInterchange | None:
+    """Lock the oldest interchange waiting for processing (other workers skip it)."""
+    row = await connection.fetchrow(
+        "SELECT id, partner_id, transport, file_name, raw, sha256, received_at, attempts"
+        " FROM interchanges WHERE status = 'received' AND next_attempt_at <= now()"
+        " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED")
+    return None if row is None else PendingInterchange(**dict(row))
+
+
+async def content_original(connection: Connection, pending: PendingInterchange) -> int | None:
+    """An earlier, already decided interchange of this partner with the very same bytes."""
+    value: int | None = await connection.fetchval(
+        "SELECT id FROM interchanges WHERE partner_id = $1 AND sha256 = $2 AND id < $3"
+        " AND status <> 'received' AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+        pending.partner_id, pending.sha256, pending.id)
+    return value
+
+
+async def claim_key(connection: Connection, partner_id: str, sender_id: str,
+                    control_ref: str, interchange_id: int) -> int | None:
+    """Claim (partner, sender, control reference); return the earlier owner when taken."""
+    inserted = await connection.fetchval(
+        "INSERT INTO interchange_keys (partner_id, sender_id, control_ref, interchange_id)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING interchange_id",
+        partner_id, sender_id, control_ref, interchange_id)
+    if inserted is not None:
+        return None
+    owner: int = await connection.fetchval(
+        "SELECT interchange_id FROM interchange_keys"
+        " WHERE partner_id = $1 AND sender_id = $2 AND control_ref = $3",
+        partner_id, sender_id, control_ref)
+    return owner
+
+
+async def decide(connection: Connection, interchange_id: int, *, status: str, summary: str,
+                 sender_id: str | None = None, recipient_id: str | None = None,
+                 control_ref: str | None = None, duplicate_of: int | None = None) -> None:
+    await connection.execute(
+        "UPDATE interchanges SET status = $2, summary = $3, sender_id = $4,"
+        " recipient_id = $5, control_ref = $6, duplicate_of = $7, processed_at = now()"
+        " WHERE id = $1",
+        interchange_id, status, summary, sender_id, recipient_id, control_ref, duplicate_of)
+    await add_event(connection, interchange_id, status,
+                    {"summary": summary, **({"duplicate_of": duplicate_of}
+                                            if duplicate_of else {})})
+
+
+async def postpone(pool: Any, interchange_id: int, error: str, delay_seconds: float) -> None:
+    """Our side failed while processing: try again later, never blame the partner."""
+    async with translated_errors("postponing an interchange"), pool.acquire() as connection:
+        await connection.execute(
+            "UPDATE interchanges SET attempts = attempts + 1, last_error = $2,"
+            " next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
+            interchange_id, error, delay_seconds)
+        await add_event(connection, interchange_id, "processing_failed", {"error": error})
+
+
+async def insert_message(connection: Connection, interchange_id: int, *, position: int,
+                         message_ref: str, message_type: str, release: str, status: str,
+                         canonical: str | None, document_ref: str | None,
+                         agencies: tuple[str, ...], rules: tuple[str, ...],
+                         findings: list[dict[str, Any]]) -> int:
+    message_id: int = await connection.fetchval(
+        "INSERT INTO messages (interchange_id, position, message_ref, message_type, release,"
+        " status, canonical, document_ref, agencies, rules, findings)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11::jsonb) RETURNING id",
+        interchange_id, position, message_ref, message_type, release, status, canonical,
+        document_ref, list(agencies), list(rules), json.dumps(findings))
+    return message_id
+
+
+async def save_acknowledgement(connection: Connection, interchange_id: int, kind: str,
+                               file_name: str, body: bytes) -> None:
+    await connection.execute(
+        "INSERT INTO acknowledgements (interchange_id, kind, file_name, body)"
+        " VALUES ($1, $2, $3, $4)", interchange_id, kind, file_name, body)
+
+
+async def acknowledgement_of(connection: Connection, interchange_id: int) -> tuple[str, bytes]:
+    row = await connection.fetchrow(
+        "SELECT kind, body FROM acknowledgements WHERE interchange_id = $1", interchange_id)
+    return str(row["kind"]), bytes(row["body"])
+
+
+async def add_event(connection: Connection, interchange_id: int, kind: str,
+                    detail: dict[str, Any], message_id: int | None = None) -> None:
+    await connection.execute(
+        "INSERT INTO events (interchange_id, message_id, kind, detail)"
+        " VALUES ($1, $2, $3, $4::jsonb)",
+        interchange_id, message_id, kind, json.dumps(detail, default=str))
+
+
+async def history(connection: Connection, reference: str) -> list[dict[str, Any]]:
+    """Events of the interchanges a reference names: submission id, UNB control reference,
+    or a declaration number."""
+    rows = await connection.fetch(
+        "SELECT e.interchange_id, e.message_id, e.kind, e.detail, e.at FROM events e"
+        " WHERE e.interchange_id IN ("
+        "   SELECT id FROM interchanges WHERE id::text = $1 OR control_ref = $1"
+        "   UNION SELECT interchange_id FROM messages WHERE document_ref = $1)"
+        " ORDER BY e.id", reference)
+    return [dict(r) for r in rows]
+
+
+async def pending_work(pool: Any) -> int:
+    """Submissions not yet decided plus outbox rows due and not yet sent."""
+    async with translated_errors("counting pending work"), pool.acquire() as connection:
+        count: int = await connection.fetchval(
+            "SELECT (SELECT count(*) FROM interchanges WHERE status = 'received')"
+            " + (SELECT count(*) FROM outbox WHERE dispatched_at IS NULL"
+            "    AND next_attempt_at <= now())")
+        return count

@@ -1,0 +1,1 @@
+"""Thin adapters between the network or file system and the intake: SFTP, mailboxes."""

@@ -1,0 +1,88 @@
+"""Split interchange text into segments (ISO 9735-1 clause 7), honouring the release character.
+
+Splitting uses ``str.split`` and then re-joins pieces whose separator was released; that keeps
+the common case (no release characters) at the speed of ``str.split``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gateway.model.edifact import Components, Delimiters, Segment
+
+_WHITESPACE_BETWEEN_SEGMENTS = "\r\n\t "
+
+
+@dataclass(frozen=True, slots=True)
+class Lexed:
+    """Segments in order plus any text after the last terminator that is not white space."""
+
+    segments: list[Segment]
+    unterminated: str
+
+
+def split_unreleased(text: str, separator: str, release: str) -> list[str]:
+    """Split on ``separator`` except where an odd run of release characters precedes it."""
+    parts = text.split(separator)
+    if not release or release not in text:
+        return parts
+    joined: list[str] = []
+    pending: str | None = None
+    for part in parts:
+        if pending is not None:
+            part = pending + separator + part
+        released = len(part) - len(part.rstrip(release))
+        if released % 2:
+            pending = part
+        else:
+            joined.append(part)
+            pending = None
+    if pending is not None:
+        joined.append(pending)
+    return joined
+
+
+def _unescape_pattern(release: str) -> re.Pattern[str]:
+    return re.compile(re.escape(release) + "(.)", re.DOTALL)
+
+
+class Lexer:
+    """A lexer bound to one interchange's delimiters."""
+
+    def __init__(self, delimiters: Delimiters) -> None:
+        self._d = delimiters
+        self._unescape = _unescape_pattern(delimiters.release) if delimiters.release else None
+
+    def lex(self, text: str, first_position: int = 1) -> Lexed:
+        pieces = split_unreleased(text, self._d.terminator, self._d.release)
+        trailing = pieces.pop().strip(_WHITESPACE_BETWEEN_SEGMENTS)
+        segments = [
+            self.segment(piece.lstrip(_WHITESPACE_BETWEEN_SEGMENTS), position)
+            for position, piece in enumerate(pieces, start=first_position)
+        ]
+        return Lexed(segments=segments, unterminated=trailing)
+
+    def segment(self, raw: str, position: int) -> Segment:
+        d = self._d
+        raw_elements = split_unreleased(raw, d.element, d.release)
+        tag = self._value(raw_elements[0])
+        elements = tuple(self._element(e) for e in raw_elements[1:])
+        return Segment(tag=tag, elements=elements, position=position)
+
+    def _element(self, raw: str) -> tuple[Components, ...]:
+        d = self._d
+        occurrences = (
+            split_unreleased(raw, d.repetition, d.release)
+            if d.repetition and d.repetition in raw
+            else [raw]
+        )
+        return tuple(
+            tuple(self._value(c) for c in split_unreleased(o, d.component, d.release))
+            for o in occurrences
+        )
+
+    def _value(self, raw: str) -> str:
+        if self._unescape is None or self._d.release not in raw:
+            return raw
+        return self._unescape.sub(r"\1", raw)
