@@ -11,6 +11,7 @@ import logging
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from gateway.app.waiting import woken_or_after
 from gateway.config.load import GatewayConfig
 from gateway.errors import StoreError
 from gateway.logs import event
@@ -57,7 +58,7 @@ class Processor:
                 await asyncio.sleep(retry_delay(failures))
                 continue
             if not busy:
-                await _wait(self._wake, IDLE_POLL_SECONDS)
+                await woken_or_after(self._wake, IDLE_POLL_SECONDS)
 
     async def process_one(self) -> bool:
         """Decide one waiting submission; False when none is waiting."""
@@ -198,12 +199,4 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
     data = asdict(finding)
     data["code"] = int(finding.code)
     return data
-
-
-async def _wait(wake: asyncio.Event, timeout: float) -> None:
-    try:
-        await asyncio.wait_for(wake.wait(), timeout)
-    except TimeoutError:
-        pass
-    wake.clear()
 

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
+from gateway.app.waiting import woken_or_after
 from gateway.errors import DeliveryError, StoreError
 from gateway.logs import event
 from gateway.store import interchanges as store
@@ -49,11 +50,7 @@ class Relay:
                 await asyncio.sleep(min(MAX_RETRY_DELAY_SECONDS, 2.0 ** failures))
                 continue
             if not dispatched:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), IDLE_POLL_SECONDS)
-                except TimeoutError:
-                    pass
-                self._wake.clear()
+                await woken_or_after(self._wake, IDLE_POLL_SECONDS)
 
     async def dispatch_batch(self) -> int:
         """Dispatch what is due; returns how many rows went out."""

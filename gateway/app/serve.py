@@ -19,8 +19,8 @@ from gateway.app.relay import MailboxDispatcher, Relay
 from gateway.bus.publisher import AmqpPublisher
 from gateway.bus.topology import Topology
 from gateway.config.load import GatewayConfig
-from gateway.logs import event
 from gateway.errors import StoreError
+from gateway.logs import event
 from gateway.store.database import create_pool, redact
 from gateway.store.interchanges import pending_work
 from gateway.transports.mailbox import Mailboxes

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.config.partners import Agency, AgenciesFile, Partner, PartnersFile
+from gateway.config.partners import AgenciesFile, Agency, Partner, PartnersFile
 from gateway.config.routing import RoutingTable
 from gateway.config.settings import Settings
 from gateway.config.yamlfile import load_model

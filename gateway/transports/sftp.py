@@ -6,6 +6,7 @@ succeeds only once the intake has committed the bytes, otherwise the client sees
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import posixpath
@@ -72,7 +73,7 @@ class _SSHServer(asyncssh.SSHServer):
 class MailboxSFTPServer(asyncssh.SFTPServer):
     """One SFTP session of one partner, confined to ``<mailboxes>/<partner>``."""
 
-    def __init__(self, chan: asyncssh.SSHServerChannel, access: PartnerAccess,
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], access: PartnerAccess,
                  submit: Submit) -> None:
         username = chan.get_extra_info("username")
         self._partner_id = access.logins[username]
@@ -135,10 +136,7 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         new_name = _client_name(newpath)
         if is_temporary(new_name):
             raise asyncssh.SFTPPermissionDenied("rename to the final file name to submit")
-        local = self.map_path(oldpath)
-        if not os.path.isfile(local):
-            raise asyncssh.SFTPNoSuchFile("no such file in inbox/")
-        await self._accept(local, new_name)
+        await self._accept(self.map_path(oldpath), new_name)
 
     def remove(self, path: bytes) -> None:
         self._require(path, (INBOX, OUTBOX), "deleting")
@@ -160,7 +158,10 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
 
     async def _accept(self, local: bytes, name: str) -> None:
         """Hand the file to the intake; succeed only after the commit, then consume it."""
-        data = await asyncio.to_thread(Path(os.fsdecode(local)).read_bytes)
+        try:
+            data = await asyncio.to_thread(Path(os.fsdecode(local)).read_bytes)
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise asyncssh.SFTPNoSuchFile("no such file in inbox/") from exc
         try:
             submission = await self._submit(self._partner_id, "sftp", name, data)
         except DeliveryError as exc:
@@ -180,10 +181,8 @@ def _client_name(path: bytes) -> str:
 
 
 def _remove(local: bytes) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.remove(local)
-    except FileNotFoundError:
-        pass
 
 
 def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
@@ -200,7 +199,7 @@ def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
 
 async def start_server(host: str, port: int, host_key: asyncssh.SSHKey, access: PartnerAccess,
                        submit: Submit) -> asyncssh.SSHAcceptor:
-    def sftp_factory(chan: asyncssh.SSHServerChannel) -> MailboxSFTPServer:
+    def sftp_factory(chan: asyncssh.SSHServerChannel[bytes]) -> MailboxSFTPServer:
         return MailboxSFTPServer(chan, access, submit)
 
     return await asyncssh.create_server(

@@ -127,7 +127,7 @@ def _with_findings(message: Message, extra: tuple[Finding, ...]) -> Message:
 
 @dataclass
 class _OpenGroup:
-    unG: Segment
+    header: Segment
     messages: int = 0
 
 
@@ -199,7 +199,7 @@ class _Walker:
                                      "UNE without UNG", une.position, "UNE")
             return
         self._check_count(une, 1, group.messages, "messages in the group")
-        self._check_reference(une, 2, group.unG.value(5), "UNG group reference (0048)")
+        self._check_reference(une, 2, group.header.value(5), "UNG group reference (0048)")
         self._group = None
 
     def _interchange_trailer(self, unz: Segment, unb: Segment) -> None:
@@ -266,7 +266,7 @@ def _check_message(segments: tuple[Segment, ...], closed: bool,
                                 segments[-1].position + 1))
     return Message(
         reference=unh.value(1), identifier=identifier, segments=segments,
-        group_reference=group.unG.value(5) if group else "", findings=tuple(findings),
+        group_reference=group.header.value(5) if group else "", findings=tuple(findings),
     )
 
 

@@ -1,0 +1,23 @@
+"""A pipeline context like the demo's, for pure tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from gateway.config.partners import EdifactId, Partner
+from gateway.config.routing import RoutingTable
+from gateway.model.edifact import PartyId
+from gateway.pipeline.process import Context
+
+DEMO_PARTNER = Partner(id="demo-van", name="Demo VAN", edifact_ids=(EdifactId(id="DEMOVAN"),))
+DEMO_ROUTING = RoutingTable.model_validate({"rules": [
+    {"name": "customs", "match": {"kind": "CustomsDeclaration"}, "deliver": ["customs"]},
+    {"name": "quarantine", "match": {"hs_chapters": ["01-24"]}, "deliver": ["quarantine"]},
+]})
+
+
+def demo_context(partner: Partner = DEMO_PARTNER,
+                 routing: RoutingTable = DEMO_ROUTING) -> Context:
+    return Context(partner=partner, routing=routing, gateway=PartyId("SWGATEWAY", "ZZZ"),
+                   ack_reference="77", received=dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.UTC),
+                   file_name="decl.edi")

@@ -1,0 +1,161 @@
+"""The envelope reader: every finding at its level, with its ISO 9735 code."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.errors import EnvelopeError
+from gateway.model.findings import SyntaxErrorCode as Code
+from gateway.wire.edifact.envelope import read_interchange
+from tests.support.edifact import EDIFACT_CORPUS, cusdec, cusdec_message, interchange
+
+
+def codes(findings: object) -> list[int]:
+    return [int(f.code) for f in findings]  # type: ignore[attr-defined]
+
+
+def test_a_good_interchange_has_no_findings() -> None:
+    parsed = read_interchange(cusdec())
+    assert parsed.accepted and parsed.messages[0].accepted
+    assert parsed.header.sender.id == "DEMOVAN" and parsed.header.control_reference == "ICR0001"
+    assert parsed.messages[0].identifier.directory == "D96B"
+
+
+def test_wrong_unt_count_rejects_that_message_only() -> None:
+    data = interchange([cusdec_message("1", unt_count=99), cusdec_message("2")])
+    parsed = read_interchange(data)
+    first, second = parsed.messages
+    assert parsed.accepted
+    assert codes(first.findings) == [Code.CONTROL_COUNT_DOES_NOT_MATCH]
+    assert first.findings[0].segment_tag == "UNT" and first.findings[0].element == 1
+    assert second.accepted
+
+
+def test_unt_reference_must_match_unh() -> None:
+    message = cusdec_message("1")
+    message[-1] = message[-1].rsplit("+", 1)[0] + "+2"
+    assert codes(read_interchange(interchange([message])).messages[0].findings) == [
+        Code.REFERENCES_DO_NOT_MATCH]
+
+
+def test_wrong_unz_reference_and_count_are_interchange_errors() -> None:
+    parsed = read_interchange(cusdec(unz_reference="OTHER", unz_count=3))
+    assert codes(parsed.findings) == [Code.CONTROL_COUNT_DOES_NOT_MATCH,
+                                      Code.REFERENCES_DO_NOT_MATCH]
+    assert all(f.segment_tag == "UNZ" for f in parsed.findings)
+
+
+def test_missing_unz_and_unt() -> None:
+    data = b"UNB+UNOA:3+A+B+261122:0930+R1'UNH+1+CUSDEC:D:96B:UN'BGM+929+X'"
+    parsed = read_interchange(data)
+    assert Code.SERVICE_SEGMENT_MISSING_OR_INVALID in codes(parsed.findings)
+    assert codes(parsed.messages[0].findings) == [Code.SERVICE_SEGMENT_MISSING_OR_INVALID]
+
+
+def test_segments_outside_messages_and_empty_interchanges() -> None:
+    data = b"UNB+UNOA:3+A+B+261122:0930+R1'BGM+929+X'UNZ+0+R1'"
+    assert codes(read_interchange(data).findings) == [
+        Code.INVALID_OCCURRENCE_OUTSIDE_MESSAGE, Code.LOWER_LEVEL_EMPTY]
+
+
+def test_groups_are_counted_and_checked() -> None:
+    message = cusdec_message("1")
+    good = (b"UNB+UNOA:3+A+B+261122:0930+R1'UNG+CUSDEC+A+B+261122:0930+G1+UN+D:96B'"
+            + "".join(s + "'" for s in message).encode() + b"UNE+1+G1'UNZ+1+R1'")
+    parsed = read_interchange(good)
+    assert parsed.accepted and parsed.messages[0].group_reference == "G1"
+    bad = good.replace(b"UNE+1+G1", b"UNE+2+G9")
+    assert codes(read_interchange(bad).findings) == [Code.CONTROL_COUNT_DOES_NOT_MATCH,
+                                                     Code.REFERENCES_DO_NOT_MATCH]
+
+
+@pytest.mark.parametrize("data", [b"", b"hello world", b"\x00\xff\xfe" * 10, b"UNA:+", b"UNB"])
+def test_no_readable_unb_raises_envelope_error(data: bytes) -> None:
+    with pytest.raises(EnvelopeError):
+        read_interchange(data)
+
+
+def test_una_bom_and_other_separators() -> None:
+    data = b"\xef\xbb\xbfUNA|*.? ~UNB*UNOC|3*DEMOVAN*SWGATEWAY*261122|0930*R?*1~" \
+           b"UNH*1*CUSDEC|D|96B|UN~BGM*929*X~UNT*3*1~UNZ*1*R?*1~"
+    parsed = read_interchange(data)
+    assert parsed.accepted and parsed.header.control_reference == "R*1"
+    assert parsed.delimiters.element == "*"
+
+
+def test_level_b_default_separators_without_una() -> None:
+    data = b"UNB\x1dUNOB\x1f3\x1dA\x1dB\x1d261122\x1f0930\x1dR1\x1c" \
+           b"UNH\x1d1\x1dCUSDEC\x1fD\x1f96B\x1fUN\x1cUNT\x1d2\x1d1\x1cUNZ\x1d1\x1dR1\x1c"
+    assert read_interchange(data).accepted
+
+
+def test_bytes_outside_the_declared_charset_are_error_21_in_their_message() -> None:
+    data = cusdec(syntax="UNOA:3").replace(b"Formosa", b"F\xf6rmosa")
+    parsed = read_interchange(data)
+    assert parsed.accepted
+    assert codes(parsed.messages[0].findings) == [Code.INVALID_CHARACTERS]
+
+
+def test_charsets_decode_as_declared() -> None:
+    data = cusdec(syntax="UNOD:3").replace(b"Formosa", b"\xa9koda")  # Latin-2 S-caron
+    nad = next(s for s in read_interchange(data).messages[0].segments if s.tag == "NAD")
+    assert nad.value(4).startswith("Škoda")
+    utf8 = cusdec(syntax="UNOY:4").replace(b"Formosa", "台灣".encode())
+    nad = next(s for s in read_interchange(utf8).messages[0].segments if s.tag == "NAD")
+    assert nad.value(4).startswith("台灣")
+
+
+def test_unknown_syntax_identifier_is_error_2() -> None:
+    assert codes(read_interchange(cusdec(syntax="XXXX:3")).findings) == [
+        Code.SYNTAX_VERSION_NOT_SUPPORTED]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_random_bytes_never_crash(data: bytes) -> None:
+    try:
+        read_interchange(data)
+    except EnvelopeError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_mutated_interchanges_never_crash(data: st.DataObject) -> None:
+    original = bytearray(cusdec(("0303", "8471")))
+    for _ in range(data.draw(st.integers(1, 5))):
+        position = data.draw(st.integers(0, len(original) - 1))
+        choice = data.draw(st.sampled_from(["drop", "byte", "cut"]))
+        if choice == "drop":
+            del original[position]
+        elif choice == "byte":
+            original[position] = data.draw(st.sampled_from(b"+:'?*\x00\xff A"))
+        else:
+            del original[position:]
+        if not original:
+            break
+    try:
+        read_interchange(bytes(original))
+    except EnvelopeError:
+        pass
+
+
+@pytest.mark.skipif(not EDIFACT_CORPUS.is_dir(), reason="../shared/corpus is absent")
+def test_every_corpus_file_is_read_or_refused_with_an_envelope_error() -> None:
+    for path in sorted(EDIFACT_CORPUS.iterdir()):
+        if path.is_file():
+            try:
+                read_interchange(path.read_bytes())
+            except EnvelopeError:
+                pass
+
+
+@pytest.mark.skipif(not EDIFACT_CORPUS.is_dir(), reason="../shared/corpus is absent")
+def test_corpus_count_errors_are_found() -> None:
+    cuscar = read_interchange((EDIFACT_CORPUS / "cuscar_d95b_uk_simple.edi").read_bytes())
+    assert codes(cuscar.messages[0].findings) == [Code.CONTROL_COUNT_DOES_NOT_MATCH]
+    trailers = read_interchange(
+        (EDIFACT_CORPUS / "NEG_invoic_d00a_invalid_trailers.edi").read_bytes())
+    assert not trailers.accepted or not all(m.accepted for m in trailers.messages)

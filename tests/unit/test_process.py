@@ -1,0 +1,184 @@
+"""The whole pure pipeline on one submission: verdicts, canonical messages, routes, answers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gateway.model.canonical import CustomsDeclaration
+from gateway.model.findings import SyntaxErrorCode as Code
+from gateway.model.outcome import Status
+from gateway.pipeline.process import process_submission
+from gateway.wire.edifact.envelope import read_interchange
+from tests.support.edifact import EDIFACT_CORPUS, cusdec, cusdec_message, interchange
+from tests.support.pipeline import demo_context
+
+
+def contrl_segments(body: bytes) -> dict[str, list[list[str]]]:
+    parsed = read_interchange(body)
+    assert parsed.accepted, parsed.findings  # our CONTRL passes our own envelope checks
+    assert all(m.accepted for m in parsed.messages)
+    segments: dict[str, list[list[str]]] = {}
+    for segment in parsed.messages[0].segments:
+        segments.setdefault(segment.tag, []).append(
+            [":".join(e[0]).rstrip(":") for e in segment.elements])
+    return segments
+
+
+def test_food_goes_to_customs_and_quarantine() -> None:
+    outcome = process_submission(cusdec(("0303.55", "8438.50")), demo_context())
+    assert outcome.status is Status.ACCEPTED
+    (message,) = outcome.messages
+    assert message.agencies == ("customs", "quarantine")
+    declaration = message.canonical
+    assert isinstance(declaration, CustomsDeclaration)
+    assert declaration.declaration_number == "DEC-1"
+    assert declaration.function == "original"
+    assert declaration.customs_office == "TWKHH"
+    assert declaration.commodity_codes == ("0303.55", "8438.50")
+    item = declaration.goods_items[0]
+    assert item.description == "Goods item 1: described, with release characters"
+    assert item.country_of_origin == "NO"
+    assert item.gross_weight is not None and item.gross_weight.value == Decimal("1250.5")
+    assert item.amounts[0].value == Decimal(1000) and item.amounts[0].currency == "USD"
+    assert declaration.parties[0].role == "DT" and declaration.parties[0].country == "TW"
+
+
+def test_machinery_goes_to_customs_only() -> None:
+    outcome = process_submission(cusdec(("8471.30",)), demo_context())
+    assert outcome.messages[0].agencies == ("customs",)
+
+
+def test_d01b_maps_like_d96b() -> None:
+    data = interchange([cusdec_message(release="01B", commodity_codes=("0201",))])
+    outcome = process_submission(data, demo_context())
+    assert outcome.messages[0].agencies == ("customs", "quarantine")
+
+
+def test_accepting_contrl_echoes_the_interchange() -> None:
+    outcome = process_submission(cusdec(), demo_context())
+    contrl = contrl_segments(outcome.acknowledgement.body)
+    assert contrl["UNH"][0] == ["1", "CONTRL:D:3:UN"]
+    assert contrl["UCI"][0] == ["ICR0001", "DEMOVAN:ZZZ", "SWGATEWAY:ZZZ", "7"]
+    assert contrl["UCM"][0] == ["1", "CUSDEC:D:96B:UN", "7"]
+    head = read_interchange(outcome.acknowledgement.body).header
+    assert (head.sender.id, head.recipient.id, head.control_reference) == (
+        "SWGATEWAY", "DEMOVAN", "77")
+
+
+def test_syntax_4_gets_a_syntax_4_contrl() -> None:
+    outcome = process_submission(cusdec(syntax="UNOC:4"), demo_context())
+    parsed = read_interchange(outcome.acknowledgement.body)
+    assert parsed.header.syntax_version == "4" and len(parsed.header.prepared_date) == 8
+    assert contrl_segments(outcome.acknowledgement.body)["UNH"][0] == ["1", "CONTRL:4:1:UN"]
+
+
+def test_a_bad_message_is_rejected_and_the_good_one_goes_on() -> None:
+    data = interchange([cusdec_message("1", unt_count=5), cusdec_message("2")])
+    outcome = process_submission(data, demo_context())
+    assert outcome.status is Status.PARTIALLY_ACCEPTED
+    bad, good = outcome.messages
+    assert not bad.accepted and bad.agencies == ()
+    assert good.accepted and good.agencies == ("customs", "quarantine")
+    contrl = contrl_segments(outcome.acknowledgement.body)
+    assert contrl["UCM"] == [["1", "CUSDEC:D:96B:UN", "4", "29", "UNT", "1"],
+                             ["2", "CUSDEC:D:96B:UN", "7"]]
+
+
+def test_wrong_unz_reference_rejects_the_interchange() -> None:
+    outcome = process_submission(cusdec(unz_reference="NOPE"), demo_context())
+    assert outcome.status is Status.REJECTED and outcome.messages == ()
+    uci = contrl_segments(outcome.acknowledgement.body)["UCI"][0]
+    assert uci[3:] == ["4", "28", "UNZ", "2"]
+
+
+def test_a_sender_that_is_not_the_partner_is_rejected() -> None:
+    outcome = process_submission(cusdec(sender="SOMEBODYELSE"), demo_context())
+    assert outcome.status is Status.REJECTED
+    uci = contrl_segments(outcome.acknowledgement.body)["UCI"][0]
+    assert uci[3:] == ["4", str(int(Code.UNKNOWN_INTERCHANGE_SENDER)), "UNB", "2"]
+    # the answer still goes to the authenticated partner's own identity
+    assert read_interchange(outcome.acknowledgement.body).header.recipient.id == "DEMOVAN"
+
+
+def test_an_interchange_for_someone_else_is_rejected() -> None:
+    outcome = process_submission(cusdec(recipient="OTHERHUB"), demo_context())
+    uci = contrl_segments(outcome.acknowledgement.body)["UCI"][0]
+    assert uci[3:5] == ["4", str(int(Code.RECIPIENT_NOT_ACTUAL_RECIPIENT))]
+
+
+def test_garbage_gets_a_plain_report() -> None:
+    outcome = process_submission(b"\x00\x01 this is not EDIFACT", demo_context())
+    assert outcome.status is Status.REJECTED
+    assert outcome.acknowledgement.kind == "ERROR_REPORT"
+    text = outcome.acknowledgement.body.decode()
+    assert "decl.edi" in text and "UNA or UNB" in text and "Nothing" in text
+
+
+def test_xml_is_answered_not_dropped() -> None:
+    outcome = process_submission(b"<?xml version='1.0'?><Declaration/>", demo_context())
+    assert outcome.acknowledgement.kind == "ERROR_REPORT"
+    assert b"XML" in outcome.acknowledgement.body
+
+
+def test_unsupported_message_types_and_releases() -> None:
+    data = interchange([
+        ["UNH+1+INVOIC:D:96A:UN", "BGM+380+1", "UNT+3+1"],
+        cusdec_message("2", release="95B"),
+    ])
+    outcome = process_submission(data, demo_context())
+    assert outcome.status is Status.REJECTED
+    ucm = contrl_segments(outcome.acknowledgement.body)["UCM"]
+    assert ucm[0][2:4] == ["4", str(int(Code.VALUE_NOT_SUPPORTED_IN_POSITION))]
+    assert ucm[1][2:4] == ["4", str(int(Code.MESSAGE_VERSION_NOT_SUPPORTED))]
+
+
+def test_bad_business_values_are_located_with_ucs_and_ucd() -> None:
+    message = cusdec_message("1")
+    message = [s.replace("MOA+40:1000:USD", "MOA+40:ten:USD") for s in message]
+    outcome = process_submission(interchange([message]), demo_context())
+    contrl = contrl_segments(outcome.acknowledgement.body)
+    moa_position = next(i for i, s in enumerate(message, start=1) if s.startswith("MOA"))
+    assert contrl["UCS"] == [[str(moa_position)]]
+    assert contrl["UCD"] == [["12", "1:2"]]
+
+
+def test_missing_bgm_is_reported_missing() -> None:
+    message = [s for s in cusdec_message("1") if not s.startswith("BGM")]
+    message[-1] = f"UNT+{len(message)}+1"
+    outcome = process_submission(interchange([message]), demo_context())
+    assert contrl_segments(outcome.acknowledgement.body)["UCS"] == [["2", "13"]]
+
+
+def test_nothing_matched_is_accepted_but_unroutable() -> None:
+    from gateway.config.routing import RoutingTable
+
+    only_food = RoutingTable.model_validate({"rules": [
+        {"name": "food", "match": {"hs_chapters": ["01-24"]}, "deliver": ["quarantine"]}]})
+    outcome = process_submission(cusdec(("8471",)), demo_context(routing=only_food))
+    assert outcome.status is Status.ACCEPTED
+    assert outcome.messages[0].agencies == () and "unroutable" in outcome.summary
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300) | st.builds(
+    lambda cut, junk: cusdec(("0303",))[:cut] + junk,
+    st.integers(0, 600), st.binary(max_size=20)))
+def test_every_input_gets_an_answer(data: bytes) -> None:
+    """Rule 3: whatever arrives, the pipeline returns an answer (and raises nothing)."""
+    outcome = process_submission(data, demo_context())
+    assert outcome.acknowledgement.body
+    if outcome.acknowledgement.kind == "CONTRL":
+        contrl_segments(outcome.acknowledgement.body)
+
+
+@pytest.mark.skipif(not EDIFACT_CORPUS.is_dir(), reason="../shared/corpus is absent")
+def test_every_corpus_file_gets_an_answer() -> None:
+    for path in sorted(EDIFACT_CORPUS.glob("*.edi")):
+        outcome = process_submission(path.read_bytes(), demo_context())
+        assert outcome.acknowledgement.body, path.name
+        # nothing in the corpus is a CUSDEC from our demo partner: none of it is routed
+        assert outcome.deliverable == (), path.name
