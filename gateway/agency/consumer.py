@@ -31,7 +31,7 @@ Handler = Callable[[Delivery], Awaitable[None]]
 async def consume(url: str, topology: Topology, agency: str, handler: Handler,
                   stop: asyncio.Event, prefetch: int = 20) -> None:
     """Run until ``stop`` is set.  The queue must exist (the gateway declares it)."""
-    connection = await connect(url)
+    connection = await connect(url, robust=True)
     try:
         async with translated_errors(f"consuming {topology.queue_name(agency)}"):
             channel = await connection.channel()

@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from gateway.app.waiting import woken_or_after
+from gateway.app.workers import woken_or_after
 from gateway.config.load import GatewayConfig
 from gateway.errors import StoreError
 from gateway.logs import event
@@ -26,6 +26,7 @@ from gateway.store.database import translated_errors
 log = logging.getLogger("gateway.processor")
 IDLE_POLL_SECONDS = 1.0
 MAX_RETRY_DELAY_SECONDS = 300.0
+STORE_RETRY_CAP = 10.0
 
 
 def retry_delay(attempts: int) -> float:
@@ -55,7 +56,8 @@ class Processor:
             except StoreError as exc:
                 failures += 1
                 event(log, "store_unavailable", level=logging.ERROR, error=str(exc))
-                await asyncio.sleep(retry_delay(failures))
+                # A new submission wakes us at once: it proves the store is back.
+                await woken_or_after(self._wake, min(retry_delay(failures), STORE_RETRY_CAP))
                 continue
             if not busy:
                 await woken_or_after(self._wake, IDLE_POLL_SECONDS)

@@ -8,7 +8,7 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from gateway.app.waiting import woken_or_after
+from gateway.app.workers import woken_or_after
 from gateway.errors import DeliveryError, StoreError
 from gateway.logs import event
 from gateway.store import interchanges as store
@@ -47,7 +47,7 @@ class Relay:
                 failures += 1
                 event(log, "store_unavailable", level=logging.ERROR, channel=self._channel,
                       error=str(exc))
-                await asyncio.sleep(min(MAX_RETRY_DELAY_SECONDS, 2.0 ** failures))
+                await woken_or_after(self._wake, min(MAX_RETRY_DELAY_SECONDS, 2.0 ** failures))
                 continue
             if not dispatched:
                 await woken_or_after(self._wake, IDLE_POLL_SECONDS)
@@ -67,13 +67,13 @@ class Relay:
     async def _one(self, connection: Any, row: OutboxRow) -> bool:
         try:
             await self._dispatcher.dispatch(row)
-        except DeliveryError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the row stays and is retried
             delay = min(MAX_RETRY_DELAY_SECONDS, 2.0 ** min(row.attempts + 1, 6))
             await outbox.mark_failed(connection, row.id, str(exc), delay)
             event(log, "dispatch_failed", level=logging.ERROR, channel=self._channel,
                   destination=row.destination, submission=row.interchange_id,
                   key=row.dispatch_key, attempts=row.attempts + 1, retry_in=delay,
-                  error=str(exc))
+                  error=str(exc), exc_info=not isinstance(exc, DeliveryError))
             return False
         await outbox.mark_dispatched(connection, row.id)
         await store.add_event(connection, row.interchange_id, self._dispatcher.done_event,

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from gateway.app.intake import Intake
 from gateway.app.processor import Processor
 from gateway.app.relay import MailboxDispatcher, Relay
+from gateway.app.workers import supervised
 from gateway.bus.publisher import AmqpPublisher
 from gateway.bus.topology import Topology
 from gateway.config.load import GatewayConfig
-from gateway.errors import StoreError
+from gateway.errors import BusError, StoreError
 from gateway.logs import event
 from gateway.store.database import create_pool, redact
 from gateway.store.interchanges import pending_work
@@ -56,6 +57,11 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
         keys=config.ssh_keys,
         mailboxes=mailboxes,
     )
+    try:
+        await publisher.prepare()
+    except BusError as exc:  # ours, not fatal: the relay keeps trying and alarms meanwhile
+        event(log, "broker_unavailable", level=logging.ERROR, error=str(exc),
+              note="submissions are still accepted; deliveries wait in the outbox")
     host_key = load_or_create_host_key(config.host_key_path)
     sftp = await start_server(config.settings.sftp.host, config.settings.sftp.port, host_key,
                               access, intake.submit)
@@ -68,11 +74,13 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
           agencies=list(config.agency_codes))
     try:
         async with asyncio.TaskGroup() as workers:
+            processor = Processor(pool, config, wake_processor, wake_relays)
+            amqp = Relay(pool, "amqp", publisher, wake_amqp)
+            mailbox = Relay(pool, "mailbox", MailboxDispatcher(mailboxes.deliver), wake_mailbox)
             tasks = [
-                workers.create_task(Processor(pool, config, wake_processor, wake_relays).run()),
-                workers.create_task(Relay(pool, "amqp", publisher, wake_amqp).run()),
-                workers.create_task(Relay(pool, "mailbox", MailboxDispatcher(mailboxes.deliver),
-                                          wake_mailbox).run()),
+                workers.create_task(supervised("processor", processor.run)),
+                workers.create_task(supervised("amqp-relay", amqp.run)),
+                workers.create_task(supervised("mailbox-relay", mailbox.run)),
             ]
             if ready is not None:
                 ready.set_result(running)

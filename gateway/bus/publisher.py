@@ -34,6 +34,11 @@ class AmqpPublisher:
             self._exchange = await declare(channel, self._topology, self._agencies)
         return self._exchange
 
+    async def prepare(self) -> None:
+        """Connect and declare the exchange and every agency queue now, so agencies can
+        subscribe before the first declaration arrives."""
+        await self._ensure()
+
     async def dispatch(self, row: OutboxRow) -> None:
         exchange = await self._ensure()
         props = row.properties

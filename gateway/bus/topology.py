@@ -15,6 +15,7 @@ from gateway.errors import BusError
 #: What aio-pika, aiormq and the OS raise when the broker is unreachable or drops us.
 BROKER_ERRORS: tuple[type[BaseException], ...] = (
     aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,  # a RuntimeError: the channel died under us
     aio_pika.exceptions.AMQPException,
     ConnectionError,
     OSError,
@@ -39,9 +40,13 @@ async def translated_errors(what: str) -> AsyncIterator[None]:
         raise BusError(f"{what}: RabbitMQ failed: {exc!r}") from exc
 
 
-async def connect(url: str) -> Any:
+async def connect(url: str, *, robust: bool = False) -> Any:
+    """A plain connection for publishing (the publisher reconnects itself, so a publish never
+    waits on a hidden reconnect); a robust one for consumers, which re-consume by themselves."""
     async with translated_errors("connecting"):
-        return await aio_pika.connect_robust(url, timeout=10)
+        if robust:
+            return await aio_pika.connect_robust(url, timeout=10)
+        return await aio_pika.connect(url, timeout=10)
 
 
 async def declare(channel: Any, topology: Topology, agencies: tuple[str, ...]) -> Any:

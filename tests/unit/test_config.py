@@ -38,7 +38,7 @@ def test_the_shipped_configuration_loads(config_dir: Path) -> None:
     config = load_config(config_dir / "gateway.yaml", environ={})
     assert config.agency_codes == ("customs", "quarantine")
     assert config.partner("demo-van").may_send_as("DEMOVAN", "ZZZ")
-    assert [r.name for r in config.routing.rules][0] == "customs-receives-every-declaration"
+    assert next(r.name for r in config.routing.rules) == "customs-receives-every-declaration"
 
 
 def test_environment_overrides_the_urls(config_dir: Path) -> None:

@@ -1,0 +1,37 @@
+"""What every background worker shares: waking up, and being restarted when it crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from gateway.logs import event
+
+log = logging.getLogger("gateway.workers")
+MAX_RESTART_DELAY_SECONDS = 30.0
+
+
+async def woken_or_after(wake: asyncio.Event, seconds: float) -> None:
+    """Workers poll the store at least every ``seconds`` (work may arrive from another
+    process) and at once when a producer in this process sets ``wake``."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wake.wait(), seconds)
+    wake.clear()
+
+
+async def supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
+    """Run a worker forever: a crash (a bug of ours) is logged as an alarm and the worker
+    restarts after a backoff, so one failing part never stops the gateway."""
+    restarts = 0
+    while True:
+        try:
+            await run()
+            return
+        except Exception as exc:  # noqa: BLE001 - any crash: alarm and restart
+            restarts += 1
+            delay = min(MAX_RESTART_DELAY_SECONDS, 2.0 ** restarts)
+            event(log, "worker_crashed", level=logging.ERROR, exc_info=True, worker=name,
+                  restarts=restarts, restart_in=delay, error=repr(exc))
+            await asyncio.sleep(delay)

@@ -1,0 +1,92 @@
+"""The SFTP endpoint: real clients (asyncssh and OpenSSH), mailbox isolation, upload patterns."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+
+import asyncssh
+import pytest
+
+from tests.support.edifact import cusdec
+from tests.support.harness import Gateway
+
+
+@pytest.mark.skipif(shutil.which("sftp") is None, reason="the OpenSSH sftp client is missing")
+async def test_openssh_sftp_batch_upload(gateway: Gateway, tmp_path: object) -> None:
+    from pathlib import Path
+
+    folder = Path(str(tmp_path))
+    (folder / "decl.edi").write_bytes(cusdec(("0201",), sender="VANA"))
+    (folder / "batch").write_text(f"cd inbox\nput {folder / 'decl.edi'}\n")
+    key = gateway.files.partners["van-a"].key_path
+    result = await asyncio.to_thread(subprocess.run, [
+        "sftp", "-b", str(folder / "batch"), "-i", str(key), "-P", str(gateway.port),
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "van-a@127.0.0.1",
+    ], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    (answer,) = await gateway.answers("van-a", "decl.edi")
+    assert b"UCI+ICR0001+VANA" in answer
+    assert len(await gateway.queue("quarantine", expect=1)) == 1
+    # the partner picks the answer up from outbox/ with the same client
+    (folder / "get").write_text(f"cd outbox\nget * {folder}/\n")
+    result = await asyncio.to_thread(subprocess.run, [
+        "sftp", "-b", str(folder / "get"), "-i", str(key), "-P", str(gateway.port),
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "van-a@127.0.0.1",
+    ], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert any(n.endswith(".contrl.edi") for n in os.listdir(folder))
+
+
+async def test_a_key_cannot_log_in_as_another_partner(gateway: Gateway) -> None:
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with gateway.connect("van-a", username="van-b"):
+            pass
+    with pytest.raises(asyncssh.PermissionDenied):
+        async with gateway.connect("van-a", username="nobody"):
+            pass
+
+
+async def test_a_partner_sees_only_its_own_mailbox(gateway: Gateway) -> None:
+    await gateway.upload("van-b", "b.edi", cusdec(sender="VANB"))
+    await gateway.answers("van-b", "b.edi")
+    async with gateway.connect("van-a") as connection, connection.start_sftp_client() as sftp:
+        assert sorted(await sftp.listdir("/")) == [".", "..", "inbox", "outbox"]
+        for escape in ("/../van-b/outbox", "../van-b", "/../../mailboxes/van-b/outbox"):
+            names = await sftp.listdir(escape) if await sftp.exists(escape) else []
+            assert not any(n.startswith("b.edi") for n in names)
+        with pytest.raises(asyncssh.SFTPError):
+            await sftp.open("/../van-b/outbox/x", "wb")
+        with pytest.raises(asyncssh.SFTPPermissionDenied):
+            await sftp.open("outbox/forged.contrl.edi", "wb")
+        with pytest.raises(asyncssh.SFTPPermissionDenied):
+            await sftp.mkdir("inbox/sub")
+
+
+async def test_upload_to_a_temporary_name_then_rename(gateway: Gateway) -> None:
+    data = cusdec(("0303",), sender="VANA", control_reference="TMP1")
+    async with gateway.connect("van-a") as connection, connection.start_sftp_client() as sftp:
+        async with sftp.open("inbox/decl.edi.part", "wb") as handle:
+            await handle.write(data)
+        await asyncio.sleep(0.3)
+        assert await gateway.fetch("SELECT id FROM interchanges") == []  # not yet submitted
+        await sftp.posix_rename("inbox/decl.edi.part", "inbox/decl.edi")
+    (answer,) = await gateway.answers("van-a", "decl.edi")
+    assert b"UCI+TMP1" in answer
+    (row,) = await gateway.fetch("SELECT file_name, raw FROM interchanges")
+    assert row["file_name"] == "decl.edi" and bytes(row["raw"]) == data
+
+
+async def test_a_broken_upload_is_not_a_submission(gateway: Gateway) -> None:
+    connection = await gateway.connect("van-a")
+    sftp = await connection.start_sftp_client()
+    handle = await sftp.open("inbox/half.edi", "wb")
+    await handle.write(cusdec(sender="VANA")[:100])
+    connection.abort()  # the network breaks before the client closes the file
+    await asyncio.sleep(1.0)
+    assert await gateway.fetch("SELECT id FROM interchanges") == []
+    assert not (gateway.files.mailbox("van-a") / "inbox" / "half.edi").exists()

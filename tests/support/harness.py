@@ -1,0 +1,215 @@
+"""A real gateway for integration tests: its own database, exchange, queues and mailboxes,
+real SFTP on a free loopback port, stopped and cleaned up after each test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import asyncpg
+import asyncssh
+
+from gateway.app.serve import Running, serve
+from gateway.config.load import GatewayConfig, load_config
+from gateway.store.database import upgrade
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL",
+                              "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+ANSWER_TIMEOUT = 20.0
+
+
+def database_url(name: str) -> str:
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+
+
+async def create_database() -> str:
+    name = f"gw_test_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    await upgrade(database_url(name))
+    return name
+
+
+async def drop_database(name: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_URL)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@dataclass
+class PartnerKeys:
+    partner_id: str
+    sender_id: str
+    key_path: Path
+
+
+@dataclass
+class Files:
+    root: Path
+    config_path: Path
+    partners: dict[str, PartnerKeys]
+    exchange: str
+    queue_prefix: str
+    database: str
+
+    def mailbox(self, partner_id: str) -> Path:
+        return self.root / "mailboxes" / partner_id
+
+
+def write_files(root: Path, database: str, *, database_url_override: str | None = None,
+                amqp_url: str = AMQP_URL, port: int = 0) -> Files:
+    tag = uuid.uuid4().hex[:10]
+    partners = {}
+    entries = []
+    for partner_id, sender in (("van-a", "VANA"), ("van-b", "VANB")):
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        key_path = root / f"{partner_id}.key"
+        key.write_private_key(key_path)
+        key_path.chmod(0o600)
+        key.write_public_key(root / f"{partner_id}.key.pub")
+        partners[partner_id] = PartnerKeys(partner_id, sender, key_path)
+        entries.append(f"  - id: {partner_id}\n    name: {partner_id}\n    edifact_ids:\n"
+                       f"      - id: {sender}\n    ssh_keys:\n      - file: {partner_id}.key.pub\n")
+    (root / "partners.yaml").write_text("partners:\n" + "".join(entries))
+    (root / "agencies.yaml").write_text(
+        "agencies:\n  - code: customs\n    name: Customs\n"
+        "  - code: quarantine\n    name: Quarantine\n")
+    (root / "routing.yaml").write_text(
+        (Path(__file__).resolve().parents[2] / "routing.yaml").read_text())
+    exchange, prefix = f"test.{tag}.deliveries", f"test.{tag}.agency."
+    (root / "gateway.yaml").write_text(
+        f"gateway_id: SWGATEWAY\n"
+        f"database_url: {database_url_override or database_url(database)}\n"
+        f"amqp:\n  url: {amqp_url}\n  exchange: {exchange}\n  queue_prefix: {prefix}\n"
+        f"sftp:\n  host: 127.0.0.1\n  port: {port}\n  host_key: host_key\n"
+        f"  mailboxes: mailboxes\n"
+        f"partners: partners.yaml\nagencies: agencies.yaml\nrouting: routing.yaml\n")
+    return Files(root, root / "gateway.yaml", partners, exchange, prefix, database)
+
+
+@dataclass
+class Gateway:
+    """A started gateway and the ways a test talks to it."""
+
+    files: Files
+    config: GatewayConfig
+    running: Running
+    task: asyncio.Task[None]
+    seen: dict[str, list[aio_pika.abc.AbstractIncomingMessage]] = field(default_factory=dict)
+
+    @property
+    def port(self) -> int:
+        return self.running.sftp_port
+
+    def connect(self, partner_id: str, *, username: str | None = None) -> Any:
+        keys = self.files.partners[partner_id]
+        return asyncssh.connect("127.0.0.1", self.port, username=username or partner_id,
+                                client_keys=[str(keys.key_path)], known_hosts=None,
+                                agent_path=None, preferred_auth="publickey")
+
+    async def upload(self, partner_id: str, name: str, data: bytes) -> None:
+        async with self.connect(partner_id) as connection, \
+                connection.start_sftp_client() as sftp, \
+                sftp.open(f"inbox/{name}", "wb") as handle:
+            await handle.write(data)
+
+    async def answers(self, partner_id: str, name: str, count: int = 1) -> list[bytes]:
+        """Wait until ``count`` answers to ``name`` are in the partner's outbox."""
+        outbox = self.files.mailbox(partner_id) / "outbox"
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while True:
+            found = sorted(p for p in outbox.glob(f"{name}.*")
+                           if p.name.endswith((".contrl.edi", ".error.txt")))
+            if len(found) >= count:
+                return [p.read_bytes() for p in found]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no answer to {name} in {outbox} after {ANSWER_TIMEOUT}s")
+            await asyncio.sleep(0.05)
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        connection = await asyncpg.connect(database_url(self.files.database))
+        try:
+            return list(await connection.fetch(sql, *args))
+        finally:
+            await connection.close()
+
+    async def queue(self, agency: str, expect: int, settle: float = 0.3
+                    ) -> list[aio_pika.abc.AbstractIncomingMessage]:
+        """Every message in an agency's queue once ``expect`` have arrived (and, to catch
+        extras, nothing more for ``settle`` seconds)."""
+        name = self.files.queue_prefix + agency
+        got = self.seen.setdefault(agency, [])
+        connection = await aio_pika.connect(AMQP_URL)
+        try:
+            channel = await connection.channel()
+            queue = await channel.get_queue(name, ensure=True)
+            deadline = time.monotonic() + ANSWER_TIMEOUT
+            quiet_until = None
+            while time.monotonic() < deadline:
+                message = await queue.get(no_ack=True, fail=False)
+                if message is not None:
+                    got.append(message)
+                    quiet_until = None
+                    continue
+                if len(got) >= expect:
+                    quiet_until = quiet_until or time.monotonic() + settle
+                    if time.monotonic() >= quiet_until:
+                        break
+                await asyncio.sleep(0.05)
+        finally:
+            await connection.close()
+        return list(got)
+
+    async def stop(self) -> None:
+        self.running.stopped.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+async def start_gateway(files: Files) -> Gateway:
+    config = load_config(files.config_path, environ={})
+    ready: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(config, ready=ready, install_signals=False))
+    done, _ = await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()  # raises what stopped it
+    if ready not in done:
+        task.cancel()
+        raise AssertionError("the gateway did not start within 30 s")
+    return Gateway(files, config, ready.result(), task)
+
+
+async def delete_topology(files: Files, agencies: tuple[str, ...]) -> None:
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        for agency in agencies:
+            await channel.queue_delete(files.queue_prefix + agency)
+        await channel.exchange_delete(files.exchange)
+    finally:
+        await connection.close()
+
+
+async def gateway_fixture(root: Path) -> AsyncIterator[Gateway]:
+    database = await create_database()
+    files = write_files(root, database)
+    gateway = await start_gateway(files)
+    try:
+        yield gateway
+    finally:
+        if not gateway.task.done():
+            await gateway.stop()
+        await delete_topology(files, ("customs", "quarantine"))
+        await drop_database(database)
