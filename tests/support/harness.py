@@ -101,18 +101,13 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
 
 
 @dataclass
-class Gateway:
-    """A started gateway and the ways a test talks to it."""
+class Client:
+    """What a test does to a running gateway: upload as a partner, read answers, the store
+    and the agency queues."""
 
     files: Files
-    config: GatewayConfig
-    running: Running
-    task: asyncio.Task[None]
+    port: int
     seen: dict[str, list[aio_pika.abc.AbstractIncomingMessage]] = field(default_factory=dict)
-
-    @property
-    def port(self) -> int:
-        return self.running.sftp_port
 
     def connect(self, partner_id: str, *, username: str | None = None) -> Any:
         keys = self.files.partners[partner_id]
@@ -173,7 +168,18 @@ class Gateway:
             await connection.close()
         return list(got)
 
+
+
+@dataclass
+class Gateway(Client):
+    """A gateway started in this event loop."""
+
+    config: GatewayConfig | None = None
+    running: Running | None = None
+    task: asyncio.Task[None] | None = None
+
     async def stop(self) -> None:
+        assert self.running is not None and self.task is not None
         self.running.stopped.set()
         await asyncio.wait_for(self.task, 30)
 
@@ -188,7 +194,8 @@ async def start_gateway(files: Files) -> Gateway:
     if ready not in done:
         task.cancel()
         raise AssertionError("the gateway did not start within 30 s")
-    return Gateway(files, config, ready.result(), task)
+    running = ready.result()
+    return Gateway(files, running.sftp_port, config=config, running=running, task=task)
 
 
 async def delete_topology(files: Files, agencies: tuple[str, ...]) -> None:
@@ -209,7 +216,7 @@ async def gateway_fixture(root: Path) -> AsyncIterator[Gateway]:
     try:
         yield gateway
     finally:
-        if not gateway.task.done():
+        if gateway.task is not None and not gateway.task.done():
             await gateway.stop()
         await delete_topology(files, ("customs", "quarantine"))
         await drop_database(database)

@@ -1,0 +1,148 @@
+"""The commands a user runs: serve (and its SIGTERM drain), validate, track, agency run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.agency.consumer import Delivery, consume
+from gateway.app.serve import topology_of
+from gateway.cli import main
+from tests.support.edifact import cusdec
+from tests.support.harness import (
+    Client,
+    Gateway,
+    create_database,
+    delete_topology,
+    drop_database,
+    write_files,
+)
+
+SAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "samples"
+
+
+async def test_serve_drains_on_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
+    database = await create_database()
+    files = write_files(tmp_path, database)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "--config", str(files.config_path), "serve",
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        client = Client(files, await _started_port(process))
+        await client.upload("van-a", "decl.edi", cusdec(("0303",), sender="VANA"))
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+        log = [json.loads(line) for line in (await process.stderr.read()).decode().splitlines()
+               if line.startswith("{")]
+        events = [e["event"] for e in log]
+        assert "stopping" in events and events[-1] == "stopped"
+        # drained: decided, answered and published before exiting
+        assert (await client.answers("van-a", "decl.edi"))
+        pending = await client.fetch("SELECT count(*) AS n FROM outbox WHERE dispatched_at"
+                                     " IS NULL")
+        assert pending[0]["n"] == 0
+        assert len(await client.queue("customs", expect=1)) == 1
+        decided = next(e for e in log if e["event"] == "decided")
+        assert decided["partner"] == "van-a" and decided["interchange"] == "ICR0001"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await delete_topology(files, ("customs", "quarantine"))
+        await drop_database(database)
+
+
+async def _started_port(process: asyncio.subprocess.Process) -> int:
+    assert process.stderr is not None
+    lines = []
+    while True:
+        line = await asyncio.wait_for(process.stderr.readline(), 30)
+        if not line:
+            raise AssertionError("gateway serve exited:\n" + "".join(lines))
+        lines.append(line.decode())
+        if line.startswith(b"{") and json.loads(line)["event"] == "started":
+            return int(json.loads(line)["sftp"].rsplit(":", 1)[1])
+
+
+def test_serve_refuses_a_broken_routing_table(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    files = write_files(tmp_path, "unused")
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(routing.read_text().replace("deliver: [customs]", "deliver: [custom]"))
+    assert main(["--config", str(files.config_path), "serve"]) == 2
+    error = capsys.readouterr().err
+    assert "routing.yaml:" in error and "unknown agency 'custom'" in error
+
+
+def test_validate_prints_verdict_route_and_contrl(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    files = write_files(tmp_path, "unused")
+    sample = tmp_path / "decl.edi"
+    sample.write_bytes(cusdec(("0303.55",), sender="VANA"))
+    assert main(["--config", str(files.config_path), "validate", str(sample)]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: accepted (as partner van-a)" in out
+    assert "route to customs, quarantine" in out and '"declaration_number": "DEC-1"' in out
+    assert "UCI+ICR0001+VANA:ZZZ+SWGATEWAY:ZZZ+7'" in out
+    sample.write_bytes(cusdec(sender="VANA", unz_reference="BAD"))
+    assert main(["--config", str(files.config_path), "validate", str(sample)]) == 1
+    assert "[0085=28]" in capsys.readouterr().out
+
+
+async def test_track_prints_the_history(gateway: Gateway) -> None:
+    await gateway.upload("van-a", "decl.edi", cusdec(sender="VANA", control_reference="TRK1"))
+    await gateway.answers("van-a", "decl.edi")
+    await gateway.queue("customs", expect=1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = await asyncio.to_thread(
+            main, ["--config", str(gateway.files.config_path), "track", "DEC-1"])
+    assert code == 0
+    kinds = [json.loads(line)["kind"] for line in out.getvalue().splitlines()]
+    assert kinds[:3] == ["received", "accepted", "message_routed"]
+    assert "delivered" in kinds and "acknowledged" in kinds
+
+
+async def test_the_agency_adapter_receives_its_own_queue(gateway: Gateway) -> None:
+    received: list[Delivery] = []
+    stop = asyncio.Event()
+
+    async def handler(delivery: Delivery) -> None:
+        received.append(delivery)
+        stop.set()
+
+    consumer = asyncio.create_task(consume(gateway.config.amqp_url, topology_of(gateway.config),
+                                           "quarantine", handler, stop))
+    await gateway.upload("van-a", "decl.edi", cusdec(("0303",), sender="VANA"))
+    await asyncio.wait_for(consumer, 20)
+    (delivery,) = received
+    assert delivery.headers["agency"] == "quarantine"
+    assert delivery.body["goods_items"][0]["commodity_code"] == "0303"
+    assert delivery.message_id.endswith("-quarantine")
+
+
+def test_the_demo_samples_pass_the_demo_configuration(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """What the README's "try it" uploads is accepted by what `make run` starts."""
+    demo = Path(__file__).resolve().parents[2] / "deploy" / "demo"
+    config = tmp_path / "demo" / "gateway.yaml"
+    config.parent.mkdir()
+    for name in ("gateway.yaml", "partners.yaml", "agencies.yaml"):
+        (config.parent / name).write_text((demo / name).read_text())
+    (tmp_path / "routing.yaml").write_text((demo.parent.parent / "routing.yaml").read_text())
+    (tmp_path / "var" / "demo").mkdir(parents=True)
+    assert main(["demo", "keys", "--key", str(tmp_path / "var" / "demo" / "demo-van.key")]) == 0
+    text = config.read_text().replace("../../routing.yaml", "../routing.yaml")
+    config.write_text(text)
+    partners = config.parent / "partners.yaml"
+    partners.write_text(partners.read_text().replace("../../var/", "../var/"))
+    for sample in sorted(SAMPLES.glob("*.edi")):
+        assert main(["--config", str(config), "validate", str(sample)]) == 0, sample.name
+    assert "route to customs, quarantine" in capsys.readouterr().out
