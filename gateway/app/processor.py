@@ -13,12 +13,13 @@ from typing import Any, Protocol
 
 from gateway.app.workers import woken_or_after
 from gateway.config.load import GatewayConfig
+from gateway.config.partners import Partner
 from gateway.errors import StoreError
 from gateway.logs import event
 from gateway.model.edifact import PartyId
-from gateway.model.findings import Finding
+from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Status
-from gateway.pipeline.process import Context, process_submission
+from gateway.pipeline.process import Context, process_submission, refusal
 from gateway.store import interchanges as store
 from gateway.store import outbox
 from gateway.store.database import translated_errors
@@ -90,8 +91,15 @@ class Processor:
         if original is not None:
             await self._duplicate(connection, pending, original, "same bytes")
             return
-        outcome = await asyncio.to_thread(process_submission, pending.raw,
-                                          self._context(pending))
+        partner = self._config.partner(pending.partner_id)
+        received = pending.received_at.astimezone(dt.UTC)
+        if partner is None:  # removed from partners.yaml after it submitted
+            outcome = refusal(f"partner {pending.partner_id!r} is no longer configured on this "
+                              "gateway", int(SyntaxErrorCode.NO_AGREEMENT), pending.file_name,
+                              received)
+        else:
+            outcome = await asyncio.to_thread(process_submission, pending.raw,
+                                              self._context(pending, partner, received))
         header = outcome.header
         if header is not None and outcome.status is not Status.REJECTED:
             owner = await store.claim_key(connection, pending.partner_id, header.sender.id,
@@ -102,15 +110,11 @@ class Processor:
                 return
         await self._save(connection, pending, outcome)
 
-    def _context(self, pending: store.PendingInterchange) -> Context:
-        return Context(
-            partner=self._config.partner(pending.partner_id),
-            routing=self._config.routing,
-            gateway=self._gateway,
-            ack_reference=str(pending.id),
-            received=pending.received_at.astimezone(dt.UTC),
-            file_name=pending.file_name,
-        )
+    def _context(self, pending: store.PendingInterchange, partner: Partner,
+                 received: dt.datetime) -> Context:
+        return Context(partner=partner, routing=self._config.routing, gateway=self._gateway,
+                       ack_reference=str(pending.id), received=received,
+                       file_name=pending.file_name)
 
     async def _save(self, connection: Any, pending: store.PendingInterchange,
                     outcome: Outcome) -> None:
@@ -122,7 +126,8 @@ class Processor:
             control_ref=header.control_reference if header else None)
         for message in outcome.messages:
             await self._save_message(connection, pending, message)
-        await self._answer(connection, pending, outcome.acknowledgement)
+        await self._answer(connection, pending, outcome.acknowledgement,
+                           header.control_reference if header else None)
         event(log, "decided", partner=pending.partner_id, submission=pending.id,
               interchange=header.control_reference if header else None,
               status=outcome.status.value, summary=outcome.summary)
@@ -179,26 +184,30 @@ class Processor:
                          original: int, because: str) -> None:
         """Rule 2: a resend is not routed again; it gets the original answer again."""
         summary = f"duplicate of submission {original} ({because}); not routed again"
+        first = await store.decided(connection, original)
         await store.decide(connection, pending.id, status="duplicate", summary=summary,
-                           duplicate_of=original)
-        kind, body = await store.acknowledgement_of(connection, original)
-        await self._answer(connection, pending, Acknowledgement(kind, body))
+                           sender_id=first.sender_id, recipient_id=first.recipient_id,
+                           control_ref=first.control_ref, duplicate_of=original)
+        await self._answer(connection, pending, Acknowledgement(first.ack_kind, first.ack_body),
+                           first.control_ref)
         event(log, "duplicate", partner=pending.partner_id, submission=pending.id,
               original=original, reason=because)
 
     async def _answer(self, connection: Any, pending: store.PendingInterchange,
-                      ack: Acknowledgement) -> None:
+                      ack: Acknowledgement, interchange_ref: str | None) -> None:
         """The answer goes to the partner's outbox under ``<file>.<submission>.<suffix>``."""
         file_name = f"{pending.file_name}.{pending.id}.{ack.suffix}"
         await store.save_acknowledgement(connection, pending.id, ack.kind, file_name, ack.body)
         await outbox.add(
             connection, interchange_id=pending.id, message_id=None, channel="mailbox",
             destination=pending.partner_id, dispatch_key=f"ack-{pending.id}", body=ack.body,
-            properties={"file_name": file_name, "kind": ack.kind})
+            properties={"file_name": file_name, "kind": ack.kind, "partner": pending.partner_id,
+                        "interchange_ref": interchange_ref})
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:
     data = asdict(finding)
     data["code"] = int(finding.code)
     return data
+
 

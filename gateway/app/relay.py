@@ -79,8 +79,10 @@ class Relay:
         await store.add_event(connection, row.interchange_id, self._dispatcher.done_event,
                               {"channel": self._channel, "destination": row.destination,
                                "key": row.dispatch_key}, row.message_id)
+        headers = row.properties.get("headers", row.properties)
         event(log, self._dispatcher.done_event, channel=self._channel,
-              destination=row.destination, submission=row.interchange_id,
+              destination=row.destination, partner=headers.get("partner"),
+              interchange=headers.get("interchange_ref"), submission=row.interchange_id,
               key=row.dispatch_key)
         return True
 

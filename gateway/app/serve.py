@@ -56,6 +56,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
         logins={p.login: p.id for p in config.partners},
         keys=config.ssh_keys,
         mailboxes=mailboxes,
+        max_submission_bytes=config.settings.max_submission_bytes,
     )
     try:
         await publisher.prepare()

@@ -30,8 +30,8 @@ class GatewayConfig:
     #: partner id -> its authorized OpenSSH public keys, as text.
     ssh_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def partner(self, partner_id: str) -> Partner:
-        return next(p for p in self.partners if p.id == partner_id)
+    def partner(self, partner_id: str) -> Partner | None:
+        return next((p for p in self.partners if p.id == partner_id), None)
 
     def partner_by_login(self, login: str) -> Partner | None:
         return next((p for p in self.partners if p.login == login), None)

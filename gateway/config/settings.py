@@ -37,4 +37,7 @@ class Settings(Strict):
     partners: str
     agencies: str
     routing: str
+    max_submission_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0,
+        description="larger uploads are refused at the transport, before anything is stored")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -46,12 +46,13 @@ class Context:
 def process_submission(data: bytes, ctx: Context) -> Outcome:
     syntax = sniff(data)
     if syntax is Syntax.XML:
-        return _unreadable("XML submissions are not accepted on this gateway yet; send "
-                           "UN/EDIFACT", int(Code.SYNTAX_VERSION_NOT_SUPPORTED), ctx)
+        return refusal("XML submissions are not accepted on this gateway yet; send "
+                       "UN/EDIFACT", int(Code.SYNTAX_VERSION_NOT_SUPPORTED), ctx.file_name,
+                       ctx.received)
     try:
         interchange = read_interchange(data)
     except EnvelopeError as exc:
-        return _unreadable(str(exc), exc.syntax_error_code, ctx)
+        return refusal(str(exc), exc.syntax_error_code, ctx.file_name, ctx.received)
     findings = [*interchange.findings, *agreement_findings(interchange.header, ctx)]
     messages = () if findings else tuple(
         _message(interchange, message, position, ctx)
@@ -161,8 +162,9 @@ def _ack_envelope(header: InterchangeHeader, ctx: Context) -> AckEnvelope:
                        control_reference=ctx.ack_reference, prepared=ctx.received)
 
 
-def _unreadable(reason: str, code: int, ctx: Context) -> Outcome:
-    body = error_report(ctx.file_name, ctx.received, reason, code)
+def refusal(reason: str, code: int, file_name: str, received: dt.datetime) -> Outcome:
+    """The answer to a submission no CONTRL can be addressed for: a plain report."""
+    body = error_report(file_name, received, reason, code)
     return Outcome(
         status=Status.REJECTED,
         summary=f"rejected: {reason} [0085={code}]",

@@ -123,10 +123,24 @@ async def save_acknowledgement(connection: Connection, interchange_id: int, kind
         " VALUES ($1, $2, $3, $4)", interchange_id, kind, file_name, body)
 
 
-async def acknowledgement_of(connection: Connection, interchange_id: int) -> tuple[str, bytes]:
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """An interchange already decided, with the answer it got."""
+
+    sender_id: str | None
+    recipient_id: str | None
+    control_ref: str | None
+    ack_kind: str
+    ack_body: bytes
+
+
+async def decided(connection: Connection, interchange_id: int) -> Decided:
     row = await connection.fetchrow(
-        "SELECT kind, body FROM acknowledgements WHERE interchange_id = $1", interchange_id)
-    return str(row["kind"]), bytes(row["body"])
+        "SELECT i.sender_id, i.recipient_id, i.control_ref, a.kind, a.body"
+        " FROM interchanges i JOIN acknowledgements a ON a.interchange_id = i.id"
+        " WHERE i.id = $1", interchange_id)
+    return Decided(row["sender_id"], row["recipient_id"], row["control_ref"], row["kind"],
+                   bytes(row["body"]))
 
 
 async def add_event(connection: Connection, interchange_id: int, kind: str,

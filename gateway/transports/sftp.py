@@ -41,6 +41,7 @@ class PartnerAccess:
     logins: dict[str, str]  # SFTP user -> partner id
     keys: dict[str, tuple[str, ...]]  # partner id -> OpenSSH public keys
     mailboxes: Mailboxes
+    max_submission_bytes: int
 
 
 class _SSHServer(asyncssh.SSHServer):
@@ -80,6 +81,7 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         home = access.mailboxes.home(self._partner_id)
         super().__init__(chan, chroot=os.fsencode(home))
         self._submit = submit
+        self._max_bytes = access.max_submission_bytes
         self._uploads: dict[int, tuple[bytes, str]] = {}
 
     # --- what a partner may do where -------------------------------------------------------
@@ -159,9 +161,16 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
     async def _accept(self, local: bytes, name: str) -> None:
         """Hand the file to the intake; succeed only after the commit, then consume it."""
         try:
-            data = await asyncio.to_thread(Path(os.fsdecode(local)).read_bytes)
+            data = await asyncio.to_thread(_read_at_most, local, self._max_bytes)
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise asyncssh.SFTPNoSuchFile("no such file in inbox/") from exc
+        if data is None:
+            _remove(local)
+            event(log, "upload_too_large", level=logging.WARNING, partner=self._partner_id,
+                  file_name=name, limit=self._max_bytes)
+            raise asyncssh.SFTPFailure(
+                f"file too large: this gateway accepts at most {self._max_bytes} bytes per "
+                "submission; nothing was accepted")
         try:
             submission = await self._submit(self._partner_id, "sftp", name, data)
         except DeliveryError as exc:
@@ -177,7 +186,15 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
 
 
 def _client_name(path: bytes) -> str:
-    return posixpath.basename(os.fsdecode(path))
+    """The uploaded file's name as text (a name that is not UTF-8 keeps replacement marks)."""
+    return posixpath.basename(path).decode("utf-8", errors="replace")
+
+
+def _read_at_most(local: bytes, limit: int) -> bytes | None:
+    """The file's bytes, or None when it is larger than ``limit``."""
+    with open(local, "rb") as handle:
+        data = handle.read(limit + 1)
+    return None if len(data) > limit else data
 
 
 def _remove(local: bytes) -> None:

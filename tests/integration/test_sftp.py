@@ -90,3 +90,11 @@ async def test_a_broken_upload_is_not_a_submission(gateway: Gateway) -> None:
     await asyncio.sleep(1.0)
     assert await gateway.fetch("SELECT id FROM interchanges") == []
     assert not (gateway.files.mailbox("van-a") / "inbox" / "half.edi").exists()
+
+
+async def test_an_oversized_upload_is_refused_and_nothing_is_stored(gateway: Gateway) -> None:
+    data = cusdec(sender="VANA") + b"FTX+AAA+++" + b"x" * 1_000_000 + b"'"
+    with pytest.raises(asyncssh.SFTPFailure, match="too large"):
+        await gateway.upload("van-a", "huge.edi", data)
+    assert await gateway.fetch("SELECT id FROM interchanges") == []
+    assert not (gateway.files.mailbox("van-a") / "inbox" / "huge.edi").exists()

@@ -70,7 +70,7 @@ class Files:
 
 
 def write_files(root: Path, database: str, *, database_url_override: str | None = None,
-                amqp_url: str = AMQP_URL, port: int = 0) -> Files:
+                amqp_url: str = AMQP_URL, port: int = 0, max_bytes: int = 1_000_000) -> Files:
     tag = uuid.uuid4().hex[:10]
     partners = {}
     entries = []
@@ -96,7 +96,8 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
         f"amqp:\n  url: {amqp_url}\n  exchange: {exchange}\n  queue_prefix: {prefix}\n"
         f"sftp:\n  host: 127.0.0.1\n  port: {port}\n  host_key: host_key\n"
         f"  mailboxes: mailboxes\n"
-        f"partners: partners.yaml\nagencies: agencies.yaml\nrouting: routing.yaml\n")
+        f"partners: partners.yaml\nagencies: agencies.yaml\nrouting: routing.yaml\n"
+        f"max_submission_bytes: {max_bytes}\n")
     return Files(root, root / "gateway.yaml", partners, exchange, prefix, database)
 
 
