@@ -124,7 +124,7 @@ def _unsupported(message: Message) -> Finding:
 def _mapping_finding(exc: MappingError, message: Message) -> Finding:
     if isinstance(exc, BadValue):
         segment = exc.segment
-        return Finding(Code.INVALID_VALUE, str(exc), segment.tag, segment.position,
+        return Finding(Code(exc.syntax_error_code), str(exc), segment.tag, segment.position,
                        exc.element, exc.component)
     if isinstance(exc, MissingSegment):
         return Finding(Code.MISSING, str(exc), exc.tag, exc.position)

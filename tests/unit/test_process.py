@@ -182,3 +182,10 @@ def test_every_corpus_file_gets_an_answer() -> None:
         assert outcome.acknowledgement.body, path.name
         # nothing in the corpus is a CUSDEC from our demo partner: none of it is routed
         assert outcome.deliverable == (), path.name
+
+
+def test_a_declaration_without_a_number_is_missing_data() -> None:
+    message = [s.replace("BGM+929+DEC-1+9", "BGM+929++9") for s in cusdec_message("1")]
+    outcome = process_submission(interchange([message]), demo_context())
+    contrl = contrl_segments(outcome.acknowledgement.body)
+    assert contrl["UCS"] == [["2"]] and contrl["UCD"] == [["13", "2:1"]]

@@ -89,7 +89,8 @@ def _source(interchange: Interchange, message: Message) -> Source:
 def _mandatory(segment: Segment, element: int, what: str) -> str:
     value = segment.value(element)
     if not value:
-        raise read.BadValue(segment, element, 1, f"{what} is missing")
+        raise read.BadValue(segment, element, 1, f"{what} is missing",
+                            syntax_error_code=13)  # 0085: Missing
     return value
 
 

@@ -40,8 +40,10 @@ class BadValue(MappingError):
 
     syntax_error_code = 12  # 0085: Invalid value
 
-    def __init__(self, segment: Segment, element: int, component: int, reason: str) -> None:
+    def __init__(self, segment: Segment, element: int, component: int, reason: str,
+                 syntax_error_code: int = 12) -> None:
         super().__init__(f"{segment.tag} element {element}.{component}: {reason}")
+        self.syntax_error_code = syntax_error_code
         self.segment = segment
         self.element = element
         self.component = component
