@@ -19,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pydifact.segmentcollection import Interchange as PydifactInterchange  # noqa: E402
+from pydifact.segmentcollection import Interchange as PydifactInterchange
 
-from gateway.pipeline.process import process_submission  # noqa: E402
-from gateway.wire.edifact.envelope import read_interchange  # noqa: E402
-from tests.support.edifact import cusdec_message, interchange  # noqa: E402
-from tests.support.pipeline import demo_context  # noqa: E402
+from gateway.pipeline.process import process_submission
+from gateway.wire.edifact.envelope import read_interchange
+from tests.support.edifact import cusdec_message, interchange
+from tests.support.pipeline import demo_context
 
 
 def build(megabytes: float) -> tuple[bytes, int]:
