@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from gateway.app.intake import Intake
@@ -29,6 +30,7 @@ from gateway.transports.sftp import PartnerAccess, load_or_create_host_key, star
 
 log = logging.getLogger("gateway.serve")
 DRAIN_SECONDS = 5.0
+SHUTDOWN_STEP_SECONDS = 5.0
 
 
 @dataclass
@@ -88,15 +90,28 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             await running.stopped.wait()
             event(log, "stopping", reason="signal or shutdown request")
             sftp.close()
-            await sftp.wait_closed()
+            await _bounded("closing the SFTP listener", sftp.wait_closed())
             await _drain(pool, wake_processor, wake_relays)
             for task in tasks:
                 task.cancel()
     finally:
         sftp.close()
-        await publisher.close()
-        await pool.close()
+        await _bounded("closing the broker connection", publisher.close())
+        if not await _bounded("closing the database pool", pool.close()):
+            pool.terminate()
         event(log, "stopped")
+
+
+async def _bounded(step: str, work: Awaitable[object]) -> bool:
+    """A shutdown step may not hang the exit: give it a few seconds, then say so and go on."""
+    try:
+        await asyncio.wait_for(work, SHUTDOWN_STEP_SECONDS)
+    except TimeoutError:
+        event(log, "shutdown_step_timed_out", level=logging.WARNING, step=step)
+        return False
+    except Exception as exc:  # noqa: BLE001 - we are leaving anyway; say what failed
+        event(log, "shutdown_step_failed", level=logging.WARNING, step=step, error=repr(exc))
+    return True
 
 
 async def _drain(pool: object, wake_processor: asyncio.Event, wake_relays: _Fanout) -> None:

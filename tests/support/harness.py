@@ -182,7 +182,11 @@ class Gateway(Client):
     async def stop(self) -> None:
         assert self.running is not None and self.task is not None
         self.running.stopped.set()
-        await asyncio.wait_for(self.task, 30)
+        try:
+            await asyncio.wait_for(asyncio.shield(self.task), 30)
+        except TimeoutError:
+            self.task.print_stack()
+            raise
 
 
 async def start_gateway(files: Files) -> Gateway:
