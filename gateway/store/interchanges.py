@@ -152,15 +152,18 @@ async def add_event(connection: Connection, interchange_id: int, kind: str,
 
 
 async def history(connection: Connection, reference: str) -> list[dict[str, Any]]:
-    """Events of the interchanges a reference names: submission id, UNB control reference,
-    or a declaration number."""
+    """Events of the interchanges a reference names (a submission id, a UNB control reference
+    or a declaration number) and of their resends, oldest first."""
     rows = await connection.fetch(
-        "SELECT e.interchange_id, e.message_id, e.kind, e.detail, e.at FROM events e"
-        " WHERE e.interchange_id IN ("
+        "WITH named AS ("
         "   SELECT id FROM interchanges WHERE id::text = $1 OR control_ref = $1"
-        "   UNION SELECT interchange_id FROM messages WHERE document_ref = $1)"
-        " ORDER BY e.id", reference)
-    return [dict(r) for r in rows]
+        "   UNION SELECT interchange_id FROM messages WHERE document_ref = $1),"
+        " related AS ("
+        "   SELECT id FROM named"
+        "   UNION SELECT i.id FROM interchanges i JOIN named n ON i.duplicate_of = n.id)"
+        " SELECT e.interchange_id, e.message_id, e.kind, e.detail::text AS detail, e.at"
+        " FROM events e JOIN related r ON r.id = e.interchange_id ORDER BY e.id", reference)
+    return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
 
 
 async def pending_work(pool: Any) -> int:

@@ -97,9 +97,12 @@ def test_validate_prints_verdict_route_and_contrl(tmp_path: Path,
 
 
 async def test_track_prints_the_history(gateway: Gateway) -> None:
-    await gateway.upload("van-a", "decl.edi", cusdec(sender="VANA", control_reference="TRK1"))
+    data = cusdec(sender="VANA", control_reference="TRK1")
+    await gateway.upload("van-a", "decl.edi", data)
     await gateway.answers("van-a", "decl.edi")
     await gateway.queue("customs", expect=1)
+    await gateway.upload("van-a", "resend.edi", data)
+    await gateway.answers("van-a", "resend.edi")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = await asyncio.to_thread(
@@ -108,6 +111,7 @@ async def test_track_prints_the_history(gateway: Gateway) -> None:
     kinds = [json.loads(line)["kind"] for line in out.getvalue().splitlines()]
     assert kinds[:3] == ["received", "accepted", "message_routed"]
     assert "delivered" in kinds and "acknowledged" in kinds
+    assert "duplicate" in kinds  # the resend shows in the declaration's history
 
 
 async def test_the_agency_adapter_receives_its_own_queue(gateway: Gateway) -> None:
