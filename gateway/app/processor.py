@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from gateway.app.workers import woken_or_after
+from gateway.app.workers import poll_forever
 from gateway.config.load import GatewayConfig
 from gateway.config.partners import Partner
 from gateway.errors import StoreError
@@ -27,7 +27,6 @@ from gateway.store.database import translated_errors
 log = logging.getLogger("gateway.processor")
 IDLE_POLL_SECONDS = 1.0
 MAX_RETRY_DELAY_SECONDS = 300.0
-STORE_RETRY_CAP = 10.0
 
 
 def retry_delay(attempts: int) -> float:
@@ -49,19 +48,7 @@ class Processor:
         self._gateway = PartyId(settings.gateway_id, settings.gateway_id_qualifier or "")
 
     async def run(self) -> None:
-        failures = 0
-        while True:
-            try:
-                busy = await self.process_one()
-                failures = 0
-            except StoreError as exc:
-                failures += 1
-                event(log, "store_unavailable", level=logging.ERROR, error=str(exc))
-                # A new submission wakes us at once: it proves the store is back.
-                await woken_or_after(self._wake, min(retry_delay(failures), STORE_RETRY_CAP))
-                continue
-            if not busy:
-                await woken_or_after(self._wake, IDLE_POLL_SECONDS)
+        await poll_forever("processor", self.process_one, self._wake, IDLE_POLL_SECONDS)
 
     async def process_one(self) -> bool:
         """Decide one waiting submission; False when none is waiting."""

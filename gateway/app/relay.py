@@ -8,8 +8,8 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from gateway.app.workers import woken_or_after
-from gateway.errors import DeliveryError, StoreError
+from gateway.app.workers import poll_forever
+from gateway.errors import DeliveryError
 from gateway.logs import event
 from gateway.store import interchanges as store
 from gateway.store import outbox
@@ -38,19 +38,10 @@ class Relay:
         self._wake = wake
 
     async def run(self) -> None:
-        failures = 0
-        while True:
-            try:
-                dispatched = await self.dispatch_batch()
-                failures = 0
-            except StoreError as exc:
-                failures += 1
-                event(log, "store_unavailable", level=logging.ERROR, channel=self._channel,
-                      error=str(exc))
-                await woken_or_after(self._wake, min(MAX_RETRY_DELAY_SECONDS, 2.0 ** failures))
-                continue
-            if not dispatched:
-                await woken_or_after(self._wake, IDLE_POLL_SECONDS)
+        async def step() -> bool:
+            return await self.dispatch_batch() > 0
+
+        await poll_forever(f"{self._channel}-relay", step, self._wake, IDLE_POLL_SECONDS)
 
     async def dispatch_batch(self) -> int:
         """Dispatch what is due; returns how many rows went out."""

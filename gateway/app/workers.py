@@ -7,10 +7,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from gateway.errors import StoreError
 from gateway.logs import event
 
 log = logging.getLogger("gateway.workers")
 MAX_RESTART_DELAY_SECONDS = 30.0
+#: Longest pause between tries while PostgreSQL is unreachable.
+STORE_RETRY_CAP_SECONDS = 10.0
 
 
 async def woken_or_after(wake: asyncio.Event, seconds: float) -> None:
@@ -35,3 +38,22 @@ async def supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
             event(log, "worker_crashed", level=logging.ERROR, exc_info=True, worker=name,
                   restarts=restarts, restart_in=delay, error=repr(exc))
             await asyncio.sleep(delay)
+
+
+async def poll_forever(name: str, step: Callable[[], Awaitable[bool]], wake: asyncio.Event,
+                       idle_seconds: float) -> None:
+    """Call ``step`` (True: it did some work) again at once while there is work, after
+    ``idle_seconds`` or a wake-up when there is none, and with a growing pause while the store
+    is unreachable (ours: alarm and retry, rule 4).  A wake-up cuts any pause short."""
+    failures = 0
+    while True:
+        try:
+            busy = await step()
+            failures = 0
+        except StoreError as exc:
+            failures += 1
+            event(log, "store_unavailable", level=logging.ERROR, worker=name, error=str(exc))
+            await woken_or_after(wake, min(STORE_RETRY_CAP_SECONDS, 2.0 ** failures))
+            continue
+        if not busy:
+            await woken_or_after(wake, idle_seconds)

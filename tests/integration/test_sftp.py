@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import asyncssh
 import pytest
@@ -14,30 +15,30 @@ from tests.support.edifact import cusdec
 from tests.support.harness import Gateway
 
 
-@pytest.mark.skipif(shutil.which("sftp") is None, reason="the OpenSSH sftp client is missing")
-async def test_openssh_sftp_batch_upload(gateway: Gateway, tmp_path: object) -> None:
-    from pathlib import Path
+async def openssh_sftp(gateway: Gateway, partner: str, batch: Path
+                       ) -> subprocess.CompletedProcess[str]:
+    """Run OpenSSH's sftp client in batch mode as ``partner``."""
+    key = gateway.files.partners[partner].key_path
+    return await asyncio.to_thread(subprocess.run, [
+        "sftp", "-b", str(batch), "-i", str(key), "-P", str(gateway.port),
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", f"{partner}@127.0.0.1",
+    ], capture_output=True, text=True, timeout=60)
 
-    folder = Path(str(tmp_path))
+
+@pytest.mark.skipif(shutil.which("sftp") is None, reason="the OpenSSH sftp client is missing")
+async def test_openssh_sftp_batch_upload(gateway: Gateway, tmp_path: Path) -> None:
+    folder = tmp_path
     (folder / "decl.edi").write_bytes(cusdec(("0201",), sender="VANA"))
     (folder / "batch").write_text(f"cd inbox\nput {folder / 'decl.edi'}\n")
-    key = gateway.files.partners["van-a"].key_path
-    result = await asyncio.to_thread(subprocess.run, [
-        "sftp", "-b", str(folder / "batch"), "-i", str(key), "-P", str(gateway.port),
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "van-a@127.0.0.1",
-    ], capture_output=True, text=True, timeout=60)
+    result = await openssh_sftp(gateway, "van-a", folder / "batch")
     assert result.returncode == 0, result.stderr
     (answer,) = await gateway.answers("van-a", "decl.edi")
     assert b"UCI+ICR0001+VANA" in answer
     assert len(await gateway.queue("quarantine", expect=1)) == 1
     # the partner picks the answer up from outbox/ with the same client
     (folder / "get").write_text(f"cd outbox\nget * {folder}/\n")
-    result = await asyncio.to_thread(subprocess.run, [
-        "sftp", "-b", str(folder / "get"), "-i", str(key), "-P", str(gateway.port),
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "van-a@127.0.0.1",
-    ], capture_output=True, text=True, timeout=60)
+    result = await openssh_sftp(gateway, "van-a", folder / "get")
     assert result.returncode == 0, result.stderr
     assert any(n.endswith(".contrl.edi") for n in os.listdir(folder))
 
