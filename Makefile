@@ -5,7 +5,7 @@ CONFIG ?= deploy/demo/gateway.yaml
 BIN    := $(VENV)/bin
 GATEWAY := $(BIN)/gateway --config $(CONFIG)
 
-.PHONY: run test install services demo-setup lint typecheck layers unit clean
+.PHONY: run test install services demo-setup lint typecheck layers schemas clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo-setup: install services
 ## make run: install, make sure PostgreSQL and RabbitMQ are up, migrate, serve the demo.
 run: demo-setup
 	exec $(GATEWAY) serve
+
+## make schemas: regenerate schemas/edifact from ../shared/directories (reproducible).
+schemas: install
+	$(BIN)/gateway schemas build
 
 lint: install
 	$(BIN)/ruff check gateway tests bench

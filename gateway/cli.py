@@ -68,6 +68,18 @@ def _parser() -> argparse.ArgumentParser:
     track.add_argument("reference")
     track.set_defaults(command=_track)
 
+    schemas = sub.add_parser("schemas", help="EDIFACT schemas generated from the UN directories")
+    schemas_sub = schemas.add_subparsers(required=True, metavar="ACTION")
+    build = schemas_sub.add_parser("build", help="(re)generate schemas/edifact")
+    build.add_argument("--directories", type=Path, default=Path("../shared/directories"))
+    build.add_argument("--out", type=Path, default=Path("schemas/edifact"))
+    build.add_argument("--release", action="append", dest="releases",
+                       help="a directory release such as D96B (repeatable; default D96B, D01B)")
+    build.add_argument("--message", action="append", dest="messages",
+                       help="a message type such as CUSDEC (repeatable; default: the nine "
+                       "customs and transport messages)")
+    build.set_defaults(command=_schemas_build)
+
     demo = sub.add_parser("demo", help="demo set-up")
     demo_sub = demo.add_subparsers(required=True, metavar="ACTION")
     keys = demo_sub.add_parser("keys", help="create the demo partner's SSH key when missing")
@@ -130,6 +142,16 @@ def _track(args: argparse.Namespace) -> int:
         return 1
     for item in events:
         print(json.dumps(item, default=str, ensure_ascii=False))
+    return 0
+
+
+def _schemas_build(args: argparse.Namespace) -> int:
+    from gateway.app import schemas
+
+    written = schemas.build(args.directories, args.out,
+                            tuple(args.releases or schemas.DEFAULT_RELEASES),
+                            tuple(args.messages or schemas.DEFAULT_MESSAGES))
+    print(f"wrote {len(written)} files under {args.out}")
     return 0
 
 
