@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from gateway.app.workers import poll_forever
+from gateway.catalog.catalog import Catalog
 from gateway.config.load import GatewayConfig
 from gateway.config.partners import Partner
 from gateway.errors import StoreError
@@ -38,10 +39,11 @@ class Wakeable(Protocol):
 
 
 class Processor:
-    def __init__(self, pool: Any, config: GatewayConfig, wake: asyncio.Event,
+    def __init__(self, pool: Any, config: GatewayConfig, catalog: Catalog, wake: asyncio.Event,
                  wake_relays: Wakeable) -> None:
         self._pool = pool
         self._config = config
+        self._catalog = catalog
         self._wake = wake
         self._wake_relays = wake_relays
         settings = config.settings
@@ -99,7 +101,8 @@ class Processor:
 
     def _context(self, pending: store.PendingInterchange, partner: Partner,
                  received: dt.datetime) -> Context:
-        return Context(partner=partner, routing=self._config.routing, gateway=self._gateway,
+        return Context(partner=partner, routing=self._config.routing, catalog=self._catalog,
+                       gateway=self._gateway,
                        ack_reference=str(pending.id), received=received,
                        file_name=pending.file_name)
 

@@ -14,6 +14,7 @@ import signal
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
+from gateway.app.catalog_files import load_catalog
 from gateway.app.intake import Intake
 from gateway.app.processor import Processor
 from gateway.app.relay import MailboxDispatcher, Relay
@@ -47,6 +48,7 @@ def topology_of(config: GatewayConfig) -> Topology:
 
 async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None = None,
                 install_signals: bool = True) -> None:
+    catalog = load_catalog()
     pool = await create_pool(config.database_url)
     mailboxes = Mailboxes(config.mailboxes_path)
     mailboxes.prepare(tuple(p.id for p in config.partners))
@@ -77,7 +79,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
           agencies=list(config.agency_codes))
     try:
         async with asyncio.TaskGroup() as workers:
-            processor = Processor(pool, config, wake_processor, wake_relays)
+            processor = Processor(pool, config, catalog, wake_processor, wake_relays)
             amqp = Relay(pool, "amqp", publisher, wake_amqp)
             mailbox = Relay(pool, "mailbox", MailboxDispatcher(mailboxes.deliver), wake_mailbox)
             tasks = [

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TextIO
 
+from gateway.app.catalog_files import load_catalog
 from gateway.config.load import GatewayConfig
 from gateway.config.partners import EdifactId, Partner
 from gateway.errors import ConfigError, EnvelopeError
@@ -26,7 +27,7 @@ def validate_file(config: GatewayConfig, path: Path, partner_id: str | None,
     partner = _partner(config, data, partner_id)
     settings = config.settings
     outcome = process_submission(data, Context(
-        partner=partner, routing=config.routing,
+        partner=partner, routing=config.routing, catalog=load_catalog(),
         gateway=PartyId(settings.gateway_id, settings.gateway_id_qualifier or ""),
         ack_reference="VALIDATE", received=dt.datetime.now(dt.UTC), file_name=path.name))
     _print(outcome, partner, out)
@@ -65,6 +66,8 @@ def _print(outcome: Outcome, partner: Partner, out: TextIO) -> None:
             for finding in message.findings:
                 out.write(f"  {finding.describe()}\n")
             continue
+        for warning in message.warnings:
+            out.write(f"  warning: {warning.describe()}\n")
         route = ", ".join(message.agencies) or "nobody (unroutable: would be parked)"
         out.write(f"{head}: accepted; route to {route} (rules: {', '.join(message.rules)})\n")
         if message.canonical is not None:

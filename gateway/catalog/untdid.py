@@ -140,7 +140,7 @@ def parse_code_lists(text: str) -> dict[str, tuple[str, ...]]:
     below it."""
     lists: dict[str, tuple[str, ...]] = {}
     for block in _BLOCK_SEPARATOR.split(text):
-        lines = [line for line in block.splitlines()]
+        lines = list(block.splitlines())
         head_index = next((i for i, line in enumerate(lines) if line.strip()), None)
         if head_index is None:
             continue

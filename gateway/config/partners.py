@@ -4,6 +4,7 @@ which SSH keys let them in."""
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -43,6 +44,8 @@ class Partner(Strict):
     sftp_user: str | None = None
     edifact_ids: tuple[EdifactId, ...] = Field(min_length=1)
     ssh_keys: tuple[SshKey, ...] = ()
+    #: A value outside its UN code list: reject the message, only warn, or ignore.
+    code_lists: Literal["error", "warning", "off"] = "error"
 
     @field_validator("id")
     @classmethod

@@ -25,6 +25,8 @@ class MessageOutcome:
     #: Interchange position of the message's UNH: UCS counts from it (ISO 9735-4 0096).
     unh_position: int
     findings: tuple[Finding, ...] = ()
+    #: Told, not rejected: e.g. code-list values for a partner whose strictness is "warning".
+    warnings: tuple[Finding, ...] = ()
     canonical: CanonicalMessage | None = None
     agencies: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()

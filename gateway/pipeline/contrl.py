@@ -118,7 +118,10 @@ def _ucs(finding: Finding, message: MessageOutcome) -> list[OutSegment]:
 
 
 def _position(finding: Finding) -> list[str]:
-    return [str(finding.element), str(finding.component) if finding.component else ""]
+    """S011: 0098 counts the segment tag as position 1 (ISO 9735-4), so the first data element
+    is 2; 0104 counts components from 1."""
+    element = (finding.element or 0) + 1
+    return [str(element), str(finding.component) if finding.component else ""]
 
 
 def _representable(segments: list[OutSegment], codec: str) -> list[OutSegment]:

@@ -12,6 +12,7 @@ from dataclasses import replace as _replace
 
 from pydantic import ValidationError
 
+from gateway.catalog.catalog import Catalog
 from gateway.config.partners import Partner
 from gateway.config.routing import RoutingTable
 from gateway.errors import EnvelopeError, MappingError
@@ -25,6 +26,7 @@ from gateway.pipeline.mapping.segments import BadValue
 from gateway.pipeline.report import error_report
 from gateway.pipeline.route import route
 from gateway.pipeline.sniff import Syntax, sniff
+from gateway.pipeline.validate import Rules, Strictness, validate
 from gateway.wire.edifact.envelope import read_interchange
 
 Code = SyntaxErrorCode
@@ -36,6 +38,7 @@ class Context:
 
     partner: Partner
     routing: RoutingTable
+    catalog: Catalog
     gateway: PartyId
     #: The control reference of our answer (unique per submission).
     ack_reference: str
@@ -94,9 +97,18 @@ def _message(interchange: Interchange, message: Message, position: int,
                           unh_position=message.segments[0].position)
     if message.findings:
         return _replace(base, findings=message.findings)
-    mapper = MAPPERS.get((message.identifier.type, message.identifier.directory))
+    identifier = message.identifier
+    compiled = ctx.catalog.message(identifier.type, identifier.directory)
+    if compiled is None:
+        return _replace(base, findings=(_unsupported(message, ctx.catalog),))
+    report = validate(message.segments, compiled, Rules(
+        interchange.header.syntax_identifier, Strictness(ctx.partner.code_lists)))
+    base = _replace(base, warnings=tuple(report.warnings))
+    if report.errors:
+        return _replace(base, findings=report.final())
+    mapper = MAPPERS.get((identifier.type, identifier.directory))
     if mapper is None:
-        return _replace(base, findings=(_unsupported(message),))
+        return _replace(base, findings=(_unsupported(message, ctx.catalog),))
     try:
         canonical = mapper(interchange, message)
     except MappingError as exc:
@@ -108,10 +120,14 @@ def _message(interchange: Interchange, message: Message, position: int,
     return _replace(base, canonical=canonical, agencies=decision.agencies, rules=decision.rules)
 
 
-def _unsupported(message: Message) -> Finding:
+def _unsupported(message: Message, catalog: Catalog) -> Finding:
     identifier = message.identifier
     releases = supported_releases(identifier.type)
     unh = message.segments[0]
+    if identifier.directory in catalog.releases_of(identifier.type) and not releases:
+        return Finding(Code.VALUE_NOT_SUPPORTED_IN_POSITION,
+                       f"{identifier.type} is well formed but this gateway does not take "
+                       "it from partners yet", "UNH", unh.position, 2, 1)
     if releases:
         return Finding(Code.MESSAGE_VERSION_NOT_SUPPORTED,
                        f"{identifier.type} {identifier.directory} is not supported "

@@ -29,7 +29,7 @@ def cusdec_message(
     ]
     for number, code in enumerate(commodity_codes, start=1):
         body += [
-            f"CST+{number}+{code}:122::91",
+            f"CST+{number}+{code}",
             f"FTX+AAA+++Goods item {number}?: described?, with release characters",
             "LOC+27+NO",
             "MEA+WT+AAD+KGM:1250.5",

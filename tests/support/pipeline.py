@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
+from gateway.app.catalog_files import load_catalog
+from gateway.catalog.catalog import Catalog
 from gateway.config.partners import EdifactId, Partner
 from gateway.config.routing import RoutingTable
 from gateway.model.edifact import PartyId
@@ -16,8 +19,14 @@ DEMO_ROUTING = RoutingTable.model_validate({"rules": [
 ]})
 
 
+@functools.cache
+def shipped_catalog() -> Catalog:
+    return load_catalog()
+
+
 def demo_context(partner: Partner = DEMO_PARTNER,
                  routing: RoutingTable = DEMO_ROUTING) -> Context:
-    return Context(partner=partner, routing=routing, gateway=PartyId("SWGATEWAY", "ZZZ"),
+    return Context(partner=partner, routing=routing, catalog=shipped_catalog(),
+                   gateway=PartyId("SWGATEWAY", "ZZZ"),
                    ack_reference="77", received=dt.datetime(2026, 11, 22, 9, 30, tzinfo=dt.UTC),
                    file_name="decl.edi")

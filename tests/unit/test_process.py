@@ -84,7 +84,7 @@ def test_a_bad_message_is_rejected_and_the_good_one_goes_on() -> None:
     assert not bad.accepted and bad.agencies == ()
     assert good.accepted and good.agencies == ("customs", "quarantine")
     contrl = contrl_segments(outcome.acknowledgement.body)
-    assert contrl["UCM"] == [["1", "CUSDEC:D:96B:UN", "4", "29", "UNT", "1"],
+    assert contrl["UCM"] == [["1", "CUSDEC:D:96B:UN", "4", "29", "UNT", "2"],
                              ["2", "CUSDEC:D:96B:UN", "7"]]
 
 
@@ -92,14 +92,14 @@ def test_wrong_unz_reference_rejects_the_interchange() -> None:
     outcome = process_submission(cusdec(unz_reference="NOPE"), demo_context())
     assert outcome.status is Status.REJECTED and outcome.messages == ()
     uci = contrl_segments(outcome.acknowledgement.body)["UCI"][0]
-    assert uci[3:] == ["4", "28", "UNZ", "2"]
+    assert uci[3:] == ["4", "28", "UNZ", "3"]  # 0098: the tag is position 1
 
 
 def test_a_sender_that_is_not_the_partner_is_rejected() -> None:
     outcome = process_submission(cusdec(sender="SOMEBODYELSE"), demo_context())
     assert outcome.status is Status.REJECTED
     uci = contrl_segments(outcome.acknowledgement.body)["UCI"][0]
-    assert uci[3:] == ["4", str(int(Code.UNKNOWN_INTERCHANGE_SENDER)), "UNB", "2"]
+    assert uci[3:] == ["4", str(int(Code.UNKNOWN_INTERCHANGE_SENDER)), "UNB", "3"]
     # the answer still goes to the authenticated partner's own identity
     assert read_interchange(outcome.acknowledgement.body).header.recipient.id == "DEMOVAN"
 
@@ -143,14 +143,15 @@ def test_bad_business_values_are_located_with_ucs_and_ucd() -> None:
     contrl = contrl_segments(outcome.acknowledgement.body)
     moa_position = next(i for i, s in enumerate(message, start=1) if s.startswith("MOA"))
     assert contrl["UCS"] == [[str(moa_position)]]
-    assert contrl["UCD"] == [["12", "1:2"]]
+    assert contrl["UCD"] == [["37", "2:2"]]  # a letter in a numeric element
 
 
 def test_missing_bgm_is_reported_missing() -> None:
     message = [s for s in cusdec_message("1") if not s.startswith("BGM")]
     message[-1] = f"UNT+{len(message)}+1"
     outcome = process_submission(interchange([message]), demo_context())
-    assert contrl_segments(outcome.acknowledgement.body)["UCS"] == [["2", "13"]]
+    # ISO 9735-4 0096: a missing segment is reported at the last one processed before it
+    assert contrl_segments(outcome.acknowledgement.body)["UCS"] == [["1", "13"]]
 
 
 def test_nothing_matched_is_accepted_but_unroutable() -> None:
@@ -188,4 +189,4 @@ def test_a_declaration_without_a_number_is_missing_data() -> None:
     message = [s.replace("BGM+929+DEC-1+9", "BGM+929++9") for s in cusdec_message("1")]
     outcome = process_submission(interchange([message]), demo_context())
     contrl = contrl_segments(outcome.acknowledgement.body)
-    assert contrl["UCS"] == [["2"]] and contrl["UCD"] == [["13", "2:1"]]
+    assert contrl["UCS"] == [["2"]] and contrl["UCD"] == [["13", "3:1"]]

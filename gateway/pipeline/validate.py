@@ -1,0 +1,252 @@
+"""Validate a message against its directory structure (ISO 9735-1 clauses 7-10, UNTDID).
+
+Two passes over the segments of one message:
+- structure: segment order and groups, mandatory segments and groups, repeats, segments that
+  have no place here, walked level by level through the compiled structure (catalog.Level);
+- content: each segment's data elements and components: too many, mandatory ones missing,
+  a/an/n formats, lengths, characters of the declared repertoire and code-list values.
+
+Every finding carries its ISO 9735 code (0085) and position; all are reported, up to a cap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from gateway.catalog.catalog import CompiledMessage, Level
+from gateway.catalog.specs import ComponentSpec, ElementSpec, Representation, SegmentRef
+from gateway.model.edifact import Components, Segment
+from gateway.model.findings import Finding, SyntaxErrorCode
+
+Code = SyntaxErrorCode
+#: At most this many findings per message; one more says how many were left out.
+MAX_FINDINGS = 100
+
+#: ISO 9735-1 annex A: the level A repertoire (upper-case letters, digits, space and
+#: . , - ( ) / = ' + : ? ! " % & * ; < >); level B adds lower-case letters and more.
+LEVEL_A = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-()/='+:?!\"%&*;<>")
+LEVEL_B = LEVEL_A | frozenset("abcdefghijklmnopqrstuvwxyz#@[]{}\\|~_^`$")
+REPERTOIRES: dict[str, frozenset[str]] = {"UNOA": LEVEL_A, "UNOB": LEVEL_B,
+                                          "IATA": LEVEL_A, "IATB": LEVEL_B}
+
+
+class Strictness(StrEnum):
+    """What a value outside its code list is: an error, a warning, or nothing."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    OFF = "off"
+
+
+@dataclass
+class Rules:
+    syntax_identifier: str = "UNOC"
+    code_lists: Strictness = Strictness.ERROR
+
+
+@dataclass
+class Report:
+    """Errors reject the message; warnings are only told."""
+
+    errors: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    left_out: int = 0
+
+    def add(self, finding: Finding) -> None:
+        if len(self.errors) < MAX_FINDINGS:
+            self.errors.append(finding)
+        else:
+            self.left_out += 1
+
+    def final(self) -> tuple[Finding, ...]:
+        if not self.left_out:
+            return tuple(self.errors)
+        last = self.errors[-1]
+        return (*self.errors, Finding(last.code, f"{self.left_out} more findings left out",
+                                      last.segment_tag, last.segment_position))
+
+
+def validate(segments: tuple[Segment, ...], compiled: CompiledMessage, rules: Rules) -> Report:
+    """``segments`` runs from UNH to UNT."""
+    report = Report()
+    _Structure(segments, compiled, report).walk()
+    repertoire = REPERTOIRES.get(rules.syntax_identifier)
+    for segment in segments:
+        spec = compiled.segments.get(segment.tag)
+        if spec is not None and segment.tag in compiled.tags:
+            _Content(segment, compiled, rules, repertoire, report).check(spec.elements)
+    return report
+
+
+class _Structure:
+    """Match segments to the structure, greedily and level by level."""
+
+    def __init__(self, segments: tuple[Segment, ...], compiled: CompiledMessage,
+                 report: Report) -> None:
+        self._segments = segments
+        self._compiled = compiled
+        self._report = report
+        self._index = 0
+
+    def walk(self) -> None:
+        self._level(self._compiled.root, depth=0)
+
+    def _level(self, level: Level, depth: int) -> None:
+        counts = [0] * len(level.nodes)
+        at = 0
+        while self._index < len(self._segments):
+            segment = self._segments[self._index]
+            found = _find(level.keys, at, segment.tag)
+            if found is None:
+                if depth and segment.tag in self._compiled.tags:
+                    break  # it may belong to an enclosing level
+                self._out_of_place(segment)  # no place for it anywhere: skip it, go on here
+                self._index += 1
+                continue
+            self._missing(level, counts, at, found)
+            at = found
+            counts[found] += 1
+            node = level.nodes[found]
+            if counts[found] > node.repeat:
+                code = Code.TOO_MANY_SEGMENT_REPETITIONS if isinstance(node, SegmentRef) \
+                    else Code.TOO_MANY_GROUP_REPETITIONS
+                self._report.add(Finding(code, f"{segment.tag} repeats more than "
+                                         f"{node.repeat} times here", segment.tag,
+                                         segment.position))
+            self._index += 1
+            child = level.children[found]
+            if child is not None:
+                self._level(child, depth + 1)
+        self._missing(level, counts, at, len(level.nodes))
+
+    def _missing(self, level: Level, counts: list[int], start: int, end: int) -> None:
+        """Mandatory nodes skipped between ``start`` and ``end`` (ISO 9735-4 0096: a missing
+        segment is reported at the last segment processed before it)."""
+        before = self._segments[max(self._index - 1, 0)]
+        for k in range(start, end):
+            node = level.nodes[k]
+            if node.mandatory and counts[k] == 0:
+                what = node.tag if isinstance(node, SegmentRef) else \
+                    f"{node.trigger} (segment group {node.name.removeprefix('SG')})"
+                # No tag: the finding is about the missing segment, not the one before it,
+                # so the CONTRL reports it with UCS even after UNH.
+                self._report.add(Finding(Code.MISSING, f"mandatory {what} is missing after "
+                                         f"{before.tag}", "", before.position))
+                counts[k] = -1  # report once
+
+    def _out_of_place(self, segment: Segment) -> None:
+        self._report.add(Finding(Code.NOT_SUPPORTED_IN_POSITION,
+                                 f"segment {segment.tag} is not allowed here", segment.tag,
+                                 segment.position))
+
+
+def _find(keys: tuple[str, ...], start: int, tag: str) -> int | None:
+    for k in range(start, len(keys)):
+        if keys[k] == tag:
+            return k
+    return None
+
+
+@dataclass
+class _Content:
+    segment: Segment
+    compiled: CompiledMessage
+    rules: Rules
+    repertoire: frozenset[str] | None
+    report: Report
+
+    def check(self, elements: tuple[ElementSpec, ...]) -> None:
+        segment = self.segment
+        if segment.element_count > len(elements):
+            self._add(Code.TOO_MANY_CONSTITUENTS, f"{segment.tag} has "
+                      f"{segment.element_count} data elements; at most {len(elements)}",
+                      len(elements) + 1)
+        for position, spec in enumerate(elements, start=1):
+            occurrences = segment.occurrences(position)
+            if not any(any(c) for c in occurrences):
+                if spec.mandatory:
+                    self._add(Code.MISSING, f"mandatory {spec.id} {spec.name.lower()} is "
+                              "missing", position)
+                continue
+            if len(occurrences) > spec.repeat:
+                self._add(Code.TOO_MANY_CONSTITUENTS, f"{spec.id} repeats "
+                          f"{len(occurrences)} times; at most {spec.repeat}", position)
+            for occurrence in occurrences:
+                self._element(spec, occurrence, position)
+
+    def _element(self, spec: ElementSpec, value: Components, position: int) -> None:
+        if not spec.composite:
+            if len(value) > 1:
+                self._add(Code.TOO_MANY_CONSTITUENTS, f"{spec.id} is not a composite",
+                          position, 2)
+            assert spec.representation is not None
+            self._value(spec.id, spec.representation, value[0], position, None)
+            return
+        if len(value) > len(spec.components):
+            self._add(Code.TOO_MANY_CONSTITUENTS, f"{spec.id} has {len(value)} components; "
+                      f"at most {len(spec.components)}", position, len(spec.components) + 1)
+        for index, component in enumerate(spec.components, start=1):
+            text = value[index - 1] if index <= len(value) else ""
+            self._component(component, text, position, index)
+
+    def _component(self, spec: ComponentSpec, text: str, position: int, index: int) -> None:
+        if not text:
+            if spec.mandatory:
+                self._add(Code.MISSING, f"mandatory {spec.id} {spec.name.lower()} is missing",
+                          position, index)
+            return
+        self._value(spec.id, spec.representation, text, position, index)
+
+    def _value(self, element_id: str, representation: Representation, text: str,
+               position: int, component: int | None) -> None:
+        if not text:
+            return
+        where = (position, component)
+        if self.repertoire is not None:
+            bad = sorted(set(text) - self.repertoire)
+            if bad:
+                self._add(Code.INVALID_CHARACTERS, f"{element_id}: {''.join(bad)!r} is not in "
+                          f"the {self.rules.syntax_identifier} repertoire", *where)
+                return
+        size = _format_error(representation, text)
+        if size is not None:
+            self._add(*size, *where)
+            return
+        codes = self.compiled.codes.get(element_id)
+        if codes is not None and text not in codes and self.rules.code_lists != Strictness.OFF:
+            finding = Finding(Code.INVALID_VALUE, f"{element_id}: {text!r} is not in its code "
+                              "list", self.segment.tag, self.segment.position, position, component)
+            if self.rules.code_lists == Strictness.ERROR:
+                self.report.add(finding)
+            else:
+                self.report.warnings.append(finding)
+
+    def _add(self, code: Code, text: str, element: int, component: int | None = None) -> None:
+        self.report.add(Finding(code, text, self.segment.tag, self.segment.position, element,
+                                component))
+
+
+_DIGITS = frozenset("0123456789")
+
+
+def _format_error(representation: Representation, text: str) -> tuple[Code, str] | None:
+    """a/an/n and length (ISO 9735-1 clause 10: a numeric length leaves out the sign and the
+    decimal mark)."""
+    kind = representation.format
+    if kind == "n":
+        digits = text.lstrip("-")
+        marks = sum(1 for ch in digits if ch in ".,")
+        if marks > 1 or not set(digits.replace(".", "").replace(",", "")) <= _DIGITS or \
+                not digits.strip(".,"):
+            return Code.INVALID_TYPE_OF_CHARACTERS, f"{text!r} is not numeric"
+        length = len(digits) - marks
+    else:
+        if kind == "a" and any(ch.isdigit() for ch in text):
+            return Code.INVALID_TYPE_OF_CHARACTERS, f"{text!r} holds digits (alphabetic only)"
+        length = len(text)
+    if length > representation.max:
+        return Code.DATA_ELEMENT_TOO_LONG, f"{text!r} is longer than {representation}"
+    if length < representation.min:
+        return Code.DATA_ELEMENT_TOO_SHORT, f"{text!r} is shorter than {representation}"
+    return None
