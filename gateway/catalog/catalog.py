@@ -66,10 +66,15 @@ class Catalog:
     @classmethod
     def load(cls, read: ReadText, releases: dict[str, tuple[str, ...]],
              service_version: str = "4") -> Catalog:
-        """``releases`` maps a directory (D96B) to the message types to compile."""
+        """``releases`` maps a directory (D96B) to the message types to compile.  Messages use
+        the syntax 4 service segments (UNH, UNS, UNT), a superset of syntax 3's.  The service
+        messages (CONTRL) of syntax 3 and 4 are compiled too, under their own directory
+        (``D3`` for CONTRL:D:3, ``41`` for CONTRL:4:1)."""
         service = _segments(read(f"service/{service_version}/segments.json"))
         service_codes = _codes(read(f"service/{service_version}/codes.json"))
         catalog = cls()
+        for version in SERVICE_VERSIONS:
+            catalog._add_service(read, version)
         for release, types in releases.items():
             segments = {**_segments(read(f"{release}/segments.json")), **_service_only(service)}
             codes = {**_codes(read(f"{release}/codes.json")), **service_codes}
@@ -79,6 +84,17 @@ class Catalog:
                 catalog.messages[(message_type, release)] = CompiledMessage(
                     spec, Level.of(spec.content), segments, codes, frozenset(_tags(spec.content)))
         return catalog
+
+
+    def _add_service(self, read: ReadText, version: str) -> None:
+        segments = _segments(read(f"service/{version}/segments.json"))
+        codes = _codes(read(f"service/{version}/codes.json"))
+        spec = message_from_json(json.loads(read(f"service/{version}/messages/CONTRL.json")))
+        self.messages[(spec.type, f"{spec.version}{spec.release}")] = CompiledMessage(
+            spec, Level.of(spec.content), segments, codes, frozenset(_tags(spec.content)))
+
+
+SERVICE_VERSIONS = ("3", "4")
 
 
 def _segments(text: str) -> dict[str, SegmentSpec]:

@@ -102,7 +102,8 @@ def _ucm(message: MessageOutcome) -> list[OutSegment]:
 def _error_elements(finding: Finding) -> list[str | list[str]]:
     """0085, 0013 and S011 of UCI/UCM for an error in a service segment."""
     elements: list[str | list[str]] = [str(int(finding.code))]
-    if finding.segment_tag:
+    # 0013 names a service segment (a3); an error in anything else is told by its code only.
+    if finding.segment_tag in SERVICE_TAGS:
         elements.append(finding.segment_tag)
         if finding.element is not None:
             elements.append(_position(finding))

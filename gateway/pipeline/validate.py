@@ -209,7 +209,7 @@ class _Content:
                 self._add(Code.INVALID_CHARACTERS, f"{element_id}: {''.join(bad)!r} is not in "
                           f"the {self.rules.syntax_identifier} repertoire", *where)
                 return
-        size = _format_error(representation, text)
+        size = format_error(representation, text)
         if size is not None:
             self._add(*size, *where)
             return
@@ -230,7 +230,7 @@ class _Content:
 _DIGITS = frozenset("0123456789")
 
 
-def _format_error(representation: Representation, text: str) -> tuple[Code, str] | None:
+def format_error(representation: Representation, text: str) -> tuple[Code, str] | None:
     """a/an/n and length (ISO 9735-1 clause 10: a numeric length leaves out the sign and the
     decimal mark)."""
     kind = representation.format

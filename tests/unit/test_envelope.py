@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gateway.config.partners import EdifactId, Partner
 from gateway.errors import EnvelopeError
+from gateway.model.edifact import PartyId
 from gateway.model.findings import SyntaxErrorCode as Code
+from gateway.pipeline.process import process_submission
 from gateway.wire.edifact.envelope import read_interchange
+from tests.support.corpus_verdicts import VERDICTS
 from tests.support.edifact import EDIFACT_CORPUS, cusdec, cusdec_message, interchange
+from tests.support.pipeline import demo_context
 
 
 def codes(findings: object) -> list[int]:
@@ -155,3 +161,27 @@ def test_corpus_count_errors_are_found() -> None:
     trailers = read_interchange(
         (EDIFACT_CORPUS / "NEG_invoic_d00a_invalid_trailers.edi").read_bytes())
     assert not trailers.accepted or not all(m.accepted for m in trailers.messages)
+
+
+@pytest.mark.skipif(not EDIFACT_CORPUS.is_dir(), reason="../shared/corpus is absent")
+@pytest.mark.parametrize("name", sorted(VERDICTS))
+def test_the_answer_to_each_corpus_file(name: str) -> None:
+    data = (EDIFACT_CORPUS / name).read_bytes()
+    context = demo_context()
+    with contextlib.suppress(EnvelopeError):  # as the partner that sent it, addressed to us
+        header = read_interchange(data).header
+        context = dataclasses.replace(
+            context, gateway=PartyId(header.recipient.id or "X"),
+            partner=Partner(id="sender", name="sender",
+                            edifact_ids=(EdifactId(id=header.sender.id),)))
+    outcome = process_submission(data, context)
+    kind, interchange_codes, message_codes = VERDICTS[name]
+    assert outcome.acknowledgement.kind == kind
+    assert tuple(sorted({int(f.code) for f in outcome.findings})) == interchange_codes
+    assert tuple((m.identifier.type, tuple(sorted({int(f.code) for f in m.findings})))
+                 for m in outcome.messages) == message_codes
+
+
+@pytest.mark.skipif(not EDIFACT_CORPUS.is_dir(), reason="../shared/corpus is absent")
+def test_the_verdict_table_covers_the_whole_corpus() -> None:
+    assert set(VERDICTS) == {p.name for p in EDIFACT_CORPUS.glob("*.edi")}

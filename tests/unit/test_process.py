@@ -12,15 +12,21 @@ from gateway.model.canonical import CustomsDeclaration
 from gateway.model.findings import SyntaxErrorCode as Code
 from gateway.model.outcome import Status
 from gateway.pipeline.process import process_submission
+from gateway.pipeline.validate import Rules, validate
 from gateway.wire.edifact.envelope import read_interchange
 from tests.support.edifact import EDIFACT_CORPUS, cusdec, cusdec_message, interchange
-from tests.support.pipeline import demo_context
+from tests.support.pipeline import demo_context, shipped_catalog
 
 
 def contrl_segments(body: bytes) -> dict[str, list[list[str]]]:
     parsed = read_interchange(body)
     assert parsed.accepted, parsed.findings  # our CONTRL passes our own envelope checks
     assert all(m.accepted for m in parsed.messages)
+    (message,) = parsed.messages  # ... and our validator against the CONTRL structure
+    compiled = shipped_catalog().message("CONTRL", message.identifier.directory)
+    assert compiled is not None
+    report = validate(message.segments, compiled, Rules(parsed.header.syntax_identifier))
+    assert report.errors == [], [f.describe() for f in report.errors]
     segments: dict[str, list[list[str]]] = {}
     for segment in parsed.messages[0].segments:
         segments.setdefault(segment.tag, []).append(
@@ -190,3 +196,38 @@ def test_a_declaration_without_a_number_is_missing_data() -> None:
     outcome = process_submission(interchange([message]), demo_context())
     contrl = contrl_segments(outcome.acknowledgement.body)
     assert contrl["UCS"] == [["2"]] and contrl["UCD"] == [["13", "3:1"]]
+
+
+@st.composite
+def mutated_cusdecs(draw: st.DrawFn) -> bytes:
+    """A valid CUSDEC with segments dropped, doubled or swapped, values made too long or given
+    characters of the wrong kind, or the whole cut short."""
+    message = cusdec_message(commodity_codes=("0303", "8471"))
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(1, len(message) - 2))
+        operation = draw(st.sampled_from(["drop", "double", "swap", "long", "chars", "empty"]))
+        if operation == "drop":
+            del message[at]
+        elif operation == "double":
+            message.insert(at, message[at])
+        elif operation == "swap" and at + 1 < len(message) - 1:
+            message[at], message[at + 1] = message[at + 1], message[at]
+        elif operation == "long":
+            message[at] += "+" + "9" * draw(st.integers(20, 80))
+        elif operation == "chars":
+            message[at] += ":" + draw(st.text(st.characters(codec="latin-1"), min_size=1,
+                                              max_size=5))
+        else:
+            message[at] = message[at][:3]
+    data = interchange([message], sender="DEMOVAN")
+    if draw(st.booleans()):
+        data = data[: draw(st.integers(0, len(data)))]
+    return data
+
+
+@settings(max_examples=150, deadline=None)
+@given(mutated_cusdecs())
+def test_mutations_are_answered_with_a_valid_contrl(data: bytes) -> None:
+    outcome = process_submission(data, demo_context())
+    if outcome.acknowledgement.kind == "CONTRL":
+        contrl_segments(outcome.acknowledgement.body)

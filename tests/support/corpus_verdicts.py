@@ -1,0 +1,100 @@
+"""What the gateway answers to each file of ../shared/corpus/edifact, checked as the partner
+whose UNB sender it is and addressed to us, so that the file"s own content decides.
+
+Each entry: (answer kind, interchange-level 0085 codes, per message (type, its 0085 codes)).
+Messages of types the gateway does not take get 14 (not supported) or, with a schema, their
+validation findings first.  Notes say why where the file"s name does not.
+"""
+
+from __future__ import annotations
+
+Verdict = tuple[str, tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]]
+
+NOT_SUPPORTED = 14
+
+VERDICTS: dict[str, Verdict] = {
+    "NEG_empty_segment.edi": ("CONTRL", (), (("PNRGOV", (14,)),)),
+    "NEG_invoic_d00a_invalid_header.edi": ("ERROR_REPORT", (4,), ()),
+    "NEG_invoic_d00a_invalid_trailers.edi": ("CONTRL", (4,), ()),
+    "NEG_invoic_d00a_missing_une.edi": ("CONTRL", (4,), ()),
+    "NEG_invoic_d00a_missing_unz.edi": ("CONTRL", (4, 21, 33), ()),
+    "NEG_invoic_d00a_valid_and_invalid_msg.edi": ("CONTRL", (28, 29), ()),
+    "NEG_invoic_d96a_missing_bgm.edi": ("ERROR_REPORT", (4,), ()),
+    "NEG_invoic_d97b_bad.edi": ("CONTRL", (), (("INVOIC", (14,)),)),
+    "NEG_orders_d01b_bgm_before_unh.edi": ("ERROR_REPORT", (4,), ()),
+    "NEG_orders_d01b_eancom_latin1_release_err.edi": ("CONTRL", (), (("ORDERS", (14,)),)),
+    "NEG_paxlst_d03b_bad.edi": ("CONTRL", (), (("PAXLST", (29,)),)),
+    "NEG_unknown_msg_other_dialect.edi": ("CONTRL", (), (("CUSTOM", (14,)),)),
+    "aperak_d96a_bots_generated.edi": ("CONTRL", (), (("APERAK", (14,)),)),
+    "aperak_d96a_v3_accepted.edi": ("CONTRL", (), (("APERAK", (29,)),)),  # UNT+8 for 7 segments
+    "aperak_d96a_v3_rejected.edi": ("CONTRL", (), (("APERAK", (29,)),)),  # UNT+8 for 7 segments
+    "aperak_d96a_v4_rejected_yymmdd.edi": (
+        "CONTRL",
+        (),
+        (("APERAK", (29,)),),
+    ),  # UNT+8 for 7 segments
+    "baplie_d04b.edi": ("CONTRL", (), (("BAPLIE", (14,)),)),
+    "baplie_d95b_smdg20.edi": ("CONTRL", (), (("BAPLIE", (14,)),)),
+    "coarri_d95b_itgoa.edi": ("CONTRL", (), (("COARRI", (14,)), ("COARRI", (14,)))),
+    "coprar_d95b_no_envelope.edi": ("ERROR_REPORT", (4,), ()),  # UNH without UNB: no UNB to answer
+    "cuscar_d95b_uk_simple.edi": (
+        "CONTRL",
+        (),
+        (("CUSCAR", (29,)),),
+    ),  # UNT says 313, the message has 31 segments
+    "desadv_d96a.edi": ("CONTRL", (), (("DESADV", (14,)),)),
+    "desadv_d96a_unoc_utf8_bytes.edi": ("CONTRL", (), (("DESADV", (14,)),)),
+    "iftsai_d99b_portofrotterdam_1.edi": (
+        "CONTRL",
+        (4,),
+        (),
+    ),  # no UNZ: the interchange is cut short
+    "iftsai_d99b_portofrotterdam_2.edi": (
+        "CONTRL",
+        (4,),
+        (),
+    ),  # no UNZ: the interchange is cut short
+    "iftsta_d00b.edi": ("CONTRL", (28,), ()),  # UNZ reference 2805570, UNB 2803570
+    "infent_d00b_fr_dgfip_prefix_unol_ung.edi": (
+        "ERROR_REPORT",
+        (4,),
+        (),
+    ),  # a text header before UNA: no UNB to answer
+    "invoic_d00a_bom.edi": (
+        "CONTRL",
+        (),
+        (("INVOIC", (21,)),),
+    ),  # UNOB declared, a Latin-1 byte in LOC
+    "invoic_d00a_escaped_repetition_v4.edi": (
+        "CONTRL",
+        (),
+        (("INVOIC", (21,)),),
+    ),  # UNOB declared, a Latin-1 byte in LOC
+    "invoic_d00a_group_multiple_messages.edi": ("CONTRL", (28, 29), ()),
+    "invoic_d00a_nondefault_separators.edi": (
+        "CONTRL",
+        (),
+        (("INVOIC", (21,)),),
+    ),  # UNOB declared, a Latin-1 byte in LOC
+    "invoic_d00a_repeating_data_element_v4.edi": (
+        "CONTRL",
+        (),
+        (("INVOIC", (21,)),),
+    ),  # UNOB declared, a Latin-1 byte in LOC
+    "invoic_d97a_unoa1.edi": ("CONTRL", (), (("INVOIC", (14,)),)),
+    "invoic_d97b_una_unoa3.edi": ("CONTRL", (), (("INVOIC", (14,)),)),
+    "invoic_d97b_unoe_nondefault_separators.edi": ("CONTRL", (), (("INVOIC", (14,)),)),
+    "orders_d01b_eancom_latin1_ok.edi": ("CONTRL", (), (("ORDERS", (14,)),)),
+    "orders_d96b_ean008_ung.edi": ("CONTRL", (), (("ORDERS", (29,)),)),  # UNT+21 for 18 segments
+    "ordrsp_d01b_unod_latin2.edi": ("CONTRL", (), (("ORDRSP", (14,)),)),
+    "paores_iata_release_chars.edi": ("CONTRL", (), (("PAORES", (29,)),)),  # UNT+14 for 23 segments
+    "paores_multi_messages.edi": ("CONTRL", (), (("PAORES", (14,)), ("PAORES", (14,)))),
+    "paores_single_line.edi": ("CONTRL", (), (("PAORES", (14,)),)),
+    "paxlst_d03b_us_ace_ung_v4.edi": ("CONTRL", (), (("PAXLST", (14,)),)),
+    "pnrgov_iata_backslash_release.edi": ("CONTRL", (), (("PNRGOV", (14,)),)),
+    "unedifact_ung_multi.edi": (
+        "CONTRL",
+        (28, 30),
+        (),
+    ),  # a group and loose messages mixed; references wrong
+}
