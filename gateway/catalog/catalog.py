@@ -49,6 +49,8 @@ class CompiledMessage:
     segments: dict[str, SegmentSpec]
     codes: dict[str, frozenset[str]]
     tags: frozenset[str] = field(default_factory=frozenset)
+    #: What a stage derives from this message once and keeps (e.g. the validator's tables).
+    derived: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass

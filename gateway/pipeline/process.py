@@ -57,8 +57,9 @@ def process_submission(data: bytes, ctx: Context) -> Outcome:
     except EnvelopeError as exc:
         return refusal(str(exc), exc.syntax_error_code, ctx.file_name, ctx.received)
     findings = [*interchange.findings, *agreement_findings(interchange.header, ctx)]
+    rules = Rules(interchange.header.syntax_identifier, Strictness(ctx.partner.code_lists))
     messages = () if findings else tuple(
-        _message(interchange, message, position, ctx)
+        _message(interchange, message, position, ctx, rules)
         for position, message in enumerate(interchange.messages, start=1)
     )
     status = _status(findings, messages)
@@ -91,7 +92,7 @@ def agreement_findings(header: InterchangeHeader, ctx: Context) -> list[Finding]
 
 
 def _message(interchange: Interchange, message: Message, position: int,
-             ctx: Context) -> MessageOutcome:
+             ctx: Context, rules: Rules) -> MessageOutcome:
     base = MessageOutcome(position=position, reference=message.reference,
                           identifier=message.identifier,
                           unh_position=message.segments[0].position)
@@ -101,8 +102,7 @@ def _message(interchange: Interchange, message: Message, position: int,
     compiled = ctx.catalog.message(identifier.type, identifier.directory)
     if compiled is None:
         return _replace(base, findings=(_unsupported(message, ctx.catalog),))
-    report = validate(message.segments, compiled, Rules(
-        interchange.header.syntax_identifier, Strictness(ctx.partner.code_lists)))
+    report = validate(message.segments, compiled, rules)
     base = _replace(base, warnings=tuple(report.warnings))
     if report.errors:
         return _replace(base, findings=report.final())

@@ -41,8 +41,12 @@ class Strictness(StrEnum):
 
 @dataclass
 class Rules:
+    """How to judge the messages of one interchange.  ``clean`` remembers segments already
+    found faultless under these rules, so a segment repeated across messages is checked once."""
+
     syntax_identifier: str = "UNOC"
     code_lists: Strictness = Strictness.ERROR
+    clean: set[tuple[str, tuple[tuple[Components, ...], ...]]] = field(default_factory=set)
 
 
 @dataclass
@@ -72,11 +76,101 @@ def validate(segments: tuple[Segment, ...], compiled: CompiledMessage, rules: Ru
     report = Report()
     _Structure(segments, compiled, report).walk()
     repertoire = REPERTOIRES.get(rules.syntax_identifier)
+    check_codes = rules.code_lists != Strictness.OFF  # a warning needs the detailed pass too
+    quick = _quick_specs(compiled)
     for segment in segments:
         spec = compiled.segments.get(segment.tag)
-        if spec is not None and segment.tag in compiled.tags:
-            _Content(segment, compiled, rules, repertoire, report).check(spec.elements)
+        if spec is None or segment.tag not in compiled.tags:
+            continue
+        key = (segment.tag, segment.elements)
+        if key in rules.clean:
+            continue
+        if _segment_clean(segment.elements, quick[segment.tag], repertoire, check_codes):
+            if len(rules.clean) < MAX_REMEMBERED:
+                rules.clean.add(key)
+            continue
+        _Content(segment, compiled, rules, repertoire, report).check(spec.elements)
     return report
+
+
+# --- the quick pass: is a segment faultless?  (the detailed pass below says why not) -------
+
+#: (mandatory, format, min, max, codes or None) of a simple element or component.
+QuickValue = tuple[bool, str, int, int, "frozenset[str] | None"]
+#: (mandatory, repeat, the simple element's value or None, the components or None).
+QuickElement = tuple[bool, int, "QuickValue | None", "tuple[QuickValue, ...] | None"]
+MAX_REMEMBERED = 50_000
+
+
+def _quick_specs(compiled: CompiledMessage) -> dict[str, tuple[QuickElement, ...]]:
+    """Flat tuples of every segment's rules, made once per compiled message."""
+    found: dict[str, tuple[QuickElement, ...]] | None = compiled.derived.get("quick")
+    if found is None:
+        found = {tag: tuple(_quick_element(e, compiled.codes) for e in spec.elements)
+                 for tag, spec in compiled.segments.items()}
+        compiled.derived["quick"] = found
+    return found
+
+
+def _quick_element(spec: ElementSpec, codes: dict[str, frozenset[str]]) -> QuickElement:
+    def value(element_id: str, mandatory: bool, r: Representation) -> QuickValue:
+        return (mandatory, r.format, r.min, r.max, codes.get(element_id))
+
+    if spec.composite:
+        return (spec.mandatory, spec.repeat, None,
+                tuple(value(c.id, c.mandatory, c.representation) for c in spec.components))
+    assert spec.representation is not None
+    return (spec.mandatory, spec.repeat, value(spec.id, spec.mandatory, spec.representation),
+            None)
+
+
+def _segment_clean(elements: tuple[tuple[Components, ...], ...],
+                   specs: tuple[QuickElement, ...], repertoire: frozenset[str] | None,
+                   check_codes: bool) -> bool:
+    """True only when the detailed pass would find nothing (same rules, no messages)."""
+    count = len(elements)
+    if count > len(specs):
+        return False
+    for index, (mandatory, repeat, simple, components) in enumerate(specs):
+        occurrences = elements[index] if index < count else ()
+        if not any(any(c) for c in occurrences):
+            if mandatory:
+                return False
+            continue
+        if len(occurrences) > repeat:
+            return False
+        for occurrence in occurrences:
+            if components is None:
+                assert simple is not None
+                if len(occurrence) > 1 or not _value_clean(simple, occurrence[0], repertoire,
+                                                           check_codes):
+                    return False
+                continue
+            if len(occurrence) > len(components):
+                return False
+            for position, component in enumerate(components):
+                text = occurrence[position] if position < len(occurrence) else ""
+                if not text:
+                    if component[0]:
+                        return False
+                elif not _value_clean(component, text, repertoire, check_codes):
+                    return False
+    return True
+
+
+def _value_clean(value: QuickValue, text: str, repertoire: frozenset[str] | None,
+                 check_codes: bool) -> bool:
+    if not text:
+        return True
+    if repertoire is not None and not repertoire.issuperset(text):
+        return False
+    _, kind, low, high, codes = value
+    if kind == "an":
+        if not low <= len(text) <= high:
+            return False
+    elif format_error(Representation(kind, low, high), text) is not None:
+        return False
+    return codes is None or not check_codes or text in codes
 
 
 class _Structure:

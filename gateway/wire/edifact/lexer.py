@@ -6,7 +6,6 @@ the common case (no release characters) at the speed of ``str.split``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from gateway.model.edifact import Components, Delimiters, Segment
@@ -43,16 +42,11 @@ def split_unreleased(text: str, separator: str, release: str) -> list[str]:
     return joined
 
 
-def _unescape_pattern(release: str) -> re.Pattern[str]:
-    return re.compile(re.escape(release) + "(.)", re.DOTALL)
-
-
 class Lexer:
     """A lexer bound to one interchange's delimiters."""
 
     def __init__(self, delimiters: Delimiters) -> None:
         self._d = delimiters
-        self._unescape = _unescape_pattern(delimiters.release) if delimiters.release else None
 
     def lex(self, text: str, first_position: int = 1) -> Lexed:
         pieces = split_unreleased(text, self._d.terminator, self._d.release)
@@ -65,10 +59,25 @@ class Lexer:
 
     def segment(self, raw: str, position: int) -> Segment:
         d = self._d
+        if not d.release or d.release not in raw:
+            return self._plain_segment(raw, position)
         raw_elements = split_unreleased(raw, d.element, d.release)
         tag = self._value(raw_elements[0])
         elements = tuple(self._element(e) for e in raw_elements[1:])
         return Segment(tag=tag, elements=elements, position=position)
+
+    def _plain_segment(self, raw: str, position: int) -> Segment:
+        """The common case: no release character in the segment, so plain splits suffice."""
+        d = self._d
+        parts = raw.split(d.element)
+        component = d.component
+        if d.repetition and d.repetition in raw:
+            repetition = d.repetition
+            elements = tuple([tuple([tuple(o.split(component)) for o in e.split(repetition)])
+                              for e in parts[1:]])
+        else:
+            elements = tuple([(tuple(e.split(component)),) for e in parts[1:]])
+        return Segment(tag=parts[0], elements=elements, position=position)
 
     def _element(self, raw: str) -> tuple[Components, ...]:
         d = self._d
@@ -83,6 +92,15 @@ class Lexer:
         )
 
     def _value(self, raw: str) -> str:
-        if self._unescape is None or self._d.release not in raw:
+        release = self._d.release
+        if not release or release not in raw:
             return raw
-        return self._unescape.sub(r"\1", raw)
+        # Drop each release character and keep the one it releases (ISO 9735-1 clause 8).
+        kept: list[str] = []
+        start = 0
+        while (at := raw.find(release, start)) >= 0:
+            kept.append(raw[start:at])
+            kept.append(raw[at + 1 : at + 2])
+            start = at + 2
+        kept.append(raw[start:])
+        return "".join(kept)
