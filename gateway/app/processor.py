@@ -19,7 +19,7 @@ from gateway.errors import StoreError
 from gateway.logs import event
 from gateway.model.edifact import PartyId
 from gateway.model.findings import Finding, SyntaxErrorCode
-from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Status
+from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Receipt, Status
 from gateway.pipeline.process import Context, process_submission, refusal
 from gateway.store import interchanges as store
 from gateway.store import outbox
@@ -116,8 +116,11 @@ class Processor:
             control_ref=header.control_reference if header else None)
         for message in outcome.messages:
             await self._save_message(connection, pending, message)
-        await self._answer(connection, pending, outcome.acknowledgement,
-                           header.control_reference if header else None)
+        for receipt in outcome.receipts:
+            await self._record_receipt(connection, pending, receipt)
+        if outcome.acknowledgement is not None:
+            await self._answer(connection, pending, outcome.acknowledgement,
+                               header.control_reference if header else None)
         event(log, "decided", partner=pending.partner_id, submission=pending.id,
               interchange=header.control_reference if header else None,
               status=outcome.status.value, summary=outcome.summary)
@@ -170,6 +173,19 @@ class Processor:
                 },
             })
 
+    async def _record_receipt(self, connection: Any, pending: store.PendingInterchange,
+                              receipt: Receipt) -> None:
+        """A partner's CONTRL: an event on the CONTRL's own submission, and on the submission
+        our answer with that reference was for (our CONTRLs carry the submission id)."""
+        detail = {"acknowledged_reference": receipt.acknowledged_reference,
+                  "action": receipt.action, "rejected_messages": list(receipt.rejected_messages)}
+        await store.add_event(connection, pending.id, "contrl_received", detail)
+        answered = await store.answered_submission(connection, pending.partner_id,
+                                                   receipt.acknowledged_reference)
+        if answered is not None:
+            await store.add_event(connection, answered, "partner_acknowledged",
+                                  {**detail, "by_submission": pending.id})
+
     async def _duplicate(self, connection: Any, pending: store.PendingInterchange,
                          original: int, because: str) -> None:
         """Rule 2: a resend is not routed again; it gets the original answer again."""
@@ -178,8 +194,9 @@ class Processor:
         await store.decide(connection, pending.id, status="duplicate", summary=summary,
                            sender_id=first.sender_id, recipient_id=first.recipient_id,
                            control_ref=first.control_ref, duplicate_of=original)
-        await self._answer(connection, pending, Acknowledgement(first.ack_kind, first.ack_body),
-                           first.control_ref)
+        if first.ack_kind is not None and first.ack_body is not None:  # CONTRLs got none
+            await self._answer(connection, pending,
+                               Acknowledgement(first.ack_kind, first.ack_body), first.control_ref)
         event(log, "duplicate", partner=pending.partner_id, submission=pending.id,
               original=original, reason=because)
 

@@ -73,5 +73,8 @@ def _print(outcome: Outcome, partner: Partner, out: TextIO) -> None:
         if message.canonical is not None:
             out.write(message.canonical.model_dump_json(indent=2, exclude_none=True) + "\n")
     ack = outcome.acknowledgement
+    if ack is None:
+        out.write("--- no answer: a CONTRL is never answered (ISO 9735-4) ---\n")
+        return
     out.write(f"--- answer ({ack.kind}) ---\n")
     out.write(ack.body.decode("latin-1"))

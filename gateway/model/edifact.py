@@ -95,6 +95,15 @@ class MessageIdentifier:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupHeader:
+    """UNG: the functional group a message travels in (0048 reference, S006/S007 parties)."""
+
+    reference: str
+    application_sender: PartyId
+    application_recipient: PartyId
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One UNH..UNT message; ``segments`` runs from UNH to UNT inclusive."""
 
@@ -131,6 +140,7 @@ class Interchange:
     messages: tuple[Message, ...]
     findings: tuple[Finding, ...] = field(default=())
     segment_count: int = 0
+    groups: tuple[GroupHeader, ...] = ()
 
     @property
     def accepted(self) -> bool:

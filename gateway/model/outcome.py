@@ -24,6 +24,8 @@ class MessageOutcome:
     identifier: MessageIdentifier
     #: Interchange position of the message's UNH: UCS counts from it (ISO 9735-4 0096).
     unh_position: int
+    #: The UNG group reference (0048) when the message travelled in a group.
+    group_reference: str = ""
     findings: tuple[Finding, ...] = ()
     #: Told, not rejected: e.g. code-list values for a partner whose strictness is "warning".
     warnings: tuple[Finding, ...] = ()
@@ -53,13 +55,26 @@ class Acknowledgement:
 
 
 @dataclass(frozen=True, slots=True)
+class Receipt:
+    """A partner's CONTRL about an interchange we sent: recorded, never answered."""
+
+    acknowledged_reference: str
+    #: UCI 0083: 4 rejected, 7 acknowledged (unless a message is rejected), 8 received.
+    action: str
+    rejected_messages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     status: Status
     summary: str
-    acknowledgement: Acknowledgement
+    #: None when the submission must not be answered: a CONTRL is never answered by a CONTRL
+    #: (ISO 9735-4), which also keeps two gateways from acknowledging each other for ever.
+    acknowledgement: Acknowledgement | None
     header: InterchangeHeader | None = None
     findings: tuple[Finding, ...] = ()
     messages: tuple[MessageOutcome, ...] = ()
+    receipts: tuple[Receipt, ...] = ()
 
     @property
     def deliverable(self) -> tuple[MessageOutcome, ...]:

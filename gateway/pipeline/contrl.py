@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.model.edifact import Delimiters, InterchangeHeader, PartyId
+from gateway.model.edifact import Delimiters, GroupHeader, InterchangeHeader, PartyId
 from gateway.model.findings import Finding
 from gateway.model.outcome import MessageOutcome
 from gateway.wire.edifact.syntax import CODECS
@@ -40,6 +40,7 @@ def build_contrl(
     subject: InterchangeHeader,
     interchange_findings: Sequence[Finding],
     messages: Sequence[MessageOutcome],
+    groups: Sequence[GroupHeader] = (),
 ) -> bytes:
     version = "4" if subject.syntax_version.strip() == "4" else "3"
     identifier = subject.syntax_identifier if subject.syntax_identifier in CODECS \
@@ -49,8 +50,7 @@ def build_contrl(
     body: list[OutSegment] = [("UNH", ["1", list(CONTRL_IDENTIFIER[version])])]
     body.append(_uci(subject, interchange_findings))
     if not interchange_findings:
-        for message in messages:
-            body += _ucm(message)
+        body += _message_responses(messages, groups)
     body.append(("UNT", [str(len(body) + 1), "1"]))
     segments = [_unb(envelope, identifier, version), *body,
                 ("UNZ", ["1", envelope.control_reference])]
@@ -80,6 +80,29 @@ def _uci(subject: InterchangeHeader, findings: Sequence[Finding]) -> OutSegment:
     if findings:
         elements += _error_elements(findings[0])
     return ("UCI", elements)
+
+
+def _message_responses(messages: Sequence[MessageOutcome],
+                       groups: Sequence[GroupHeader]) -> list[OutSegment]:
+    """SG1 (UCM per message outside groups), then SG3: per group a UCF and its messages'
+    UCMs (CONTRL SG3/SG4)."""
+    segments: list[OutSegment] = []
+    for message in messages:
+        if not message.group_reference:
+            segments += _ucm(message)
+    for group in groups:
+        members = [m for m in messages if m.group_reference == group.reference]
+        # UNG/UNE errors reject the whole interchange (UCI), so a group listed here is
+        # acknowledged; its messages say for themselves whether they are rejected.
+        segments.append(("UCF", [
+            group.reference,
+            [group.application_sender.id, group.application_sender.qualifier],
+            [group.application_recipient.id, group.application_recipient.qualifier],
+            ACKNOWLEDGED,
+        ]))
+        for message in members:
+            segments += _ucm(message)
+    return segments
 
 
 def _ucm(message: MessageOutcome) -> list[OutSegment]:

@@ -23,6 +23,7 @@ from gateway.pipeline.contrl import AckEnvelope, build_contrl
 from gateway.pipeline.mapping import MAPPERS, supported_releases
 from gateway.pipeline.mapping.cusdec import MissingSegment
 from gateway.pipeline.mapping.segments import BadValue
+from gateway.pipeline.receipt import is_receipt, record_receipt
 from gateway.pipeline.report import error_report
 from gateway.pipeline.route import route
 from gateway.pipeline.sniff import Syntax, sniff
@@ -57,6 +58,8 @@ def process_submission(data: bytes, ctx: Context) -> Outcome:
     except EnvelopeError as exc:
         return refusal(str(exc), exc.syntax_error_code, ctx.file_name, ctx.received)
     findings = [*interchange.findings, *agreement_findings(interchange.header, ctx)]
+    if is_receipt(interchange):
+        return record_receipt(interchange, findings, ctx.catalog)
     rules = Rules(interchange.header.syntax_identifier, Strictness(ctx.partner.code_lists))
     messages = () if findings else tuple(
         _message(interchange, message, position, ctx, rules)
@@ -64,7 +67,7 @@ def process_submission(data: bytes, ctx: Context) -> Outcome:
     )
     status = _status(findings, messages)
     body = build_contrl(_ack_envelope(interchange.header, ctx), interchange.header, findings,
-                        messages)
+                        messages, interchange.groups)
     return Outcome(
         status=status,
         summary=_summary(status, findings, messages),
@@ -95,7 +98,8 @@ def _message(interchange: Interchange, message: Message, position: int,
              ctx: Context, rules: Rules) -> MessageOutcome:
     base = MessageOutcome(position=position, reference=message.reference,
                           identifier=message.identifier,
-                          unh_position=message.segments[0].position)
+                          unh_position=message.segments[0].position,
+                          group_reference=message.group_reference)
     if message.findings:
         return _replace(base, findings=message.findings)
     identifier = message.identifier

@@ -130,17 +130,31 @@ class Decided:
     sender_id: str | None
     recipient_id: str | None
     control_ref: str | None
-    ack_kind: str
-    ack_body: bytes
+    ack_kind: str | None
+    ack_body: bytes | None
 
 
 async def decided(connection: Connection, interchange_id: int) -> Decided:
     row = await connection.fetchrow(
         "SELECT i.sender_id, i.recipient_id, i.control_ref, a.kind, a.body"
-        " FROM interchanges i JOIN acknowledgements a ON a.interchange_id = i.id"
+        " FROM interchanges i LEFT JOIN acknowledgements a ON a.interchange_id = i.id"
         " WHERE i.id = $1", interchange_id)
+    body = row["body"]
     return Decided(row["sender_id"], row["recipient_id"], row["control_ref"], row["kind"],
-                   bytes(row["body"]))
+                   None if body is None else bytes(body))
+
+
+async def answered_submission(connection: Connection, partner_id: str,
+                              reference: str) -> int | None:
+    """The submission of ``partner_id`` whose answer carried UNB reference ``reference``: our
+    CONTRLs use the submission id as their interchange control reference."""
+    if not reference.isdigit():
+        return None
+    found: int | None = await connection.fetchval(
+        "SELECT interchange_id FROM acknowledgements a JOIN interchanges i"
+        " ON i.id = a.interchange_id WHERE a.interchange_id = $1 AND i.partner_id = $2"
+        " AND a.kind = 'CONTRL'", int(reference), partner_id)
+    return found
 
 
 async def add_event(connection: Connection, interchange_id: int, kind: str,

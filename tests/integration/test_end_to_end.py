@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 
 from gateway.wire.edifact.envelope import read_interchange
-from tests.support.edifact import cusdec
+from tests.support.edifact import cusdec, interchange
 from tests.support.harness import Gateway
 
 
@@ -42,3 +44,25 @@ async def test_machinery_reaches_customs_only(gateway: Gateway) -> None:
     assert uci_action(answer) == "7"
     assert len(await gateway.queue("customs", expect=1)) == 1
     assert await gateway.queue("quarantine", expect=0) == []
+
+
+async def test_a_partners_contrl_is_recorded_against_our_answer(gateway: Gateway) -> None:
+    await gateway.upload("van-a", "decl.edi", cusdec(sender="VANA", control_reference="D1"))
+    (answer,) = await gateway.answers("van-a", "decl.edi")
+    our_reference = read_interchange(answer).header.control_reference
+    contrl = interchange([[
+        "UNH+1+CONTRL:D:3:UN", f"UCI+{our_reference}+SWGATEWAY+VANA:ZZZ+7", "UNT+3+1",
+    ]], sender="VANA", control_reference="ACK9")
+    await gateway.upload("van-a", "ack.edi", contrl)
+    for _ in range(200):
+        rows = await gateway.fetch(
+            "SELECT interchange_id, detail::text FROM events WHERE kind = 'partner_acknowledged'")
+        if rows:
+            break
+        await asyncio.sleep(0.05)
+    (row,) = rows
+    assert row["interchange_id"] == int(our_reference)
+    assert '"action": "7"' in row["detail"]
+    await gateway.queue("customs", expect=1)  # the declaration's own delivery, nothing more
+    outbox = os.listdir(gateway.files.mailbox("van-a") / "outbox")
+    assert not any(name.startswith("ack.edi") for name in outbox)  # never answered

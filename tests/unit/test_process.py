@@ -177,6 +177,7 @@ def test_nothing_matched_is_accepted_but_unroutable() -> None:
 def test_every_input_gets_an_answer(data: bytes) -> None:
     """Rule 3: whatever arrives, the pipeline returns an answer (and raises nothing)."""
     outcome = process_submission(data, demo_context())
+    assert outcome.acknowledgement is not None
     assert outcome.acknowledgement.body
     if outcome.acknowledgement.kind == "CONTRL":
         contrl_segments(outcome.acknowledgement.body)
@@ -229,5 +230,52 @@ def mutated_cusdecs(draw: st.DrawFn) -> bytes:
 @given(mutated_cusdecs())
 def test_mutations_are_answered_with_a_valid_contrl(data: bytes) -> None:
     outcome = process_submission(data, demo_context())
+    assert outcome.acknowledgement is not None
     if outcome.acknowledgement.kind == "CONTRL":
         contrl_segments(outcome.acknowledgement.body)
+
+
+def test_messages_in_a_group_are_answered_under_ucf() -> None:
+    good, bad = cusdec_message("1"), cusdec_message("2", unt_count=4)
+    body = "".join(s + "'" for s in (*good, *bad))
+    data = ("UNA:+.? 'UNB+UNOC:4+DEMOVAN+SWGATEWAY+20261122:0930+G1'"
+            "UNG+CUSDEC+DEMOAPP:ZZZ+CUSTOMSAPP:ZZZ+20261122:0930+GRP7+UN+D:96B'"
+            f"{body}UNE+2+GRP7'UNZ+1+G1'").encode("latin-1")
+    outcome = process_submission(data, demo_context())
+    assert outcome.status is Status.PARTIALLY_ACCEPTED
+    contrl = contrl_segments(outcome.acknowledgement.body)
+    assert contrl["UCF"] == [["GRP7", "DEMOAPP:ZZZ", "CUSTOMSAPP:ZZZ", "7"]]
+    assert [u[2] for u in contrl["UCM"]] == ["7", "4"]
+    segments = read_interchange(outcome.acknowledgement.body).messages[0].segments
+    tags = [s.tag for s in segments]
+    assert tags.index("UCF") < tags.index("UCM")  # the UCMs of a group follow its UCF
+
+
+def partner_contrl(reference: str, action: str, *, syntax: str = "UNOC:3") -> bytes:
+    """What a partner's system sends back about an interchange of ours."""
+    version = syntax.split(":")[1]
+    identifier = "CONTRL:4:1:UN" if version == "4" else "CONTRL:D:3:UN"
+    segments = [f"UNH+1+{identifier}", f"UCI+{reference}+SWGATEWAY:ZZZ+DEMOVAN:ZZZ+{action}"]
+    if action == "7":
+        segments.append("UCM+1+CUSRES:D:96B:UN+4")
+    segments.append(f"UNT+{len(segments) + 1}+1")
+    return interchange([segments], syntax=syntax, control_reference="ACK1")
+
+
+@pytest.mark.parametrize("syntax", ["UNOC:3", "UNOC:4"])
+def test_a_partners_contrl_is_recorded_and_never_answered(syntax: str) -> None:
+    outcome = process_submission(partner_contrl("42", "7", syntax=syntax), demo_context())
+    assert outcome.acknowledgement is None
+    assert outcome.status is Status.ACCEPTED
+    (receipt,) = outcome.receipts
+    assert (receipt.acknowledged_reference, receipt.action) == ("42", "7")
+    assert receipt.rejected_messages == ("1",)
+    assert outcome.deliverable == ()
+
+
+def test_a_broken_contrl_is_rejected_and_still_not_answered() -> None:
+    broken = partner_contrl("42", "4").replace(b"UCI+42+", b"UCI+")
+    broken = broken.replace(b"UCI+SWGATEWAY", b"UCI++SWGATEWAY")
+    outcome = process_submission(broken, demo_context())
+    assert outcome.acknowledgement is None and outcome.status is Status.REJECTED
+    assert "never answered" in outcome.summary

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from gateway.errors import EnvelopeError
 from gateway.model.edifact import (
+    GroupHeader,
     Interchange,
     InterchangeHeader,
     Message,
@@ -51,6 +52,7 @@ def read_interchange(data: bytes) -> Interchange:
         messages=tuple(messages),
         findings=tuple(stray + walker.findings + _header_findings(header)),
         segment_count=len(lexed.segments),
+        groups=tuple(walker.groups),
     )
 
 
@@ -137,6 +139,7 @@ class _Walker:
 
     messages: list[Message] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    groups: list[GroupHeader] = field(default_factory=list)
     _group: _OpenGroup | None = None
     _groups_seen: int = 0
     _loose_messages: int = 0
@@ -191,6 +194,10 @@ class _Walker:
                                      "UNG")
         self._group = _OpenGroup(ung)
         self._groups_seen += 1
+        # UNG: 0038 group identification, S006 application sender, S007 recipient, S004
+        # date/time, 0048 group reference (ISO 9735-2).
+        self.groups.append(GroupHeader(ung.value(5), PartyId(ung.value(2, 1), ung.value(2, 2)),
+                                       PartyId(ung.value(3, 1), ung.value(3, 2))))
 
     def _group_trailer(self, une: Segment) -> None:
         group = self._group
