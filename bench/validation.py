@@ -123,7 +123,7 @@ def main() -> None:
         runs = 3 if megabytes <= 2 else 1
         cases = [("pydifact Interchange.from_str (tokenize only)",
                   lambda text=text: PydifactInterchange.from_str(text)),
-                 ("gateway tokenize (decode + lex)", tokenize),
+                 ("gateway tokenize (segments; elements on demand)", tokenize),
                  ("gateway tokenize + envelope + full validation", full)]
         mb = len(data) / 1_000_000
         print(f"\n{mb:.1f} MB CUSDEC D96B interchange: {segment_count:,} segments")

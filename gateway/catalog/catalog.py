@@ -50,7 +50,7 @@ class CompiledMessage:
     codes: dict[str, frozenset[str]]
     tags: frozenset[str] = field(default_factory=frozenset)
     #: What a stage derives from this message once and keeps (e.g. the validator's tables).
-    derived: dict[str, Any] = field(default_factory=dict, compare=False)
+    derived: dict[object, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass

@@ -6,6 +6,7 @@ message also knows the position of each segment inside itself (UNH = 1, ISO 9735
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway.model.findings import Finding
@@ -14,13 +15,43 @@ from gateway.model.findings import Finding
 Components = tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """A segment: tag plus its data elements, each with one or more occurrences (v4 repeats)."""
+#: The data elements of a segment, each with one or more occurrences (syntax 4 repeats).
+Elements = tuple[tuple[Components, ...], ...]
 
-    tag: str
-    elements: tuple[tuple[Components, ...], ...]
-    position: int
+
+class Segment:
+    """A segment: its tag, its text as received (``raw``, tag included, terminator and release
+    characters as sent) and its data elements.
+
+    The elements are split from ``raw`` on first use: most segments are only matched whole
+    against their pattern by the validator, and never need splitting (speed and memory).
+    """
+
+    __slots__ = ("_elements", "_split", "position", "raw", "tag")
+
+    def __init__(self, tag: str, position: int, raw: str,
+                 split: Callable[[str], Elements]) -> None:
+        self.tag = tag
+        self.position = position
+        self.raw = raw
+        self._split = split
+        self._elements: Elements | None = None
+
+    @property
+    def elements(self) -> Elements:
+        if self._elements is None:
+            self._elements = self._split(self.raw)
+        return self._elements
+
+    def __repr__(self) -> str:
+        return f"Segment({self.raw!r}, position={self.position})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Segment) and (self.raw, self.position) == (
+            other.raw, other.position)
+
+    def __hash__(self) -> int:
+        return hash((self.raw, self.position))
 
     def value(self, element: int, component: int = 1, occurrence: int = 1) -> str:
         """The value at a 1-based (element, component, occurrence) position, "" when absent.

@@ -60,7 +60,8 @@ def process_submission(data: bytes, ctx: Context) -> Outcome:
     findings = [*interchange.findings, *agreement_findings(interchange.header, ctx)]
     if is_receipt(interchange):
         return record_receipt(interchange, findings, ctx.catalog)
-    rules = Rules(interchange.header.syntax_identifier, Strictness(ctx.partner.code_lists))
+    rules = Rules(interchange.header.syntax_identifier, Strictness(ctx.partner.code_lists),
+                  interchange.delimiters)
     messages = () if findings else tuple(
         _message(interchange, message, position, ctx, rules)
         for position, message in enumerate(interchange.messages, start=1)

@@ -24,7 +24,7 @@ def is_receipt(interchange: Interchange) -> bool:
 
 def record_receipt(interchange: Interchange, findings: list[Finding],
                    catalog: Catalog) -> Outcome:
-    rules = Rules(interchange.header.syntax_identifier)
+    rules = Rules(interchange.header.syntax_identifier, delimiters=interchange.delimiters)
     messages = tuple(_checked(m, position, catalog, rules)
                      for position, m in enumerate(interchange.messages, start=1))
     problems = [*findings, *(f for m in messages for f in m.findings)]

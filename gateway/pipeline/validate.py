@@ -16,8 +16,9 @@ from enum import StrEnum
 
 from gateway.catalog.catalog import CompiledMessage, Level
 from gateway.catalog.specs import ComponentSpec, ElementSpec, Representation, SegmentRef
-from gateway.model.edifact import Components, Segment
+from gateway.model.edifact import Components, Delimiters, Segment
 from gateway.model.findings import Finding, SyntaxErrorCode
+from gateway.pipeline.patterns import PatternBuilder, SegmentPattern
 
 Code = SyntaxErrorCode
 #: At most this many findings per message; one more says how many were left out.
@@ -41,12 +42,11 @@ class Strictness(StrEnum):
 
 @dataclass
 class Rules:
-    """How to judge the messages of one interchange.  ``clean`` remembers segments already
-    found faultless under these rules, so a segment repeated across messages is checked once."""
+    """How to judge the messages of one interchange."""
 
     syntax_identifier: str = "UNOC"
     code_lists: Strictness = Strictness.ERROR
-    clean: set[tuple[str, tuple[tuple[Components, ...], ...]]] = field(default_factory=set)
+    delimiters: Delimiters = field(default_factory=Delimiters)
 
 
 @dataclass
@@ -77,100 +77,50 @@ def validate(segments: tuple[Segment, ...], compiled: CompiledMessage, rules: Ru
     _Structure(segments, compiled, report).walk()
     repertoire = REPERTOIRES.get(rules.syntax_identifier)
     check_codes = rules.code_lists != Strictness.OFF  # a warning needs the detailed pass too
-    quick = _quick_specs(compiled)
+    patterns = _patterns(compiled, rules.delimiters)
     for segment in segments:
         spec = compiled.segments.get(segment.tag)
         if spec is None or segment.tag not in compiled.tags:
             continue
-        key = (segment.tag, segment.elements)
-        if key in rules.clean:
-            continue
-        if _segment_clean(segment.elements, quick[segment.tag], repertoire, check_codes):
-            if len(rules.clean) < MAX_REMEMBERED:
-                rules.clean.add(key)
+        pattern = patterns.get(segment.tag)
+        if pattern is not None and _faultless(pattern, segment.raw, rules, repertoire,
+                                              check_codes):
             continue
         _Content(segment, compiled, rules, repertoire, report).check(spec.elements)
     return report
 
 
-# --- the quick pass: is a segment faultless?  (the detailed pass below says why not) -------
+# --- the quick pass: does the segment's text match its pattern? ---------------------------
 
-#: (mandatory, format, min, max, codes or None) of a simple element or component.
-QuickValue = tuple[bool, str, int, int, "frozenset[str] | None"]
-#: (mandatory, repeat, the simple element's value or None, the components or None).
-QuickElement = tuple[bool, int, "QuickValue | None", "tuple[QuickValue, ...] | None"]
-MAX_REMEMBERED = 50_000
-
-
-def _quick_specs(compiled: CompiledMessage) -> dict[str, tuple[QuickElement, ...]]:
-    """Flat tuples of every segment's rules, made once per compiled message."""
-    found: dict[str, tuple[QuickElement, ...]] | None = compiled.derived.get("quick")
+def _patterns(compiled: CompiledMessage, delimiters: Delimiters) -> dict[str, SegmentPattern]:
+    """The segment patterns of a message for one set of delimiters, built once and kept."""
+    key = ("patterns", delimiters)
+    found: dict[str, SegmentPattern] | None = compiled.derived.get(key)
     if found is None:
-        found = {tag: tuple(_quick_element(e, compiled.codes) for e in spec.elements)
-                 for tag, spec in compiled.segments.items()}
-        compiled.derived["quick"] = found
+        builder = PatternBuilder(delimiters, compiled.codes)
+        found = {tag: builder.segment(spec) for tag, spec in compiled.segments.items()} \
+            if builder.usable else {}
+        compiled.derived[key] = found
     return found
 
 
-def _quick_element(spec: ElementSpec, codes: dict[str, frozenset[str]]) -> QuickElement:
-    def value(element_id: str, mandatory: bool, r: Representation) -> QuickValue:
-        return (mandatory, r.format, r.min, r.max, codes.get(element_id))
-
-    if spec.composite:
-        return (spec.mandatory, spec.repeat, None,
-                tuple(value(c.id, c.mandatory, c.representation) for c in spec.components))
-    assert spec.representation is not None
-    return (spec.mandatory, spec.repeat, value(spec.id, spec.mandatory, spec.representation),
-            None)
-
-
-def _segment_clean(elements: tuple[tuple[Components, ...], ...],
-                   specs: tuple[QuickElement, ...], repertoire: frozenset[str] | None,
-                   check_codes: bool) -> bool:
-    """True only when the detailed pass would find nothing (same rules, no messages)."""
-    count = len(elements)
-    if count > len(specs):
+def _faultless(pattern: SegmentPattern, raw: str, rules: Rules,
+               repertoire: frozenset[str] | None, check_codes: bool) -> bool:
+    """True only when the detailed pass would find nothing; False sends it there."""
+    repetition = rules.delimiters.repetition
+    if repetition and repetition in raw:
+        return False  # syntax 4 repeats: the detailed pass handles them
+    if repertoire is not None and not repertoire.issuperset(raw):
         return False
-    for index, (mandatory, repeat, simple, components) in enumerate(specs):
-        occurrences = elements[index] if index < count else ()
-        if not any(any(c) for c in occurrences):
-            if mandatory:
+    match = pattern.regex.fullmatch(raw)
+    if match is None:
+        return False
+    if check_codes:
+        for group, codes in pattern.coded:
+            value = match.group(group)
+            if value and value not in codes:
                 return False
-            continue
-        if len(occurrences) > repeat:
-            return False
-        for occurrence in occurrences:
-            if components is None:
-                assert simple is not None
-                if len(occurrence) > 1 or not _value_clean(simple, occurrence[0], repertoire,
-                                                           check_codes):
-                    return False
-                continue
-            if len(occurrence) > len(components):
-                return False
-            for position, component in enumerate(components):
-                text = occurrence[position] if position < len(occurrence) else ""
-                if not text:
-                    if component[0]:
-                        return False
-                elif not _value_clean(component, text, repertoire, check_codes):
-                    return False
     return True
-
-
-def _value_clean(value: QuickValue, text: str, repertoire: frozenset[str] | None,
-                 check_codes: bool) -> bool:
-    if not text:
-        return True
-    if repertoire is not None and not repertoire.issuperset(text):
-        return False
-    _, kind, low, high, codes = value
-    if kind == "an":
-        if not low <= len(text) <= high:
-            return False
-    elif format_error(Representation(kind, low, high), text) is not None:
-        return False
-    return codes is None or not check_codes or text in codes
 
 
 class _Structure:

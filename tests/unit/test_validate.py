@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.catalog.specs import Representation
 from gateway.model.findings import Finding
 from gateway.model.findings import SyntaxErrorCode as Code
-from gateway.pipeline.validate import MAX_FINDINGS, Rules, Strictness, format_error, validate
+from gateway.pipeline.validate import (
+    MAX_FINDINGS,
+    REPERTOIRES,
+    Rules,
+    Strictness,
+    format_error,
+    validate,
+)
 from gateway.wire.edifact.envelope import read_interchange
 from tests.support.edifact import cusdec_message, interchange
 from tests.support.pipeline import shipped_catalog
@@ -127,3 +138,64 @@ def test_all_findings_not_just_the_first_and_a_cap() -> None:
 def test_contrl_messages_are_in_the_catalog(release: str) -> None:
     assert shipped_catalog().message("CUSDEC", release) is not None
     assert shipped_catalog().message("CONTRL", "D3") is not None
+
+
+def detailed_errors(raw: str, syntax: str = "UNOC") -> list[Finding]:
+    """The detailed pass alone on one segment's text."""
+    from gateway.model.edifact import Delimiters
+    from gateway.pipeline.validate import Report, _Content
+    from gateway.wire.edifact.lexer import Lexer
+
+    compiled = shipped_catalog().message("CUSDEC", "D96B")
+    assert compiled is not None
+    segment = Lexer(Delimiters(repetition="")).segment(raw, 1)
+    spec = compiled.segments[segment.tag]
+    report = Report()
+    _Content(segment, compiled, Rules(syntax), REPERTOIRES.get(syntax), report).check(
+        spec.elements)
+    return report.errors
+
+
+SEGMENTS = [s for s in cusdec_message(commodity_codes=("0303", "8471"))
+            if not s.startswith(("UNH", "UNT"))]
+MUTATION_CHARACTERS = "+:?'*.,-0123456789AZaz éÖ"
+
+
+@settings(max_examples=int(os.environ.get('PATTERN_EXAMPLES', '600')), deadline=None)
+@given(st.sampled_from(SEGMENTS), st.lists(st.tuples(
+    st.integers(0, 80), st.sampled_from(["insert", "delete", "replace"]),
+    st.sampled_from(MUTATION_CHARACTERS)), max_size=4), st.sampled_from(["UNOC", "UNOA"]))
+def test_the_pattern_never_passes_what_the_detailed_check_rejects(
+        original: str, mutations: list[tuple[int, str, str]], syntax: str) -> None:
+    from gateway.model.edifact import Delimiters
+    from gateway.pipeline.validate import _faultless, _patterns
+
+    raw = original
+    for at, operation, character in mutations:
+        at = 3 + at % max(len(raw) - 2, 1)  # leave the tag alone
+        if operation == "insert":
+            raw = raw[:at] + character + raw[at:]
+        elif operation == "delete":
+            raw = raw[:at] + raw[at + 1:]
+        else:
+            raw = raw[:at] + character + raw[at + 1:]
+    if raw.endswith("?") and not raw.endswith("??"):
+        raw = raw[:-1]  # a lone release character at the end would release the terminator
+    compiled = shipped_catalog().message("CUSDEC", "D96B")
+    assert compiled is not None
+    rules = Rules(syntax, delimiters=Delimiters(repetition=""))
+    pattern = _patterns(compiled, rules.delimiters)[raw[:3]]
+    if _faultless(pattern, raw, rules, REPERTOIRES.get(syntax), True):
+        assert detailed_errors(raw, syntax) == [], raw
+
+
+def test_the_pattern_takes_the_common_cases() -> None:
+    from gateway.model.edifact import Delimiters
+    from gateway.pipeline.validate import _faultless, _patterns
+
+    compiled = shipped_catalog().message("CUSDEC", "D96B")
+    assert compiled is not None
+    rules = Rules("UNOC", delimiters=Delimiters(repetition=""))
+    patterns = _patterns(compiled, rules.delimiters)
+    for raw in SEGMENTS:
+        assert _faultless(patterns[raw[:3]], raw, rules, None, True), raw

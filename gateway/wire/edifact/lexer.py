@@ -7,8 +7,9 @@ the common case (no release characters) at the speed of ``str.split``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from sys import intern
 
-from gateway.model.edifact import Components, Delimiters, Segment
+from gateway.model.edifact import Components, Delimiters, Elements, Segment
 
 _WHITESPACE_BETWEEN_SEGMENTS = "\r\n\t "
 
@@ -51,33 +52,39 @@ class Lexer:
     def lex(self, text: str, first_position: int = 1) -> Lexed:
         pieces = split_unreleased(text, self._d.terminator, self._d.release)
         trailing = pieces.pop().strip(_WHITESPACE_BETWEEN_SEGMENTS)
-        segments = [
-            self.segment(piece.lstrip(_WHITESPACE_BETWEEN_SEGMENTS), position)
-            for position, piece in enumerate(pieces, start=first_position)
-        ]
+        element = self._d.element
+        split = self.elements
+        segments = []
+        for index, piece in enumerate(pieces):
+            raw = piece.lstrip(_WHITESPACE_BETWEEN_SEGMENTS)
+            pieces[index] = ""  # let the unstripped copy go now (peak memory)
+            position = first_position + index
+            # A tag is three letters: no separator or release character can stand in it.
+            tag = intern(raw.partition(element)[0])
+            segments.append(Segment(tag, position, raw, split))
         return Lexed(segments=segments, unterminated=trailing)
 
     def segment(self, raw: str, position: int) -> Segment:
+        return Segment(intern(raw.partition(self._d.element)[0]), position, raw, self.elements)
+
+    def elements(self, raw: str) -> Elements:
+        """The data elements of a segment's text (everything after its tag)."""
         d = self._d
         if not d.release or d.release not in raw:
-            return self._plain_segment(raw, position)
-        raw_elements = split_unreleased(raw, d.element, d.release)
-        tag = self._value(raw_elements[0])
-        elements = tuple(self._element(e) for e in raw_elements[1:])
-        return Segment(tag=tag, elements=elements, position=position)
+            return self._plain_elements(raw)
+        return tuple([self._element(e)
+                      for e in split_unreleased(raw, d.element, d.release)[1:]])
 
-    def _plain_segment(self, raw: str, position: int) -> Segment:
+    def _plain_elements(self, raw: str) -> Elements:
         """The common case: no release character in the segment, so plain splits suffice."""
         d = self._d
         parts = raw.split(d.element)
         component = d.component
         if d.repetition and d.repetition in raw:
             repetition = d.repetition
-            elements = tuple([tuple([tuple(o.split(component)) for o in e.split(repetition)])
-                              for e in parts[1:]])
-        else:
-            elements = tuple([(tuple(e.split(component)),) for e in parts[1:]])
-        return Segment(tag=parts[0], elements=elements, position=position)
+            return tuple([tuple([tuple(o.split(component)) for o in e.split(repetition)])
+                          for e in parts[1:]])
+        return tuple([(tuple(e.split(component)),) for e in parts[1:]])
 
     def _element(self, raw: str) -> tuple[Components, ...]:
         d = self._d

@@ -1,0 +1,96 @@
+"""Whole-segment patterns: one regular expression per segment of a message structure that
+matches exactly the segments the detailed check would find faultless (formats, lengths,
+mandatory and conditional elements and components, too many constituents), leaving only
+code-list values to look up.  Matching a segment's text in one C call is what makes
+validation fast; anything the pattern does not take goes to the detailed check, which says
+what is wrong, so a pattern may be stricter than the rules but never more lenient.
+
+ISO 9735-1: a value's length counts released characters once and leaves the sign and the
+decimal mark of a number out (clause 10); trailing empty elements and components may be
+omitted (clause 7).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gateway.catalog.specs import ComponentSpec, ElementSpec, Representation, SegmentSpec
+from gateway.model.edifact import Delimiters
+
+DECIMAL_MARKS = frozenset(".,")
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPattern:
+    regex: re.Pattern[str]
+    #: (group number, the codes its value must be one of)
+    coded: tuple[tuple[int, frozenset[str]], ...]
+
+
+class PatternBuilder:
+    """Builds the patterns of one interchange's delimiters.  ``usable`` is False when the
+    delimiters make patterns ambiguous (a decimal mark used as a separator): then every
+    segment gets the detailed check."""
+
+    def __init__(self, delimiters: Delimiters, codes: dict[str, frozenset[str]]) -> None:
+        d = delimiters
+        separators = {d.element, d.component, d.repetition, d.release} - {""}
+        self.usable = not (separators & DECIMAL_MARKS)
+        self._element = re.escape(d.element)
+        self._component = re.escape(d.component)
+        excluded = "".join(re.escape(ch) for ch in sorted(separators))
+        release = re.escape(d.release) if d.release else ""
+        self._unit = f"(?:[^{excluded}]|{release}.)" if release else f"[^{excluded}]"
+        self._letter = (f"(?:[^{excluded}0-9]|{release}[^0-9])" if release
+                        else f"[^{excluded}0-9]")
+        self._codes = codes
+        self._coded: list[tuple[int, frozenset[str]]] = []
+
+    def segment(self, spec: SegmentSpec) -> SegmentPattern:
+        self._coded = []
+        tail = ""
+        for index in range(len(spec.elements) - 1, -1, -1):
+            element = spec.elements[index]
+            required = any(e.mandatory for e in spec.elements[index:])
+            tail = f"(?:{self._element}{self._data_element(element)}{tail})" + \
+                ("" if required else "?")
+        regex = re.compile(re.escape(spec.tag) + tail, re.DOTALL)
+        # The pattern is built from its end, so the groups are named, then numbered by place.
+        coded = tuple(sorted((regex.groupindex[f"v{key}"], codes) for key, codes in self._coded))
+        return SegmentPattern(regex, coded)
+
+    def _data_element(self, spec: ElementSpec) -> str:
+        if not spec.composite:
+            assert spec.representation is not None
+            value = self._value(spec.id, spec.representation)
+            return value if spec.mandatory else f"(?:{value})?"
+        components = spec.components
+        tail = ""
+        for index in range(len(components) - 1, 0, -1):
+            required = any(c.mandatory for c in components[index:])
+            tail = f"(?:{self._component}{self._component_value(components[index])}{tail})" + \
+                ("" if required else "?")
+        body = self._component_value(components[0]) + tail
+        if spec.mandatory:
+            # present: at least one component holds a value
+            return f"(?!(?:{self._component})*(?:{self._element}|$)){body}"
+        return f"(?:{body}|(?:{self._component}){{0,{len(components) - 1}}})"
+
+    def _component_value(self, spec: ComponentSpec) -> str:
+        value = self._value(spec.id, spec.representation)
+        return value if spec.mandatory else f"(?:{value})?"
+
+    def _value(self, element_id: str, r: Representation) -> str:
+        if r.format == "n":
+            digits = rf"(?=(?:[.,]?\d){{{r.min},{r.max}}}(?![.,]?\d))"
+            body = rf"-?{digits}(?:\d+(?:[.,]\d*)?|[.,]\d+)"
+        else:
+            unit = self._letter if r.format == "a" else self._unit
+            body = f"{unit}{{{r.min},{r.max}}}"
+        codes = self._codes.get(element_id)
+        if codes is None:
+            return f"(?:{body})"
+        key = len(self._coded)
+        self._coded.append((key, codes))
+        return f"(?P<v{key}>{body})"
