@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydifact.segmentcollection import Interchange as PydifactInterchange
 
+from bench.timing import best_seconds
 from gateway.pipeline.process import process_submission
 from gateway.wire.edifact.envelope import read_interchange
 from tests.support.edifact import cusdec_message, interchange
@@ -35,15 +34,6 @@ def build(megabytes: float) -> tuple[bytes, int]:
                 for n in range(1, count + 1)]
     data = interchange(messages, sender="DEMOVAN")
     return data, sum(len(m) for m in messages) + 2
-
-
-def best_of(runs: int, work: Callable[[], object]) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -67,7 +57,7 @@ def main() -> None:
           f"{len(outcome.messages):,} CUSDEC messages")
     reference = None
     for name, work in cases:
-        seconds = best_of(args.runs, work)
+        seconds = best_seconds(work, args.runs)
         reference = reference or seconds
         print(f"{name:45s} {mb / seconds:7.2f} MB/s {segments / seconds:10,.0f} seg/s "
               f"x{reference / seconds:5.2f} vs pydifact")

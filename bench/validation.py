@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import time
-import tracemalloc
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydifact.segmentcollection import Interchange as PydifactInterchange
 
+from bench.timing import best_seconds, peak_bytes
 from gateway.app.catalog_files import load_catalog
 from gateway.pipeline.validate import Rules, validate
 from gateway.wire.edifact.decoding import decode
@@ -76,24 +74,6 @@ def build(megabytes: float) -> tuple[bytes, int]:
     segments.append(f"UNZ+{messages}+BENCH1")
     text = "UNA:+.? '\n" + "".join(s + "'\n" for s in segments)
     return text.encode("latin-1"), len(segments)
-
-
-def best_seconds(work: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def peak_bytes(work: Callable[[], object]) -> int:
-    tracemalloc.start()
-    try:
-        work()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def main() -> None:
