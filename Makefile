@@ -27,9 +27,10 @@ demo-setup: install services
 run: demo-setup
 	exec $(GATEWAY) serve
 
-## make schemas: regenerate schemas/edifact from ../shared/directories (reproducible).
+## make schemas: regenerate schemas/edifact (from ../shared/directories) and schemas/canonical.
 schemas: install
 	$(BIN)/gateway schemas build
+	$(BIN)/gateway schemas canonical
 
 lint: install
 	$(BIN)/ruff check gateway tests bench

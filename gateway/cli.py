@@ -79,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="a message type such as CUSDEC (repeatable; default: the nine "
                        "customs and transport messages)")
     build.set_defaults(command=_schemas_build)
+    canonical = schemas_sub.add_parser("canonical", help="(re)generate schemas/canonical: the "
+                                       "JSON Schema of every canonical message")
+    canonical.add_argument("--out", type=Path, default=Path("schemas/canonical"))
+    canonical.set_defaults(command=_schemas_canonical)
 
     demo = sub.add_parser("demo", help="demo set-up")
     demo_sub = demo.add_subparsers(required=True, metavar="ACTION")
@@ -151,6 +155,14 @@ def _schemas_build(args: argparse.Namespace) -> int:
     written = schemas.build(args.directories, args.out,
                             tuple(args.releases or schemas.DEFAULT_RELEASES),
                             tuple(args.messages or schemas.DEFAULT_MESSAGES))
+    print(f"wrote {len(written)} files under {args.out}")
+    return 0
+
+
+def _schemas_canonical(args: argparse.Namespace) -> int:
+    from gateway.app.canonical_schemas import write_canonical_schemas
+
+    written = write_canonical_schemas(args.out)
     print(f"wrote {len(written)} files under {args.out}")
     return 0
 

@@ -135,7 +135,7 @@ class Processor:
             message_ref=message.reference, message_type=message.identifier.type,
             release=message.identifier.directory, status=status,
             canonical=canonical.model_dump_json() if canonical else None,
-            document_ref=canonical.declaration_number if canonical else None,
+            document_ref=canonical.document_reference if canonical else None,
             agencies=message.agencies, rules=message.rules,
             findings=[_finding_json(f) for f in message.findings])
         detail: dict[str, Any] = {"message_ref": message.reference,

@@ -45,7 +45,8 @@ class ChapterRange(Strict):
 class Match(Strict):
     """Conditions that must all hold; an absent condition holds for every message."""
 
-    kind: Literal["CustomsDeclaration"] | None = None
+    kind: Literal["CustomsDeclaration", "CargoReport", "TransportInstruction", "ContainerEvent",
+                  "CertificateOfOrigin"] | None = None
     message_type: str | None = None
     partners: tuple[str, ...] | None = None
     hs_chapters: tuple[ChapterRange, ...] | None = Field(

@@ -39,6 +39,5 @@ def matches(match: Match, message: CanonicalMessage, partner_id: str) -> bool:
     if match.partners is not None and partner_id not in match.partners:
         return False
     if match.hs_chapters is not None:
-        chapters = {g.hs_chapter for g in message.goods_items if g.hs_chapter}
-        return any(r.contains(c) for r in match.hs_chapters for c in chapters)
+        return any(r.contains(c) for r in match.hs_chapters for c in message.hs_chapters)
     return True

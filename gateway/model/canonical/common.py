@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Frozen(BaseModel):
@@ -98,3 +98,40 @@ class Transport(Frozen):
     means_id: str | None = None
     means_name: str | None = None
     nationality: str | None = None
+
+
+class Canonical(Frozen):
+    """What every canonical message has: its kind, the version of its schema, where it came
+    from; and what routing and tracing read from any kind."""
+
+    schema_version: str = "1"
+    source: Source
+
+    @property
+    def document_reference(self) -> str | None:
+        """The business reference ops search by (declaration number, report number ...)."""
+        return None
+
+    @property
+    def commodity_codes(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def hs_chapters(self) -> frozenset[str]:
+        """Harmonized System chapters (two digits) of the goods, for content routing."""
+        chapters = set()
+        for code in self.commodity_codes:
+            digits = code.replace(".", "").strip()
+            if len(digits) >= 2 and digits[:2].isdigit():
+                chapters.add(digits[:2])
+        return frozenset(chapters)
+
+
+class Equipment(Frozen):
+    """EQD: a container or other transport equipment, with its seals (SEL)."""
+
+    qualifier: str = Field(description="UNTDID 8053 equipment qualifier, e.g. CN container")
+    id: str | None = None
+    size_type: str | None = Field(default=None, description="ISO 6346 size-type code")
+    full_or_empty: str | None = Field(default=None, description="UNTDID 8169, e.g. 5 full")
+    seals: tuple[str, ...] = ()

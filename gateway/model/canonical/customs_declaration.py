@@ -8,6 +8,7 @@ from pydantic import Field
 
 from gateway.model.canonical.common import (
     Amount,
+    Canonical,
     DateValue,
     Document,
     Frozen,
@@ -15,7 +16,6 @@ from gateway.model.canonical.common import (
     Measurement,
     Party,
     Reference,
-    Source,
     Transport,
 )
 
@@ -24,9 +24,9 @@ class GoodsItem(Frozen):
     """One goods item (CUSDEC SG30, headed by CST)."""
 
     item_number: str | None = None
-    commodity_code: str | None = None
+    commodity_code: str | None = Field(default=None, description="HS / tariff code")
     description: str | None = None
-    country_of_origin: str | None = None
+    country_of_origin: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
     gross_weight: Measurement | None = None
     net_weight: Measurement | None = None
     measurements: tuple[Measurement, ...] = ()
@@ -49,16 +49,16 @@ MessageFunction = Literal[
 ]
 
 
-class CustomsDeclaration(Frozen):
+class CustomsDeclaration(Canonical):
     """A goods declaration lodged with customs (import, export or transit)."""
 
     kind: Literal["CustomsDeclaration"] = "CustomsDeclaration"
-    schema_version: Literal["1"] = "1"
-    source: Source
     declaration_number: str
-    document_code: str = Field(description="UNTDID 1001, e.g. 929 import, 830 export")
+    document_code: str = Field(description="UNTDID 1001, e.g. 929 import, 830 export",
+                               json_schema_extra={"codeList": "UNTDID 1001"})
     function: MessageFunction
-    function_code: str | None = Field(default=None, description="UNTDID 1225 as sent")
+    function_code: str | None = Field(default=None, description="UNTDID 1225 as sent",
+                                      json_schema_extra={"codeList": "UNTDID 1225"})
     customs_office: str | None = None
     dates: tuple[DateValue, ...] = ()
     locations: tuple[Location, ...] = ()
@@ -68,6 +68,10 @@ class CustomsDeclaration(Frozen):
     references: tuple[Reference, ...] = ()
     amounts: tuple[Amount, ...] = ()
     goods_items: tuple[GoodsItem, ...] = ()
+
+    @property
+    def document_reference(self) -> str | None:
+        return self.declaration_number
 
     @property
     def commodity_codes(self) -> tuple[str, ...]:

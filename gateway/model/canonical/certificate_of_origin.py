@@ -1,0 +1,31 @@
+"""A certificate of origin (UBL 2.1 CertificateOfOrigin, issued by a chamber of commerce)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field
+
+from gateway.model.canonical.cargo_report import CargoItem
+from gateway.model.canonical.common import Canonical, Party
+
+
+class CertificateOfOrigin(Canonical):
+    kind: Literal["CertificateOfOrigin"] = "CertificateOfOrigin"
+    certificate_number: str
+    issued_on: dt.date | None = None
+    issuer: Party | None = None
+    exporter: Party | None = None
+    importer: Party | None = None
+    country_of_origin: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+    destination_country: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+    items: tuple[CargoItem, ...] = ()
+
+    @property
+    def document_reference(self) -> str | None:
+        return self.certificate_number
+
+    @property
+    def commodity_codes(self) -> tuple[str, ...]:
+        return tuple(i.commodity_code for i in self.items if i.commodity_code)
