@@ -107,7 +107,8 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
 async def _bounded(step: str, work: Awaitable[object]) -> bool:
     """A shutdown step may not hang the exit: give it a few seconds, then say so and go on."""
     try:
-        await asyncio.wait_for(work, SHUTDOWN_STEP_SECONDS)
+        async with asyncio.timeout(SHUTDOWN_STEP_SECONDS):
+            await work
     except TimeoutError:
         event(log, "shutdown_step_timed_out", level=logging.WARNING, step=step)
         return False

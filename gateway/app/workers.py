@@ -18,9 +18,14 @@ STORE_RETRY_CAP_SECONDS = 10.0
 
 async def woken_or_after(wake: asyncio.Event, seconds: float) -> None:
     """Workers poll the store at least every ``seconds`` (work may arrive from another
-    process) and at once when a producer in this process sets ``wake``."""
+    process) and at once when a producer in this process sets ``wake``.
+
+    asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+    arrives just as the event is set (CPython gh-86296), and a worker that ignores its
+    cancellation keeps the supervisor from ever stopping."""
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(wake.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await wake.wait()
     wake.clear()
 
 
