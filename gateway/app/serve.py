@@ -74,6 +74,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     if install_signals:
         _on_signals(running.stopped)
     event(log, "started", sftp=f"{config.settings.sftp.host}:{running.sftp_port}",
+          sftp_host_key=host_key.get_fingerprint(),  # what partners pin
           database=redact(config.database_url), amqp=redact(config.amqp_url),
           exchange=config.settings.amqp.exchange, partners=len(config.partners),
           agencies=list(config.agency_codes))
