@@ -5,7 +5,7 @@ CONFIG ?= deploy/demo/gateway.yaml
 BIN    := $(VENV)/bin
 GATEWAY := $(BIN)/gateway --config $(CONFIG)
 
-.PHONY: run test install services demo-setup lint typecheck layers schemas clean
+.PHONY: run test install services demo-setup lint typecheck layers routes schemas clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,13 @@ typecheck: install
 layers: install
 	$(BIN)/lint-imports
 
+## routes: the shipped routing table loads strictly against the demo agencies.
+routes: install
+	$(BIN)/gateway demo keys --key var/demo/demo-van.key
+	$(GATEWAY) routes check
+
 ## make test: install and run every test and quality gate.
-test: install services lint typecheck layers
+test: install services lint typecheck layers routes
 	$(BIN)/pytest -q
 
 clean:

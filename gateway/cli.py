@@ -63,6 +63,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("code")
     run.set_defaults(command=_agency_run)
 
+    routes = sub.add_parser("routes", help="the routing table: check it, explain a route")
+    routes_sub = routes.add_subparsers(required=True, metavar="ACTION")
+    check = routes_sub.add_parser("check", help="load a routing table strictly (default: the "
+                                  "configured one); exit 2 with file:line:column on an error")
+    check.add_argument("file", type=Path, nargs="?")
+    check.set_defaults(command=_routes_check)
+    explain = routes_sub.add_parser("explain", help="for each message of FILE, every rule "
+                                    "that matched or not and why, and where it goes")
+    explain.add_argument("file", type=Path)
+    explain.add_argument("--table", type=Path, help="a routing table other than the "
+                         "configured one")
+    explain.add_argument("--partner")
+    explain.set_defaults(command=_routes_explain)
+
     track = sub.add_parser("track", help="print the history of a submission (id), interchange "
                            "(UNB reference) or declaration (number)")
     track.add_argument("reference")
@@ -129,6 +143,19 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     applied = asyncio.run(upgrade(_config(args).database_url))
     print("applied: " + ", ".join(applied) if applied else "database is up to date")
     return 0
+
+
+def _routes_check(args: argparse.Namespace) -> int:
+    from gateway.app.routes import check_routes
+
+    check_routes(_config(args), args.file, sys.stdout)
+    return 0
+
+
+def _routes_explain(args: argparse.Namespace) -> int:
+    from gateway.app.routes import explain_routes
+
+    return explain_routes(_config(args), args.file, args.table, args.partner, sys.stdout)
 
 
 def _agency_run(args: argparse.Namespace) -> int:

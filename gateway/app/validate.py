@@ -24,7 +24,7 @@ def validate_file(config: GatewayConfig, path: Path, partner_id: str | None,
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    partner = _partner(config, data, partner_id)
+    partner = partner_for(config, data, partner_id)
     settings = config.settings
     outcome = process_submission(data, Context(
         partner=partner, routing=config.routing, catalog=load_catalog(),
@@ -34,7 +34,8 @@ def validate_file(config: GatewayConfig, path: Path, partner_id: str | None,
     return 0 if outcome.status is Status.ACCEPTED else 1
 
 
-def _partner(config: GatewayConfig, data: bytes, partner_id: str | None) -> Partner:
+def partner_for(config: GatewayConfig, data: bytes, partner_id: str | None) -> Partner:
+    """The named partner, else the one whose EDIFACT IDs include the UNB sender."""
     if partner_id is not None:
         found = next((p for p in config.partners if p.id == partner_id), None)
         if found is None:

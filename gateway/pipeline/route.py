@@ -41,3 +41,51 @@ def matches(match: Match, message: CanonicalMessage, partner_id: str) -> bool:
     if match.hs_chapters is not None:
         return any(r.contains(c) for r in match.hs_chapters for c in message.hs_chapters)
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class RuleVerdict:
+    """One rule on one message: whether it matched, and each condition as it was found."""
+
+    rule: str
+    matched: bool
+    conditions: tuple[str, ...]
+    deliver: tuple[str, ...]
+
+
+def explain(table: RoutingTable, message: CanonicalMessage,
+            partner_id: str) -> list[RuleVerdict]:
+    """Every rule with the conditions that made it match or not (``gateway routes explain``).
+    The verdicts agree with ``route`` by construction: ``matched`` is ``matches``."""
+    return [
+        RuleVerdict(rule.name, matches(rule.match, message, partner_id),
+                    tuple(_conditions(rule.match, message, partner_id)), rule.deliver)
+        for rule in table.rules
+    ]
+
+
+def _conditions(match: Match, message: CanonicalMessage, partner_id: str) -> list[str]:
+    def said(holds: bool, text: str) -> str:
+        return f"{'yes' if holds else 'no '} {text}"
+
+    found = []
+    if match.kind is not None:
+        found.append(said(match.kind == message.kind,
+                          f"kind is {match.kind} (message: {message.kind})"))
+    if match.message_type is not None:
+        found.append(said(match.message_type == message.source.message_type,
+                          f"message type is {match.message_type} "
+                          f"(message: {message.source.message_type})"))
+    if match.partners is not None:
+        found.append(said(partner_id in match.partners,
+                          f"partner in {', '.join(match.partners)} (message: {partner_id})"))
+    if match.hs_chapters is not None:
+        wanted = ", ".join(f"{r.first:02d}-{r.last:02d}" for r in match.hs_chapters)
+        hits = sorted(c for c in message.hs_chapters
+                      if any(r.contains(c) for r in match.hs_chapters))
+        chapters = ", ".join(sorted(message.hs_chapters)) or "none"
+        found.append(said(bool(hits), f"an HS chapter in {wanted} (message: {chapters}"
+                          + (f"; matching {', '.join(hits)})" if hits else ")")))
+    if not found:
+        found.append("yes every message (no condition)")
+    return found

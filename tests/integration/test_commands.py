@@ -150,3 +150,31 @@ def test_the_demo_samples_pass_the_demo_configuration(
     for sample in sorted(SAMPLES.glob("*.edi")):
         assert main(["--config", str(config), "validate", str(sample)]) == 0, sample.name
     assert "route to customs, quarantine" in capsys.readouterr().out
+
+
+def test_routes_check_and_explain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    files = write_files(tmp_path, "unused")
+    config = ["--config", str(files.config_path)]
+    assert main([*config, "routes", "check"]) == 0
+    assert "2 rules, delivering to customs, quarantine: ok" in capsys.readouterr().out
+    fish, lathe = tmp_path / "fish.edi", tmp_path / "lathe.edi"
+    fish.write_bytes(cusdec(("0303.55", "8471"), sender="VANA"))
+    lathe.write_bytes(cusdec(("8458.11",), sender="VANA"))
+    assert main([*config, "routes", "explain", str(fish)]) == 0
+    out = capsys.readouterr().out
+    assert "MATCH    quarantine-inspects-food-and-agriculture -> quarantine" in out
+    assert "yes an HS chapter in 01-24 (message: 03, 84; matching 03)" in out
+    assert "=> customs, quarantine" in out
+    assert main([*config, "routes", "explain", str(lathe)]) == 0
+    out = capsys.readouterr().out
+    assert "no match quarantine-inspects-food-and-agriculture" in out
+    assert "no  an HS chapter in 01-24 (message: 84)" in out and "=> customs\n" in out
+    only_food = tmp_path / "food-only.yaml"
+    only_food.write_text("rules:\n  - name: food\n    match: {hs_chapters: ['01-24']}\n"
+                         "    deliver: [quarantine]\n")
+    assert main([*config, "routes", "explain", str(lathe), "--table", str(only_food)]) == 1
+    assert "nobody: it would be parked as unroutable" in capsys.readouterr().out
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("rules:\n  - name: x\n    deliver: [pest-control]\n")
+    assert main([*config, "routes", "check", str(broken)]) == 2
+    assert "broken.yaml:3:" in capsys.readouterr().err
