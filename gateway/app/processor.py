@@ -11,6 +11,7 @@ import logging
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from gateway.app.routing_reload import LiveRouting, TableInForce
 from gateway.app.workers import poll_forever
 from gateway.catalog.catalog import Catalog
 from gateway.config.load import GatewayConfig
@@ -39,11 +40,12 @@ class Wakeable(Protocol):
 
 
 class Processor:
-    def __init__(self, pool: Any, config: GatewayConfig, catalog: Catalog, wake: asyncio.Event,
-                 wake_relays: Wakeable) -> None:
+    def __init__(self, pool: Any, config: GatewayConfig, catalog: Catalog, routing: LiveRouting,
+                 wake: asyncio.Event, wake_relays: Wakeable) -> None:
         self._pool = pool
         self._config = config
         self._catalog = catalog
+        self._routing = routing
         self._wake = wake
         self._wake_relays = wake_relays
         settings = config.settings
@@ -82,13 +84,16 @@ class Processor:
             return
         partner = self._config.partner(pending.partner_id)
         received = pending.received_at.astimezone(dt.UTC)
+        in_force = self._routing.current  # taken once: a reload swaps it between decisions
+        assert in_force is not None
         if partner is None:  # removed from partners.yaml after it submitted
             outcome = refusal(f"partner {pending.partner_id!r} is no longer configured on this "
                               "gateway", int(SyntaxErrorCode.NO_AGREEMENT), pending.file_name,
                               received)
         else:
-            outcome = await asyncio.to_thread(process_submission, pending.raw,
-                                              self._context(pending, partner, received))
+            outcome = await asyncio.to_thread(
+                process_submission, pending.raw,
+                self._context(pending, partner, received, in_force))
         header = outcome.header
         if header is not None and outcome.status is not Status.REJECTED:
             owner = await store.claim_key(connection, pending.partner_id, header.sender.id,
@@ -97,17 +102,17 @@ class Processor:
                 await self._duplicate(connection, pending, owner,
                                       f"control reference {header.control_reference}")
                 return
-        await self._save(connection, pending, outcome)
+        await self._save(connection, pending, outcome, in_force.version)
 
     def _context(self, pending: store.PendingInterchange, partner: Partner,
-                 received: dt.datetime) -> Context:
-        return Context(partner=partner, routing=self._config.routing, catalog=self._catalog,
+                 received: dt.datetime, in_force: TableInForce) -> Context:
+        return Context(partner=partner, routing=in_force.table, catalog=self._catalog,
                        gateway=self._gateway,
                        ack_reference=str(pending.id), received=received,
                        file_name=pending.file_name)
 
     async def _save(self, connection: Any, pending: store.PendingInterchange,
-                    outcome: Outcome) -> None:
+                    outcome: Outcome, routing_version: int) -> None:
         header = outcome.header
         await store.decide(
             connection, pending.id, status=outcome.status.value, summary=outcome.summary,
@@ -115,7 +120,7 @@ class Processor:
             recipient_id=header.recipient.id if header else None,
             control_ref=header.control_reference if header else None)
         for message in outcome.messages:
-            await self._save_message(connection, pending, message)
+            await self._save_message(connection, pending, message, routing_version)
         for receipt in outcome.receipts:
             await self._record_receipt(connection, pending, receipt)
         if outcome.acknowledgement is not None:
@@ -126,7 +131,7 @@ class Processor:
               status=outcome.status.value, summary=outcome.summary)
 
     async def _save_message(self, connection: Any, pending: store.PendingInterchange,
-                            message: MessageOutcome) -> None:
+                            message: MessageOutcome, routing_version: int) -> None:
         canonical = message.canonical
         status = "rejected" if not message.accepted else (
             "routed" if message.agencies else "unroutable")
@@ -136,7 +141,7 @@ class Processor:
             release=message.identifier.directory, status=status,
             canonical=canonical.model_dump_json() if canonical else None,
             document_ref=canonical.document_reference if canonical else None,
-            agencies=message.agencies, rules=message.rules,
+            agencies=message.agencies, rules=message.rules, routing_version=routing_version,
             findings=[_finding_json(f) for f in message.findings])
         detail: dict[str, Any] = {"message_ref": message.reference,
                                   "agencies": list(message.agencies),

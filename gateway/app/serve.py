@@ -18,6 +18,7 @@ from gateway.app.catalog_files import load_catalog
 from gateway.app.intake import Intake
 from gateway.app.processor import Processor
 from gateway.app.relay import MailboxDispatcher, Relay
+from gateway.app.routing_reload import LiveRouting
 from gateway.app.workers import supervised
 from gateway.bus.publisher import AmqpPublisher
 from gateway.bus.topology import Topology
@@ -67,12 +68,15 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     except BusError as exc:  # ours, not fatal: the relay keeps trying and alarms meanwhile
         event(log, "broker_unavailable", level=logging.ERROR, error=str(exc),
               note="submissions are still accepted; deliveries wait in the outbox")
+    routing = LiveRouting(config, pool)
+    await routing.start()
+    hangup = asyncio.Event()
     host_key = load_or_create_host_key(config.host_key_path)
     sftp = await start_server(config.settings.sftp.host, config.settings.sftp.port, host_key,
                               access, intake.submit)
     running = Running(sftp_port=sftp.sockets[0].getsockname()[1])
     if install_signals:
-        _on_signals(running.stopped)
+        _on_signals(running.stopped, hangup)
     event(log, "started", sftp=f"{config.settings.sftp.host}:{running.sftp_port}",
           sftp_host_key=host_key.get_fingerprint(),  # what partners pin
           database=redact(config.database_url), amqp=redact(config.amqp_url),
@@ -80,13 +84,15 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
           agencies=list(config.agency_codes))
     try:
         async with asyncio.TaskGroup() as workers:
-            processor = Processor(pool, config, catalog, wake_processor, wake_relays)
+            processor = Processor(pool, config, catalog, routing, wake_processor, wake_relays)
             amqp = Relay(pool, "amqp", publisher, wake_amqp)
             mailbox = Relay(pool, "mailbox", MailboxDispatcher(mailboxes.deliver), wake_mailbox)
             tasks = [
                 workers.create_task(supervised("processor", processor.run)),
                 workers.create_task(supervised("amqp-relay", amqp.run)),
                 workers.create_task(supervised("mailbox-relay", mailbox.run)),
+                workers.create_task(supervised("routing-reload", lambda: routing.watch(
+                    hangup, config.settings.routing_reload_seconds))),
             ]
             if ready is not None:
                 ready.set_result(running)
@@ -145,9 +151,12 @@ class _Fanout:
             e.set()
 
 
-def _on_signals(stopped: asyncio.Event) -> None:
+def _on_signals(stopped: asyncio.Event, hangup: asyncio.Event) -> None:
+    """SIGTERM/SIGINT: drain and stop; SIGHUP: reload the routing table."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stopped.set)
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGHUP, hangup.set)
 

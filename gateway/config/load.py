@@ -9,7 +9,7 @@ from pathlib import Path
 from gateway.config.partners import AgenciesFile, Agency, Partner, PartnersFile
 from gateway.config.routing import RoutingTable
 from gateway.config.settings import Settings
-from gateway.config.yamlfile import load_model
+from gateway.config.yamlfile import load_model, load_model_text
 from gateway.errors import ConfigError
 
 DATABASE_URL_VARIABLE = "GATEWAY_DATABASE_URL"
@@ -35,6 +35,10 @@ class GatewayConfig:
 
     def partner_by_login(self, login: str) -> Partner | None:
         return next((p for p in self.partners if p.login == login), None)
+
+    @property
+    def routing_path(self) -> Path:
+        return (self.source.parent / self.settings.routing).resolve()
 
     @property
     def agency_codes(self) -> tuple[str, ...]:
@@ -66,6 +70,10 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
 
 def load_routing(path: Path, agencies: tuple[str, ...]) -> RoutingTable:
     return load_model(path, RoutingTable, context={"agencies": set(agencies)})
+
+
+def parse_routing(text: str, name: str, agencies: tuple[str, ...]) -> RoutingTable:
+    return load_model_text(text, name, RoutingTable, context={"agencies": set(agencies)})
 
 
 def _read_keys(partner: Partner, partners_path: Path) -> tuple[str, ...]:

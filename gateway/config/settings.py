@@ -37,6 +37,9 @@ class Settings(Strict):
     partners: str
     agencies: str
     routing: str
+    routing_reload_seconds: float = Field(
+        default=2.0, gt=0, description="how often routing.yaml is looked at for changes "
+        "(SIGHUP reloads at once)")
     max_submission_bytes: int = Field(
         default=64 * 1024 * 1024, gt=0,
         description="larger uploads are refused at the transport, before anything is stored")

@@ -22,11 +22,17 @@ def load_model(path: Path, model: type[Model], context: dict[str, Any] | None = 
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    data, where = parse(text, str(path))
+    return load_model_text(text, str(path), model, context)
+
+
+def load_model_text(text: str, name: str, model: type[Model],
+                    context: dict[str, Any] | None = None) -> Model:
+    """Validate YAML ``text`` read from ``name`` (for errors) as ``model``."""
+    data, where = parse(text, name)
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
-        raise ConfigError(describe(exc, where, str(path))) from exc
+        raise ConfigError(describe(exc, where, name)) from exc
 
 
 def parse(text: str, name: str) -> tuple[Any, dict[PathKey, Location]]:

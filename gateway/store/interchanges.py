@@ -106,13 +106,14 @@ async def insert_message(connection: Connection, interchange_id: int, *, positio
                          message_ref: str, message_type: str, release: str, status: str,
                          canonical: str | None, document_ref: str | None,
                          agencies: tuple[str, ...], rules: tuple[str, ...],
-                         findings: list[dict[str, Any]]) -> int:
+                         routing_version: int | None, findings: list[dict[str, Any]]) -> int:
     message_id: int = await connection.fetchval(
         "INSERT INTO messages (interchange_id, position, message_ref, message_type, release,"
-        " status, canonical, document_ref, agencies, rules, findings)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11::jsonb) RETURNING id",
+        " status, canonical, document_ref, agencies, rules, routing_version, findings)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12::jsonb)"
+        " RETURNING id",
         interchange_id, position, message_ref, message_type, release, status, canonical,
-        document_ref, list(agencies), list(rules), json.dumps(findings))
+        document_ref, list(agencies), list(rules), routing_version, json.dumps(findings))
     return message_id
 
 

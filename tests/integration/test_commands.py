@@ -31,12 +31,23 @@ SAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "samples"
 
 async def test_serve_drains_on_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
     database = await create_database()
-    files = write_files(tmp_path, database)
+    files = write_files(tmp_path, database, reload_seconds=600)  # only SIGHUP reloads
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "--config", str(files.config_path), "serve",
         stderr=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         client = Client(files, await _started_port(process))
+        routing = tmp_path / "routing.yaml"
+        routing.write_text(routing.read_text().replace("hs_chapters: [\"01-24\"]",
+                                                       "hs_chapters: [\"01-24\", \"84\"]"))
+        process.send_signal(signal.SIGHUP)
+        for _ in range(100):
+            applied = await client.fetch("SELECT source FROM routing_versions"
+                                         " WHERE status = 'applied' ORDER BY id")
+            if len(applied) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert "SIGHUP" in applied[-1]["source"]
         await client.upload("van-a", "decl.edi", cusdec(("0303",), sender="VANA"))
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 30) == 0

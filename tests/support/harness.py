@@ -70,7 +70,8 @@ class Files:
 
 
 def write_files(root: Path, database: str, *, database_url_override: str | None = None,
-                amqp_url: str = AMQP_URL, port: int = 0, max_bytes: int = 1_000_000) -> Files:
+                amqp_url: str = AMQP_URL, port: int = 0, max_bytes: int = 1_000_000,
+                reload_seconds: float = 0.2) -> Files:
     tag = uuid.uuid4().hex[:10]
     partners = {}
     entries = []
@@ -97,7 +98,7 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
         f"sftp:\n  host: 127.0.0.1\n  port: {port}\n  host_key: host_key\n"
         f"  mailboxes: mailboxes\n"
         f"partners: partners.yaml\nagencies: agencies.yaml\nrouting: routing.yaml\n"
-        f"max_submission_bytes: {max_bytes}\n")
+        f"max_submission_bytes: {max_bytes}\nrouting_reload_seconds: {reload_seconds}\n")
     return Files(root, root / "gateway.yaml", partners, exchange, prefix, database)
 
 

@@ -1,0 +1,25 @@
+"""Routing tables as they were applied or refused, for audit and for "which table routed
+this message"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.store.database import translated_errors
+
+
+async def record(pool: Any, *, sha256: str, body: str, source: str, status: str,
+                 error: str | None = None) -> int:
+    async with translated_errors("recording a routing table"), pool.acquire() as connection:
+        version: int = await connection.fetchval(
+            "INSERT INTO routing_versions (sha256, body, source, status, error)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id", sha256, body, source, status, error)
+        return version
+
+
+async def latest_applied(pool: Any) -> tuple[int, str] | None:
+    async with translated_errors("reading routing versions"), pool.acquire() as connection:
+        row = await connection.fetchrow(
+            "SELECT id, sha256 FROM routing_versions WHERE status = 'applied'"
+            " ORDER BY id DESC LIMIT 1")
+        return None if row is None else (int(row["id"]), str(row["sha256"]))

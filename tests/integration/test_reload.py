@@ -1,0 +1,64 @@
+"""Routing tables change without a restart: a valid table takes over between two messages, an
+invalid one is refused and the old one keeps routing; every version is kept."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.support.edifact import cusdec
+from tests.support.harness import Gateway
+
+MACHINERY_TO_QUARANTINE = """
+  - name: quarantine-inspects-used-machinery
+    match:
+      hs_chapters: ["84"]
+    deliver: [quarantine]
+"""
+
+
+async def versions(gateway: Gateway, count: int) -> list[dict[str, object]]:
+    for _ in range(100):
+        rows = [dict(r) for r in await gateway.fetch(
+            "SELECT id, status, error, source FROM routing_versions ORDER BY id")]
+        if len(rows) >= count:
+            return rows
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"expected {count} routing versions, have {rows}")
+
+
+async def test_a_valid_table_takes_over_without_a_restart(gateway: Gateway) -> None:
+    await gateway.upload("van-a", "one.edi", cusdec(("8458",), sender="VANA",
+                                                    control_reference="R1"))
+    await gateway.answers("van-a", "one.edi")
+    assert len(await gateway.queue("customs", expect=1)) == 1
+    assert await gateway.queue("quarantine", expect=0) == []
+    routing = gateway.files.root / "routing.yaml"
+    routing.write_text(routing.read_text() + MACHINERY_TO_QUARANTINE)
+    rows = await versions(gateway, 2)
+    assert [r["status"] for r in rows] == ["applied", "applied"]
+    assert "file changed" in str(rows[1]["source"])
+    await gateway.upload("van-a", "two.edi", cusdec(("8458",), sender="VANA",
+                                                    control_reference="R2"))
+    await gateway.answers("van-a", "two.edi")
+    assert len(await gateway.queue("quarantine", expect=1)) == 1
+    used = [r["routing_version"] for r in await gateway.fetch(
+        "SELECT routing_version FROM messages ORDER BY id")]
+    assert used == [rows[0]["id"], rows[1]["id"]]
+
+
+async def test_an_invalid_table_is_refused_and_the_old_one_keeps_routing(
+        gateway: Gateway) -> None:
+    routing = gateway.files.root / "routing.yaml"
+    routing.write_text(routing.read_text().replace("deliver: [customs]",
+                                                   "deliver: [customs, pest-control]"))
+    rows = await versions(gateway, 2)
+    assert rows[1]["status"] == "refused"
+    assert "routing.yaml:" in str(rows[1]["error"])
+    assert "unknown agency 'pest-control'" in str(rows[1]["error"])
+    await gateway.upload("van-a", "fish.edi", cusdec(("0303",), sender="VANA"))
+    await gateway.answers("van-a", "fish.edi")
+    assert len(await gateway.queue("customs", expect=1)) == 1
+    assert len(await gateway.queue("quarantine", expect=1)) == 1
+    (used,) = [r["routing_version"] for r in await gateway.fetch(
+        "SELECT routing_version FROM messages")]
+    assert used == rows[0]["id"]
