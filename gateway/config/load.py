@@ -69,11 +69,20 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
 
 
 def load_routing(path: Path, agencies: tuple[str, ...]) -> RoutingTable:
-    return load_model(path, RoutingTable, context={"agencies": set(agencies)})
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    return parse_routing(text, str(path), agencies)
 
 
 def parse_routing(text: str, name: str, agencies: tuple[str, ...]) -> RoutingTable:
-    return load_model_text(text, name, RoutingTable, context={"agencies": set(agencies)})
+    """The table's own ``lists`` go into the validation context, so that a condition naming
+    "@list" is expanded (or refused) at its own line."""
+    return load_model_text(text, name, RoutingTable, context_of=lambda data: {
+        "agencies": set(agencies),
+        "lists": data.get("lists") if isinstance(data, dict) else None,
+    })
 
 
 def _read_keys(partner: Partner, partners_path: Path) -> tuple[str, ...]:

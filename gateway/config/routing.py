@@ -7,7 +7,8 @@ no rule matches is parked as unroutable (never dropped).
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -42,8 +43,47 @@ class ChapterRange(Strict):
         return chapter.isdigit() and self.first <= int(chapter) <= self.last
 
 
+class CodeRange(Strict):
+    """Commodity code prefixes ``first``..``last`` (same length), written "0303" or
+    "0301-0308"; a code is in the range when its first digits are."""
+
+    first: str
+    last: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        first, _, last = value.strip().replace(".", "").partition("-")
+        last = last or first
+        if not (first.isdigit() and last.isdigit() and len(first) == len(last)
+                and first <= last):
+            raise ValueError(f"{value!r} is not a commodity code prefix (\"0303\") or a range "
+                             "of prefixes of one length (\"0301-0308\")")
+        return {"first": first, "last": last}
+
+    def contains(self, code: str) -> bool:
+        digits = code.replace(".", "").strip()[: len(self.first)]
+        return len(digits) == len(self.first) and self.first <= digits <= self.last
+
+
+class Threshold(Strict):
+    amount: Decimal = Field(ge=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")
+
+
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+Function = Literal["original", "replacement", "cancellation", "change", "deletion", "copy",
+                   "duplicate", "other"]
+#: Conditions that may name a list of the table's ``lists`` as "@name".
+LIST_FIELDS = ("partners", "hs_chapters", "commodity_codes", "origin_countries",
+               "customs_offices", "functions")
+
+
 class Match(Strict):
-    """Conditions that must all hold; an absent condition holds for every message."""
+    """Conditions that must all hold; an absent condition holds for every message.  A list
+    condition may be written "@name" to use one of the table's named ``lists``."""
 
     kind: Literal["CustomsDeclaration", "CargoReport", "TransportInstruction", "ContainerEvent",
                   "CertificateOfOrigin"] | None = None
@@ -52,6 +92,25 @@ class Match(Strict):
     hs_chapters: tuple[ChapterRange, ...] | None = Field(
         default=None, description="any goods item's commodity code is in one of these chapters"
     )
+    commodity_codes: tuple[CodeRange, ...] | None = Field(
+        default=None, description="any goods item's commodity code starts with one of these")
+    origin_countries: tuple[Country, ...] | None = Field(
+        default=None, description="any goods item originates in one of these countries")
+    customs_offices: tuple[str, ...] | None = None
+    functions: tuple[Function, ...] | None = Field(
+        default=None, description="the message function: original, replacement, cancellation")
+    customs_value_at_least: Threshold | None = None
+
+    @field_validator(*LIST_FIELDS, mode="before")
+    @classmethod
+    def _named_list(cls, value: Any, info: ValidationInfo) -> Any:
+        if not (isinstance(value, str) and value.startswith("@")):
+            return value
+        lists = (info.context or {}).get("lists") or {}
+        if value[1:] not in lists:
+            known = ", ".join(f"@{name}" for name in sorted(lists)) or "none"
+            raise ValueError(f"unknown list {value!r} (known: {known})")
+        return lists[value[1:]]
 
 
 class Rule(Strict):
@@ -74,6 +133,8 @@ class Rule(Strict):
 
 class RoutingTable(Strict):
     version: Literal[1] = 1
+    #: Named lists rules share, e.g. the HS chapters quarantine watches.
+    lists: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = Field(min_length=1)
 
     @field_validator("rules")

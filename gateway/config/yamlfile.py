@@ -3,6 +3,7 @@ so that an error reads ``routing.yaml:12:9 rules[1].deliver[0]: unknown agency '
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,9 +27,13 @@ def load_model(path: Path, model: type[Model], context: dict[str, Any] | None = 
 
 
 def load_model_text(text: str, name: str, model: type[Model],
-                    context: dict[str, Any] | None = None) -> Model:
-    """Validate YAML ``text`` read from ``name`` (for errors) as ``model``."""
+                    context: dict[str, Any] | None = None,
+                    context_of: Callable[[Any], dict[str, Any]] | None = None) -> Model:
+    """Validate YAML ``text`` read from ``name`` (for errors) as ``model``; ``context_of``
+    derives the validation context from the document itself."""
     data, where = parse(text, name)
+    if context_of is not None:
+        context = {**(context or {}), **context_of(data)}
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:

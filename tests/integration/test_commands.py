@@ -38,8 +38,8 @@ async def test_serve_drains_on_sigterm_and_exits_cleanly(tmp_path: Path) -> None
     try:
         client = Client(files, await _started_port(process))
         routing = tmp_path / "routing.yaml"
-        routing.write_text(routing.read_text().replace("hs_chapters: [\"01-24\"]",
-                                                       "hs_chapters: [\"01-24\", \"84\"]"))
+        routing.write_text(routing.read_text().replace('quarantine_hs_chapters: ["01-24"]',
+                                                       'quarantine_hs_chapters: ["01-24", "84"]'))
         process.send_signal(signal.SIGHUP)
         for _ in range(100):
             applied = await client.fetch("SELECT source FROM routing_versions"

@@ -117,6 +117,23 @@ class Canonical(Frozen):
         return ()
 
     @property
+    def origin_countries(self) -> frozenset[str]:
+        return frozenset()
+
+    @property
+    def customs_office_codes(self) -> frozenset[str]:
+        return frozenset()
+
+    @property
+    def function_name(self) -> str | None:
+        """original, replacement, cancellation ... where the kind has a message function."""
+        return None
+
+    def customs_value(self, currency: str) -> Decimal:
+        """The declared customs value in ``currency`` (amounts in other currencies left out)."""
+        return Decimal(0)
+
+    @property
     def hs_chapters(self) -> frozenset[str]:
         """Harmonized System chapters (two digits) of the goods, for content routing."""
         chapters = set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field
@@ -43,6 +44,9 @@ class GoodsItem(Frozen):
         return code[:2] if len(code) >= 2 and code[:2].isdigit() else None
 
 
+#: UNTDID 5025 40: customs value.
+CUSTOMS_VALUE = "40"
+
 MessageFunction = Literal[
     "original", "replacement", "cancellation", "change", "deletion", "copy", "duplicate",
     "other",
@@ -76,3 +80,19 @@ class CustomsDeclaration(Canonical):
     @property
     def commodity_codes(self) -> tuple[str, ...]:
         return tuple(g.commodity_code for g in self.goods_items if g.commodity_code)
+
+    @property
+    def origin_countries(self) -> frozenset[str]:
+        return frozenset(g.country_of_origin for g in self.goods_items if g.country_of_origin)
+
+    @property
+    def customs_office_codes(self) -> frozenset[str]:
+        return frozenset({self.customs_office} if self.customs_office else set())
+
+    @property
+    def function_name(self) -> str | None:
+        return self.function
+
+    def customs_value(self, currency: str) -> Decimal:
+        return sum((a.value for g in self.goods_items for a in g.amounts
+                    if a.qualifier == CUSTOMS_VALUE and a.currency == currency), Decimal(0))

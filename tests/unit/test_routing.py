@@ -1,0 +1,119 @@
+"""The routing language: content conditions, named lists, strict loading, explanations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gateway.config.load import parse_routing
+from gateway.config.routing import RoutingTable
+from gateway.errors import ConfigError
+from gateway.model.canonical import CustomsDeclaration
+from gateway.pipeline.process import process_submission
+from gateway.pipeline.route import explain, route
+from tests.support.edifact import cusdec_message, interchange
+from tests.support.pipeline import demo_context
+
+AGENCIES = ("customs", "quarantine", "licensing", "statistics")
+
+
+def table(text: str) -> RoutingTable:
+    return parse_routing(text, "routing.yaml", AGENCIES)
+
+
+def declaration(*codes: str, function: str = "9", origin: str = "NO",
+                value: str = "1000") -> CustomsDeclaration:
+    message = [s.replace("BGM+929+DEC-1+9", f"BGM+929+DEC-1+{function}")
+                .replace("LOC+27+NO", f"LOC+27+{origin}")
+                .replace("MOA+40:1000:USD", f"MOA+40:{value}:USD")
+               for s in cusdec_message(commodity_codes=codes)]
+    outcome = process_submission(interchange([message], sender="DEMOVAN"), demo_context())
+    canonical = outcome.messages[0].canonical
+    assert isinstance(canonical, CustomsDeclaration), outcome.summary
+    return canonical
+
+
+RULES = """
+lists:
+  food: ["01-24"]
+  sanctioned_origins: [KP, IR]
+rules:
+  - name: customs
+    deliver: [customs]
+  - name: quarantine
+    match: {hs_chapters: "@food"}
+    deliver: [quarantine]
+  - name: licensing-weapons
+    match: {commodity_codes: ["9301-9306", "8710"]}
+    deliver: [licensing]
+  - name: licensing-origins
+    match: {origin_countries: "@sanctioned_origins"}
+    deliver: [licensing]
+  - name: statistics-big-imports
+    match:
+      functions: [original]
+      customs_offices: [TWKHH]
+      customs_value_at_least: {amount: 100000, currency: USD}
+    deliver: [statistics]
+"""
+
+
+def agencies(message: CustomsDeclaration) -> tuple[str, ...]:
+    return route(table(RULES), message, "demo-van").agencies
+
+
+def test_content_conditions() -> None:
+    assert agencies(declaration("0303")) == ("customs", "quarantine")
+    assert agencies(declaration("9302.00")) == ("customs", "licensing")
+    assert agencies(declaration("8710")) == ("customs", "licensing")
+    assert agencies(declaration("9307")) == ("customs",)
+    assert agencies(declaration("8471", origin="KP")) == ("customs", "licensing")
+    assert agencies(declaration("8471", value="250000")) == ("customs", "statistics")
+    assert agencies(declaration("8471", value="250000", function="1")) == ("customs",)
+
+
+def test_each_agency_gets_a_message_once() -> None:
+    both = declaration("0303", "9302", origin="IR")
+    assert agencies(both) == ("customs", "quarantine", "licensing")
+
+
+def test_explain_tells_each_condition() -> None:
+    verdicts = {v.rule: v for v in explain(table(RULES), declaration("8471", value="250000"),
+                                           "demo-van")}
+    assert verdicts["statistics-big-imports"].matched
+    assert verdicts["statistics-big-imports"].conditions == (
+        "yes function in original (message: original)",
+        "yes customs office in TWKHH (message: TWKHH)",
+        "yes customs value at least 100000 USD (message: 250000 USD)",
+    )
+    assert verdicts["licensing-weapons"].conditions == (
+        "no  a commodity code under 9301-9306, 8710 (message: 8471)",)
+    assert verdicts["customs"].conditions == ("yes every message (no condition)",)
+
+
+@pytest.mark.parametrize(("text", "line", "message"), [
+    ("rules:\n  - name: q\n    match: {hs_chapters: '@fish'}\n    deliver: [quarantine]\n",
+     3, "unknown list '@fish' (known: none)"),
+    ("rules:\n  - name: l\n    match:\n      origin_countries: [norway]\n"
+     "    deliver: [licensing]\n", 4, "should match pattern"),
+    ("rules:\n  - name: l\n    match:\n      commodity_codes: ['93-9306']\n"
+     "    deliver: [licensing]\n", 4, "range of prefixes of one length"),
+    ("rules:\n  - name: s\n    match:\n      customs_value_at_least: {amount: 1}\n"
+     "    deliver: [statistics]\n", 4, "customs_value_at_least.currency: Field required"),
+])
+def test_mistakes_are_refused_at_their_line(text: str, line: int, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        table(text)
+    assert f"routing.yaml:{line}:" in str(caught.value) and message in str(caught.value)
+
+
+def test_the_shipped_table_uses_a_named_list() -> None:
+    shipped = Path(__file__).resolve().parents[2] / "routing.yaml"
+    loaded = parse_routing(shipped.read_text(), str(shipped), ("customs", "quarantine"))
+    assert "quarantine_hs_chapters" in loaded.lists
+    context = replace(demo_context(), routing=loaded)
+    outcome = process_submission(interchange([cusdec_message(commodity_codes=("0303",))],
+                                             sender="DEMOVAN"), context)
+    assert outcome.messages[0].agencies == ("customs", "quarantine")
