@@ -10,7 +10,15 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 _CHAPTERS = re.compile(r"^(\d{2})(?:-(\d{2}))?$")
 
@@ -136,6 +144,12 @@ class RoutingTable(Strict):
     #: Named lists rules share, e.g. the HS chapters quarantine watches.
     lists: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = Field(min_length=1)
+    #: What the router derives from the table once (its rule index); not part of the table.
+    _derived: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def derived(self) -> dict[str, Any]:
+        return self._derived
 
     @field_validator("rules")
     @classmethod

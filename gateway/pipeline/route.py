@@ -5,11 +5,13 @@ Every matching rule adds its agencies; an agency appears once, in first-match or
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
 
-from gateway.config.routing import Match, RoutingTable
+from gateway.config.routing import ChapterRange, CodeRange, Match, RoutingTable
 from gateway.model.canonical import CanonicalMessage
+from gateway.pipeline.route_index import index_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,66 +24,113 @@ class RouteDecision:
         return bool(self.agencies)
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What routing reads from a message, worked out once per decision (not once per rule)."""
+
+    kind: str
+    message_type: str
+    function: str | None
+    offices: frozenset[str]
+    origins: frozenset[str]
+    chapters: frozenset[str]
+    codes: tuple[str, ...]
+    message: CanonicalMessage
+    _values: dict[str, Decimal] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, message: CanonicalMessage) -> Facts:
+        return cls(message.kind, message.source.message_type, message.function_name,
+                   message.customs_office_codes, message.origin_countries, message.hs_chapters,
+                   message.commodity_codes, message)
+
+    def customs_value(self, currency: str) -> Decimal:
+        if currency not in self._values:
+            self._values[currency] = self.message.customs_value(currency)
+        return self._values[currency]
+
+
 def route(table: RoutingTable, message: CanonicalMessage, partner_id: str) -> RouteDecision:
     agencies: list[str] = []
     rules: list[str] = []
-    for rule in table.rules:
-        if matches(rule.match, message, partner_id):
+    facts = Facts.of(message)
+    for position in index_of(table).candidates(facts):
+        rule = table.rules[position]
+        if matches(rule.match, facts, partner_id):
             rules.append(rule.name)
             agencies += [a for a in rule.deliver if a not in agencies]
     return RouteDecision(agencies=tuple(agencies), rules=tuple(rules))
 
 
-def matches(match: Match, message: CanonicalMessage, partner_id: str) -> bool:
-    """All conditions hold (cheapest first; the same tests ``explain`` reports)."""
+def matches(match: Match, message: Facts, partner_id: str) -> bool:
+    """All conditions hold.  The same tests ``explain`` reports; their texts are only made
+    when explained (this is the hot path)."""
     return all(holds for holds, _ in _tests(match, message, partner_id))
 
 
-def _tests(match: Match, message: CanonicalMessage,
-           partner_id: str) -> Iterator[tuple[bool, str]]:
-    """Each condition of ``match`` that is set: whether it holds, and how it was found."""
+Test = tuple[bool, Callable[[], str]]
+
+
+def _tests(match: Match, message: Facts, partner_id: str) -> Iterator[Test]:
+    """Each condition of ``match`` that is set: whether it holds, and how to say so."""
     if match.kind is not None:
-        yield match.kind == message.kind, f"kind is {match.kind} (message: {message.kind})"
+        yield (match.kind == message.kind,
+               lambda: f"kind is {match.kind} (message: {message.kind})")
     if match.message_type is not None:
-        yield (match.message_type == message.source.message_type,
-               f"message type is {match.message_type} "
-               f"(message: {message.source.message_type})")
+        yield (match.message_type == message.message_type,
+               lambda: f"message type is {match.message_type} "
+                       f"(message: {message.message_type})")
     if match.partners is not None:
-        yield (partner_id in match.partners,
-               f"partner in {', '.join(match.partners)} (message: {partner_id})")
+        partners = match.partners
+        yield (partner_id in partners,
+               lambda: f"partner in {', '.join(partners)} (message: {partner_id})")
     if match.functions is not None:
-        yield (message.function_name in match.functions,
-               f"function in {', '.join(match.functions)} (message: {message.function_name})")
+        functions = match.functions
+        yield (message.function in functions,
+               lambda: f"function in {', '.join(functions)} (message: {message.function})")
     if match.customs_offices is not None:
-        offices = message.customs_office_codes
-        yield (bool(offices & set(match.customs_offices)),
-               f"customs office in {', '.join(match.customs_offices)} "
-               f"(message: {', '.join(sorted(offices)) or 'none'})")
+        offices, wanted_offices = message.offices, match.customs_offices
+        yield (bool(offices.intersection(wanted_offices)),
+               lambda: f"customs office in {', '.join(wanted_offices)} "
+                       f"(message: {', '.join(sorted(offices)) or 'none'})")
     if match.origin_countries is not None:
-        origins = message.origin_countries
-        yield (bool(origins & set(match.origin_countries)),
-               f"an origin in {', '.join(match.origin_countries)} "
-               f"(message: {', '.join(sorted(origins)) or 'none'})")
+        origins, wanted_origins = message.origins, match.origin_countries
+        yield (bool(origins.intersection(wanted_origins)),
+               lambda: f"an origin in {', '.join(wanted_origins)} "
+                       f"(message: {', '.join(sorted(origins)) or 'none'})")
     if match.hs_chapters is not None:
-        wanted = ", ".join(f"{r.first:02d}-{r.last:02d}" for r in match.hs_chapters)
-        hits = sorted(c for c in message.hs_chapters
-                      if any(r.contains(c) for r in match.hs_chapters))
-        chapters = ", ".join(sorted(message.hs_chapters)) or "none"
-        yield bool(hits), (f"an HS chapter in {wanted} (message: {chapters}"
-                           + (f"; matching {', '.join(hits)})" if hits else ")"))
+        yield _chapters_test(match.hs_chapters, message.chapters)
     if match.commodity_codes is not None:
-        wanted = ", ".join(r.first if r.first == r.last else f"{r.first}-{r.last}"
-                           for r in match.commodity_codes)
-        hits = [c for c in message.commodity_codes
-                if any(r.contains(c) for r in match.commodity_codes)]
-        yield bool(hits), (f"a commodity code under {wanted} (message: "
-                           f"{', '.join(message.commodity_codes) or 'none'})")
+        yield _codes_test(match.commodity_codes, message.codes)
     if match.customs_value_at_least is not None:
         threshold = match.customs_value_at_least
         value = message.customs_value(threshold.currency)
         yield (value >= threshold.amount,
-               f"customs value at least {threshold.amount} {threshold.currency} "
-               f"(message: {value} {threshold.currency})")
+               lambda: f"customs value at least {threshold.amount} {threshold.currency} "
+                       f"(message: {value} {threshold.currency})")
+
+
+def _chapters_test(ranges: tuple[ChapterRange, ...], chapters: frozenset[str]) -> Test:
+    hits = sorted(c for c in chapters if any(r.contains(c) for r in ranges))
+
+    def said() -> str:
+        wanted = ", ".join(f"{r.first:02d}-{r.last:02d}" for r in ranges)
+        found = ", ".join(sorted(chapters)) or "none"
+        return f"an HS chapter in {wanted} (message: {found}" + (
+            f"; matching {', '.join(hits)})" if hits else ")")
+
+    return bool(hits), said
+
+
+def _codes_test(ranges: tuple[CodeRange, ...], codes: tuple[str, ...]) -> Test:
+    holds = any(r.contains(c) for r in ranges for c in codes)
+
+    def said() -> str:
+        wanted = ", ".join(r.first if r.first == r.last else f"{r.first}-{r.last}"
+                           for r in ranges)
+        return f"a commodity code under {wanted} (message: {', '.join(codes) or 'none'})"
+
+    return holds, said
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +147,15 @@ def explain(table: RoutingTable, message: CanonicalMessage,
             partner_id: str) -> list[RuleVerdict]:
     """Every rule with the conditions that made it match or not (``gateway routes explain``).
     The verdicts agree with ``route`` by construction: ``matched`` is ``matches``."""
+    facts = Facts.of(message)
     return [
-        RuleVerdict(rule.name, matches(rule.match, message, partner_id),
-                    tuple(_conditions(rule.match, message, partner_id)), rule.deliver)
+        RuleVerdict(rule.name, matches(rule.match, facts, partner_id),
+                    tuple(_conditions(rule.match, facts, partner_id)), rule.deliver)
         for rule in table.rules
     ]
 
 
-def _conditions(match: Match, message: CanonicalMessage, partner_id: str) -> list[str]:
-    found = [f"{'yes' if holds else 'no '} {text}"
-             for holds, text in _tests(match, message, partner_id)]
+def _conditions(match: Match, message: Facts, partner_id: str) -> list[str]:
+    found = [f"{'yes' if holds else 'no '} {say()}"
+             for holds, say in _tests(match, message, partner_id)]
     return found or ["yes every message (no condition)"]

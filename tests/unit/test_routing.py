@@ -6,6 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.config.load import parse_routing
 from gateway.config.routing import RoutingTable
@@ -117,3 +119,22 @@ def test_the_shipped_table_uses_a_named_list() -> None:
     outcome = process_submission(interchange([cusdec_message(commodity_codes=("0303",))],
                                              sender="DEMOVAN"), context)
     assert outcome.messages[0].agencies == ("customs", "quarantine")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10**6), st.integers(2, 80))
+def test_the_rule_index_changes_speed_never_results(seed: int, size: int) -> None:
+    """Indexed routing agrees with checking every rule in order, on random tables."""
+    import random
+
+    from bench.routing import declarations
+    from bench.routing import table as random_table
+    from gateway.pipeline.route import Facts, matches
+
+    rng = random.Random(seed)
+    routing = random_table(size, rng)
+    for message in declarations(30, rng):
+        facts = Facts.of(message)
+        every_rule = tuple(r.name for r in routing.rules
+                           if matches(r.match, facts, "demo-van"))
+        assert route(routing, message, "demo-van").rules == every_rule
