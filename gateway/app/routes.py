@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import TextIO
 
-from gateway.app.catalog_files import load_catalog
-from gateway.app.validate import partner_for
+from gateway.app.validate import run_offline
 from gateway.config.load import GatewayConfig, load_routing
 from gateway.config.routing import RoutingTable
-from gateway.errors import ConfigError
-from gateway.model.edifact import PartyId
-from gateway.pipeline.process import Context, process_submission
 from gateway.pipeline.route import explain
 
 
@@ -30,16 +25,7 @@ def explain_routes(config: GatewayConfig, submission: Path, table_path: Path | N
     """For each message of a submission: every rule, matched or not and why, and the result.
     Exit status 0 when every message has somewhere to go, 1 otherwise."""
     table = load_routing(table_path, config.agency_codes) if table_path else config.routing
-    try:
-        data = submission.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{submission}: cannot read: {exc.strerror}") from exc
-    partner = partner_for(config, data, partner_id)
-    settings = config.settings
-    outcome = process_submission(data, Context(
-        partner=partner, routing=table, catalog=load_catalog(),
-        gateway=PartyId(settings.gateway_id, settings.gateway_id_qualifier or ""),
-        ack_reference="EXPLAIN", received=dt.datetime.now(dt.UTC), file_name=submission.name))
+    outcome, partner = run_offline(config, submission, partner_id, table)
     routable = True
     if not outcome.messages:
         out.write(f"nothing to route: {outcome.summary}\n")

@@ -9,6 +9,7 @@ from typing import TextIO
 from gateway.app.catalog_files import load_catalog
 from gateway.config.load import GatewayConfig
 from gateway.config.partners import EdifactId, Partner
+from gateway.config.routing import RoutingTable
 from gateway.errors import ConfigError, EnvelopeError
 from gateway.model.edifact import PartyId
 from gateway.model.outcome import Outcome, Status
@@ -20,6 +21,14 @@ def validate_file(config: GatewayConfig, path: Path, partner_id: str | None,
                   out: TextIO) -> int:
     """Print the verdict, every finding, the routes, the canonical JSON and the answer.
     Exit status 0 when accepted, 1 otherwise."""
+    outcome, partner = run_offline(config, path, partner_id)
+    _print(outcome, partner, out)
+    return 0 if outcome.status is Status.ACCEPTED else 1
+
+
+def run_offline(config: GatewayConfig, path: Path, partner_id: str | None,
+                routing: RoutingTable | None = None) -> tuple[Outcome, Partner]:
+    """The whole pipeline on a file, as the gateway would run it, with no store or broker."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -27,11 +36,10 @@ def validate_file(config: GatewayConfig, path: Path, partner_id: str | None,
     partner = partner_for(config, data, partner_id)
     settings = config.settings
     outcome = process_submission(data, Context(
-        partner=partner, routing=config.routing, catalog=load_catalog(),
+        partner=partner, routing=routing or config.routing, catalog=load_catalog(),
         gateway=PartyId(settings.gateway_id, settings.gateway_id_qualifier or ""),
-        ack_reference="VALIDATE", received=dt.datetime.now(dt.UTC), file_name=path.name))
-    _print(outcome, partner, out)
-    return 0 if outcome.status is Status.ACCEPTED else 1
+        ack_reference="OFFLINE", received=dt.datetime.now(dt.UTC), file_name=path.name))
+    return outcome, partner
 
 
 def partner_for(config: GatewayConfig, data: bytes, partner_id: str | None) -> Partner:
