@@ -138,6 +138,23 @@ class Rule(Strict):
                     )
         return deliver
 
+    @model_validator(mode="after")
+    def _not_shadowed(self, info: ValidationInfo) -> Rule:
+        """A rule that an earlier rule always covers (it matches whenever this one does and
+        delivers to the same agencies) can never change a route: refuse it, at its line.
+        The rules of a table are validated in order; the context keeps the earlier ones."""
+        if info.context is None:
+            return self
+        earlier: list[Rule] = info.context.setdefault("earlier_rules", [])
+        for other in earlier:
+            if set(self.deliver) <= set(other.deliver) and covers(other.match, self.match):
+                raise ValueError(
+                    f"rule {self.name!r} never changes a route: the earlier rule "
+                    f"{other.name!r} matches whenever it does and already delivers to "
+                    f"{', '.join(self.deliver)}")
+        earlier.append(self)
+        return self
+
 
 class RoutingTable(Strict):
     version: Literal[1] = 1
@@ -160,3 +177,39 @@ class RoutingTable(Strict):
                 raise ValueError(f"two rules are named {rule.name!r}")
             seen.add(rule.name)
         return rules
+
+
+def covers(wide: Match, narrow: Match) -> bool:
+    """True when every message ``narrow`` matches, ``wide`` matches too: each condition of
+    ``wide`` is also in ``narrow``, at least as strict.  (Only the certain cases: two
+    conditions that agree on other grounds, say HS chapters against commodity codes, do not
+    count.)"""
+    for name in Match.model_fields:
+        loose, strict = getattr(wide, name), getattr(narrow, name)
+        if loose is None:
+            continue
+        if strict is None or not _at_least_as_strict(name, loose, strict):
+            return False
+    return True
+
+
+def _at_least_as_strict(name: str, loose: Any, strict: Any) -> bool:
+    if name in ("kind", "message_type"):
+        return bool(loose == strict)
+    if name == "hs_chapters":
+        return _chapters(strict) <= _chapters(loose)
+    if name == "commodity_codes":
+        return all(any(_prefix_within(s, w) for w in loose) for s in strict)
+    if name == "customs_value_at_least":
+        return bool(loose.currency == strict.currency and strict.amount >= loose.amount)
+    return set(strict) <= set(loose)
+
+
+def _chapters(ranges: tuple[ChapterRange, ...]) -> set[int]:
+    return {c for r in ranges for c in range(r.first, r.last + 1)}
+
+
+def _prefix_within(narrow: CodeRange, wide: CodeRange) -> bool:
+    size = len(wide.first)
+    return len(narrow.first) >= size and wide.first <= narrow.first[:size] \
+        and narrow.last[:size] <= wide.last

@@ -3,6 +3,7 @@ so that an error reads ``routing.yaml:12:9 rules[1].deliver[0]: unknown agency '
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +14,20 @@ from pydantic import BaseModel, ValidationError
 from gateway.errors import ConfigError
 
 Model = TypeVar("Model", bound=BaseModel)
+_BOOL = "tag:yaml.org,2002:bool"
+
+
+class StrictLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true and false.  YAML 1.1 also reads yes, no, on and off as
+    booleans, and ``origin_countries: [NO]`` would mean Norway is False."""
+
+
+StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+StrictLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
 Location = tuple[int, int]
 PathKey = tuple[str | int, ...]
 
@@ -43,7 +58,7 @@ def load_model_text(text: str, name: str, model: type[Model],
 def parse(text: str, name: str) -> tuple[Any, dict[PathKey, Location]]:
     """YAML text -> plain data plus a map from each value's path to its (line, column)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -68,7 +83,7 @@ def _convert(node: yaml.Node, path: PathKey, where: dict[PathKey, Location], nam
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_convert(v, (*path, i), where, name) for i, v in enumerate(node.value)]
-    return yaml.SafeLoader(  # a scalar: let the safe loader resolve its tag (int, bool, ...)
+    return StrictLoader(  # a scalar: let the safe loader resolve its tag (int, bool, ...)
         ""
     ).construct_object(node, deep=True)
 

@@ -92,3 +92,11 @@ def test_partner_ids_must_name_a_mailbox(config_dir: Path) -> None:
     partners = config_dir / "partners.yaml"
     partners.write_text(partners.read_text().replace("id: demo-van", "id: ../etc"))
     assert "partners[0].id" in error_of(config_dir)
+
+
+def test_country_codes_are_not_booleans() -> None:
+    """YAML 1.1 reads NO, yes, on and off as booleans; our files read them as text."""
+    from gateway.config.yamlfile import parse
+
+    data, _ = parse("countries: [NO, ON, YES, off]\nflag: true\nother: False\n", "x.yaml")
+    assert data == {"countries": ["NO", "ON", "YES", "off"], "flag": True, "other": False}

@@ -138,3 +138,44 @@ def test_the_rule_index_changes_speed_never_results(seed: int, size: int) -> Non
         every_rule = tuple(r.name for r in routing.rules
                            if matches(r.match, facts, "demo-van"))
         assert route(routing, message, "demo-van").rules == every_rule
+
+
+def test_a_rule_an_earlier_rule_always_covers_is_refused_at_its_line() -> None:
+    text = ("rules:\n"
+            "  - name: food\n    match: {hs_chapters: ['01-24']}\n    deliver: [quarantine]\n"
+            "  - name: fish\n    match: {hs_chapters: ['03'], origin_countries: [NO]}\n"
+            "    deliver: [quarantine]\n")
+    with pytest.raises(ConfigError) as caught:
+        table(text)
+    message = str(caught.value)
+    assert "routing.yaml:5:" in message and "rules[1]" in message
+    assert "rule 'fish' never changes a route: the earlier rule 'food'" in message
+
+
+@pytest.mark.parametrize("later", [
+    "{match: {hs_chapters: ['03']}, deliver: [licensing]}",  # another agency
+    "{match: {hs_chapters: ['25']}, deliver: [quarantine]}",  # outside the earlier range
+    "{match: {commodity_codes: ['0303']}, deliver: [quarantine]}",  # other kind of condition
+])
+def test_rules_that_can_still_add_something_are_kept(later: str) -> None:
+    text = ("rules:\n  - name: food\n    match: {hs_chapters: ['01-24']}\n"
+            "    deliver: [quarantine]\n  - name: later\n    " + later.strip("{}")
+            .replace(", deliver", "\n    deliver") + "\n")
+    assert len(table(text).rules) == 2
+
+
+def test_cover_rules_for_codes_and_thresholds() -> None:
+    from gateway.config.routing import Match, covers
+
+    def match(**conditions: object) -> Match:
+        return Match.model_validate(conditions)
+
+    assert covers(match(commodity_codes=["93"]), match(commodity_codes=["9301-9306"]))
+    assert not covers(match(commodity_codes=["9301"]), match(commodity_codes=["93"]))
+    value = {"amount": 1000, "currency": "USD"}
+    assert covers(match(customs_value_at_least=value),
+                  match(customs_value_at_least={"amount": 5000, "currency": "USD"}))
+    assert not covers(match(customs_value_at_least=value),
+                      match(customs_value_at_least={"amount": 5000, "currency": "EUR"}))
+    assert covers(match(), match(origin_countries=["NO"]))
+    assert not covers(match(origin_countries=["NO"]), match())
