@@ -76,6 +76,13 @@ def _parser() -> argparse.ArgumentParser:
                          "configured one")
     explain.add_argument("--partner")
     explain.set_defaults(command=_routes_explain)
+    diff = routes_sub.add_parser("diff", help="replay stored messages through two tables and "
+                                 "print what would change, agency by agency")
+    diff.add_argument("old", type=Path)
+    diff.add_argument("new", type=Path)
+    diff.add_argument("--days", type=float, default=7.0)
+    diff.add_argument("--limit", type=int, default=100_000)
+    diff.set_defaults(command=_routes_diff)
 
     track = sub.add_parser("track", help="print the history of a submission (id), interchange "
                            "(UNB reference) or declaration (number)")
@@ -156,6 +163,13 @@ def _routes_explain(args: argparse.Namespace) -> int:
     from gateway.app.routes import explain_routes
 
     return explain_routes(_config(args), args.file, args.table, args.partner, sys.stdout)
+
+
+def _routes_diff(args: argparse.Namespace) -> int:
+    from gateway.app.routes import diff_routes
+
+    return asyncio.run(diff_routes(_config(args), args.old, args.new, args.days, args.limit,
+                                   sys.stdout))
 
 
 def _agency_run(args: argparse.Namespace) -> int:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from pathlib import Path
 from typing import TextIO
 
 from gateway.app.validate import run_offline
 from gateway.config.load import GatewayConfig, load_routing
 from gateway.config.routing import RoutingTable
-from gateway.pipeline.route import explain
+from gateway.model.canonical import CANONICAL_ADAPTER
+from gateway.pipeline.route import explain, route
+from gateway.store.database import create_pool
+from gateway.store.interchanges import recent_canonical
 
 
 def check_routes(config: GatewayConfig, path: Path | None, out: TextIO) -> RoutingTable:
@@ -47,3 +51,39 @@ def explain_routes(config: GatewayConfig, submission: Path, table_path: Path | N
         out.write(f"  => {destination}\n")
         routable = routable and bool(message.agencies)
     return 0 if routable else 1
+
+
+async def diff_routes(config: GatewayConfig, old_path: Path, new_path: Path, days: float,
+                      limit: int, out: TextIO) -> int:
+    """Replay the messages of the last ``days`` through two tables and print, agency by
+    agency, which messages one would deliver and the other would not.  Exit status 0 when
+    nothing changes, 1 otherwise (like diff)."""
+    old = load_routing(old_path, config.agency_codes)
+    new = load_routing(new_path, config.agency_codes)
+    pool = await create_pool(config.database_url, size=1)
+    try:
+        async with pool.acquire() as connection:
+            stored = await recent_canonical(connection, days, limit)
+    finally:
+        await pool.close()
+    gained: dict[str, list[str]] = defaultdict(list)
+    lost: dict[str, list[str]] = defaultdict(list)
+    for partner_id, text in stored:
+        message = CANONICAL_ADAPTER.validate_json(text)
+        before = set(route(old, message, partner_id).agencies)
+        after = set(route(new, message, partner_id).agencies)
+        reference = message.document_reference or message.source.message_reference
+        for agency in sorted(after - before):
+            gained[agency].append(reference)
+        for agency in sorted(before - after):
+            lost[agency].append(reference)
+    out.write(f"replayed {len(stored)} messages of the last {days:g} days\n")
+    for sign, changes in (("+", gained), ("-", lost)):
+        for agency, references in sorted(changes.items()):
+            sample = ", ".join(references[:5]) + (" ..." if len(references) > 5 else "")
+            count = f"{len(references)} message{'s' if len(references) != 1 else ''}"
+            out.write(f"{sign}{agency}: {count} ({sample})\n")
+    if not gained and not lost:
+        out.write("no agency would receive anything different\n")
+        return 0
+    return 1

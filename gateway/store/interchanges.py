@@ -189,3 +189,16 @@ async def pending_work(pool: Any) -> int:
             " + (SELECT count(*) FROM outbox WHERE dispatched_at IS NULL"
             "    AND next_attempt_at <= now())")
         return count
+
+
+async def recent_canonical(connection: Connection, days: float,
+                           limit: int) -> list[tuple[str, str]]:
+    """(partner id, canonical JSON) of the messages accepted in the last ``days``, newest
+    first: what ``gateway routes diff`` replays."""
+    rows = await connection.fetch(
+        "SELECT i.partner_id, m.canonical::text AS canonical FROM messages m"
+        " JOIN interchanges i ON i.id = m.interchange_id"
+        " WHERE m.canonical IS NOT NULL"
+        " AND i.received_at > now() - make_interval(secs => $1)"
+        " ORDER BY m.id DESC LIMIT $2", days * 86400.0, limit)
+    return [(str(r["partner_id"]), str(r["canonical"])) for r in rows]

@@ -62,3 +62,35 @@ async def test_an_invalid_table_is_refused_and_the_old_one_keeps_routing(
     (used,) = [r["routing_version"] for r in await gateway.fetch(
         "SELECT routing_version FROM messages")]
     assert used == rows[0]["id"]
+
+
+async def test_routes_diff_replays_stored_messages(gateway: Gateway) -> None:
+    import contextlib
+    import io
+
+    from gateway.cli import main
+    from tests.support.edifact import cusdec_message, interchange
+
+    fish = interchange([cusdec_message(declaration="FISH-1", commodity_codes=("0303",))],
+                       sender="VANA", control_reference="F1")
+    lathe = interchange([cusdec_message(declaration="LATHE-1", commodity_codes=("8458",))],
+                        sender="VANA", control_reference="L1")
+    for name, data in (("fish.edi", fish), ("lathe.edi", lathe)):
+        await gateway.upload("van-a", name, data)
+        await gateway.answers("van-a", name)
+    old = gateway.files.root / "routing.yaml"
+    new = gateway.files.root / "proposed.yaml"
+    new.write_text(old.read_text().replace('quarantine_hs_chapters: ["01-24"]',
+                                           'quarantine_hs_chapters: ["01-24", "84"]'))
+
+    def run(*args: str) -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(["--config", str(gateway.files.config_path), "routes", "diff", *args])
+        return code, out.getvalue()
+
+    code, text = await asyncio.to_thread(run, str(old), str(new))
+    assert code == 1
+    assert "replayed 2 messages" in text and "+quarantine: 1 message (LATHE-1)" in text
+    code, text = await asyncio.to_thread(run, str(old), str(old))
+    assert code == 0 and "no agency would receive anything different" in text
