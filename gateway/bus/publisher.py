@@ -29,9 +29,10 @@ class AmqpPublisher:
         if self._exchange is None or self._connection is None or self._connection.is_closed:
             await self.close()
             self._connection = await connect(self._url)
+            await declare(self._connection, self._topology, self._agencies)
             async with translated_errors("opening a channel"):
                 channel = await self._connection.channel(publisher_confirms=True)
-            self._exchange = await declare(channel, self._topology, self._agencies)
+                self._exchange = await channel.get_exchange(self._topology.exchange)
         return self._exchange
 
     async def prepare(self) -> None:

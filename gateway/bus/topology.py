@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,9 @@ import aio_pika
 import aiormq
 
 from gateway.errors import BusError
+from gateway.logs import event
+
+log = logging.getLogger("gateway.bus")
 
 #: What aio-pika, aiormq and the OS raise when the broker is unreachable or drops us.
 BROKER_ERRORS: tuple[type[BaseException], ...] = (
@@ -23,6 +27,11 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+#: A delivery an agency's handler fails this many times goes to its dead-letter queue instead
+#: of being redelivered for ever (quorum queue delivery limit).
+DELIVERY_LIMIT = 10
+
+
 @dataclass(frozen=True, slots=True)
 class Topology:
     exchange: str
@@ -30,6 +39,25 @@ class Topology:
 
     def queue_name(self, agency: str) -> str:
         return f"{self.queue_prefix}{agency}"
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        return f"{self.exchange}.dead"
+
+    def dead_letter_queue(self, agency: str) -> str:
+        return f"{self.queue_prefix}{agency}.dead"
+
+    def queue_arguments(self, agency: str) -> dict[str, Any]:
+        """Quorum queues (replicated, durable), and what an agency rejects or cannot handle
+        goes to its dead-letter queue, at least once."""
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": self.dead_letter_exchange,
+            "x-dead-letter-routing-key": agency,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
 
 
 @contextlib.asynccontextmanager
@@ -49,12 +77,35 @@ async def connect(url: str, *, robust: bool = False) -> Any:
         return await aio_pika.connect(url, timeout=10)
 
 
-async def declare(channel: Any, topology: Topology, agencies: tuple[str, ...]) -> Any:
-    """Declare the exchange and every agency queue; returns the exchange."""
+async def declare(connection: Any, topology: Topology, agencies: tuple[str, ...]) -> None:
+    """Declare the delivery exchange, the dead-letter exchange, and per agency its queue and
+    its dead-letter queue.  A queue that already exists with other settings (say a classic
+    queue from an older version) is left as it is, with a warning: it is never deleted with
+    messages inside."""
     async with translated_errors("declaring the topology"):
+        channel = await connection.channel()
         exchange = await channel.declare_exchange(
             topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        dead = await channel.declare_exchange(
+            topology.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True)
         for agency in agencies:
-            queue = await channel.declare_queue(topology.queue_name(agency), durable=True)
+            dead_queue = await _queue(connection, channel, topology.dead_letter_queue(agency),
+                                      {"x-queue-type": "quorum"})
+            channel = dead_queue.channel
+            await dead_queue.bind(dead, routing_key=agency)
+            queue = await _queue(connection, channel, topology.queue_name(agency),
+                                 topology.queue_arguments(agency))
+            channel = queue.channel
             await queue.bind(exchange, routing_key=agency)
-        return exchange
+        await channel.close()
+
+
+async def _queue(connection: Any, channel: Any, name: str, arguments: dict[str, Any]) -> Any:
+    try:
+        return await channel.declare_queue(name, durable=True, arguments=arguments)
+    except aio_pika.exceptions.ChannelPreconditionFailed as exc:
+        # The broker closed that channel: carry on with a new one, keeping the queue as it is.
+        event(log, "queue_kept", level=logging.WARNING, queue=name, reason=str(exc),
+              note="it exists with other settings; migrate it by hand when it is empty")
+        channel = await connection.channel()
+        return await channel.declare_queue(name, passive=True)

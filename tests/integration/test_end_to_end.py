@@ -66,3 +66,32 @@ async def test_a_partners_contrl_is_recorded_against_our_answer(gateway: Gateway
     await gateway.queue("customs", expect=1)  # the declaration's own delivery, nothing more
     outbox = os.listdir(gateway.files.mailbox("van-a") / "outbox")
     assert not any(name.startswith("ack.edi") for name in outbox)  # never answered
+
+
+async def test_what_an_agency_rejects_goes_to_its_dead_letter_queue(gateway: Gateway) -> None:
+    import aio_pika
+
+    from tests.support.harness import AMQP_URL
+
+    await gateway.upload("van-a", "decl.edi", cusdec(("8471",), sender="VANA"))
+    await gateway.answers("van-a", "decl.edi")
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        queue = await channel.get_queue(gateway.files.queue_prefix + "customs")
+        for _ in range(200):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert message is not None
+        await message.reject(requeue=False)  # the agency cannot take it
+        dead = await channel.get_queue(gateway.files.queue_prefix + "customs.dead")
+        for _ in range(200):
+            kept = await dead.get(no_ack=True, fail=False)
+            if kept is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert kept is not None and kept.message_id == message.message_id
+    finally:
+        await connection.close()

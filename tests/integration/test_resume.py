@@ -59,3 +59,27 @@ async def test_deliveries_decided_before_a_crash_are_published_on_start(tmp_path
         await second.stop()
         await delete_topology(files, ("customs", "quarantine"))
         await drop_database(database)
+
+
+async def test_a_queue_from_an_older_version_is_kept_and_still_fed(tmp_path: Path) -> None:
+    """A classic queue made before quorum queues: kept as it is (never deleted with messages
+    inside), bound, and fed; the gateway logs a warning instead of refusing to start."""
+    import aio_pika
+
+    from tests.support.harness import AMQP_URL
+
+    database = await create_database()
+    files = write_files(tmp_path, database)
+    connection = await aio_pika.connect(AMQP_URL)
+    channel = await connection.channel()
+    await channel.declare_queue(files.queue_prefix + "customs", durable=True)
+    await connection.close()
+    gateway = await start_gateway(files)
+    try:
+        await gateway.upload("van-a", "decl.edi", cusdec(("8471",), sender="VANA"))
+        await gateway.answers("van-a", "decl.edi")
+        assert len(await gateway.queue("customs", expect=1)) == 1
+    finally:
+        await gateway.stop()
+        await delete_topology(files, ("customs", "quarantine"))
+        await drop_database(database)

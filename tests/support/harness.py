@@ -210,7 +210,9 @@ async def delete_topology(files: Files, agencies: tuple[str, ...]) -> None:
         channel = await connection.channel()
         for agency in agencies:
             await channel.queue_delete(files.queue_prefix + agency)
+            await channel.queue_delete(files.queue_prefix + agency + ".dead")
         await channel.exchange_delete(files.exchange)
+        await channel.exchange_delete(files.exchange + ".dead")
     finally:
         await connection.close()
 
