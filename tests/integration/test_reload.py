@@ -94,3 +94,32 @@ async def test_routes_diff_replays_stored_messages(gateway: Gateway) -> None:
     assert "replayed 2 messages" in text and "+quarantine: 1 message (LATHE-1)" in text
     code, text = await asyncio.to_thread(run, str(old), str(old))
     assert code == 0 and "no agency would receive anything different" in text
+
+
+async def test_an_unroutable_message_is_parked_and_tracked(gateway: Gateway) -> None:
+    import contextlib
+    import io
+    import json
+
+    from gateway.cli import main
+
+    routing = gateway.files.root / "routing.yaml"
+    routing.write_text("lists: {food: ['01-24']}\nrules:\n  - name: food-only\n"
+                       "    match: {hs_chapters: '@food'}\n    deliver: [quarantine]\n")
+    await versions(gateway, 2)
+    await gateway.upload("van-a", "lathe.edi", cusdec(("8458",), sender="VANA",
+                                                      control_reference="PARK1"))
+    (answer,) = await gateway.answers("van-a", "lathe.edi")
+    assert b"UCM+1+CUSDEC:D:96B:UN+7'" in answer  # the partner's message is fine: ours to route
+    assert await gateway.queue("customs", expect=0) == []
+    assert await gateway.queue("quarantine", expect=0) == []
+    (row,) = await gateway.fetch("SELECT status FROM messages")
+    assert row["status"] == "unroutable"
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = await asyncio.to_thread(
+            main, ["--config", str(gateway.files.config_path), "track", "PARK1"])
+    assert code == 0
+    kinds = [json.loads(line)["kind"] for line in out.getvalue().splitlines()]
+    assert "message_unroutable" in kinds and "delivered" not in kinds
