@@ -84,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--limit", type=int, default=100_000)
     diff.set_defaults(command=_routes_diff)
 
+    release = sub.add_parser("release", help="send on the messages a routing rule held, named "
+                             "by submission id, UNB reference or declaration number")
+    release.add_argument("reference")
+    release.set_defaults(command=_release)
+
     track = sub.add_parser("track", help="print the history of a submission (id), interchange "
                            "(UNB reference) or declaration (number)")
     track.add_argument("reference")
@@ -176,6 +181,12 @@ def _agency_run(args: argparse.Namespace) -> int:
     from gateway.app.agency import run_agency
 
     return asyncio.run(run_agency(_config(args), args.code))
+
+
+def _release(args: argparse.Namespace) -> int:
+    from gateway.app.release import release
+
+    return asyncio.run(release(_config(args), args.reference, sys.stdout))
 
 
 def _track(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ import logging
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from gateway.app.deliveries import queue_delivery
 from gateway.app.routing_reload import LiveRouting, TableInForce
 from gateway.app.workers import poll_forever
 from gateway.catalog.catalog import Catalog
@@ -133,50 +134,38 @@ class Processor:
     async def _save_message(self, connection: Any, pending: store.PendingInterchange,
                             message: MessageOutcome, routing_version: int) -> None:
         canonical = message.canonical
-        status = "rejected" if not message.accepted else (
-            "routed" if message.agencies else "unroutable")
+        status = "rejected" if not message.accepted else "held" if message.held_by else (
+            "routed" if message.agencies or message.copies else "unroutable")
         message_id = await store.insert_message(
             connection, pending.id, position=message.position,
             message_ref=message.reference, message_type=message.identifier.type,
             release=message.identifier.directory, status=status,
             canonical=canonical.model_dump_json() if canonical else None,
             document_ref=canonical.document_reference if canonical else None,
-            agencies=message.agencies, rules=message.rules, routing_version=routing_version,
+            agencies=message.agencies, copies=message.copies, rules=message.rules,
+            routing_version=routing_version,
             findings=[_finding_json(f) for f in message.findings])
         detail: dict[str, Any] = {"message_ref": message.reference,
                                   "agencies": list(message.agencies),
+                                  "copies": list(message.copies),
                                   "rules": list(message.rules)}
         if status == "rejected":
             detail["findings"] = [f.describe() for f in message.findings]
+        if status == "held":
+            detail["held_by"] = list(message.held_by)
         await store.add_event(connection, pending.id, f"message_{status}", detail, message_id)
         if status == "unroutable":
             event(log, "unroutable", level=logging.WARNING, partner=pending.partner_id,
                   submission=pending.id, message_ref=message.reference)
-        for agency in message.agencies:
-            await self._publish_later(connection, pending, message, message_id, agency)
-
-    async def _publish_later(self, connection: Any, pending: store.PendingInterchange,
-                             message: MessageOutcome, message_id: int, agency: str) -> None:
-        assert message.canonical is not None
-        correlation = f"swg-{pending.id}-{message.position}"
-        stable_id = f"{correlation}-{agency}"  # the same on every re-publish (rule 2)
-        await outbox.add(
-            connection, interchange_id=pending.id, message_id=message_id, channel="amqp",
-            destination=agency, dispatch_key=stable_id,
-            body=message.canonical.model_dump_json().encode("utf-8"),
-            properties={
-                "message_id": stable_id,
-                "correlation_id": correlation,
-                "type": message.canonical.kind,
-                "headers": {
-                    "agency": agency,
-                    "partner": pending.partner_id,
-                    "message_type": message.identifier.type,
-                    "release": message.identifier.directory,
-                    "interchange_ref": message.canonical.source.interchange_reference,
-                    "submission_id": pending.id,
-                },
-            })
+        if status != "routed" or canonical is None:
+            return
+        roles = [(a, "deliver") for a in message.agencies] + [(a, "copy") for a in message.copies]
+        for agency, role in roles:
+            await queue_delivery(
+                connection, submission_id=pending.id, partner_id=pending.partner_id,
+                position=message.position, message_id=message_id, canonical=canonical,
+                message_type=message.identifier.type, release=message.identifier.directory,
+                agency=agency, role=role)
 
     async def _record_receipt(self, connection: Any, pending: store.PendingInterchange,
                               receipt: Receipt) -> None:

@@ -44,12 +44,18 @@ def explain_routes(config: GatewayConfig, submission: Path, table_path: Path | N
         out.write(f"{message.canonical.kind} {message.canonical.document_reference}\n")
         for verdict in explain(table, message.canonical, partner.id):
             head = "MATCH   " if verdict.matched else "no match"
-            out.write(f"  {head} {verdict.rule} -> {', '.join(verdict.deliver)}\n")
+            action = ", ".join(verdict.deliver) + (
+                f" (copy: {', '.join(verdict.copy_to)})" if verdict.copy_to else "") + (
+                " [hold]" if verdict.hold else "")
+            out.write(f"  {head} {verdict.rule} -> {action.strip()}\n")
             for condition in verdict.conditions:
                 out.write(f"      {condition}\n")
-        destination = ", ".join(message.agencies) or "nobody: it would be parked as unroutable"
-        out.write(f"  => {destination}\n")
-        routable = routable and bool(message.agencies)
+        destination = ", ".join(message.agencies) + (
+            f" (copies: {', '.join(message.copies)})" if message.copies else "")
+        if message.held_by:
+            destination = f"held for ops by {', '.join(message.held_by)}, then {destination}"
+        out.write(f"  => {destination.strip() or 'nobody: it would be parked as unroutable'}\n")
+        routable = routable and bool(message.agencies or message.copies)
     return 0 if routable else 1
 
 

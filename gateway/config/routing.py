@@ -122,11 +122,23 @@ class Match(Strict):
 
 
 class Rule(Strict):
+    """When ``match`` holds: ``deliver`` to agencies that act on the message, ``copy_to``
+    observers that only watch (a statistics office: the delivery says ``role: copy``), and
+    ``hold`` the message for ops to release (``gateway release``) instead of sending it."""
+
     name: str = Field(min_length=1)
     match: Match = Match()
-    deliver: tuple[str, ...] = Field(min_length=1)
+    deliver: tuple[str, ...] = ()
+    copy_to: tuple[str, ...] = ()
+    hold: bool = False
 
-    @field_validator("deliver")
+    @model_validator(mode="after")
+    def _does_something(self) -> Rule:
+        if not (self.deliver or self.copy_to or self.hold):
+            raise ValueError("a rule needs deliver, copy_to or hold: true")
+        return self
+
+    @field_validator("deliver", "copy_to")
     @classmethod
     def _known_agencies(cls, deliver: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         known = (info.context or {}).get("agencies")
@@ -147,13 +159,17 @@ class Rule(Strict):
             return self
         earlier: list[Rule] = info.context.setdefault("earlier_rules", [])
         for other in earlier:
-            if set(self.deliver) <= set(other.deliver) and covers(other.match, self.match):
+            if self._adds_nothing_to(other) and covers(other.match, self.match):
                 raise ValueError(
                     f"rule {self.name!r} never changes a route: the earlier rule "
-                    f"{other.name!r} matches whenever it does and already delivers to "
-                    f"{', '.join(self.deliver)}")
+                    f"{other.name!r} matches whenever it does and already does all it does")
         earlier.append(self)
         return self
+
+    def _adds_nothing_to(self, other: Rule) -> bool:
+        reaches = set(other.deliver) | set(other.copy_to)
+        return (set(self.deliver) <= set(other.deliver) and set(self.copy_to) <= reaches
+                and (other.hold or not self.hold))
 
 
 class RoutingTable(Strict):

@@ -32,6 +32,9 @@ class MessageOutcome:
     canonical: CanonicalMessage | None = None
     agencies: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()
+    #: Observers that get a copy; and the rules that hold the message for ops.
+    copies: tuple[str, ...] = ()
+    held_by: tuple[str, ...] = ()
 
     @property
     def accepted(self) -> bool:

@@ -122,7 +122,8 @@ def _message(interchange: Interchange, message: Message, position: int,
         return _replace(base, findings=(Finding(
             Code.INVALID_VALUE, f"cannot build the canonical message: {exc.errors()[0]['msg']}"),))
     decision = route(ctx.routing, canonical, ctx.partner.id)
-    return _replace(base, canonical=canonical, agencies=decision.agencies, rules=decision.rules)
+    return _replace(base, canonical=canonical, agencies=decision.agencies, rules=decision.rules,
+                    copies=decision.copies, held_by=decision.held_by)
 
 
 def _unsupported(message: Message, catalog: Catalog) -> Finding:
@@ -167,8 +168,11 @@ def _summary(status: Status, findings: list[Finding],
     for m in messages:
         if not m.accepted:
             verdict = "rejected: " + "; ".join(f.describe() for f in m.findings)
-        elif m.agencies:
-            verdict = "to " + ", ".join(m.agencies)
+        elif m.held_by:
+            verdict = f"held for ops by {', '.join(m.held_by)}"
+        elif m.agencies or m.copies:
+            verdict = "to " + ", ".join(m.agencies) + (
+                f" (copies to {', '.join(m.copies)})" if m.copies else "")
         else:
             verdict = "unroutable (no routing rule matched; parked for ops)"
         parts.append(f"message {m.reference} {m.identifier.type} {verdict}")

@@ -18,6 +18,10 @@ from gateway.pipeline.route_index import index_of
 class RouteDecision:
     agencies: tuple[str, ...]
     rules: tuple[str, ...]
+    #: Observers that get a copy (never an agency that already acts on the message).
+    copies: tuple[str, ...] = ()
+    #: The rules that hold the message for ops; empty when it goes out at once.
+    held_by: tuple[str, ...] = ()
 
     @property
     def routable(self) -> bool:
@@ -52,14 +56,21 @@ class Facts:
 
 def route(table: RoutingTable, message: CanonicalMessage, partner_id: str) -> RouteDecision:
     agencies: list[str] = []
+    copies: list[str] = []
     rules: list[str] = []
+    held_by: list[str] = []
     facts = Facts.of(message)
     for position in index_of(table).candidates(facts):
         rule = table.rules[position]
         if matches(rule.match, facts, partner_id):
             rules.append(rule.name)
             agencies += [a for a in rule.deliver if a not in agencies]
-    return RouteDecision(agencies=tuple(agencies), rules=tuple(rules))
+            copies += [a for a in rule.copy_to if a not in copies]
+            if rule.hold:
+                held_by.append(rule.name)
+    return RouteDecision(agencies=tuple(agencies), rules=tuple(rules),
+                         copies=tuple(a for a in copies if a not in agencies),
+                         held_by=tuple(held_by))
 
 
 def matches(match: Match, message: Facts, partner_id: str) -> bool:
@@ -141,6 +152,8 @@ class RuleVerdict:
     matched: bool
     conditions: tuple[str, ...]
     deliver: tuple[str, ...]
+    copy_to: tuple[str, ...] = ()
+    hold: bool = False
 
 
 def explain(table: RoutingTable, message: CanonicalMessage,
@@ -150,7 +163,8 @@ def explain(table: RoutingTable, message: CanonicalMessage,
     facts = Facts.of(message)
     return [
         RuleVerdict(rule.name, matches(rule.match, facts, partner_id),
-                    tuple(_conditions(rule.match, facts, partner_id)), rule.deliver)
+                    tuple(_conditions(rule.match, facts, partner_id)), rule.deliver,
+                    rule.copy_to, rule.hold)
         for rule in table.rules
     ]
 

@@ -105,15 +105,17 @@ async def postpone(pool: Any, interchange_id: int, error: str, delay_seconds: fl
 async def insert_message(connection: Connection, interchange_id: int, *, position: int,
                          message_ref: str, message_type: str, release: str, status: str,
                          canonical: str | None, document_ref: str | None,
-                         agencies: tuple[str, ...], rules: tuple[str, ...],
-                         routing_version: int | None, findings: list[dict[str, Any]]) -> int:
+                         agencies: tuple[str, ...], copies: tuple[str, ...],
+                         rules: tuple[str, ...], routing_version: int | None,
+                         findings: list[dict[str, Any]]) -> int:
     message_id: int = await connection.fetchval(
         "INSERT INTO messages (interchange_id, position, message_ref, message_type, release,"
-        " status, canonical, document_ref, agencies, rules, routing_version, findings)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12::jsonb)"
-        " RETURNING id",
+        " status, canonical, document_ref, agencies, copies, rules, routing_version,"
+        " findings) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12,"
+        " $13::jsonb) RETURNING id",
         interchange_id, position, message_ref, message_type, release, status, canonical,
-        document_ref, list(agencies), list(rules), routing_version, json.dumps(findings))
+        document_ref, list(agencies), list(copies), list(rules), routing_version,
+        json.dumps(findings))
     return message_id
 
 
@@ -202,3 +204,35 @@ async def recent_canonical(connection: Connection, days: float,
         " AND i.received_at > now() - make_interval(secs => $1)"
         " ORDER BY m.id DESC LIMIT $2", days * 86400.0, limit)
     return [(str(r["partner_id"]), str(r["canonical"])) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    id: int
+    interchange_id: int
+    position: int
+    message_type: str
+    release: str
+    canonical: str
+    agencies: tuple[str, ...]
+    copies: tuple[str, ...]
+    partner_id: str
+
+
+async def held_messages(connection: Connection, reference: str) -> list[HeldMessage]:
+    """Messages a routing rule held, named by submission id, UNB reference or document
+    reference; locked for the release."""
+    rows = await connection.fetch(
+        "SELECT m.id, m.interchange_id, m.position, m.message_type, m.release,"
+        " m.canonical::text AS canonical, m.agencies, m.copies, i.partner_id"
+        " FROM messages m JOIN interchanges i ON i.id = m.interchange_id"
+        " WHERE m.status = 'held'"
+        " AND (i.id::text = $1 OR i.control_ref = $1 OR m.document_ref = $1)"
+        " ORDER BY m.id FOR UPDATE OF m", reference)
+    return [HeldMessage(r["id"], r["interchange_id"], r["position"], r["message_type"],
+                        r["release"], r["canonical"], tuple(r["agencies"]), tuple(r["copies"]),
+                        r["partner_id"]) for r in rows]
+
+
+async def mark_routed(connection: Connection, message_id: int) -> None:
+    await connection.execute("UPDATE messages SET status = 'routed' WHERE id = $1", message_id)

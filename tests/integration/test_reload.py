@@ -123,3 +123,49 @@ async def test_an_unroutable_message_is_parked_and_tracked(gateway: Gateway) -> 
     assert code == 0
     kinds = [json.loads(line)["kind"] for line in out.getvalue().splitlines()]
     assert "message_unroutable" in kinds and "delivered" not in kinds
+
+
+async def test_held_messages_wait_for_ops_and_copies_reach_observers(gateway: Gateway) -> None:
+    import contextlib
+    import io
+
+    from gateway.cli import main
+    from tests.support.edifact import cusdec_message, interchange
+
+    routing = gateway.files.root / "routing.yaml"
+    routing.write_text(
+        "rules:\n  - name: customs\n    deliver: [customs]\n"
+        "  - name: quarantine-watches\n    match: {hs_chapters: ['03']}\n"
+        "    copy_to: [quarantine]\n"
+        "  - name: hold-large\n    match:\n"
+        "      customs_value_at_least: {amount: 50000, currency: USD}\n    hold: true\n")
+    await versions(gateway, 2)
+    fish = interchange([cusdec_message(declaration="FISH-9", commodity_codes=("0303",))],
+                       sender="VANA", control_reference="C1")
+    await gateway.upload("van-a", "fish.edi", fish)
+    await gateway.answers("van-a", "fish.edi")
+    (copy,) = await gateway.queue("quarantine", expect=1)
+    assert copy.headers["role"] == "copy"
+    (acting,) = await gateway.queue("customs", expect=1)
+    assert acting.headers["role"] == "deliver"
+
+    big = interchange([[s.replace("MOA+40:1000:USD", "MOA+40:90000:USD") for s in
+                        cusdec_message(declaration="BIG-1", commodity_codes=("8471",))]],
+                      sender="VANA", control_reference="C2")
+    await gateway.upload("van-a", "big.edi", big)
+    await gateway.answers("van-a", "big.edi")
+    assert len(await gateway.queue("customs", expect=1, settle=1.0)) == 1  # the fish only
+    (row,) = await gateway.fetch("SELECT status FROM messages WHERE document_ref = 'BIG-1'")
+    assert row["status"] == "held"
+
+    def release(reference: str) -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(["--config", str(gateway.files.config_path), "release", reference])
+        return code, out.getvalue()
+
+    code, text = await asyncio.to_thread(release, "BIG-1")
+    assert code == 0 and "(BIG-1) to customs" in text
+    assert len(await gateway.queue("customs", expect=2)) == 2  # released and delivered
+    code, text = await asyncio.to_thread(release, "BIG-1")
+    assert code == 1 and "nothing held" in text  # released once

@@ -179,3 +179,32 @@ def test_cover_rules_for_codes_and_thresholds() -> None:
                       match(customs_value_at_least={"amount": 5000, "currency": "EUR"}))
     assert covers(match(), match(origin_countries=["NO"]))
     assert not covers(match(origin_countries=["NO"]), match())
+
+
+ACTIONS = """
+rules:
+  - name: customs
+    deliver: [customs]
+  - name: statistics-watches-imports
+    match: {functions: [original]}
+    copy_to: [statistics, customs]
+  - name: hold-sanctioned-origins
+    match: {origin_countries: [KP]}
+    hold: true
+"""
+
+
+def test_observer_copies_and_holds() -> None:
+    decision = route(table(ACTIONS), declaration("8471"), "demo-van")
+    assert decision.agencies == ("customs",)
+    assert decision.copies == ("statistics",)  # customs acts on it: no copy for customs
+    assert decision.held_by == ()
+    held = route(table(ACTIONS), declaration("8471", origin="KP"), "demo-van")
+    assert held.held_by == ("hold-sanctioned-origins",) and held.agencies == ("customs",)
+
+
+def test_a_rule_must_do_something() -> None:
+    with pytest.raises(ConfigError) as caught:
+        table("rules:\n  - name: idle\n    match: {origin_countries: [KP]}\n")
+    assert "routing.yaml:2:" in str(caught.value)
+    assert "a rule needs deliver, copy_to or hold: true" in str(caught.value)

@@ -1,0 +1,35 @@
+"""One delivery of a canonical message to one agency, as an outbox row: what the processor
+writes when it decides, and what ``gateway release`` writes for a held message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.model.canonical import CanonicalMessage
+from gateway.store import outbox
+
+
+async def queue_delivery(connection: Any, *, submission_id: int, partner_id: str,
+                         position: int, message_id: int, canonical: CanonicalMessage,
+                         message_type: str, release: str, agency: str, role: str) -> None:
+    """``role`` is "deliver" (the agency acts on it) or "copy" (an observer)."""
+    correlation = f"swg-{submission_id}-{position}"
+    stable_id = f"{correlation}-{agency}"  # the same on every re-publish (rule 2)
+    await outbox.add(
+        connection, interchange_id=submission_id, message_id=message_id, channel="amqp",
+        destination=agency, dispatch_key=stable_id,
+        body=canonical.model_dump_json().encode("utf-8"),
+        properties={
+            "message_id": stable_id,
+            "correlation_id": correlation,
+            "type": canonical.kind,
+            "headers": {
+                "agency": agency,
+                "role": role,
+                "partner": partner_id,
+                "message_type": message_type,
+                "release": release,
+                "interchange_ref": canonical.source.interchange_reference,
+                "submission_id": submission_id,
+            },
+        })
