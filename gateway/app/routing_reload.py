@@ -13,12 +13,15 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gateway.config.load import GatewayConfig, parse_routing
+from gateway.config.partners import AgenciesFile
 from gateway.config.routing import RoutingTable
+from gateway.config.yamlfile import load_model
 from gateway.errors import ConfigError
 from gateway.logs import event
 from gateway.store import routing_versions
@@ -32,14 +35,23 @@ class TableInForce:
     version: int
 
 
+NewAgencies = Callable[[tuple[str, ...]], Awaitable[None]]
+
+
 class LiveRouting:
-    def __init__(self, config: GatewayConfig, pool: Any) -> None:
+    """Also follows ``agencies.yaml``: a new agency gets its queues before the first table
+    that names it is in force; a removed agency's queue is left as it is, with a warning."""
+
+    def __init__(self, config: GatewayConfig, pool: Any,
+                 on_new_agencies: NewAgencies | None = None) -> None:
         self._path: Path = config.routing_path
+        self._agencies_path = (config.source.parent / config.settings.agencies).resolve()
         self._agencies = config.agency_codes
+        self._on_new_agencies = on_new_agencies
         self._pool = pool
         self._sha = ""
         self._refused_sha = ""
-        self._mtime = 0.0
+        self._mtime = (0.0, 0.0)
         self.current: TableInForce | None = None
 
     async def start(self) -> TableInForce:
@@ -50,32 +62,40 @@ class LiveRouting:
         latest = await routing_versions.latest_applied(self._pool)
         version = latest[0] if latest and latest[1] == sha else await routing_versions.record(
             self._pool, sha256=sha, body=text, source=f"{self._path} (start)", status="applied")
-        self._sha, self._mtime = sha, mtime
+        self._sha, self._mtime = _digest(f"{sha}|{','.join(self._agencies)}"), mtime
         self.current = TableInForce(table, version)
         event(log, "routing_applied", version=version, rules=len(table.rules), reason="start")
         return self.current
 
     async def reload(self, reason: str) -> bool:
-        """Read the file again; True when a new table is now in force."""
+        """Read both files again; True when a new table is now in force."""
         text, mtime = await asyncio.to_thread(self._read)
+        try:
+            agencies = await asyncio.to_thread(self._read_agencies)
+        except ConfigError as exc:
+            event(log, "agencies_refused", level=logging.ERROR, reason=reason, error=str(exc),
+                  note="the previous agencies and table stay in force")
+            return False
         self._mtime = mtime
         sha = _digest(text)
-        if sha in (self._sha, self._refused_sha):
+        key = _digest(f"{sha}|{','.join(agencies)}")  # a table is judged with its agencies
+        if key in (self._sha, self._refused_sha):
             return False
         try:
-            table = parse_routing(text, str(self._path), self._agencies)
+            table = parse_routing(text, str(self._path), agencies)
         except ConfigError as exc:
-            self._refused_sha = sha
+            self._refused_sha = key
             await routing_versions.record(self._pool, sha256=sha, body=text,
                                           source=f"{self._path} ({reason})", status="refused",
                                           error=str(exc))
             event(log, "routing_refused", level=logging.ERROR, reason=reason, error=str(exc),
                   note="the previous table keeps routing")
             return False
+        await self._follow_agencies(agencies)
         version = await routing_versions.record(self._pool, sha256=sha, body=text,
                                                 source=f"{self._path} ({reason})",
                                                 status="applied")
-        self._sha, self._refused_sha = sha, ""
+        self._sha, self._refused_sha = key, ""
         self.current = TableInForce(table, version)  # one assignment: atomic for readers
         event(log, "routing_applied", version=version, rules=len(table.rules), reason=reason)
         return True
@@ -96,14 +116,31 @@ class LiveRouting:
                 event(log, "routing_unreadable", level=logging.ERROR, error=str(exc),
                       note="the previous table keeps routing")
 
-    def _read(self) -> tuple[str, float]:
+    async def _follow_agencies(self, agencies: tuple[str, ...]) -> None:
+        added = [a for a in agencies if a not in self._agencies]
+        for agency in self._agencies:
+            if agency not in agencies:
+                event(log, "agency_removed", level=logging.WARNING, agency=agency,
+                      note="its queues are left as they are (never deleted with messages)")
+        if added and self._on_new_agencies is not None:
+            await self._on_new_agencies(agencies)  # queues first, then the table naming them
+            event(log, "agencies_added", agencies=added)
+        self._agencies = agencies
+
+    def _read(self) -> tuple[str, tuple[float, float]]:
         try:
-            return self._path.read_text(encoding="utf-8"), self._path.stat().st_mtime
+            return self._path.read_text(encoding="utf-8"), self._mtimes()
         except OSError as exc:
             raise ConfigError(f"{self._path}: cannot read: {exc.strerror}") from exc
 
+    def _read_agencies(self) -> tuple[str, ...]:
+        return tuple(a.code for a in load_model(self._agencies_path, AgenciesFile).agencies)
+
+    def _mtimes(self) -> tuple[float, float]:
+        return self._path.stat().st_mtime, self._agencies_path.stat().st_mtime
+
     def _modified(self) -> bool:
-        return self._path.stat().st_mtime != self._mtime
+        return self._mtimes() != self._mtime
 
 
 def _digest(text: str) -> str:

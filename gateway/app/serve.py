@@ -68,7 +68,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     except BusError as exc:  # ours, not fatal: the relay keeps trying and alarms meanwhile
         event(log, "broker_unavailable", level=logging.ERROR, error=str(exc),
               note="submissions are still accepted; deliveries wait in the outbox")
-    routing = LiveRouting(config, pool)
+    routing = LiveRouting(config, pool, on_new_agencies=publisher.update_agencies)
     await routing.start()
     hangup = asyncio.Event()
     host_key = load_or_create_host_key(config.host_key_path)

@@ -3,14 +3,18 @@ confirms, so a row is marked sent only once RabbitMQ has taken responsibility fo
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import aio_pika
 
 from gateway.bus.topology import Topology, connect, declare, translated_errors
+from gateway.errors import BusError
+from gateway.logs import event
 from gateway.store.outbox import OutboxRow
 
 PUBLISH_TIMEOUT_SECONDS = 15
+log = logging.getLogger("gateway.bus")
 
 
 class AmqpPublisher:
@@ -34,6 +38,17 @@ class AmqpPublisher:
                 channel = await self._connection.channel(publisher_confirms=True)
                 self._exchange = await channel.get_exchange(self._topology.exchange)
         return self._exchange
+
+    async def update_agencies(self, agencies: tuple[str, ...]) -> None:
+        """New agencies: declare their queues now (and on every reconnect from now on)."""
+        self._agencies = agencies
+        if self._connection is None or self._connection.is_closed:
+            return  # declared when the publisher next connects
+        try:
+            await declare(self._connection, self._topology, agencies)
+        except BusError as exc:  # ours: the next connection declares them
+            self._exchange = None
+            event(log, "topology_deferred", level=logging.WARNING, error=str(exc))
 
     async def prepare(self) -> None:
         """Connect and declare the exchange and every agency queue now, so agencies can

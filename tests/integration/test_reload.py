@@ -169,3 +169,27 @@ async def test_held_messages_wait_for_ops_and_copies_reach_observers(gateway: Ga
     assert len(await gateway.queue("customs", expect=2)) == 2  # released and delivered
     code, text = await asyncio.to_thread(release, "BIG-1")
     assert code == 1 and "nothing held" in text  # released once
+
+
+async def test_a_new_agency_gets_its_queue_on_reload(gateway: Gateway) -> None:
+    agencies = gateway.files.root / "agencies.yaml"
+    agencies.write_text(agencies.read_text() + "  - code: licensing\n    name: Licensing\n")
+    routing = gateway.files.root / "routing.yaml"
+    routing.write_text(routing.read_text() + "\n  - name: licensing-sees-all\n"
+                       "    deliver: [licensing]\n")
+    try:
+        for _ in range(100):
+            applied = await gateway.fetch("SELECT body FROM routing_versions"
+                                          " WHERE status = 'applied' ORDER BY id")
+            if "licensing" in applied[-1]["body"]:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the table naming the new agency was not applied")
+        await gateway.upload("van-a", "decl.edi", cusdec(("8471",), sender="VANA"))
+        await gateway.answers("van-a", "decl.edi")
+        assert len(await gateway.queue("licensing", expect=1)) == 1
+    finally:
+        from tests.support.harness import delete_topology
+
+        await delete_topology(gateway.files, ("licensing",))
