@@ -60,9 +60,10 @@ def route(table: RoutingTable, message: CanonicalMessage, partner_id: str) -> Ro
     rules: list[str] = []
     held_by: list[str] = []
     facts = Facts.of(message)
-    for position in index_of(table).candidates(facts):
+    index = index_of(table)
+    for position in index.candidates(facts):
         rule = table.rules[position]
-        if matches(rule.match, facts, partner_id):
+        if index.matches(position, facts, partner_id):
             rules.append(rule.name)
             agencies += [a for a in rule.deliver if a not in agencies]
             copies += [a for a in rule.copy_to if a not in copies]
