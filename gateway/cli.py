@@ -89,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     release.add_argument("reference")
     release.set_defaults(command=_release)
 
+    traders = sub.add_parser("traders", help="the trader registry (AEO status) routing reads")
+    traders_sub = traders.add_subparsers(required=True, metavar="ACTION")
+    load = traders_sub.add_parser("import", help="replace the registry with a CSV file of "
+                                  "id,name,aeo")
+    load.add_argument("file", type=Path)
+    load.set_defaults(command=_traders_import)
+
     track = sub.add_parser("track", help="print the history of a submission (id), interchange "
                            "(UNB reference) or declaration (number)")
     track.add_argument("reference")
@@ -187,6 +194,12 @@ def _release(args: argparse.Namespace) -> int:
     from gateway.app.release import release
 
     return asyncio.run(release(_config(args), args.reference, sys.stdout))
+
+
+def _traders_import(args: argparse.Namespace) -> int:
+    from gateway.app.traders import import_traders
+
+    return asyncio.run(import_traders(_config(args), args.file, sys.stdout))
 
 
 def _track(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from gateway.app.deliveries import queue_delivery
 from gateway.app.routing_reload import LiveRouting, TableInForce
+from gateway.app.traders import TraderRegistry
 from gateway.app.workers import poll_forever
 from gateway.catalog.catalog import Catalog
 from gateway.config.load import GatewayConfig
@@ -44,6 +45,7 @@ class Processor:
     def __init__(self, pool: Any, config: GatewayConfig, catalog: Catalog, routing: LiveRouting,
                  wake: asyncio.Event, wake_relays: Wakeable) -> None:
         self._pool = pool
+        self._traders = TraderRegistry(pool)
         self._config = config
         self._catalog = catalog
         self._routing = routing
@@ -87,6 +89,7 @@ class Processor:
         received = pending.received_at.astimezone(dt.UTC)
         in_force = self._routing.current  # taken once: a reload swaps it between decisions
         assert in_force is not None
+        trusted = await self._traders.trusted()
         if partner is None:  # removed from partners.yaml after it submitted
             outcome = refusal(f"partner {pending.partner_id!r} is no longer configured on this "
                               "gateway", int(SyntaxErrorCode.NO_AGREEMENT), pending.file_name,
@@ -94,7 +97,7 @@ class Processor:
         else:
             outcome = await asyncio.to_thread(
                 process_submission, pending.raw,
-                self._context(pending, partner, received, in_force))
+                self._context(pending, partner, received, in_force, trusted))
         header = outcome.header
         if header is not None and outcome.status is not Status.REJECTED:
             owner = await store.claim_key(connection, pending.partner_id, header.sender.id,
@@ -106,11 +109,12 @@ class Processor:
         await self._save(connection, pending, outcome, in_force.version)
 
     def _context(self, pending: store.PendingInterchange, partner: Partner,
-                 received: dt.datetime, in_force: TableInForce) -> Context:
+                 received: dt.datetime, in_force: TableInForce,
+                 trusted: frozenset[str]) -> Context:
         return Context(partner=partner, routing=in_force.table, catalog=self._catalog,
-                       gateway=self._gateway,
-                       ack_reference=str(pending.id), received=received,
-                       file_name=pending.file_name)
+                       gateway=self._gateway, ack_reference=str(pending.id),
+                       received=received, file_name=pending.file_name,
+                       trusted_traders=trusted)
 
     async def _save(self, connection: Any, pending: store.PendingInterchange,
                     outcome: Outcome, routing_version: int) -> None:

@@ -86,7 +86,7 @@ Function = Literal["original", "replacement", "cancellation", "change", "deletio
                    "duplicate", "other"]
 #: Conditions that may name a list of the table's ``lists`` as "@name".
 LIST_FIELDS = ("partners", "hs_chapters", "commodity_codes", "origin_countries",
-               "customs_offices", "functions")
+               "customs_offices", "functions", "traders")
 
 
 class Match(Strict):
@@ -108,6 +108,11 @@ class Match(Strict):
     functions: tuple[Function, ...] | None = Field(
         default=None, description="the message function: original, replacement, cancellation")
     customs_value_at_least: Threshold | None = None
+    traders: tuple[str, ...] | None = Field(
+        default=None, description="a party of the message has one of these identifications")
+    trusted_trader: bool | None = Field(
+        default=None, description="a party of the message is (true) or none is (false) an "
+        "authorised economic operator in the trader registry (gateway traders import)")
 
     @field_validator(*LIST_FIELDS, mode="before")
     @classmethod
@@ -210,7 +215,7 @@ def covers(wide: Match, narrow: Match) -> bool:
 
 
 def _at_least_as_strict(name: str, loose: Any, strict: Any) -> bool:
-    if name in ("kind", "message_type"):
+    if name in ("kind", "message_type", "trusted_trader"):
         return bool(loose == strict)
     if name == "hs_chapters":
         return _chapters(strict) <= _chapters(loose)

@@ -45,6 +45,8 @@ class Context:
     ack_reference: str
     received: dt.datetime
     file_name: str
+    #: The trader registry's authorised economic operators, for trusted_trader rules.
+    trusted_traders: frozenset[str] = frozenset()
 
 
 def process_submission(data: bytes, ctx: Context) -> Outcome:
@@ -121,7 +123,7 @@ def _message(interchange: Interchange, message: Message, position: int,
     except ValidationError as exc:
         return _replace(base, findings=(Finding(
             Code.INVALID_VALUE, f"cannot build the canonical message: {exc.errors()[0]['msg']}"),))
-    decision = route(ctx.routing, canonical, ctx.partner.id)
+    decision = route(ctx.routing, canonical, ctx.partner.id, ctx.trusted_traders)
     return _replace(base, canonical=canonical, agencies=decision.agencies, rules=decision.rules,
                     copies=decision.copies, held_by=decision.held_by)
 

@@ -39,14 +39,19 @@ class Facts:
     origins: frozenset[str]
     chapters: frozenset[str]
     codes: tuple[str, ...]
+    traders: frozenset[str]
+    trusted: bool
     message: CanonicalMessage
     _values: dict[str, Decimal] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, message: CanonicalMessage) -> Facts:
+    def of(cls, message: CanonicalMessage, trusted_traders: frozenset[str] = frozenset()
+           ) -> Facts:
+        traders = message.trader_ids
         return cls(message.kind, message.source.message_type, message.function_name,
                    message.customs_office_codes, message.origin_countries, message.hs_chapters,
-                   message.commodity_codes, message)
+                   message.commodity_codes, traders, not traders.isdisjoint(trusted_traders),
+                   message)
 
     def customs_value(self, currency: str) -> Decimal:
         if currency not in self._values:
@@ -54,12 +59,15 @@ class Facts:
         return self._values[currency]
 
 
-def route(table: RoutingTable, message: CanonicalMessage, partner_id: str) -> RouteDecision:
+def route(table: RoutingTable, message: CanonicalMessage, partner_id: str,
+          trusted_traders: frozenset[str] = frozenset()) -> RouteDecision:
+    """``trusted_traders``: the identifications the trader registry lists as authorised
+    economic operators (AEO)."""
     agencies: list[str] = []
     copies: list[str] = []
     rules: list[str] = []
     held_by: list[str] = []
-    facts = Facts.of(message)
+    facts = Facts.of(message, trusted_traders)
     index = index_of(table)
     for position in index.candidates(facts):
         rule = table.rules[position]
@@ -114,6 +122,16 @@ def _tests(match: Match, message: Facts, partner_id: str) -> Iterator[Test]:
         yield _chapters_test(match.hs_chapters, message.chapters)
     if match.commodity_codes is not None:
         yield _codes_test(match.commodity_codes, message.codes)
+    if match.traders is not None:
+        traders, wanted_traders = message.traders, match.traders
+        yield (not traders.isdisjoint(wanted_traders),
+               lambda: f"a trader in {', '.join(wanted_traders)} "
+                       f"(message: {', '.join(sorted(traders)) or 'none'})")
+    if match.trusted_trader is not None:
+        wanted = match.trusted_trader
+        yield (message.trusted == wanted,
+               lambda: f"trusted trader (AEO) is {str(wanted).lower()} "
+                       f"(message: {str(message.trusted).lower()})")
     if match.customs_value_at_least is not None:
         threshold = match.customs_value_at_least
         value = message.customs_value(threshold.currency)
@@ -157,11 +175,11 @@ class RuleVerdict:
     hold: bool = False
 
 
-def explain(table: RoutingTable, message: CanonicalMessage,
-            partner_id: str) -> list[RuleVerdict]:
+def explain(table: RoutingTable, message: CanonicalMessage, partner_id: str,
+            trusted_traders: frozenset[str] = frozenset()) -> list[RuleVerdict]:
     """Every rule with the conditions that made it match or not (``gateway routes explain``).
     The verdicts agree with ``route`` by construction: ``matched`` is ``matches``."""
-    facts = Facts.of(message)
+    facts = Facts.of(message, trusted_traders)
     return [
         RuleVerdict(rule.name, matches(rule.match, facts, partner_id),
                     tuple(_conditions(rule.match, facts, partner_id)), rule.deliver,

@@ -103,6 +103,12 @@ def compile_match(match: Match) -> tuple[Check, ...]:
         ranges = match.commodity_codes
         checks.append(lambda facts, _partner: any(
             r.contains(code) for r in ranges for code in facts.codes))
+    if match.traders is not None:
+        traders = frozenset(match.traders)
+        checks.append(lambda facts, _partner: not traders.isdisjoint(facts.traders))
+    if match.trusted_trader is not None:
+        trusted = match.trusted_trader
+        checks.append(lambda facts, _partner: facts.trusted == trusted)
     if match.customs_value_at_least is not None:
         amount = match.customs_value_at_least.amount
         currency = match.customs_value_at_least.currency

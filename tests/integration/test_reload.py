@@ -193,3 +193,36 @@ async def test_a_new_agency_gets_its_queue_on_reload(gateway: Gateway) -> None:
         from tests.support.harness import delete_topology
 
         await delete_topology(gateway.files, ("licensing",))
+
+
+async def test_the_trader_registry_decides_trusted_trader_rules(gateway: Gateway) -> None:
+    import contextlib
+    import io
+
+    from gateway.cli import main
+
+    registry = gateway.files.root / "traders.csv"
+    registry.write_text("id,name,aeo\n12345678,Formosa Trading Co.,true\n99,Other,no\n")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = await asyncio.to_thread(
+            main, ["--config", str(gateway.files.config_path), "traders", "import",
+                   str(registry)])
+    assert code == 0 and "2 traders, 1 AEO" in out.getvalue()
+    routing = gateway.files.root / "routing.yaml"
+    routing.write_text("rules:\n  - name: customs\n    deliver: [customs]\n"
+                       "  - name: aeo-fast-lane-notice\n    match: {trusted_trader: true}\n"
+                       "    copy_to: [quarantine]\n")
+    await versions(gateway, 2)
+    await gateway.upload("van-a", "decl.edi", cusdec(("8471",), sender="VANA"))
+    await gateway.answers("van-a", "decl.edi")
+    (copy,) = await gateway.queue("quarantine", expect=1)
+    assert copy.headers["role"] == "copy"
+
+    bad = gateway.files.root / "bad.csv"
+    bad.write_text("id,name,aeo\n1,A,maybe\n")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = await asyncio.to_thread(
+            main, ["--config", str(gateway.files.config_path), "traders", "import", str(bad)])
+    assert code == 2 and "bad.csv:2: aeo 'maybe' is not true or false" in err.getvalue()

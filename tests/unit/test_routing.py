@@ -208,3 +208,24 @@ def test_a_rule_must_do_something() -> None:
         table("rules:\n  - name: idle\n    match: {origin_countries: [KP]}\n")
     assert "routing.yaml:2:" in str(caught.value)
     assert "a rule needs deliver, copy_to or hold: true" in str(caught.value)
+
+
+def test_traders_and_their_aeo_status() -> None:
+    rules = table("""
+rules:
+  - name: customs
+    deliver: [customs]
+  - name: inspect-untrusted
+    match: {trusted_trader: false, hs_chapters: ['01-24']}
+    deliver: [quarantine]
+  - name: watch-a-trader
+    match: {traders: ['12345678']}
+    copy_to: [statistics]
+""")
+    fish = declaration("0303")  # the builder's declarant is 12345678
+    assert route(rules, fish, "demo-van").agencies == ("customs", "quarantine")
+    trusted = route(rules, fish, "demo-van", frozenset({"12345678"}))
+    assert trusted.agencies == ("customs",) and trusted.copies == ("statistics",)
+    verdicts = {v.rule: v for v in explain(rules, fish, "demo-van", frozenset({"12345678"}))}
+    assert "no  trusted trader (AEO) is false (message: true)" in (
+        verdicts["inspect-untrusted"].conditions)

@@ -121,6 +121,11 @@ class Canonical(Frozen):
         return frozenset()
 
     @property
+    def trader_ids(self) -> frozenset[str]:
+        """The identifications of the parties (declarant, importer ...) the message names."""
+        return frozenset()
+
+    @property
     def customs_office_codes(self) -> frozenset[str]:
         return frozenset()
 

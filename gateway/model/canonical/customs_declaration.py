@@ -82,6 +82,10 @@ class CustomsDeclaration(Canonical):
         return tuple(g.commodity_code for g in self.goods_items if g.commodity_code)
 
     @property
+    def trader_ids(self) -> frozenset[str]:
+        return frozenset(p.id for p in self.parties if p.id)
+
+    @property
     def origin_countries(self) -> frozenset[str]:
         return frozenset(g.country_of_origin for g in self.goods_items if g.country_of_origin)
 
