@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/routing.py
 
-Rules carry realistic content conditions (HS chapters, commodity code ranges, origins, customs
-offices, value thresholds); declarations are varied.  Prints decisions/s for each table and the
-ratio (issue 5's target: at least 20,000 decisions/s at 1,000 rules on one core, and cost
-growing well below linearly with the number of rules).  Figures only: no pass/fail.
+Rules carry content conditions (HS chapters, commodity code ranges, origins, customs offices,
+value thresholds) as selective as a national table's: a declaration matches a handful of rules,
+not hundreds (the script prints how many it matched and how many the index made it look at).
+Declarations are varied.  Prints decisions/s for each table and the ratio (issue 5's target: at
+least 20,000 decisions/s at 1,000 rules on one core, and cost growing well below linearly with
+the number of rules).  Figures only: no pass/fail.
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.config.routing import RoutingTable
 from gateway.model.canonical import Amount, CustomsDeclaration, GoodsItem, Source
-from gateway.pipeline.route import route
+from gateway.pipeline.route import Facts, route
+from gateway.pipeline.route_index import index_of
 
 AGENCIES = ["customs", "quarantine", "licensing", "statistics", "health", "environment"]
-COUNTRIES = ["NO", "JP", "US", "DE", "VN", "CN", "KR", "TH", "FR", "BR"]
+COUNTRIES = ["NO", "JP", "US", "DE", "VN", "CN", "KR", "TH", "FR", "BR", "IN", "ID", "MY",
+             "PH", "AU", "NZ", "CA", "MX", "CL", "PE", "GB", "IT", "ES", "NL", "BE", "PL",
+             "TR", "EG", "ZA", "NG", "KE", "AR", "CO", "SA", "AE", "IL", "PK", "BD", "LK",
+             "SG"]
 
 
 def table(size: int, rng: random.Random) -> RoutingTable:
@@ -33,18 +39,21 @@ def table(size: int, rng: random.Random) -> RoutingTable:
         match: dict[str, object] = {"kind": "CustomsDeclaration"}
         choice = n % 5
         if choice == 0:
-            first = rng.randint(1, 90)
-            match["hs_chapters"] = [f"{first:02d}-{first + rng.randint(0, 5):02d}"]
+            match["hs_chapters"] = [f"{rng.randint(1, 97):02d}"]
+            match["origin_countries"] = [rng.choice(COUNTRIES)]
         elif choice == 1:
             start = rng.randint(100, 9800)
-            match["commodity_codes"] = [f"{start:04d}-{start + rng.randint(0, 50):04d}"]
+            match["commodity_codes"] = [f"{start:04d}-{start + rng.randint(0, 3):04d}"]
         elif choice == 2:
-            match["origin_countries"] = rng.sample(COUNTRIES, 2)
+            match["origin_countries"] = [rng.choice(COUNTRIES)]
+            match["customs_value_at_least"] = {"amount": rng.randint(1, 20) * 10_000,
+                                               "currency": "USD"}
         elif choice == 3:
             match["customs_offices"] = [f"TW{rng.choice(['KHH', 'TPE', 'TXG'])}"]
             match["hs_chapters"] = [f"{rng.randint(1, 97):02d}"]
         else:
-            match["customs_value_at_least"] = {"amount": rng.randint(1, 10) * 10_000,
+            match["hs_chapters"] = [f"{rng.randint(1, 97):02d}"]
+            match["customs_value_at_least"] = {"amount": rng.randint(1, 50) * 100_000,
                                                "currency": "USD"}
         rules.append({"name": f"rule-{n}", "match": match, "deliver": [rng.choice(AGENCIES)]})
     return RoutingTable.model_validate({"rules": rules})
@@ -79,7 +88,12 @@ def main() -> None:
     messages = declarations(2_000, rng)
     small, large = table(10, rng), table(1_000, rng)
     fast = decisions_per_second(small, messages)
-    slow = decisions_per_second(large, messages[:200])
+    slow = decisions_per_second(large, messages)
+    index = index_of(large)
+    looked = sum(len(index.candidates(Facts.of(m))) for m in messages) / len(messages)
+    matched = sum(len(route(large, m, "demo-van").rules) for m in messages) / len(messages)
+    print(f"1,000 rules: a declaration matches {matched:.1f} rules on average; the index "
+          f"has {looked:.1f} of them checked")
     print(f"10 rules:    {fast:10,.0f} decisions/s")
     print(f"1,000 rules: {slow:10,.0f} decisions/s")
     print(f"cost ratio 1,000 vs 10 rules: x{fast / slow:.1f} (linear would be x100)")
