@@ -11,7 +11,8 @@ from gateway.store import outbox
 
 async def queue_delivery(connection: Any, *, submission_id: int, partner_id: str,
                          position: int, message_id: int, canonical: CanonicalMessage,
-                         message_type: str, release: str, agency: str, role: str) -> None:
+                         message_type: str, release: str, agency: str, role: str,
+                         priority: int | None = None) -> None:
     """``role`` is "deliver" (the agency acts on it) or "copy" (an observer)."""
     correlation = f"swg-{submission_id}-{position}"
     stable_id = f"{correlation}-{agency}"  # the same on every re-publish (rule 2)
@@ -23,6 +24,7 @@ async def queue_delivery(connection: Any, *, submission_id: int, partner_id: str
             "message_id": stable_id,
             "correlation_id": correlation,
             "type": canonical.kind,
+            "priority": priority,
             "headers": {
                 "agency": agency,
                 "role": role,

@@ -24,6 +24,7 @@ from gateway.model.edifact import PartyId
 from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Receipt, Status
 from gateway.pipeline.process import Context, process_submission, refusal
+from gateway.pipeline.route import follow_original, is_cancellation
 from gateway.store import interchanges as store
 from gateway.store import outbox
 from gateway.store.database import translated_errors
@@ -137,6 +138,8 @@ class Processor:
 
     async def _save_message(self, connection: Any, pending: store.PendingInterchange,
                             message: MessageOutcome, routing_version: int) -> None:
+        if message.accepted and is_cancellation(message):
+            message = await self._cancellation(connection, pending, message)
         canonical = message.canonical
         status = "rejected" if not message.accepted else "held" if message.held_by else (
             "routed" if message.agencies or message.copies else "unroutable")
@@ -169,7 +172,15 @@ class Processor:
                 connection, submission_id=pending.id, partner_id=pending.partner_id,
                 position=message.position, message_id=message_id, canonical=canonical,
                 message_type=message.identifier.type, release=message.identifier.directory,
-                agency=agency, role=role)
+                agency=agency, role=role, priority=message.priority)
+
+    async def _cancellation(self, connection: Any, pending: store.PendingInterchange,
+                            message: MessageOutcome) -> MessageOutcome:
+        assert message.canonical is not None
+        reference = message.canonical.document_reference
+        original = await store.original_route(connection, pending.partner_id, reference or "",
+                                              pending.id) if reference else None
+        return message if original is None else follow_original(message, original)
 
     async def _record_receipt(self, connection: Any, pending: store.PendingInterchange,
                               receipt: Receipt) -> None:

@@ -65,6 +65,7 @@ class AmqpPublisher:
             type=props["type"],
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            priority=props.get("priority"),
             headers=props["headers"],
         )
         try:

@@ -136,6 +136,9 @@ class Rule(Strict):
     deliver: tuple[str, ...] = ()
     copy_to: tuple[str, ...] = ()
     hold: bool = False
+    #: AMQP message priority (0-9) of the deliveries; the highest of the matching rules wins.
+    #: RabbitMQ 4 quorum queues deliver priority 5 and above first; 3.x keeps their order.
+    priority: int | None = Field(default=None, ge=0, le=9)
 
     @model_validator(mode="after")
     def _does_something(self) -> Rule:
@@ -174,7 +177,8 @@ class Rule(Strict):
     def _adds_nothing_to(self, other: Rule) -> bool:
         reaches = set(other.deliver) | set(other.copy_to)
         return (set(self.deliver) <= set(other.deliver) and set(self.copy_to) <= reaches
-                and (other.hold or not self.hold))
+                and (other.hold or not self.hold)
+                and (self.priority is None or (other.priority or 0) >= self.priority))
 
 
 class RoutingTable(Strict):

@@ -35,6 +35,7 @@ class MessageOutcome:
     #: Observers that get a copy; and the rules that hold the message for ops.
     copies: tuple[str, ...] = ()
     held_by: tuple[str, ...] = ()
+    priority: int | None = None
 
     @property
     def accepted(self) -> bool:

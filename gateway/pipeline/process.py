@@ -125,7 +125,8 @@ def _message(interchange: Interchange, message: Message, position: int,
             Code.INVALID_VALUE, f"cannot build the canonical message: {exc.errors()[0]['msg']}"),))
     decision = route(ctx.routing, canonical, ctx.partner.id, ctx.trusted_traders)
     return _replace(base, canonical=canonical, agencies=decision.agencies, rules=decision.rules,
-                    copies=decision.copies, held_by=decision.held_by)
+                    copies=decision.copies, held_by=decision.held_by,
+                    priority=decision.priority)
 
 
 def _unsupported(message: Message, catalog: Catalog) -> Finding:

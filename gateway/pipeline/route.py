@@ -6,11 +6,12 @@ Every matching rule adds its agencies; an agency appears once, in first-match or
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from gateway.config.routing import ChapterRange, CodeRange, Match, RoutingTable
 from gateway.model.canonical import CanonicalMessage
+from gateway.model.outcome import MessageOutcome
 from gateway.pipeline.route_index import index_of
 
 
@@ -22,6 +23,7 @@ class RouteDecision:
     copies: tuple[str, ...] = ()
     #: The rules that hold the message for ops; empty when it goes out at once.
     held_by: tuple[str, ...] = ()
+    priority: int | None = None
 
     @property
     def routable(self) -> bool:
@@ -67,6 +69,7 @@ def route(table: RoutingTable, message: CanonicalMessage, partner_id: str,
     copies: list[str] = []
     rules: list[str] = []
     held_by: list[str] = []
+    priority: int | None = None
     facts = Facts.of(message, trusted_traders)
     index = index_of(table)
     for position in index.candidates(facts):
@@ -77,9 +80,11 @@ def route(table: RoutingTable, message: CanonicalMessage, partner_id: str,
             copies += [a for a in rule.copy_to if a not in copies]
             if rule.hold:
                 held_by.append(rule.name)
+            if rule.priority is not None:
+                priority = max(priority or 0, rule.priority)
     return RouteDecision(agencies=tuple(agencies), rules=tuple(rules),
                          copies=tuple(a for a in copies if a not in agencies),
-                         held_by=tuple(held_by))
+                         held_by=tuple(held_by), priority=priority)
 
 
 def matches(match: Match, message: Facts, partner_id: str) -> bool:
@@ -192,3 +197,22 @@ def _conditions(match: Match, message: Facts, partner_id: str) -> list[str]:
     found = [f"{'yes' if holds else 'no '} {say()}"
              for holds, say in _tests(match, message, partner_id)]
     return found or ["yes every message (no condition)"]
+
+
+#: What a cancellation is: the canonical message function.
+CANCELLATION = "cancellation"
+FOLLOWS_ORIGINAL = "(follows the original's route)"
+
+
+def follow_original(message: MessageOutcome, original: tuple[tuple[str, ...], tuple[str, ...]]
+                    ) -> MessageOutcome:
+    """A cancellation goes where its original went (agencies and observers), whatever its own
+    content would route to: every agency that acted on the declaration must learn it is
+    withdrawn, and no other agency needs to."""
+    agencies, copies = original
+    return replace(message, agencies=agencies, copies=copies,
+                   rules=(*message.rules, FOLLOWS_ORIGINAL))
+
+
+def is_cancellation(message: MessageOutcome) -> bool:
+    return message.canonical is not None and message.canonical.function_name == CANCELLATION

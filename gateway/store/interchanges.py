@@ -236,3 +236,14 @@ async def held_messages(connection: Connection, reference: str) -> list[HeldMess
 
 async def mark_routed(connection: Connection, message_id: int) -> None:
     await connection.execute("UPDATE messages SET status = 'routed' WHERE id = $1", message_id)
+
+
+async def original_route(connection: Connection, partner_id: str, document_ref: str,
+                         before: int) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """Where the partner's latest earlier message with this document reference went."""
+    row = await connection.fetchrow(
+        "SELECT m.agencies, m.copies FROM messages m JOIN interchanges i"
+        " ON i.id = m.interchange_id WHERE i.partner_id = $1 AND m.document_ref = $2"
+        " AND m.status = 'routed' AND m.interchange_id < $3 ORDER BY m.id DESC LIMIT 1",
+        partner_id, document_ref, before)
+    return None if row is None else (tuple(row["agencies"]), tuple(row["copies"]))

@@ -226,3 +226,83 @@ async def test_the_trader_registry_decides_trusted_trader_rules(gateway: Gateway
         code = await asyncio.to_thread(
             main, ["--config", str(gateway.files.config_path), "traders", "import", str(bad)])
     assert code == 2 and "bad.csv:2: aeo 'maybe' is not true or false" in err.getvalue()
+
+
+async def test_fan_out_to_three_agencies_and_the_cancellation_follows(gateway: Gateway) -> None:
+    from tests.support.edifact import cusdec_message, interchange
+
+    agencies = gateway.files.root / "agencies.yaml"
+    agencies.write_text(agencies.read_text() + "  - code: licensing\n    name: Licensing\n")
+    routing = gateway.files.root / "routing.yaml"
+    routing.write_text(
+        "rules:\n  - name: customs\n    deliver: [customs]\n"
+        "  - name: food\n    match: {hs_chapters: ['01-24']}\n    deliver: [quarantine]\n"
+        "  - name: norway\n    match: {origin_countries: [NO]}\n    deliver: [licensing]\n"
+        "    priority: 7\n")
+    try:
+        for _ in range(100):
+            applied = await gateway.fetch("SELECT body FROM routing_versions"
+                                          " WHERE status = 'applied' ORDER BY id")
+            if "norway" in applied[-1]["body"]:
+                break
+            await asyncio.sleep(0.1)
+        original = interchange([cusdec_message(declaration="DEC-77",
+                                               commodity_codes=("0303",))],
+                               sender="VANA", control_reference="O1")
+        await gateway.upload("van-a", "original.edi", original)
+        await gateway.answers("van-a", "original.edi")
+        for agency in ("customs", "quarantine", "licensing"):
+            (delivery,) = await gateway.queue(agency, expect=1)
+            assert delivery.priority == 7  # the highest priority of the matching rules
+        # The cancellation speaks of machinery from Germany, but goes where the original went.
+        cancel = [s.replace("BGM+929+DEC-77+9", "BGM+929+DEC-77+1").replace("LOC+27+NO",
+                                                                          "LOC+27+DE")
+                  for s in cusdec_message(declaration="DEC-77", commodity_codes=("8471",))]
+        await gateway.upload("van-a", "cancel.edi",
+                             interchange([cancel], sender="VANA", control_reference="O2"))
+        await gateway.answers("van-a", "cancel.edi")
+        for agency in ("customs", "quarantine", "licensing"):
+            assert len(await gateway.queue(agency, expect=2, settle=0.5)) == 2
+        rules = await gateway.fetch("SELECT rules FROM messages ORDER BY id")
+        assert "(follows the original's route)" in rules[-1]["rules"]
+    finally:
+        from tests.support.harness import delete_topology
+
+        await delete_topology(gateway.files, ("licensing",))
+
+
+async def test_a_reload_during_steady_traffic_loses_and_doubles_nothing(
+        gateway: Gateway) -> None:
+    from tests.support.edifact import cusdec_message, interchange
+
+    routing = gateway.files.root / "routing.yaml"
+    tables = [
+        "rules:\n  - name: customs\n    deliver: [customs]\n",
+        "rules:\n  - name: customs\n    deliver: [customs]\n"
+        "  - name: all-to-quarantine\n    deliver: [quarantine]\n",
+    ]
+
+    async def traffic() -> None:
+        for n in range(12):
+            data = interchange([cusdec_message(declaration=f"T-{n}",
+                                               commodity_codes=("8471",))],
+                               sender="VANA", control_reference=f"T{n}")
+            await gateway.upload("van-a", f"t{n}.edi", data)
+            await asyncio.sleep(0.1)
+
+    async def reloads() -> None:
+        for n in range(6):
+            routing.write_text(tables[n % 2])
+            await asyncio.sleep(0.25)
+
+    await asyncio.gather(traffic(), reloads())
+    for n in range(12):
+        await gateway.answers("van-a", f"t{n}.edi")
+    rows = await gateway.fetch("SELECT document_ref, agencies FROM messages ORDER BY id")
+    assert sorted(r["document_ref"] for r in rows) == sorted(f"T-{n}" for n in range(12))
+    expected = {a: sum(a in r["agencies"] for r in rows) for a in ("customs", "quarantine")}
+    assert expected["customs"] == 12
+    for agency, count in expected.items():
+        received = await gateway.queue(agency, expect=count, settle=1.0)
+        assert len(received) == count
+        assert len({m.message_id for m in received}) == count  # nothing doubled

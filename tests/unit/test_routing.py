@@ -229,3 +229,11 @@ rules:
     verdicts = {v.rule: v for v in explain(rules, fish, "demo-van", frozenset({"12345678"}))}
     assert "no  trusted trader (AEO) is false (message: true)" in (
         verdicts["inspect-untrusted"].conditions)
+
+
+def test_the_highest_priority_of_the_matching_rules_wins() -> None:
+    rules = table("rules:\n  - name: customs\n    deliver: [customs]\n    priority: 2\n"
+                  "  - name: urgent-food\n    match: {hs_chapters: ['03']}\n"
+                  "    deliver: [quarantine]\n    priority: 8\n")
+    assert route(rules, declaration("0303"), "demo-van").priority == 8
+    assert route(rules, declaration("8471"), "demo-van").priority == 2
