@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.config.routing import RoutingTable
 from gateway.model.canonical import Amount, CustomsDeclaration, GoodsItem, Source
-from gateway.pipeline.route import Facts, route
+from gateway.pipeline.route import route
+from gateway.pipeline.route_conditions import Facts
 from gateway.pipeline.route_index import index_of
 
 AGENCIES = ["customs", "quarantine", "licensing", "statistics", "health", "environment"]

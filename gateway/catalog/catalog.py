@@ -72,28 +72,35 @@ class Catalog:
         the syntax 4 service segments (UNH, UNS, UNT), a superset of syntax 3's.  The service
         messages (CONTRL) of syntax 3 and 4 are compiled too, under their own directory
         (``D3`` for CONTRL:D:3, ``41`` for CONTRL:4:1)."""
-        service = _segments(read(f"service/{service_version}/segments.json"))
-        service_codes = _codes(read(f"service/{service_version}/codes.json"))
         catalog = cls()
+        service: dict[str, tuple[dict[str, SegmentSpec], dict[str, frozenset[str]]]] = {}
         for version in SERVICE_VERSIONS:
-            catalog._add_service(read, version)
+            segments = _segments(read(f"service/{version}/segments.json"))
+            codes = _codes(read(f"service/{version}/codes.json"))
+            service[version] = (segments, codes)
+            catalog._add(_message(read, f"service/{version}/messages/CONTRL.json"),
+                         segments, codes)
+        message_segments, message_codes = service[service_version]
         for release, types in releases.items():
-            segments = {**_segments(read(f"{release}/segments.json")), **_service_only(service)}
-            codes = {**_codes(read(f"{release}/codes.json")), **service_codes}
+            segments = {**_segments(read(f"{release}/segments.json")),
+                        **_service_only(message_segments)}
+            codes = {**_codes(read(f"{release}/codes.json")), **message_codes}
             for message_type in types:
-                path = f"{release}/messages/{message_type}.json"
-                spec = message_from_json(json.loads(read(path)))
-                catalog.messages[(message_type, release)] = CompiledMessage(
-                    spec, Level.of(spec.content), segments, codes, frozenset(_tags(spec.content)))
+                catalog._add(_message(read, f"{release}/messages/{message_type}.json"),
+                             segments, codes, directory=release)
         return catalog
 
+    def _add(self, spec: MessageSpec, segments: dict[str, SegmentSpec],
+             codes: dict[str, frozenset[str]], directory: str | None = None) -> None:
+        """Compile a message under (type, directory); a service message's directory is its
+        version and release (CONTRL:D:3 -> D3)."""
+        key = (spec.type, directory or f"{spec.version}{spec.release}")
+        self.messages[key] = CompiledMessage(spec, Level.of(spec.content), segments, codes,
+                                             frozenset(_tags(spec.content)))
 
-    def _add_service(self, read: ReadText, version: str) -> None:
-        segments = _segments(read(f"service/{version}/segments.json"))
-        codes = _codes(read(f"service/{version}/codes.json"))
-        spec = message_from_json(json.loads(read(f"service/{version}/messages/CONTRL.json")))
-        self.messages[(spec.type, f"{spec.version}{spec.release}")] = CompiledMessage(
-            spec, Level.of(spec.content), segments, codes, frozenset(_tags(spec.content)))
+
+def _message(read: ReadText, path: str) -> MessageSpec:
+    return message_from_json(json.loads(read(path)))
 
 
 SERVICE_VERSIONS = ("3", "4")

@@ -153,10 +153,6 @@ class Message:
         """The segments between UNH and UNT."""
         return self.segments[1:-1] if len(self.segments) >= 2 else ()
 
-    def position_in_message(self, segment: Segment) -> int:
-        """ISO 9735-4 0096: the count position of a segment in its message, UNH being 1."""
-        return segment.position - self.segments[0].position + 1
-
 
 @dataclass(frozen=True, slots=True)
 class Interchange:

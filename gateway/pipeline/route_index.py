@@ -11,14 +11,10 @@ checked in table order with the full conditions, so the index changes speed, nev
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from gateway.config.routing import Match, RoutingTable
-
-if TYPE_CHECKING:  # the facts type lives with the router, which imports this module
-    from gateway.pipeline.route import Facts
+from gateway.pipeline.route_conditions import Facts, compile_match
 
 ANY_KIND = "*"
 
@@ -69,62 +65,16 @@ def _chapters(match: Match) -> set[str] | None:
     return None
 
 
-Check = Callable[["Facts", str], bool]
-
-
-def compile_match(match: Match) -> tuple[Check, ...]:
-    """The conditions of a rule as small predicates, cheapest first: the hot path's version
-    of ``route._tests`` (which also says why, for ``explain``); a property test keeps the two
-    in agreement."""
-    checks: list[Check] = []
-    if match.kind is not None:
-        kind = match.kind
-        checks.append(lambda facts, _partner: facts.kind == kind)
-    if match.message_type is not None:
-        message_type = match.message_type
-        checks.append(lambda facts, _partner: facts.message_type == message_type)
-    if match.partners is not None:
-        partners = frozenset(match.partners)
-        checks.append(lambda _facts, partner: partner in partners)
-    if match.functions is not None:
-        functions = frozenset(match.functions)
-        checks.append(lambda facts, _partner: facts.function in functions)
-    if match.customs_offices is not None:
-        offices = frozenset(match.customs_offices)
-        checks.append(lambda facts, _partner: not offices.isdisjoint(facts.offices))
-    if match.origin_countries is not None:
-        origins = frozenset(match.origin_countries)
-        checks.append(lambda facts, _partner: not origins.isdisjoint(facts.origins))
-    if match.hs_chapters is not None:
-        chapters = frozenset(f"{c:02d}" for r in match.hs_chapters
-                             for c in range(r.first, r.last + 1))
-        checks.append(lambda facts, _partner: not chapters.isdisjoint(facts.chapters))
-    if match.commodity_codes is not None:
-        ranges = match.commodity_codes
-        checks.append(lambda facts, _partner: any(
-            r.contains(code) for r in ranges for code in facts.codes))
-    if match.traders is not None:
-        traders = frozenset(match.traders)
-        checks.append(lambda facts, _partner: not traders.isdisjoint(facts.traders))
-    if match.trusted_trader is not None:
-        trusted = match.trusted_trader
-        checks.append(lambda facts, _partner: facts.trusted == trusted)
-    if match.customs_value_at_least is not None:
-        amount = match.customs_value_at_least.amount
-        currency = match.customs_value_at_least.currency
-        checks.append(lambda facts, _partner: facts.customs_value(currency) >= amount)
-    return tuple(checks)
-
-
 class RouteIndex:
     def __init__(self, table: RoutingTable) -> None:
         self._buckets: dict[str, _Bucket] = defaultdict(_Bucket)
-        self.checks = tuple(compile_match(rule.match) for rule in table.rules)
+        #: Each rule's conditions, in table order (``route`` and ``explain`` both use them).
+        self.conditions = tuple(compile_match(rule.match) for rule in table.rules)
         for position, rule in enumerate(table.rules):
             self._buckets[rule.match.kind or ANY_KIND].add(position, rule.match)
 
     def matches(self, position: int, facts: Facts, partner_id: str) -> bool:
-        for check in self.checks[position]:  # noqa: SIM110 - a plain loop: the hot path
+        for check, _ in self.conditions[position]:  # noqa: SIM110 - a plain loop: hot path
             if not check(facts, partner_id):
                 return False
         return True

@@ -55,11 +55,17 @@ async def test_a_key_cannot_log_in_as_another_partner(gateway: Gateway) -> None:
 async def test_a_partner_sees_only_its_own_mailbox(gateway: Gateway) -> None:
     await gateway.upload("van-b", "b.edi", cusdec(sender="VANB"))
     await gateway.answers("van-b", "b.edi")
+    (answer,) = os.listdir(gateway.files.mailbox("van-b") / "outbox")  # it is there, for B
     async with gateway.connect("van-a") as connection, connection.start_sftp_client() as sftp:
-        assert sorted(await sftp.listdir("/")) == [".", "..", "inbox", "outbox"]
-        for escape in ("/../van-b/outbox", "../van-b", "/../../mailboxes/van-b/outbox"):
-            names = await sftp.listdir(escape) if await sftp.exists(escape) else []
-            assert not any(n.startswith("b.edi") for n in names)
+        root = sorted(await sftp.listdir("/"))
+        assert root == [".", "..", "inbox", "outbox"]
+        for above in ("/..", "../..", "/../../.."):  # climbing out stops at A's own mailbox
+            assert sorted(await sftp.listdir(above)) == root
+        for escape in (f"/../van-b/outbox/{answer}", f"../van-b/outbox/{answer}",
+                       f"/../../mailboxes/van-b/outbox/{answer}"):
+            assert not await sftp.exists(escape)
+            with pytest.raises(asyncssh.SFTPError):  # no such file, or not a mailbox folder
+                await sftp.open(escape, "rb")
         with pytest.raises(asyncssh.SFTPError):
             await sftp.open("/../van-b/outbox/x", "wb")
         with pytest.raises(asyncssh.SFTPPermissionDenied):

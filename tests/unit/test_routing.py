@@ -129,14 +129,14 @@ def test_the_rule_index_changes_speed_never_results(seed: int, size: int) -> Non
 
     from bench.routing import declarations
     from bench.routing import table as random_table
-    from gateway.pipeline.route import Facts, matches
+    from gateway.pipeline.route_conditions import Facts, compile_match
 
     rng = random.Random(seed)
     routing = random_table(size, rng)
     for message in declarations(30, rng):
         facts = Facts.of(message)
         every_rule = tuple(r.name for r in routing.rules
-                           if matches(r.match, facts, "demo-van"))
+                           if all(c.check(facts, "demo-van") for c in compile_match(r.match)))
         assert route(routing, message, "demo-van").rules == every_rule
 
 

@@ -138,6 +138,7 @@ def test_all_findings_not_just_the_first_and_a_cap() -> None:
 def test_contrl_messages_are_in_the_catalog(release: str) -> None:
     assert shipped_catalog().message("CUSDEC", release) is not None
     assert shipped_catalog().message("CONTRL", "D3") is not None
+    assert shipped_catalog().message("CONTRL", "41") is not None
 
 
 def detailed_errors(raw: str, syntax: str = "UNOC") -> list[Finding]:

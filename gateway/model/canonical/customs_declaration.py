@@ -37,12 +37,6 @@ class GoodsItem(Frozen):
     documents: tuple[Document, ...] = ()
     references: tuple[Reference, ...] = ()
 
-    @property
-    def hs_chapter(self) -> str | None:
-        """The first two digits of the commodity code (Harmonized System chapter)."""
-        code = (self.commodity_code or "").replace(".", "").strip()
-        return code[:2] if len(code) >= 2 and code[:2].isdigit() else None
-
 
 #: UNTDID 5025 40: customs value.
 CUSTOMS_VALUE = "40"
