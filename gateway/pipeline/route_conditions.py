@@ -77,16 +77,9 @@ def compile_match(match: Match) -> tuple[Condition, ...]:
             lambda f, _p: f.function in functions,
             lambda f, _p: f"function in {', '.join(functions)} (message: {f.function})"))
     if match.customs_offices is not None:
-        offices = match.customs_offices
-        found.append(Condition(
-            lambda f, _p: not f.offices.isdisjoint(offices),
-            lambda f, _p: f"customs office in {', '.join(offices)} "
-                          f"(message: {_listed(f.offices)})"))
+        found.append(_overlap("customs office", match.customs_offices, lambda f: f.offices))
     if match.origin_countries is not None:
-        origins = match.origin_countries
-        found.append(Condition(
-            lambda f, _p: not f.origins.isdisjoint(origins),
-            lambda f, _p: f"an origin in {', '.join(origins)} (message: {_listed(f.origins)})"))
+        found.append(_overlap("an origin", match.origin_countries, lambda f: f.origins))
     if match.hs_chapters is not None:
         found.append(_chapters(match))
     if match.commodity_codes is not None:
@@ -98,10 +91,7 @@ def compile_match(match: Match) -> tuple[Condition, ...]:
             lambda f, _p: f"a commodity code under {wanted} "
                           f"(message: {', '.join(f.codes) or 'none'})"))
     if match.traders is not None:
-        traders = match.traders
-        found.append(Condition(
-            lambda f, _p: not f.traders.isdisjoint(traders),
-            lambda f, _p: f"a trader in {', '.join(traders)} (message: {_listed(f.traders)})"))
+        found.append(_overlap("a trader", match.traders, lambda f: f.traders))
     if match.trusted_trader is not None:
         trusted = match.trusted_trader
         found.append(Condition(
@@ -116,6 +106,14 @@ def compile_match(match: Match) -> tuple[Condition, ...]:
             lambda f, _p: f"customs value at least {amount} {currency} "
                           f"(message: {f.customs_value(currency)} {currency})"))
     return tuple(found)
+
+
+def _overlap(label: str, wanted: tuple[str, ...],
+             values: Callable[[Facts], frozenset[str]]) -> Condition:
+    """The message has one of ``wanted`` among its ``values`` (offices, origins, traders)."""
+    return Condition(
+        lambda f, _p: not values(f).isdisjoint(wanted),
+        lambda f, _p: f"{label} in {', '.join(wanted)} (message: {_listed(values(f))})")
 
 
 def _chapters(match: Match) -> Condition:
