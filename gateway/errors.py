@@ -73,6 +73,13 @@ class MappingError(InboundRejected):
     syntax_error_code = 13  # 0085: Missing (a mandatory business element)
 
 
+class RenderError(GatewayError):
+    """A canonical message (an agency's answer) that its mapping cannot write as EDIFACT: the
+    agency's data is wrong (a value with no code in a table, a mandatory element empty)."""
+
+    code = "render_error"
+
+
 class RoutingError(GatewayError):
     """No route for a message: park it and alarm ops; not the partner's fault."""
 

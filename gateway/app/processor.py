@@ -23,6 +23,7 @@ from gateway.logs import event
 from gateway.model.edifact import PartyId
 from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Receipt, Status
+from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.process import Context, process_submission, refusal
 from gateway.pipeline.route import follow_original, is_cancellation
 from gateway.store import interchanges as store
@@ -43,12 +44,12 @@ class Wakeable(Protocol):
 
 
 class Processor:
-    def __init__(self, pool: Any, config: GatewayConfig, catalog: Catalog, routing: LiveRouting,
-                 wake: asyncio.Event, wake_relays: Wakeable) -> None:
+    def __init__(self, pool: Any, config: GatewayConfig, compiled: tuple[Catalog, Mappings],
+                 routing: LiveRouting, wake: asyncio.Event, wake_relays: Wakeable) -> None:
         self._pool = pool
         self._traders = TraderRegistry(pool)
         self._config = config
-        self._catalog = catalog
+        self._catalog, self._mappings = compiled
         self._routing = routing
         self._wake = wake
         self._wake_relays = wake_relays
@@ -113,6 +114,7 @@ class Processor:
                  received: dt.datetime, in_force: TableInForce,
                  trusted: frozenset[str]) -> Context:
         return Context(partner=partner, routing=in_force.table, catalog=self._catalog,
+                       mappings=self._mappings,
                        gateway=self._gateway, ack_reference=str(pending.id),
                        received=received, file_name=pending.file_name,
                        trusted_traders=trusted)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from gateway.app.catalog_files import load_catalog
 from gateway.app.intake import Intake
+from gateway.app.mapping_files import load_mappings
 from gateway.app.processor import Processor
 from gateway.app.relay import MailboxDispatcher, Relay
 from gateway.app.routing_reload import LiveRouting
@@ -50,6 +51,7 @@ def topology_of(config: GatewayConfig) -> Topology:
 async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None = None,
                 install_signals: bool = True) -> None:
     catalog = load_catalog()
+    mappings = load_mappings(catalog, config.mappings_path)
     pool = await create_pool(config.database_url)
     mailboxes = Mailboxes(config.mailboxes_path)
     mailboxes.prepare(tuple(p.id for p in config.partners))
@@ -81,10 +83,12 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
           sftp_host_key=host_key.get_fingerprint(),  # what partners pin
           database=redact(config.database_url), amqp=redact(config.amqp_url),
           exchange=config.settings.amqp.exchange, partners=len(config.partners),
-          agencies=list(config.agency_codes))
+          agencies=list(config.agency_codes),
+          mappings=[f"{m} {r}" for m, r in sorted(mappings.by_message)])
     try:
         async with asyncio.TaskGroup() as workers:
-            processor = Processor(pool, config, catalog, routing, wake_processor, wake_relays)
+            processor = Processor(pool, config, (catalog, mappings), routing, wake_processor,
+                                  wake_relays)
             amqp = Relay(pool, "amqp", publisher, wake_amqp)
             mailbox = Relay(pool, "mailbox", MailboxDispatcher(mailboxes.deliver), wake_mailbox)
             tasks = [

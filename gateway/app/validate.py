@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gateway.app.catalog_files import load_catalog
+from gateway.app.mapping_files import load_mappings
 from gateway.config.load import GatewayConfig
 from gateway.config.partners import EdifactId, Partner
 from gateway.config.routing import RoutingTable
@@ -35,8 +36,10 @@ def run_offline(config: GatewayConfig, path: Path, partner_id: str | None,
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     partner = partner_for(config, data, partner_id)
     settings = config.settings
+    catalog = load_catalog()
     outcome = process_submission(data, Context(
-        partner=partner, routing=routing or config.routing, catalog=load_catalog(),
+        partner=partner, routing=routing or config.routing, catalog=catalog,
+        mappings=load_mappings(catalog, config.mappings_path),
         gateway=PartyId(settings.gateway_id, settings.gateway_id_qualifier or ""),
         ack_reference="OFFLINE", received=dt.datetime.now(dt.UTC), file_name=path.name))
     return outcome, partner

@@ -41,6 +41,11 @@ class GatewayConfig:
         return (self.source.parent / self.settings.routing).resolve()
 
     @property
+    def mappings_path(self) -> Path | None:
+        folder = self.settings.mappings
+        return None if folder is None else (self.source.parent / folder).resolve()
+
+    @property
     def agency_codes(self) -> tuple[str, ...]:
         return tuple(a.code for a in self.agencies)
 

@@ -37,6 +37,9 @@ class Settings(Strict):
     partners: str
     agencies: str
     routing: str
+    mappings: str | None = Field(
+        default=None, description="folder of mapping files (edifact/*.yaml); the mappings "
+        "shipped with the gateway when not given")
     routing_reload_seconds: float = Field(
         default=2.0, gt=0, description="how often routing.yaml is looked at for changes "
         "(SIGHUP reloads at once)")

@@ -55,6 +55,23 @@ def load_model_text(text: str, name: str, model: type[Model],
         raise ConfigError(describe(exc, where, name)) from exc
 
 
+def load_with_places(text: str, name: str, model: type[Model]
+                     ) -> tuple[Model, dict[PathKey, Location]]:
+    """Like ``load_model_text``, and also where each value stands, for checks made later
+    (a mapping file's paths are checked against the directory after its shape)."""
+    data, where = parse(text, name)
+    try:
+        return model.model_validate(data), where
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, where, name)) from exc
+
+
+def place(where: dict[PathKey, Location], key: PathKey, name: str) -> str:
+    """``file:line:col field`` for an error found after loading."""
+    line, column = _nearest(key, where)
+    return f"{name}:{line}:{column} {_dotted(key) or '(top level)'}"
+
+
 def parse(text: str, name: str) -> tuple[Any, dict[PathKey, Location]]:
     """YAML text -> plain data plus a map from each value's path to its (line, column)."""
     try:

@@ -45,15 +45,23 @@ def build_contrl(
     version = "4" if subject.syntax_version.strip() == "4" else "3"
     identifier = subject.syntax_identifier if subject.syntax_identifier in CODECS \
         else FALLBACK_SYNTAX
-    codec = CODECS[identifier]
-    delimiters = Delimiters(repetition="*" if version == "4" else "")
     body: list[OutSegment] = [("UNH", ["1", list(CONTRL_IDENTIFIER[version])])]
     body.append(_uci(subject, interchange_findings))
     if not interchange_findings:
         body += _message_responses(messages, groups)
     body.append(("UNT", [str(len(body) + 1), "1"]))
+    return write_interchange(envelope, identifier, version, body)
+
+
+def write_interchange(envelope: AckEnvelope, identifier: str, version: str,
+                      body: list[OutSegment]) -> bytes:
+    """UNB, the messages' segments (UNH..UNT each), UNZ; in the character set of
+    ``identifier`` (UNOA, UNOC ...) and syntax ``version`` 3 or 4."""
+    codec = CODECS[identifier]
+    delimiters = Delimiters(repetition="*" if version == "4" else "")
+    count = sum(1 for tag, _ in body if tag == "UNH")
     segments = [_unb(envelope, identifier, version), *body,
-                ("UNZ", ["1", envelope.control_reference])]
+                ("UNZ", [str(count), envelope.control_reference])]
     text = Writer(delimiters).write(_representable(segments, codec))
     return text.encode(codec)
 

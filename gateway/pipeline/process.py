@@ -20,9 +20,8 @@ from gateway.model.edifact import Interchange, InterchangeHeader, Message, Party
 from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Status
 from gateway.pipeline.contrl import AckEnvelope, build_contrl
-from gateway.pipeline.mapping import MAPPERS, supported_releases
-from gateway.pipeline.mapping.cusdec import MissingSegment
-from gateway.pipeline.mapping.segments import BadValue
+from gateway.pipeline.mapping.compiled import BadValue, MissingValue
+from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.receipt import is_receipt, record_receipt
 from gateway.pipeline.report import error_report
 from gateway.pipeline.route import route
@@ -40,6 +39,7 @@ class Context:
     partner: Partner
     routing: RoutingTable
     catalog: Catalog
+    mappings: Mappings
     gateway: PartyId
     #: The control reference of our answer (unique per submission).
     ack_reference: str
@@ -108,16 +108,16 @@ def _message(interchange: Interchange, message: Message, position: int,
     identifier = message.identifier
     compiled = ctx.catalog.message(identifier.type, identifier.directory)
     if compiled is None:
-        return _replace(base, findings=(_unsupported(message, ctx.catalog),))
+        return _replace(base, findings=(_unsupported(message, ctx),))
     report = validate(message.segments, compiled, rules)
     base = _replace(base, warnings=tuple(report.warnings))
     if report.errors:
         return _replace(base, findings=report.final())
-    mapper = MAPPERS.get((identifier.type, identifier.directory))
-    if mapper is None:
-        return _replace(base, findings=(_unsupported(message, ctx.catalog),))
+    mapping = ctx.mappings.get(identifier.type, identifier.directory)
+    if mapping is None:
+        return _replace(base, findings=(_unsupported(message, ctx),))
     try:
-        canonical = mapper(interchange, message)
+        canonical = mapping.read(interchange, message)
     except MappingError as exc:
         return _replace(base, findings=(_mapping_finding(exc, message),))
     except ValidationError as exc:
@@ -129,11 +129,11 @@ def _message(interchange: Interchange, message: Message, position: int,
                     priority=decision.priority)
 
 
-def _unsupported(message: Message, catalog: Catalog) -> Finding:
+def _unsupported(message: Message, ctx: Context) -> Finding:
     identifier = message.identifier
-    releases = supported_releases(identifier.type)
+    releases = ctx.mappings.releases_of(identifier.type)
     unh = message.segments[0]
-    if identifier.directory in catalog.releases_of(identifier.type) and not releases:
+    if identifier.directory in ctx.catalog.releases_of(identifier.type) and not releases:
         return Finding(Code.VALUE_NOT_SUPPORTED_IN_POSITION,
                        f"{identifier.type} is well formed but this gateway does not take "
                        "it from partners yet", "UNH", unh.position, 2, 1)
@@ -151,8 +151,9 @@ def _mapping_finding(exc: MappingError, message: Message) -> Finding:
         segment = exc.segment
         return Finding(Code(exc.syntax_error_code), str(exc), segment.tag, segment.position,
                        exc.element, exc.component)
-    if isinstance(exc, MissingSegment):
-        return Finding(Code.MISSING, str(exc), exc.tag, exc.position)
+    if isinstance(exc, MissingValue) and exc.segment is not None:
+        return Finding(Code.MISSING, str(exc), exc.segment.tag, exc.segment.position,
+                       exc.element, exc.component)
     return Finding(Code(exc.syntax_error_code), str(exc), "", message.segments[0].position)
 
 

@@ -51,7 +51,7 @@ class DateValue(Frozen):
     """DTM: ``qualifier`` is UNTDID 2005; ``value`` is the date when its 2379 format is known."""
 
     qualifier: str
-    text: str
+    text: str = ""
     format: str | None = None
     value: dt.datetime | dt.date | None = None
 

@@ -1,21 +1,4 @@
-"""Message -> canonical model.  One module per message family; ``MAPPERS`` dispatches on
-(message type, directory)."""
-
-from __future__ import annotations
-
-from collections.abc import Callable
-
-from gateway.model.canonical import CanonicalMessage
-from gateway.model.edifact import Interchange, Message
-from gateway.pipeline.mapping.cusdec import map_cusdec
-
-Mapper = Callable[[Interchange, Message], CanonicalMessage]
-
-MAPPERS: dict[tuple[str, str], Mapper] = {
-    ("CUSDEC", "D96B"): map_cusdec,
-    ("CUSDEC", "D01B"): map_cusdec,
-}
-
-
-def supported_releases(message_type: str) -> list[str]:
-    return sorted(release for kind, release in MAPPERS if kind == message_type)
+"""Message <-> canonical model, driven by the mapping files of ``mappings/`` (the language:
+docs/mappings.md).  ``compile`` checks a file against the directory and the model once at
+start-up; ``mapping.CompiledMapping`` reads and renders; ``tree`` arranges a message's segments
+into its groups; ``conversions`` holds the value conversions (numbers, 2379 dates)."""

@@ -1,0 +1,317 @@
+"""Compile a mapping file against the directory's message structure and the canonical model.
+
+Everything a mapping could get wrong is found here, at start-up, with the file, line and
+field: a path the structure does not have, a canonical field the model does not have (or a
+mandatory one left unmapped), a conversion that does not fit its field (a number read from
+text, a date without its 2379 format, a code list value without a table), an unknown table or
+part.  What compiles cannot fail for those reasons while messages flow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+import typing
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel
+
+from gateway.catalog.catalog import CompiledMessage
+from gateway.config.mappings import FieldRule, FieldSpec, MappingFile, PartsFile, Table
+from gateway.config.yamlfile import Location, PathKey, place
+from gateway.errors import ConfigError
+from gateway.model.canonical import KINDS
+from gateway.pipeline.mapping import compiled as run
+from gateway.pipeline.mapping.mapping import CompiledMapping
+from gateway.pipeline.mapping.paths import (
+    GroupScope,
+    PathError,
+    Resolved,
+    Scope,
+    SegmentScope,
+    element_position,
+    resolve,
+)
+from gateway.pipeline.mapping.tree import LevelPlan
+
+#: Fields the engine fills, never a mapping.
+ENGINE_FIELDS = frozenset({"kind", "schema_version", "source"})
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Which file (and where in it) a field spec comes from: a mapping file or common.yaml."""
+
+    name: str
+    where: dict[PathKey, Location]
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a canonical field holds, as far as a mapping cares."""
+
+    many: bool
+    model: type[BaseModel] | None
+    scalar: str  # text, decimal, integer, date, datetime, either
+    literals: tuple[str, ...] = ()
+
+
+def compile_mapping(file: MappingFile, origin: Origin, message: CompiledMessage,
+                    common: PartsFile, common_origin: Origin) -> CompiledMapping:
+    compiler = _Compiler(file, origin, message, common, common_origin)
+    return compiler.build()
+
+
+class _Compiler:
+    def __init__(self, file: MappingFile, origin: Origin, message: CompiledMessage,
+                 common: PartsFile, common_origin: Origin) -> None:
+        self.file = file
+        self.origin = origin
+        self.message = message
+        self.common = common
+        self.common_origin = common_origin
+        clash = set(file.tables) & set(common.tables)
+        if clash:
+            self.fail(origin, ("tables", sorted(clash)[0]),
+                      "a table of this name is in common.yaml already")
+        self.tables: dict[str, Table] = {**common.tables, **file.tables}
+
+    def fail(self, origin: Origin, key: PathKey, reason: str) -> typing.NoReturn:
+        raise ConfigError(f"{place(origin.where, key, origin.name)}: {reason}")
+
+    def build(self) -> CompiledMapping:
+        file, origin = self.file, self.origin
+        model = KINDS.get(file.kind)
+        if model is None:
+            self.fail(origin, ("kind",), f"no canonical kind {file.kind!r} (kinds: "
+                      f"{', '.join(KINDS)})")
+        try:
+            zone = ZoneInfo(file.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.fail(origin, ("time_zone",), f"{file.time_zone!r} is not a time zone name")
+        scope = GroupScope("message", self.message.spec.content)
+        fields = self.fields(file.fields, model, scope, origin, ("fields",))
+        root = run.ObjectField("", "message", run.Locator(()), fields, many=False,
+                               required=True)
+        return CompiledMapping(
+            name=origin.name, message=file.message, release=file.release, model=model,
+            root=root, plan=LevelPlan.of(self.message.spec.content, trigger_skipped=False),
+            content=self.message.spec.content, renders=file.renders, zone=zone,
+            version=self.message.spec.version, release_code=self.message.spec.release,
+            agency=self.message.spec.agency)
+
+    def fields(self, specs: dict[str, FieldSpec], model: type[BaseModel], scope: Scope,
+               origin: Origin, key: PathKey) -> tuple[run.FieldPlan, ...]:
+        model_fields = model.model_fields
+        for name in specs:
+            if name in ENGINE_FIELDS:
+                self.fail(origin, (*key, name), f"{name} is filled by the gateway, not mapped")
+            if name not in model_fields:
+                known = ", ".join(f for f in model_fields if f not in ENGINE_FIELDS)
+                self.fail(origin, (*key, name),
+                          f"{model.__name__} has no field {name!r} (it has {known})")
+        unmapped = [n for n, info in model_fields.items()
+                    if info.is_required() and n not in specs and n not in ENGINE_FIELDS]
+        if unmapped:
+            self.fail(origin, key, f"{model.__name__} needs {', '.join(unmapped)}: map them")
+        return tuple(self.field(name, spec, model_fields[name].annotation,
+                                model_fields[name].is_required(), scope, origin,
+                                (*key, name))
+                     for name, spec in specs.items())
+
+    def field(self, name: str, spec: FieldSpec, annotation: Any, required: bool,
+              scope: Scope, origin: Origin, key: PathKey) -> run.FieldPlan:
+        spec = FieldRule(path=spec) if isinstance(spec, str) else spec
+        shape = shape_of(annotation)
+        if shape.model is not None:
+            return self.object_field(name, spec, shape, required, scope, origin, key)
+        return self.value_field(name, spec, shape, required, scope, origin, key)
+
+    # --- objects --------------------------------------------------------------------------
+
+    def object_field(self, name: str, spec: FieldRule, shape: Shape, required: bool,
+                     scope: Scope, origin: Origin, key: PathKey) -> run.FieldPlan:
+        assert shape.model is not None
+        if spec.paths or spec.table or spec.format or spec.join:
+            self.fail(origin, key, f"{name} is an object ({shape.model.__name__}): give "
+                      "fields or part, with from (one) or each (a list)")
+        if shape.many and spec.from_:
+            self.fail(origin, key, f"{name} is a list: read it with each, not from")
+        if not shape.many and spec.each:
+            self.fail(origin, key, f"{name} holds one {shape.model.__name__}: read it with "
+                      "from, not each")
+        where = spec.each or spec.from_
+        if shape.many and not where:
+            self.fail(origin, key, f"{name} is a list: say which segments or groups with each")
+        resolved = self.resolve(where, scope, origin, (*key, "each" if spec.each else "from")) \
+            if where else None
+        if resolved is not None and resolved.value is not None:
+            self.fail(origin, key, f"{where!r} names a data element; each and from name "
+                      "segments or groups")
+        inner = resolved.end if resolved else scope
+        specs, spec_origin, spec_key = self.members(spec, origin, key)
+        fields = self.fields(specs, shape.model, inner, spec_origin, spec_key)
+        constants = tuple(self.constant(path, code, inner, origin, (*key, "write", path))
+                          for path, code in spec.write.items())
+        return run.ObjectField(name, where or "(same place)", _locator(resolved), fields,
+                               many=shape.many, required=required, constants=constants)
+
+    def members(self, spec: FieldRule, origin: Origin,
+                key: PathKey) -> tuple[dict[str, FieldSpec], Origin, PathKey]:
+        if spec.fields is not None and spec.part is not None:
+            self.fail(origin, key, "give fields or part, not both")
+        if spec.fields is not None:
+            return spec.fields, origin, (*key, "fields")
+        if spec.part is None:
+            self.fail(origin, key, "an object needs fields or part")
+        for parts, parts_origin in ((self.file.parts, origin),
+                                    (self.common.parts, self.common_origin)):
+            if spec.part in parts:
+                return parts[spec.part], parts_origin, ("parts", spec.part)
+        known = sorted({*self.file.parts, *self.common.parts})
+        return self.fail(origin, (*key, "part"),
+                         f"no part {spec.part!r} (parts: {', '.join(known)})")
+
+    def constant(self, path: str, code: str, scope: Scope, origin: Origin,
+                 key: PathKey) -> run.Constant:
+        resolved = self.resolve(path, scope, origin, key)
+        if resolved.value is None:
+            self.fail(origin, key, f"{path!r} must lead to a data element")
+        return run.Constant(_locator(resolved), resolved.value, code)
+
+    # --- values ---------------------------------------------------------------------------
+
+    def value_field(self, name: str, spec: FieldRule, shape: Shape, required: bool,
+                    scope: Scope, origin: Origin, key: PathKey) -> run.FieldPlan:
+        if spec.fields is not None or spec.part is not None or spec.from_:
+            self.fail(origin, key, f"{name} is a value, not an object: give path")
+        if not spec.paths:
+            self.fail(origin, key, f"{name}: give the path of its value")
+        if shape.many != bool(spec.each):
+            self.fail(origin, key, f"{name} is a list: give each and a path inside it"
+                      if shape.many else f"{name} holds one value: each makes a list")
+        each = self.resolve(spec.each, scope, origin, (*key, "each")) if spec.each else None
+        inner = each.end if each else scope
+        sources = []
+        for index, path in enumerate(spec.paths):
+            path_key = (*key, "path") if isinstance(spec.path, str) else (*key, "path", index)
+            resolved = self.resolve(path, inner, origin, path_key)
+            if resolved.value is None:
+                self.fail(origin, path_key, f"{path!r} names a segment or group; add the data "
+                          "element (e.g. C082/3039)")
+            sources.append((resolved, run.Place(_locator(resolved), resolved.value)))
+        first, _ = sources[0]
+        convert = self.converter(name, spec, shape, required, first, origin, key)
+        return run.ValueField(name, spec.paths[0], tuple(s for _, s in sources), convert,
+                              required=required and not shape.many, join=spec.join,
+                              default=spec.default, each=_locator(each) if each else None)
+
+    def converter(self, name: str, spec: FieldRule, shape: Shape, required: bool,
+                  first: Resolved, origin: Origin, key: PathKey) -> run.Converter:
+        position = first.value
+        assert position is not None
+        if spec.join is not None and (shape.scalar != "text" or spec.table):
+            self.fail(origin, (*key, "join"), f"join makes text; {name} is {shape.scalar}")
+        if spec.format is not None and shape.scalar not in ("date", "datetime", "either"):
+            self.fail(origin, (*key, "format"), f"{name} is not a date; format is for dates")
+        if spec.table is not None:
+            return self.translate(name, spec.table, shape, position, origin, key)
+        if shape.literals:
+            self.fail(origin, key, f"{name} takes one of {', '.join(shape.literals)}: "
+                      "translate the codes with a table")
+        if shape.scalar in ("decimal", "integer"):
+            representation = position.representation
+            if not spec.number and (representation is None or representation.format != "n"):
+                self.fail(origin, key, f"type mismatch: {position.id} is "
+                          f"{representation or 'text'}, {name} is a number (say number: "
+                          "true if this element carries one)")
+            return run.Number(position, whole=shape.scalar == "integer")
+        if shape.scalar in ("date", "datetime", "either"):
+            return self.date(name, spec, shape, required, first, origin, key)
+        return run.Text()
+
+    def translate(self, name: str, table_name: str, shape: Shape, position: Any,
+                  origin: Origin, key: PathKey) -> run.Converter:
+        table = self.tables.get(table_name)
+        if table is None:
+            self.fail(origin, (*key, "table"), f"no table {table_name!r} (tables: "
+                      f"{', '.join(sorted(self.tables)) or 'none'})")
+        if shape.scalar != "text":
+            self.fail(origin, (*key, "table"), f"tables give text; {name} is {shape.scalar}")
+        if shape.literals:
+            values = {*table.codes.values(), *([table.default] if table.default else [])}
+            stray = sorted(values - set(shape.literals))
+            if stray:
+                self.fail(origin, (*key, "table"), f"table {table_name} gives {stray[0]!r}, "
+                          f"which {name} does not take ({', '.join(shape.literals)})")
+        return run.Translate(table_name, table.codes, table.default, position)
+
+    def date(self, name: str, spec: FieldRule, shape: Shape, required: bool, first: Resolved,
+             origin: Origin, key: PathKey) -> run.Converter:
+        assert first.value is not None and isinstance(first.end, SegmentScope)
+        format_at = None
+        default = spec.format_default
+        if spec.format is not None and spec.format.isdigit():
+            default = spec.format
+        elif spec.format is not None:
+            try:
+                format_at = element_position(first.end.spec, spec.format)
+            except PathError as exc:
+                self.fail(origin, (*key, "format"), str(exc))
+        if format_at is None and default is None:
+            self.fail(origin, key, f"{name} is a date: give format (the path of its UNTDID "
+                      "2379 code in the same segment, or a 2379 code)")
+        return run.Date(first.value, format_at, default, optional=not required,
+                        wants=shape.scalar)
+
+    def resolve(self, text: str, scope: Scope, origin: Origin, key: PathKey) -> Resolved:
+        try:
+            return resolve(text, scope, self.message.segments)
+        except PathError as exc:
+            self.fail(origin, key, f"{exc} ({self.file.message} {self.file.release})")
+
+
+def _locator(resolved: Resolved | None) -> run.Locator:
+    if resolved is None:
+        return run.Locator(())
+    return run.Locator(resolved.steps)
+
+
+# --- canonical field types ----------------------------------------------------------------
+
+
+def shape_of(annotation: Any) -> Shape:
+    many = False
+    inner = _without_none(annotation)
+    if typing.get_origin(inner) is tuple:
+        many = True
+        inner = _without_none(typing.get_args(inner)[0])
+    if isinstance(inner, type) and issubclass(inner, BaseModel):
+        return Shape(many, inner, "object")
+    if typing.get_origin(inner) is typing.Literal:
+        return Shape(many, None, "text", tuple(str(a) for a in typing.get_args(inner)))
+    return Shape(many, None, _scalar(inner))
+
+
+def _without_none(annotation: Any) -> Any:
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = tuple(a for a in typing.get_args(annotation) if a is not type(None))
+        if len(args) == 1:
+            return args[0]
+        if set(args) == {dt.datetime, dt.date}:
+            return "either"
+    return annotation
+
+
+def _scalar(annotation: Any) -> str:
+    if annotation == "either":
+        return "either"
+    known: dict[Any, str] = {str: "text", Decimal: "decimal", int: "integer",
+                             dt.datetime: "datetime", dt.date: "date"}
+    if annotation in known:
+        return known[annotation]
+    raise ConfigError(f"canonical field type {annotation!r} has no mapping conversion")
+

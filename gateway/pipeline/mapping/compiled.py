@@ -1,0 +1,423 @@
+"""A compiled mapping at work: read a message into canonical fields, or render canonical
+fields into a message's segments.  Built by ``compile.py``; every path here has already been
+checked against the directory, so reading never meets an unknown element.
+
+Reading walks the message arranged as its structure says (``tree.Instance``); rendering builds
+the same kind of tree (``Draft``) and writes it in directory order (``emit``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from gateway.catalog.specs import GroupSpec, SegmentRef
+from gateway.errors import MappingError, RenderError
+from gateway.model.edifact import Segment
+from gateway.pipeline.mapping import conversions as conv
+from gateway.pipeline.mapping.paths import Condition, Position, Step
+from gateway.pipeline.mapping.tree import Instance
+from gateway.wire.edifact.writer import OutSegment
+
+Scope = Instance | Segment
+
+
+class BadValue(MappingError):
+    """A value that cannot become its canonical type; says where it stands."""
+
+    def __init__(self, segment: Segment, position: Position, reason: str,
+                 syntax_error_code: int = 12) -> None:  # 0085 12: Invalid value
+        super().__init__(f"{segment.tag} {position.id} (element {position.element}."
+                         f"{position.component}): {reason}")
+        self.syntax_error_code = syntax_error_code
+        self.segment = segment
+        self.element = position.element
+        self.component = position.component
+
+
+class MissingValue(MappingError):
+    """A canonical field that must have a value found none (0085 13: Missing)."""
+
+    def __init__(self, what: str, where: Segment | None,
+                 position: Position | None = None) -> None:
+        super().__init__(f"{what} is missing")
+        self.segment = where
+        self.element = position.element if position else None
+        self.component = position.component if position else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadContext:
+    decimal_mark: str
+    zone: ZoneInfo
+
+
+# --- the message side: finding segments, reading and writing values ------------------------
+
+
+def value_at(segment: Segment, position: Position) -> str:
+    try:
+        return segment.elements[position.element - 1][0][position.component - 1]
+    except IndexError:
+        return ""
+
+
+def values_at(segment: Segment, position: Position) -> list[str]:
+    """Every same-id component in every occurrence (C108's five 4440 lines, repeated)."""
+    found = []
+    for occurrence in segment.occurrences(position.element):
+        for component in position.siblings:
+            if component <= len(occurrence) and occurrence[component - 1]:
+                found.append(occurrence[component - 1])
+    return found
+
+
+def _holds(segment: Segment | None, conditions: tuple[Condition, ...]) -> bool:
+    return segment is not None and all(
+        value_at(segment, c.position) in c.codes for c in conditions)
+
+
+@dataclass(frozen=True, slots=True)
+class Locator:
+    """The segments or group instances a path leads to from a scope (none: the scope)."""
+
+    steps: tuple[Step, ...]
+
+    def find(self, scope: Scope) -> Iterator[Scope]:
+        if not self.steps:
+            yield scope
+            return
+        yield from self._walk(scope, 0)
+
+    def _walk(self, scope: Scope, index: int) -> Iterator[Scope]:
+        if not isinstance(scope, Instance):
+            return
+        step = self.steps[index]
+        last = index == len(self.steps) - 1
+        if step.group:
+            for instance in scope.groups.get(step.name, ()):
+                if step.conditions and not _holds(instance.trigger, step.conditions):
+                    continue
+                if last:
+                    yield instance
+                else:
+                    yield from self._walk(instance, index + 1)
+            return
+        for segment in scope.segments.get(step.name, ()):
+            if not step.conditions or _holds(segment, step.conditions):
+                yield segment
+
+    def make(self, draft: Draft, fresh: bool) -> Draft:
+        """The draft scope this path names, created where missing.  ``fresh`` (each item of a
+        list) opens a new instance of the last group of the path, or of the segment when the
+        path has no group."""
+        last_group = max((i for i, s in enumerate(self.steps) if s.group), default=-1)
+        renew = last_group if last_group >= 0 else len(self.steps) - 1
+        current = draft
+        for index, step in enumerate(self.steps):
+            current = current.child(step, fresh and index == renew)
+        return current
+
+
+# --- drafts: a message being rendered --------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Draft:
+    """A message level, group instance or segment under construction."""
+
+    tag: str = ""
+    values: dict[tuple[int, int], str] = field(default_factory=dict)
+    segments: dict[str, list[Draft]] = field(default_factory=dict)
+    groups: dict[str, list[Draft]] = field(default_factory=dict)
+    trigger: Draft | None = None
+
+    def set(self, position: Position, text: str) -> None:
+        self.values[(position.element, position.component)] = text
+
+    def child(self, step: Step, fresh: bool) -> Draft:
+        pool = (self.groups if step.group else self.segments).setdefault(step.name, [])
+        if not fresh:
+            for existing in pool:
+                target = existing.trigger if step.group else existing
+                if target is not None and all(
+                        target.values.get((c.position.element, c.position.component))
+                        in c.codes for c in step.conditions):
+                    return existing
+        made = Draft(tag="" if step.group else step.name)
+        if step.group:
+            assert step.trigger is not None
+            made.trigger = Draft(tag=step.trigger)
+            made.segments[step.trigger] = [made.trigger]
+        for condition in step.conditions:
+            (made.trigger or made).set(condition.position, condition.codes[0])
+        pool.append(made)
+        return made
+
+    def out(self) -> OutSegment:
+        elements: list[list[str]] = []
+        for (element, component), text in sorted(self.values.items()):
+            while len(elements) < element:
+                elements.append([])
+            components = elements[element - 1]
+            while len(components) < component:
+                components.append("")
+            components[component - 1] = text
+        return (self.tag, elements)
+
+
+def emit(draft: Draft, content: Sequence[SegmentRef | GroupSpec]) -> list[OutSegment]:
+    """The draft's segments in the order of the message structure (ISO 9735-1 clause 7)."""
+    written: list[OutSegment] = []
+    for node in content:
+        if isinstance(node, SegmentRef):
+            written += [s.out() for s in draft.segments.get(node.tag, ())]
+            continue
+        for instance in draft.groups.get(node.name, ()):
+            written += emit(instance, node.content)
+    return written
+
+
+# --- conversions ------------------------------------------------------------------------------
+
+
+class Converter(Protocol):
+    def read(self, text: str, segment: Segment, ctx: ReadContext) -> Any: ...
+
+    def write(self, value: Any) -> list[tuple[Position | None, str]]:
+        """(position, text) pairs; position None is the field's own."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    def read(self, text: str, segment: Segment, ctx: ReadContext) -> Any:
+        return text
+
+    def write(self, value: Any) -> list[tuple[Position | None, str]]:
+        return [(None, str(value))]
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    position: Position
+    whole: bool = False
+
+    def read(self, text: str, segment: Segment, ctx: ReadContext) -> Any:
+        try:
+            return conv.to_integer(text) if self.whole else conv.to_decimal(
+                text, ctx.decimal_mark)
+        except conv.ConversionError as exc:
+            raise BadValue(segment, self.position, str(exc)) from exc
+
+    def write(self, value: Any) -> list[tuple[Position | None, str]]:
+        return [(None, conv.from_decimal(value) if isinstance(value, Decimal) else str(value))]
+
+
+@dataclass(frozen=True, slots=True)
+class Date:
+    """A date by its 2379 format: read from ``format_at`` in the same segment, else
+    ``format_default``; a format we do not convert gives None when the field may be empty."""
+
+    position: Position
+    format_at: Position | None
+    format_default: str | None
+    optional: bool
+    wants: str  # "date", "datetime" or "either"
+
+    def read(self, text: str, segment: Segment, ctx: ReadContext) -> Any:
+        code = (value_at(segment, self.format_at) if self.format_at else "") \
+            or self.format_default or ""
+        if not conv.supported_format(code):
+            if self.optional:
+                return None
+            raise BadValue(segment, self.position, f"date format {code or '(none)'} is not "
+                           f"one of {', '.join(conv.DATE_FORMATS)}")
+        try:
+            value = conv.to_date(text, code, ctx.zone)
+        except conv.ConversionError as exc:
+            raise BadValue(segment, self.position, str(exc)) from exc
+        if self.wants == "datetime" and not isinstance(value, dt.datetime):
+            value = dt.datetime.combine(value, dt.time(), tzinfo=ctx.zone)
+        if self.wants == "date" and isinstance(value, dt.datetime):
+            value = value.date()
+        return value
+
+    def write(self, value: Any) -> list[tuple[Position | None, str]]:
+        text, code = conv.from_date(value)
+        return [(None, text)] + ([(self.format_at, code)] if self.format_at else [])
+
+
+@dataclass(frozen=True, slots=True)
+class Translate:
+    """Codes through a named table; an unlisted code without a default is the partner's."""
+
+    name: str
+    codes: dict[str, str]
+    default: str | None
+    position: Position
+
+    def read(self, text: str, segment: Segment, ctx: ReadContext) -> Any:
+        found = self.codes.get(text, self.default)
+        if found is None:
+            raise BadValue(segment, self.position, f"code {text!r} is not in table "
+                           f"{self.name} ({', '.join(self.codes)})")
+        return found
+
+    def write(self, value: Any) -> list[tuple[Position | None, str]]:
+        code = next((c for c, v in self.codes.items() if v == value), None)
+        if code is None:
+            raise RenderError(f"{value!r} has no code in table {self.name}")
+        return [(None, code)]
+
+
+# --- fields -----------------------------------------------------------------------------------
+
+
+class FieldPlan(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def read(self, scope: Scope, ctx: ReadContext, into: dict[str, Any]) -> None: ...
+
+    def write(self, value: Any, draft: Draft) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """One place a value may stand: through ``locator`` to a segment, then ``position``."""
+
+    locator: Locator
+    position: Position
+
+
+@dataclass(frozen=True, slots=True)
+class ValueField:
+    name: str
+    path: str
+    sources: tuple[Place, ...]
+    convert: Converter
+    required: bool
+    join: str | None = None
+    default: str | None = None
+    #: For a list of values: the segments each value is read from.
+    each: Locator | None = None
+
+    def read(self, scope: Scope, ctx: ReadContext, into: dict[str, Any]) -> None:
+        if self.each is not None:
+            values = [self._one(s, ctx) for s in self.each.find(scope)]
+            into[self.name] = [v for v in values if v is not None]
+            return
+        value = self._one(scope, ctx)
+        if value is not None:
+            into[self.name] = value
+        elif self.required:
+            # Point at the segment that should hold it when there is one (UCS/UCD), else at
+            # the group or message level that lacks the segment.
+            source = self.sources[0]
+            segment = next((s for s in source.locator.find(scope) if isinstance(s, Segment)),
+                           None)
+            if segment is not None:
+                raise MissingValue(f"{self.name} ({self.path})", segment, source.position)
+            raise MissingValue(f"{self.name} ({self.path})", _anchor(scope))
+
+    def _one(self, scope: Scope, ctx: ReadContext) -> Any:
+        if self.join is not None:
+            for source in self.sources:
+                texts = [t for segment in source.locator.find(scope)
+                         if isinstance(segment, Segment)
+                         for t in values_at(segment, source.position)]
+                if texts:
+                    return self.join.join(texts)
+            return None
+        for source in self.sources:
+            for segment in source.locator.find(scope):
+                if isinstance(segment, Segment):
+                    text = value_at(segment, source.position)
+                    if text:
+                        return self.convert.read(text, segment, ctx)
+        return None if self.default is None else self._default(scope, ctx)
+
+    def _default(self, scope: Scope, ctx: ReadContext) -> Any:
+        assert self.default is not None
+        segment = next((s for s in self.sources[0].locator.find(scope)
+                        if isinstance(s, Segment)), None)
+        if segment is None:
+            return None
+        return self.convert.read(self.default, segment, ctx)
+
+    def write(self, value: Any, draft: Draft) -> None:
+        if value is None:
+            return
+        if self.each is not None:
+            for item in value:
+                self._put(item, self.each.make(draft, fresh=True))
+            return
+        self._put(value, draft)
+
+    def _put(self, value: Any, draft: Draft) -> None:
+        source = self.sources[0]
+        segment = source.locator.make(draft, fresh=False)
+        for position, text in self.convert.write(value):
+            segment.set(position or source.position, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Constant:
+    """A code rendering writes into a segment it creates (``write:`` in the file)."""
+
+    locator: Locator
+    position: Position
+    code: str
+
+    def put(self, draft: Draft) -> None:
+        self.locator.make(draft, fresh=False).set(self.position, self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectField:
+    """A canonical object (or list of them, ``many``) read from the scopes ``locator`` finds."""
+
+    name: str
+    path: str
+    locator: Locator
+    fields: tuple[FieldPlan, ...]
+    many: bool
+    required: bool
+    constants: tuple[Constant, ...] = ()
+
+    def read(self, scope: Scope, ctx: ReadContext, into: dict[str, Any]) -> None:
+        if self.many:
+            into[self.name] = [self.read_object(s, ctx) for s in self.locator.find(scope)]
+            return
+        found = next(self.locator.find(scope), None)
+        if found is not None:
+            into[self.name] = self.read_object(found, ctx)
+        elif self.required:
+            raise MissingValue(f"{self.name} ({self.path})", _anchor(scope))
+
+    def read_object(self, scope: Scope, ctx: ReadContext) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for plan in self.fields:
+            plan.read(scope, ctx, values)
+        return values
+
+    def write(self, value: Any, draft: Draft) -> None:
+        if value is None:
+            return
+        for item in (value if self.many else (value,)):
+            self.write_object(item, self.locator.make(draft, fresh=self.many))
+
+    def write_object(self, value: Any, draft: Draft) -> None:
+        for constant in self.constants:
+            constant.put(draft)
+        for plan in self.fields:
+            plan.write(getattr(value, plan.name), draft)
+
+
+def _anchor(scope: Scope) -> Segment | None:
+    return scope if isinstance(scope, Segment) else scope.trigger

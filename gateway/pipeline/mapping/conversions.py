@@ -1,0 +1,106 @@
+"""Values of a message <-> canonical values: numbers with the interchange's decimal mark, dates
+and times by their UNTDID 2379 format, in both directions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+#: UNTDID 2379 formats read and written: code -> (strptime pattern, has time, has zone).
+DATE_FORMATS: dict[str, tuple[str, bool, bool]] = {
+    "101": ("%y%m%d", False, False),        # YYMMDD
+    "102": ("%Y%m%d", False, False),        # CCYYMMDD
+    "201": ("%y%m%d%H%M", True, False),     # YYMMDDHHMM
+    "203": ("%Y%m%d%H%M", True, False),     # CCYYMMDDHHMM
+    "204": ("%Y%m%d%H%M%S", True, False),   # CCYYMMDDHHMMSS
+    "303": ("%Y%m%d%H%M", True, True),      # CCYYMMDDHHMMZZZ
+    "304": ("%Y%m%d%H%M%S", True, True),    # CCYYMMDDHHMMSSZZZ
+}
+#: What rendering writes: a zone-aware date and time, to the second.
+WRITE_DATETIME = "304"
+WRITE_DATE = "102"
+
+#: 2379 leaves the form of ZZZ open: read a zone name of UTC or a signed offset (+01, +0100,
+#: +01:00); write the offset as +HHMM.
+_ZONE = re.compile(r"^(?:(?P<utc>UTC|GMT|Z)|(?P<sign>[+-])(?P<h>\d{2}):?(?P<m>\d{2})?)$")
+_UTC_NAMES = ("UTC", "GMT", "Z")
+
+
+class ConversionError(ValueError):
+    """A value that is not what its conversion reads; the caller says where it stood."""
+
+
+def to_decimal(text: str, decimal_mark: str) -> Decimal:
+    """ISO 9735-1 clause 10: the decimal mark is the UNA's; ',' and '.' are both read."""
+    try:
+        return Decimal(text.replace(decimal_mark, ".").replace(",", "."))
+    except InvalidOperation as exc:
+        raise ConversionError(f"{text!r} is not a number") from exc
+
+
+def to_integer(text: str) -> int:
+    if not text.isdigit():
+        raise ConversionError(f"{text!r} is not a whole number")
+    return int(text)
+
+
+def from_decimal(value: Decimal) -> str:
+    """Plain notation (never 1E+3): EDIFACT numbers have no exponent."""
+    return format(value, "f")
+
+
+def supported_format(code: str) -> bool:
+    return code in DATE_FORMATS
+
+
+def to_date(text: str, code: str, zone: ZoneInfo) -> dt.datetime | dt.date:
+    """A date (for date-only formats) or a zone-aware datetime; a time without a zone is in
+    ``zone`` (the mapping's ``time_zone``)."""
+    pattern, has_time, has_zone = DATE_FORMATS[code]
+    body, zone_text = text, ""
+    if has_zone:
+        split = _zone_start(text)
+        body, zone_text = text[:split], text[split:]
+    try:
+        parsed = dt.datetime.strptime(body, pattern)
+    except ValueError as exc:
+        raise ConversionError(f"{text!r} is not a date in UNTDID 2379 format {code}") from exc
+    if not has_time:
+        return parsed.date()
+    return parsed.replace(tzinfo=_zone(zone_text, text) if has_zone else zone)
+
+
+def from_date(value: dt.datetime | dt.date) -> tuple[str, str]:
+    """(text, 2379 code) for a canonical date or datetime."""
+    if not isinstance(value, dt.datetime):
+        return value.strftime("%Y%m%d"), WRITE_DATE
+    if value.tzinfo is None:
+        return value.strftime("%Y%m%d%H%M%S"), "204"
+    offset = value.utcoffset() or dt.timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    return value.strftime("%Y%m%d%H%M%S") + f"{sign}{hours:02d}{rest:02d}", WRITE_DATETIME
+
+
+def _zone_start(text: str) -> int:
+    for name in _UTC_NAMES:
+        if text.endswith(name):
+            return len(text) - len(name)
+    for index in range(len(text) - 1, -1, -1):
+        if text[index] in "+-":
+            return index
+    return len(text)
+
+
+def _zone(text: str, whole: str) -> dt.tzinfo:
+    found = _ZONE.match(text)
+    if not found:
+        raise ConversionError(f"{whole!r}: {text!r} is not a time zone (UTC, +01, +0100)")
+    if found.group("utc"):
+        return dt.UTC
+    minutes = int(found.group("h")) * 60 + int(found.group("m") or 0)
+    sign = -1 if found.group("sign") == "-" else 1
+    return dt.timezone(dt.timedelta(minutes=sign * minutes))

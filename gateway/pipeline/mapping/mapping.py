@@ -1,0 +1,92 @@
+"""Compiled mappings: a message -> its canonical message, and back for the kinds a mapping
+``renders`` (an agency's CustomsResponse -> CUSRES, ApplicationError -> APERAK)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import cast
+from zoneinfo import ZoneInfo
+
+from gateway.catalog.specs import GroupSpec, SegmentRef
+from gateway.errors import RenderError
+from gateway.model.canonical import Canonical, CanonicalMessage, Source
+from gateway.model.edifact import Interchange, Message
+from gateway.pipeline.mapping.compiled import Draft, ObjectField, ReadContext, emit
+from gateway.pipeline.mapping.tree import LevelPlan, arrange
+from gateway.wire.edifact.writer import OutSegment
+
+
+@dataclass(frozen=True)
+class CompiledMapping:
+    name: str
+    message: str
+    release: str
+    model: type[Canonical]
+    root: ObjectField
+    plan: LevelPlan
+    content: tuple[SegmentRef | GroupSpec, ...]
+    renders: bool
+    zone: ZoneInfo
+    #: UNH S009 of the messages rendered: version, release, controlling agency.
+    version: str
+    release_code: str
+    agency: str
+
+    def read(self, interchange: Interchange, message: Message) -> CanonicalMessage:
+        """The canonical message; MappingError (BadValue, MissingValue) when the partner's
+        message lacks or garbles what the canonical kind needs, pydantic's ValidationError
+        when a value breaks the model's own constraints."""
+        tree = arrange(message.segments, self.plan)
+        ctx = ReadContext(interchange.delimiters.decimal, self.zone)
+        values = self.root.read_object(tree, ctx)
+        values["source"] = source_of(interchange, message)
+        # The model is one of the union's (compile checks the kind against KINDS).
+        return cast("CanonicalMessage", self.model.model_validate(values))
+
+    def render(self, canonical: Canonical, reference: str) -> list[OutSegment]:
+        """UNH .. UNT of one message carrying ``canonical``; ``reference`` is its 0062."""
+        if not isinstance(canonical, self.model):
+            raise RenderError(f"{self.name} renders {self.model.__name__}, not "
+                              f"{type(canonical).__name__}")
+        draft = Draft()
+        self.root.write_object(canonical, draft)
+        body = emit(draft, self.content)
+        identifier = [self.message, self.version, self.release_code, self.agency]
+        return [("UNH", [reference, identifier]), *body,
+                ("UNT", [str(len(body) + 2), reference])]
+
+
+def source_of(interchange: Interchange, message: Message) -> Source:
+    header = interchange.header
+    return Source(
+        syntax="EDIFACT",
+        message_type=message.identifier.type,
+        release=message.identifier.directory,
+        sender=header.sender.id,
+        recipient=header.recipient.id,
+        interchange_reference=header.control_reference,
+        message_reference=message.reference,
+    )
+
+
+@dataclass(frozen=True)
+class Mappings:
+    """Every compiled mapping, by (message type, release)."""
+
+    by_message: dict[tuple[str, str], CompiledMapping] = field(default_factory=dict)
+
+    def get(self, message_type: str, release: str) -> CompiledMapping | None:
+        return self.by_message.get((message_type, release))
+
+    def releases_of(self, message_type: str) -> list[str]:
+        return sorted(release for kind, release in self.by_message if kind == message_type)
+
+    def renderer(self, kind: str, release: str) -> CompiledMapping | None:
+        """The mapping that writes ``kind`` in ``release`` (CUSRES D96B for a response to a
+        D96B declaration)."""
+        return next((m for m in self.by_message.values()
+                     if m.renders and m.model.__name__ == kind and m.release == release), None)
+
+    def rendered_releases(self, kind: str) -> list[str]:
+        return sorted(m.release for m in self.by_message.values()
+                      if m.renders and m.model.__name__ == kind)
