@@ -1,4 +1,5 @@
-"""The ``gateway`` command: serve, validate, db, agency, track, demo."""
+"""The ``gateway`` command: serve, validate, db, agency, routes, mappings, render, track,
+schemas, demo."""
 
 from __future__ import annotations
 
@@ -117,6 +118,22 @@ def _parser() -> argparse.ArgumentParser:
     canonical.add_argument("--out", type=Path, default=Path("schemas/canonical"))
     canonical.set_defaults(command=_schemas_canonical)
 
+    mappings = sub.add_parser("mappings", help="the mapping files (mappings/edifact)")
+    mappings_sub = mappings.add_subparsers(required=True, metavar="ACTION")
+    check_mappings = mappings_sub.add_parser(
+        "check", help="compile every mapping file against the directory and the canonical "
+        "model; print what each maps, or the first error with file and line")
+    check_mappings.add_argument("folder", type=Path, nargs="?",
+                                help="a mappings folder holding edifact/*.yaml (default: "
+                                "the mappings shipped with the gateway)")
+    check_mappings.set_defaults(command=_mappings_check)
+
+    render = sub.add_parser("render", help="write a canonical answer (JSON: CustomsResponse, "
+                            "ApplicationError) as EDIFACT, through its mapping")
+    render.add_argument("file", type=Path)
+    render.add_argument("--syntax-version", choices=("3", "4"), default="3")
+    render.set_defaults(command=_render)
+
     demo = sub.add_parser("demo", help="demo set-up")
     demo_sub = demo.add_subparsers(required=True, metavar="ACTION")
     keys = demo_sub.add_parser("keys", help="create the demo partner's SSH key when missing")
@@ -230,6 +247,18 @@ def _schemas_canonical(args: argparse.Namespace) -> int:
     written = write_canonical_schemas(args.out)
     print(f"wrote {len(written)} files under {args.out}")
     return 0
+
+
+def _mappings_check(args: argparse.Namespace) -> int:
+    from gateway.app.mappings import check_mappings
+
+    return check_mappings(args.folder, sys.stdout)
+
+
+def _render(args: argparse.Namespace) -> int:
+    from gateway.app.mappings import render_file
+
+    return render_file(_config(args), args.file, args.syntax_version, sys.stdout)
 
 
 def _demo_keys(args: argparse.Namespace) -> int:

@@ -40,7 +40,7 @@ class Table(Strict):
 
 
 class FieldRule(Strict):
-    """One canonical field.  A plain string in the file is short for ``{path: ...}``.
+    """One canonical field.  A plain path in the file is short for ``{path: ...}``.
 
     - ``path``: where a value stands (``BGM/C106/1004``, ``LOC[3227=22|41]/C517/3225``); a
       list gives alternatives, the first present wins (rendering writes the first).
@@ -49,7 +49,8 @@ class FieldRule(Strict):
     - ``table``: translate codes; ``join``: every value found, joined by this text.
     - ``format``: for a date, the path of its UNTDID 2379 format code in the same segment, or
       a 2379 code; ``format_default``: the code when the message gives none.
-    - ``default``: the code to read when the element is absent.
+    - ``default``: the code read when the element is absent, and written when the
+      canonical value is empty.
     - ``number: true``: read a number from an element the directory calls text (an).
     - ``write``: constant codes rendering puts in the segments it creates (ignored reading).
     """
@@ -67,6 +68,11 @@ class FieldRule(Strict):
     #: The element is text (an) in the directory but carries a number (D96B 6314 an..18).
     number: bool = False
     write: dict[str, str] = {}
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path_text(cls, value: object) -> object:
+        return [_id_as_text(v) for v in value] if isinstance(value, list) else _id_as_text(value)
 
     @field_validator("format_default")
     @classmethod
@@ -87,8 +93,13 @@ def _id_as_text(value: object) -> object:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-FieldSpec = Annotated[
-    Annotated[str | FieldRule, Field(union_mode="left_to_right")], BeforeValidator(_id_as_text)]
+def _as_rule(value: object) -> object:
+    """``name: PATH`` is short for ``name: {path: PATH}``."""
+    value = _id_as_text(value)
+    return {"path": value} if isinstance(value, str) else value
+
+
+FieldSpec = Annotated[FieldRule, BeforeValidator(_as_rule)]
 FieldRule.model_rebuild()
 
 
@@ -114,6 +125,8 @@ class MappingFile(Strict):
     tables: dict[str, Table] = {}
     parts: dict[str, dict[str, FieldSpec]] = {}
     fields: dict[str, FieldSpec]
+    #: Constant codes rendering writes at the message level (e.g. BGM C002 1001).
+    write: dict[str, str] = {}
 
     @field_validator("release")
     @classmethod

@@ -94,8 +94,10 @@ class _Compiler:
             self.fail(origin, ("time_zone",), f"{file.time_zone!r} is not a time zone name")
         scope = GroupScope("message", self.message.spec.content)
         fields = self.fields(file.fields, model, scope, origin, ("fields",))
+        constants = tuple(self.constant(path, code, scope, origin, ("write", path))
+                          for path, code in file.write.items())
         root = run.ObjectField("", "message", run.Locator(()), fields, many=False,
-                               required=True)
+                               required=True, constants=constants)
         return CompiledMapping(
             name=origin.name, message=file.message, release=file.release, model=model,
             root=root, plan=LevelPlan.of(self.message.spec.content, trigger_skipped=False),
@@ -124,7 +126,6 @@ class _Compiler:
 
     def field(self, name: str, spec: FieldSpec, annotation: Any, required: bool,
               scope: Scope, origin: Origin, key: PathKey) -> run.FieldPlan:
-        spec = FieldRule(path=spec) if isinstance(spec, str) else spec
         shape = shape_of(annotation)
         if shape.model is not None:
             return self.object_field(name, spec, shape, required, scope, origin, key)

@@ -351,6 +351,9 @@ class ValueField:
         return self.convert.read(self.default, segment, ctx)
 
     def write(self, value: Any, draft: Draft) -> None:
+        if value is None and self.default is not None and self.each is None:
+            self._put_text(self.default, draft)
+            return
         if value is None:
             return
         if self.each is not None:
@@ -363,7 +366,23 @@ class ValueField:
         source = self.sources[0]
         segment = source.locator.make(draft, fresh=False)
         for position, text in self.convert.write(value):
-            segment.set(position or source.position, text)
+            self._set(segment, position or source.position, text)
+
+    def _put_text(self, code: str, draft: Draft) -> None:
+        source = self.sources[0]
+        self._set(source.locator.make(draft, fresh=False), source.position, code)
+
+    def _set(self, segment: Draft, position: Position, text: str) -> None:
+        """Refuse what the directory would refuse (ISO 9735 representation): rendering must
+        never send a partner a message our own validator rejects."""
+        representation = position.representation
+        # ISO 9735-1 clause 10: a number's sign and decimal mark do not count.
+        counted = text.lstrip("-").replace(".", "") if representation is not None \
+            and representation.format == "n" else text
+        if representation is not None and len(counted) > representation.max:
+            raise RenderError(f"{self.name}: {text!r} is longer than {segment.tag} "
+                              f"{position.id} ({representation}) allows")
+        segment.set(position, text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ have, is an error saying so.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.catalog.specs import (
     ComponentSpec,
@@ -112,6 +112,11 @@ def resolve(text: str, scope: Scope, segments: dict[str, SegmentSpec]) -> Resolv
     while index < len(parts) and isinstance(current, GroupScope):
         name, nth, conditions = _parse_step(parts[index], text)
         step, current = _descend(current, name, nth, conditions, segments, text)
+        if steps and steps[-1].group and steps[-1].trigger == step.name:
+            # SG6/NAD[3035=DT]: the condition picks the group instance by its trigger, so
+            # rendering opens one SG6 whose NAD says DT (not a second NAD in it).
+            group = steps[-1]
+            steps[-1] = replace(group, conditions=group.conditions + step.conditions)
         steps.append(step)
         index += 1
     value = None

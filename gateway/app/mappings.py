@@ -1,0 +1,44 @@
+"""``gateway mappings check`` and ``gateway render``: the mapping files seen from the shell."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from gateway.app.catalog_files import load_catalog
+from gateway.app.mapping_files import DEFAULT_MAPPINGS, load_mappings
+from gateway.config.load import GatewayConfig
+from gateway.errors import ConfigError, RenderError
+from gateway.model.canonical import CANONICAL_ADAPTER
+from gateway.pipeline.render import render_interchange
+
+
+def check_mappings(folder: Path | None, out: TextIO) -> int:
+    """Compile every mapping file; ConfigError (file:line: reason) on the first wrong one."""
+    mappings = load_mappings(load_catalog(), folder)
+    for (message, release), mapping in sorted(mappings.by_message.items()):
+        way = "<->" if mapping.renders else "->"
+        out.write(f"ok  {message} {release} {way} {mapping.model.__name__}  ({mapping.name})\n")
+    out.write(f"{len(mappings.by_message)} mappings under {folder or DEFAULT_MAPPINGS} "
+              "compile against schemas/edifact and the canonical model\n")
+    return 0
+
+
+def render_file(config: GatewayConfig, path: Path, syntax_version: str, out: TextIO) -> int:
+    """Read a canonical message (JSON, as agencies write it) and print its EDIFACT."""
+    try:
+        canonical = CANONICAL_ADAPTER.validate_json(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RenderError(f"{path}: not a canonical message: {where}: {first['msg']}") from exc
+    catalog = load_catalog()
+    body = render_interchange(canonical, load_mappings(catalog, config.mappings_path),
+                              dt.datetime.now(dt.UTC), syntax_version)
+    out.write(body.decode("latin-1"))
+    return 0
