@@ -232,18 +232,20 @@ class _Content:
                       f"at most {len(spec.components)}", position, len(spec.components) + 1)
         for index, component in enumerate(spec.components, start=1):
             text = value[index - 1] if index <= len(value) else ""
-            self._component(component, text, position, index)
+            self._component(component, text, position, index,
+                            _un_listed(spec.components, value, index))
 
-    def _component(self, spec: ComponentSpec, text: str, position: int, index: int) -> None:
+    def _component(self, spec: ComponentSpec, text: str, position: int, index: int,
+                   un_listed: bool) -> None:
         if not text:
             if spec.mandatory:
                 self._add(Code.MISSING, f"mandatory {spec.id} {spec.name.lower()} is missing",
                           position, index)
             return
-        self._value(spec.id, spec.representation, text, position, index)
+        self._value(spec.id, spec.representation, text, position, index, un_listed)
 
     def _value(self, element_id: str, representation: Representation, text: str,
-               position: int, component: int | None) -> None:
+               position: int, component: int | None, un_listed: bool = True) -> None:
         if not text:
             return
         where = (position, component)
@@ -257,7 +259,7 @@ class _Content:
         if size is not None:
             self._add(*size, *where)
             return
-        codes = self.compiled.codes.get(element_id)
+        codes = self.compiled.codes.get(element_id) if un_listed else None
         if codes is not None and text not in codes and self.rules.code_lists != Strictness.OFF:
             finding = Finding(Code.INVALID_VALUE, f"{element_id}: {text!r} is not in its code "
                               "list", self.segment.tag, self.segment.position, position, component)
@@ -272,6 +274,21 @@ class _Content:
 
 
 _DIGITS = frozenset("0123456789")
+#: UNTDID 3055 code list responsible agency 6: UN/ECE; an empty 3055 means the same.
+UN_ECE = "6"
+
+
+def _un_listed(components: tuple[ComponentSpec, ...], value: Components, index: int) -> bool:
+    """Whether a coded component's value comes from the UN code list: not when the 3055
+    following it in its composite names another agency (C224 8155 ``45G1:102:5`` is an ISO
+    6346 code, agency 5 ISO), which publishes its own codes."""
+    for offset in (1, 2):
+        at = index + offset
+        if at <= len(components) and components[at - 1].id == "3055":
+            agency = value[at - 1] if at <= len(value) else ""
+            return agency in ("", UN_ECE)
+    return True
+
 
 
 def format_error(representation: Representation, text: str) -> tuple[Code, str] | None:

@@ -25,7 +25,7 @@ VERDICTS: dict[str, Verdict] = {
     "NEG_orders_d01b_eancom_latin1_release_err.edi": ("CONTRL", (), (("ORDERS", (14,)),)),
     "NEG_paxlst_d03b_bad.edi": ("CONTRL", (), (("PAXLST", (29,)),)),
     "NEG_unknown_msg_other_dialect.edi": ("CONTRL", (), (("CUSTOM", (14,)),)),
-    "aperak_d96a_bots_generated.edi": ("CONTRL", (), (("APERAK", (14,)),)),
+    "aperak_d96a_bots_generated.edi": ("CONTRL", (), (("APERAK", (3,)),)),  # D96A: not held
     "aperak_d96a_v3_accepted.edi": ("CONTRL", (), (("APERAK", (29,)),)),  # UNT+8 for 7 segments
     "aperak_d96a_v3_rejected.edi": ("CONTRL", (), (("APERAK", (29,)),)),  # UNT+8 for 7 segments
     "aperak_d96a_v4_rejected_yymmdd.edi": (
@@ -35,7 +35,7 @@ VERDICTS: dict[str, Verdict] = {
     ),  # UNT+8 for 7 segments
     "baplie_d04b.edi": ("CONTRL", (), (("BAPLIE", (14,)),)),
     "baplie_d95b_smdg20.edi": ("CONTRL", (), (("BAPLIE", (14,)),)),
-    "coarri_d95b_itgoa.edi": ("CONTRL", (), (("COARRI", (14,)), ("COARRI", (14,)))),
+    "coarri_d95b_itgoa.edi": ("CONTRL", (), (("COARRI", (3,)), ("COARRI", (3,)))),  # D95B: not held
     "coprar_d95b_no_envelope.edi": ("ERROR_REPORT", (4,), ()),  # UNH without UNB: no UNB to answer
     "cuscar_d95b_uk_simple.edi": (
         "CONTRL",
