@@ -5,7 +5,7 @@ CONFIG ?= deploy/demo/gateway.yaml
 BIN    := $(VENV)/bin
 GATEWAY := $(BIN)/gateway --config $(CONFIG)
 
-.PHONY: run test install services demo-setup lint typecheck layers routes schemas clean
+.PHONY: run test install services demo-setup lint typecheck layers routes mappings schemas clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,12 @@ routes: install
 	$(BIN)/gateway demo keys --key var/demo/demo-van.key
 	$(GATEWAY) routes check
 
+## mappings: every mapping file compiles against schemas/edifact and the canonical model.
+mappings: install
+	$(BIN)/gateway mappings check
+
 ## make test: install and run every test and quality gate.
-test: install services lint typecheck layers routes
+test: install services lint typecheck layers routes mappings
 	$(BIN)/pytest -q
 
 clean:

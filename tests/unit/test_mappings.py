@@ -301,3 +301,59 @@ def test_a_broken_part_in_common_yaml_is_reported_where_it_stands(tmp_path: Path
     with pytest.raises(ConfigError, match=rf"common.yaml:{number}:\d+ parts.party.role.path: path "
                        r"'3037': segment NAD has no data element 3037"):
         load_mappings(load_catalog(), folder)
+
+
+# --- the samples, the validator and the commands -----------------------------------------
+
+SAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "samples"
+
+
+@pytest.mark.parametrize(("name", "kind", "reference"), [
+    ("iftmin-d96b.edi", "TransportInstruction", "BKG-0001"),
+    ("codeco-d96b.edi", "ContainerEvent", "GATEIN-0001"),
+])
+def test_the_demo_samples_validate_and_map(name: str, kind: str, reference: str) -> None:
+    data = (SAMPLES / name).read_bytes()
+    assert errors_of(data) == []  # with code lists checked, ISO 6346 45G1 included
+    _, (canonical,) = map_all(data)
+    assert type(canonical).__name__ == kind and canonical.document_reference == reference
+
+
+def test_mappings_check_lists_every_mapping(capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    assert main(["mappings", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "ok  CUSRES D96B <-> CustomsResponse" in out
+    assert "ok  CUSDEC D01B -> CustomsDeclaration" in out
+    assert "16 mappings" in out
+
+
+def test_mappings_check_names_the_file_and_line_of_a_wrong_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    folder = tmp_path / "mappings"
+    shutil.copytree(DEFAULT_MAPPINGS, folder)
+    target = folder / "edifact" / "iftmin-d96b.yaml"
+    target.write_text(target.read_text().replace("each: SG37", "each: SG38"))
+    assert main(["mappings", "check", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "iftmin-d96b.yaml:" in err and "SG38 is not a segment group of the message" in err
+
+
+def test_render_prints_the_edifact_of_a_canonical_answer(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    _, (declaration,) = map_all(interchange([cusdec_message()]))
+    assert isinstance(declaration, CustomsDeclaration)
+    answer = tmp_path / "answer.json"
+    answer.write_text(response_to(declaration).model_dump_json())
+    assert main(["render", str(answer), "--syntax-version", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("UNA:+.?*'") and "UNH+1+CUSRES:D:96B:UN'" in out
+    assert errors_of(out.encode("latin-1")) == []
+    answer.write_text('{"kind": "CustomsResponse"}')
+    assert main(["render", str(answer)]) == 2
+    assert "not a canonical message" in capsys.readouterr().err

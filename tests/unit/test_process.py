@@ -279,3 +279,23 @@ def test_a_broken_contrl_is_rejected_and_still_not_answered() -> None:
     outcome = process_submission(broken, demo_context())
     assert outcome.acknowledgement is None and outcome.status is Status.REJECTED
     assert "never answered" in outcome.summary
+
+
+def test_a_date_that_is_not_in_its_format_is_located_for_the_partner() -> None:
+    message = [s.replace("DTM+137:20261122:102", "DTM+137:20261342:102")
+               for s in cusdec_message("1")]
+    outcome = process_submission(interchange([message]), demo_context())
+    assert outcome.status is Status.REJECTED
+    contrl = contrl_segments(outcome.acknowledgement.body)
+    dtm_position = next(i for i, s in enumerate(message, start=1) if s.startswith("DTM"))
+    assert contrl["UCS"] == [[str(dtm_position)]]
+    assert contrl["UCD"] == [["12", "2:2"]]  # 0085 12 invalid value, at C507 2380
+    assert "is not a date in UNTDID 2379 format 102" in outcome.summary
+
+
+def test_a_function_code_outside_the_table_is_other_not_an_error() -> None:
+    message = [s.replace("BGM+929+DEC-1+9", "BGM+929+DEC-1+46") for s in cusdec_message("1")]
+    outcome = process_submission(interchange([message]), demo_context())
+    canonical = outcome.messages[0].canonical
+    assert isinstance(canonical, CustomsDeclaration)
+    assert (canonical.function, canonical.function_code) == ("other", "46")

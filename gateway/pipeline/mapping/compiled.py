@@ -9,7 +9,7 @@ the same kind of tree (``Draft``) and writes it in directory order (``emit``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -76,6 +76,18 @@ def values_at(segment: Segment, position: Position) -> list[str]:
     return found
 
 
+def _step(scopes: Sequence[Scope], step: Step) -> Sequence[Scope]:
+    found: list[Scope] = []
+    name = step.name
+    for scope in scopes:
+        if isinstance(scope, Instance):
+            found += (scope.groups if step.group else scope.segments).get(name, ())
+    if step.conditions:
+        return [s for s in found
+                if _holds(s.trigger if isinstance(s, Instance) else s, step.conditions)]
+    return found
+
+
 def _holds(segment: Segment | None, conditions: tuple[Condition, ...]) -> bool:
     return segment is not None and all(
         value_at(segment, c.position) in c.codes for c in conditions)
@@ -87,29 +99,14 @@ class Locator:
 
     steps: tuple[Step, ...]
 
-    def find(self, scope: Scope) -> Iterator[Scope]:
-        if not self.steps:
-            yield scope
-            return
-        yield from self._walk(scope, 0)
-
-    def _walk(self, scope: Scope, index: int) -> Iterator[Scope]:
-        if not isinstance(scope, Instance):
-            return
-        step = self.steps[index]
-        last = index == len(self.steps) - 1
-        if step.group:
-            for instance in scope.groups.get(step.name, ()):
-                if step.conditions and not _holds(instance.trigger, step.conditions):
-                    continue
-                if last:
-                    yield instance
-                else:
-                    yield from self._walk(instance, index + 1)
-            return
-        for segment in scope.segments.get(step.name, ()):
-            if not step.conditions or _holds(segment, step.conditions):
-                yield segment
+    def find(self, scope: Scope) -> Sequence[Scope]:
+        """Every match, in message order (a list: most paths find one or two)."""
+        found: Sequence[Scope] = (scope,)
+        for step in self.steps:
+            found = _step(found, step)
+            if not found:
+                break
+        return found
 
     def make(self, draft: Draft, fresh: bool) -> Draft:
         """The draft scope this path names, created where missing.  ``fresh`` (each item of a
@@ -306,8 +303,24 @@ class ValueField:
     default: str | None = None
     #: For a list of values: the segments each value is read from.
     each: Locator | None = None
+    _plain: bool = field(default=False, init=False, repr=False, compare=False)
 
     def read(self, scope: Scope, ctx: ReadContext, into: dict[str, Any]) -> None:
+        if self._plain:  # the common case, read without the general machinery
+            source = self.sources[0]
+            element, component = source.position.element - 1, source.position.component - 1
+            for segment in source.locator.find(scope):
+                if isinstance(segment, Segment):
+                    try:
+                        text = segment.elements[element][0][component]
+                    except IndexError:
+                        continue
+                    if text:
+                        into[self.name] = text
+                        return
+            if self.required:
+                self._missing(scope)
+            return
         if self.each is not None:
             values = [self._one(s, ctx) for s in self.each.find(scope)]
             into[self.name] = [v for v in values if v is not None]
@@ -316,14 +329,27 @@ class ValueField:
         if value is not None:
             into[self.name] = value
         elif self.required:
-            # Point at the segment that should hold it when there is one (UCS/UCD), else at
-            # the group or message level that lacks the segment.
-            source = self.sources[0]
-            segment = next((s for s in source.locator.find(scope) if isinstance(s, Segment)),
-                           None)
-            if segment is not None:
-                raise MissingValue(f"{self.name} ({self.path})", segment, source.position)
-            raise MissingValue(f"{self.name} ({self.path})", _anchor(scope))
+            self._missing(scope)
+
+    def _missing(self, scope: Scope) -> None:
+        # Point at the segment that should hold it when there is one (UCS/UCD), else at
+        # the group or message level that lacks the segment.
+        source = self.sources[0]
+        segment = next((s for s in source.locator.find(scope) if isinstance(s, Segment)),
+                       None)
+        if segment is not None:
+            raise MissingValue(f"{self.name} ({self.path})", segment, source.position)
+        raise MissingValue(f"{self.name} ({self.path})", _anchor(scope))
+
+    @property
+    def plain(self) -> bool:
+        """Text from one place, no join, default or list."""
+        return self._plain
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_plain", len(self.sources) == 1 and self.join is None
+                           and self.default is None and self.each is None
+                           and isinstance(self.convert, Text))
 
     def _one(self, scope: Scope, ctx: ReadContext) -> Any:
         if self.join is not None:
@@ -408,22 +434,55 @@ class ObjectField:
     many: bool
     required: bool
     constants: tuple[Constant, ...] = ()
+    #: The plain text fields read straight from the scope's own segment (a part such as
+    #: party: NAD 3035, C082 3039 ...) as (name, element index, component index), 0-based,
+    #: and the other fields: reading a segment's fields in one pass is most of the speed.
+    _direct: tuple[tuple[str, int, int, bool], ...] = field(default=(), init=False,
+                                                            repr=False, compare=False)
+    _others: tuple[FieldPlan, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        direct = tuple(f for f in self.fields if isinstance(f, ValueField) and f.plain
+                       and not f.sources[0].locator.steps)
+        object.__setattr__(self, "_direct", tuple(
+            (f.name, f.sources[0].position.element - 1, f.sources[0].position.component - 1,
+             f.required) for f in direct))
+        object.__setattr__(self, "_others", tuple(f for f in self.fields if f not in direct))
 
     def read(self, scope: Scope, ctx: ReadContext, into: dict[str, Any]) -> None:
         if self.many:
             into[self.name] = [self.read_object(s, ctx) for s in self.locator.find(scope)]
             return
-        found = next(self.locator.find(scope), None)
-        if found is not None:
-            into[self.name] = self.read_object(found, ctx)
+        found = self.locator.find(scope)
+        if found:
+            into[self.name] = self.read_object(found[0], ctx)
         elif self.required:
             raise MissingValue(f"{self.name} ({self.path})", _anchor(scope))
 
     def read_object(self, scope: Scope, ctx: ReadContext) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for plan in self.fields:
+        if self._direct and isinstance(scope, Segment):
+            elements = scope.elements
+            for name, element, component, required in self._direct:
+                try:
+                    text = elements[element][0][component]
+                except IndexError:
+                    text = ""
+                if text:
+                    values[name] = text
+                elif required:
+                    self._missing_direct(name, scope)
+            plans = self._others
+        else:
+            plans = self.fields
+        for plan in plans:
             plan.read(scope, ctx, values)
         return values
+
+    def _missing_direct(self, name: str, segment: Segment) -> None:
+        plan = next(f for f in self.fields if f.name == name)
+        assert isinstance(plan, ValueField)
+        raise MissingValue(f"{name} ({plan.path})", segment, plan.sources[0].position)
 
     def write(self, value: Any, draft: Draft) -> None:
         if value is None:

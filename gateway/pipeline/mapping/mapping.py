@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.catalog.specs import GroupSpec, SegmentRef
 from gateway.errors import RenderError
-from gateway.model.canonical import Canonical, CanonicalMessage, Source
+from gateway.model.canonical import Canonical, CanonicalMessage
 from gateway.model.edifact import Interchange, Message
 from gateway.pipeline.mapping.compiled import Draft, ObjectField, ReadContext, emit
 from gateway.pipeline.mapping.tree import LevelPlan, arrange
@@ -39,7 +39,12 @@ class CompiledMapping:
         tree = arrange(message.segments, self.plan)
         ctx = ReadContext(interchange.delimiters.decimal, self.zone)
         values = self.root.read_object(tree, ctx)
-        values["source"] = source_of(interchange, message)
+        header = interchange.header
+        values["source"] = {  # as Source; a dict is validated once, with the rest
+            "syntax": "EDIFACT", "message_type": message.identifier.type,
+            "release": message.identifier.directory, "sender": header.sender.id,
+            "recipient": header.recipient.id, "interchange_reference": header.control_reference,
+            "message_reference": message.reference}
         # The model is one of the union's (compile checks the kind against KINDS).
         return cast("CanonicalMessage", self.model.model_validate(values))
 
@@ -54,19 +59,6 @@ class CompiledMapping:
         identifier = [self.message, self.version, self.release_code, self.agency]
         return [("UNH", [reference, identifier]), *body,
                 ("UNT", [str(len(body) + 2), reference])]
-
-
-def source_of(interchange: Interchange, message: Message) -> Source:
-    header = interchange.header
-    return Source(
-        syntax="EDIFACT",
-        message_type=message.identifier.type,
-        release=message.identifier.directory,
-        sender=header.sender.id,
-        recipient=header.recipient.id,
-        interchange_reference=header.control_reference,
-        message_reference=message.reference,
-    )
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,16 @@ class LevelPlan:
 
     places: dict[str, tuple[int, ...]]
     groups: tuple[tuple[str, LevelPlan] | None, ...]
+    #: (current entry, tag) -> the entry the tag goes to, or -1: learnt while arranging.
+    memo: dict[tuple[int, str], int] = field(default_factory=dict, compare=False)
+
+    def place(self, at: int, tag: str) -> int:
+        key = (at, tag)
+        index = self.memo.get(key)
+        if index is None:
+            index = next((i for i in self.places.get(tag, ()) if i >= at), -1)
+            self.memo[key] = index
+        return index
 
     @classmethod
     def of(cls, content: tuple[Node, ...], trigger_skipped: bool) -> LevelPlan:
@@ -60,11 +70,11 @@ def arrange(segments: Sequence[Segment], plan: LevelPlan) -> Instance:
         tag = segment.tag
         while True:
             instance, level, at = stack[-1]
-            index = next((i for i in level.places.get(tag, ()) if i >= at), None)
-            if index is None and len(stack) > 1:
+            index = level.place(at, tag)
+            if index < 0 and len(stack) > 1:
                 stack.pop()
                 continue
-            if index is None:  # not where the structure puts it: keep it at the top
+            if index < 0:  # not where the structure puts it: keep it at the top
                 instance.segments.setdefault(tag, []).append(segment)
                 break
             group = level.groups[index]

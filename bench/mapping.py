@@ -1,0 +1,88 @@
+"""Map-only beside validation-only, on the same 1 MB CUSDEC D96B interchange, in one process.
+
+    .venv/bin/python bench/mapping.py [--sizes 1]
+
+The interchange is bench/validation.py's (many declarations with varied content).  Each run
+reads it afresh (segments split their elements on first use, so a run must not inherit the
+other's work) and times only:
+- validation: every message against its directory structure (what the pipeline does first);
+- mapping: every message through its compiled mapping file into a CustomsDeclaration;
+and prints messages/s of each and the cost of mapping as a multiple of validation's.  Issue
+4's target: mapping costs no more than validation (x1.00 or less).  Figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.validation import build
+from gateway.app.catalog_files import load_catalog
+from gateway.app.mapping_files import load_mappings
+from gateway.catalog.catalog import Catalog
+from gateway.model.edifact import Interchange
+from gateway.pipeline.mapping.mapping import Mappings
+from gateway.pipeline.validate import Rules, validate
+from gateway.wire.edifact.envelope import read_interchange
+
+Work = Callable[[Interchange], object]
+
+
+def validation(catalog: Catalog) -> Work:
+    def work(interchange: Interchange) -> object:
+        rules = Rules(interchange.header.syntax_identifier)
+        for message in interchange.messages:
+            compiled = catalog.message(message.identifier.type, message.identifier.directory)
+            assert compiled is not None
+            assert not validate(message.segments, compiled, rules).errors
+        return interchange
+    return work
+
+
+def mapping(mappings: Mappings) -> Work:
+    def work(interchange: Interchange) -> object:
+        for message in interchange.messages:
+            compiled = mappings.get(message.identifier.type, message.identifier.directory)
+            assert compiled is not None
+            compiled.read(interchange, message)
+        return interchange
+    return work
+
+
+def best_seconds(data: bytes, work: Work, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        interchange = read_interchange(data)
+        start = time.perf_counter()
+        work(interchange)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    catalog = load_catalog()
+    mappings = load_mappings(catalog)
+    for megabytes in args.sizes:
+        data, segment_count = build(megabytes)
+        messages = len(read_interchange(data).messages)
+        print(f"\n{len(data) / 1e6:.1f} MB CUSDEC D96B interchange: {messages:,} messages, "
+              f"{segment_count:,} segments")
+        validate_s = best_seconds(data, validation(catalog), args.runs)
+        map_s = best_seconds(data, mapping(mappings), args.runs)
+        for name, seconds in (("validation only", validate_s), ("mapping only", map_s)):
+            print(f"  {name:16s} {messages / seconds:9,.0f} messages/s "
+                  f"{len(data) / 1e6 / seconds:6.2f} MB/s")
+        print(f"  mapping costs x{map_s / validate_s:.2f} validation (target: x1.00 or less)")
+
+
+if __name__ == "__main__":
+    main()
