@@ -1,5 +1,3 @@
-"""Message structures (schemas/) and mappings (mappings/) compiled once at start-up.
-
-Today the CUSDEC mapping is code (pipeline/mapping); the directory-driven schemas and the
-declarative mappings of the conformance and mapping work compile into this package.
-"""
+"""Message structures (``schemas/edifact``) compiled once at start-up into what the validator
+walks.  The mapping files (``mappings/``) are compiled against these structures by
+``pipeline/mapping/compile.py``."""
