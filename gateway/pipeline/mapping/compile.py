@@ -103,7 +103,8 @@ class _Compiler:
             root=root, plan=LevelPlan.of(self.message.spec.content, trigger_skipped=False),
             content=self.message.spec.content, renders=file.renders, zone=zone,
             version=self.message.spec.version, release_code=self.message.spec.release,
-            agency=self.message.spec.agency)
+            agency=self.message.spec.agency,
+            segment_specs={tag: self.message.segments[tag] for tag in self.message.tags})
 
     def fields(self, specs: dict[str, FieldSpec], model: type[BaseModel], scope: Scope,
                origin: Origin, key: PathKey) -> tuple[run.FieldPlan, ...]:

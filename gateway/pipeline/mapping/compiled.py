@@ -19,6 +19,7 @@ from gateway.catalog.specs import GroupSpec, SegmentRef
 from gateway.errors import MappingError, RenderError
 from gateway.model.edifact import Segment
 from gateway.pipeline.mapping import conversions as conv
+from gateway.pipeline.mapping.extract import Extractor
 from gateway.pipeline.mapping.paths import Condition, Position, Step
 from gateway.pipeline.mapping.tree import Instance
 from gateway.wire.edifact.writer import OutSegment
@@ -54,20 +55,29 @@ class MissingValue(MappingError):
 class ReadContext:
     decimal_mark: str
     zone: ZoneInfo
+    #: The values of the message's segments, each segment matched once (``extract.py``).
+    extract: Extractor
 
 
 # --- the message side: finding segments, reading and writing values ------------------------
 
 
-def value_at(segment: Segment, position: Position) -> str:
+def value_at(segment: Segment, position: Position, ctx: ReadContext) -> str:
+    flat = ctx.extract.flat(segment)
+    if flat is not None:
+        return flat[position.flat] or ""
     try:
         return segment.elements[position.element - 1][0][position.component - 1]
     except IndexError:
         return ""
 
 
-def values_at(segment: Segment, position: Position) -> list[str]:
+def values_at(segment: Segment, position: Position, ctx: ReadContext) -> list[str]:
     """Every same-id component in every occurrence (C108's five 4440 lines, repeated)."""
+    flat = ctx.extract.flat(segment)
+    if flat is not None:  # one occurrence: a repeated element does not match the pattern
+        base = position.flat - position.component
+        return [v for v in (flat[base + c] for c in position.siblings) if v]
     found = []
     for occurrence in segment.occurrences(position.element):
         for component in position.siblings:
@@ -76,7 +86,7 @@ def values_at(segment: Segment, position: Position) -> list[str]:
     return found
 
 
-def _step(scopes: Sequence[Scope], step: Step) -> Sequence[Scope]:
+def _step(scopes: Sequence[Scope], step: Step, ctx: ReadContext) -> Sequence[Scope]:
     found: list[Scope] = []
     name = step.name
     for scope in scopes:
@@ -84,13 +94,14 @@ def _step(scopes: Sequence[Scope], step: Step) -> Sequence[Scope]:
             found += (scope.groups if step.group else scope.segments).get(name, ())
     if step.conditions:
         return [s for s in found
-                if _holds(s.trigger if isinstance(s, Instance) else s, step.conditions)]
+                if _holds(s.trigger if isinstance(s, Instance) else s, step.conditions, ctx)]
     return found
 
 
-def _holds(segment: Segment | None, conditions: tuple[Condition, ...]) -> bool:
+def _holds(segment: Segment | None, conditions: tuple[Condition, ...],
+           ctx: ReadContext) -> bool:
     return segment is not None and all(
-        value_at(segment, c.position) in c.codes for c in conditions)
+        value_at(segment, c.position, ctx) in c.codes for c in conditions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +110,18 @@ class Locator:
 
     steps: tuple[Step, ...]
 
-    def find(self, scope: Scope) -> Sequence[Scope]:
+    def find(self, scope: Scope, ctx: ReadContext) -> Sequence[Scope]:
         """Every match, in message order (a list: most paths find one or two)."""
+        steps = self.steps
+        if not steps:
+            return (scope,)
+        first = steps[0]
+        if len(steps) == 1 and not first.group and not first.conditions:
+            # the most frequent path: a segment at this level (CST, DTM, LOC ...)
+            return scope.segments.get(first.name, ()) if isinstance(scope, Instance) else ()
         found: Sequence[Scope] = (scope,)
-        for step in self.steps:
-            found = _step(found, step)
+        for step in steps:
+            found = _step(found, step, ctx)
             if not found:
                 break
         return found
@@ -227,7 +245,7 @@ class Date:
     wants: str  # "date", "datetime" or "either"
 
     def read(self, text: str, segment: Segment, ctx: ReadContext) -> Any:
-        code = (value_at(segment, self.format_at) if self.format_at else "") \
+        code = (value_at(segment, self.format_at, ctx) if self.format_at else "") \
             or self.format_default or ""
         if not conv.supported_format(code):
             if self.optional:
@@ -308,34 +326,30 @@ class ValueField:
     def read(self, scope: Scope, ctx: ReadContext, into: dict[str, Any]) -> None:
         if self._plain:  # the common case, read without the general machinery
             source = self.sources[0]
-            element, component = source.position.element - 1, source.position.component - 1
-            for segment in source.locator.find(scope):
+            for segment in source.locator.find(scope, ctx):
                 if isinstance(segment, Segment):
-                    try:
-                        text = segment.elements[element][0][component]
-                    except IndexError:
-                        continue
+                    text = value_at(segment, source.position, ctx)
                     if text:
                         into[self.name] = text
                         return
             if self.required:
-                self._missing(scope)
+                self._missing(scope, ctx)
             return
         if self.each is not None:
-            values = [self._one(s, ctx) for s in self.each.find(scope)]
+            values = [self._one(s, ctx) for s in self.each.find(scope, ctx)]
             into[self.name] = [v for v in values if v is not None]
             return
         value = self._one(scope, ctx)
         if value is not None:
             into[self.name] = value
         elif self.required:
-            self._missing(scope)
+            self._missing(scope, ctx)
 
-    def _missing(self, scope: Scope) -> None:
+    def _missing(self, scope: Scope, ctx: ReadContext) -> None:
         # Point at the segment that should hold it when there is one (UCS/UCD), else at
         # the group or message level that lacks the segment.
         source = self.sources[0]
-        segment = next((s for s in source.locator.find(scope) if isinstance(s, Segment)),
+        segment = next((s for s in source.locator.find(scope, ctx) if isinstance(s, Segment)),
                        None)
         if segment is not None:
             raise MissingValue(f"{self.name} ({self.path})", segment, source.position)
@@ -354,23 +368,23 @@ class ValueField:
     def _one(self, scope: Scope, ctx: ReadContext) -> Any:
         if self.join is not None:
             for source in self.sources:
-                texts = [t for segment in source.locator.find(scope)
+                texts = [t for segment in source.locator.find(scope, ctx)
                          if isinstance(segment, Segment)
-                         for t in values_at(segment, source.position)]
+                         for t in values_at(segment, source.position, ctx)]
                 if texts:
                     return self.join.join(texts)
             return None
         for source in self.sources:
-            for segment in source.locator.find(scope):
+            for segment in source.locator.find(scope, ctx):
                 if isinstance(segment, Segment):
-                    text = value_at(segment, source.position)
+                    text = value_at(segment, source.position, ctx)
                     if text:
                         return self.convert.read(text, segment, ctx)
         return None if self.default is None else self._default(scope, ctx)
 
     def _default(self, scope: Scope, ctx: ReadContext) -> Any:
         assert self.default is not None
-        segment = next((s for s in self.sources[0].locator.find(scope)
+        segment = next((s for s in self.sources[0].locator.find(scope, ctx)
                         if isinstance(s, Segment)), None)
         if segment is None:
             return None
@@ -437,23 +451,22 @@ class ObjectField:
     #: The plain text fields read straight from the scope's own segment (a part such as
     #: party: NAD 3035, C082 3039 ...) as (name, element index, component index), 0-based,
     #: and the other fields: reading a segment's fields in one pass is most of the speed.
-    _direct: tuple[tuple[str, int, int, bool], ...] = field(default=(), init=False,
-                                                            repr=False, compare=False)
+    _direct: tuple[tuple[str, Position, bool], ...] = field(default=(), init=False,
+                                                           repr=False, compare=False)
     _others: tuple[FieldPlan, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         direct = tuple(f for f in self.fields if isinstance(f, ValueField) and f.plain
                        and not f.sources[0].locator.steps)
         object.__setattr__(self, "_direct", tuple(
-            (f.name, f.sources[0].position.element - 1, f.sources[0].position.component - 1,
-             f.required) for f in direct))
+            (f.name, f.sources[0].position, f.required) for f in direct))
         object.__setattr__(self, "_others", tuple(f for f in self.fields if f not in direct))
 
     def read(self, scope: Scope, ctx: ReadContext, into: dict[str, Any]) -> None:
         if self.many:
-            into[self.name] = [self.read_object(s, ctx) for s in self.locator.find(scope)]
+            into[self.name] = [self.read_object(s, ctx) for s in self.locator.find(scope, ctx)]
             return
-        found = self.locator.find(scope)
+        found = self.locator.find(scope, ctx)
         if found:
             into[self.name] = self.read_object(found[0], ctx)
         elif self.required:
@@ -462,12 +475,10 @@ class ObjectField:
     def read_object(self, scope: Scope, ctx: ReadContext) -> dict[str, Any]:
         values: dict[str, Any] = {}
         if self._direct and isinstance(scope, Segment):
-            elements = scope.elements
-            for name, element, component, required in self._direct:
-                try:
-                    text = elements[element][0][component]
-                except IndexError:
-                    text = ""
+            flat = ctx.extract.flat(scope)
+            for name, position, required in self._direct:
+                text = (flat[position.flat] or "") if flat is not None \
+                    else value_at(scope, position, ctx)
                 if text:
                     values[name] = text
                 elif required:

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from gateway.catalog.specs import GroupSpec, SegmentRef
+from gateway.catalog.specs import GroupSpec, SegmentRef, SegmentSpec
 from gateway.errors import RenderError
 from gateway.model.canonical import Canonical, CanonicalMessage
-from gateway.model.edifact import Interchange, Message
+from gateway.model.edifact import Delimiters, Interchange, Message
 from gateway.pipeline.mapping.compiled import Draft, ObjectField, ReadContext, emit
+from gateway.pipeline.mapping.extract import Extractor, extractor
 from gateway.pipeline.mapping.tree import LevelPlan, arrange
 from gateway.wire.edifact.writer import OutSegment
 
@@ -31,13 +33,19 @@ class CompiledMapping:
     version: str
     release_code: str
     agency: str
+    #: The specifications of the segments the message may hold (for ``extract``).
+    segment_specs: dict[str, SegmentSpec] = field(default_factory=dict)
+    _patterns: dict[Delimiters, dict[str, re.Pattern[str]]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def read(self, interchange: Interchange, message: Message) -> CanonicalMessage:
         """The canonical message; MappingError (BadValue, MissingValue) when the partner's
         message lacks or garbles what the canonical kind needs, pydantic's ValidationError
         when a value breaks the model's own constraints."""
         tree = arrange(message.segments, self.plan)
-        ctx = ReadContext(interchange.delimiters.decimal, self.zone)
+        delimiters = interchange.delimiters
+        ctx = ReadContext(delimiters.decimal, self.zone,
+                          Extractor(self._patterns_for(delimiters), delimiters.release))
         values = self.root.read_object(tree, ctx)
         header = interchange.header
         values["source"] = {  # as Source; a dict is validated once, with the rest
@@ -47,6 +55,14 @@ class CompiledMapping:
             "message_reference": message.reference}
         # The model is one of the union's (compile checks the kind against KINDS).
         return cast("CanonicalMessage", self.model.model_validate(values))
+
+    def _patterns_for(self, delimiters: Delimiters) -> dict[str, re.Pattern[str]]:
+        patterns = self._patterns.get(delimiters)
+        if patterns is None:
+            patterns = {tag: extractor(spec, delimiters)
+                        for tag, spec in self.segment_specs.items()}
+            self._patterns[delimiters] = patterns
+        return patterns
 
     def render(self, canonical: Canonical, reference: str) -> list[OutSegment]:
         """UNH .. UNT of one message carrying ``canonical``; ``reference`` is its 0062."""

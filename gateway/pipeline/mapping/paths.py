@@ -54,6 +54,8 @@ class Position:
     representation: Representation | None
     #: For ``join``: the positions of every same-id component of the element (C108 4440 x5).
     siblings: tuple[int, ...] = ()
+    #: Index of the value among the segment's components laid flat (``extract.py``).
+    flat: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +213,8 @@ def _element(spec: SegmentSpec, parts: list[str], text: str) -> Position:
             if element.composite:
                 raise PathError(f"path {text!r}: {first} is a composite; name a component "
                                 f"({', '.join(c.id for c in element.components)})")
-            return Position(index, 1, element.id, element.representation, (1,))
+            return Position(index, 1, element.id, element.representation, (1,),
+                            flat_width(spec, index))
         return _component(spec, index, element, parts[1], text)
     if len(parts) == 1 and nth == 1:
         inside = [(i, e) for i, e in enumerate(spec.elements, start=1)
@@ -235,7 +238,13 @@ def _component(spec: SegmentSpec, index: int, element: ElementSpec, part: str,
                         f"(it has {', '.join(c.id for c in element.components)})")
     component: ComponentSpec = element.components[matches[nth - 1] - 1]
     return Position(index, matches[nth - 1], wanted, component.representation,
-                    tuple(matches))
+                    tuple(matches), flat_width(spec, index) + matches[nth - 1] - 1)
+
+
+def flat_width(spec: SegmentSpec, element: int) -> int:
+    """How many values stand before data element ``element`` (1-based) when a segment's
+    components are laid flat in specification order."""
+    return sum(max(1, len(e.components)) for e in spec.elements[:element - 1])
 
 
 def _id_and_nth(part: str, text: str) -> tuple[str, int]:

@@ -33,16 +33,19 @@ class LevelPlan:
 
     places: dict[str, tuple[int, ...]]
     groups: tuple[tuple[str, LevelPlan] | None, ...]
-    #: (current entry, tag) -> the entry the tag goes to, or -1: learnt while arranging.
-    memo: dict[tuple[int, str], int] = field(default_factory=dict, compare=False)
+    #: (current entry, tag) -> (the entry the tag goes to or -1, the group it opens): learnt
+    #: while arranging, so each step of a message is one dictionary look-up.
+    memo: dict[tuple[int, str], tuple[int, tuple[str, LevelPlan] | None]] = field(
+        default_factory=dict, compare=False)
 
-    def place(self, at: int, tag: str) -> int:
+    def place(self, at: int, tag: str) -> tuple[int, tuple[str, LevelPlan] | None]:
         key = (at, tag)
-        index = self.memo.get(key)
-        if index is None:
+        found = self.memo.get(key)
+        if found is None:
             index = next((i for i in self.places.get(tag, ()) if i >= at), -1)
-            self.memo[key] = index
-        return index
+            found = (index, self.groups[index] if index >= 0 else None)
+            self.memo[key] = found
+        return found
 
     @classmethod
     def of(cls, content: tuple[Node, ...], trigger_skipped: bool) -> LevelPlan:
@@ -70,17 +73,21 @@ def arrange(segments: Sequence[Segment], plan: LevelPlan) -> Instance:
         tag = segment.tag
         while True:
             instance, level, at = stack[-1]
-            index = level.place(at, tag)
+            index, group = level.memo.get((at, tag)) or level.place(at, tag)
             if index < 0 and len(stack) > 1:
                 stack.pop()
                 continue
             if index < 0:  # not where the structure puts it: keep it at the top
                 instance.segments.setdefault(tag, []).append(segment)
                 break
-            group = level.groups[index]
-            stack[-1] = (instance, level, index)
+            if index != at:
+                stack[-1] = (instance, level, index)
             if group is None:
-                instance.segments.setdefault(tag, []).append(segment)
+                same = instance.segments.get(tag)
+                if same is None:
+                    instance.segments[tag] = [segment]
+                else:
+                    same.append(segment)
             else:
                 name, nested = group
                 opened = Instance(segments={tag: [segment]}, trigger=segment)

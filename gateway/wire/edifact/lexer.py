@@ -102,12 +102,16 @@ class Lexer:
         release = self._d.release
         if not release or release not in raw:
             return raw
-        # Drop each release character and keep the one it releases (ISO 9735-1 clause 8).
-        kept: list[str] = []
-        start = 0
-        while (at := raw.find(release, start)) >= 0:
-            kept.append(raw[start:at])
-            kept.append(raw[at + 1 : at + 2])
-            start = at + 2
-        kept.append(raw[start:])
-        return "".join(kept)
+        return unescape(raw, release)
+
+
+def unescape(value: str, release: str) -> str:
+    """Drop each release character and keep the one it releases (ISO 9735-1 clause 8)."""
+    kept: list[str] = []
+    start = 0
+    while (at := value.find(release, start)) >= 0:
+        kept.append(value[start:at])
+        kept.append(value[at + 1 : at + 2])
+        start = at + 2
+    kept.append(value[start:])
+    return "".join(kept)
