@@ -100,8 +100,12 @@ def _step(scopes: Sequence[Scope], step: Step, ctx: ReadContext) -> Sequence[Sco
 
 def _holds(segment: Segment | None, conditions: tuple[Condition, ...],
            ctx: ReadContext) -> bool:
-    return segment is not None and all(
-        value_at(segment, c.position, ctx) in c.codes for c in conditions)
+    if segment is None:
+        return False
+    for condition in conditions:
+        if value_at(segment, condition.position, ctx) not in condition.codes:
+            return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
