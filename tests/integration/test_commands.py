@@ -18,6 +18,7 @@ from gateway.app.serve import topology_of
 from gateway.cli import main
 from tests.support.edifact import cusdec
 from tests.support.harness import (
+    DEMO_AGENCIES,
     Client,
     Gateway,
     create_database,
@@ -66,7 +67,7 @@ async def test_serve_drains_on_sigterm_and_exits_cleanly(tmp_path: Path) -> None
     finally:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
-        await delete_topology(files, ("customs", "quarantine"))
+        await delete_topology(files, DEMO_AGENCIES)
         await drop_database(database)
 
 

@@ -95,3 +95,36 @@ async def test_what_an_agency_rejects_goes_to_its_dead_letter_queue(gateway: Gat
         assert kept is not None and kept.message_id == message.message_id
     finally:
         await connection.close()
+
+
+async def test_cargo_reports_and_container_events_reach_their_agencies(
+        gateway: Gateway) -> None:
+    """CUSCAR, CODECO and IFTMIN go through their mapping files like CUSDEC."""
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "samples"
+    gate_in = (samples / "codeco-d96b.edi").read_bytes().replace(b"DEMOVAN", b"VANA")
+    booking = (samples / "iftmin-d96b.edi").read_bytes().replace(b"DEMOVAN", b"VANA")
+    manifest = interchange([[
+        "UNH+M1+CUSCAR:D:96B:UN", "BGM+85+MANIFEST-1+9", "DTM+137:202612030852:203",
+        "NAD+CA+EVE:172:20", "TDT+20+031W+1++EVE:172:20", "LOC+60+TWKHH::6",
+        "CNI+1", "RFF+BM:BL-0001", "LOC+9+CNSHA::6", "LOC+11+TWKHH::6",
+        "GID+1+10:CT", "FTX+AAA+++FROZEN FISH", "MEA+AAE+G+KGM:1250.5", "CST++030355:122",
+        "UNT+15+M1"]], sender="VANA", control_reference="MANI1")
+    for name, data in (("gate.edi", gate_in), ("booking.edi", booking),
+                       ("manifest.edi", manifest)):
+        await gateway.upload("van-a", name, data)
+        (answer,) = await gateway.answers("van-a", name)
+        assert uci_action(answer) == "7", answer.decode("latin-1")
+    port = await gateway.queue("port", expect=3)
+    kinds = sorted(json.loads(m.body)["kind"] for m in port)
+    assert kinds == ["CargoReport", "ContainerEvent", "TransportInstruction"]
+    (customs,) = await gateway.queue("customs", expect=1)
+    report = json.loads(customs.body)
+    assert report["kind"] == "CargoReport" and report["report_number"] == "MANIFEST-1"
+    (consignment,) = report["consignments"]
+    assert consignment["transport_document"] == "BL-0001"
+    assert consignment["place_of_loading"] == "CNSHA"
+    assert consignment["items"][0]["commodity_code"] == "030355"
+    event = next(json.loads(m.body) for m in port if m.type == "ContainerEvent")
+    assert event["event"] == "gate_in" and event["equipment"][0]["id"] == "HMMU1234567"

@@ -15,6 +15,7 @@ import pytest
 from tests.support.edifact import cusdec
 from tests.support.harness import (
     AMQP_URL,
+    DEMO_AGENCIES,
     Gateway,
     create_database,
     database_url,
@@ -46,7 +47,7 @@ async def proxied(tmp_path: Path, request: pytest.FixtureRequest
         await proxy.restore() if proxy.port and not proxy._server else None
         await gateway.stop()
         await proxy.close()
-        await delete_topology(files, ("customs", "quarantine"))
+        await delete_topology(files, DEMO_AGENCIES)
         await drop_database(database)
 
 

@@ -8,6 +8,7 @@ from gateway.store.database import create_pool
 from gateway.store.interchanges import record_submission
 from tests.support.edifact import cusdec
 from tests.support.harness import (
+    DEMO_AGENCIES,
     create_database,
     database_url,
     delete_topology,
@@ -33,7 +34,7 @@ async def test_a_submission_stored_before_a_crash_is_processed_on_start(tmp_path
         assert len(await gateway.queue("quarantine", expect=1)) == 1
     finally:
         await gateway.stop()
-        await delete_topology(files, ("customs", "quarantine"))
+        await delete_topology(files, DEMO_AGENCIES)
         await drop_database(database)
 
 
@@ -57,7 +58,7 @@ async def test_deliveries_decided_before_a_crash_are_published_on_start(tmp_path
         assert again[0].message_id == first.seen["customs"][0].message_id
     finally:
         await second.stop()
-        await delete_topology(files, ("customs", "quarantine"))
+        await delete_topology(files, DEMO_AGENCIES)
         await drop_database(database)
 
 
@@ -81,5 +82,5 @@ async def test_a_queue_from_an_older_version_is_kept_and_still_fed(tmp_path: Pat
         assert len(await gateway.queue("customs", expect=1)) == 1
     finally:
         await gateway.stop()
-        await delete_topology(files, ("customs", "quarantine"))
+        await delete_topology(files, DEMO_AGENCIES)
         await drop_database(database)

@@ -85,9 +85,8 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
         entries.append(f"  - id: {partner_id}\n    name: {partner_id}\n    edifact_ids:\n"
                        f"      - id: {sender}\n    ssh_keys:\n      - file: {partner_id}.key.pub\n")
     (root / "partners.yaml").write_text("partners:\n" + "".join(entries))
-    (root / "agencies.yaml").write_text(
-        "agencies:\n  - code: customs\n    name: Customs\n"
-        "  - code: quarantine\n    name: Quarantine\n")
+    (root / "agencies.yaml").write_text("agencies:\n" + "".join(
+        f"  - code: {code}\n    name: {code}\n" for code in DEMO_AGENCIES))
     (root / "routing.yaml").write_text(
         (Path(__file__).resolve().parents[2] / "routing.yaml").read_text())
     exchange, prefix = f"test.{tag}.deliveries", f"test.{tag}.agency."
@@ -204,6 +203,10 @@ async def start_gateway(files: Files) -> Gateway:
     return Gateway(files, running.sftp_port, config=config, running=running, task=task)
 
 
+#: The agencies of the demo configuration, which the shipped routing.yaml names.
+DEMO_AGENCIES = ("customs", "quarantine", "port")
+
+
 async def delete_topology(files: Files, agencies: tuple[str, ...]) -> None:
     connection = await aio_pika.connect(AMQP_URL)
     try:
@@ -226,5 +229,5 @@ async def gateway_fixture(root: Path) -> AsyncIterator[Gateway]:
     finally:
         if gateway.task is not None and not gateway.task.done():
             await gateway.stop()
-        await delete_topology(files, ("customs", "quarantine"))
+        await delete_topology(files, DEMO_AGENCIES)
         await drop_database(database)
