@@ -5,10 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from pathlib import Path
 
 from gateway.wire.edifact.envelope import read_interchange
 from tests.support.edifact import cusdec, interchange
 from tests.support.harness import Gateway
+
+SAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "samples"
+
+
+def sample(name: str) -> bytes:
+    """A demo sample, sent as the test partner (UNB sender VANA)."""
+    return (SAMPLES / name).read_bytes().replace(b"DEMOVAN", b"VANA")
 
 
 def uci_action(contrl: bytes) -> str:
@@ -100,11 +108,7 @@ async def test_what_an_agency_rejects_goes_to_its_dead_letter_queue(gateway: Gat
 async def test_cargo_reports_and_container_events_reach_their_agencies(
         gateway: Gateway) -> None:
     """CUSCAR, CODECO and IFTMIN go through their mapping files like CUSDEC."""
-    from pathlib import Path
-
-    samples = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "samples"
-    gate_in = (samples / "codeco-d96b.edi").read_bytes().replace(b"DEMOVAN", b"VANA")
-    booking = (samples / "iftmin-d96b.edi").read_bytes().replace(b"DEMOVAN", b"VANA")
+    gate_in, booking = sample("codeco-d96b.edi"), sample("iftmin-d96b.edi")
     manifest = interchange([[
         "UNH+M1+CUSCAR:D:96B:UN", "BGM+85+MANIFEST-1+9", "DTM+137:202612030852:203",
         "NAD+CA+EVE:172:20", "TDT+20+031W+1++EVE:172:20", "LOC+60+TWKHH::6",

@@ -89,12 +89,6 @@ class Mappings:
     def releases_of(self, message_type: str) -> list[str]:
         return sorted(release for kind, release in self.by_message if kind == message_type)
 
-    def renderer(self, kind: str, release: str) -> CompiledMapping | None:
-        """The mapping that writes ``kind`` in ``release`` (CUSRES D96B for a response to a
-        D96B declaration)."""
-        return next((m for m in self.by_message.values()
-                     if m.renders and m.model.__name__ == kind and m.release == release), None)
-
     def rendered_releases(self, kind: str) -> list[str]:
         return sorted(m.release for m in self.by_message.values()
                       if m.renders and m.model.__name__ == kind)
