@@ -36,7 +36,7 @@ def error_of(path: Path) -> str:
 
 def test_the_shipped_configuration_loads(config_dir: Path) -> None:
     config = load_config(config_dir / "gateway.yaml", environ={})
-    assert config.agency_codes == ("customs", "quarantine")
+    assert config.agency_codes == ("customs", "quarantine", "port")
     assert config.partner("demo-van").may_send_as("DEMOVAN", "ZZZ")
     assert next(r.name for r in config.routing.rules) == "customs-receives-every-declaration"
 
