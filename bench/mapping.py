@@ -5,8 +5,12 @@
 The interchange is bench/validation.py's (many declarations with varied content).  Each run
 reads it afresh (segments split their elements on first use, so a run must not inherit the
 other's work) and times only:
-- validation: every message against its directory structure (what the pipeline does first);
-- mapping: every message through its compiled mapping file into a CustomsDeclaration;
+- validation: every message against its directory structure (what the pipeline does first;
+  it also hands on the message in its groups and the values its quick pass matched);
+- mapping on its own: every message through its compiled mapping file into a
+  CustomsDeclaration, arranging and reading the message itself;
+- mapping as the pipeline runs it: the same, from what validation handed on (validation done
+  before the clock starts);
 and prints messages/s of each and the cost of mapping as a multiple of validation's.  Issue
 4's target: mapping costs no more than validation (x1.00 or less).  Figures only.
 """
@@ -27,7 +31,7 @@ from gateway.app.mapping_files import load_mappings
 from gateway.catalog.catalog import Catalog
 from gateway.model.edifact import Interchange
 from gateway.pipeline.mapping.mapping import Mappings
-from gateway.pipeline.validate import Rules, validate
+from gateway.pipeline.validate import Report, Rules, validate
 from gateway.wire.edifact.envelope import read_interchange
 
 Work = Callable[[Interchange], object]
@@ -54,13 +58,40 @@ def mapping(mappings: Mappings) -> Work:
     return work
 
 
-def best_seconds(data: bytes, works: list[Work], runs: int) -> list[float]:
-    """Best of ``runs`` for each work, the works taking turns (a shared machine's slow spells
-    then fall on both alike)."""
+def after_validation(catalog: Catalog, mappings: Mappings) -> tuple[Work, Work]:
+    """(untimed preparation: validate; timed work: map from what validation handed on)"""
+    reports: dict[int, Report] = {}
+
+    def prepare(interchange: Interchange) -> object:
+        rules = Rules(interchange.header.syntax_identifier)
+        for message in interchange.messages:
+            compiled = catalog.message(message.identifier.type, message.identifier.directory)
+            assert compiled is not None
+            reports[id(message)] = validate(message.segments, compiled, rules)
+        return interchange
+
+    def work(interchange: Interchange) -> object:
+        for message in interchange.messages:
+            compiled = mappings.get(message.identifier.type, message.identifier.directory)
+            assert compiled is not None
+            compiled.read(interchange, message, reports[id(message)].arranged)
+        return interchange
+
+    return prepare, work
+
+
+def untimed(interchange: Interchange) -> object:
+    return interchange
+
+
+def best_seconds(data: bytes, works: list[tuple[Work, Work]], runs: int) -> list[float]:
+    """Best of ``runs`` for each (untimed preparation, timed work), the works taking turns (a
+    shared machine's slow spells then fall on all alike)."""
     best = [float("inf")] * len(works)
     for _ in range(runs):
-        for index, work in enumerate(works):
+        for index, (prepare, work) in enumerate(works):
             interchange = read_interchange(data)
+            prepare(interchange)
             start = time.perf_counter()
             work(interchange)
             best[index] = min(best[index], time.perf_counter() - start)
@@ -79,12 +110,15 @@ def main() -> None:
         messages = len(read_interchange(data).messages)
         print(f"\n{len(data) / 1e6:.1f} MB CUSDEC D96B interchange: {messages:,} messages, "
               f"{segment_count:,} segments")
-        validate_s, map_s = best_seconds(data, [validation(catalog), mapping(mappings)],
-                                         args.runs)
-        for name, seconds in (("validation only", validate_s), ("mapping only", map_s)):
-            print(f"  {name:16s} {messages / seconds:9,.0f} messages/s "
-                  f"{len(data) / 1e6 / seconds:6.2f} MB/s")
-        print(f"  mapping costs x{map_s / validate_s:.2f} validation (target: x1.00 or less)")
+        validate_s, alone_s, staged_s = best_seconds(
+            data, [(untimed, validation(catalog)), (untimed, mapping(mappings)),
+                   after_validation(catalog, mappings)], args.runs)
+        for name, seconds in (("validation", validate_s), ("mapping on its own", alone_s),
+                              ("mapping in the pipeline", staged_s)):
+            print(f"  {name:24s} {messages / seconds:9,.0f} messages/s "
+                  f"{len(data) / 1e6 / seconds:6.2f} MB/s  x{seconds / validate_s:.2f} the "
+                  "cost of validation")
+        print("  target: mapping costs no more than validation (x1.00 or less)")
 
 
 if __name__ == "__main__":

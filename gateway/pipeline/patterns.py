@@ -8,6 +8,10 @@ what is wrong, so a pattern may be stricter than the rules but never more lenien
 ISO 9735-1: a value's length counts released characters once and leaves the sign and the
 decimal mark of a number out (clause 10); trailing empty elements and components may be
 omitted (clause 7).
+
+Every value is a capturing group, numbered in specification order with the components laid
+flat (a simple element is one value): a matched segment's ``groups()`` are its values, which
+the mapper reads without splitting the segment again.
 """
 
 from __future__ import annotations
@@ -49,39 +53,42 @@ class PatternBuilder:
 
     def segment(self, spec: SegmentSpec) -> SegmentPattern:
         self._coded = []
+        offsets = [0]
+        for element in spec.elements:
+            offsets.append(offsets[-1] + max(1, len(element.components)))
         tail = ""
         for index in range(len(spec.elements) - 1, -1, -1):
             element = spec.elements[index]
             required = any(e.mandatory for e in spec.elements[index:])
-            tail = f"(?:{self._element}{self._data_element(element)}{tail})" + \
-                ("" if required else "?")
+            value = self._data_element(element, offsets[index])
+            tail = f"(?:{self._element}{value}{tail})" + ("" if required else "?")
         regex = re.compile(re.escape(spec.tag) + tail, re.DOTALL)
-        # The pattern is built from its end, so the groups are named, then numbered by place.
-        coded = tuple(sorted((regex.groupindex[f"v{key}"], codes) for key, codes in self._coded))
-        return SegmentPattern(regex, coded)
+        assert regex.groups == offsets[-1]  # one group a value, in specification order
+        return SegmentPattern(regex, tuple(sorted(self._coded)))
 
-    def _data_element(self, spec: ElementSpec) -> str:
+    def _data_element(self, spec: ElementSpec, flat: int) -> str:
         if not spec.composite:
             assert spec.representation is not None
-            value = self._value(spec.id, spec.representation)
+            value = self._value(spec.id, spec.representation, flat)
             return value if spec.mandatory else f"(?:{value})?"
         components = spec.components
         tail = ""
         for index in range(len(components) - 1, 0, -1):
             required = any(c.mandatory for c in components[index:])
-            tail = f"(?:{self._component}{self._component_value(components[index])}{tail})" + \
-                ("" if required else "?")
-        body = self._component_value(components[0]) + tail
+            value = self._component_value(components[index], flat + index)
+            tail = f"(?:{self._component}{value}{tail})" + ("" if required else "?")
+        body = self._component_value(components[0], flat) + tail
         if spec.mandatory:
             # present: at least one component holds a value
             return f"(?!(?:{self._component})*(?:{self._element}|$)){body}"
         return f"(?:{body}|(?:{self._component}){{0,{len(components) - 1}}})"
 
-    def _component_value(self, spec: ComponentSpec) -> str:
-        value = self._value(spec.id, spec.representation)
+    def _component_value(self, spec: ComponentSpec, flat: int) -> str:
+        value = self._value(spec.id, spec.representation, flat)
         return value if spec.mandatory else f"(?:{value})?"
 
-    def _value(self, element_id: str, r: Representation) -> str:
+    def _value(self, element_id: str, r: Representation, flat: int) -> str:
+        """The value's pattern as capturing group ``flat + 1``."""
         if r.format == "n":
             digits = rf"(?=(?:[.,]?\d){{{r.min},{r.max}}}(?![.,]?\d))"
             body = rf"-?{digits}(?:\d+(?:[.,]\d*)?|[.,]\d+)"
@@ -89,8 +96,6 @@ class PatternBuilder:
             unit = self._letter if r.format == "a" else self._unit
             body = f"{unit}{{{r.min},{r.max}}}"
         codes = self._codes.get(element_id)
-        if codes is None:
-            return f"(?:{body})"
-        key = len(self._coded)
-        self._coded.append((key, codes))
-        return f"(?P<v{key}>{body})"
+        if codes is not None:
+            self._coded.append((flat + 1, codes))
+        return f"({body})"

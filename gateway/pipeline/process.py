@@ -117,7 +117,7 @@ def _message(interchange: Interchange, message: Message, position: int,
     if mapping is None:
         return _replace(base, findings=(_unsupported(message, ctx),))
     try:
-        canonical = mapping.read(interchange, message)
+        canonical = mapping.read(interchange, message, report.arranged)
     except MappingError as exc:
         return _replace(base, findings=(_mapping_finding(exc, message),))
     except ValidationError as exc:

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from gateway.catalog.catalog import CompiledMessage, Level
-from gateway.catalog.specs import ComponentSpec, ElementSpec, Representation, SegmentRef
+from gateway.catalog.specs import (
+    ComponentSpec,
+    ElementSpec,
+    GroupSpec,
+    Representation,
+    SegmentRef,
+)
+from gateway.model.arranged import Arranged, Flat, Instance
 from gateway.model.edifact import Components, Delimiters, Segment
 from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.pipeline.patterns import PatternBuilder, SegmentPattern
@@ -56,6 +63,8 @@ class Report:
     errors: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
     left_out: int = 0
+    #: The message in its groups and the values the quick pass matched, for the mapper.
+    arranged: Arranged = field(default_factory=lambda: Arranged(Instance(), {}))
 
     def add(self, finding: Finding) -> None:
         if len(self.errors) < MAX_FINDINGS:
@@ -78,14 +87,17 @@ def validate(segments: tuple[Segment, ...], compiled: CompiledMessage, rules: Ru
     repertoire = REPERTOIRES.get(rules.syntax_identifier)
     check_codes = rules.code_lists != Strictness.OFF  # a warning needs the detailed pass too
     patterns = _patterns(compiled, rules.delimiters)
+    matched = report.arranged.flat
     for segment in segments:
         spec = compiled.segments.get(segment.tag)
         if spec is None or segment.tag not in compiled.tags:
             continue
         pattern = patterns.get(segment.tag)
-        if pattern is not None and _faultless(pattern, segment.raw, rules, repertoire,
-                                              check_codes):
-            continue
+        if pattern is not None:
+            values = _faultless(pattern, segment.raw, rules, repertoire, check_codes)
+            if values is not None:
+                matched[segment.position] = values
+                continue
         _Content(segment, compiled, rules, repertoire, report).check(spec.elements)
     return report
 
@@ -105,22 +117,23 @@ def _patterns(compiled: CompiledMessage, delimiters: Delimiters) -> dict[str, Se
 
 
 def _faultless(pattern: SegmentPattern, raw: str, rules: Rules,
-               repertoire: frozenset[str] | None, check_codes: bool) -> bool:
-    """True only when the detailed pass would find nothing; False sends it there."""
+               repertoire: frozenset[str] | None, check_codes: bool) -> Flat | None:
+    """The segment's values when the detailed pass would find nothing; None sends it there."""
     repetition = rules.delimiters.repetition
     if repetition and repetition in raw:
-        return False  # syntax 4 repeats: the detailed pass handles them
+        return None  # syntax 4 repeats: the detailed pass handles them
     if repertoire is not None and not repertoire.issuperset(raw):
-        return False
+        return None
     match = pattern.regex.fullmatch(raw)
     if match is None:
-        return False
+        return None
+    values = match.groups()
     if check_codes:
         for group, codes in pattern.coded:
-            value = match.group(group)
+            value = values[group - 1]
             if value and value not in codes:
-                return False
-    return True
+                return None
+    return values
 
 
 class _Structure:
@@ -134,9 +147,11 @@ class _Structure:
         self._index = 0
 
     def walk(self) -> None:
-        self._level(self._compiled.root, depth=0)
+        self._level(self._compiled.root, 0, self._report.arranged.root)
 
-    def _level(self, level: Level, depth: int) -> None:
+    def _level(self, level: Level, depth: int, instance: Instance) -> None:
+        """Walk one level; every segment placed is recorded in ``instance``, its level or
+        group instance, as the mapper will read it."""
         counts = [0] * len(level.nodes)
         at = 0
         while self._index < len(self._segments):
@@ -160,8 +175,17 @@ class _Structure:
                                          segment.position))
             self._index += 1
             child = level.children[found]
-            if child is not None:
-                self._level(child, depth + 1)
+            if child is None:
+                same = instance.segments.get(segment.tag)
+                if same is None:
+                    instance.segments[segment.tag] = [segment]
+                else:
+                    same.append(segment)
+                continue
+            assert isinstance(node, GroupSpec)
+            opened = Instance(segments={segment.tag: [segment]}, trigger=segment)
+            instance.groups.setdefault(node.name, []).append(opened)
+            self._level(child, depth + 1, opened)
         self._missing(level, counts, at, len(level.nodes))
 
     def _missing(self, level: Level, counts: list[int], start: int, end: int) -> None:

@@ -357,3 +357,35 @@ def test_render_prints_the_edifact_of_a_canonical_answer(
     answer.write_text('{"kind": "CustomsResponse"}')
     assert main(["render", str(answer)]) == 2
     assert "not a canonical message" in capsys.readouterr().err
+
+
+def test_reading_what_the_validator_found_equals_reading_the_message_afresh() -> None:
+    """The pipeline hands the mapper the validator's arrangement and matched values; the
+    result must be the one the mapper gets on its own."""
+    from tests.support.edifact import EDIFACT_CORPUS
+
+    inputs = [
+        interchange([cusdec_message("1"), cusdec_message("2", commodity_codes=("0101", "8471"))]),
+        interchange([[s.replace("KGM:1250.5", "KGM:1250,5") for s in cusdec_message()]]
+                    ).replace(b"UNA:+.? '", b"UNA:+,? '"),
+        interchange([cusdec_message(release="01B")], syntax="UNOC:4"),
+        (SAMPLES / "iftmin-d96b.edi").read_bytes(), (SAMPLES / "codeco-d96b.edi").read_bytes(),
+    ]
+    for name, theirs, ours in CORPUS_TRIES:
+        if (EDIFACT_CORPUS / name).exists():
+            inputs.append((EDIFACT_CORPUS / name).read_bytes().replace(theirs, ours))
+    compared = 0
+    for data in inputs:
+        parsed = read_interchange(data)
+        rules = Rules(parsed.header.syntax_identifier, Strictness("warning"), parsed.delimiters)
+        for message in parsed.messages:
+            identifier = message.identifier
+            compiled = shipped_catalog().message(identifier.type, identifier.directory)
+            mapping = shipped_mappings().get(identifier.type, identifier.directory)
+            assert compiled is not None and mapping is not None
+            report = validate(message.segments, compiled, rules)
+            assert report.arranged.flat  # the quick pass matched segments
+            assert mapping.read(parsed, message, report.arranged) == mapping.read(parsed,
+                                                                                 message)
+            compared += 1
+    assert compared >= 6

@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 
 from gateway.catalog.specs import GroupSpec, SegmentRef
 from gateway.errors import MappingError, RenderError
+from gateway.model.arranged import Instance
 from gateway.model.edifact import Segment
 from gateway.pipeline.mapping import conversions as conv
 from gateway.pipeline.mapping.extract import Extractor
 from gateway.pipeline.mapping.paths import Condition, Position, Step
-from gateway.pipeline.mapping.tree import Instance
 from gateway.wire.edifact.writer import OutSegment
 
 Scope = Instance | Segment
@@ -330,12 +330,16 @@ class ValueField:
     def read(self, scope: Scope, ctx: ReadContext, into: dict[str, Any]) -> None:
         if self._plain:  # the common case, read without the general machinery
             source = self.sources[0]
+            index = source.position.flat
+            flat_of = ctx.extract.flat
             for segment in source.locator.find(scope, ctx):
-                if isinstance(segment, Segment):
-                    text = value_at(segment, source.position, ctx)
-                    if text:
-                        into[self.name] = text
-                        return
+                # a value path ends at a segment: what it finds are segments
+                flat = flat_of(segment)  # type: ignore[arg-type]
+                text = flat[index] if flat is not None else value_at(
+                    segment, source.position, ctx)  # type: ignore[arg-type]
+                if text:
+                    into[self.name] = text
+                    return
             if self.required:
                 self._missing(scope, ctx)
             return
@@ -452,18 +456,20 @@ class ObjectField:
     many: bool
     required: bool
     constants: tuple[Constant, ...] = ()
-    #: The plain text fields read straight from the scope's own segment (a part such as
-    #: party: NAD 3035, C082 3039 ...) as (name, element index, component index), 0-based,
-    #: and the other fields: reading a segment's fields in one pass is most of the speed.
-    _direct: tuple[tuple[str, Position, bool], ...] = field(default=(), init=False,
-                                                           repr=False, compare=False)
+    #: The fields read straight from the scope's own segment (a part such as party: NAD
+    #: 3035, C082 3039 ...) as (name, position, required, converter or None for text), and
+    #: the other fields: reading a segment's fields in one pass is most of the speed.
+    _direct: tuple[tuple[str, Position, bool, Converter | None], ...] = field(
+        default=(), init=False, repr=False, compare=False)
     _others: tuple[FieldPlan, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        direct = tuple(f for f in self.fields if isinstance(f, ValueField) and f.plain
-                       and not f.sources[0].locator.steps)
+        direct = tuple(f for f in self.fields if isinstance(f, ValueField)
+                       and len(f.sources) == 1 and not f.sources[0].locator.steps
+                       and f.join is None and f.default is None and f.each is None)
         object.__setattr__(self, "_direct", tuple(
-            (f.name, f.sources[0].position, f.required) for f in direct))
+            (f.name, f.sources[0].position, f.required,
+             None if isinstance(f.convert, Text) else f.convert) for f in direct))
         object.__setattr__(self, "_others", tuple(f for f in self.fields if f not in direct))
 
     def read(self, scope: Scope, ctx: ReadContext, into: dict[str, Any]) -> None:
@@ -480,11 +486,16 @@ class ObjectField:
         values: dict[str, Any] = {}
         if self._direct and isinstance(scope, Segment):
             flat = ctx.extract.flat(scope)
-            for name, position, required in self._direct:
-                text = (flat[position.flat] or "") if flat is not None \
+            for name, position, required, convert in self._direct:
+                text = flat[position.flat] if flat is not None \
                     else value_at(scope, position, ctx)
                 if text:
-                    values[name] = text
+                    if convert is None:
+                        values[name] = text
+                    else:
+                        value = convert.read(text, scope, ctx)
+                        if value is not None:
+                            values[name] = value
                 elif required:
                     self._missing_direct(name, scope)
             plans = self._others

@@ -12,11 +12,9 @@ from __future__ import annotations
 import re
 
 from gateway.catalog.specs import SegmentSpec
+from gateway.model.arranged import Flat
 from gateway.model.edifact import Delimiters, Segment
 from gateway.wire.edifact.lexer import unescape
-
-#: A segment's values in specification order, components flattened; None: absent.
-Flat = tuple[str | None, ...]
 
 
 def extractor(spec: SegmentSpec, d: Delimiters) -> re.Pattern[str]:
@@ -38,28 +36,30 @@ _UNSEEN = object()
 
 
 class Extractor:
-    """Flat values of the segments of one message, each matched once."""
+    """Flat values of the segments of one message, each matched once: by the validator's
+    quick pass when it ran (``matched``), else here."""
 
-    __slots__ = ("_cache", "_patterns", "_release")
+    __slots__ = ("_matched", "_patterns", "_ready", "_release")
 
-    def __init__(self, patterns: dict[str, re.Pattern[str]], release: str) -> None:
+    def __init__(self, patterns: dict[str, re.Pattern[str]], release: str,
+                 matched: dict[int, Flat] | None = None) -> None:
         self._patterns = patterns
-        self._cache: dict[int, Flat | None] = {}
         self._release = release
+        self._matched = matched or {}
+        self._ready: dict[int, Flat | None] = {}
 
     def flat(self, segment: Segment) -> Flat | None:
         key = segment.position
-        cached = self._cache.get(key, _UNSEEN)
-        if cached is not _UNSEEN:
-            return cached  # type: ignore[return-value]
-        pattern = self._patterns.get(segment.tag)
-        found = pattern.fullmatch(segment.raw) if pattern is not None else None
-        values: Flat | None = None
-        if found is not None:
-            values = found.groups()
-            release = self._release
-            if release and release in segment.raw:
-                values = tuple(unescape(v, release) if v and release in v else v
-                               for v in values)
-        self._cache[key] = values
+        ready = self._ready.get(key, _UNSEEN)
+        if ready is not _UNSEEN:
+            return ready  # type: ignore[return-value]
+        values = self._matched.get(key)
+        if values is None:
+            pattern = self._patterns.get(segment.tag)
+            found = pattern.fullmatch(segment.raw) if pattern is not None else None
+            values = found.groups() if found is not None else None
+        release = self._release
+        if values is not None and release and release in segment.raw:
+            values = tuple(unescape(v, release) if v and release in v else v for v in values)
+        self._ready[key] = values
         return values

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.catalog.specs import GroupSpec, SegmentRef, SegmentSpec
 from gateway.errors import RenderError
+from gateway.model.arranged import Arranged
 from gateway.model.canonical import Canonical, CanonicalMessage
 from gateway.model.edifact import Delimiters, Interchange, Message
 from gateway.pipeline.mapping.compiled import Draft, ObjectField, ReadContext, emit
@@ -38,14 +39,17 @@ class CompiledMapping:
     _patterns: dict[Delimiters, dict[str, re.Pattern[str]]] = field(
         default_factory=dict, compare=False, repr=False)
 
-    def read(self, interchange: Interchange, message: Message) -> CanonicalMessage:
+    def read(self, interchange: Interchange, message: Message,
+             arranged: Arranged | None = None) -> CanonicalMessage:
         """The canonical message; MappingError (BadValue, MissingValue) when the partner's
         message lacks or garbles what the canonical kind needs, pydantic's ValidationError
-        when a value breaks the model's own constraints."""
-        tree = arrange(message.segments, self.plan)
+        when a value breaks the model's own constraints.  ``arranged``: what the validator
+        found (the message in its groups, the values it matched), so as not to do it again."""
+        tree = arranged.root if arranged is not None else arrange(message.segments, self.plan)
         delimiters = interchange.delimiters
         ctx = ReadContext(delimiters.decimal, self.zone,
-                          Extractor(self._patterns_for(delimiters), delimiters.release))
+                          Extractor(self._patterns_for(delimiters), delimiters.release,
+                                    arranged.flat if arranged is not None else None))
         values = self.root.read_object(tree, ctx)
         header = interchange.header
         values["source"] = {  # as Source; a dict is validated once, with the rest

@@ -12,18 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gateway.catalog.specs import GroupSpec, SegmentRef
+from gateway.model.arranged import Instance
 from gateway.model.edifact import Segment
 
 Node = SegmentRef | GroupSpec
-
-
-@dataclass(slots=True)
-class Instance:
-    """The message level or one instance of a segment group."""
-
-    segments: dict[str, list[Segment]] = field(default_factory=dict)
-    groups: dict[str, list[Instance]] = field(default_factory=dict)
-    trigger: Segment | None = None
 
 
 @dataclass(frozen=True, slots=True)
