@@ -40,21 +40,25 @@ Work = Callable[[Interchange], object]
 def validation(catalog: Catalog) -> Work:
     def work(interchange: Interchange) -> object:
         rules = Rules(interchange.header.syntax_identifier)
+        kept = []
         for message in interchange.messages:
             compiled = catalog.message(message.identifier.type, message.identifier.directory)
             assert compiled is not None
-            assert not validate(message.segments, compiled, rules).errors
-        return interchange
+            report = validate(message.segments, compiled, rules)
+            assert not report.errors
+            kept.append(report)
+        return kept
     return work
 
 
 def mapping(mappings: Mappings) -> Work:
     def work(interchange: Interchange) -> object:
+        kept = []  # as the pipeline keeps each message's outcome until the end
         for message in interchange.messages:
             compiled = mappings.get(message.identifier.type, message.identifier.directory)
             assert compiled is not None
-            compiled.read(interchange, message)
-        return interchange
+            kept.append(compiled.read(interchange, message))
+        return kept
     return work
 
 
@@ -71,11 +75,12 @@ def after_validation(catalog: Catalog, mappings: Mappings) -> tuple[Work, Work]:
         return interchange
 
     def work(interchange: Interchange) -> object:
+        kept = []
         for message in interchange.messages:
             compiled = mappings.get(message.identifier.type, message.identifier.directory)
             assert compiled is not None
-            compiled.read(interchange, message, reports[id(message)].arranged)
-        return interchange
+            kept.append(compiled.read(interchange, message, reports[id(message)].arranged))
+        return kept
 
     return prepare, work
 
