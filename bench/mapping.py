@@ -13,11 +13,17 @@ other's work) and times only:
   before the clock starts);
 and prints messages/s of each and the cost of mapping as a multiple of validation's.  Issue
 4's target: mapping costs no more than validation (x1.00 or less).  Figures only.
+
+Each timed work runs as the processor runs the pipeline: with Python's cyclic garbage
+collector paused (``gateway/app/memory.py``); ``--collector running`` leaves it on, to see
+what that pause is worth.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import sys
 import time
 from collections.abc import Callable
@@ -28,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.validation import build
 from gateway.app.catalog_files import load_catalog
 from gateway.app.mapping_files import load_mappings
+from gateway.app.memory import cyclic_gc_paused
 from gateway.catalog.catalog import Catalog
 from gateway.model.edifact import Interchange
 from gateway.pipeline.mapping.mapping import Mappings
@@ -89,24 +96,29 @@ def untimed(interchange: Interchange) -> object:
     return interchange
 
 
-def best_seconds(data: bytes, works: list[tuple[Work, Work]], runs: int) -> list[float]:
+def best_seconds(data: bytes, works: list[tuple[Work, Work]], runs: int,
+                 paused: bool) -> list[float]:
     """Best of ``runs`` for each (untimed preparation, timed work), the works taking turns (a
     shared machine's slow spells then fall on all alike)."""
     best = [float("inf")] * len(works)
     for _ in range(runs):
         for index, (prepare, work) in enumerate(works):
+            gc.collect()
             interchange = read_interchange(data)
             prepare(interchange)
-            start = time.perf_counter()
-            work(interchange)
-            best[index] = min(best[index], time.perf_counter() - start)
+            with cyclic_gc_paused() if paused else contextlib.nullcontext():
+                start = time.perf_counter()
+                work(interchange)
+                best[index] = min(best[index], time.perf_counter() - start)
     return best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=float, nargs="+", default=[1.0])
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--collector", choices=("paused", "running"), default="paused",
+                        help="Python's cyclic garbage collector while a work is timed")
     args = parser.parse_args()
     catalog = load_catalog()
     mappings = load_mappings(catalog)
@@ -114,10 +126,11 @@ def main() -> None:
         data, segment_count = build(megabytes)
         messages = len(read_interchange(data).messages)
         print(f"\n{len(data) / 1e6:.1f} MB CUSDEC D96B interchange: {messages:,} messages, "
-              f"{segment_count:,} segments")
+              f"{segment_count:,} segments; cyclic garbage collector {args.collector}")
         validate_s, alone_s, staged_s = best_seconds(
             data, [(untimed, validation(catalog)), (untimed, mapping(mappings)),
-                   after_validation(catalog, mappings)], args.runs)
+                   after_validation(catalog, mappings)], args.runs,
+            args.collector == "paused")
         for name, seconds in (("validation", validate_s), ("mapping on its own", alone_s),
                               ("mapping in the pipeline", staged_s)):
             print(f"  {name:24s} {messages / seconds:9,.0f} messages/s "

@@ -18,7 +18,8 @@ DEFAULT_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 COMMON = "common.yaml"
 
 
-def load_mappings(catalog: Catalog, folder: Path | None = None) -> Mappings:
+def load_mappings(catalog: Catalog, folder: Path | None = None,
+                  generated: bool = True) -> Mappings:
     """Every mapping under ``<folder>/edifact``, compiled; the first error stops the load."""
     edifact = (folder or DEFAULT_MAPPINGS) / "edifact"
     if not edifact.is_dir():
@@ -31,7 +32,7 @@ def load_mappings(catalog: Catalog, folder: Path | None = None) -> Mappings:
     for path in sorted(edifact.glob("*.yaml")):
         if path.name == COMMON:
             continue
-        mapping = compile_file(path, catalog, common, common_origin)
+        mapping = compile_file(path, catalog, common, common_origin, generated)
         key = (mapping.message, mapping.release)
         if key in compiled:
             raise ConfigError(f"{path}: {key[0]} {key[1]} is mapped by "
@@ -41,7 +42,7 @@ def load_mappings(catalog: Catalog, folder: Path | None = None) -> Mappings:
 
 
 def compile_file(path: Path, catalog: Catalog, common: PartsFile,
-                 common_origin: Origin) -> CompiledMapping:
+                 common_origin: Origin, generated: bool = True) -> CompiledMapping:
     file, where = load_with_places(_read(path), str(path), MappingFile)
     message = catalog.message(file.message, file.release)
     if message is None:
@@ -49,7 +50,8 @@ def compile_file(path: Path, catalog: Catalog, common: PartsFile,
         raise ConfigError(f"{path}:1:1 message: no {file.message} {file.release} in "
                           f"schemas/edifact (releases there: {have}; add it with `gateway "
                           f"schemas build --release {file.release} --message {file.message}`)")
-    return compile_mapping(file, Origin(str(path), where), message, common, common_origin)
+    return compile_mapping(file, Origin(str(path), where), message, common, common_origin,
+                           generated)
 
 
 def _read(path: Path) -> str:

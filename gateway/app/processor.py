@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from gateway.app.deliveries import queue_delivery
+from gateway.app.memory import without_cyclic_gc
 from gateway.app.routing_reload import LiveRouting, TableInForce
 from gateway.app.traders import TraderRegistry
 from gateway.app.workers import poll_forever
@@ -98,7 +99,7 @@ class Processor:
                               received)
         else:
             outcome = await asyncio.to_thread(
-                process_submission, pending.raw,
+                without_cyclic_gc(process_submission), pending.raw,
                 self._context(pending, partner, received, in_force, trusted))
         header = outcome.header
         if header is not None and outcome.status is not Status.REJECTED:

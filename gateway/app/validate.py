@@ -8,6 +8,7 @@ from typing import TextIO
 
 from gateway.app.catalog_files import load_catalog
 from gateway.app.mapping_files import load_mappings
+from gateway.app.memory import without_cyclic_gc
 from gateway.config.load import GatewayConfig
 from gateway.config.partners import EdifactId, Partner
 from gateway.config.routing import RoutingTable
@@ -37,7 +38,7 @@ def run_offline(config: GatewayConfig, path: Path, partner_id: str | None,
     partner = partner_for(config, data, partner_id)
     settings = config.settings
     catalog = load_catalog()
-    outcome = process_submission(data, Context(
+    outcome = without_cyclic_gc(process_submission)(data, Context(
         partner=partner, routing=routing or config.routing, catalog=catalog,
         mappings=load_mappings(catalog, config.mappings_path),
         gateway=PartyId(settings.gateway_id, settings.gateway_id_qualifier or ""),

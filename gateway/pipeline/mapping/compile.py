@@ -24,6 +24,7 @@ from gateway.config.mappings import FieldRule, FieldSpec, MappingFile, PartsFile
 from gateway.config.yamlfile import Location, PathKey, place
 from gateway.errors import ConfigError
 from gateway.model.canonical import KINDS
+from gateway.pipeline.mapping import codegen
 from gateway.pipeline.mapping import compiled as run
 from gateway.pipeline.mapping.mapping import CompiledMapping
 from gateway.pipeline.mapping.paths import (
@@ -60,9 +61,15 @@ class Shape:
 
 
 def compile_mapping(file: MappingFile, origin: Origin, message: CompiledMessage,
-                    common: PartsFile, common_origin: Origin) -> CompiledMapping:
+                    common: PartsFile, common_origin: Origin,
+                    generated: bool = True) -> CompiledMapping:
+    """``generated``: read through generated functions (codegen.py); False keeps the plans'
+    own reading, which tests hold the generated one to."""
     compiler = _Compiler(file, origin, message, common, common_origin)
-    return compiler.build()
+    mapping = compiler.build()
+    if generated:
+        codegen.install(mapping.root)
+    return mapping
 
 
 class _Compiler:

@@ -9,7 +9,7 @@ the same kind of tree (``Draft``) and writes it in directory order (``emit``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -94,11 +94,11 @@ def _step(scopes: Sequence[Scope], step: Step, ctx: ReadContext) -> Sequence[Sco
             found += (scope.groups if step.group else scope.segments).get(name, ())
     if step.conditions:
         return [s for s in found
-                if _holds(s.trigger if isinstance(s, Instance) else s, step.conditions, ctx)]
+                if holds_all(s.trigger if isinstance(s, Instance) else s, step.conditions, ctx)]
     return found
 
 
-def _holds(segment: Segment | None, conditions: tuple[Condition, ...],
+def holds_all(segment: Segment | None, conditions: tuple[Condition, ...],
            ctx: ReadContext) -> bool:
     if segment is None:
         return False
@@ -341,7 +341,7 @@ class ValueField:
                     into[self.name] = text
                     return
             if self.required:
-                self._missing(scope, ctx)
+                self.missing(scope, ctx)
             return
         if self.each is not None:
             values = [self._one(s, ctx) for s in self.each.find(scope, ctx)]
@@ -351,9 +351,9 @@ class ValueField:
         if value is not None:
             into[self.name] = value
         elif self.required:
-            self._missing(scope, ctx)
+            self.missing(scope, ctx)
 
-    def _missing(self, scope: Scope, ctx: ReadContext) -> None:
+    def missing(self, scope: Scope, ctx: ReadContext) -> None:
         # Point at the segment that should hold it when there is one (UCS/UCD), else at
         # the group or message level that lacks the segment.
         source = self.sources[0]
@@ -462,6 +462,9 @@ class ObjectField:
     _direct: tuple[tuple[str, Position, bool, Converter | None], ...] = field(
         default=(), init=False, repr=False, compare=False)
     _others: tuple[FieldPlan, ...] = field(default=(), init=False, repr=False, compare=False)
+    #: The same reading as one generated function (``codegen.py``), installed once compiled.
+    _reader: Callable[[Scope, ReadContext], dict[str, Any]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         direct = tuple(f for f in self.fields if isinstance(f, ValueField)
@@ -483,6 +486,12 @@ class ObjectField:
             raise MissingValue(f"{self.name} ({self.path})", _anchor(scope))
 
     def read_object(self, scope: Scope, ctx: ReadContext) -> dict[str, Any]:
+        reader = self._reader
+        return reader(scope, ctx) if reader is not None else self.interpret(scope, ctx)
+
+    def interpret(self, scope: Scope, ctx: ReadContext) -> dict[str, Any]:
+        """Read the object field by field (what the generated reader does in one go, and
+        falls back to for a segment its pattern did not take)."""
         values: dict[str, Any] = {}
         if self._direct and isinstance(scope, Segment):
             flat = ctx.extract.flat(scope)
@@ -497,7 +506,7 @@ class ObjectField:
                         if value is not None:
                             values[name] = value
                 elif required:
-                    self._missing_direct(name, scope)
+                    self.missing_direct(name, scope)
             plans = self._others
         else:
             plans = self.fields
@@ -505,7 +514,7 @@ class ObjectField:
             plan.read(scope, ctx, values)
         return values
 
-    def _missing_direct(self, name: str, segment: Segment) -> None:
+    def missing_direct(self, name: str, segment: Segment) -> None:
         plan = next(f for f in self.fields if f.name == name)
         assert isinstance(plan, ValueField)
         raise MissingValue(f"{name} ({plan.path})", segment, plan.sources[0].position)
