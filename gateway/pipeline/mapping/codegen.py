@@ -26,6 +26,7 @@ from gateway.pipeline.mapping.compiled import (
     value_at,
 )
 from gateway.pipeline.mapping.paths import Step
+from gateway.wire.edifact.lexer import unescape
 
 
 def install(root: ObjectField) -> None:
@@ -35,7 +36,7 @@ def install(root: ObjectField) -> None:
 
 class _Generator:
     def __init__(self) -> None:
-        self.namespace: dict[str, Any] = {"value_at": value_at}
+        self.namespace: dict[str, Any] = {"value_at": value_at, "unescape": unescape}
         self.count = 0
         #: id of an ObjectField -> the name of its generated reader in the namespace
         self.readers: dict[int, str] = {}
@@ -53,7 +54,7 @@ class _Generator:
             if isinstance(child, ObjectField):
                 self.reader(child, self._child_on_segment(child, on_segment))
         lines = ["def read(scope, ctx):", "    values = {}",
-                 "    flat_of = ctx.extract.flat"]
+                 "    flat_of = ctx.extract.flat", "    release = ctx.extract.release"]
         if on_segment:
             lines += self._direct(plan)
             rest = [f for f in plan.fields if not _is_direct(f)]
@@ -91,6 +92,7 @@ class _Generator:
             key = repr(field.name)
             lines.append(f"    text = flat[{index}]")
             lines.append("    if text:")
+            lines += _unescaped("        ")
             if isinstance(field.convert, Text):
                 lines.append(f"        values[{key}] = text")
             else:
@@ -118,8 +120,12 @@ class _Generator:
             at = self.name(position, "position")
             lines = [f"    for {last} in {found}:",
                      f"        flat = flat_of({last})",
-                     f"        text = flat[{position.flat}] if flat is not None "
-                     f"else value_at({last}, {at}, ctx)",
+                     "        if flat is None:",
+                     f"            text = value_at({last}, {at}, ctx)",
+                     "        else:",
+                     f"            text = flat[{position.flat}]",
+                     "            if text:",
+                     *_unescaped("                "),
                      "        if text:",
                      f"            values[{key}] = text",
                      "            break"]
@@ -163,6 +169,12 @@ class _Generator:
         exec(compile(source, f"<mapping condition {step.name}>", "exec"), scope)
         check: Callable[..., bool] = scope["holds"]
         return check
+
+
+def _unescaped(indent: str) -> list[str]:
+    """Take release characters out of ``text`` (matched values keep them)."""
+    return [f"{indent}if release and release in text:",
+            f"{indent}    text = unescape(text, release)"]
 
 
 def _is_direct(field: FieldPlan) -> bool:

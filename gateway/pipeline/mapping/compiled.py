@@ -65,7 +65,7 @@ class ReadContext:
 def value_at(segment: Segment, position: Position, ctx: ReadContext) -> str:
     flat = ctx.extract.flat(segment)
     if flat is not None:
-        return flat[position.flat] or ""
+        return ctx.extract.clean(flat[position.flat] or "")
     try:
         return segment.elements[position.element - 1][0][position.component - 1]
     except IndexError:
@@ -77,7 +77,7 @@ def values_at(segment: Segment, position: Position, ctx: ReadContext) -> list[st
     flat = ctx.extract.flat(segment)
     if flat is not None:  # one occurrence: a repeated element does not match the pattern
         base = position.flat - position.component
-        return [v for v in (flat[base + c] for c in position.siblings) if v]
+        return [ctx.extract.clean(v) for v in (flat[base + c] for c in position.siblings) if v]
     found = []
     for occurrence in segment.occurrences(position.element):
         for component in position.siblings:
@@ -335,7 +335,7 @@ class ValueField:
             for segment in source.locator.find(scope, ctx):
                 # a value path ends at a segment: what it finds are segments
                 flat = flat_of(segment)  # type: ignore[arg-type]
-                text = flat[index] if flat is not None else value_at(
+                text = ctx.extract.clean(flat[index] or "") if flat is not None else value_at(
                     segment, source.position, ctx)  # type: ignore[arg-type]
                 if text:
                     into[self.name] = text
@@ -496,7 +496,7 @@ class ObjectField:
         if self._direct and isinstance(scope, Segment):
             flat = ctx.extract.flat(scope)
             for name, position, required, convert in self._direct:
-                text = flat[position.flat] if flat is not None \
+                text = ctx.extract.clean(flat[position.flat] or "") if flat is not None \
                     else value_at(scope, position, ctx)
                 if text:
                     if convert is None:

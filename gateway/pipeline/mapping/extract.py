@@ -32,34 +32,33 @@ def extractor(spec: SegmentSpec, d: Delimiters) -> re.Pattern[str]:
     return re.compile(re.escape(spec.tag) + tail, re.DOTALL)
 
 
-_UNSEEN = object()
-
-
 class Extractor:
-    """Flat values of the segments of one message, each matched once: by the validator's
-    quick pass when it ran (``matched``), else here."""
+    """The values of the segments of one message, each segment matched once: by the
+    validator's quick pass when it ran (``matched``), else here.  Values keep their release
+    characters; ``clean`` takes them out of a value read (most values have none)."""
 
-    __slots__ = ("_matched", "_patterns", "_ready", "_release")
+    __slots__ = ("_matched", "_patterns", "_unmatched", "release")
 
     def __init__(self, patterns: dict[str, re.Pattern[str]], release: str,
                  matched: dict[int, Flat] | None = None) -> None:
         self._patterns = patterns
-        self._release = release
-        self._matched = matched or {}
-        self._ready: dict[int, Flat | None] = {}
+        self.release = release
+        self._matched = matched if matched is not None else {}
+        self._unmatched: set[int] = set()
 
     def flat(self, segment: Segment) -> Flat | None:
         key = segment.position
-        ready = self._ready.get(key, _UNSEEN)
-        if ready is not _UNSEEN:
-            return ready  # type: ignore[return-value]
         values = self._matched.get(key)
-        if values is None:
-            pattern = self._patterns.get(segment.tag)
-            found = pattern.fullmatch(segment.raw) if pattern is not None else None
-            values = found.groups() if found is not None else None
-        release = self._release
-        if values is not None and release and release in segment.raw:
-            values = tuple(unescape(v, release) if v and release in v else v for v in values)
-        self._ready[key] = values
+        if values is not None or key in self._unmatched:
+            return values
+        pattern = self._patterns.get(segment.tag)
+        found = pattern.fullmatch(segment.raw) if pattern is not None else None
+        if found is None:
+            self._unmatched.add(key)
+            return None
+        values = self._matched[key] = found.groups()
         return values
+
+    def clean(self, text: str) -> str:
+        release = self.release
+        return unescape(text, release) if release and release in text else text
