@@ -82,7 +82,6 @@ class _Generator:
         if not fields:
             return []
         interpret = self.name(plan.interpret, "interpret")
-        owner = self.name(plan, "plan")
         lines = ["    flat = flat_of(scope)",
                  "    if flat is None:",  # a segment its pattern did not take
                  f"        return {interpret}(scope, ctx)"]
@@ -101,7 +100,7 @@ class _Generator:
                           "        if value is not None:",
                           f"            values[{key}] = value"]
             if field.required:
-                lines += ["    else:", f"        {owner}.missing_direct({key}, scope)"]
+                lines += ["    else:", f"        {self.name(field, 'plan')}.missing(scope, ctx)"]
         return lines
 
     def _field(self, field: FieldPlan, on_segment: bool) -> list[str]:

@@ -325,24 +325,8 @@ class ValueField:
     default: str | None = None
     #: For a list of values: the segments each value is read from.
     each: Locator | None = None
-    _plain: bool = field(default=False, init=False, repr=False, compare=False)
 
     def read(self, scope: Scope, ctx: ReadContext, into: dict[str, Any]) -> None:
-        if self._plain:  # the common case, read without the general machinery
-            source = self.sources[0]
-            index = source.position.flat
-            flat_of = ctx.extract.flat
-            for segment in source.locator.find(scope, ctx):
-                # a value path ends at a segment: what it finds are segments
-                flat = flat_of(segment)  # type: ignore[arg-type]
-                text = ctx.extract.clean(flat[index] or "") if flat is not None else value_at(
-                    segment, source.position, ctx)  # type: ignore[arg-type]
-                if text:
-                    into[self.name] = text
-                    return
-            if self.required:
-                self.missing(scope, ctx)
-            return
         if self.each is not None:
             values = [self._one(s, ctx) for s in self.each.find(scope, ctx)]
             into[self.name] = [v for v in values if v is not None]
@@ -365,13 +349,9 @@ class ValueField:
 
     @property
     def plain(self) -> bool:
-        """Text from one place, no join, default or list."""
-        return self._plain
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_plain", len(self.sources) == 1 and self.join is None
-                           and self.default is None and self.each is None
-                           and isinstance(self.convert, Text))
+        """Text from one place, no join, default or list (what codegen.py writes inline)."""
+        return len(self.sources) == 1 and self.join is None and self.default is None \
+            and self.each is None and isinstance(self.convert, Text)
 
     def _one(self, scope: Scope, ctx: ReadContext) -> Any:
         if self.join is not None:
@@ -456,24 +436,9 @@ class ObjectField:
     many: bool
     required: bool
     constants: tuple[Constant, ...] = ()
-    #: The fields read straight from the scope's own segment (a part such as party: NAD
-    #: 3035, C082 3039 ...) as (name, position, required, converter or None for text), and
-    #: the other fields: reading a segment's fields in one pass is most of the speed.
-    _direct: tuple[tuple[str, Position, bool, Converter | None], ...] = field(
-        default=(), init=False, repr=False, compare=False)
-    _others: tuple[FieldPlan, ...] = field(default=(), init=False, repr=False, compare=False)
     #: The same reading as one generated function (``codegen.py``), installed once compiled.
     _reader: Callable[[Scope, ReadContext], dict[str, Any]] | None = field(
         default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        direct = tuple(f for f in self.fields if isinstance(f, ValueField)
-                       and len(f.sources) == 1 and not f.sources[0].locator.steps
-                       and f.join is None and f.default is None and f.each is None)
-        object.__setattr__(self, "_direct", tuple(
-            (f.name, f.sources[0].position, f.required,
-             None if isinstance(f.convert, Text) else f.convert) for f in direct))
-        object.__setattr__(self, "_others", tuple(f for f in self.fields if f not in direct))
 
     def read(self, scope: Scope, ctx: ReadContext, into: dict[str, Any]) -> None:
         if self.many:
@@ -493,31 +458,9 @@ class ObjectField:
         """Read the object field by field (what the generated reader does in one go, and
         falls back to for a segment its pattern did not take)."""
         values: dict[str, Any] = {}
-        if self._direct and isinstance(scope, Segment):
-            flat = ctx.extract.flat(scope)
-            for name, position, required, convert in self._direct:
-                text = ctx.extract.clean(flat[position.flat] or "") if flat is not None \
-                    else value_at(scope, position, ctx)
-                if text:
-                    if convert is None:
-                        values[name] = text
-                    else:
-                        value = convert.read(text, scope, ctx)
-                        if value is not None:
-                            values[name] = value
-                elif required:
-                    self.missing_direct(name, scope)
-            plans = self._others
-        else:
-            plans = self.fields
-        for plan in plans:
+        for plan in self.fields:
             plan.read(scope, ctx, values)
         return values
-
-    def missing_direct(self, name: str, segment: Segment) -> None:
-        plan = next(f for f in self.fields if f.name == name)
-        assert isinstance(plan, ValueField)
-        raise MissingValue(f"{name} ({plan.path})", segment, plan.sources[0].position)
 
     def write(self, value: Any, draft: Draft) -> None:
         if value is None:
