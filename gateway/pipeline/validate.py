@@ -102,6 +102,20 @@ def validate(segments: tuple[Segment, ...], compiled: CompiledMessage, rules: Ru
     return report
 
 
+def arrange(segments: tuple[Segment, ...], compiled: CompiledMessage) -> Instance:
+    """The segments in their segment groups as the structure walk places them (for a mapper
+    that runs without the validator; the walk's findings are the validator's to report)."""
+    report = Report()
+    _Structure(segments, compiled, report).walk()
+    return report.arranged.root
+
+
+def segment_patterns(compiled: CompiledMessage,
+                     delimiters: Delimiters) -> dict[str, SegmentPattern]:
+    """The quick pass's pattern of each segment, whose groups are the segment's values."""
+    return _patterns(compiled, delimiters)
+
+
 # --- the quick pass: does the segment's text match its pattern? ---------------------------
 
 def _patterns(compiled: CompiledMessage, delimiters: Delimiters) -> dict[str, SegmentPattern]:

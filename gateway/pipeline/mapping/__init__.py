@@ -1,4 +1,6 @@
 """Message <-> canonical model, driven by the mapping files of ``mappings/`` (the language:
-docs/mappings.md).  ``compile`` checks a file against the directory and the model once at
-start-up; ``mapping.CompiledMapping`` reads and renders; ``tree`` arranges a message's segments
-into its groups; ``conversions`` holds the value conversions (numbers, 2379 dates)."""
+docs/mappings.md).  ``paths`` parses and resolves EDIFACT paths; ``compile`` checks a file
+against the directory and the model once at start-up into the plans of ``compiled``, which
+``codegen`` writes out as Python functions; ``mapping.CompiledMapping`` reads and renders;
+``extract`` reads a segment's values from its quick-pass match; ``conversions`` holds the
+value conversions (numbers, 2379 dates)."""

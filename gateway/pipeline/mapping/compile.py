@@ -36,7 +36,6 @@ from gateway.pipeline.mapping.paths import (
     element_position,
     resolve,
 )
-from gateway.pipeline.mapping.tree import LevelPlan
 
 #: Fields the engine fills, never a mapping.
 ENGINE_FIELDS = frozenset({"kind", "schema_version", "source"})
@@ -107,11 +106,7 @@ class _Compiler:
                                required=True, constants=constants)
         return CompiledMapping(
             name=origin.name, message=file.message, release=file.release, model=model,
-            root=root, plan=LevelPlan.of(self.message.spec.content, trigger_skipped=False),
-            content=self.message.spec.content, renders=file.renders, zone=zone,
-            version=self.message.spec.version, release_code=self.message.spec.release,
-            agency=self.message.spec.agency,
-            segment_specs={tag: self.message.segments[tag] for tag in self.message.tags})
+            root=root, structure=self.message, renders=file.renders, zone=zone)
 
     def fields(self, specs: dict[str, FieldSpec], model: type[BaseModel], scope: Scope,
                origin: Origin, key: PathKey) -> tuple[run.FieldPlan, ...]:

@@ -1,35 +1,18 @@
-"""Read a segment's values with one regular expression instead of splitting it.
+"""Read a segment's values from one regular-expression match instead of splitting it.
 
 Splitting a segment into nested element and component tuples is most of what reading a
-message costs in Python; a pattern generated from the segment's specification gives every
-component as a group in one C-speed match.  ``Position.flat`` is a value's group index.  A
-segment the pattern does not take (a repeated element in syntax 4, more elements than the
-directory has) falls back to splitting: the answer is the same, only slower.
+message costs in Python; the validator's quick-pass pattern of a segment (``patterns.py``)
+captures every component as a group in one C-speed match.  ``Position.flat`` is a value's
+group index.  A segment the pattern does not take (a repeated element in syntax 4, a value out
+of its format) falls back to splitting: the answer is the same, only slower.
 """
 
 from __future__ import annotations
 
-import re
-
-from gateway.catalog.specs import SegmentSpec
 from gateway.model.arranged import Flat
-from gateway.model.edifact import Delimiters, Segment
+from gateway.model.edifact import Segment
+from gateway.pipeline.patterns import SegmentPattern
 from gateway.wire.edifact.lexer import unescape
-
-
-def extractor(spec: SegmentSpec, d: Delimiters) -> re.Pattern[str]:
-    separators = {d.element, d.component, d.release, d.repetition} - {""}
-    excluded = "".join(re.escape(ch) for ch in sorted(separators))
-    unit = (f"((?:[^{excluded}]|{re.escape(d.release)}.)*)" if d.release
-            else f"([^{excluded}]*)")
-    tail = ""
-    for element in reversed(spec.elements):
-        count = max(1, len(element.components))
-        inner = ""
-        for _ in range(count - 1):
-            inner = f"(?:{re.escape(d.component)}{unit}{inner})?"
-        tail = f"(?:{re.escape(d.element)}{unit}{inner}{tail})?"
-    return re.compile(re.escape(spec.tag) + tail, re.DOTALL)
 
 
 class Extractor:
@@ -39,7 +22,7 @@ class Extractor:
 
     __slots__ = ("_matched", "_patterns", "_unmatched", "release")
 
-    def __init__(self, patterns: dict[str, re.Pattern[str]], release: str,
+    def __init__(self, patterns: dict[str, SegmentPattern], release: str,
                  matched: dict[int, Flat] | None = None) -> None:
         self._patterns = patterns
         self.release = release
@@ -52,7 +35,7 @@ class Extractor:
         if values is not None or key in self._unmatched:
             return values
         pattern = self._patterns.get(segment.tag)
-        found = pattern.fullmatch(segment.raw) if pattern is not None else None
+        found = pattern.regex.fullmatch(segment.raw) if pattern is not None else None
         if found is None:
             self._unmatched.add(key)
             return None

@@ -3,19 +3,18 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from gateway.catalog.specs import GroupSpec, SegmentRef, SegmentSpec
+from gateway.catalog.catalog import CompiledMessage
 from gateway.errors import RenderError
 from gateway.model.arranged import Arranged
 from gateway.model.canonical import Canonical, CanonicalMessage
-from gateway.model.edifact import Delimiters, Interchange, Message
+from gateway.model.edifact import Interchange, Message
 from gateway.pipeline.mapping.compiled import Draft, ObjectField, ReadContext, emit
-from gateway.pipeline.mapping.extract import Extractor, extractor
-from gateway.pipeline.mapping.tree import LevelPlan, arrange
+from gateway.pipeline.mapping.extract import Extractor
+from gateway.pipeline.validate import arrange, segment_patterns
 from gateway.wire.edifact.writer import OutSegment
 
 
@@ -26,18 +25,10 @@ class CompiledMapping:
     release: str
     model: type[Canonical]
     root: ObjectField
-    plan: LevelPlan
-    content: tuple[SegmentRef | GroupSpec, ...]
+    #: The message structure of the directory release the file was compiled against.
+    structure: CompiledMessage
     renders: bool
     zone: ZoneInfo
-    #: UNH S009 of the messages rendered: version, release, controlling agency.
-    version: str
-    release_code: str
-    agency: str
-    #: The specifications of the segments the message may hold (for ``extract``).
-    segment_specs: dict[str, SegmentSpec] = field(default_factory=dict)
-    _patterns: dict[Delimiters, dict[str, re.Pattern[str]]] = field(
-        default_factory=dict, compare=False, repr=False)
 
     def read(self, interchange: Interchange, message: Message,
              arranged: Arranged | None = None) -> CanonicalMessage:
@@ -45,10 +36,12 @@ class CompiledMapping:
         message lacks or garbles what the canonical kind needs, pydantic's ValidationError
         when a value breaks the model's own constraints.  ``arranged``: what the validator
         found (the message in its groups, the values it matched), so as not to do it again."""
-        tree = arranged.root if arranged is not None else arrange(message.segments, self.plan)
+        tree = arranged.root if arranged is not None else arrange(message.segments,
+                                                                   self.structure)
         delimiters = interchange.delimiters
         ctx = ReadContext(delimiters.decimal, self.zone,
-                          Extractor(self._patterns_for(delimiters), delimiters.release,
+                          Extractor(segment_patterns(self.structure, delimiters),
+                                    delimiters.release,
                                     arranged.flat if arranged is not None else None))
         values = self.root.read_object(tree, ctx)
         header = interchange.header
@@ -60,14 +53,6 @@ class CompiledMapping:
         # The model is one of the union's (compile checks the kind against KINDS).
         return cast("CanonicalMessage", self.model.model_validate(values))
 
-    def _patterns_for(self, delimiters: Delimiters) -> dict[str, re.Pattern[str]]:
-        patterns = self._patterns.get(delimiters)
-        if patterns is None:
-            patterns = {tag: extractor(spec, delimiters)
-                        for tag, spec in self.segment_specs.items()}
-            self._patterns[delimiters] = patterns
-        return patterns
-
     def render(self, canonical: Canonical, reference: str) -> list[OutSegment]:
         """UNH .. UNT of one message carrying ``canonical``; ``reference`` is its 0062."""
         if not isinstance(canonical, self.model):
@@ -75,8 +60,9 @@ class CompiledMapping:
                               f"{type(canonical).__name__}")
         draft = Draft()
         self.root.write_object(canonical, draft)
-        body = emit(draft, self.content)
-        identifier = [self.message, self.version, self.release_code, self.agency]
+        spec = self.structure.spec
+        body = emit(draft, spec.content)
+        identifier = [spec.type, spec.version, spec.release, spec.agency]
         return [("UNH", [reference, identifier]), *body,
                 ("UNT", [str(len(body) + 2), reference])]
 
