@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -91,6 +92,25 @@ def test_serve_refuses_a_broken_routing_table(tmp_path: Path,
     assert main(["--config", str(files.config_path), "serve"]) == 2
     error = capsys.readouterr().err
     assert "routing.yaml:" in error and "unknown agency 'custom'" in error
+
+
+def test_serve_refuses_a_broken_mapping_file_before_it_starts(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.app.mapping_files import DEFAULT_MAPPINGS
+
+    files = write_files(tmp_path, "unused")  # no database: the check comes first
+    shutil.copytree(DEFAULT_MAPPINGS, tmp_path / "mappings")
+    broken = tmp_path / "mappings" / "edifact" / "cusdec-d96b.yaml"
+    broken.write_text(broken.read_text().replace("each: SG30", "each: SG31"))
+    with files.config_path.open("a") as config:
+        config.write("mappings: mappings\n")
+    assert main(["--config", str(files.config_path), "serve"]) == 2
+    error = capsys.readouterr().err
+    assert "cusdec-d96b.yaml:" in error
+    assert "SG31 is not a segment group of the message level" in error
+    sample = tmp_path / "decl.edi"
+    sample.write_bytes(cusdec(sender="VANA"))
+    assert main(["--config", str(files.config_path), "validate", str(sample)]) == 2
 
 
 def test_validate_prints_verdict_route_and_contrl(tmp_path: Path,
