@@ -21,10 +21,19 @@ def check_mappings(folder: Path | None, out: TextIO) -> int:
     mappings = load_mappings(load_catalog(), folder)
     for (message, release), mapping in sorted(mappings.by_message.items()):
         way = "<->" if mapping.renders else "->"
-        out.write(f"ok  {message} {release} {way} {mapping.model.__name__}  ({mapping.name})\n")
-    out.write(f"{len(mappings.by_message)} mappings under {folder or DEFAULT_MAPPINGS} "
+        out.write(f"ok  {message} {release} {way} {mapping.model.__name__}  "
+                  f"({_shown(Path(mapping.name))})\n")
+    out.write(f"{len(mappings.by_message)} mappings under {_shown(folder or DEFAULT_MAPPINGS)} "
               "compile against schemas/edifact and the canonical model\n")
     return 0
+
+
+def _shown(path: Path) -> Path:
+    """``path`` from the current directory when it lies below it (shorter to read)."""
+    try:
+        return path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def render_file(config: GatewayConfig, path: Path, syntax_version: str, out: TextIO) -> int:
