@@ -36,7 +36,7 @@ lint: install
 	$(BIN)/ruff check gateway tests bench
 
 typecheck: install
-	$(BIN)/mypy --strict gateway
+	$(BIN)/mypy --strict gateway bench
 
 layers: install
 	$(BIN)/lint-imports
