@@ -110,6 +110,14 @@ def test_a_time_with_a_zone_keeps_it_and_one_without_takes_the_mappings() -> Non
     assert by_qualifier["133"] == dt.datetime(2026, 12, 3, 10, 15, tzinfo=dt.UTC)
 
 
+def test_a_zone_offset_out_of_range_is_the_partners_error_not_a_crash() -> None:
+    from gateway.pipeline.mapping.compiled import BadValue
+
+    message = cusdec_message(extra_heading=["DTM+132:202612031015?+46:303"])
+    with pytest.raises(BadValue, match=r"'\+46' is not a time zone offset"):
+        map_all(interchange([message]))
+
+
 # --- the way back ------------------------------------------------------------------------
 
 
@@ -401,3 +409,58 @@ def test_reading_what_the_validator_found_equals_reading_the_message_afresh() ->
 def interpreted_mappings() -> Mappings:
     """The shipped mappings reading field by field, without generated readers."""
     return load_mappings(load_catalog(), generated=False)
+
+
+# --- hostile values in a well-formed message -----------------------------------------------
+
+TRICKY = st.sampled_from(["", "0", "-1.5", "1,5", "1.2.3", ".", "-", "9" * 18, "20261340",
+                          "202612031015?+08", "2026120310", "A?:B", "??", "ZZZ", "46", "XX"])
+
+
+@st.composite
+def retouched_cusdecs(draw: st.DrawFn) -> bytes:
+    """A CUSDEC whose values (dates, formats, amounts, weights, codes) are replaced by
+    awkward ones: the structure stays, the content is hostile."""
+    message = cusdec_message(commodity_codes=("0303", "8471"), extra_heading=[
+        "DTM+132:202612031015?+08:303"])
+    for _ in range(draw(st.integers(1, 6))):
+        at = draw(st.integers(1, len(message) - 2))
+        elements = message[at].split("+")
+        if len(elements) < 2:
+            continue
+        element = draw(st.integers(1, len(elements) - 1))
+        components = elements[element].split(":")
+        component = draw(st.integers(0, len(components) - 1))
+        components[component] = draw(TRICKY)
+        elements[element] = ":".join(components)
+        message[at] = "+".join(elements)
+    return interchange([message], sender="DEMOVAN")
+
+
+@settings(max_examples=200, deadline=None)
+@given(retouched_cusdecs())
+def test_hostile_values_are_answered_and_read_alike_both_ways(data: bytes) -> None:
+    """Every retouched message is accepted with its canonical form or rejected with a finding
+    (never an exception), and the generated readers agree with the plans on what they read."""
+    from pydantic import ValidationError
+
+    from gateway.errors import MappingError
+    from gateway.pipeline.process import process_submission
+    from tests.support.pipeline import demo_context
+
+    outcome = process_submission(data, demo_context())
+    assert outcome.acknowledgement is not None
+    (result,) = outcome.messages
+    assert result.canonical is not None or result.findings
+    parsed = read_interchange(data)
+    message = parsed.messages[0]
+    generated = shipped_mappings().get("CUSDEC", "D96B")
+    planned = interpreted_mappings().get("CUSDEC", "D96B")
+    assert generated is not None and planned is not None
+    answers = []
+    for mapping in (generated, planned):
+        try:
+            answers.append(mapping.read(parsed, message).model_dump())
+        except (MappingError, ValidationError) as exc:
+            answers.append(type(exc).__name__ + ": " + str(exc).splitlines()[0])
+    assert answers[0] == answers[1]

@@ -26,6 +26,7 @@ WRITE_DATE = "102"
 #: +01:00); write the offset as +HHMM.
 _ZONE = re.compile(r"^(?:(?P<utc>UTC|GMT|Z)|(?P<sign>[+-])(?P<h>\d{2}):?(?P<m>\d{2})?)$")
 _UTC_NAMES = ("UTC", "GMT", "Z")
+MAX_OFFSET_HOURS = 14
 
 
 class ConversionError(ValueError):
@@ -101,6 +102,8 @@ def _zone(text: str, whole: str) -> dt.tzinfo:
         raise ConversionError(f"{whole!r}: {text!r} is not a time zone (UTC, +01, +0100)")
     if found.group("utc"):
         return dt.UTC
-    minutes = int(found.group("h")) * 60 + int(found.group("m") or 0)
+    hours, minutes = int(found.group("h")), int(found.group("m") or 0)
+    if hours > MAX_OFFSET_HOURS or minutes >= 60:  # UTC offsets in use run from -12 to +14
+        raise ConversionError(f"{whole!r}: {text!r} is not a time zone offset")
     sign = -1 if found.group("sign") == "-" else 1
-    return dt.timezone(dt.timedelta(minutes=sign * minutes))
+    return dt.timezone(dt.timedelta(minutes=sign * (hours * 60 + minutes)))
