@@ -417,12 +417,25 @@ TRICKY = st.sampled_from(["", "0", "-1.5", "1,5", "1.2.3", ".", "-", "9" * 18, "
                           "202612031015?+08", "2026120310", "A?:B", "??", "ZZZ", "46", "XX"])
 
 
+def sample_message(name: str) -> list[str]:
+    """UNH..UNT of a demo sample, as segment texts."""
+    segments = (SAMPLES / name).read_text(encoding="latin-1").split("'\n")
+    return [s for s in segments if s and s[:3] not in ("UNA", "UNB", "UNZ")]
+
+
 @st.composite
-def retouched_cusdecs(draw: st.DrawFn) -> bytes:
-    """A CUSDEC whose values (dates, formats, amounts, weights, codes) are replaced by
-    awkward ones: the structure stays, the content is hostile."""
-    message = cusdec_message(commodity_codes=("0303", "8471"), extra_heading=[
-        "DTM+132:202612031015?+08:303"])
+def retouched_messages(draw: st.DrawFn) -> bytes:
+    """A CUSDEC (D96B, D01B), IFTMIN or CODECO whose values (dates, formats, amounts,
+    weights, codes) are replaced by awkward ones: the structure stays, the content is
+    hostile."""
+    message = draw(st.sampled_from([
+        cusdec_message(commodity_codes=("0303", "8471"),
+                       extra_heading=["DTM+132:202612031015?+08:303"]),
+        cusdec_message(release="01B"),
+        sample_message("iftmin-d96b.edi"),
+        sample_message("codeco-d96b.edi"),
+    ]))
+    message = list(message)
     for _ in range(draw(st.integers(1, 6))):
         at = draw(st.integers(1, len(message) - 2))
         elements = message[at].split("+")
@@ -438,7 +451,7 @@ def retouched_cusdecs(draw: st.DrawFn) -> bytes:
 
 
 @settings(max_examples=200, deadline=None)
-@given(retouched_cusdecs())
+@given(retouched_messages())
 def test_hostile_values_are_answered_and_read_alike_both_ways(data: bytes) -> None:
     """Every retouched message is accepted with its canonical form or rejected with a finding
     (never an exception), and the generated readers agree with the plans on what they read."""
@@ -454,8 +467,8 @@ def test_hostile_values_are_answered_and_read_alike_both_ways(data: bytes) -> No
     assert result.canonical is not None or result.findings
     parsed = read_interchange(data)
     message = parsed.messages[0]
-    generated = shipped_mappings().get("CUSDEC", "D96B")
-    planned = interpreted_mappings().get("CUSDEC", "D96B")
+    kind = (message.identifier.type, message.identifier.directory)
+    generated, planned = shipped_mappings().get(*kind), interpreted_mappings().get(*kind)
     assert generated is not None and planned is not None
     answers = []
     for mapping in (generated, planned):
