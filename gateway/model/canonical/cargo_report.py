@@ -17,6 +17,7 @@ from gateway.model.canonical.common import (
     Party,
     Reference,
     Transport,
+    coded,
 )
 from gateway.model.canonical.customs_declaration import MessageFunction
 
@@ -28,7 +29,7 @@ class CargoItem(Frozen):
     commodity_code: str | None = Field(default=None, description="HS / tariff code")
     description: str | None = None
     packages: int | None = None
-    package_type: str | None = Field(default=None, description="UN/ECE Recommendation 21")
+    package_type: str | None = coded("UN/ECE Recommendation 21", "CT carton")
     gross_weight: Measurement | None = None
     marks: str | None = None
 

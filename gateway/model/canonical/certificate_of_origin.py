@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import Field
-
 from gateway.model.canonical.cargo_report import CargoItem
-from gateway.model.canonical.common import Canonical, Party
+from gateway.model.canonical.common import Canonical, Party, coded
 
 
 class CertificateOfOrigin(Canonical):
@@ -18,8 +16,8 @@ class CertificateOfOrigin(Canonical):
     issuer: Party | None = None
     exporter: Party | None = None
     importer: Party | None = None
-    country_of_origin: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
-    destination_country: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+    country_of_origin: str | None = coded("ISO 3166-1 alpha-2")
+    destination_country: str | None = coded("ISO 3166-1 alpha-2")
     items: tuple[CargoItem, ...] = ()
 
     @property

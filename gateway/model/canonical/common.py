@@ -5,8 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+
+def coded(code_list: str, example: str = "", *, required: bool = False) -> Any:
+    """A field holding a code of ``code_list`` (named in the JSON Schema as ``codeList`` so
+    agency teams know where to look it up); the value is kept as sent."""
+    description = f"{code_list}, e.g. {example}" if example else code_list
+    extra: dict[str, Any] = {"codeList": code_list}
+    if required:
+        return Field(description=description, json_schema_extra=extra)
+    return Field(default=None, description=description, json_schema_extra=extra)
 
 
 class Frozen(BaseModel):
@@ -28,76 +39,77 @@ class Source(Frozen):
 class Party(Frozen):
     """NAD: ``role`` is UNTDID 3035 (e.g. DT declarant, CN consignee, CZ consignor)."""
 
-    role: str
+    role: str = coded("UNTDID 3035", "DT declarant, CN consignee, CZ consignor", required=True)
     id: str | None = None
-    id_agency: str | None = None
+    id_agency: str | None = coded("UNTDID 3055", "9 GS1, 5 ISO, ZZZ mutually defined")
     name: str | None = None
     street: str | None = None
     city: str | None = None
     postcode: str | None = None
-    country: str | None = None
+    country: str | None = coded("ISO 3166-1 alpha-2")
 
 
 class Location(Frozen):
     """LOC: ``qualifier`` is UNTDID 3227 (e.g. 22 customs office of clearance, 27 origin)."""
 
-    qualifier: str
+    qualifier: str = coded("UNTDID 3227", "22 customs office, 27 country of origin",
+                           required=True)
     code: str
-    code_list: str | None = None
+    code_list: str | None = coded("UNTDID 1131", "139 port (UN/LOCODE)")
     name: str | None = None
 
 
 class DateValue(Frozen):
     """DTM: ``qualifier`` is UNTDID 2005; ``value`` is the date when its 2379 format is known."""
 
-    qualifier: str
+    qualifier: str = coded("UNTDID 2005", "137 document date", required=True)
     text: str = ""
-    format: str | None = None
+    format: str | None = coded("UNTDID 2379", "102 CCYYMMDD, 203 CCYYMMDDHHMM")
     value: dt.datetime | dt.date | None = None
 
 
 class Measurement(Frozen):
     """MEA: purpose (6311), dimension (6313), value with its unit (6411)."""
 
-    purpose: str
-    dimension: str | None = None
+    purpose: str = coded("UNTDID 6311", "WT weights", required=True)
+    dimension: str | None = coded("UNTDID 6313", "G gross weight, AAA net weight")
     value: Decimal | None = None
-    unit: str | None = None
+    unit: str | None = coded("UN/ECE Recommendation 20", "KGM kilogram")
 
 
 class Amount(Frozen):
     """MOA: ``qualifier`` is UNTDID 5025 (e.g. 40 customs value); currency ISO 4217."""
 
-    qualifier: str
+    qualifier: str = coded("UNTDID 5025", "40 customs value", required=True)
     value: Decimal
-    currency: str | None = None
+    currency: str | None = coded("ISO 4217", "USD")
 
 
 class Document(Frozen):
     """DOC: document name code (1001) and number."""
 
-    code: str
+    code: str = coded("UNTDID 1001", "861 certificate of origin", required=True)
     number: str | None = None
 
 
 class Reference(Frozen):
     """RFF: ``qualifier`` is UNTDID 1153."""
 
-    qualifier: str
+    qualifier: str = coded("UNTDID 1153", "BM bill of lading", required=True)
     value: str
 
 
 class Transport(Frozen):
     """TDT: stage (8051), mode (8067), means identification and nationality."""
 
-    stage: str
+    stage: str = coded("UNTDID 8051", "20 main carriage", required=True)
     conveyance_reference: str | None = None
-    mode: str | None = None
-    means_type: str | None = None
+    mode: str | None = coded("UN/ECE Recommendation 19", "1 maritime, 3 road")
+    means_type: str | None = coded("UNTDID 8179")
     carrier: str | None = None
     means_id: str | None = None
     means_name: str | None = None
-    nationality: str | None = None
+    nationality: str | None = coded("ISO 3166-1 alpha-2")
 
 
 class Canonical(Frozen):
@@ -152,8 +164,8 @@ class Canonical(Frozen):
 class Equipment(Frozen):
     """EQD: a container or other transport equipment, with its seals (SEL)."""
 
-    qualifier: str = Field(description="UNTDID 8053 equipment qualifier, e.g. CN container")
+    qualifier: str = coded("UNTDID 8053", "CN container", required=True)
     id: str | None = None
-    size_type: str | None = Field(default=None, description="ISO 6346 size-type code")
-    full_or_empty: str | None = Field(default=None, description="UNTDID 8169, e.g. 5 full")
+    size_type: str | None = coded("ISO 6346 size and type", "45G1")
+    full_or_empty: str | None = coded("UNTDID 8169", "5 full, 4 empty")
     seals: tuple[str, ...] = ()

@@ -18,6 +18,7 @@ from gateway.model.canonical.common import (
     Party,
     Reference,
     Transport,
+    coded,
 )
 
 
@@ -27,7 +28,7 @@ class GoodsItem(Frozen):
     item_number: str | None = None
     commodity_code: str | None = Field(default=None, description="HS / tariff code")
     description: str | None = None
-    country_of_origin: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+    country_of_origin: str | None = coded("ISO 3166-1 alpha-2")
     gross_weight: Measurement | None = None
     net_weight: Measurement | None = None
     measurements: tuple[Measurement, ...] = ()
@@ -52,11 +53,9 @@ class CustomsDeclaration(Canonical):
 
     kind: Literal["CustomsDeclaration"] = "CustomsDeclaration"
     declaration_number: str
-    document_code: str = Field(description="UNTDID 1001, e.g. 929 import, 830 export",
-                               json_schema_extra={"codeList": "UNTDID 1001"})
+    document_code: str = coded("UNTDID 1001", "929 import, 830 export", required=True)
     function: MessageFunction
-    function_code: str | None = Field(default=None, description="UNTDID 1225 as sent",
-                                      json_schema_extra={"codeList": "UNTDID 1225"})
+    function_code: str | None = coded("UNTDID 1225", "9 original (as sent)")
     customs_office: str | None = None
     dates: tuple[DateValue, ...] = ()
     locations: tuple[Location, ...] = ()

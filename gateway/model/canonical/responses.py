@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from gateway.model.canonical.common import Amount, Canonical, Frozen
+from gateway.model.canonical.common import Amount, Canonical, Frozen, coded
 
 Decision = Literal["accepted", "rejected", "released", "held", "inspection", "pending",
                    "cancelled"]
@@ -25,7 +25,7 @@ class Answered(Frozen):
 
 
 class Reason(Frozen):
-    code: str | None = None
+    code: str | None = coded("UNTDID 9321 application error (or the agency's own list)")
     text: str
 
 
