@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gateway.app.catalog_files import load_catalog
 from gateway.catalog.catalog import Catalog
 from gateway.config.mappings import MappingFile, PartsFile
 from gateway.config.yamlfile import load_with_places
@@ -39,6 +40,13 @@ def load_mappings(catalog: Catalog, folder: Path | None = None,
                               f"{compiled[key].name} already")
         compiled[key] = mapping
     return Mappings(compiled)
+
+
+def load_compiled(folder: Path | None = None) -> tuple[Catalog, Mappings]:
+    """The shipped message structures and the mappings of ``folder`` compiled against them:
+    what the pipeline reads messages with."""
+    catalog = load_catalog()
+    return catalog, load_mappings(catalog, folder)
 
 
 def compile_file(path: Path, catalog: Catalog, common: PartsFile,

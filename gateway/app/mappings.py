@@ -8,8 +8,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from gateway.app.catalog_files import load_catalog
-from gateway.app.mapping_files import DEFAULT_MAPPINGS, load_mappings
+from gateway.app.mapping_files import DEFAULT_MAPPINGS, load_compiled
 from gateway.config.load import GatewayConfig
 from gateway.errors import ConfigError, RenderError
 from gateway.model.canonical import CANONICAL_ADAPTER
@@ -18,7 +17,7 @@ from gateway.pipeline.render import render_interchange
 
 def check_mappings(folder: Path | None, out: TextIO) -> int:
     """Compile every mapping file; ConfigError (file:line: reason) on the first wrong one."""
-    mappings = load_mappings(load_catalog(), folder)
+    _, mappings = load_compiled(folder)
     for (message, release), mapping in sorted(mappings.by_message.items()):
         way = "<->" if mapping.renders else "->"
         out.write(f"ok  {message} {release} {way} {mapping.model.__name__}  "
@@ -46,8 +45,7 @@ def render_file(config: GatewayConfig, path: Path, syntax_version: str, out: Tex
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise RenderError(f"{path}: not a canonical message: {where}: {first['msg']}") from exc
-    catalog = load_catalog()
-    body = render_interchange(canonical, load_mappings(catalog, config.mappings_path),
-                              dt.datetime.now(dt.UTC), syntax_version)
+    _, mappings = load_compiled(config.mappings_path)
+    body = render_interchange(canonical, mappings, dt.datetime.now(dt.UTC), syntax_version)
     out.write(body.decode("latin-1"))
     return 0

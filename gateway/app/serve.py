@@ -14,9 +14,8 @@ import signal
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
-from gateway.app.catalog_files import load_catalog
 from gateway.app.intake import Intake
-from gateway.app.mapping_files import load_mappings
+from gateway.app.mapping_files import load_compiled
 from gateway.app.processor import Processor
 from gateway.app.relay import MailboxDispatcher, Relay
 from gateway.app.routing_reload import LiveRouting
@@ -50,8 +49,7 @@ def topology_of(config: GatewayConfig) -> Topology:
 
 async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None = None,
                 install_signals: bool = True) -> None:
-    catalog = load_catalog()
-    mappings = load_mappings(catalog, config.mappings_path)
+    compiled = load_compiled(config.mappings_path)
     pool = await create_pool(config.database_url)
     mailboxes = Mailboxes(config.mailboxes_path)
     mailboxes.prepare(tuple(p.id for p in config.partners))
@@ -84,11 +82,10 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
           database=redact(config.database_url), amqp=redact(config.amqp_url),
           exchange=config.settings.amqp.exchange, partners=len(config.partners),
           agencies=list(config.agency_codes),
-          mappings=[f"{m} {r}" for m, r in sorted(mappings.by_message)])
+          mappings=[f"{m} {r}" for m, r in sorted(compiled[1].by_message)])
     try:
         async with asyncio.TaskGroup() as workers:
-            processor = Processor(pool, config, (catalog, mappings), routing, wake_processor,
-                                  wake_relays)
+            processor = Processor(pool, config, compiled, routing, wake_processor, wake_relays)
             amqp = Relay(pool, "amqp", publisher, wake_amqp)
             mailbox = Relay(pool, "mailbox", MailboxDispatcher(mailboxes.deliver), wake_mailbox)
             tasks = [

@@ -6,8 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TextIO
 
-from gateway.app.catalog_files import load_catalog
-from gateway.app.mapping_files import load_mappings
+from gateway.app.mapping_files import load_compiled
 from gateway.app.memory import without_cyclic_gc
 from gateway.config.load import GatewayConfig
 from gateway.config.partners import EdifactId, Partner
@@ -37,10 +36,9 @@ def run_offline(config: GatewayConfig, path: Path, partner_id: str | None,
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     partner = partner_for(config, data, partner_id)
     settings = config.settings
-    catalog = load_catalog()
+    catalog, mappings = load_compiled(config.mappings_path)
     outcome = without_cyclic_gc(process_submission)(data, Context(
-        partner=partner, routing=routing or config.routing, catalog=catalog,
-        mappings=load_mappings(catalog, config.mappings_path),
+        partner=partner, routing=routing or config.routing, catalog=catalog, mappings=mappings,
         gateway=PartyId(settings.gateway_id, settings.gateway_id_qualifier or ""),
         ack_reference="OFFLINE", received=dt.datetime.now(dt.UTC), file_name=path.name))
     return outcome, partner

@@ -20,7 +20,7 @@ from gateway.model.edifact import Interchange, InterchangeHeader, Message, Party
 from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Status
 from gateway.pipeline.contrl import AckEnvelope, build_contrl
-from gateway.pipeline.mapping.compiled import BadValue, MissingValue
+from gateway.pipeline.mapping.compiled import LocatedMappingError
 from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.receipt import is_receipt, record_receipt
 from gateway.pipeline.report import error_report
@@ -147,12 +147,9 @@ def _unsupported(message: Message, ctx: Context) -> Finding:
 
 
 def _mapping_finding(exc: MappingError, message: Message) -> Finding:
-    if isinstance(exc, BadValue):
+    if isinstance(exc, LocatedMappingError) and exc.segment is not None:
         segment = exc.segment
         return Finding(Code(exc.syntax_error_code), str(exc), segment.tag, segment.position,
-                       exc.element, exc.component)
-    if isinstance(exc, MissingValue) and exc.segment is not None:
-        return Finding(Code.MISSING, str(exc), exc.segment.tag, exc.segment.position,
                        exc.element, exc.component)
     return Finding(Code(exc.syntax_error_code), str(exc), "", message.segments[0].position)
 

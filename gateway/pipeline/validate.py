@@ -86,7 +86,7 @@ def validate(segments: tuple[Segment, ...], compiled: CompiledMessage, rules: Ru
     _Structure(segments, compiled, report).walk()
     repertoire = REPERTOIRES.get(rules.syntax_identifier)
     check_codes = rules.code_lists != Strictness.OFF  # a warning needs the detailed pass too
-    patterns = _patterns(compiled, rules.delimiters)
+    patterns = segment_patterns(compiled, rules.delimiters)
     matched = report.arranged.flat
     for segment in segments:
         spec = compiled.segments.get(segment.tag)
@@ -110,16 +110,12 @@ def arrange(segments: tuple[Segment, ...], compiled: CompiledMessage) -> Instanc
     return report.arranged.root
 
 
-def segment_patterns(compiled: CompiledMessage,
-                     delimiters: Delimiters) -> dict[str, SegmentPattern]:
-    """The quick pass's pattern of each segment, whose groups are the segment's values."""
-    return _patterns(compiled, delimiters)
-
-
 # --- the quick pass: does the segment's text match its pattern? ---------------------------
 
-def _patterns(compiled: CompiledMessage, delimiters: Delimiters) -> dict[str, SegmentPattern]:
-    """The segment patterns of a message for one set of delimiters, built once and kept."""
+def segment_patterns(compiled: CompiledMessage,
+                     delimiters: Delimiters) -> dict[str, SegmentPattern]:
+    """The segment patterns of a message for one set of delimiters, built once and kept; a
+    match's groups are the segment's values (the mapper reads them too)."""
     key = ("patterns", delimiters)
     found: dict[str, SegmentPattern] | None = compiled.derived.get(key)
     if found is None:

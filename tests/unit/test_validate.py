@@ -169,7 +169,7 @@ MUTATION_CHARACTERS = "+:?'*.,-0123456789AZaz éÖ"
 def test_the_pattern_never_passes_what_the_detailed_check_rejects(
         original: str, mutations: list[tuple[int, str, str]], syntax: str) -> None:
     from gateway.model.edifact import Delimiters
-    from gateway.pipeline.validate import _faultless, _patterns
+    from gateway.pipeline.validate import _faultless, segment_patterns
 
     raw = original
     for at, operation, character in mutations:
@@ -185,18 +185,18 @@ def test_the_pattern_never_passes_what_the_detailed_check_rejects(
     compiled = shipped_catalog().message("CUSDEC", "D96B")
     assert compiled is not None
     rules = Rules(syntax, delimiters=Delimiters(repetition=""))
-    pattern = _patterns(compiled, rules.delimiters)[raw[:3]]
+    pattern = segment_patterns(compiled, rules.delimiters)[raw[:3]]
     if _faultless(pattern, raw, rules, REPERTOIRES.get(syntax), True):
         assert detailed_errors(raw, syntax) == [], raw
 
 
 def test_the_pattern_takes_the_common_cases() -> None:
     from gateway.model.edifact import Delimiters
-    from gateway.pipeline.validate import _faultless, _patterns
+    from gateway.pipeline.validate import _faultless, segment_patterns
 
     compiled = shipped_catalog().message("CUSDEC", "D96B")
     assert compiled is not None
     rules = Rules("UNOC", delimiters=Delimiters(repetition=""))
-    patterns = _patterns(compiled, rules.delimiters)
+    patterns = segment_patterns(compiled, rules.delimiters)
     for raw in SEGMENTS:
         assert _faultless(patterns[raw[:3]], raw, rules, None, True), raw

@@ -36,7 +36,8 @@ def install(root: ObjectField) -> None:
 
 class _Generator:
     def __init__(self) -> None:
-        self.namespace: dict[str, Any] = {"value_at": value_at, "unescape": unescape}
+        self.namespace: dict[str, Any] = {"value_at": value_at, "unescape": unescape,
+                                          "holds_all": holds_all}
         self.count = 0
         #: id of an ObjectField -> the name of its generated reader in the namespace
         self.readers: dict[int, str] = {}
@@ -148,26 +149,9 @@ class _Generator:
         loop = f"for s{index} in {source}.{pool}.get({step.name!r}, ())"
         if not step.conditions:
             return loop
-        holds = self.name(self._condition(step), "holds")
+        conditions = self.name(step.conditions, "conditions")
         target = f"s{index}.trigger" if step.group else f"s{index}"
-        return f"{loop} if {holds}({target}, ctx)"
-
-    def _condition(self, step: Step) -> Callable[..., bool]:
-        """A segment's conditions as one function: on its matched values when the quick
-        pattern took it, else through the plan's own check."""
-        tests = " and ".join(f"flat[{c.position.flat}] in codes{i}"
-                             for i, c in enumerate(step.conditions))
-        source = ("def holds(segment, ctx):\n"
-                  "    flat = ctx.extract.flat(segment)\n"
-                  "    if flat is None:\n"
-                  "        return check(segment, conditions, ctx)\n"
-                  f"    return {tests}\n")
-        scope: dict[str, Any] = {"check": holds_all, "conditions": step.conditions,
-                                 **{f"codes{i}": frozenset(c.codes)
-                                    for i, c in enumerate(step.conditions)}}
-        exec(compile(source, f"<mapping condition {step.name}>", "exec"), scope)
-        check: Callable[..., bool] = scope["holds"]
-        return check
+        return f"{loop} if holds_all({target}, {conditions}, ctx)"
 
 
 def _unescaped(indent: str) -> list[str]:
@@ -177,9 +161,9 @@ def _unescaped(indent: str) -> list[str]:
 
 
 def _is_direct(field: FieldPlan) -> bool:
-    return isinstance(field, ValueField) and len(field.sources) == 1 \
-        and not field.sources[0].locator.steps and field.join is None \
-        and field.default is None and field.each is None
+    """A single value of the scope's own segment."""
+    return isinstance(field, ValueField) and field.single \
+        and not field.sources[0].locator.steps
 
 
 def _inline_steps(field: FieldPlan) -> tuple[Step, ...] | None:

@@ -30,6 +30,7 @@ from gateway.pipeline.mapping.mapping import CompiledMapping
 from gateway.pipeline.mapping.paths import (
     GroupScope,
     PathError,
+    Position,
     Resolved,
     Scope,
     SegmentScope,
@@ -37,6 +38,8 @@ from gateway.pipeline.mapping.paths import (
     resolve,
 )
 
+#: Canonical field types read by a UNTDID 2379 date conversion.
+DATE_KINDS = ("date", "datetime", "either")
 #: Fields the engine fills, never a mapping.
 ENGINE_FIELDS = frozenset({"kind", "schema_version", "source"})
 
@@ -219,7 +222,7 @@ class _Compiler:
         assert position is not None
         if spec.join is not None and (shape.scalar != "text" or spec.table):
             self.fail(origin, (*key, "join"), f"join makes text; {name} is {shape.scalar}")
-        if spec.format is not None and shape.scalar not in ("date", "datetime", "either"):
+        if spec.format is not None and shape.scalar not in DATE_KINDS:
             self.fail(origin, (*key, "format"), f"{name} is not a date; format is for dates")
         if spec.table is not None:
             return self.translate(name, spec.table, shape, position, origin, key)
@@ -233,11 +236,11 @@ class _Compiler:
                           f"{representation or 'text'}, {name} is a number (say number: "
                           "true if this element carries one)")
             return run.Number(position, whole=shape.scalar == "integer")
-        if shape.scalar in ("date", "datetime", "either"):
+        if shape.scalar in DATE_KINDS:
             return self.date(name, spec, shape, required, first, origin, key)
         return run.Text()
 
-    def translate(self, name: str, table_name: str, shape: Shape, position: Any,
+    def translate(self, name: str, table_name: str, shape: Shape, position: Position,
                   origin: Origin, key: PathKey) -> run.Converter:
         table = self.tables.get(table_name)
         if table is None:

@@ -2,8 +2,9 @@
 fields into a message's segments.  Built by ``compile.py``; every path here has already been
 checked against the directory, so reading never meets an unknown element.
 
-Reading walks the message arranged as its structure says (``tree.Instance``); rendering builds
-the same kind of tree (``Draft``) and writes it in directory order (``emit``).
+Reading walks the message arranged in its segment groups (``model/arranged.Instance``, from
+the validator's structure walk); rendering builds the same kind of tree (``Draft``) and writes
+it in directory order (``emit``).
 """
 
 from __future__ import annotations
@@ -22,33 +23,39 @@ from gateway.model.edifact import Segment
 from gateway.pipeline.mapping import conversions as conv
 from gateway.pipeline.mapping.extract import Extractor
 from gateway.pipeline.mapping.paths import Condition, Position, Step
+from gateway.pipeline.validate import format_error
 from gateway.wire.edifact.writer import OutSegment
 
 Scope = Instance | Segment
 
 
-class BadValue(MappingError):
-    """A value that cannot become its canonical type; says where it stands."""
+class LocatedMappingError(MappingError):
+    """A mapping error at a segment (and element) of the message, for the CONTRL's UCS/UCD;
+    ``segment`` None: at the message level."""
 
-    def __init__(self, segment: Segment, position: Position, reason: str,
-                 syntax_error_code: int = 12) -> None:  # 0085 12: Invalid value
-        super().__init__(f"{segment.tag} {position.id} (element {position.element}."
-                         f"{position.component}): {reason}")
+    def __init__(self, text: str, segment: Segment | None, position: Position | None,
+                 syntax_error_code: int) -> None:
+        super().__init__(text)
         self.syntax_error_code = syntax_error_code
         self.segment = segment
-        self.element = position.element
-        self.component = position.component
+        self.element = position.element if position else None
+        self.component = position.component if position else None
 
 
-class MissingValue(MappingError):
+class BadValue(LocatedMappingError):
+    """A value that cannot become its canonical type (0085 12: Invalid value)."""
+
+    def __init__(self, segment: Segment, position: Position, reason: str) -> None:
+        super().__init__(f"{segment.tag} {position.id} (element {position.element}."
+                         f"{position.component}): {reason}", segment, position, 12)
+
+
+class MissingValue(LocatedMappingError):
     """A canonical field that must have a value found none (0085 13: Missing)."""
 
     def __init__(self, what: str, where: Segment | None,
                  position: Position | None = None) -> None:
-        super().__init__(f"{what} is missing")
-        self.segment = where
-        self.element = position.element if position else None
-        self.component = position.component if position else None
+        super().__init__(f"{what} is missing", where, position, 13)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +106,7 @@ def _step(scopes: Sequence[Scope], step: Step, ctx: ReadContext) -> Sequence[Sco
 
 
 def holds_all(segment: Segment | None, conditions: tuple[Condition, ...],
-           ctx: ReadContext) -> bool:
+              ctx: ReadContext) -> bool:
     if segment is None:
         return False
     for condition in conditions:
@@ -116,15 +123,8 @@ class Locator:
 
     def find(self, scope: Scope, ctx: ReadContext) -> Sequence[Scope]:
         """Every match, in message order (a list: most paths find one or two)."""
-        steps = self.steps
-        if not steps:
-            return (scope,)
-        first = steps[0]
-        if len(steps) == 1 and not first.group and not first.conditions:
-            # the most frequent path: a segment at this level (CST, DTM, LOC ...)
-            return scope.segments.get(first.name, ()) if isinstance(scope, Instance) else ()
         found: Sequence[Scope] = (scope,)
-        for step in steps:
+        for step in self.steps:
             found = _step(found, step, ctx)
             if not found:
                 break
@@ -338,20 +338,27 @@ class ValueField:
             self.missing(scope, ctx)
 
     def missing(self, scope: Scope, ctx: ReadContext) -> None:
-        # Point at the segment that should hold it when there is one (UCS/UCD), else at
-        # the group or message level that lacks the segment.
-        source = self.sources[0]
-        segment = next((s for s in source.locator.find(scope, ctx) if isinstance(s, Segment)),
-                       None)
+        """Raise MissingValue at the segment that should hold the value when there is one
+        (UCS/UCD), else at the group or message level that lacks the segment."""
+        segment = self._first_segment(scope, ctx)
         if segment is not None:
-            raise MissingValue(f"{self.name} ({self.path})", segment, source.position)
+            raise MissingValue(f"{self.name} ({self.path})", segment, self.sources[0].position)
         raise MissingValue(f"{self.name} ({self.path})", _anchor(scope))
+
+    def _first_segment(self, scope: Scope, ctx: ReadContext) -> Segment | None:
+        return next((s for s in self.sources[0].locator.find(scope, ctx)
+                     if isinstance(s, Segment)), None)
+
+    @property
+    def single(self) -> bool:
+        """One value from one place: no join, default or list."""
+        return len(self.sources) == 1 and self.join is None and self.default is None \
+            and self.each is None
 
     @property
     def plain(self) -> bool:
-        """Text from one place, no join, default or list (what codegen.py writes inline)."""
-        return len(self.sources) == 1 and self.join is None and self.default is None \
-            and self.each is None and isinstance(self.convert, Text)
+        """A single text value (what codegen.py writes inline)."""
+        return self.single and isinstance(self.convert, Text)
 
     def _one(self, scope: Scope, ctx: ReadContext) -> Any:
         if self.join is not None:
@@ -372,8 +379,7 @@ class ValueField:
 
     def _default(self, scope: Scope, ctx: ReadContext) -> Any:
         assert self.default is not None
-        segment = next((s for s in self.sources[0].locator.find(scope, ctx)
-                        if isinstance(s, Segment)), None)
+        segment = self._first_segment(scope, ctx)
         if segment is None:
             return None
         return self.convert.read(self.default, segment, ctx)
@@ -401,15 +407,12 @@ class ValueField:
         self._set(source.locator.make(draft, fresh=False), source.position, code)
 
     def _set(self, segment: Draft, position: Position, text: str) -> None:
-        """Refuse what the directory would refuse (ISO 9735 representation): rendering must
-        never send a partner a message our own validator rejects."""
+        """Refuse what the validator would refuse (the ISO 9735 representation: a/an/n and
+        length): rendering must never send a partner a message our own validator rejects."""
         representation = position.representation
-        # ISO 9735-1 clause 10: a number's sign and decimal mark do not count.
-        counted = text.lstrip("-").replace(".", "") if representation is not None \
-            and representation.format == "n" else text
-        if representation is not None and len(counted) > representation.max:
-            raise RenderError(f"{self.name}: {text!r} is longer than {segment.tag} "
-                              f"{position.id} ({representation}) allows")
+        error = format_error(representation, text) if representation is not None else None
+        if error is not None:
+            raise RenderError(f"{self.name}: {segment.tag} {position.id}: {error[1]}")
         segment.set(position, text)
 
 

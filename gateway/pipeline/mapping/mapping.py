@@ -8,7 +8,6 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 from gateway.catalog.catalog import CompiledMessage
-from gateway.errors import RenderError
 from gateway.model.arranged import Arranged
 from gateway.model.canonical import Canonical, CanonicalMessage
 from gateway.model.edifact import Interchange, Message
@@ -54,10 +53,8 @@ class CompiledMapping:
         return cast("CanonicalMessage", self.model.model_validate(values))
 
     def render(self, canonical: Canonical, reference: str) -> list[OutSegment]:
-        """UNH .. UNT of one message carrying ``canonical``; ``reference`` is its 0062."""
-        if not isinstance(canonical, self.model):
-            raise RenderError(f"{self.name} renders {self.model.__name__}, not "
-                              f"{type(canonical).__name__}")
+        """UNH .. UNT of one message carrying ``canonical`` (of this mapping's kind: the caller
+        picked the mapping by it); ``reference`` is its 0062."""
         draft = Draft()
         self.root.write_object(canonical, draft)
         spec = self.structure.spec

@@ -63,9 +63,6 @@ class Condition:
     position: Position
     codes: tuple[str, ...]
 
-    def holds(self, value: str) -> bool:
-        return value in self.codes
-
 
 @dataclass(frozen=True, slots=True)
 class Step:
@@ -97,7 +94,6 @@ class Resolved:
     """Where a path leads: through ``steps`` to a scope (``end``), and to a value position
     inside the last segment when the path goes that far."""
 
-    text: str
     steps: tuple[Step, ...]
     end: Scope
     value: Position | None
@@ -125,7 +121,7 @@ def resolve(text: str, scope: Scope, segments: dict[str, SegmentSpec]) -> Resolv
     if index < len(parts):
         assert isinstance(current, SegmentScope)
         value = _element(current.spec, parts[index:], text)
-    return Resolved(text, tuple(steps), current, value)
+    return Resolved(tuple(steps), current, value)
 
 
 def element_position(spec: SegmentSpec, text: str) -> Position:
