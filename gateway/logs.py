@@ -35,5 +35,5 @@ def configure(level: str = "INFO") -> None:
 
 
 def event(logger: logging.Logger, name: str, *, level: int = logging.INFO,
-          exc_info: bool = False, **fields: Any) -> None:
+          exc_info: bool | BaseException = False, **fields: Any) -> None:
     logger.log(level, name, extra={"fields": fields}, exc_info=exc_info)

@@ -43,6 +43,11 @@ class Settings(Strict):
     routing_reload_seconds: float = Field(
         default=2.0, gt=0, description="how often routing.yaml is looked at for changes "
         "(SIGHUP reloads at once)")
+    processor_workers: int = Field(
+        default=4, ge=2, le=64, description="submissions decided at once; one of the workers "
+        "only takes small submissions, so a large or slow one never stalls the others")
+    small_submission_bytes: int = Field(
+        default=256 * 1024, gt=0, description="what the small-submission worker takes")
     max_submission_bytes: int = Field(
         default=64 * 1024 * 1024, gt=0,
         description="larger uploads are refused at the transport, before anything is stored")
