@@ -23,3 +23,11 @@ async def latest_applied(pool: Any) -> tuple[int, str] | None:
             "SELECT id, sha256 FROM routing_versions WHERE status = 'applied'"
             " ORDER BY id DESC LIMIT 1")
         return None if row is None else (int(row["id"]), str(row["sha256"]))
+
+
+async def applied_table(connection: Any) -> tuple[int, str, str] | None:
+    """(version, body, source) of the table in force: the last one applied."""
+    row = await connection.fetchrow(
+        "SELECT id, body, source FROM routing_versions WHERE status = 'applied'"
+        " ORDER BY id DESC LIMIT 1")
+    return None if row is None else (int(row["id"]), str(row["body"]), str(row["source"]))
