@@ -1,5 +1,5 @@
 """The ``gateway`` command: serve, validate, db, agency, routes, mappings, render, track,
-schemas, demo."""
+release, replay, traders, schemas, demo."""
 
 from __future__ import annotations
 
@@ -89,6 +89,17 @@ def _parser() -> argparse.ArgumentParser:
                              "by submission id, UNB reference or declaration number")
     release.add_argument("reference")
     release.set_defaults(command=_release)
+
+    replay = sub.add_parser("replay", help="take up again what stopped on the way, at most "
+                            "once each: parked submissions, unroutable messages (against the "
+                            "routing table in force) and, with --dead AGENCY, dead letters")
+    replay.add_argument("reference", nargs="?", help="a submission id, UNB reference or "
+                        "declaration number (with --dead: a submission, message or "
+                        "correlation id)")
+    replay.add_argument("--all", action="store_true", help="every parked submission and "
+                        "unroutable message (or, with --dead, every dead letter)")
+    replay.add_argument("--dead", metavar="AGENCY", help="replay this agency's dead letters")
+    replay.set_defaults(command=_replay)
 
     traders = sub.add_parser("traders", help="the trader registry (AEO status) routing reads")
     traders_sub = traders.add_subparsers(required=True, metavar="ACTION")
@@ -211,6 +222,18 @@ def _release(args: argparse.Namespace) -> int:
     from gateway.app.release import release
 
     return asyncio.run(release(_config(args), args.reference, sys.stdout))
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from gateway.app.replay import replay, replay_dead
+
+    if (args.reference is None) == (not args.all):
+        print("gateway replay: name a REFERENCE or give --all", file=sys.stderr)
+        return 2
+    config = _config(args)
+    if args.dead is not None:
+        return asyncio.run(replay_dead(config, args.dead, args.reference, sys.stdout))
+    return asyncio.run(replay(config, args.reference, sys.stdout))
 
 
 def _traders_import(args: argparse.Namespace) -> int:

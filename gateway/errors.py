@@ -99,6 +99,21 @@ class StoreError(DeliveryError):
     code = "store_error"
 
 
+class StoreUnavailable(StoreError):
+    """PostgreSQL is unreachable or dropped the connection: every piece of work waits alike, so
+    workers pause and try again (nothing here is about one submission)."""
+
+    code = "store_unavailable"
+
+
+class StoreRefused(StoreError):
+    """PostgreSQL refused a statement (a value it cannot hold, a constraint): a bug of ours
+    about one piece of work, which is retried on its own and parked after a few attempts so
+    that it never holds back the others (DESIGN rule 6)."""
+
+    code = "store_refused"
+
+
 class BusError(DeliveryError):
     """RabbitMQ is unreachable or did not confirm a publish."""
 

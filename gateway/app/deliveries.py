@@ -35,3 +35,18 @@ async def queue_delivery(connection: Any, *, submission_id: int, partner_id: str
                 "submission_id": submission_id,
             },
         })
+
+
+async def queue_deliveries(connection: Any, *, submission_id: int, partner_id: str,
+                           position: int, message_id: int, canonical: CanonicalMessage,
+                           message_type: str, release: str, agencies: tuple[str, ...],
+                           copies: tuple[str, ...], priority: int | None = None) -> list[str]:
+    """One delivery per agency that acts on the message and per observer; returns who gets
+    it, in that order."""
+    roles = [(a, "deliver") for a in agencies] + [(a, "copy") for a in copies]
+    for agency, role in roles:
+        await queue_delivery(
+            connection, submission_id=submission_id, partner_id=partner_id, position=position,
+            message_id=message_id, canonical=canonical, message_type=message_type,
+            release=release, agency=agency, role=role, priority=priority)
+    return [agency for agency, _ in roles]

@@ -1,7 +1,16 @@
 """The processor: takes committed submissions from the store, runs the pure pipeline on each,
-and writes the whole decision (messages, events, outbox rows, acknowledgement) in the same
-transaction that claimed it.  A crash anywhere leaves the submission 'received' to be taken
-again; nothing is decided twice."""
+and writes the whole decision (messages, events, outbox rows, acknowledgement) in the
+transaction that locks it.  A crash anywhere leaves the submission 'received' to be taken
+again; nothing is decided twice.
+
+One never holds back the others (DESIGN rule 6):
+- each attempt is counted before the work starts (store.claim_next), and a submission whose
+  decision fails on our side (a bug, a value the database refuses, a crash of the process) is
+  tried again with a growing pause and parked with an alarm after MAX_ATTEMPTS, visible in
+  ``gateway track`` and put back by ``gateway replay``;
+- several workers decide at once, and one of them only takes small submissions, so a large or
+  slow one never stalls the traffic behind it.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +20,15 @@ import logging
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from gateway.app.deliveries import queue_delivery
+from gateway.app.deliveries import queue_deliveries
 from gateway.app.memory import without_cyclic_gc
 from gateway.app.routing_reload import LiveRouting, TableInForce
-from gateway.app.traders import TraderRegistry
+from gateway.app.traders import AeoRegistry, TraderRegistry
 from gateway.app.workers import poll_forever
 from gateway.catalog.catalog import Catalog
 from gateway.config.load import GatewayConfig
 from gateway.config.partners import Partner
-from gateway.errors import StoreError
+from gateway.errors import StoreUnavailable
 from gateway.logs import event
 from gateway.model.edifact import PartyId
 from gateway.model.findings import Finding, SyntaxErrorCode
@@ -33,11 +42,9 @@ from gateway.store.database import translated_errors
 
 log = logging.getLogger("gateway.processor")
 IDLE_POLL_SECONDS = 1.0
-MAX_RETRY_DELAY_SECONDS = 300.0
-
-
-def retry_delay(attempts: int) -> float:
-    return min(MAX_RETRY_DELAY_SECONDS, 2.0 ** min(attempts, 9))
+#: Attempts at deciding one submission before it is parked for ops (with the pauses of
+#: store.claim_next, about eight minutes of trying).
+MAX_ATTEMPTS = 8
 
 
 class Wakeable(Protocol):
@@ -56,32 +63,57 @@ class Processor:
         self._wake_relays = wake_relays
         settings = config.settings
         self._gateway = PartyId(settings.gateway_id, settings.gateway_id_qualifier or "")
+        #: Submissions a worker of this process is deciding: the others do not take them.
+        self._busy: set[int] = set()
 
-    async def run(self) -> None:
-        await poll_forever("processor", self.process_one, self._wake, IDLE_POLL_SECONDS)
+    async def run(self, name: str = "processor", max_size: int | None = None) -> None:
+        """One worker; ``max_size`` makes it a lane for submissions of at most that size."""
+        async def step() -> bool:
+            return await self.process_one(max_size)
 
-    async def process_one(self) -> bool:
+        await poll_forever(name, step, self._wake, IDLE_POLL_SECONDS)
+
+    async def process_one(self, max_size: int | None = None) -> bool:
         """Decide one waiting submission; False when none is waiting."""
-        claimed: store.PendingInterchange | None = None
-        try:
-            async with translated_errors("processing"), self._pool.acquire() as connection, \
-                    connection.transaction():
-                claimed = await store.claim_next(connection)
-                if claimed is None:
-                    return False
-                await self._decide(connection, claimed)
-        except StoreError:
-            raise
-        except Exception as exc:  # our bug: keep the submission, alarm, retry later
-            if claimed is None:
-                raise
-            event(log, "processing_failed", level=logging.ERROR, exc_info=True,
-                  partner=claimed.partner_id, submission=claimed.id, error=repr(exc))
-            await store.postpone(self._pool, claimed.id, repr(exc),
-                                 retry_delay(claimed.attempts + 1))
+        claimed = await store.claim_next(self._pool, max_size=max_size, busy=self._busy)
+        if claimed is None:
+            return False
+        if claimed.attempts > MAX_ATTEMPTS:  # its earlier attempts never came back (crashes)
+            await self._park(claimed, "the gateway stopped while deciding it, "
+                             f"{claimed.attempts - 1} times")
             return True
+        self._busy.add(claimed.id)
+        try:
+            async with translated_errors("deciding a submission"), \
+                    self._pool.acquire() as connection, connection.transaction():
+                if await store.lock_claimed(connection, claimed):
+                    await self._decide(connection, claimed)
+        except StoreUnavailable:
+            raise  # everybody waits alike; this attempt is counted and the turn comes back
+        except Exception as exc:  # noqa: BLE001 - ours (a bug, a refused value): retry, park
+            await self._failed(claimed, exc)
+            return True
+        finally:
+            self._busy.discard(claimed.id)
         self._wake_relays.set()
         return True
+
+    async def _failed(self, claimed: store.PendingInterchange, exc: Exception) -> None:
+        """Rule 4: our failure is never the partner's fault; it is retried on its own (the claim
+        already set its next turn), and parked after MAX_ATTEMPTS so it cannot block others."""
+        if claimed.attempts >= MAX_ATTEMPTS:
+            await self._park(claimed, repr(exc))
+            return
+        event(log, "processing_failed", level=logging.ERROR, exc_info=exc,
+              partner=claimed.partner_id, submission=claimed.id, attempt=claimed.attempts,
+              error=repr(exc))
+        await store.record_failure(self._pool, claimed, repr(exc))
+
+    async def _park(self, claimed: store.PendingInterchange, error: str) -> None:
+        if await store.park(self._pool, claimed, error):
+            event(log, "submission_parked", level=logging.ERROR, partner=claimed.partner_id,
+                  submission=claimed.id, attempts=claimed.attempts, error=error,
+                  note=f"alarm: ops must look; `gateway replay {claimed.id}` tries it again")
 
     async def _decide(self, connection: Any, pending: store.PendingInterchange) -> None:
         original = await store.content_original(connection, pending)
@@ -92,7 +124,8 @@ class Processor:
         received = pending.received_at.astimezone(dt.UTC)
         in_force = self._routing.current  # taken once: a reload swaps it between decisions
         assert in_force is not None
-        trusted = await self._traders.trusted()
+        registry = await self._traders.current()
+        trusted = registry.trusted_for(pending.partner_id)
         if partner is None:  # removed from partners.yaml after it submitted
             outcome = refusal(f"partner {pending.partner_id!r} is no longer configured on this "
                               "gateway", int(SyntaxErrorCode.NO_AGREEMENT), pending.file_name,
@@ -110,6 +143,7 @@ class Processor:
                                       f"control reference {header.control_reference}")
                 return
         await self._save(connection, pending, outcome, in_force.version)
+        await self._trusted_claims(connection, pending, outcome, registry)
 
     def _context(self, pending: store.PendingInterchange, partner: Partner,
                  received: dt.datetime, in_force: TableInForce,
@@ -169,13 +203,27 @@ class Processor:
                   submission=pending.id, message_ref=message.reference)
         if status != "routed" or canonical is None:
             return
-        roles = [(a, "deliver") for a in message.agencies] + [(a, "copy") for a in message.copies]
-        for agency, role in roles:
-            await queue_delivery(
-                connection, submission_id=pending.id, partner_id=pending.partner_id,
-                position=message.position, message_id=message_id, canonical=canonical,
-                message_type=message.identifier.type, release=message.identifier.directory,
-                agency=agency, role=role, priority=message.priority)
+        await queue_deliveries(
+            connection, submission_id=pending.id, partner_id=pending.partner_id,
+            position=message.position, message_id=message_id, canonical=canonical,
+            message_type=message.identifier.type, release=message.identifier.directory,
+            agencies=message.agencies, copies=message.copies, priority=message.priority)
+
+    async def _trusted_claims(self, connection: Any, pending: store.PendingInterchange,
+                              outcome: Outcome, registry: AeoRegistry) -> None:
+        """A message naming an authorised economic operator that is not registered to the
+        sending partner: the AEO lane did not apply to it, and its history says why."""
+        for message in outcome.messages:
+            if message.canonical is None:
+                continue
+            elsewhere = registry.claimed_elsewhere(pending.partner_id,
+                                                   message.canonical.trader_ids)
+            if elsewhere:
+                await store.add_event(connection, pending.id, "trusted_trader_not_applied", {
+                    "message_ref": message.reference, "partner": pending.partner_id,
+                    "registered_to": elsewhere,
+                    "reason": "an AEO identification counts only in the messages of the "
+                              "partners it is registered to"})
 
     async def _cancellation(self, connection: Any, pending: store.PendingInterchange,
                             message: MessageOutcome) -> MessageOutcome:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from gateway.app.deliveries import queue_delivery
+from gateway.app.deliveries import queue_deliveries
 from gateway.config.load import GatewayConfig
 from gateway.model.canonical import CANONICAL_ADAPTER
 from gateway.store import interchanges as store
@@ -18,24 +18,22 @@ async def release(config: GatewayConfig, reference: str, out: TextIO) -> int:
     try:
         async with translated_errors("releasing held messages"), pool.acquire() as connection, \
                 connection.transaction():
-            held = await store.held_messages(connection, reference)
+            held = await store.messages_in(connection, "held", reference)
             for message in held:
                 canonical = CANONICAL_ADAPTER.validate_json(message.canonical)
-                roles = [(a, "deliver") for a in message.agencies] + \
-                        [(a, "copy") for a in message.copies]
-                for agency, role in roles:
-                    await queue_delivery(
-                        connection, submission_id=message.interchange_id,
-                        partner_id=message.partner_id, position=message.position,
-                        message_id=message.id, canonical=canonical,
-                        message_type=message.message_type, release=message.release,
-                        agency=agency, role=role)
-                await store.mark_routed(connection, message.id)
+                sent_to = await queue_deliveries(
+                    connection, submission_id=message.interchange_id,
+                    partner_id=message.partner_id, position=message.position,
+                    message_id=message.id, canonical=canonical,
+                    message_type=message.message_type, release=message.release,
+                    agencies=message.agencies, copies=message.copies)
+                await store.set_route(connection, message.id, status="routed",
+                                      agencies=message.agencies, copies=message.copies)
                 await store.add_event(connection, message.interchange_id, "released",
-                                      {"to": [a for a, _ in roles]}, message.id)
+                                      {"to": sent_to}, message.id)
                 out.write(f"released message {message.id} "
                           f"({canonical.document_reference}) to "
-                          f"{', '.join(a for a, _ in roles) or 'nobody'}\n")
+                          f"{', '.join(sent_to) or 'nobody'}\n")
     finally:
         await pool.close()
     if not held:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Awaitable
@@ -89,7 +90,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             amqp = Relay(pool, "amqp", publisher, wake_amqp)
             mailbox = Relay(pool, "mailbox", MailboxDispatcher(mailboxes.deliver), wake_mailbox)
             tasks = [
-                workers.create_task(supervised("processor", processor.run)),
+                *_processor_workers(workers, processor, config),
                 workers.create_task(supervised("amqp-relay", amqp.run)),
                 workers.create_task(supervised("mailbox-relay", mailbox.run)),
                 workers.create_task(supervised("routing-reload", lambda: routing.watch(
@@ -110,6 +111,17 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
         if not await _bounded("closing the database pool", pool.close()):
             pool.terminate()
         event(log, "stopped")
+
+
+def _processor_workers(group: asyncio.TaskGroup, processor: Processor,
+                       config: GatewayConfig) -> list[asyncio.Task[None]]:
+    """``processor_workers`` deciding at once; the first takes only small submissions, so
+    however many large or slow ones arrive, the small ones behind them keep moving."""
+    settings = config.settings
+    lanes: list[tuple[str, int | None]] = [("processor-small", settings.small_submission_bytes)]
+    lanes += [(f"processor-{n}", None) for n in range(1, settings.processor_workers)]
+    return [group.create_task(supervised(name, functools.partial(processor.run, name, size)))
+            for name, size in lanes]
 
 
 async def _bounded(step: str, work: Awaitable[object]) -> bool:

@@ -1,10 +1,17 @@
-"""The trader registry: ``gateway traders import FILE.csv`` (columns id, name, aeo), and the
-snapshot the processor routes with, refreshed every few seconds."""
+"""The trader registry: ``gateway traders import FILE.csv`` (columns id, name, aeo, partners),
+and the snapshot the processor routes with, refreshed every few seconds.
+
+An identification written in a message is only a claim.  The AEO lane (``trusted_trader``
+rules) applies only when the trader is registered to the partner that sent the message
+(DESIGN rule 5: a partner only acts as itself); otherwise the rule does not match and the
+submission's history says why."""
 
 from __future__ import annotations
 
 import csv
+import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -16,47 +23,81 @@ from gateway.store.database import create_pool
 REFRESH_SECONDS = 10.0
 TRUE = frozenset({"true", "yes", "1", "y", "x"})
 FALSE = frozenset({"false", "no", "0", "n", ""})
+#: Partner ids in the ``partners`` column: separated by spaces, commas or semicolons.
+_PARTNER_SEPARATORS = re.compile(r"[\s,;]+")
+
+TraderRow = tuple[str, str, bool, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class AeoRegistry:
+    """Authorised economic operators and the partners each is registered to."""
+
+    partners_of: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def trusted_for(self, partner_id: str) -> frozenset[str]:
+        """The AEO identifications ``partner_id`` may declare for."""
+        return frozenset(t for t, partners in self.partners_of.items() if partner_id in partners)
+
+    def claimed_elsewhere(self, partner_id: str,
+                          trader_ids: frozenset[str]) -> dict[str, list[str]]:
+        """AEO identifications a message of ``partner_id`` names that are not registered to it
+        (trader id -> the partners it is registered to)."""
+        return {t: sorted(self.partners_of[t]) for t in sorted(trader_ids)
+                if t in self.partners_of and partner_id not in self.partners_of[t]}
 
 
 class TraderRegistry:
-    """The AEO identifications in force, read again at most every ``REFRESH_SECONDS``."""
+    """The registry in force, read again at most every ``REFRESH_SECONDS``."""
 
     def __init__(self, pool: Any) -> None:
         self._pool = pool
-        self._ids: frozenset[str] = frozenset()
+        self._registry = AeoRegistry()
         self._read_at = float("-inf")
 
-    async def trusted(self) -> frozenset[str]:
+    async def current(self) -> AeoRegistry:
         if time.monotonic() - self._read_at >= REFRESH_SECONDS:
-            self._ids = await store.aeo_ids(self._pool)
+            self._registry = AeoRegistry(await store.aeo_partners(self._pool))
             self._read_at = time.monotonic()
-        return self._ids
+        return self._registry
 
 
-def read_csv(path: Path) -> list[tuple[str, str, bool]]:
-    """Rows of id, name, aeo; every error names the file and line."""
+def read_csv(path: Path) -> list[TraderRow]:
+    """Rows of id, name, aeo, partners; every error names the file and line."""
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     with handle:
         reader = csv.DictReader(handle)
-        missing = {"id", "aeo"} - set(reader.fieldnames or ())
+        missing = {"id", "aeo", "partners"} - set(reader.fieldnames or ())
         if missing:
             raise ConfigError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}")
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            trader_id, flag = (row.get("id") or "").strip(), (row.get("aeo") or "").strip()
-            if not trader_id:
-                raise ConfigError(f"{path}:{line}: id is empty")
-            if flag.lower() not in TRUE | FALSE:
-                raise ConfigError(f"{path}:{line}: aeo {flag!r} is not true or false")
-            rows.append((trader_id, (row.get("name") or "").strip(), flag.lower() in TRUE))
-    return rows
+        return [_row(path, line, row) for line, row in enumerate(reader, start=2)]
+
+
+def _row(path: Path, line: int, row: dict[str, str | None]) -> TraderRow:
+    trader_id, flag = (row.get("id") or "").strip(), (row.get("aeo") or "").strip()
+    partners = tuple(p for p in _PARTNER_SEPARATORS.split(row.get("partners") or "") if p)
+    if not trader_id:
+        raise ConfigError(f"{path}:{line}: id is empty")
+    if flag.lower() not in TRUE | FALSE:
+        raise ConfigError(f"{path}:{line}: aeo {flag!r} is not true or false")
+    aeo = flag.lower() in TRUE
+    if aeo and not partners:
+        raise ConfigError(f"{path}:{line}: partners is empty: an AEO trader counts only in the "
+                          "messages of the partners it is registered to")
+    return trader_id, (row.get("name") or "").strip(), aeo, partners
 
 
 async def import_traders(config: GatewayConfig, path: Path, out: TextIO) -> int:
     rows = read_csv(path)
+    known = {p.id for p in config.partners}
+    for trader_id, _name, _aeo, partners in rows:
+        unknown = sorted(set(partners) - known)
+        if unknown:
+            raise ConfigError(f"{path}: trader {trader_id!r}: partner(s) "
+                              f"{', '.join(unknown)} not in {config.settings.partners}")
     pool = await create_pool(config.database_url, size=1)
     try:
         await store.replace_all(pool, rows)

@@ -6,11 +6,11 @@ import contextlib
 import importlib.resources
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from gateway.errors import StoreError
+from gateway.errors import StoreRefused, StoreUnavailable
 
 #: What asyncpg and the OS raise when the server is unreachable or drops us.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -19,7 +19,15 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
     TimeoutError,
+)
+#: A value asyncpg cannot send (its DataError is an InterfaceError, like a dropped connection,
+#: but it is about the value) or a string that cannot be encoded.
+VALUE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions._base.DataError,
+    UnicodeEncodeError,
 )
 
 Pool = asyncpg.Pool
@@ -30,18 +38,22 @@ async def create_pool(url: str, *, size: int = 10) -> Any:
         return await asyncpg.create_pool(url, min_size=1, max_size=size, timeout=10,
                                          command_timeout=60)
     except CONNECTION_ERRORS as exc:
-        raise StoreError(f"PostgreSQL at {redact(url)} is unreachable: {exc}") from exc
+        raise StoreUnavailable(f"PostgreSQL at {redact(url)} is unreachable: {exc}") from exc
 
 
 @contextlib.asynccontextmanager
 async def translated_errors(what: str) -> AsyncIterator[None]:
-    """Turn asyncpg and socket failures into StoreError (ours, retryable)."""
+    """Turn asyncpg and socket failures into StoreUnavailable, and a statement PostgreSQL
+    refuses into StoreRefused (both ours, both retried: the first by everyone alike, the second
+    on its own)."""
     try:
         yield
+    except VALUE_ERRORS as exc:
+        raise StoreRefused(f"{what}: PostgreSQL refused a value: {exc}") from exc
     except CONNECTION_ERRORS as exc:
-        raise StoreError(f"{what}: PostgreSQL failed: {exc}") from exc
+        raise StoreUnavailable(f"{what}: PostgreSQL failed: {exc}") from exc
     except asyncpg.PostgresError as exc:
-        raise StoreError(f"{what}: PostgreSQL refused: {exc}") from exc
+        raise StoreRefused(f"{what}: PostgreSQL refused: {exc}") from exc
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -106,10 +118,22 @@ async def create_database(url: str) -> bool:
             await connection.close()
 
 
+#: Query parameters that carry a secret in a libpq or AMQP URL.
+SECRET_PARAMETERS = frozenset({"password", "passfile", "sslpassword", "sslkey", "token"})
+
+
 def redact(url: str) -> str:
-    """A URL fit for logs: the password is never written (DESIGN rule 5)."""
+    """A URL fit for logs: the password is never written (DESIGN rule 5), whether it stands in
+    the user information or in a query parameter (libpq takes ``?password=``)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, _, host = netloc.rpartition("@")
+        user, colon, _secret = credentials.partition(":")
+        netloc = f"{user}:***@{host}" if colon else netloc
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if k.lower() in SECRET_PARAMETERS else v)
+                           for k, v in pairs], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

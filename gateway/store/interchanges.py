@@ -8,12 +8,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.model.numbers import parse_count
 from gateway.store.database import translated_errors
+from gateway.store.storable import (
+    storable_document,
+    storable_json,
+    storable_optional,
+    storable_text,
+    storable_texts,
+)
 
 Connection = Any
+
+
+#: The largest id a bigserial column can hold.
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,27 +51,57 @@ async def record_submission(pool: Any, partner_id: str, transport: str, file_nam
         interchange_id: int = await connection.fetchval(
             "INSERT INTO interchanges (partner_id, transport, file_name, raw, sha256)"
             " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            partner_id, transport, file_name, raw, digest)
+            partner_id, transport, storable_text(file_name), raw, digest)
         await add_event(connection, interchange_id, "received",
                         {"transport": transport, "file_name": file_name, "bytes": len(raw),
                          "sha256": digest.hex()})
     return interchange_id
 
 
-async def claim_next(connection: Connection) -> PendingInterchange | None:
-    """Lock the oldest interchange waiting for processing (other workers skip it)."""
-    row = await connection.fetchrow(
-        "SELECT id, partner_id, transport, file_name, raw, sha256, received_at, attempts"
-        " FROM interchanges WHERE status = 'received' AND next_attempt_at <= now()"
-        " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED")
+#: The pause before a submission is taken again: 2, 4, 8 ... seconds, at most this many.
+MAX_RETRY_DELAY_SECONDS = 300
+
+
+async def claim_next(pool: Any, *, max_size: int | None = None,
+                     busy: Collection[int] = ()) -> PendingInterchange | None:
+    """Take the oldest submission waiting for a decision (at most ``max_size`` bytes, none of
+    ``busy``) and count the attempt in its own committed statement, before any work starts.
+
+    Counting first is what keeps a poison submission from blocking the others: one that
+    crashes the process, or whose decision can never be written, runs out of attempts and is
+    parked instead of being taken first for ever.  The attempt also moves the submission's next
+    turn back (2, 4, 8 ... seconds), so a crash loop slows down by itself."""
+    async with translated_errors("claiming a submission"), pool.acquire() as connection:
+        row = await connection.fetchrow(
+            "UPDATE interchanges SET attempts = attempts + 1,"
+            " next_attempt_at = now() + make_interval(secs => least($3::float8,"
+            "   power(2, least(attempts + 1, 16))))"
+            " WHERE id = (SELECT id FROM interchanges WHERE status = 'received'"
+            "   AND next_attempt_at <= now() AND id <> ALL($2::bigint[])"
+            "   AND ($1::bigint IS NULL OR octet_length(raw) <= $1)"
+            "   ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, partner_id, transport, file_name, raw, sha256, received_at, attempts",
+            max_size, list(busy), float(MAX_RETRY_DELAY_SECONDS))
     return None if row is None else PendingInterchange(**dict(row))
 
 
+async def lock_claimed(connection: Connection, pending: PendingInterchange) -> bool:
+    """Lock a claimed submission for its decision; False when it is no longer ours to decide
+    (another worker took it after our turn ran out, or it was decided meanwhile)."""
+    found = await connection.fetchval(
+        "SELECT 1 FROM interchanges WHERE id = $1 AND status = 'received' AND attempts = $2"
+        " FOR UPDATE SKIP LOCKED", pending.id, pending.attempts)
+    return found is not None
+
+
 async def content_original(connection: Connection, pending: PendingInterchange) -> int | None:
-    """An earlier, already decided interchange of this partner with the very same bytes."""
+    """An earlier interchange of this partner with the very same bytes that was taken (in
+    whole or in part).  A rejected one does not count: the same bytes sent again after ops
+    fixed the cause (a sender ID added, a partner re-added) are decided afresh."""
     value: int | None = await connection.fetchval(
         "SELECT id FROM interchanges WHERE partner_id = $1 AND sha256 = $2 AND id < $3"
-        " AND status <> 'received' AND duplicate_of IS NULL ORDER BY id LIMIT 1",
+        " AND status IN ('accepted', 'partially_accepted') AND duplicate_of IS NULL"
+        " ORDER BY id LIMIT 1",
         pending.partner_id, pending.sha256, pending.id)
     return value
 
@@ -84,22 +127,40 @@ async def decide(connection: Connection, interchange_id: int, *, status: str, su
                  control_ref: str | None = None, duplicate_of: int | None = None) -> None:
     await connection.execute(
         "UPDATE interchanges SET status = $2, summary = $3, sender_id = $4,"
-        " recipient_id = $5, control_ref = $6, duplicate_of = $7, processed_at = now()"
-        " WHERE id = $1",
-        interchange_id, status, summary, sender_id, recipient_id, control_ref, duplicate_of)
+        " recipient_id = $5, control_ref = $6, duplicate_of = $7, processed_at = now(),"
+        " last_error = NULL WHERE id = $1",
+        interchange_id, status, storable_text(summary), storable_optional(sender_id),
+        storable_optional(recipient_id), storable_optional(control_ref), duplicate_of)
     await add_event(connection, interchange_id, status,
                     {"summary": summary, **({"duplicate_of": duplicate_of}
                                             if duplicate_of else {})})
 
 
-async def postpone(pool: Any, interchange_id: int, error: str, delay_seconds: float) -> None:
-    """Our side failed while processing: try again later, never blame the partner."""
-    async with translated_errors("postponing an interchange"), pool.acquire() as connection:
-        await connection.execute(
-            "UPDATE interchanges SET attempts = attempts + 1, last_error = $2,"
-            " next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
-            interchange_id, error, delay_seconds)
-        await add_event(connection, interchange_id, "processing_failed", {"error": error})
+async def record_failure(pool: Any, pending: PendingInterchange, error: str) -> None:
+    """Our side failed while deciding: the submission is tried again when its turn comes back
+    (claim_next set it); never blame the partner."""
+    async with translated_errors("recording a failed decision"), pool.acquire() as connection, \
+            connection.transaction():
+        await connection.execute("UPDATE interchanges SET last_error = $2 WHERE id = $1",
+                                 pending.id, storable_text(error))
+        await add_event(connection, pending.id, "processing_failed",
+                        {"error": error, "attempt": pending.attempts})
+
+
+async def park(pool: Any, pending: PendingInterchange, error: str) -> bool:
+    """Give up on a submission after its last attempt: it waits, parked, for ops (``gateway
+    replay``) instead of holding back the others.  False when it was decided meanwhile."""
+    async with translated_errors("parking a submission"), pool.acquire() as connection, \
+            connection.transaction():
+        parked = await connection.fetchval(
+            "UPDATE interchanges SET status = 'parked', last_error = $2 WHERE id = $1"
+            " AND status = 'received' RETURNING id", pending.id, storable_text(error))
+        if parked is not None:
+            await add_event(connection, pending.id, "parked",
+                            {"error": error, "attempts": pending.attempts,
+                             "note": "our failure, not the partner's: `gateway replay "
+                                     f"{pending.id}` decides it again"})
+    return parked is not None
 
 
 async def insert_message(connection: Connection, interchange_id: int, *, position: int,
@@ -113,9 +174,10 @@ async def insert_message(connection: Connection, interchange_id: int, *, positio
         " status, canonical, document_ref, agencies, copies, rules, routing_version,"
         " findings) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12,"
         " $13::jsonb) RETURNING id",
-        interchange_id, position, message_ref, message_type, release, status, canonical,
-        document_ref, list(agencies), list(copies), list(rules), routing_version,
-        json.dumps(findings))
+        interchange_id, position, storable_text(message_ref), storable_text(message_type),
+        storable_text(release), status, None if canonical is None else storable_json(canonical),
+        storable_optional(document_ref), storable_texts(agencies), storable_texts(copies),
+        storable_texts(rules), routing_version, storable_document(findings))
     return message_id
 
 
@@ -123,7 +185,7 @@ async def save_acknowledgement(connection: Connection, interchange_id: int, kind
                                file_name: str, body: bytes) -> None:
     await connection.execute(
         "INSERT INTO acknowledgements (interchange_id, kind, file_name, body)"
-        " VALUES ($1, $2, $3, $4)", interchange_id, kind, file_name, body)
+        " VALUES ($1, $2, $3, $4)", interchange_id, kind, storable_text(file_name), body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +213,13 @@ async def answered_submission(connection: Connection, partner_id: str,
                               reference: str) -> int | None:
     """The submission of ``partner_id`` whose answer carried UNB reference ``reference``: our
     CONTRLs use the submission id as their interchange control reference."""
-    if not reference.isdigit():
+    submission = parse_count(reference)
+    if submission is None or submission > MAX_ID:
         return None
     found: int | None = await connection.fetchval(
         "SELECT interchange_id FROM acknowledgements a JOIN interchanges i"
         " ON i.id = a.interchange_id WHERE a.interchange_id = $1 AND i.partner_id = $2"
-        " AND a.kind = 'CONTRL'", int(reference), partner_id)
+        " AND a.kind = 'CONTRL'", submission, partner_id)
     return found
 
 
@@ -165,7 +228,7 @@ async def add_event(connection: Connection, interchange_id: int, kind: str,
     await connection.execute(
         "INSERT INTO events (interchange_id, message_id, kind, detail)"
         " VALUES ($1, $2, $3, $4::jsonb)",
-        interchange_id, message_id, kind, json.dumps(detail, default=str))
+        interchange_id, message_id, kind, storable_document(detail))
 
 
 async def history(connection: Connection, reference: str) -> list[dict[str, Any]]:
@@ -207,7 +270,9 @@ async def recent_canonical(connection: Connection, days: float,
 
 
 @dataclass(frozen=True, slots=True)
-class HeldMessage:
+class StoredMessage:
+    """A decided message as ``gateway release`` and ``gateway replay`` take it up again."""
+
     id: int
     interchange_id: int
     position: int
@@ -219,23 +284,45 @@ class HeldMessage:
     partner_id: str
 
 
-async def held_messages(connection: Connection, reference: str) -> list[HeldMessage]:
-    """Messages a routing rule held, named by submission id, UNB reference or document
-    reference; locked for the release."""
+async def messages_in(connection: Connection, status: str, reference: str | None
+                      ) -> list[StoredMessage]:
+    """Messages in ``status`` ('held', 'unroutable'), named by submission id, UNB reference or
+    document reference (every one when ``reference`` is None); locked, so two operators acting
+    at once act once."""
     rows = await connection.fetch(
         "SELECT m.id, m.interchange_id, m.position, m.message_type, m.release,"
         " m.canonical::text AS canonical, m.agencies, m.copies, i.partner_id"
         " FROM messages m JOIN interchanges i ON i.id = m.interchange_id"
-        " WHERE m.status = 'held'"
-        " AND (i.id::text = $1 OR i.control_ref = $1 OR m.document_ref = $1)"
-        " ORDER BY m.id FOR UPDATE OF m", reference)
-    return [HeldMessage(r["id"], r["interchange_id"], r["position"], r["message_type"],
-                        r["release"], r["canonical"], tuple(r["agencies"]), tuple(r["copies"]),
-                        r["partner_id"]) for r in rows]
+        " WHERE m.status = $1 AND m.canonical IS NOT NULL AND ($2::text IS NULL"
+        " OR i.id::text = $2 OR i.control_ref = $2 OR m.document_ref = $2)"
+        " ORDER BY m.id FOR UPDATE OF m", status, reference)
+    return [StoredMessage(r["id"], r["interchange_id"], r["position"], r["message_type"],
+                          r["release"], r["canonical"], tuple(r["agencies"]),
+                          tuple(r["copies"]), r["partner_id"]) for r in rows]
 
 
-async def mark_routed(connection: Connection, message_id: int) -> None:
-    await connection.execute("UPDATE messages SET status = 'routed' WHERE id = $1", message_id)
+async def set_route(connection: Connection, message_id: int, *, status: str,
+                    agencies: tuple[str, ...], copies: tuple[str, ...],
+                    rules: tuple[str, ...] | None = None,
+                    routing_version: int | None = None) -> None:
+    """A message routed again (``gateway replay``) or sent on (``gateway release``); the rules
+    and table version stay as they were unless given."""
+    await connection.execute(
+        "UPDATE messages SET status = $2, agencies = $3, copies = $4,"
+        " rules = coalesce($5, rules), routing_version = coalesce($6, routing_version)"
+        " WHERE id = $1",
+        message_id, status, storable_texts(agencies), storable_texts(copies),
+        None if rules is None else storable_texts(rules), routing_version)
+
+
+async def requeue_parked(connection: Connection, reference: str | None) -> list[int]:
+    """Parked submissions (by id, or every one when ``reference`` is None) go back to be
+    decided with a fresh count of attempts; returns their ids."""
+    rows = await connection.fetch(
+        "UPDATE interchanges SET status = 'received', attempts = 0, next_attempt_at = now()"
+        " WHERE status = 'parked' AND ($1::text IS NULL OR id::text = $1) RETURNING id",
+        reference)
+    return sorted(int(r["id"]) for r in rows)
 
 
 async def original_route(connection: Connection, partner_id: str, document_ref: str,

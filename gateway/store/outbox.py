@@ -55,3 +55,10 @@ async def mark_failed(connection: Connection, row_id: int, error: str,
         "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
         " next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
         row_id, error, delay_seconds)
+
+
+async def exists(connection: Connection, dispatch_key: str) -> bool:
+    """Whether a row with this dispatch key was ever written (dispatched or not)."""
+    found = await connection.fetchval("SELECT 1 FROM outbox WHERE dispatch_key = $1",
+                                      dispatch_key)
+    return found is not None

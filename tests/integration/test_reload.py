@@ -202,7 +202,8 @@ async def test_the_trader_registry_decides_trusted_trader_rules(gateway: Gateway
     from gateway.cli import main
 
     registry = gateway.files.root / "traders.csv"
-    registry.write_text("id,name,aeo\n12345678,Formosa Trading Co.,true\n99,Other,no\n")
+    registry.write_text("id,name,aeo,partners\n12345678,Formosa Trading Co.,true,van-a\n"
+                        "99,Other,no,\n")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = await asyncio.to_thread(
@@ -220,7 +221,7 @@ async def test_the_trader_registry_decides_trusted_trader_rules(gateway: Gateway
     assert copy.headers["role"] == "copy"
 
     bad = gateway.files.root / "bad.csv"
-    bad.write_text("id,name,aeo\n1,A,maybe\n")
+    bad.write_text("id,name,aeo,partners\n1,A,maybe,van-a\n")
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         code = await asyncio.to_thread(

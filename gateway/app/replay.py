@@ -1,0 +1,183 @@
+"""``gateway replay``: take up again what stopped on the way, each thing at most once, each with
+an event in its history (``gateway track``).
+
+- A parked submission (decided in vain MAX_ATTEMPTS times: our failure) goes back to be
+  decided by the running gateway, with a fresh count of attempts.
+- An unroutable message (no rule matched) is routed again against the routing table in force
+  (the last one the gateway applied); what matches now is delivered, what still matches
+  nothing stays parked.
+- A dead letter (an agency rejected it, or could not take it within the delivery limit) is
+  published to its agency again through the outbox, once per death.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TextIO
+
+from gateway.app.deliveries import queue_deliveries
+from gateway.app.serve import topology_of
+from gateway.app.traders import AeoRegistry
+from gateway.bus.dead_letters import DeadLetter, replay_dead_letters
+from gateway.config.load import GatewayConfig, parse_routing
+from gateway.config.routing import RoutingTable
+from gateway.errors import ConfigError
+from gateway.model.canonical import CANONICAL_ADAPTER, CanonicalMessage
+from gateway.pipeline.route import CANCELLATION, FOLLOWS_ORIGINAL, RouteDecision, route
+from gateway.store import interchanges as store
+from gateway.store import outbox, routing_versions
+from gateway.store import traders as trader_store
+from gateway.store.database import create_pool, translated_errors
+
+Connection = Any
+
+
+async def replay(config: GatewayConfig, reference: str | None, out: TextIO) -> int:
+    """Parked submissions and unroutable messages named by ``reference`` (a submission id, UNB
+    reference or declaration number; every one when None).  1 when nothing was named."""
+    pool = await create_pool(config.database_url, size=1)
+    try:
+        registry = AeoRegistry(await trader_store.aeo_partners(pool))
+        async with translated_errors("replaying"), pool.acquire() as connection, \
+                connection.transaction():
+            parked = await store.requeue_parked(connection, reference)
+            for submission in parked:
+                await store.add_event(connection, submission, "replayed",
+                                      {"what": "parked submission", "note": "decided again"})
+                out.write(f"submission {submission}: parked, now waiting to be decided again\n")
+            routed = await _unroutable(connection, config, reference, registry, out)
+    finally:
+        await pool.close()
+    if not parked and not routed:
+        what = f"under {reference!r}" if reference is not None else "at all"
+        out.write(f"nothing parked or unroutable {what}\n")
+        return 1
+    return 0
+
+
+async def _unroutable(connection: Connection, config: GatewayConfig, reference: str | None,
+                      registry: AeoRegistry, out: TextIO) -> int:
+    messages = await store.messages_in(connection, "unroutable", reference)
+    if not messages:
+        return 0
+    version, table = await _table_in_force(connection, config)
+    for message in messages:
+        canonical = CANONICAL_ADAPTER.validate_json(message.canonical)
+        decision = await _decision(connection, message, canonical, table,
+                                   registry.trusted_for(message.partner_id))
+        await _apply(connection, message, canonical, decision, version, out)
+    return len(messages)
+
+
+async def _table_in_force(connection: Connection,
+                          config: GatewayConfig) -> tuple[int | None, RoutingTable]:
+    applied = await routing_versions.applied_table(connection)
+    if applied is None:  # the gateway never ran on this database: the table on disk
+        return None, config.routing
+    version, body, source = applied
+    try:
+        return version, parse_routing(body, f"routing version {version} ({source})",
+                                      config.agency_codes)
+    except ConfigError as exc:
+        raise ConfigError(f"the routing table in force no longer loads against "
+                          f"{config.settings.agencies}: {exc}") from exc
+
+
+async def _decision(connection: Connection, message: store.StoredMessage,
+                    canonical: CanonicalMessage, table: RoutingTable,
+                    trusted: frozenset[str]) -> RouteDecision:
+    decision = route(table, canonical, message.partner_id, trusted)
+    reference = canonical.document_reference
+    if canonical.function_name == CANCELLATION and reference:
+        original = await store.original_route(connection, message.partner_id, reference,
+                                              message.interchange_id)
+        if original is not None:
+            return dataclasses.replace(decision, agencies=original[0], copies=original[1],
+                                       rules=(*decision.rules, FOLLOWS_ORIGINAL))
+    return decision
+
+
+async def _apply(connection: Connection, message: store.StoredMessage,
+                 canonical: CanonicalMessage, decision: RouteDecision, version: int | None,
+                 out: TextIO) -> None:
+    name = f"message {message.id} ({canonical.document_reference})"
+    if not (decision.agencies or decision.copies):
+        await store.add_event(connection, message.interchange_id, "replay_unroutable",
+                              {"routing_version": version}, message.id)
+        out.write(f"{name}: still no rule matches; it stays unroutable\n")
+        return
+    status = "held" if decision.held_by else "routed"
+    await store.set_route(connection, message.id, status=status, agencies=decision.agencies,
+                          copies=decision.copies, rules=decision.rules,
+                          routing_version=version)
+    sent_to: list[str] = []
+    if status == "routed":
+        sent_to = await queue_deliveries(
+            connection, submission_id=message.interchange_id, partner_id=message.partner_id,
+            position=message.position, message_id=message.id, canonical=canonical,
+            message_type=message.message_type, release=message.release,
+            agencies=decision.agencies, copies=decision.copies, priority=decision.priority)
+    await store.add_event(connection, message.interchange_id, "replayed", {
+        "what": "unroutable message", "routing_version": version, "status": status,
+        "to": sent_to, "rules": list(decision.rules),
+        "held_by": list(decision.held_by)}, message.id)
+    verdict = f"held by {', '.join(decision.held_by)}" if decision.held_by else \
+        f"routed to {', '.join(sent_to)}"
+    out.write(f"{name}: {verdict}\n")
+
+
+async def replay_dead(config: GatewayConfig, agency: str, reference: str | None,
+                      out: TextIO) -> int:
+    """Publish ``agency``'s dead letters (those of ``reference``, a submission id, message id
+    or correlation id, when given) to it again, through the outbox: each death once."""
+    if agency not in config.agency_codes:
+        raise ConfigError(f"{agency!r} is not an agency of {config.settings.agencies} "
+                          f"({', '.join(config.agency_codes)})")
+    pool = await create_pool(config.database_url, size=1)
+    try:
+        async def one(letter: DeadLetter) -> bool:
+            if reference is not None and reference not in _names(letter):
+                return False
+            return await _republish(pool, agency, letter, out)
+
+        taken = await replay_dead_letters(config.amqp_url, topology_of(config), agency, one)
+    finally:
+        await pool.close()
+    if not taken:
+        what = f" for {reference!r}" if reference is not None else ""
+        out.write(f"no dead letter{what} in {agency}'s dead-letter queue\n")
+        return 1
+    return 0
+
+
+def _names(letter: DeadLetter) -> set[str]:
+    return {letter.message_id, letter.correlation_id,
+            str(letter.headers.get("submission_id", ""))}
+
+
+async def _republish(pool: Any, agency: str, letter: DeadLetter, out: TextIO) -> bool:
+    """One outbox row per (message id, death): replaying twice does not publish twice."""
+    submission = letter.headers.get("submission_id")
+    if not isinstance(submission, int) or not letter.message_id:
+        out.write(f"dead letter {letter.message_id or '(no message id)'}: not one of this "
+                  "gateway's deliveries (no submission id); left in the queue\n")
+        return False
+    key = f"replay-{letter.message_id}-death-{letter.deaths}"
+    async with translated_errors("replaying a dead letter"), pool.acquire() as connection, \
+            connection.transaction():
+        if await outbox.exists(connection, key):
+            out.write(f"dead letter {letter.message_id}: already replayed ({key}); "
+                      "removed from the dead-letter queue\n")
+            return True
+        await outbox.add(
+            connection, interchange_id=submission, message_id=None, channel="amqp",
+            destination=agency, dispatch_key=key, body=letter.body,
+            properties={"message_id": letter.message_id,
+                        "correlation_id": letter.correlation_id, "type": letter.type,
+                        "priority": letter.priority, "headers": letter.headers})
+        await store.add_event(connection, submission, "replayed", {
+            "what": "dead letter", "agency": agency, "message_id": letter.message_id,
+            "deaths": letter.deaths, "reason": letter.reason})
+    out.write(f"dead letter {letter.message_id} ({letter.reason or 'dead'}): published to "
+              f"{agency} again\n")
+    return True
