@@ -109,6 +109,7 @@ async def content_original(connection: Connection, pending: PendingInterchange) 
 async def claim_key(connection: Connection, partner_id: str, sender_id: str,
                     control_ref: str, interchange_id: int) -> int | None:
     """Claim (partner, sender, control reference); return the earlier owner when taken."""
+    sender_id, control_ref = storable_text(sender_id), storable_text(control_ref)
     inserted = await connection.fetchval(
         "INSERT INTO interchange_keys (partner_id, sender_id, control_ref, interchange_id)"
         " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING interchange_id",
@@ -328,6 +329,7 @@ async def requeue_parked(connection: Connection, reference: str | None) -> list[
 async def original_route(connection: Connection, partner_id: str, document_ref: str,
                          before: int) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """Where the partner's latest earlier message with this document reference went."""
+    document_ref = storable_text(document_ref)
     row = await connection.fetchrow(
         "SELECT m.agencies, m.copies FROM messages m JOIN interchanges i"
         " ON i.id = m.interchange_id WHERE i.partner_id = $1 AND m.document_ref = $2"

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.store.storable import storable_document
+
 Connection = Any
 
 
@@ -29,7 +31,7 @@ async def add(connection: Connection, *, interchange_id: int, message_id: int | 
         "INSERT INTO outbox (interchange_id, message_id, channel, destination, dispatch_key,"
         " body, properties) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
         interchange_id, message_id, channel, destination, dispatch_key, body,
-        json.dumps(properties))
+        storable_document(properties))
 
 
 async def claim_pending(connection: Connection, channel: str, limit: int) -> list[OutboxRow]:
