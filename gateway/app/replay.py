@@ -7,7 +7,8 @@ an event in its history (``gateway track``).
   (the last one the gateway applied); what matches now is delivered, what still matches
   nothing stays parked.
 - A dead letter (an agency rejected it, or could not take it within the delivery limit) is
-  published to its agency again through the outbox, once per death.
+  published to its agency again through the outbox, once per death (the replay carries a
+  ``replays`` header counting them).
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ async def _republish(pool: Any, agency: str, letter: DeadLetter, out: TextIO) ->
         out.write(f"dead letter {letter.message_id or '(no message id)'}: not one of this "
                   "gateway's deliveries (no submission id); left in the queue\n")
         return False
-    key = f"replay-{letter.message_id}-death-{letter.deaths}"
+    key = f"replay-{letter.message_id}-{letter.replays + 1}"
     async with translated_errors("replaying a dead letter"), pool.acquire() as connection, \
             connection.transaction():
         if await outbox.exists(connection, key):
@@ -174,10 +175,10 @@ async def _republish(pool: Any, agency: str, letter: DeadLetter, out: TextIO) ->
             destination=agency, dispatch_key=key, body=letter.body,
             properties={"message_id": letter.message_id,
                         "correlation_id": letter.correlation_id, "type": letter.type,
-                        "priority": letter.priority, "headers": letter.headers})
+                        "priority": letter.priority, "headers": letter.replayed()})
         await store.add_event(connection, submission, "replayed", {
             "what": "dead letter", "agency": agency, "message_id": letter.message_id,
-            "deaths": letter.deaths, "reason": letter.reason})
+            "replay": letter.replays + 1, "reason": letter.reason})
     out.write(f"dead letter {letter.message_id} ({letter.reason or 'dead'}): published to "
               f"{agency} again\n")
     return True

@@ -28,11 +28,18 @@ class DeadLetter:
     priority: int | None
     #: The headers the gateway published it with (death headers removed).
     headers: dict[str, Any]
-    #: How many times it died so far: a replay is keyed by (message_id, deaths), so each death
-    #: is replayed at most once.
-    deaths: int
+    #: How many times it was replayed before this death (header ``replays``): a replay is
+    #: keyed by (message_id, replays + 1), so each death is replayed at most once, even when
+    #: the same dead letter is offered again after a crash.
+    replays: int
     reason: str
 
+    def replayed(self) -> dict[str, Any]:
+        """The headers to publish the replay with."""
+        return {**self.headers, REPLAYS_HEADER: self.replays + 1}
+
+
+REPLAYS_HEADER = "replays"
 
 #: Replay one dead letter; True acknowledges (removes) it, False leaves it in the queue.
 Replay = Callable[[DeadLetter], Awaitable[bool]]
@@ -66,7 +73,7 @@ async def replay_dead_letters(url: str, topology: Topology, agency: str, replay:
 
 def _dead_letter(message: Any) -> DeadLetter:
     headers = dict(message.headers or {})
-    deaths = headers.get("x-death") or []
+    replays = headers.get(REPLAYS_HEADER)
     return DeadLetter(
         body=bytes(message.body),
         message_id=message.message_id or "",
@@ -74,6 +81,6 @@ def _dead_letter(message: Any) -> DeadLetter:
         type=message.type or "",
         priority=message.priority,
         headers={k: v for k, v in headers.items() if k not in DEATH_HEADERS},
-        deaths=sum(int(d.get("count", 1)) for d in deaths if isinstance(d, dict)) or 1,
+        replays=replays if isinstance(replays, int) and replays >= 0 else 0,
         reason=str(headers.get("x-first-death-reason", "")),
     )

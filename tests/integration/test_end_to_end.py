@@ -71,7 +71,8 @@ async def test_a_partners_contrl_is_recorded_against_our_answer(gateway: Gateway
     (row,) = rows
     assert row["interchange_id"] == int(our_reference)
     assert '"action": "7"' in row["detail"]
-    await gateway.queue("customs", expect=1)  # the declaration's own delivery, nothing more
+    # the declaration's own delivery, nothing more
+    assert len(await gateway.queue("customs", expect=1)) == 1
     outbox = os.listdir(gateway.files.mailbox("van-a") / "outbox")
     assert not any(name.startswith("ack.edi") for name in outbox)  # never answered
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from glob import escape as glob_escape
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -123,16 +124,40 @@ class Client:
             await handle.write(data)
 
     async def answers(self, partner_id: str, name: str, count: int = 1) -> list[bytes]:
-        """Wait until ``count`` answers to ``name`` are in the partner's outbox."""
+        """Every answer to ``name`` in the partner's outbox, once ``count`` are there and the
+        gateway has nothing left to decide or write (so a late extra answer is seen too: the
+        caller unpacks the list and fails on one too many)."""
         outbox = self.files.mailbox(partner_id) / "outbox"
+
+        def found() -> list[Path]:
+            return sorted(p for p in outbox.glob(f"{glob_escape(name)}.*")
+                          if p.name.endswith((".contrl.edi", ".error.txt")))
+
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while len(found()) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(found())} of {count} answers to {name} in "
+                                     f"{outbox} after {ANSWER_TIMEOUT}s")
+            await asyncio.sleep(0.05)
+        await self.settled()
+        return [p.read_bytes() for p in found()]
+
+    async def settled(self) -> None:
+        """Wait until no submission waits for its first decision and no outbox row for its
+        first dispatch: from then on nothing more is answered or published until something new
+        arrives (work failing on our side, retried later, is not waited for)."""
         deadline = time.monotonic() + ANSWER_TIMEOUT
         while True:
-            found = sorted(p for p in outbox.glob(f"{name}.*")
-                           if p.name.endswith((".contrl.edi", ".error.txt")))
-            if len(found) >= count:
-                return [p.read_bytes() for p in found]
+            (row,) = await self.fetch(
+                "SELECT (SELECT count(*) FROM interchanges WHERE status = 'received'"
+                "        AND last_error IS NULL)"
+                " + (SELECT count(*) FROM outbox WHERE dispatched_at IS NULL"
+                "    AND last_error IS NULL) AS pending")
+            if row["pending"] == 0:
+                return
             if time.monotonic() > deadline:
-                raise AssertionError(f"no answer to {name} in {outbox} after {ANSWER_TIMEOUT}s")
+                raise AssertionError(f"the gateway still has {row['pending']} pending after "
+                                     f"{ANSWER_TIMEOUT}s")
             await asyncio.sleep(0.05)
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -144,8 +169,11 @@ class Client:
 
     async def queue(self, agency: str, expect: int, settle: float = 0.3
                     ) -> list[aio_pika.abc.AbstractIncomingMessage]:
-        """Every message in an agency's queue once ``expect`` have arrived (and, to catch
-        extras, nothing more for ``settle`` seconds)."""
+        """Every message in an agency's queue once ``expect`` have arrived, the gateway has
+        nothing pending (see ``settled``: so ``expect=0`` cannot miss a late publish) and,
+        to catch extras, nothing more came for ``settle`` seconds."""
+        if expect == 0:
+            await self.settled()
         name = self.files.queue_prefix + agency
         got = self.seen.setdefault(agency, [])
         connection = await aio_pika.connect(AMQP_URL)
