@@ -1,32 +1,58 @@
 """Relays drain the outbox: each pending row is handed to its channel's dispatcher (AMQP
 publisher, mailbox writer) and marked dispatched in the same transaction that locked it.
-A failure is ours (rule 4): the row is kept, retried with backoff, and an alarm is logged."""
+
+A failure is ours (rule 4) and never holds back the others (rule 6).  The dispatcher says whom
+it is about (store.outbox.Scope):
+- the row itself: retried with backoff while the rest of the batch goes on, and parked with
+  an alarm after MAX_ROW_FAILURES (at once when it can never go as it is);
+- its destination: that destination waits with backoff, the others go on;
+- the whole channel (broker unreachable, disk full): the batch stops and the relay pauses.
+Rows to one destination go out in id order (store.outbox.claim_pending): a row waiting for its
+retry holds back the later rows of its own destination only, so an agency never receives a
+cancellation before the declaration it cancels."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
-from typing import Any, Protocol
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from time import monotonic
+from typing import Any, Protocol, TypeVar
 
 from gateway.app.workers import poll_forever
-from gateway.errors import DeliveryError
+from gateway.errors import TransportError
 from gateway.logs import event
+from gateway.model.outcome import ACK_SUFFIXES
 from gateway.store import interchanges as store
 from gateway.store import outbox
 from gateway.store.database import translated_errors
-from gateway.store.outbox import OutboxRow
+from gateway.store.outbox import Failure, OutboxRow, Scope
+from gateway.transports.mailbox import answer_name, name_refusal
 
 log = logging.getLogger("gateway.relay")
 BATCH = 50
 IDLE_POLL_SECONDS = 1.0
 MAX_RETRY_DELAY_SECONDS = 60.0
+#: Failures of a row itself before it is parked (with the backoff, about four minutes).
+MAX_ROW_FAILURES = 8
+#: Longest pause of a relay whose whole channel fails (the broker down, the disk full).
+MAX_PAUSE_SECONDS = 30.0
+#: An outbox write that has not returned by then counts as a failure of the disk.
+WRITE_TIMEOUT_SECONDS = 60.0
+
+T = TypeVar("T")
 
 
 class Dispatcher(Protocol):
     #: The event recorded once a row is dispatched ("delivered", "acknowledged").
     done_event: str
 
-    async def dispatch(self, row: OutboxRow) -> None: ...
+    async def dispatch(self, row: OutboxRow) -> Failure | None:
+        """None once the row is delivered; otherwise why not, and whom that is about."""
 
 
 class Relay:
@@ -36,6 +62,8 @@ class Relay:
         self._channel = channel
         self._dispatcher = dispatcher
         self._wake = wake
+        self._channel_failures = 0
+        self._paused_until = 0.0
 
     async def run(self) -> None:
         async def step() -> bool:
@@ -44,28 +72,52 @@ class Relay:
         await poll_forever(f"{self._channel}-relay", step, self._wake, IDLE_POLL_SECONDS)
 
     async def dispatch_batch(self) -> int:
-        """Dispatch what is due; returns how many rows went out."""
-        sent = 0
+        """Dispatch what is due; returns how many rows were tried (sent, failed or parked)."""
+        if monotonic() < self._paused_until:
+            return 0  # the channel failed a moment ago: give it time
         async with translated_errors(f"{self._channel} relay"), \
                 self._pool.acquire() as connection, connection.transaction():
-            for row in await outbox.claim_pending(connection, self._channel, BATCH):
-                if await self._one(connection, row):
-                    sent += 1
-                else:
-                    break  # the channel is failing: leave the rest for the retry
-        return sent
+            rows = await outbox.claim_pending(connection, self._channel, BATCH)
+            return await self._batch(connection, rows)
 
-    async def _one(self, connection: Any, row: OutboxRow) -> bool:
+    async def _batch(self, connection: Any, rows: list[OutboxRow]) -> int:
+        """Each row in id order; a destination stops at its first failure (its later rows
+        wait, in order), the channel at a failure of the whole channel."""
+        tried = 0
+        failed: dict[str, str] = {}  # destination -> why its later rows wait
+        held: dict[str, list[int]] = {}
+        for index, row in enumerate(rows):
+            if row.destination in failed:
+                held.setdefault(row.destination, []).append(row.id)
+                continue
+            tried += 1
+            failure = await self._one(connection, row)
+            if failure is None or failure.scope is Scope.UNDELIVERABLE:
+                continue  # a parked row no longer holds back its destination
+            if failure.scope is Scope.CHANNEL:
+                await outbox.note_waiting(connection, [r.id for r in rows[index + 1:]],
+                                          f"not tried: {failure.error}")
+                break
+            failed[row.destination] = f"waiting behind row {row.id}: {failure.error}"
+        for destination, row_ids in held.items():
+            await outbox.note_waiting(connection, row_ids, failed[destination])
+        return tried
+
+    async def _one(self, connection: Any, row: OutboxRow) -> Failure | None:
         try:
-            await self._dispatcher.dispatch(row)
-        except Exception as exc:  # noqa: BLE001 - whatever broke, the row stays and is retried
-            delay = min(MAX_RETRY_DELAY_SECONDS, 2.0 ** min(row.attempts + 1, 6))
-            await outbox.mark_failed(connection, row.id, str(exc), delay)
-            event(log, "dispatch_failed", level=logging.ERROR, channel=self._channel,
-                  destination=row.destination, submission=row.interchange_id,
-                  key=row.dispatch_key, attempts=row.attempts + 1, retry_in=delay,
-                  error=str(exc), exc_info=not isinstance(exc, DeliveryError))
-            return False
+            failure = await self._dispatcher.dispatch(row)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours about this row: retry, park
+            event(log, "dispatch_crashed", level=logging.ERROR, exc_info=exc,
+                  channel=self._channel, destination=row.destination, key=row.dispatch_key)
+            failure = Failure(Scope.ROW, repr(exc))
+        if failure is None:
+            self._channel_failures, self._paused_until = 0, 0.0
+            await self._done(connection, row)
+            return None
+        await self._failed(connection, row, failure)
+        return failure
+
+    async def _done(self, connection: Any, row: OutboxRow) -> None:
         await outbox.mark_dispatched(connection, row.id)
         await store.add_event(connection, row.interchange_id, self._dispatcher.done_event,
                               {"channel": self._channel, "destination": row.destination,
@@ -74,8 +126,43 @@ class Relay:
         event(log, self._dispatcher.done_event, channel=self._channel,
               destination=row.destination, partner=headers.get("partner"),
               interchange=headers.get("interchange_ref"), submission=row.interchange_id,
-              key=row.dispatch_key)
-        return True
+              key=row.dispatch_key, attempts=row.attempts + 1)
+
+    async def _failed(self, connection: Any, row: OutboxRow, failure: Failure) -> None:
+        own = failure.scope in (Scope.ROW, Scope.UNDELIVERABLE)
+        if own and (failure.scope is Scope.UNDELIVERABLE
+                    or row.row_failures + 1 >= MAX_ROW_FAILURES):
+            await self._park(connection, row, failure)
+            return
+        delay = 0.0 if failure.scope is Scope.CHANNEL else min(
+            MAX_RETRY_DELAY_SECONDS, 2.0 ** min(row.attempts + 1, 6))
+        if failure.scope is Scope.CHANNEL:
+            self._pause()
+        await outbox.mark_failed(connection, row.id, failure.error, delay, own=own)
+        if row.attempts == 0:  # its history says once that it is being retried
+            await store.add_event(connection, row.interchange_id, "dispatch_failed",
+                                  self._detail(row, failure), row.message_id)
+        event(log, "dispatch_failed", level=logging.ERROR, **self._detail(row, failure),
+              submission=row.interchange_id, attempts=row.attempts + 1, retry_in=delay)
+
+    async def _park(self, connection: Any, row: OutboxRow, failure: Failure) -> None:
+        await outbox.park(connection, row.id, failure.error)
+        detail = {**self._detail(row, failure), "attempts": row.attempts + 1,
+                  "note": "alarm: not retried any more; ops must look, and "
+                          f"`gateway replay {row.interchange_id}` sends it again"}
+        await store.add_event(connection, row.interchange_id, "dispatch_parked", detail,
+                              row.message_id)
+        event(log, "dispatch_parked", level=logging.ERROR, **detail,
+              submission=row.interchange_id)
+
+    def _detail(self, row: OutboxRow, failure: Failure) -> dict[str, Any]:
+        return {"channel": self._channel, "destination": row.destination,
+                "key": row.dispatch_key, "scope": failure.scope.value, "error": failure.error}
+
+    def _pause(self) -> None:
+        self._channel_failures += 1
+        pause = min(MAX_PAUSE_SECONDS, 2.0 ** (self._channel_failures - 1))
+        self._paused_until = monotonic() + pause
 
 
 class MailboxDispatcher:
@@ -83,9 +170,94 @@ class MailboxDispatcher:
 
     done_event = "acknowledged"
 
-    def __init__(self, deliver: Any) -> None:
+    def __init__(self, deliver: Callable[[str, str, bytes], Path]) -> None:
         self._deliver = deliver
+        self._writing: asyncio.Future[Path] | None = None
 
-    async def dispatch(self, row: OutboxRow) -> None:
-        await asyncio.to_thread(self._deliver, row.destination, row.properties["file_name"],
-                                row.body)
+    async def dispatch(self, row: OutboxRow) -> Failure | None:
+        if self._writing is not None and not self._writing.done():
+            return Failure(Scope.CHANNEL, "the previous outbox write has not returned "
+                                          "(the disk hangs?)")
+        self._writing = _in_daemon_thread(self._deliver, row.destination, file_name(row),
+                                          row.body)
+        self._writing.add_done_callback(_retrieved)
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
+                await asyncio.shield(self._writing)
+        except TimeoutError:
+            return Failure(Scope.CHANNEL, f"an outbox write took over {WRITE_TIMEOUT_SECONDS}s")
+        except TransportError as exc:
+            return Failure(mailbox_scope(exc), str(exc))
+        return None
+
+
+def file_name(row: OutboxRow) -> str:
+    """The answer's file name; a row written before names were made safe (a 240-byte upload
+    name, a control character) gets the name ``answer_name`` gives it now, instead of failing
+    for ever."""
+    name: str = row.properties["file_name"]
+    if name_refusal(name) is None:
+        return name
+    suffix = ACK_SUFFIXES.get(row.properties.get("kind", ""), "answer")
+    tail = f".{row.interchange_id}.{suffix}"
+    return answer_name(name.removesuffix(tail), row.interchange_id, suffix)
+
+
+#: What an outbox write failing with these errors is about (errno(3)).
+_ERRNO_SCOPES: dict[int, Scope] = {
+    # the file system or the process: every partner's answers fail alike
+    errno.ENOSPC: Scope.CHANNEL, errno.EDQUOT: Scope.CHANNEL, errno.EROFS: Scope.CHANNEL,
+    errno.EIO: Scope.CHANNEL, errno.EMFILE: Scope.CHANNEL, errno.ENFILE: Scope.CHANNEL,
+    errno.ENOMEM: Scope.CHANNEL,
+    # this partner's mailbox
+    errno.EACCES: Scope.DESTINATION, errno.EPERM: Scope.DESTINATION,
+    errno.ENOTDIR: Scope.DESTINATION, errno.ELOOP: Scope.DESTINATION,
+    errno.EISDIR: Scope.DESTINATION,
+    # this name: no retry makes it fit
+    errno.ENAMETOOLONG: Scope.UNDELIVERABLE, errno.EINVAL: Scope.UNDELIVERABLE,
+    errno.EILSEQ: Scope.UNDELIVERABLE,
+}
+
+
+def mailbox_scope(exc: TransportError) -> Scope:
+    cause = exc.__cause__
+    if not isinstance(cause, OSError):
+        return Scope.UNDELIVERABLE  # deliver refused the name itself
+    return _ERRNO_SCOPES.get(cause.errno or 0, Scope.ROW)
+
+
+def _in_daemon_thread(work: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """``work(*args)`` in a thread of its own that never holds up the exit: a write hung on a
+    dead disk (an NFS server gone) cannot fill the loop's default executor, which the
+    processor needs, nor keep ``asyncio.run`` from returning."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():
+            outcome()
+
+    def run() -> None:
+        try:
+            result = work(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            error = exc
+            _call_soon(loop, settle, lambda: future.set_exception(error))
+        else:
+            _call_soon(loop, settle, lambda: future.set_result(result))
+
+    threading.Thread(target=run, name="outbox-write", daemon=True).start()
+    return future
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """A write that outlived its timeout may fail later with nobody awaiting it: its error
+    was already reported as the timeout."""
+    if not future.cancelled():
+        future.exception()
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., None],
+               *args: Any) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed while the write hung
+        loop.call_soon_threadsafe(callback, *args)

@@ -1,5 +1,12 @@
 """Publish outbox rows to the delivery exchange: persistent, mandatory, with publisher
-confirms, so a row is marked sent only once RabbitMQ has taken responsibility for it."""
+confirms, so a row is marked sent only once RabbitMQ has taken responsibility for it.
+
+Only a ``Basic.Ack`` is a delivery.  A mandatory publish that no queue takes comes back
+(``Basic.Return``, AMQP 0-9-1 section 1.8.3.9): the channel raises it (``on_return_raises``;
+aio-pika's default would resolve the publish with the returned message, a lost message marked
+sent), and the result is checked too.  The agency's queue is then declared again and the
+publish tried once more.  A ``Basic.Nack`` (a full queue with ``x-overflow: reject-publish``)
+is a failure of that destination."""
 
 from __future__ import annotations
 
@@ -7,13 +14,17 @@ import logging
 from typing import Any
 
 import aio_pika
+import aiormq
 
 from gateway.bus.topology import Topology, connect, declare, translated_errors
 from gateway.errors import BusError
 from gateway.logs import event
-from gateway.store.outbox import OutboxRow
+from gateway.store.outbox import Failure, OutboxRow, Scope
 
 PUBLISH_TIMEOUT_SECONDS = 15
+#: RabbitMQ refuses a larger message (its ``max_message_size``, 128 MiB by default since 3.8;
+#: a broker set lower refuses with 406, which counts the same).
+MAX_MESSAGE_BYTES = 128 * 1024 * 1024
 log = logging.getLogger("gateway.bus")
 
 
@@ -27,16 +38,19 @@ class AmqpPublisher:
         self._topology = topology
         self._agencies = agencies
         self._connection: Any = None
+        self._channel: Any = None
         self._exchange: Any = None
 
     async def _ensure(self) -> Any:
-        if self._exchange is None or self._connection is None or self._connection.is_closed:
+        if self._connection is None or self._connection.is_closed:
             await self.close()
             self._connection = await connect(self._url)
             await declare(self._connection, self._topology, self._agencies)
+        if self._channel is None or self._channel.is_closed:  # the broker closed it
             async with translated_errors("opening a channel"):
-                channel = await self._connection.channel(publisher_confirms=True)
-                self._exchange = await channel.get_exchange(self._topology.exchange)
+                self._channel = await self._connection.channel(
+                    publisher_confirms=True, on_return_raises=True)
+                self._exchange = await self._channel.get_exchange(self._topology.exchange)
         return self._exchange
 
     async def update_agencies(self, agencies: tuple[str, ...]) -> None:
@@ -47,7 +61,7 @@ class AmqpPublisher:
         try:
             await declare(self._connection, self._topology, agencies)
         except BusError as exc:  # ours: the next connection declares them
-            self._exchange = None
+            await self._drop()
             event(log, "topology_deferred", level=logging.WARNING, error=str(exc))
 
     async def prepare(self) -> None:
@@ -55,29 +69,92 @@ class AmqpPublisher:
         subscribe before the first declaration arrives."""
         await self._ensure()
 
-    async def dispatch(self, row: OutboxRow) -> None:
-        exchange = await self._ensure()
-        props = row.properties
-        message = aio_pika.Message(
-            body=row.body,
-            message_id=props["message_id"],
-            correlation_id=props["correlation_id"],
-            type=props["type"],
-            content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            priority=props.get("priority"),
-            headers=props["headers"],
-        )
+    async def dispatch(self, row: OutboxRow) -> Failure | None:
+        if len(row.body) > MAX_MESSAGE_BYTES:
+            return Failure(Scope.UNDELIVERABLE, f"{len(row.body)} bytes: larger than the "
+                                                f"broker takes ({MAX_MESSAGE_BYTES})")
+        failure, returned = await self._publish(row)
+        if not returned:
+            return failure
+        assert failure is not None
+        if row.destination not in self._agencies:
+            return Failure(Scope.UNDELIVERABLE, f"{failure.error}; {row.destination!r} is not "
+                                                "an agency of this gateway any more")
+        event(log, "publish_returned", level=logging.ERROR, destination=row.destination,
+              key=row.dispatch_key, error=failure.error,
+              note="alarm: no queue took it (the agency's queue was deleted?); declaring the "
+                   "queue again and publishing again")
         try:
-            async with translated_errors(f"publishing {props['message_id']}"):
-                await exchange.publish(message, routing_key=row.destination, mandatory=True,
-                                       timeout=PUBLISH_TIMEOUT_SECONDS)
-        except Exception:
-            self._exchange = None  # reconnect on the next try
-            raise
+            await declare(self._connection, self._topology, (row.destination,))
+        except BusError as exc:
+            return Failure(Scope.DESTINATION, f"{failure.error}; declaring its queue: {exc}")
+        failure, _ = await self._publish(row)
+        return failure
+
+    async def _publish(self, row: OutboxRow) -> tuple[Failure | None, bool]:
+        """(why it failed or None, whether it came back because no queue took it)."""
+        try:
+            exchange = await self._ensure()
+        except Exception as exc:  # noqa: BLE001 - never about the row: aiormq also raises a
+            # plain RuntimeError for a connection closing under us
+            await self._drop()
+            return Failure(Scope.CHANNEL, f"connecting to RabbitMQ: {exc!r}"), False
+        what = f"publishing {row.dispatch_key} to {row.destination!r}"
+        try:
+            async with translated_errors(what):
+                confirmed = await exchange.publish(
+                    _message(row), routing_key=row.destination, mandatory=True,
+                    timeout=PUBLISH_TIMEOUT_SECONDS)
+        except BusError as exc:
+            scope = publish_scope(exc.__cause__)
+            if scope is Scope.CHANNEL:
+                await self._drop()  # closed under us, or wedged (a lost confirm): start anew
+            return Failure(scope, str(exc)), _is_return(exc.__cause__)
+        if isinstance(confirmed, aiormq.spec.Basic.Ack):
+            return None, False
+        # Not an ack: the message came back (a channel that does not raise on returns).
+        return Failure(Scope.DESTINATION, f"{what}: RabbitMQ returned it: {confirmed!r}"), True
+
+    async def _drop(self) -> None:
+        """Forget the connection (closing it): the next publish opens a new one."""
+        try:
+            await self.close()
+        except BusError as exc:
+            event(log, "close_failed", level=logging.WARNING, error=str(exc))
 
     async def close(self) -> None:
-        connection, self._connection, self._exchange = self._connection, None, None
+        connection, self._connection = self._connection, None
+        self._channel = self._exchange = None
         if connection is not None and not connection.is_closed:
             async with translated_errors("closing"):
                 await connection.close()
+
+
+def publish_scope(cause: BaseException | None) -> Scope:
+    """What a failed publish is about, from what aio-pika raised."""
+    if isinstance(cause, aiormq.exceptions.DeliveryError) and isinstance(
+            cause.frame, aiormq.spec.Basic.Return | aiormq.spec.Basic.Nack
+            | aiormq.spec.Basic.Reject):
+        return Scope.DESTINATION  # no queue took it, or its queue refused it (full)
+    if isinstance(cause, aiormq.exceptions.ChannelPreconditionFailed):
+        return Scope.UNDELIVERABLE  # 406 on a publish: this message (say too large)
+    return Scope.CHANNEL  # the connection, the channel, a timeout: every row alike
+
+
+def _is_return(cause: BaseException | None) -> bool:
+    return isinstance(cause, aiormq.exceptions.DeliveryError) and isinstance(
+        cause.frame, aiormq.spec.Basic.Return)
+
+
+def _message(row: OutboxRow) -> aio_pika.Message:
+    props = row.properties
+    return aio_pika.Message(
+        body=row.body,
+        message_id=props["message_id"],
+        correlation_id=props["correlation_id"],
+        type=props["type"],
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        priority=props.get("priority"),
+        headers=props["headers"],
+    )

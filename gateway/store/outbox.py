@@ -1,12 +1,19 @@
-"""The transactional outbox: rows written with the decision, dispatched by the relays."""
+"""The transactional outbox: rows written with the decision, dispatched by the relays.
+
+Rows to one destination (an agency's queue, a partner's mailbox) go out in id order, the order
+they were decided in: a row that waits for its retry holds back the later rows of its own
+destination and no other (DESIGN rule 6), even with several relays taking rows at once.
+A row that fails on its own is parked after a bounded number of failures (``parked_at``): it
+stops holding back its destination, waits for ops, and ``requeue_parked`` puts it back."""
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.store.storable import storable_document
+from gateway.store.storable import storable_document, storable_text
 
 Connection = Any
 
@@ -22,6 +29,46 @@ class OutboxRow:
     body: bytes
     properties: dict[str, Any]
     attempts: int
+    #: Failures of the row itself (not of its broker or destination): parked at a bound.
+    row_failures: int
+
+
+class Scope(enum.Enum):
+    """Whom a failed dispatch is about, which decides what waits for the retry."""
+
+    #: This row alone (a bug, an error nobody can place): retried with backoff, holding back
+    #: only the later rows of its destination, and parked after a bounded number of failures.
+    ROW = "row"
+    #: This row can never go as it is (too big for the broker, a name no file system takes):
+    #: parked at once, with an alarm.
+    UNDELIVERABLE = "undeliverable"
+    #: Its destination (an agency's queue missing or full, a partner's mailbox unwritable):
+    #: that destination waits with backoff, for as long as it takes; never parked.
+    DESTINATION = "destination"
+    #: Every row of the channel (the broker unreachable, the disk full): the relay pauses.
+    CHANNEL = "channel"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a dispatch failed, as its dispatcher (which knows its library) classifies it."""
+
+    scope: Scope
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedRow:
+    id: int
+    interchange_id: int
+    channel: str
+    destination: str
+    dispatch_key: str
+
+
+_COLUMNS = ("id, interchange_id, message_id, channel, destination, dispatch_key, body,"
+            " properties, attempts, row_failures")
+_PENDING = "dispatched_at IS NULL AND parked_at IS NULL"
 
 
 async def add(connection: Connection, *, interchange_id: int, message_id: int | None,
@@ -35,11 +82,27 @@ async def add(connection: Connection, *, interchange_id: int, message_id: int | 
 
 
 async def claim_pending(connection: Connection, channel: str, limit: int) -> list[OutboxRow]:
+    """Lock and return, in id order, the due rows that may go now: those with no earlier row
+    of their destination still waiting, except earlier rows claimed here too (the caller sends
+    them first, and stops a destination at its first failure).
+
+    An earlier row in backoff keeps its destination's later rows out of the claim, so they
+    never fill it and starve the other destinations.  An earlier row another relay has locked
+    (skipped by SKIP LOCKED) is still pending in this statement's snapshot, so the later rows
+    are left to that relay's turn: order holds across relays and processes."""
     rows = await connection.fetch(
-        "SELECT id, interchange_id, message_id, channel, destination, dispatch_key, body,"
-        " properties, attempts FROM outbox"
-        " WHERE channel = $1 AND dispatched_at IS NULL AND next_attempt_at <= now()"
-        " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED", channel, limit)
+        f"WITH claimed AS ("
+        f"  SELECT {_COLUMNS} FROM outbox o"
+        f"  WHERE channel = $1 AND dispatched_at IS NULL AND next_attempt_at <= now()"
+        f"  AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.channel = o.channel"
+        f"      AND w.destination = o.destination AND w.id < o.id AND w.{_PENDING}"
+        f"      AND w.next_attempt_at > now())"
+        f"  ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        f" SELECT * FROM claimed c"
+        f" WHERE NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = c.channel"
+        f"     AND e.destination = c.destination AND e.id < c.id AND e.{_PENDING}"
+        f"     AND e.id NOT IN (SELECT id FROM claimed))"
+        f" ORDER BY id", channel, limit)
     return [
         OutboxRow(**{**dict(r), "body": bytes(r["body"]),
                      "properties": json.loads(r["properties"])})
@@ -51,12 +114,41 @@ async def mark_dispatched(connection: Connection, row_id: int) -> None:
     await connection.execute("UPDATE outbox SET dispatched_at = now() WHERE id = $1", row_id)
 
 
-async def mark_failed(connection: Connection, row_id: int, error: str,
-                      delay_seconds: float) -> None:
+async def mark_failed(connection: Connection, row_id: int, error: str, delay_seconds: float,
+                      *, own: bool) -> None:
+    """One more failed attempt; ``own``: a failure of the row itself (counted for parking)."""
     await connection.execute(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = $2,"
-        " next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
-        row_id, error, delay_seconds)
+        "UPDATE outbox SET attempts = attempts + 1, row_failures = row_failures + $4,"
+        " last_error = $2, next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
+        row_id, storable_text(error), delay_seconds, int(own))
+
+
+async def park(connection: Connection, row_id: int, error: str) -> None:
+    """Stop trying a row (its last failure was its own): it no longer holds back its
+    destination, and waits for ops (``requeue_parked``)."""
+    await connection.execute(
+        "UPDATE outbox SET attempts = attempts + 1, row_failures = row_failures + 1,"
+        " last_error = $2, parked_at = now(), next_attempt_at = 'infinity' WHERE id = $1",
+        row_id, storable_text(error))
+
+
+async def note_waiting(connection: Connection, row_ids: list[int], reason: str) -> None:
+    """Say why rows claimed in a batch were not tried (an earlier row of their destination
+    failed, or their channel did)."""
+    if row_ids:
+        await connection.execute("UPDATE outbox SET last_error = $2 WHERE id = ANY($1)",
+                                 row_ids, storable_text(reason))
+
+
+async def requeue_parked(connection: Connection, reference: str | None) -> list[ParkedRow]:
+    """Parked rows (of one submission, by its id, or every one when ``reference`` is None) go
+    back to be dispatched with a fresh count of failures; returns them."""
+    rows = await connection.fetch(
+        "UPDATE outbox SET parked_at = NULL, attempts = 0, row_failures = 0,"
+        " next_attempt_at = now() WHERE parked_at IS NOT NULL"
+        " AND ($1::text IS NULL OR interchange_id::text = $1)"
+        " RETURNING id, interchange_id, channel, destination, dispatch_key", reference)
+    return sorted((ParkedRow(**dict(r)) for r in rows), key=lambda p: p.id)
 
 
 async def exists(connection: Connection, dispatch_key: str) -> bool:

@@ -1,15 +1,73 @@
 """Partner mailboxes on disk: ``<root>/<partner>/inbox`` (they upload) and ``outbox`` (we
-answer).  Files appear in an outbox atomically: written under a hidden name, synced, renamed."""
+answer).  Files appear in an outbox atomically and durably: written under a hidden name,
+synced, renamed, and the directory synced, so an answer the database records as written
+survives a power cut (POSIX fsync(2): a file's data and its directory entry are synced
+separately).
+
+Answer names are made from what the partner uploaded, which is hostile (DESIGN rule 6):
+``answer_name`` always gives a name every file system takes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import unicodedata
 from pathlib import Path
 
 from gateway.errors import TransportError
 
 INBOX = "inbox"
 OUTBOX = "outbox"
+#: The longest name a Linux file system takes (NAME_MAX, in bytes of the UTF-8 name).
+NAME_MAX_BYTES = 255
+#: Punctuation an answer's name keeps; with letters and digits of any script, what file
+#: systems and the partners' tools (Windows ones too) read plainly.
+SAFE_PUNCTUATION = frozenset("-_.+=@,~()[]")
+#: What stands for each character of an uploaded name that is not kept.
+REPLACEMENT = "_"
+
+
+def _safe(ch: str) -> bool:
+    """A letter or digit (Unicode categories L and N: never a control, format, separator or
+    surrogate character, nor U+FFFD, which marks bytes that were not UTF-8) or safe
+    punctuation."""
+    return ch in SAFE_PUNCTUATION or unicodedata.category(ch)[0] in "LN"
+
+
+def name_refusal(name: str) -> str | None:
+    """Why ``name`` is not a safe file name in an outbox, or None when it is."""
+    if not name:
+        return "it is empty"
+    if name.startswith("."):
+        return "it starts with a dot (hidden, or '.' and '..')"
+    unsafe = next((ch for ch in name if not _safe(ch)), None)
+    if unsafe is not None:
+        return f"it holds the character U+{ord(unsafe):04X}"
+    if len(name.encode("utf-8")) > NAME_MAX_BYTES:
+        return f"it is longer than {NAME_MAX_BYTES} bytes"
+    return None
+
+
+def answer_name(uploaded: str, submission_id: int, suffix: str) -> str:
+    """The outbox name of the answer to a submission: ``<uploaded>.<submission id>.<suffix>``,
+    with what cannot be kept of the uploaded name given up first.
+
+    Each character of ``uploaded`` (NFC-normalised) that is not safe becomes ``_``, and so does
+    a leading dot (never hidden); the result is cut, at a character boundary, to what fits in
+    NAME_MAX_BYTES beside ``.<id>.<suffix>``, which is always kept whole so the name always
+    names its submission.  An empty upload name gives ``<id>.<suffix>``.  A safe upload name
+    that fits is kept as it is."""
+    tail = f"{submission_id}.{suffix}"
+    if submission_id < 0 or name_refusal(tail) is not None:
+        raise ValueError(f"not an answer's id and suffix: {submission_id!r}, {suffix!r}")
+    stem = "".join(ch if _safe(ch) else REPLACEMENT
+                   for ch in unicodedata.normalize("NFC", uploaded))
+    if stem.startswith("."):
+        stem = REPLACEMENT + stem[1:]
+    budget = NAME_MAX_BYTES - len(tail.encode("utf-8")) - 1
+    stem = stem.encode("utf-8")[:max(budget, 0)].decode("utf-8", errors="ignore")
+    return f"{stem}.{tail}" if stem else tail
 
 
 class Mailboxes:
@@ -20,25 +78,63 @@ class Mailboxes:
         return self.root / partner_id
 
     def prepare(self, partner_ids: tuple[str, ...]) -> None:
-        """Create every partner's inbox and outbox (idempotent)."""
+        """Create every partner's inbox and outbox (idempotent, durable)."""
         for partner_id in partner_ids:
             for folder in (INBOX, OUTBOX):
-                (self.home(partner_id) / folder).mkdir(parents=True, exist_ok=True)
+                _durable_directory(self.home(partner_id) / folder)
 
     def deliver(self, partner_id: str, file_name: str, body: bytes) -> Path:
-        """Write a file into a partner's outbox; the same name twice leaves one file."""
-        if "/" in file_name or file_name.startswith("."):
-            raise TransportError(f"refusing outbox file name {file_name!r}")
+        """Write a file into a partner's outbox; the same name twice leaves one file.  Only a
+        safe name is written (see ``answer_name``): anything else is refused, whoever asks."""
+        for name, what in ((partner_id, "partner id"), (file_name, "outbox file name")):
+            refusal = name_refusal(name)
+            if refusal is not None:
+                raise TransportError(f"refusing {what} {name!r}: {refusal}")
         outbox = self.home(partner_id) / OUTBOX
         target = outbox / file_name
-        hidden = outbox / f".{file_name}.part"
         try:
-            outbox.mkdir(parents=True, exist_ok=True)
-            with open(hidden, "wb") as handle:
-                handle.write(body)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(hidden, target)
+            _durable_directory(outbox)
+            _write_durably(outbox, target, body)
         except OSError as exc:
             raise TransportError(f"cannot write {target}: {exc.strerror}") from exc
         return target
+
+
+def _write_durably(folder: Path, target: Path, body: bytes) -> None:
+    """``body`` under ``target``, all or nothing, surviving a power cut once this returns.
+
+    The hidden name is short and unique, so it fits whenever ``target`` does and two writers of
+    one name (a write that outlived its timeout, and its retry) never share it."""
+    hidden = folder / f".{secrets.token_hex(8)}.part"
+    descriptor = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        with open(descriptor, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(hidden, target)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a full disk keeps no half-written file
+            os.unlink(hidden)
+        raise
+    _sync_directory(folder)
+
+
+def _durable_directory(path: Path) -> None:
+    """``path`` and its missing parents, each new entry synced in the directory holding it."""
+    if path.is_dir():
+        return
+    _durable_directory(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return  # made meanwhile by another writer, which syncs it
+    _sync_directory(path.parent)
+
+
+def _sync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

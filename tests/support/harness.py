@@ -259,3 +259,31 @@ async def gateway_fixture(root: Path) -> AsyncIterator[Gateway]:
             await gateway.stop()
         await delete_topology(files, DEMO_AGENCIES)
         await drop_database(database)
+
+
+# Relays on their own (tests/integration/test_relay_*.py, test_publish_*.py): a database and a
+# topology of their own, rows written straight into the outbox.
+
+
+async def add_submission(connection: Any, partner_id: str = "van-a") -> int:
+    """A bare submission row for outbox rows to belong to."""
+    submission: int = await connection.fetchval(
+        "INSERT INTO interchanges (partner_id, transport, file_name, raw, sha256, status)"
+        " VALUES ($1, 'sftp', 'x.edi', '', '', 'accepted') RETURNING id", partner_id)
+    return submission
+
+
+async def add_delivery(connection: Any, submission: int, agency: str, key: str,
+                       body: bytes = b"{}") -> None:
+    """An outbox row publishing ``body`` to ``agency`` under the message id ``key``."""
+    from gateway.store import outbox
+
+    await outbox.add(connection, interchange_id=submission, message_id=None, channel="amqp",
+                     destination=agency, dispatch_key=key, body=body, properties={
+                         "message_id": key, "correlation_id": key, "type": "Test",
+                         "headers": {"agency": agency, "submission_id": submission}})
+
+
+async def delete_bus(exchange: str, queue_prefix: str, agencies: tuple[str, ...]) -> None:
+    """``delete_topology`` for a topology made without ``write_files``."""
+    await delete_topology(Files(Path("."), Path("."), {}, exchange, queue_prefix, ""), agencies)
