@@ -25,6 +25,8 @@ class SyntaxErrorCode(IntEnum):
     TOO_MANY_CONSTITUENTS = 16
     NO_AGREEMENT = 17
     UNSPECIFIED = 18
+    #: Syntax 4: a character the UNA advises cannot serve as a service character.
+    CHARACTER_INVALID_AS_SERVICE_CHARACTER = 20
     INVALID_CHARACTERS = 21
     UNKNOWN_INTERCHANGE_SENDER = 23
     DUPLICATE_DETECTED = 26

@@ -66,6 +66,9 @@ class Receipt:
     #: UCI 0083: 4 rejected, 7 acknowledged (unless a message is rejected), 8 received.
     action: str
     rejected_messages: tuple[str, ...] = ()
+    #: The submission our answer was for, when the reference is one of ours (our CONTRLs use
+    #: the submission id as their control reference); None for anything else, "²" included.
+    acknowledged_submission: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from gateway.model.edifact import Delimiters, GroupHeader, InterchangeHeader, PartyId
 from gateway.model.findings import Finding
 from gateway.model.outcome import MessageOutcome
-from gateway.wire.edifact.syntax import CODECS
+from gateway.wire.edifact.syntax import CODECS, invalid_characters
 from gateway.wire.edifact.writer import OutSegment, Writer
 
 ACKNOWLEDGED = "7"  # 0083: this level and lower levels acknowledged if not explicitly rejected
@@ -23,6 +23,14 @@ REJECTED = "4"  # 0083: this level and all lower levels rejected
 CONTRL_IDENTIFIER = {"3": ("CONTRL", "D", "3", "UN"), "4": ("CONTRL", "4", "1", "UN")}
 FALLBACK_SYNTAX = "UNOC"
 SERVICE_TAGS = frozenset({"UNB", "UNZ", "UNG", "UNE", "UNH", "UNT", "UNA"})
+#: The longest value each echoed data element may hold (ISO 9735-2/-4, syntax 4): a partner's
+#: over-long value is cut, so the CONTRL stays valid (the envelope reader reports the value).
+REFERENCE = 14  # 0020, 0048, 0062: an..14
+PARTY_ID = 35  # 0004, 0010, 0040, 0044: an..35
+QUALIFIER = 4  # 0007: an..4
+MESSAGE_IDENTIFIER = (6, 3, 3, 3)  # S009: 0065 an..6, 0052 an..3, 0054 an..3, 0051 an..3
+#: What stands for a character the answer cannot carry.
+UNREPRESENTABLE = "."
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +79,8 @@ def _unb(envelope: AckEnvelope, identifier: str, version: str) -> OutSegment:
     date_format = "%Y%m%d" if version == "4" else "%y%m%d"
     return ("UNB", [
         [identifier, version],
-        [envelope.sender.id, envelope.sender.qualifier],
-        [envelope.recipient.id, envelope.recipient.qualifier],
+        _party(envelope.sender),
+        _party(envelope.recipient),
         [envelope.prepared.strftime(date_format), envelope.prepared.strftime("%H%M")],
         envelope.control_reference,
     ])
@@ -80,9 +88,9 @@ def _unb(envelope: AckEnvelope, identifier: str, version: str) -> OutSegment:
 
 def _uci(subject: InterchangeHeader, findings: Sequence[Finding]) -> OutSegment:
     elements: list[str | list[str]] = [
-        subject.control_reference,
-        [subject.sender.id, subject.sender.qualifier],
-        [subject.recipient.id, subject.recipient.qualifier],
+        subject.control_reference[:REFERENCE],
+        _party(subject.sender),
+        _party(subject.recipient),
         REJECTED if findings else ACKNOWLEDGED,
     ]
     if findings:
@@ -103,9 +111,9 @@ def _message_responses(messages: Sequence[MessageOutcome],
         # UNG/UNE errors reject the whole interchange (UCI), so a group listed here is
         # acknowledged; its messages say for themselves whether they are rejected.
         segments.append(("UCF", [
-            group.reference,
-            [group.application_sender.id, group.application_sender.qualifier],
-            [group.application_recipient.id, group.application_recipient.qualifier],
+            group.reference[:REFERENCE],
+            _party(group.application_sender),
+            _party(group.application_recipient),
             ACKNOWLEDGED,
         ]))
         for message in members:
@@ -115,9 +123,10 @@ def _message_responses(messages: Sequence[MessageOutcome],
 
 def _ucm(message: MessageOutcome) -> list[OutSegment]:
     identifier = message.identifier
+    echoed = (identifier.type, identifier.version, identifier.release, identifier.agency)
     elements: list[str | list[str]] = [
-        message.reference,
-        [identifier.type, identifier.version, identifier.release, identifier.agency],
+        message.reference[:REFERENCE],
+        [value[:length] for value, length in zip(echoed, MESSAGE_IDENTIFIER, strict=True)],
         ACKNOWLEDGED if message.accepted else REJECTED,
     ]
     service = [f for f in message.findings if f.segment_tag in SERVICE_TAGS]
@@ -156,12 +165,25 @@ def _position(finding: Finding) -> list[str]:
     return [str(element), str(finding.component) if finding.component else ""]
 
 
+def _party(party: PartyId) -> list[str]:
+    """S002/S003/S006/S007 as echoed: identification and its code qualifier."""
+    return [party.id[:PARTY_ID], party.qualifier[:QUALIFIER]]
+
+
+#: Our CONTRL is written with the level A service characters, so every control is invalid.
+_INVALID = invalid_characters(Delimiters()).pattern
+
+
 def _representable(segments: list[OutSegment], codec: str) -> list[OutSegment]:
-    """Echoed partner values may hold characters our answer's charset cannot: replace them."""
+    """Echoed partner values may hold characters our answer's charset cannot, or that no
+    repertoire holds (NUL, other controls: the partner is told of them with 0085 = 21):
+    replace them, so the answer is always a valid interchange in its own charset."""
 
     def clean(value: str) -> str:
+        if _INVALID.search(value) is not None:
+            value = _INVALID.sub(UNREPRESENTABLE, value)
         return value if value.isascii() else "".join(
-            ch if _encodable(ch, codec) else "." for ch in value
+            ch if _encodable(ch, codec) else UNREPRESENTABLE for ch in value
         )
 
     return [

@@ -9,6 +9,7 @@ from dataclasses import replace
 from gateway.catalog.catalog import Catalog
 from gateway.model.edifact import Interchange, Message
 from gateway.model.findings import Finding, SyntaxErrorCode
+from gateway.model.numbers import parse_count
 from gateway.model.outcome import MessageOutcome, Outcome, Receipt, Status
 from gateway.pipeline.validate import Rules, validate
 
@@ -28,8 +29,8 @@ def record_receipt(interchange: Interchange, findings: list[Finding],
     messages = tuple(_checked(m, position, catalog, rules)
                      for position, m in enumerate(interchange.messages, start=1))
     problems = [*findings, *(f for m in messages for f in m.findings)]
-    receipts = tuple(_receipt(m) for m, out in zip(interchange.messages, messages, strict=True)
-                     if out.accepted)
+    receipts = tuple(receipt for m, out in zip(interchange.messages, messages, strict=True)
+                     if out.accepted and (receipt := _receipt(m)) is not None)
     if problems or not receipts:
         summary = "rejected CONTRL (not answered: a CONTRL is never answered): " + "; ".join(
             f.describe() for f in problems)
@@ -63,9 +64,15 @@ def _checked(message: Message, position: int, catalog: Catalog,
     return replace(base, findings=report.final())
 
 
-def _receipt(message: Message) -> Receipt:
-    uci = next(s for s in message.segments if s.tag == "UCI")
+def _receipt(message: Message) -> Receipt | None:
+    """What an accepted CONTRL says; None without a UCI (the structure check requires one, but
+    a missing one must not raise: StopIteration in a generator becomes a RuntimeError)."""
+    uci = next((s for s in message.segments if s.tag == "UCI"), None)
+    if uci is None:
+        return None
     rejected = tuple(s.value(1) for s in message.segments
                      if s.tag == "UCM" and s.value(3) == "4")
-    return Receipt(acknowledged_reference=uci.value(1), action=uci.value(4),
-                   rejected_messages=rejected)
+    reference = uci.value(1)
+    return Receipt(acknowledged_reference=reference, action=uci.value(4),
+                   rejected_messages=rejected,
+                   acknowledged_submission=parse_count(reference))

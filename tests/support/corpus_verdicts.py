@@ -43,7 +43,9 @@ VERDICTS: dict[str, Verdict] = {
         (("CUSCAR", (29,)),),
     ),  # UNT says 313, the message has 31 segments
     "desadv_d96a.edi": ("CONTRL", (), (("DESADV", (14,)),)),
-    "desadv_d96a_unoc_utf8_bytes.edi": ("CONTRL", (), (("DESADV", (14,)),)),
+    # UTF-8 under UNOC: "Ë" is C3 8B, and 0x8B is the C1 control U+008B in ISO 8859-1, which
+    # has no graphic character there: no repertoire holds it.
+    "desadv_d96a_unoc_utf8_bytes.edi": ("CONTRL", (), (("DESADV", (21,)),)),
     "iftsai_d99b_portofrotterdam_1.edi": (
         "CONTRL",
         (4,),

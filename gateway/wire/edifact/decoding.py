@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 
 from gateway.errors import EnvelopeError
 from gateway.model.edifact import Delimiters
 from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.wire.edifact import syntax
 
-#: Stop listing undecodable bytes after this many; the rest are still replaced.
-MAX_CHARACTER_FINDINGS = 20
-
 
 @dataclass(frozen=True, slots=True)
 class DecodedInterchange:
-    """Text from UNB on, with the delimiters and any charset findings (with byte offsets
-    already turned into segment positions)."""
+    """Text from UNB on, with the delimiters and the name of its character set.
+
+    A byte the declared character set does not hold stands in ``text`` as U+DC80-U+DCFF
+    (``syntax.UNDECODABLE``); the envelope reader finds and places it with the other characters
+    no repertoire holds, then replaces it."""
 
     text: str
     delimiters: Delimiters
     syntax_identifier: str
     findings: tuple[Finding, ...]
+    #: The Python codec the text was decoded with (the declared one, or Latin-1 when the
+    #: syntax identifier is unknown).
+    codec: str = "latin-1"
 
 
 def decode(data: bytes) -> DecodedInterchange:
@@ -32,17 +36,16 @@ def decode(data: bytes) -> DecodedInterchange:
     if data.startswith(syntax.BYTE_ORDER_MARK):
         data = data[len(syntax.BYTE_ORDER_MARK) :]
     data = data.lstrip(b"\r\n\t ")
-    delimiters, data = _service_string_advice(data)
+    advice, data = _service_string_advice(data)
     if not data.startswith(b"UNB"):
         raise EnvelopeError(
             "the file does not start with an EDIFACT interchange header (UNA or UNB)",
             syntax_error_code=SyntaxErrorCode.SERVICE_SEGMENT_MISSING_OR_INVALID,
             segment_position=1,
         )
-    if delimiters is None:
-        delimiters = syntax.default_delimiters(data[3:4].decode("latin-1"))
+    delimiters = (syntax.parse_una(advice.decode("latin-1")) if advice is not None
+                  else syntax.default_delimiters(data[3:4].decode("latin-1")))
     identifier, version = _syntax_identifier(data, delimiters)
-    delimiters = syntax.for_syntax_version(delimiters, version)
     codec = syntax.CODECS.get(identifier)
     findings: list[Finding] = []
     if codec is None:
@@ -57,16 +60,20 @@ def decode(data: bytes) -> DecodedInterchange:
             )
         )
         codec = "latin-1"
-    findings += _undecodable(data, codec, delimiters)
+    if advice is not None:
+        delimiters = _in_charset(advice, codec)
+    delimiters = syntax.for_syntax_version(delimiters, version)
     return DecodedInterchange(
-        text=data.decode(codec, errors="replace"),
+        text=data.decode(codec, errors=syntax.DECODING_ERRORS),
         delimiters=delimiters,
         syntax_identifier=identifier,
         findings=tuple(findings),
+        codec=codec,
     )
 
 
-def _service_string_advice(data: bytes) -> tuple[Delimiters | None, bytes]:
+def _service_string_advice(data: bytes) -> tuple[bytes | None, bytes]:
+    """The UNA's nine bytes (checked) and the data after it."""
     if not data.startswith(b"UNA"):
         return None, data
     if len(data) < syntax.UNA_LENGTH:
@@ -75,15 +82,32 @@ def _service_string_advice(data: bytes) -> tuple[Delimiters | None, bytes]:
             syntax_error_code=SyntaxErrorCode.UNA_NOT_SUPPORTED,
             segment_position=0,
         )
-    advice = data[: syntax.UNA_LENGTH].decode("latin-1")
-    delimiters = syntax.parse_una(advice)
-    if len({delimiters.component, delimiters.element, delimiters.terminator}) < 3:
-        raise EnvelopeError(
-            f"UNA {advice!r} uses one character for two separators",
-            syntax_error_code=SyntaxErrorCode.UNA_NOT_SUPPORTED,
-            segment_position=0,
-        )
-    return delimiters, data[syntax.UNA_LENGTH :].lstrip(b"\r\n\t ")
+    advice = data[: syntax.UNA_LENGTH]
+    problem = syntax.una_problem(advice.decode("latin-1"))
+    if problem is not None:
+        _refuse_una(advice, problem)
+    return advice, data[syntax.UNA_LENGTH :].lstrip(b"\r\n\t ")
+
+
+def _in_charset(advice: bytes, codec: str) -> Delimiters:
+    """The UNA's service characters as the declared character set reads them: the lexer finds
+    them in text decoded with it (a UTF-8 or ASCII interchange cannot name a byte above 0x7F,
+    and ISO 8859-5 reads 0xC0 as a Cyrillic letter)."""
+    try:
+        text = advice.decode(codec)
+    except UnicodeDecodeError:
+        text = ""
+    if len(text) != syntax.UNA_LENGTH:
+        _refuse_una(advice, f"its service characters are not characters of {codec}")
+    return syntax.parse_una(text)
+
+
+def _refuse_una(advice: bytes, problem: str) -> NoReturn:
+    raise EnvelopeError(
+        f"UNA {advice.decode('latin-1')!r} cannot be used: {problem}",
+        syntax_error_code=SyntaxErrorCode.CHARACTER_INVALID_AS_SERVICE_CHARACTER,
+        segment_position=0,
+    )
 
 
 def _syntax_identifier(data: bytes, delimiters: Delimiters) -> tuple[str, str]:
@@ -100,28 +124,3 @@ def _syntax_identifier(data: bytes, delimiters: Delimiters) -> tuple[str, str]:
             segment_position=1,
         )
     return identifier.upper(), version
-
-
-def _undecodable(data: bytes, codec: str, delimiters: Delimiters) -> list[Finding]:
-    """A finding (0085 = 21) for each byte the declared charset cannot hold, placed at the
-    segment it stands in."""
-    findings: list[Finding] = []
-    terminator = delimiters.terminator.encode("latin-1", errors="replace")
-    offset = 0
-    while len(findings) < MAX_CHARACTER_FINDINGS:
-        try:
-            data[offset:].decode(codec)
-            break
-        except UnicodeDecodeError as exc:
-            bad = offset + exc.start
-            position = data.count(terminator, 0, bad) + 1
-            findings.append(
-                Finding(
-                    SyntaxErrorCode.INVALID_CHARACTERS,
-                    f"byte 0x{data[bad]:02x} at offset {bad} is not in the declared "
-                    f"character set ({codec})",
-                    segment_position=position,
-                )
-            )
-            offset = offset + exc.end
-    return findings

@@ -7,6 +7,7 @@ ones.  It raises EnvelopeError only when there is no readable UNB to answer.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from gateway.errors import EnvelopeError
@@ -20,16 +21,23 @@ from gateway.model.edifact import (
     Segment,
 )
 from gateway.model.findings import Finding, SyntaxErrorCode
+from gateway.model.numbers import parse_count
+from gateway.wire.edifact.characters import lex_checked, segment_tag, shown
 from gateway.wire.edifact.decoding import decode
-from gateway.wire.edifact.lexer import Lexer
 
 Code = SyntaxErrorCode
+#: Findings told per level (the interchange, each message): the first rejects it already, and
+#: a hostile file could otherwise make the answer grow far beyond its own size.
+MAX_FINDINGS = 100
+#: UNB 0020, UNG 0048 and UNH 0062 are an..14 (ISO 9735-2): the CONTRL echoes them.
+REFERENCE_LENGTH = 14
 
 
 def read_interchange(data: bytes) -> Interchange:
     """Parse and check the envelope of one interchange."""
     decoded = decode(data)
-    lexed = Lexer(decoded.delimiters).lex(decoded.text)
+    checked = lex_checked(decoded)
+    lexed = checked.lexed
     if not lexed.segments or lexed.segments[0].tag != "UNB":
         raise EnvelopeError(
             "the interchange does not start with UNB",
@@ -42,15 +50,17 @@ def read_interchange(data: bytes) -> Interchange:
     if lexed.unterminated:
         walker.interchange_finding(
             Code.SERVICE_SEGMENT_MISSING_OR_INVALID,
-            f"text after the last segment terminator: {lexed.unterminated[:40]!r}",
+            f"text after the last segment terminator: {shown(lexed.unterminated)}",
             position=len(lexed.segments) + 1,
         )
-    messages, stray = _place_charset_findings(walker.messages, decoded.findings)
+    messages, stray = _place_findings(walker.messages,
+                                      (*decoded.findings, *checked.findings))
+    findings = stray + walker.findings + _header_findings(header)
     return Interchange(
         delimiters=decoded.delimiters,
         header=header,
         messages=tuple(messages),
-        findings=tuple(stray + walker.findings + _header_findings(header)),
+        findings=tuple(findings[:MAX_FINDINGS]),
         segment_count=len(lexed.segments),
         groups=tuple(walker.groups),
     )
@@ -83,37 +93,44 @@ def _header_findings(header: InterchangeHeader) -> list[Finding]:
         (header.recipient.id, 3, "interchange recipient (S003)"),
         (header.prepared_date, 4, "date of preparation (S004)"),
     ]
-    return [
+    findings = [
         Finding(Code.MISSING, f"UNB has no {what}", "UNB", 1, element)
         for value, element, what in checks
         if not value
     ]
+    return findings + _reference_findings(header.control_reference, "UNB", 1, 5,
+                                          "interchange control reference (0020)")
 
 
-def _place_charset_findings(
+def _reference_findings(reference: str, tag: str, position: int, element: int,
+                        what: str) -> list[Finding]:
+    """A reference longer than its an..14: the CONTRL that echoes it could not hold it."""
+    if len(reference) <= REFERENCE_LENGTH:
+        return []
+    return [Finding(Code.DATA_ELEMENT_TOO_LONG,
+                    f"the {what} {shown(reference)} is longer than an..{REFERENCE_LENGTH}",
+                    tag, position, element)]
+
+
+def _place_findings(
     messages: list[Message], findings: tuple[Finding, ...]
 ) -> tuple[list[Message], list[Finding]]:
-    """Give each undecodable-character finding to the message it stands in."""
+    """Give each finding located by segment position alone (characters, decoding) to the
+    message it stands in; the others are the interchange's."""
+    if not findings:
+        return messages, []
+    starts = [m.segments[0].position for m in messages]
     stray: list[Finding] = []
     placed: dict[int, list[Finding]] = {}
     for finding in findings:
-        index = next(
-            (
-                i
-                for i, m in enumerate(messages)
-                if m.segments[0].position <= (finding.segment_position or 0)
-                <= m.segments[-1].position
-            ),
-            None,
-        )
-        if index is None:
-            stray.append(finding)
-        else:
+        position = finding.segment_position or 0
+        index = bisect_right(starts, position) - 1
+        if index >= 0 and position <= messages[index].segments[-1].position:
             placed.setdefault(index, []).append(finding)
-    updated = [
-        _with_findings(m, tuple(placed.get(i, ()))) if i in placed else m
-        for i, m in enumerate(messages)
-    ]
+        else:
+            stray.append(finding)
+    updated = [_with_findings(m, tuple(placed[i])) if i in placed else m
+               for i, m in enumerate(messages)]
     return updated, stray
 
 
@@ -123,7 +140,7 @@ def _with_findings(message: Message, extra: tuple[Finding, ...]) -> Message:
         identifier=message.identifier,
         segments=message.segments,
         group_reference=message.group_reference,
-        findings=message.findings + extra,
+        findings=(message.findings + extra)[:MAX_FINDINGS],
     )
 
 
@@ -147,7 +164,8 @@ class _Walker:
 
     def interchange_finding(self, code: Code, text: str, position: int, tag: str = "",
                             element: int | None = None) -> None:
-        self.findings.append(Finding(code, text, tag, position, element))
+        if len(self.findings) < MAX_FINDINGS:
+            self.findings.append(Finding(code, text, segment_tag(tag), position, element))
 
     def walk(self, segments: list[Segment]) -> None:
         unb = segments[0]
@@ -157,7 +175,7 @@ class _Walker:
             if self._trailer_seen:
                 self.interchange_finding(
                     Code.INVALID_OCCURRENCE_OUTSIDE_MESSAGE,
-                    f"{segment.tag} after UNZ", segment.position, segment.tag)
+                    f"{shown(segment.tag)} after UNZ", segment.position, segment.tag)
                 index += 1
             elif segment.tag == "UNH":
                 index = self._message(segments, index)
@@ -184,7 +202,7 @@ class _Walker:
         else:
             self.interchange_finding(
                 Code.INVALID_OCCURRENCE_OUTSIDE_MESSAGE,
-                f"segment {segment.tag!r} stands outside any message", segment.position,
+                f"segment {shown(segment.tag)} stands outside any message", segment.position,
                 segment.tag)
 
     def _group_header(self, ung: Segment) -> None:
@@ -194,6 +212,8 @@ class _Walker:
                                      "UNG")
         self._group = _OpenGroup(ung)
         self._groups_seen += 1
+        self.findings += _reference_findings(ung.value(5), "UNG", ung.position, 5,
+                                             "group reference (0048)")
         # UNG: 0038 group identification, S006 application sender, S007 recipient, S004
         # date/time, 0048 group reference (ISO 9735-2).
         self.groups.append(GroupHeader(ung.value(5), PartyId(ung.value(2, 1), ung.value(2, 2)),
@@ -221,18 +241,18 @@ class _Walker:
 
     def _check_count(self, trailer: Segment, element: int, actual: int, what: str) -> None:
         declared = trailer.value(element)
-        if declared != str(actual) and not (declared.isdigit() and int(declared) == actual):
+        if parse_count(declared) != actual:
             self.interchange_finding(
                 Code.CONTROL_COUNT_DOES_NOT_MATCH,
-                f"{trailer.tag} says {declared or 'nothing'} but the interchange has {actual} "
+                f"{trailer.tag} says {_count(declared)} but the interchange has {actual} "
                 f"{what}", trailer.position, trailer.tag, element)
 
     def _check_reference(self, trailer: Segment, element: int, expected: str, what: str) -> None:
         if trailer.value(element) != expected:
             self.interchange_finding(
                 Code.REFERENCES_DO_NOT_MATCH,
-                f"{trailer.tag} reference {trailer.value(element)!r} does not match the "
-                f"{what} {expected!r}", trailer.position, trailer.tag, element)
+                f"{trailer.tag} reference {shown(trailer.value(element))} does not match the "
+                f"{what} {shown(expected)}", trailer.position, trailer.tag, element)
 
     def _message(self, segments: list[Segment], start: int) -> int:
         """Collect UNH..UNT; return the index after the message."""
@@ -262,6 +282,8 @@ def _check_message(segments: tuple[Segment, ...], closed: bool,
     if not unh.value(1):
         findings.append(Finding(Code.MISSING, "UNH has no message reference (0062)", "UNH",
                                 unh.position, 1))
+    findings += _reference_findings(unh.value(1), "UNH", unh.position, 1,
+                                    "message reference (0062)")
     if not identifier.type or not identifier.version or not identifier.release:
         findings.append(Finding(Code.MISSING, "UNH has no complete message identifier (S009)",
                                 "UNH", unh.position, 2))
@@ -280,14 +302,21 @@ def _check_message(segments: tuple[Segment, ...], closed: bool,
 def _trailer_findings(unh: Segment, unt: Segment, count: int) -> list[Finding]:
     findings = []
     declared = unt.value(1)
-    if not (declared.isdigit() and int(declared) == count):
+    if parse_count(declared) != count:
         findings.append(Finding(
             Code.CONTROL_COUNT_DOES_NOT_MATCH,
-            f"UNT says {declared or 'nothing'} segments but the message has {count}",
+            f"UNT says {_count(declared)} segments but the message has {count}",
             "UNT", unt.position, 1))
     if unt.value(2) != unh.value(1):
         findings.append(Finding(
             Code.REFERENCES_DO_NOT_MATCH,
-            f"UNT reference {unt.value(2)!r} does not match UNH reference {unh.value(1)!r}",
-            "UNT", unt.position, 2))
+            f"UNT reference {shown(unt.value(2))} does not match UNH reference "
+            f"{shown(unh.value(1))}", "UNT", unt.position, 2))
     return findings
+
+
+def _count(declared: str) -> str:
+    """A declared count as a finding tells it (ISO 9735-1 clause 10: ASCII digits only)."""
+    if not declared:
+        return "nothing"
+    return declared if parse_count(declared) is not None else f"{shown(declared)} (not a count)"
