@@ -6,7 +6,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.config.partners import AgenciesFile, Agency, Partner, PartnersFile
+from gateway.config.files import read_text
+from gateway.config.partners import (
+    AgenciesFile,
+    Agency,
+    Partner,
+    PartnersFile,
+    authorized_keys_problem,
+)
 from gateway.config.routing import RoutingTable
 from gateway.config.settings import Settings
 from gateway.config.yamlfile import load_model, load_model_text
@@ -58,7 +65,8 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
     partners_path = base / settings.partners
     partners = load_model(partners_path, PartnersFile).partners
     agencies = load_model(base / settings.agencies, AgenciesFile).agencies
-    routing = load_routing(base / settings.routing, tuple(a.code for a in agencies))
+    routing = load_routing(base / settings.routing, tuple(a.code for a in agencies),
+                           tuple(p.id for p in partners))
     return GatewayConfig(
         source=path,
         settings=settings,
@@ -73,19 +81,19 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
     )
 
 
-def load_routing(path: Path, agencies: tuple[str, ...]) -> RoutingTable:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    return parse_routing(text, str(path), agencies)
+def load_routing(path: Path, agencies: tuple[str, ...],
+                 partners: tuple[str, ...] | None = None) -> RoutingTable:
+    return parse_routing(read_text(path), str(path), agencies, partners)
 
 
-def parse_routing(text: str, name: str, agencies: tuple[str, ...]) -> RoutingTable:
+def parse_routing(text: str, name: str, agencies: tuple[str, ...],
+                  partners: tuple[str, ...] | None = None) -> RoutingTable:
     """The table's own ``lists`` go into the validation context, so that a condition naming
-    "@list" is expanded (or refused) at its own line."""
+    "@list" is expanded (or refused) at its own line.  With ``partners``, a rule naming a
+    partner that is not configured is refused (it could never match)."""
     return load_model_text(text, name, RoutingTable, context_of=lambda data: {
         "agencies": set(agencies),
+        "partners": None if partners is None else set(partners),
         "lists": data.get("lists") if isinstance(data, dict) else None,
     })
 
@@ -97,11 +105,13 @@ def _read_keys(partner: Partner, partners_path: Path) -> tuple[str, ...]:
             keys.append(entry.key)
             continue
         key_path = partners_path.parent / str(entry.file)
+        where = f"{partners_path}: partner {partner.id!r} ssh_keys[{index}].file"
         try:
-            keys.append(key_path.read_text(encoding="ascii").strip())
-        except OSError as exc:
-            raise ConfigError(
-                f"{partners_path}: partner {partner.id!r} ssh_keys[{index}].file: cannot read "
-                f"{key_path}: {exc.strerror}"
-            ) from exc
+            text = read_text(key_path)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+        problem = authorized_keys_problem(text)
+        if problem is not None:
+            raise ConfigError(f"{where}: {key_path}:{problem[0]}: {problem[1]}")
+        keys.append(text.strip())
     return tuple(keys)

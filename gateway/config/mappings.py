@@ -14,8 +14,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-_RELEASE = re.compile(r"^D\d{2}[A-C]$")
-_FORMAT_CODE = re.compile(r"^\d{3}$")
+# Matched whole with fullmatch and ASCII digits: with re.match, "$" also matches before a final
+# newline, and Python's "\d" takes any Unicode digit ("D٩٦B" is no directory release).
+_RELEASE = re.compile(r"D[0-9]{2}[A-C]")
+_FORMAT_CODE = re.compile(r"[0-9]{3}")
 
 
 class Strict(BaseModel):
@@ -77,7 +79,7 @@ class FieldRule(Strict):
     @field_validator("format_default")
     @classmethod
     def _format_code(cls, value: str | None) -> str | None:
-        if value is not None and not _FORMAT_CODE.match(value):
+        if value is not None and not _FORMAT_CODE.fullmatch(value):
             raise ValueError(f"{value!r} is not a UNTDID 2379 format code (three digits)")
         return value
 
@@ -131,6 +133,6 @@ class MappingFile(Strict):
     @field_validator("release")
     @classmethod
     def _release(cls, value: str) -> str:
-        if not _RELEASE.match(value):
+        if not _RELEASE.fullmatch(value):
             raise ValueError(f"{value!r} is not a directory release such as D96B")
         return value

@@ -6,9 +6,21 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import asyncssh
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-_PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# Checked with fullmatch: with re.match, "$" also matches before a final newline, and
+# "van-a\n" would name a mailbox directory with a newline in it.
+_PARTNER_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+#: SFTP login names: the characters OpenSSH and every SFTP client accept without quoting.
+_LOGIN = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._-]{0,63}")
 
 
 class Strict(BaseModel):
@@ -19,10 +31,36 @@ class EdifactId(Strict):
     """A UNB sender identification (S002 0004) and, when given, its code qualifier (0007)."""
 
     id: str = Field(min_length=1, max_length=35)
-    qualifier: str | None = Field(default=None, max_length=4)
+    qualifier: str | None = Field(default=None, min_length=1, max_length=4)
+
+    @field_validator("id", "qualifier", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        # YAML reads unquoted digits as a number, and 0412 as the octal 266: guessing the
+        # text back could name another sender, so ask for quotes.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError("a number: write the identification in quotes, e.g. '14'")
+        return value
+
+    @field_validator("id", "qualifier")
+    @classmethod
+    def _exact(cls, value: str | None) -> str | None:
+        # The UNB value is compared as it is: " VANA" or "VANA\t" would never match, and the
+        # partner would be refused as an unknown sender with nothing in the file looking wrong.
+        if value is not None and (value != value.strip() or not value.isprintable()):
+            raise ValueError(f"{value!r}: no spaces at either end and no control characters")
+        return value
 
     def allows(self, sender_id: str, qualifier: str) -> bool:
         return sender_id == self.id and (self.qualifier is None or qualifier == self.qualifier)
+
+    def overlaps(self, other: EdifactId) -> bool:
+        """Some UNB sender both allow (no qualifier allows every qualifier)."""
+        return self.id == other.id and (
+            self.qualifier is None or other.qualifier is None or self.qualifier == other.qualifier)
+
+    def __str__(self) -> str:
+        return self.id if self.qualifier is None else f"{self.id}:{self.qualifier}"
 
 
 class SshKey(Strict):
@@ -37,6 +75,37 @@ class SshKey(Strict):
             raise ValueError("give exactly one of 'key' or 'file'")
         return self
 
+    @field_validator("key")
+    @classmethod
+    def _readable(cls, key: str | None) -> str | None:
+        problem = None if key is None else authorized_keys_problem(key)
+        if problem is not None:
+            raise ValueError(f"line {problem[0]} of the key: {problem[1]}")
+        return key
+
+
+def authorized_keys_problem(text: str) -> tuple[int, str] | None:
+    """(line, what is wrong) with OpenSSH ``authorized_keys`` text, or None.  asyncssh skips
+    a line it cannot read when another line is good, so a mangled key would only show as a
+    partner locked out; and text with no key at all would fail each of its logins."""
+    entries = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        if "PRIVATE KEY" in entry:
+            return number, "this is a private key; give the partner's public key"
+        try:
+            asyncssh.import_authorized_keys(entry)
+        except ValueError:
+            return number, f"not an OpenSSH public key ({_short(entry)})"
+        entries += 1
+    return None if entries else (1, "no public key in it")
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 30 else text[:27] + "..."
+
 
 class Partner(Strict):
     id: str
@@ -50,9 +119,29 @@ class Partner(Strict):
     @field_validator("id")
     @classmethod
     def _safe_id(cls, value: str) -> str:
-        if not _PARTNER_ID.match(value):
+        if not _PARTNER_ID.fullmatch(value):
             raise ValueError("use lower-case letters, digits, '-' and '_' (it names a mailbox)")
         return value
+
+    @field_validator("sftp_user")
+    @classmethod
+    def _safe_login(cls, value: str | None) -> str | None:
+        if value is not None and not _LOGIN.fullmatch(value):
+            raise ValueError("use letters, digits, '.', '-' and '_' (at most 64)")
+        return value
+
+    @model_validator(mode="after")
+    def _only_itself(self, info: ValidationInfo) -> Partner:
+        """A partner only acts as itself (DESIGN rule 5): two partners with one id or login
+        would share a mailbox or a login, and a UNB sender two partners may use would let each
+        send as the other (and share its dedup, answers and registered traders)."""
+        if info.context is None:
+            return self
+        earlier: list[Partner] = info.context.setdefault("earlier_partners", [])
+        for other in earlier:
+            _distinct(other, self)
+        earlier.append(self)
+        return self
 
     @property
     def login(self) -> str:
@@ -62,18 +151,23 @@ class Partner(Strict):
         return any(e.allows(sender_id, qualifier) for e in self.edifact_ids)
 
 
-class PartnersFile(Strict):
-    partners: tuple[Partner, ...]
+def _distinct(earlier: Partner, partner: Partner) -> None:
+    for attribute in ("id", "login"):
+        if getattr(earlier, attribute) == getattr(partner, attribute):
+            raise ValueError(f"partner {attribute} {getattr(partner, attribute)!r} is already "
+                             f"used by partner {earlier.id!r}")
+    for sender in partner.edifact_ids:
+        for other in earlier.edifact_ids:
+            if sender.overlaps(other):
+                raise ValueError(f"UNB sender {sender} is already claimed by partner "
+                                 f"{earlier.id!r} ({other}): a sender belongs to one partner")
 
-    @field_validator("partners")
-    @classmethod
-    def _unique(cls, partners: tuple[Partner, ...]) -> tuple[Partner, ...]:
-        for attribute in ("id", "login"):
-            values = [getattr(p, attribute) for p in partners]
-            twice = {v for v in values if values.count(v) > 1}
-            if twice:
-                raise ValueError(f"partner {attribute} used twice: {', '.join(sorted(twice))}")
-        return partners
+
+class PartnersFile(Strict):
+    """Validated with a context (yamlfile.load_model_text gives each document its own), so
+    that a partner repeating another's id, login or UNB sender is refused at its own line."""
+
+    partners: tuple[Partner, ...]
 
 
 class Agency(Strict):

@@ -20,7 +20,15 @@ from pydantic import (
     model_validator,
 )
 
-_CHAPTERS = re.compile(r"^(\d{2})(?:-(\d{2}))?$")
+# ASCII digits, whole text (fullmatch: "$" also matches before a final newline, and Python's
+# "\d" takes any Unicode digit).
+_CHAPTERS = re.compile(r"([0-9]{2})(?:-([0-9]{2}))?")
+#: Rules in one table: each rule is compared with every earlier one (``_not_shadowed``), so the
+#: check is quadratic; 1,000 rules take about 3 s, far more than any table needs.
+MAX_RULES = 1000
+#: Values the conditions may hold in all once "@name" lists are expanded: a list is validated
+#: again in every rule naming it, so a few lines could otherwise ask for millions of values.
+MAX_CONDITION_VALUES = 100_000
 
 
 class Strict(BaseModel):
@@ -38,7 +46,7 @@ class ChapterRange(Strict):
     def _from_text(cls, value: Any) -> Any:
         if not isinstance(value, str):
             return value
-        found = _CHAPTERS.match(value.strip())
+        found = _CHAPTERS.fullmatch(value.strip())
         if not found:
             raise ValueError(f"{value!r} is not an HS chapter (\"03\") or range (\"01-24\")")
         first = int(found.group(1))
@@ -48,7 +56,8 @@ class ChapterRange(Strict):
         return {"first": first, "last": last}
 
     def contains(self, chapter: str) -> bool:
-        return chapter.isdigit() and self.first <= int(chapter) <= self.last
+        # ASCII digits only: "²".isdigit() is True and int("²") raises.
+        return _ascii_digits(chapter) and self.first <= int(chapter) <= self.last
 
 
 class CodeRange(Strict):
@@ -65,7 +74,7 @@ class CodeRange(Strict):
             return value
         first, _, last = value.strip().replace(".", "").partition("-")
         last = last or first
-        if not (first.isdigit() and last.isdigit() and len(first) == len(last)
+        if not (_ascii_digits(first) and _ascii_digits(last) and len(first) == len(last)
                 and first <= last):
             raise ValueError(f"{value!r} is not a commodity code prefix (\"0303\") or a range "
                              "of prefixes of one length (\"0301-0308\")")
@@ -74,6 +83,10 @@ class CodeRange(Strict):
     def contains(self, code: str) -> bool:
         digits = code.replace(".", "").strip()[: len(self.first)]
         return len(digits) == len(self.first) and self.first <= digits <= self.last
+
+
+def _ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 class Threshold(Strict):
@@ -123,7 +136,26 @@ class Match(Strict):
         if value[1:] not in lists:
             known = ", ".join(f"@{name}" for name in sorted(lists)) or "none"
             raise ValueError(f"unknown list {value!r} (known: {known})")
-        return lists[value[1:]]
+        named = lists[value[1:]]
+        if info.context is not None:
+            expanded = info.context.get("expanded_values", 0)
+            expanded += len(named) if isinstance(named, list) else 1
+            if expanded > MAX_CONDITION_VALUES:
+                raise ValueError(f"the rules' conditions name more than "
+                                 f"{MAX_CONDITION_VALUES} values in all through their lists")
+            info.context["expanded_values"] = expanded
+        return named
+
+    @field_validator("partners")
+    @classmethod
+    def _known_partners(cls, partners: tuple[str, ...] | None,
+                        info: ValidationInfo) -> tuple[str, ...] | None:
+        known: set[str] | None = (info.context or {}).get("partners")
+        unknown = [p for p in partners or () if known is not None and p not in known]
+        if unknown:
+            raise ValueError(f"unknown partner {unknown[0]!r} (not in partners.yaml): the "
+                             "rule could never match it")
+        return partners
 
 
 class Rule(Strict):
@@ -192,6 +224,14 @@ class RoutingTable(Strict):
     @property
     def derived(self) -> dict[str, Any]:
         return self._derived
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _not_too_many(cls, rules: Any) -> Any:
+        # Before each rule is validated (and compared with the earlier ones), not after.
+        if isinstance(rules, list | tuple) and len(rules) > MAX_RULES:
+            raise ValueError(f"{len(rules)} rules: a table may have at most {MAX_RULES}")
+        return rules
 
     @field_validator("rules")
     @classmethod

@@ -29,8 +29,12 @@ class AmqpSettings(Strict):
 
 
 class Settings(Strict):
-    gateway_id: str = Field(default="SWGATEWAY", max_length=35)
-    gateway_id_qualifier: str | None = Field(default=None, max_length=4)
+    #: The UNB recipient partners address and the sender of every answer: level A characters
+    #: (ISO 9735 annex A), which every syntax identifier carries, without spaces at either
+    #: end (a partner's recipient is compared exactly: " SWGATEWAY" would refuse them all).
+    gateway_id: str = Field(default="SWGATEWAY", max_length=35,
+                            pattern=r"^[A-Z0-9.,()/=-](?:[A-Z0-9 .,()/=-]*[A-Z0-9.,()/=-])?$")
+    gateway_id_qualifier: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,4}$")
     database_url: str
     amqp: AmqpSettings = AmqpSettings()
     sftp: SftpSettings
@@ -41,8 +45,12 @@ class Settings(Strict):
         default=None, description="folder of mapping files (edifact/*.yaml); the mappings "
         "shipped with the gateway when not given")
     routing_reload_seconds: float = Field(
-        default=2.0, gt=0, description="how often routing.yaml is looked at for changes "
-        "(SIGHUP reloads at once)")
+        default=2.0, ge=0.1, le=3600, description="how often routing.yaml and agencies.yaml "
+        "are looked at for changes (SIGHUP looks at once)")
+    routing_settle_seconds: float = Field(
+        default=2.0, ge=0, le=3600, description="how long a changed routing.yaml or "
+        "agencies.yaml must stay unchanged before it is applied, so that a file a tool is "
+        "still writing is never taken half way (SIGHUP: two looks one poll apart suffice)")
     processor_workers: int = Field(
         default=4, ge=2, le=64, description="submissions decided at once; one of the workers "
         "only takes small submissions, so a large or slow one never stalls the others")
