@@ -39,6 +39,7 @@ from gateway.pipeline.route import follow_original, is_cancellation
 from gateway.store import interchanges as store
 from gateway.store import outbox
 from gateway.store.database import translated_errors
+from gateway.transports.mailbox import answer_name
 
 log = logging.getLogger("gateway.processor")
 IDLE_POLL_SECONDS = 1.0
@@ -262,8 +263,9 @@ class Processor:
 
     async def _answer(self, connection: Any, pending: store.PendingInterchange,
                       ack: Acknowledgement, interchange_ref: str | None) -> None:
-        """The answer goes to the partner's outbox under ``<file>.<submission>.<suffix>``."""
-        file_name = f"{pending.file_name}.{pending.id}.{ack.suffix}"
+        """The answer goes to the partner's outbox under ``<file>.<submission>.<suffix>``,
+        always a name the outbox can hold (``answer_name``), whatever the upload was called."""
+        file_name = answer_name(pending.file_name, pending.id, ack.suffix)
         await store.save_acknowledgement(connection, pending.id, ack.kind, file_name, ack.body)
         await outbox.add(
             connection, interchange_id=pending.id, message_id=None, channel="mailbox",
