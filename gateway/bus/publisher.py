@@ -45,7 +45,7 @@ class AmqpPublisher:
         if self._connection is None or self._connection.is_closed:
             await self.close()
             self._connection = await connect(self._url)
-            await declare(self._connection, self._topology, self._agencies)
+            _deferred(await declare(self._connection, self._topology, self._agencies))
         if self._channel is None or self._channel.is_closed:  # the broker closed it
             async with translated_errors("opening a channel"):
                 self._channel = await self._connection.channel(
@@ -59,7 +59,7 @@ class AmqpPublisher:
         if self._connection is None or self._connection.is_closed:
             return  # declared when the publisher next connects
         try:
-            await declare(self._connection, self._topology, agencies)
+            _deferred(await declare(self._connection, self._topology, agencies))
         except BusError as exc:  # ours: the next connection declares them
             await self._drop()
             event(log, "topology_deferred", level=logging.WARNING, error=str(exc))
@@ -85,9 +85,12 @@ class AmqpPublisher:
               note="alarm: no queue took it (the agency's queue was deleted?); declaring the "
                    "queue again and publishing again")
         try:
-            await declare(self._connection, self._topology, (row.destination,))
+            failed = await declare(self._connection, self._topology, (row.destination,))
         except BusError as exc:
-            return Failure(Scope.DESTINATION, f"{failure.error}; declaring its queue: {exc}")
+            failed = {row.destination: str(exc)}
+        if failed:
+            return Failure(Scope.DESTINATION,
+                           f"{failure.error}; declaring its queue: {failed[row.destination]}")
         failure, _ = await self._publish(row)
         return failure
 
@@ -139,6 +142,14 @@ def publish_scope(cause: BaseException | None) -> Scope:
     if isinstance(cause, aiormq.exceptions.ChannelPreconditionFailed):
         return Scope.UNDELIVERABLE  # 406 on a publish: this message (say too large)
     return Scope.CHANNEL  # the connection, the channel, a timeout: every row alike
+
+
+def _deferred(failed: dict[str, str]) -> None:
+    """Agencies whose queues could not be declared: publishing to them comes back, and
+    declares them again (``dispatch``); the others go on meanwhile."""
+    for agency, error in failed.items():
+        event(log, "topology_deferred", level=logging.WARNING, agency=agency, error=error,
+              note="declared again when a publish to it comes back")
 
 
 def _is_return(cause: BaseException | None) -> bool:

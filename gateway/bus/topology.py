@@ -77,27 +77,48 @@ async def connect(url: str, *, robust: bool = False) -> Any:
         return await aio_pika.connect(url, timeout=10)
 
 
-async def declare(connection: Any, topology: Topology, agencies: tuple[str, ...]) -> None:
+async def declare(connection: Any, topology: Topology,
+                  agencies: tuple[str, ...]) -> dict[str, str]:
     """Declare the delivery exchange, the dead-letter exchange, and per agency its queue and
     its dead-letter queue.  A queue that already exists with other settings (say a classic
     queue from an older version) is left as it is, with a warning: it is never deleted with
-    messages inside."""
-    async with translated_errors("declaring the topology"):
+    messages inside.
+
+    Each agency is declared on its own: one whose queue cannot be declared (its name held by
+    an exclusive queue of another connection, say) is returned with why, and never keeps the
+    others from being declared and published to (DESIGN rule 6).  Raises BusError when the
+    exchanges cannot be declared."""
+    async with translated_errors("declaring the exchanges"):
         channel = await connection.channel()
-        exchange = await channel.declare_exchange(
+        await channel.declare_exchange(
             topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
-        dead = await channel.declare_exchange(
+        await channel.declare_exchange(
             topology.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True)
-        for agency in agencies:
-            dead_queue = await _queue(connection, channel, topology.dead_letter_queue(agency),
-                                      {"x-queue-type": "quorum"})
-            channel = dead_queue.channel
-            await dead_queue.bind(dead, routing_key=agency)
-            queue = await _queue(connection, channel, topology.queue_name(agency),
-                                 topology.queue_arguments(agency))
-            channel = queue.channel
-            await queue.bind(exchange, routing_key=agency)
-        await channel.close()
+    failed: dict[str, str] = {}
+    for agency in agencies:
+        try:
+            async with translated_errors(f"declaring the queues of {agency!r}"):
+                if channel.is_closed:  # the broker closed it on the agency before
+                    channel = await connection.channel()
+                channel = await _agency_queues(connection, channel, topology, agency)
+        except BusError as exc:
+            failed[agency] = str(exc)
+    if not channel.is_closed:
+        async with translated_errors("declaring the topology"):
+            await channel.close()
+    return failed
+
+
+async def _agency_queues(connection: Any, channel: Any, topology: Topology,
+                         agency: str) -> Any:
+    """An agency's dead-letter queue and queue, bound; returns the channel still open."""
+    dead_queue = await _queue(connection, channel, topology.dead_letter_queue(agency),
+                              {"x-queue-type": "quorum"})
+    await dead_queue.bind(topology.dead_letter_exchange, routing_key=agency)
+    queue = await _queue(connection, dead_queue.channel, topology.queue_name(agency),
+                         topology.queue_arguments(agency))
+    await queue.bind(topology.exchange, routing_key=agency)
+    return queue.channel
 
 
 async def _queue(connection: Any, channel: Any, name: str, arguments: dict[str, Any]) -> Any:
