@@ -11,6 +11,7 @@ Every finding carries its ISO 9735 code (0085) and position; all are reported, u
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -25,7 +26,8 @@ from gateway.catalog.specs import (
 from gateway.model.arranged import Arranged, Flat, Instance
 from gateway.model.edifact import Components, Delimiters, Segment
 from gateway.model.findings import Finding, SyntaxErrorCode
-from gateway.pipeline.patterns import PatternBuilder, SegmentPattern
+from gateway.model.numbers import has_any_digit, numeric_length
+from gateway.pipeline.patterns import SegmentPattern, SegmentPatterns
 
 Code = SyntaxErrorCode
 #: At most this many findings per message; one more says how many were left out.
@@ -112,18 +114,24 @@ def arrange(segments: tuple[Segment, ...], compiled: CompiledMessage) -> Instanc
 
 # --- the quick pass: does the segment's text match its pattern? ---------------------------
 
-def segment_patterns(compiled: CompiledMessage,
-                     delimiters: Delimiters) -> dict[str, SegmentPattern]:
-    """The segment patterns of a message for one set of delimiters, built once and kept; a
-    match's groups are the segment's values (the mapper reads them too)."""
-    key = ("patterns", delimiters)
-    found: dict[str, SegmentPattern] | None = compiled.derived.get(key)
-    if found is None:
-        builder = PatternBuilder(delimiters, compiled.codes)
-        found = {tag: builder.segment(spec) for tag, spec in compiled.segments.items()} \
-            if builder.usable else {}
-        compiled.derived[key] = found
-    return found
+#: Sets of delimiters whose patterns a message keeps (least recently used dropped first).
+#: Partners use a few (level A and B, with or without syntax 4's repetition separator); the
+#: UNA is the partner's to choose, so what is kept per UNA must be bounded.
+PATTERN_SETS = 8
+_PATTERNS = "segment patterns"
+
+
+def segment_patterns(compiled: CompiledMessage, delimiters: Delimiters) -> SegmentPatterns:
+    """The segment patterns of a message for one set of delimiters, kept for the
+    ``PATTERN_SETS`` sets used last; a match's groups are the segment's values (the mapper
+    reads them too)."""
+    by_delimiters = compiled.derived.get(_PATTERNS)
+    if by_delimiters is None:
+        # functools.lru_cache is bounded and safe to share between the processor's threads
+        by_delimiters = compiled.derived.setdefault(_PATTERNS, functools.lru_cache(
+            maxsize=PATTERN_SETS)(functools.partial(SegmentPatterns, compiled)))
+    patterns: SegmentPatterns = by_delimiters(delimiters)
+    return patterns
 
 
 def _faultless(pattern: SegmentPattern, raw: str, rules: Rules,
@@ -286,8 +294,8 @@ class _Content:
         if self.repertoire is not None:
             bad = sorted(set(text) - self.repertoire)
             if bad:
-                self._add(Code.INVALID_CHARACTERS, f"{element_id}: {''.join(bad)!r} is not in "
-                          f"the {self.rules.syntax_identifier} repertoire", *where)
+                self._add(Code.INVALID_CHARACTERS, f"{element_id}: {quoted(''.join(bad))} is not "
+                          f"in the {self.rules.syntax_identifier} repertoire", *where)
                 return
         size = format_error(representation, text)
         if size is not None:
@@ -295,8 +303,9 @@ class _Content:
             return
         codes = self.compiled.codes.get(element_id) if un_listed else None
         if codes is not None and text not in codes and self.rules.code_lists != Strictness.OFF:
-            finding = Finding(Code.INVALID_VALUE, f"{element_id}: {text!r} is not in its code "
-                              "list", self.segment.tag, self.segment.position, position, component)
+            finding = Finding(Code.INVALID_VALUE, f"{element_id}: {quoted(text)} is not in its "
+                              "code list", self.segment.tag, self.segment.position, position,
+                              component)
             if self.rules.code_lists == Strictness.ERROR:
                 self.report.add(finding)
             else:
@@ -307,7 +316,6 @@ class _Content:
                                 component))
 
 
-_DIGITS = frozenset("0123456789")
 #: UNTDID 3055 code list responsible agency 6: UN/ECE; an empty 3055 means the same.
 UN_ECE = "6"
 
@@ -327,21 +335,32 @@ def _un_listed(components: tuple[ComponentSpec, ...], value: Components, index: 
 
 def format_error(representation: Representation, text: str) -> tuple[Code, str] | None:
     """a/an/n and length (ISO 9735-1 clause 10: a numeric length leaves out the sign and the
-    decimal mark)."""
+    decimal mark).  The character classes are ``model/numbers.py``'s, which the quick pass's
+    patterns use too."""
     kind = representation.format
     if kind == "n":
-        digits = text.lstrip("-")
-        marks = sum(1 for ch in digits if ch in ".,")
-        if marks > 1 or not set(digits.replace(".", "").replace(",", "")) <= _DIGITS or \
-                not digits.strip(".,"):
-            return Code.INVALID_TYPE_OF_CHARACTERS, f"{text!r} is not numeric"
-        length = len(digits) - marks
+        length = numeric_length(text)
+        if length is None:
+            return Code.INVALID_TYPE_OF_CHARACTERS, f"{quoted(text)} is not numeric"
     else:
-        if kind == "a" and any(ch.isdigit() for ch in text):
-            return Code.INVALID_TYPE_OF_CHARACTERS, f"{text!r} holds digits (alphabetic only)"
+        if kind == "a" and has_any_digit(text):
+            return Code.INVALID_TYPE_OF_CHARACTERS, (f"{quoted(text)} holds digits "
+                                                     "(alphabetic only)")
         length = len(text)
     if length > representation.max:
-        return Code.DATA_ELEMENT_TOO_LONG, f"{text!r} is longer than {representation}"
+        return Code.DATA_ELEMENT_TOO_LONG, f"{quoted(text)} is longer than {representation}"
     if length < representation.min:
-        return Code.DATA_ELEMENT_TOO_SHORT, f"{text!r} is shorter than {representation}"
+        return Code.DATA_ELEMENT_TOO_SHORT, f"{quoted(text)} is shorter than {representation}"
     return None
+
+
+#: How much of a partner's value a finding quotes: a finding says where the value stands,
+#: and the answer and the stored summary stay small whatever the value's size.
+QUOTED_CHARACTERS = 40
+
+
+def quoted(text: str) -> str:
+    """``text`` as a finding quotes it: its repr, cut after ``QUOTED_CHARACTERS``."""
+    if len(text) <= QUOTED_CHARACTERS:
+        return repr(text)
+    return f"{text[:QUOTED_CHARACTERS]!r}... ({len(text):,} characters)"

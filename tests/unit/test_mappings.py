@@ -174,7 +174,8 @@ def test_a_value_too_long_for_its_element_is_refused_not_sent() -> None:
     _, (declaration,) = map_all(interchange([cusdec_message()]))
     assert isinstance(declaration, CustomsDeclaration)
     answer = response_to(declaration, reasons=(Reason(code="A1", text="x" * 71),))
-    with pytest.raises(RenderError, match=r"text: FTX 4440: 'x+' is longer than an\.\.70"):
+    with pytest.raises(RenderError, match=r"text: FTX 4440: 'x+'\.\.\. \(71 characters\) is "
+                       r"longer than an\.\.70"):
         render_interchange(answer, shipped_mappings(), PREPARED)
 
 

@@ -9,17 +9,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.catalog.specs import Representation
+from gateway.model.arranged import Flat
+from gateway.model.edifact import Delimiters
 from gateway.model.findings import Finding
 from gateway.model.findings import SyntaxErrorCode as Code
 from gateway.pipeline.validate import (
     MAX_FINDINGS,
     REPERTOIRES,
+    Report,
     Rules,
     Strictness,
+    _Content,
+    _faultless,
     format_error,
+    segment_patterns,
     validate,
 )
 from gateway.wire.edifact.envelope import read_interchange
+from gateway.wire.edifact.lexer import Lexer, unescape
+from gateway.wire.edifact.syntax import CODECS, LEVEL_B
 from tests.support.edifact import cusdec_message, interchange
 from tests.support.pipeline import shipped_catalog
 
@@ -141,62 +149,163 @@ def test_contrl_messages_are_in_the_catalog(release: str) -> None:
     assert shipped_catalog().message("CONTRL", "41") is not None
 
 
-def detailed_errors(raw: str, syntax: str = "UNOC") -> list[Finding]:
-    """The detailed pass alone on one segment's text."""
-    from gateway.model.edifact import Delimiters
-    from gateway.pipeline.validate import Report, _Content
-    from gateway.wire.edifact.lexer import Lexer
+SYNTAX_3 = Delimiters(repetition="")
 
+
+def detailed_errors(raw: str, syntax: str = "UNOC", delimiters: Delimiters = SYNTAX_3,
+                    code_lists: Strictness = Strictness.ERROR) -> tuple[list[Finding], Flat]:
+    """The detailed pass alone on one segment's text: its findings, and the values it reads,
+    laid flat as the quick pass's groups lay them."""
     compiled = shipped_catalog().message("CUSDEC", "D96B")
     assert compiled is not None
-    segment = Lexer(Delimiters(repetition="")).segment(raw, 1)
+    segment = Lexer(delimiters).segment(raw, 1)
     spec = compiled.segments[segment.tag]
     report = Report()
-    _Content(segment, compiled, Rules(syntax), REPERTOIRES.get(syntax), report).check(
-        spec.elements)
-    return report.errors
+    _Content(segment, compiled, Rules(syntax, code_lists, delimiters), REPERTOIRES.get(syntax),
+             report).check(spec.elements)
+    values: list[str] = []
+    for position, element in enumerate(spec.elements, start=1):
+        width = max(1, len(element.components))
+        values += [segment.value(position, index) for index in range(1, width + 1)]
+    return report.errors, tuple(values)
 
 
+#: The delimiters a partner may choose: level A in syntax 3 and 4, level B (no release
+#: character), and UNAs that put a digit, a decimal mark, the sign, a non-ASCII digit or one
+#: character twice among the service characters.
+DELIMITERS = [
+    SYNTAX_3, Delimiters(), LEVEL_B,
+    Delimiters(component="1", repetition=""), Delimiters(element="-", repetition=""),
+    Delimiters(component=",", decimal=".", repetition=""), Delimiters(release="5"),
+    Delimiters(component="\u0663", element="\uff0b", release="\u00b2", repetition="*"),
+    Delimiters(component="?", repetition=""), Delimiters(release="", repetition=""),
+]
 SEGMENTS = [s for s in cusdec_message(commodity_codes=("0303", "8471"))
-            if not s.startswith(("UNH", "UNT"))]
-MUTATION_CHARACTERS = "+:?'*.,-0123456789AZaz éÖ"
+            if not s.startswith(("UNH", "UNT"))] + [
+    "NAT+2+NO:::Norwegian", "GID+1+10:CT::+2:PK", "DGS+IMD+3.2+1234+055:CEL",
+    "CUX+2:USD:4+3:TWD:5:1.2+31.5", "QTY+47:-10,5:KGM", "DOC+861+CO-1++1+2"]
+#: What a hostile partner puts in a value (issue 9): the digits of other scripts (Arabic-Indic,
+#: extended Arabic-Indic, Devanagari, Bengali, Thai, full-width), superscripts, subscripts and
+#: circled digits (``str.isdigit`` takes them, ``\\d`` does not), fractions and numerals, an
+#: exponent, NUL and other C0 and C1 controls, the level B separators, the service characters
+#: and decimal marks of level A, letters of several scripts.
+MUTATION_CHARACTERS = (
+    "+:?'*.,-0123456789AZaz \u00e9\u00d6"
+    "\u0660\u0663\u0669\u06f3\u0966\u09e7\u0e53\uff10\uff15\uff19"
+    "\u00b2\u00b3\u00b9\u2070\u2082\u2460\u2776\u00bd\u216b\u4e94Ee_"
+    "\x00\x01\x09\x0a\x0d\x19\x1c\x1d\x1f\x7f\x85\x9f\xa0\ufeff")
+SYNTAX_IDENTIFIERS = sorted(CODECS)
 
 
-@settings(max_examples=int(os.environ.get('PATTERN_EXAMPLES', '600')), deadline=None)
-@given(st.sampled_from(SEGMENTS), st.lists(st.tuples(
-    st.integers(0, 80), st.sampled_from(["insert", "delete", "replace"]),
-    st.sampled_from(MUTATION_CHARACTERS)), max_size=4), st.sampled_from(["UNOC", "UNOA"]))
-def test_the_pattern_never_passes_what_the_detailed_check_rejects(
-        original: str, mutations: list[tuple[int, str, str]], syntax: str) -> None:
-    from gateway.model.edifact import Delimiters
-    from gateway.pipeline.validate import _faultless, segment_patterns
-
-    raw = original
-    for at, operation, character in mutations:
-        at = 3 + at % max(len(raw) - 2, 1)  # leave the tag alone
+@st.composite
+def hostile_segments(draw: st.DrawFn) -> tuple[str, Delimiters]:
+    """A sample segment under drawn delimiters, with a few characters inserted, deleted or
+    replaced after its tag."""
+    delimiters = draw(st.sampled_from(DELIMITERS))
+    d = delimiters
+    raw = draw(st.sampled_from(SEGMENTS)).translate(
+        {ord(":"): d.component, ord("+"): d.element, ord("?"): d.release or None})
+    characters = MUTATION_CHARACTERS + d.component + d.element + d.release + d.repetition
+    for _ in range(draw(st.integers(0, 4))):
+        at = 3 + draw(st.integers(0, 80)) % max(len(raw) - 2, 1)  # leave the tag alone
+        character = draw(st.sampled_from(characters))
+        operation = draw(st.sampled_from(["insert", "delete", "replace"]))
         if operation == "insert":
             raw = raw[:at] + character + raw[at:]
         elif operation == "delete":
             raw = raw[:at] + raw[at + 1:]
         else:
             raw = raw[:at] + character + raw[at + 1:]
-    if raw.endswith("?") and not raw.endswith("??"):
+    if d.release and raw.endswith(d.release) and not raw.endswith(d.release * 2):
         raw = raw[:-1]  # a lone release character at the end would release the terminator
+    return raw, delimiters
+
+
+@settings(max_examples=int(os.environ.get("PATTERN_EXAMPLES", "1500")), deadline=None)
+@given(hostile_segments(), st.sampled_from(SYNTAX_IDENTIFIERS),
+       st.sampled_from([Strictness.ERROR, Strictness.OFF]))
+def test_the_pattern_never_passes_what_the_detailed_check_rejects(
+        segment: tuple[str, Delimiters], syntax: str, code_lists: Strictness) -> None:
+    """The quick pass is never more lenient than the detailed check, whatever the characters,
+    the delimiters or the syntax identifier, and reads the values the detailed pass reads."""
+    raw, delimiters = segment
     compiled = shipped_catalog().message("CUSDEC", "D96B")
     assert compiled is not None
-    rules = Rules(syntax, delimiters=Delimiters(repetition=""))
-    pattern = segment_patterns(compiled, rules.delimiters)[raw[:3]]
-    if _faultless(pattern, raw, rules, REPERTOIRES.get(syntax), True):
-        assert detailed_errors(raw, syntax) == [], raw
+    rules = Rules(syntax, code_lists, delimiters)
+    pattern = segment_patterns(compiled, delimiters).get(raw[:3])
+    if pattern is None:
+        return  # delimiters that make patterns ambiguous: the detailed check does it all
+    values = _faultless(pattern, raw, rules, REPERTOIRES.get(syntax),
+                        code_lists != Strictness.OFF)
+    if values is not None:
+        errors, read = detailed_errors(raw, syntax, delimiters, code_lists)
+        assert errors == [], raw
+        release = delimiters.release
+        assert tuple(unescape(v or "", release) if release else v or "" for v in values) == \
+            read, raw
 
 
 def test_the_pattern_takes_the_common_cases() -> None:
-    from gateway.model.edifact import Delimiters
-    from gateway.pipeline.validate import _faultless, segment_patterns
-
     compiled = shipped_catalog().message("CUSDEC", "D96B")
     assert compiled is not None
-    rules = Rules("UNOC", delimiters=Delimiters(repetition=""))
+    rules = Rules("UNOC", delimiters=SYNTAX_3)
     patterns = segment_patterns(compiled, rules.delimiters)
     for raw in SEGMENTS:
-        assert _faultless(patterns[raw[:3]], raw, rules, None, True), raw
+        pattern = patterns.get(raw[:3])
+        assert pattern is not None and _faultless(pattern, raw, rules, None, True), raw
+
+
+@pytest.mark.parametrize("raw", [
+    "MOA+40:\u0661\u0660\u0660\u0660:USD",  # Arabic-Indic digits in n..18
+    "MOA+40:\uff11\uff18\uff15\uff10\uff10:USD",  # full-width digits
+    "MOA+40:1E5:USD", "MOA+40:Infinity:USD", "MOA+40:--5:USD", "MOA+40:1_000:USD",
+    "MOA+40:10\u00b2:USD",  # a superscript
+    "NAT+2+NO:::Norwegian\u00b2", "NAT+2+NO:::Norwegian\u0663",  # digits in a..35
+])
+@pytest.mark.parametrize("syntax", ["UNOW", "UNOY"])
+def test_digits_of_other_scripts_fail_both_passes(raw: str, syntax: str) -> None:
+    """Issue 9 item 3: the quick pass took Unicode digits as numbers (`\\d`) and a superscript
+    as a letter; the detailed check did not."""
+    compiled = shipped_catalog().message("CUSDEC", "D96B")
+    assert compiled is not None
+    rules = Rules(syntax, Strictness.OFF, SYNTAX_3)
+    pattern = segment_patterns(compiled, SYNTAX_3).get(raw[:3])
+    assert pattern is not None
+    assert _faultless(pattern, raw, rules, None, False) is None
+    errors, _ = detailed_errors(raw, syntax, code_lists=Strictness.OFF)
+    assert [int(f.code) for f in errors] == [37], errors
+
+
+@pytest.mark.parametrize("delimiters", [
+    Delimiters(component="1", repetition=""), Delimiters(element="-", repetition=""),
+    Delimiters(release="5"), Delimiters(component="?", repetition=""),
+])
+def test_delimiters_a_number_may_hold_or_used_twice_get_the_detailed_check(
+        delimiters: Delimiters) -> None:
+    """A separator that is a digit or the sign, or a release character that is a digit, would
+    let a number's pattern read across it (``MOA+40:1000`` with ``1`` as the component
+    separator is four values to the lexer)."""
+    compiled = shipped_catalog().message("CUSDEC", "D96B")
+    assert compiled is not None
+    assert segment_patterns(compiled, delimiters).get("MOA") is None
+
+
+def test_the_pattern_cache_keeps_a_bounded_number_of_unas() -> None:
+    """Issue 9 item 4: the patterns were kept for every UNA a partner sent (100 UNAs: 50 MB).
+    After many UNAs, the patterns alive are those of at most ``PATTERN_SETS`` of them."""
+    import gc
+
+    from gateway.pipeline.patterns import SegmentPattern
+    from gateway.pipeline.process import process_submission
+    from gateway.pipeline.validate import PATTERN_SETS
+    from tests.support.pipeline import demo_context
+
+    releases = [chr(0xC0 + n) for n in range(40)]  # 40 UNAs, each its own release character
+    for release in releases:
+        data = interchange([cusdec_message()]).replace(
+            b"UNA:+.? '", f"UNA:+.{release} '".encode("latin-1"))
+        assert process_submission(data, demo_context()).status.value == "accepted"
+    gc.collect()
+    alive = {release for o in gc.get_objects() if isinstance(o, SegmentPattern)
+             for release in releases if release in o.regex.pattern}
+    assert 0 < len(alive) <= PATTERN_SETS

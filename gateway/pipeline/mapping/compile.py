@@ -17,13 +17,14 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from gateway.catalog.catalog import CompiledMessage
 from gateway.config.mappings import FieldRule, FieldSpec, MappingFile, PartsFile, Table
 from gateway.config.yamlfile import Location, PathKey, place
 from gateway.errors import ConfigError
 from gateway.model.canonical import KINDS
+from gateway.model.numbers import is_ascii_digits
 from gateway.pipeline.mapping import codegen
 from gateway.pipeline.mapping import compiled as run
 from gateway.pipeline.mapping.mapping import CompiledMapping
@@ -60,6 +61,9 @@ class Shape:
     model: type[BaseModel] | None
     scalar: str  # text, decimal, integer, date, datetime, either
     literals: tuple[str, ...] = ()
+    #: A text value the model normalises or refuses (``Annotated`` with its validators): the
+    #: type the mapping puts each value through where it reads it.
+    checked: Any = None
 
 
 def compile_mapping(file: MappingFile, origin: Origin, message: CompiledMessage,
@@ -125,7 +129,7 @@ class _Compiler:
                     if info.is_required() and n not in specs and n not in ENGINE_FIELDS]
         if unmapped:
             self.fail(origin, key, f"{model.__name__} needs {', '.join(unmapped)}: map them")
-        return tuple(self.field(name, spec, model_fields[name].annotation,
+        return tuple(self.field(name, spec, model_fields[name].rebuild_annotation(),
                                 model_fields[name].is_required(), scope, origin,
                                 (*key, name))
                      for name, spec in specs.items())
@@ -220,8 +224,9 @@ class _Compiler:
                   first: Resolved, origin: Origin, key: PathKey) -> run.Converter:
         position = first.value
         assert position is not None
-        if spec.join is not None and (shape.scalar != "text" or spec.table):
-            self.fail(origin, (*key, "join"), f"join makes text; {name} is {shape.scalar}")
+        if spec.join is not None and (shape.scalar != "text" or spec.table or shape.checked):
+            self.fail(origin, (*key, "join"), f"join makes free text; {name} is "
+                      f"{'a checked value' if shape.checked else shape.scalar}")
         if spec.format is not None and shape.scalar not in DATE_KINDS:
             self.fail(origin, (*key, "format"), f"{name} is not a date; format is for dates")
         if spec.table is not None:
@@ -238,6 +243,8 @@ class _Compiler:
             return run.Number(position, whole=shape.scalar == "integer")
         if shape.scalar in DATE_KINDS:
             return self.date(name, spec, shape, required, first, origin, key)
+        if shape.checked is not None:
+            return run.Checked(position, TypeAdapter(shape.checked))
         return run.Text()
 
     def translate(self, name: str, table_name: str, shape: Shape, position: Position,
@@ -261,7 +268,7 @@ class _Compiler:
         assert first.value is not None and isinstance(first.end, SegmentScope)
         format_at = None
         default = spec.format_default
-        if spec.format is not None and spec.format.isdigit():
+        if spec.format is not None and is_ascii_digits(spec.format):
             default = spec.format
         elif spec.format is not None:
             try:
@@ -291,16 +298,34 @@ def _locator(resolved: Resolved | None) -> run.Locator:
 
 
 def shape_of(annotation: Any) -> Shape:
-    many = False
-    inner = _without_none(annotation)
-    if typing.get_origin(inner) is tuple:
-        many = True
-        inner = _without_none(typing.get_args(inner)[0])
+    """``annotation`` as the field declares it, with its ``Annotated`` metadata
+    (``FieldInfo.rebuild_annotation``)."""
+    item = annotation
+    inner, annotated = _unwrap(item)
+    many = typing.get_origin(inner) is tuple
+    if many:  # metadata on the tuple (its length) is the model's to check, not the mapping's
+        item = typing.get_args(inner)[0]
+        inner, annotated = _unwrap(item)
     if isinstance(inner, type) and issubclass(inner, BaseModel):
         return Shape(many, inner, "object")
     if typing.get_origin(inner) is typing.Literal:
         return Shape(many, None, "text", tuple(str(a) for a in typing.get_args(inner)))
-    return Shape(many, None, _scalar(inner))
+    scalar = _scalar(inner)
+    return Shape(many, None, scalar, checked=item if annotated and scalar == "text" else None)
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """The type inside ``None | ...`` and ``Annotated[...]``, and whether it was annotated
+    (carries validators or constraints)."""
+    annotated = False
+    while True:
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation, annotated = typing.get_args(annotation)[0], True
+            continue
+        bare = _without_none(annotation)
+        if bare is annotation:
+            return annotation, annotated
+        annotation = bare
 
 
 def _without_none(annotation: Any) -> Any:

@@ -16,6 +16,8 @@ from decimal import Decimal
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from pydantic import TypeAdapter, ValidationError
+
 from gateway.catalog.specs import GroupSpec, SegmentRef
 from gateway.errors import MappingError, RenderError
 from gateway.model.arranged import Instance
@@ -43,11 +45,14 @@ class LocatedMappingError(MappingError):
 
 
 class BadValue(LocatedMappingError):
-    """A value that cannot become its canonical type (0085 12: Invalid value)."""
+    """A value that cannot become its canonical type (0085 12: Invalid value; 37: Invalid
+    type of characters, e.g. a letter or another script's digit in a number)."""
 
-    def __init__(self, segment: Segment, position: Position, reason: str) -> None:
+    def __init__(self, segment: Segment, position: Position, reason: str,
+                 syntax_error_code: int = 12) -> None:
         super().__init__(f"{segment.tag} {position.id} (element {position.element}."
-                         f"{position.component}): {reason}", segment, position, 12)
+                         f"{position.component}): {reason}", segment, position,
+                         syntax_error_code)
 
 
 class MissingValue(LocatedMappingError):
@@ -60,7 +65,6 @@ class MissingValue(LocatedMappingError):
 
 @dataclass(frozen=True, slots=True)
 class ReadContext:
-    decimal_mark: str
     zone: ZoneInfo
     #: The values of the message's segments, each segment matched once (``extract.py``).
     extract: Extractor
@@ -228,13 +232,32 @@ class Number:
 
     def read(self, text: str, segment: Segment, ctx: ReadContext) -> Any:
         try:
-            return conv.to_integer(text) if self.whole else conv.to_decimal(
-                text, ctx.decimal_mark)
+            return conv.to_integer(text) if self.whole else conv.to_decimal(text)
         except conv.ConversionError as exc:
-            raise BadValue(segment, self.position, str(exc)) from exc
+            raise BadValue(segment, self.position, str(exc), exc.syntax_error_code) from exc
 
     def write(self, value: Any) -> list[tuple[Position | None, str]]:
         return [(None, conv.from_decimal(value) if isinstance(value, Decimal) else str(value))]
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """Text the canonical model normalises or refuses (a commodity code, a country code ...),
+    put through the model's own type here, where the segment and element it came from are
+    known, so that a refusal is answered at its place (0085 12 in UCS/UCD)."""
+
+    position: Position
+    adapter: TypeAdapter[Any]
+
+    def read(self, text: str, segment: Segment, ctx: ReadContext) -> Any:
+        try:
+            return self.adapter.validate_python(text)
+        except ValidationError as exc:
+            reason = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            raise BadValue(segment, self.position, reason) from exc
+
+    def write(self, value: Any) -> list[tuple[Position | None, str]]:
+        return [(None, str(value))]
 
 
 @dataclass(frozen=True, slots=True)

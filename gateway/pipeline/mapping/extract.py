@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from gateway.model.arranged import Flat
 from gateway.model.edifact import Segment
-from gateway.pipeline.patterns import SegmentPattern
+from gateway.pipeline.patterns import SegmentPatterns
 from gateway.wire.edifact.lexer import unescape
 
 
@@ -22,7 +22,7 @@ class Extractor:
 
     __slots__ = ("_matched", "_patterns", "_unmatched", "release")
 
-    def __init__(self, patterns: dict[str, SegmentPattern], release: str,
+    def __init__(self, patterns: SegmentPatterns, release: str,
                  matched: dict[int, Flat] | None = None) -> None:
         self._patterns = patterns
         self.release = release

@@ -38,7 +38,7 @@ class CompiledMapping:
         tree = arranged.root if arranged is not None else arrange(message.segments,
                                                                    self.structure)
         delimiters = interchange.delimiters
-        ctx = ReadContext(delimiters.decimal, self.zone,
+        ctx = ReadContext(self.zone,
                           Extractor(segment_patterns(self.structure, delimiters),
                                     delimiters.release,
                                     arranged.flat if arranged is not None else None))

@@ -29,12 +29,15 @@ from gateway.catalog.specs import (
     SegmentRef,
     SegmentSpec,
 )
+from gateway.model.numbers import parse_count
 
 Node = SegmentRef | GroupSpec
 
-_STEP = re.compile(r"^(?P<name>SG\d+|[A-Z]{3}|[CSE]\d{3}|\d{4})(?:#(?P<nth>\d+))?"
-                   r"(?:\[(?P<conditions>[^\]]+)\])?$")
-_CONDITION = re.compile(r"^(?P<element>[A-Z0-9#/]+)=(?P<codes>[^|=]+(?:\|[^|=]+)*)$")
+# ASCII digits ("\d" takes any script's) and whole texts (fullmatch: "$" also matches before a
+# final newline); #n counts from 1.
+_STEP = re.compile(r"(?P<name>SG[0-9]+|[A-Z]{3}|[CSE][0-9]{3}|[0-9]{4})"
+                   r"(?:#(?P<nth>[1-9][0-9]*))?(?:\[(?P<conditions>[^\]]+)\])?")
+_CONDITION = re.compile(r"(?P<element>[A-Z0-9#/]+)=(?P<codes>[^|=]+(?:\|[^|=]+)*)")
 
 
 class PathError(ValueError):
@@ -146,7 +149,7 @@ def _split(text: str) -> list[str]:
 
 
 def _parse_step(part: str, text: str) -> tuple[str, int, list[tuple[str, tuple[str, ...]]]]:
-    found = _STEP.match(part)
+    found = _STEP.fullmatch(part)
     if not found:
         raise PathError(f"path {text!r}: {part!r} is not a group (SG6), segment tag (NAD) or "
                         "data element id (C082, 3035), with #n and [element=code|code]")
@@ -154,12 +157,12 @@ def _parse_step(part: str, text: str) -> tuple[str, int, list[tuple[str, tuple[s
     for item in (found.group("conditions") or "").split(","):
         if not item.strip():
             continue
-        condition = _CONDITION.match(item.strip())
+        condition = _CONDITION.fullmatch(item.strip())
         if not condition:
             raise PathError(f"path {text!r}: condition {item!r} is not element=code|code")
         codes = tuple(c.strip() for c in condition.group("codes").split("|"))
         conditions.append((condition.group("element"), codes))
-    return found.group("name"), int(found.group("nth") or 1), conditions
+    return (*_id_and_nth(part.partition("[")[0], text), conditions)
 
 
 def _descend(scope: GroupScope, name: str, nth: int,
@@ -245,9 +248,10 @@ def flat_width(spec: SegmentSpec, element: int) -> int:
 
 def _id_and_nth(part: str, text: str) -> tuple[str, int]:
     name, _, nth = part.partition("#")
-    if nth and not nth.isdigit():
-        raise PathError(f"path {text!r}: {part!r}: #n takes a number")
-    return name, int(nth or 1)
+    count = parse_count(nth) if nth else 1
+    if not count:  # None (not 0-9) or 0 (#n counts from 1)
+        raise PathError(f"path {text!r}: {part!r}: #n takes a number from 1")
+    return name, count
 
 
 def _where(scope: GroupScope) -> str:
