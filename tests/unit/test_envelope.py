@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from gateway.config.partners import EdifactId, Partner
@@ -127,23 +127,84 @@ def test_random_bytes_never_crash(data: bytes) -> None:
         read_interchange(data)
 
 
+#: What a hostile partner puts in a count or a reference: superscripts, full-width and
+#: Arabic-Indic digits (str.isdigit() says yes, int() says no or reads them), NUL and other
+#: controls, level B separators, service characters, and runs of digits far beyond any count.
+MUTATIONS = [*"+:'?*", "\x00", "\x01", "\x1c", "\x1d", "\x7f", "\x85", "\xff", " ", "A",
+             "²", "\uff11", "\u0663", "\u0966", "1" * 5000, "0" * 30 + "1", "9" * 19]
+
+
+def _checked_properties(data: bytes) -> None:
+    """What must hold of any input: a refusal names a real 0085 code; otherwise every finding
+    has one, says where it is, and tells partner values escaped and bounded."""
+    try:
+        parsed = read_interchange(data)
+    except EnvelopeError as exc:
+        assert exc.syntax_error_code in Code._value2member_map_
+        return
+    for finding in [*parsed.findings, *(f for m in parsed.messages for f in m.findings)]:
+        assert isinstance(finding.code, Code)
+        assert finding.segment_position is not None
+        assert finding.segment_position <= parsed.segment_count + 1
+        assert len(finding.text) < 400 and finding.text.isprintable(), finding.text
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_mutated_interchanges_never_crash(data: st.DataObject) -> None:
-    original = bytearray(cusdec(("0303", "8471")))
+    original = bytearray(cusdec(("0303", "8471"), syntax=data.draw(st.sampled_from(
+        ["UNOC:3", "UNOY:4", "UNOA:3"]))))
     for _ in range(data.draw(st.integers(1, 5))):
-        position = data.draw(st.integers(0, len(original) - 1))
-        choice = data.draw(st.sampled_from(["drop", "byte", "cut"]))
+        # anywhere, or where a value starts: counts and references are what break readers
+        starts = [i + 1 for i, byte in enumerate(original[:-1]) if byte in b"+:"]
+        position = data.draw(st.one_of(st.integers(0, len(original) - 1),
+                                       st.sampled_from(starts or [0])))
+        choice = data.draw(st.sampled_from(["drop", "insert", "cut"]))
         if choice == "drop":
             del original[position]
-        elif choice == "byte":
-            original[position] = data.draw(st.sampled_from(b"+:'?*\x00\xff A"))
+        elif choice == "insert":
+            original[position:position] = data.draw(st.sampled_from(MUTATIONS)).encode()
         else:
             del original[position:]
         if not original:
             break
-    with contextlib.suppress(EnvelopeError):
-        read_interchange(bytes(original))
+    _checked_properties(bytes(original))
+
+
+counts = st.lists(st.sampled_from(["0", "1", "2", "3", "²", "\uff11", "\u0663", "\x00", "1" * 5000,
+                                   "9" * 19, "-", " "]), max_size=4).map("".join)
+
+
+def _is_count_of_one(text: str) -> bool:
+    """The oracle, written apart from the code under test: ASCII digits worth 1."""
+    return bool(text) and set(text) <= set("0123456789") and text.lstrip("0") == "1"
+
+
+@settings(max_examples=300, deadline=None)
+@given(counts, st.sampled_from(["UNOC:3", "UNOY:4"]))
+def test_a_control_count_mismatch_is_found_whatever_the_count_says(count: str,
+                                                                    syntax: str) -> None:
+    """UNZ 0036 and UNT 0074 are counts (ISO 9735-1 clause 10: the digits 0-9).  ``UNZ+²``
+    under UNOC once raised ValueError (``'²'.isdigit()`` is true, ``int('²')`` raises), and so
+    did a count of more than 4,300 digits: each must be a finding 29, never an exception."""
+    codec = "latin-1" if syntax == "UNOC:3" else "utf-8"
+    assume(count == count.encode(codec, errors="replace").decode(codec))
+    data = cusdec(syntax=syntax).replace(b"UNZ+1+", f"UNZ+{count}+".encode(codec))
+    parsed = read_interchange(data)
+    mismatch = [f for f in parsed.findings if f.code is Code.CONTROL_COUNT_DOES_NOT_MATCH]
+    assert (mismatch == []) == _is_count_of_one(count), mismatch
+    assert all((f.segment_tag, f.element) == ("UNZ", 1) and len(f.text) < 200 for f in mismatch)
+    # besides: a NUL in the count is also an invalid character (21), nothing else is found
+    assert {f.code for f in parsed.findings} <= {Code.CONTROL_COUNT_DOES_NOT_MATCH,
+                                                 Code.INVALID_CHARACTERS}
+    _checked_properties(data)
+    message = cusdec_message("1")
+    message[-1] = "UNT+@COUNT@+1"
+    in_message = read_interchange(interchange([message], syntax=syntax).replace(
+        b"@COUNT@", count.encode(codec)))
+    mismatch = [f for f in in_message.messages[0].findings
+                if f.code is Code.CONTROL_COUNT_DOES_NOT_MATCH]
+    assert (mismatch == []) == (count.lstrip("0") == str(len(message))), mismatch
 
 
 @pytest.mark.skipif(not EDIFACT_CORPUS.is_dir(), reason="../shared/corpus is absent")
