@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from gateway.model.edifact import Delimiters, GroupHeader, InterchangeHeader, PartyId
 from gateway.model.findings import Finding
 from gateway.model.outcome import MessageOutcome
+from gateway.pipeline.validate import REPERTOIRES
 from gateway.wire.edifact.syntax import CODECS, invalid_characters
 from gateway.wire.edifact.writer import OutSegment, Writer
 
@@ -70,7 +71,8 @@ def write_interchange(envelope: AckEnvelope, identifier: str, version: str,
     count = sum(1 for tag, _ in body if tag == "UNH")
     segments = [_unb(envelope, identifier, version), *body,
                 ("UNZ", [str(count), envelope.control_reference])]
-    text = Writer(delimiters).write(_representable(segments, codec))
+    text = Writer(delimiters).write(_representable(segments, codec,
+                                                   REPERTOIRES.get(identifier)))
     return text.encode(codec)
 
 
@@ -174,14 +176,21 @@ def _party(party: PartyId) -> list[str]:
 _INVALID = invalid_characters(Delimiters()).pattern
 
 
-def _representable(segments: list[OutSegment], codec: str) -> list[OutSegment]:
-    """Echoed partner values may hold characters our answer's charset cannot, or that no
-    repertoire holds (NUL, other controls: the partner is told of them with 0085 = 21):
-    replace them, so the answer is always a valid interchange in its own charset."""
+def _representable(segments: list[OutSegment], codec: str,
+                   repertoire: frozenset[str] | None) -> list[OutSegment]:
+    """Echoed partner values may hold characters our answer's charset cannot, that its
+    repertoire leaves out (level A has no lower case), or that no repertoire holds (NUL, other
+    controls: the partner is told of them with 0085 = 21): replace them, so the answer is
+    always a valid interchange in its own charset and repertoire."""
 
     def clean(value: str) -> str:
         if _INVALID.search(value) is not None:
             value = _INVALID.sub(UNREPRESENTABLE, value)
+        if repertoire is not None:
+            if not repertoire.issuperset(value):
+                value = "".join(ch if ch in repertoire else UNREPRESENTABLE
+                                for ch in (value.upper() if "a" not in repertoire else value))
+            return value
         return value if value.isascii() else "".join(
             ch if _encodable(ch, codec) else UNREPRESENTABLE for ch in value
         )
