@@ -3,6 +3,12 @@
 Rows to one destination (an agency's queue, a partner's mailbox) go out in id order, the order
 they were decided in: a row that waits for its retry holds back the later rows of its own
 destination and no other (DESIGN rule 6), even with several relays taking rows at once.
+The order is per destination, not per (destination, declaration): what one message depends on
+is not only an earlier message with its document reference (a declaration refers to a
+manifest, a gate-out follows a release), and an agency that reads its queue in the order the
+gateway decided never has to know which.  What that costs, one row holding back its
+destination, is bounded: a row that can never go is parked at once, one failing on its own
+after MAX_ROW_FAILURES (app/relay.py); only a failing destination waits as long as it fails.
 A row that fails on its own is parked after a bounded number of failures (``parked_at``): it
 stops holding back its destination, waits for ops, and ``requeue_parked`` puts it back."""
 
@@ -93,7 +99,7 @@ async def claim_pending(connection: Connection, channel: str, limit: int) -> lis
     rows = await connection.fetch(
         f"WITH claimed AS ("
         f"  SELECT {_COLUMNS} FROM outbox o"
-        f"  WHERE channel = $1 AND dispatched_at IS NULL AND next_attempt_at <= now()"
+        f"  WHERE channel = $1 AND {_PENDING} AND next_attempt_at <= now()"
         f"  AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.channel = o.channel"
         f"      AND w.destination = o.destination AND w.id < o.id AND w.{_PENDING}"
         f"      AND w.next_attempt_at > now())"

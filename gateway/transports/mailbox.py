@@ -57,7 +57,7 @@ def answer_name(uploaded: str, submission_id: int, suffix: str) -> str:
     a leading dot (never hidden); the result is cut, at a character boundary, to what fits in
     NAME_MAX_BYTES beside ``.<id>.<suffix>``, which is always kept whole so the name always
     names its submission.  An empty upload name gives ``<id>.<suffix>``.  A safe upload name
-    that fits is kept as it is."""
+    that fits is kept as it is (in NFC)."""
     tail = f"{submission_id}.{suffix}"
     if submission_id < 0 or name_refusal(tail) is not None:
         raise ValueError(f"not an answer's id and suffix: {submission_id!r}, {suffix!r}")

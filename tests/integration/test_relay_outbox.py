@@ -5,6 +5,7 @@ attempts, and rows to one destination go out in id order, with several relays at
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -229,3 +230,45 @@ async def test_order_per_destination_holds_with_several_relays(
     for agency in agencies:
         published = [row_id for destination, row_id in dispatcher.sent if destination == agency]
         assert published == sorted(published), agency
+
+
+async def test_taking_rows_does_not_read_the_history_of_dispatched_rows(pool: Any) -> None:
+    """The claim used to scan the primary key from the first row ever written, filtering out
+    every dispatched row: a cost growing with the outbox's history, on every poll."""
+    async with pool.acquire() as connection:
+        submission = await add_submission(connection)
+        await connection.execute(
+            "INSERT INTO outbox (interchange_id, channel, destination, dispatch_key, body,"
+            " dispatched_at) SELECT $1, 'amqp', 'customs', 'old' || n, '', now()"
+            " FROM generate_series(1, 20000) n", submission)
+        await connection.execute(
+            "INSERT INTO outbox (interchange_id, channel, destination, dispatch_key, body)"
+            " SELECT $1, 'amqp', (ARRAY['customs', 'port'])[1 + n % 2], 'new' || n, ''"
+            " FROM generate_series(1, 2000) n", submission)
+        await connection.execute("ANALYZE outbox")
+        recorder = Recorder()
+        await outbox.claim_pending(recorder, "amqp", 50)
+        async with connection.transaction():
+            (plan,) = json.loads(await connection.fetchval(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) {recorder.sql}", *recorder.args))
+    # What it reads depends on the batch (the rows it takes and the earlier rows of their
+    # destinations), never on the 20,000 rows sent before.
+    assert rows_read(plan["Plan"]) < 5000
+
+
+class Recorder:
+    """A connection that keeps the statement it is given."""
+
+    sql = ""
+    args: tuple[Any, ...] = ()
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        self.sql, self.args = sql, args
+        return []
+
+
+def rows_read(node: dict[str, Any]) -> int:
+    """Rows every node of a plan produced or threw away, over all its loops."""
+    own = (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * node.get(
+        "Actual Loops", 1)
+    return int(own) + sum(rows_read(child) for child in node.get("Plans", []))
