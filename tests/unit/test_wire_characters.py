@@ -15,7 +15,7 @@ from gateway.model.findings import SyntaxErrorCode as Code
 from gateway.model.outcome import Status
 from gateway.pipeline.process import process_submission
 from gateway.pipeline.report import error_report
-from gateway.wire.edifact.envelope import read_interchange
+from gateway.wire.edifact.envelope import MAX_FINDINGS, read_interchange
 from gateway.wire.edifact.syntax import CODECS, CONTROL_CHARACTERS
 from tests.support.edifact import cusdec, cusdec_message, interchange
 from tests.support.pipeline import demo_context
@@ -243,3 +243,16 @@ def test_a_partners_contrl_carries_a_safe_submission_number(reference: str,
     (receipt,) = outcome.receipts
     assert receipt.acknowledged_reference == reference
     assert receipt.acknowledged_submission == submission
+
+
+def test_findings_are_bounded_per_level_whatever_the_file_holds() -> None:
+    """A file full of NULs, or of segments outside any message, is answered with at most
+    MAX_FINDINGS findings a level: the answer and the stored summary never grow past that."""
+    nul_segments = ["FTX+AAA+++\x00:\x00"] * 5_000
+    message = cusdec_message(extra_heading=nul_segments)
+    data = interchange([message]).replace(b"UNZ+1", b"ZZZ+\x00'" * 5_000 + b"UNZ+1")
+    parsed = read_interchange(data)
+    assert len(parsed.findings) == MAX_FINDINGS
+    assert len(parsed.messages[0].findings) == MAX_FINDINGS
+    assert {f.code for f in parsed.messages[0].findings} <= {Code.INVALID_CHARACTERS,
+                                                             Code.CONTROL_COUNT_DOES_NOT_MATCH}

@@ -3,9 +3,10 @@
 NUL, the other controls, noncharacters and undecodable bytes are in no EDIFACT character
 repertoire (``syntax.invalid_characters``), whatever the syntax identifier.  Clean text costs
 one C-speed pass over the segments' text; only when it finds something are the segments that
-hold one split, to place a finding at each segment, data element and component concerned.
-Undecodable bytes are then replaced by U+FFFD, so no later stage (and no column) ever sees a
-lone surrogate.
+hold one split, to place a finding at each segment, data element and component concerned, and
+never more findings than a level tells (so a file full of NULs costs no more than its size).
+Undecodable bytes are replaced by U+FFFD, so no later stage (and no column) ever sees a lone
+surrogate.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from gateway.model.edifact import Segment
 from gateway.model.findings import Finding, SyntaxErrorCode
@@ -26,43 +28,51 @@ REPLACEMENT = "\ufffd"
 
 
 @dataclass(frozen=True, slots=True)
-class Checked:
-    """The segments (undecodable bytes replaced) and a finding for each component, segment
-    tag or unterminated rest that holds a character no repertoire holds."""
+class CharacterCheck:
+    """An interchange lexed twice over: ``lexed`` for every later stage (undecodable bytes
+    replaced), ``received`` as it came, where the invalid characters are looked for."""
 
     lexed: Lexed
-    findings: tuple[Finding, ...]
+    received: Lexed
+    decoded: DecodedInterchange
+    lexer: Lexer
+
+    @property
+    def clean(self) -> bool:
+        return not self.received.screened
+
+    def findings(self, first: int, last: int, limit: int) -> list[Finding]:
+        """At most ``limit`` findings for the segments at positions ``first``..``last``
+        (1-based, as lexed), and for the text after the last segment when ``last`` is past
+        it."""
+        if self.clean:
+            return []
+        return list(islice(self._findings(first, last), limit))
+
+    def _findings(self, first: int, last: int) -> Iterator[Finding]:
+        invalid = syntax.invalid_characters(self.decoded.delimiters).pattern
+        segments = self.received.segments
+        for segment in segments[max(first - 1, 0) : last]:
+            if invalid.search(segment.raw) is not None:
+                yield from _segment_findings(segment, self.lexer, invalid, self.decoded)
+        if last > len(segments):
+            found = invalid.search(self.received.unterminated)
+            if found is not None:
+                yield Finding(SyntaxErrorCode.INVALID_CHARACTERS,
+                              f"{_what(found.group(), self.decoded)} after the last segment",
+                              segment_position=len(segments) + 1)
 
 
-def lex_checked(decoded: DecodedInterchange) -> Checked:
-    """Lex the decoded text and find the characters no repertoire holds in its segments and in
-    the text after them.  White space between segments is not looked at: the lexer takes it
-    away (CR LF after a terminator is common); inside a segment, CR, LF and TAB are as invalid
-    as any other control character."""
+def lex_checked(decoded: DecodedInterchange) -> CharacterCheck:
+    """Lex the decoded text and screen its segments and the text after them for characters no
+    repertoire holds.  White space between segments is not looked at: the lexer takes it away
+    (CR LF after a terminator is common); inside a segment, CR, LF and TAB are as invalid as
+    any other control character."""
     lexer = Lexer(decoded.delimiters)
     invalid = syntax.invalid_characters(decoded.delimiters)
-    lexed = lexer.lex(decoded.text, screen=invalid.found_in)
-    if not lexed.screened:
-        return Checked(lexed, ())
-    return _located(lexed, lexer, invalid.pattern, decoded)
-
-
-def _located(lexed: Lexed, lexer: Lexer, invalid: re.Pattern[str],
-             decoded: DecodedInterchange) -> Checked:
-    findings: list[Finding] = []
-    segments = list(lexed.segments)
-    for index, segment in enumerate(segments):
-        if invalid.search(segment.raw) is not None:
-            findings += _segment_findings(segment, lexer, invalid, decoded)
-            segments[index] = _repaired(segment, lexer)
-    unterminated = lexed.unterminated
-    found = invalid.search(unterminated)
-    if found is not None:
-        findings.append(Finding(SyntaxErrorCode.INVALID_CHARACTERS,
-                                f"{_what(found.group(), decoded)} after the last segment",
-                                segment_position=len(segments) + 1))
-        unterminated = _replace_undecodable(unterminated)
-    return Checked(Lexed(segments, unterminated, screened=True), tuple(findings))
+    received = lexer.lex(decoded.text, screen=invalid.found_in)
+    lexed = _repaired(received, lexer) if received.screened else received
+    return CharacterCheck(lexed, received, decoded, lexer)
 
 
 def _segment_findings(segment: Segment, lexer: Lexer, invalid: re.Pattern[str],
@@ -97,13 +107,15 @@ def _what(character: str, decoded: DecodedInterchange) -> str:
     return f"the {kind} U+{ord(character):04X} is in no EDIFACT character repertoire"
 
 
-def _repaired(segment: Segment, lexer: Lexer) -> Segment:
-    raw = _replace_undecodable(segment.raw)
-    return segment if raw is segment.raw else lexer.segment(raw, segment.position)
+def _repaired(lexed: Lexed, lexer: Lexer) -> Lexed:
+    """``lexed`` with each undecodable byte replaced by U+FFFD (segments rebuilt only where
+    there is one)."""
+    segments = [segment if (raw := _replace_undecodable(segment.raw)) is segment.raw
+                else lexer.segment(raw, segment.position) for segment in lexed.segments]
+    return Lexed(segments, _replace_undecodable(lexed.unterminated), lexed.screened)
 
 
 def _replace_undecodable(text: str) -> str:
-    """``text`` with each undecodable byte (U+DC80-U+DCFF) replaced by U+FFFD."""
     if syntax.UNDECODABLE_CHARACTER.search(text) is None:
         return text
     return syntax.UNDECODABLE_CHARACTER.sub(REPLACEMENT, text)

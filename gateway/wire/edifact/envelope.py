@@ -7,7 +7,6 @@ ones.  It raises EnvelopeError only when there is no readable UNB to answer.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from gateway.errors import EnvelopeError
@@ -22,7 +21,7 @@ from gateway.model.edifact import (
 )
 from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.numbers import parse_count
-from gateway.wire.edifact.characters import lex_checked, segment_tag, shown
+from gateway.wire.edifact.characters import CharacterCheck, lex_checked, segment_tag, shown
 from gateway.wire.edifact.decoding import decode
 
 Code = SyntaxErrorCode
@@ -53,9 +52,8 @@ def read_interchange(data: bytes) -> Interchange:
             f"text after the last segment terminator: {shown(lexed.unterminated)}",
             position=len(lexed.segments) + 1,
         )
-    messages, stray = _place_findings(walker.messages,
-                                      (*decoded.findings, *checked.findings))
-    findings = stray + walker.findings + _header_findings(header)
+    messages, stray = _place_character_findings(walker.messages, checked)
+    findings = [*decoded.findings, *stray, *walker.findings, *_header_findings(header)]
     return Interchange(
         delimiters=decoded.delimiters,
         header=header,
@@ -112,25 +110,24 @@ def _reference_findings(reference: str, tag: str, position: int, element: int,
                     tag, position, element)]
 
 
-def _place_findings(
-    messages: list[Message], findings: tuple[Finding, ...]
-) -> tuple[list[Message], list[Finding]]:
-    """Give each finding located by segment position alone (characters, decoding) to the
-    message it stands in; the others are the interchange's."""
-    if not findings:
+def _place_character_findings(messages: list[Message],
+                              checked: CharacterCheck) -> tuple[list[Message], list[Finding]]:
+    """Give each message the invalid characters found in it, and the interchange those found
+    outside messages (service segments, the text after the last segment); at most
+    MAX_FINDINGS a level, so the work stops early in a file full of them."""
+    if checked.clean:
         return messages, []
-    starts = [m.segments[0].position for m in messages]
     stray: list[Finding] = []
-    placed: dict[int, list[Finding]] = {}
-    for finding in findings:
-        position = finding.segment_position or 0
-        index = bisect_right(starts, position) - 1
-        if index >= 0 and position <= messages[index].segments[-1].position:
-            placed.setdefault(index, []).append(finding)
-        else:
-            stray.append(finding)
-    updated = [_with_findings(m, tuple(placed[i])) if i in placed else m
-               for i, m in enumerate(messages)]
+    updated: list[Message] = []
+    after = 0  # the position of the last segment looked at
+    for message in messages:
+        first, last = message.segments[0].position, message.segments[-1].position
+        stray += checked.findings(after + 1, first - 1, MAX_FINDINGS - len(stray))
+        found = checked.findings(first, last, MAX_FINDINGS)
+        updated.append(_with_findings(message, tuple(found)) if found else message)
+        after = last
+    stray += checked.findings(after + 1, len(checked.lexed.segments) + 1,
+                              MAX_FINDINGS - len(stray))
     return updated, stray
 
 
