@@ -15,7 +15,14 @@ from gateway.model.edifact import Delimiters, GroupHeader, InterchangeHeader, Pa
 from gateway.model.findings import Finding
 from gateway.model.outcome import MessageOutcome
 from gateway.pipeline.validate import REPERTOIRES
-from gateway.wire.edifact.syntax import CODECS, invalid_characters
+from gateway.wire.edifact.syntax import (
+    CODECS,
+    MESSAGE_IDENTIFIER_LENGTHS,
+    PARTY_ID_LENGTH,
+    QUALIFIER_LENGTH,
+    REFERENCE_LENGTH,
+    invalid_characters,
+)
 from gateway.wire.edifact.writer import OutSegment, Writer
 
 ACKNOWLEDGED = "7"  # 0083: this level and lower levels acknowledged if not explicitly rejected
@@ -24,12 +31,6 @@ REJECTED = "4"  # 0083: this level and all lower levels rejected
 CONTRL_IDENTIFIER = {"3": ("CONTRL", "D", "3", "UN"), "4": ("CONTRL", "4", "1", "UN")}
 FALLBACK_SYNTAX = "UNOC"
 SERVICE_TAGS = frozenset({"UNB", "UNZ", "UNG", "UNE", "UNH", "UNT", "UNA"})
-#: The longest value each echoed data element may hold (ISO 9735-2/-4, syntax 4): a partner's
-#: over-long value is cut, so the CONTRL stays valid (the envelope reader reports the value).
-REFERENCE = 14  # 0020, 0048, 0062: an..14
-PARTY_ID = 35  # 0004, 0010, 0040, 0044: an..35
-QUALIFIER = 4  # 0007: an..4
-MESSAGE_IDENTIFIER = (6, 3, 3, 3)  # S009: 0065 an..6, 0052 an..3, 0054 an..3, 0051 an..3
 #: What stands for a character the answer cannot carry.
 UNREPRESENTABLE = "."
 
@@ -90,7 +91,7 @@ def _unb(envelope: AckEnvelope, identifier: str, version: str) -> OutSegment:
 
 def _uci(subject: InterchangeHeader, findings: Sequence[Finding]) -> OutSegment:
     elements: list[str | list[str]] = [
-        subject.control_reference[:REFERENCE],
+        subject.control_reference[:REFERENCE_LENGTH],
         _party(subject.sender),
         _party(subject.recipient),
         REJECTED if findings else ACKNOWLEDGED,
@@ -113,7 +114,7 @@ def _message_responses(messages: Sequence[MessageOutcome],
         # UNG/UNE errors reject the whole interchange (UCI), so a group listed here is
         # acknowledged; its messages say for themselves whether they are rejected.
         segments.append(("UCF", [
-            group.reference[:REFERENCE],
+            group.reference[:REFERENCE_LENGTH],
             _party(group.application_sender),
             _party(group.application_recipient),
             ACKNOWLEDGED,
@@ -127,8 +128,8 @@ def _ucm(message: MessageOutcome) -> list[OutSegment]:
     identifier = message.identifier
     echoed = (identifier.type, identifier.version, identifier.release, identifier.agency)
     elements: list[str | list[str]] = [
-        message.reference[:REFERENCE],
-        [value[:length] for value, length in zip(echoed, MESSAGE_IDENTIFIER, strict=True)],
+        message.reference[:REFERENCE_LENGTH],
+        [value[:length] for value, length in zip(echoed, MESSAGE_IDENTIFIER_LENGTHS, strict=True)],
         ACKNOWLEDGED if message.accepted else REJECTED,
     ]
     service = [f for f in message.findings if f.segment_tag in SERVICE_TAGS]
@@ -168,8 +169,9 @@ def _position(finding: Finding) -> list[str]:
 
 
 def _party(party: PartyId) -> list[str]:
-    """S002/S003/S006/S007 as echoed: identification and its code qualifier."""
-    return [party.id[:PARTY_ID], party.qualifier[:QUALIFIER]]
+    """S002/S003/S006/S007 as echoed: identification and its code qualifier, each cut to its
+    length so the CONTRL stays valid (the envelope reader reports a longer one)."""
+    return [party.id[:PARTY_ID_LENGTH], party.qualifier[:QUALIFIER_LENGTH]]
 
 
 #: Our CONTRL is written with the level A service characters, so every control is invalid.

@@ -256,3 +256,17 @@ def test_findings_are_bounded_per_level_whatever_the_file_holds() -> None:
     assert len(parsed.messages[0].findings) == MAX_FINDINGS
     assert {f.code for f in parsed.messages[0].findings} <= {Code.INVALID_CHARACTERS,
                                                              Code.CONTROL_COUNT_DOES_NOT_MATCH}
+
+
+def test_over_long_service_values_are_reported_where_they_stand() -> None:
+    """S002 0004 and S003 0010 are an..35, S009 0065 an..6: the reader says so (39) rather than
+    echo a value without end (a finding's text shows at most a few dozen characters)."""
+    data = cusdec(sender="S" * 5000).replace(b"UNH+1+CUSDEC:", b"UNH+1+" + b"T" * 5000 + b":")
+    parsed = read_interchange(data)
+    too_long = [(f.segment_tag, f.element, f.component) for f in parsed.findings
+                if f.code is Code.DATA_ELEMENT_TOO_LONG]
+    assert too_long == [("UNB", 2, 1)]
+    (message,) = parsed.messages
+    assert [(f.code, f.element, f.component) for f in message.findings] == [
+        (Code.DATA_ELEMENT_TOO_LONG, 2, 1)]
+    assert all(len(f.text) < 200 for f in [*parsed.findings, *message.findings])

@@ -23,13 +23,17 @@ from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.numbers import parse_count
 from gateway.wire.edifact.characters import CharacterCheck, lex_checked, segment_tag, shown
 from gateway.wire.edifact.decoding import decode
+from gateway.wire.edifact.syntax import (
+    MESSAGE_IDENTIFIER_LENGTHS,
+    PARTY_ID_LENGTH,
+    QUALIFIER_LENGTH,
+    REFERENCE_LENGTH,
+)
 
 Code = SyntaxErrorCode
 #: Findings told per level (the interchange, each message): the first rejects it already, and
 #: a hostile file could otherwise make the answer grow far beyond its own size.
 MAX_FINDINGS = 100
-#: UNB 0020, UNG 0048 and UNH 0062 are an..14 (ISO 9735-2): the CONTRL echoes them.
-REFERENCE_LENGTH = 14
 
 
 def read_interchange(data: bytes) -> Interchange:
@@ -96,18 +100,28 @@ def _header_findings(header: InterchangeHeader) -> list[Finding]:
         for value, element, what in checks
         if not value
     ]
-    return findings + _reference_findings(header.control_reference, "UNB", 1, 5,
-                                          "interchange control reference (0020)")
+    return findings + _too_long("UNB", 1, [
+        (header.sender.id, PARTY_ID_LENGTH, 2, 1, "interchange sender (0004)"),
+        (header.sender.qualifier, QUALIFIER_LENGTH, 2, 2, "sender code qualifier (0007)"),
+        (header.recipient.id, PARTY_ID_LENGTH, 3, 1, "interchange recipient (0010)"),
+        (header.recipient.qualifier, QUALIFIER_LENGTH, 3, 2,
+         "recipient code qualifier (0007)"),
+        (header.control_reference, REFERENCE_LENGTH, 5, None,
+         "interchange control reference (0020)"),
+    ])
 
 
-def _reference_findings(reference: str, tag: str, position: int, element: int,
-                        what: str) -> list[Finding]:
-    """A reference longer than its an..14: the CONTRL that echoes it could not hold it."""
-    if len(reference) <= REFERENCE_LENGTH:
-        return []
+#: (value, its an..n, element, component or None, what it is)
+LengthCheck = tuple[str, int, int, int | None, str]
+
+
+def _too_long(tag: str, position: int, values: list[LengthCheck]) -> list[Finding]:
+    """A finding (39) for each value longer than its service data element may be (ISO 9735-2):
+    the CONTRL that echoes it could not hold it, and no reader should be asked to."""
     return [Finding(Code.DATA_ELEMENT_TOO_LONG,
-                    f"the {what} {shown(reference)} is longer than an..{REFERENCE_LENGTH}",
-                    tag, position, element)]
+                    f"the {what} {shown(value)} is longer than an..{length}",
+                    tag, position, element, component)
+            for value, length, element, component, what in values if len(value) > length]
 
 
 def _place_character_findings(messages: list[Message],
@@ -209,8 +223,8 @@ class _Walker:
                                      "UNG")
         self._group = _OpenGroup(ung)
         self._groups_seen += 1
-        self.findings += _reference_findings(ung.value(5), "UNG", ung.position, 5,
-                                             "group reference (0048)")
+        self.findings += _too_long("UNG", ung.position, [
+            (ung.value(5), REFERENCE_LENGTH, 5, None, "group reference (0048)")])
         # UNG: 0038 group identification, S006 application sender, S007 recipient, S004
         # date/time, 0048 group reference (ISO 9735-2).
         self.groups.append(GroupHeader(ung.value(5), PartyId(ung.value(2, 1), ung.value(2, 2)),
@@ -279,8 +293,12 @@ def _check_message(segments: tuple[Segment, ...], closed: bool,
     if not unh.value(1):
         findings.append(Finding(Code.MISSING, "UNH has no message reference (0062)", "UNH",
                                 unh.position, 1))
-    findings += _reference_findings(unh.value(1), "UNH", unh.position, 1,
-                                    "message reference (0062)")
+    echoed = (identifier.type, identifier.version, identifier.release, identifier.agency)
+    findings += _too_long("UNH", unh.position, [
+        (unh.value(1), REFERENCE_LENGTH, 1, None, "message reference (0062)"),
+        *((value, length, 2, component, f"message identifier (S009) component {component}")
+          for component, (value, length) in enumerate(
+              zip(echoed, MESSAGE_IDENTIFIER_LENGTHS, strict=True), start=1))])
     if not identifier.type or not identifier.version or not identifier.release:
         findings.append(Finding(Code.MISSING, "UNH has no complete message identifier (S009)",
                                 "UNH", unh.position, 2))
