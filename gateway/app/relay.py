@@ -37,7 +37,7 @@ log = logging.getLogger("gateway.relay")
 BATCH = 50
 IDLE_POLL_SECONDS = 1.0
 MAX_RETRY_DELAY_SECONDS = 60.0
-#: Failures of a row itself before it is parked (with the backoff, about four minutes).
+#: Failures of a row itself before it is parked (with the backoff, about three minutes).
 MAX_ROW_FAILURES = 8
 #: Longest pause of a relay whose whole channel fails (the broker down, the disk full).
 MAX_PAUSE_SECONDS = 30.0
