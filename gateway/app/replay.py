@@ -6,6 +6,8 @@ an event in its history (``gateway track``).
 - An unroutable message (no rule matched) is routed again against the routing table in force
   (the last one the gateway applied); what matches now is delivered, what still matches
   nothing stays parked.
+- A parked outbox row (a delivery or an answer that failed on its own 8 times, or could never
+  go) is sent again by the relays, with a fresh count of failures.
 - A dead letter (an agency rejected it, or could not take it within the delivery limit) is
   published to its agency again through the outbox, once per death (the replay carries a
   ``replays`` header counting them).
@@ -47,13 +49,25 @@ async def replay(config: GatewayConfig, reference: str | None, out: TextIO) -> i
                                       {"what": "parked submission", "note": "decided again"})
                 out.write(f"submission {submission}: parked, now waiting to be decided again\n")
             routed = await _unroutable(connection, config, reference, registry, out)
+            resent = await _parked_rows(connection, reference, out)
     finally:
         await pool.close()
-    if not parked and not routed:
+    if not parked and not routed and not resent:
         what = f"under {reference!r}" if reference is not None else "at all"
         out.write(f"nothing parked or unroutable {what}\n")
         return 1
     return 0
+
+
+async def _parked_rows(connection: Connection, reference: str | None, out: TextIO) -> int:
+    rows = await outbox.requeue_parked(connection, reference)
+    for row in rows:
+        await store.add_event(connection, row.interchange_id, "replayed", {
+            "what": f"parked {row.channel} dispatch", "destination": row.destination,
+            "key": row.dispatch_key})
+        out.write(f"submission {row.interchange_id}: {row.channel} dispatch to "
+                  f"{row.destination} ({row.dispatch_key}) is sent again\n")
+    return len(rows)
 
 
 async def _unroutable(connection: Connection, config: GatewayConfig, reference: str | None,

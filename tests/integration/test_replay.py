@@ -154,3 +154,22 @@ async def test_the_same_bytes_after_ops_fixed_the_cause_are_decided_again(
         await gateway.stop()
         await delete_topology(files, DEMO_AGENCIES)
         await drop_database(database)
+
+
+async def test_a_parked_delivery_is_sent_again_once(gateway: Gateway) -> None:
+    await gateway.upload("van-a", "decl.edi", cusdec(("8471",), sender="VANA"))
+    await gateway.answers("van-a", "decl.edi")
+    (first,) = await gateway.queue("customs", expect=1)
+    (submission,) = [r["id"] for r in await gateway.fetch("SELECT id FROM interchanges")]
+    # As the relay leaves a delivery it gave up on (outbox parking, issue 9 item 9).
+    await gateway.fetch("UPDATE outbox SET dispatched_at = NULL, parked_at = now(),"
+                        " next_attempt_at = 'infinity', last_error = 'gave up'"
+                        " WHERE channel = 'amqp'")
+    code, said = await asyncio.to_thread(cli, gateway, "replay", str(submission))
+    assert code == 0 and "amqp dispatch to customs" in said and "sent again" in said
+    (again,) = (await gateway.queue("customs", expect=2))[1:]
+    assert again.message_id == first.message_id
+    code, said = await asyncio.to_thread(cli, gateway, "replay", str(submission))
+    assert code == 1  # at most once
+    events = await gateway.fetch("SELECT detail::text FROM events WHERE kind = 'replayed'")
+    assert len(events) == 1 and "parked amqp dispatch" in events[0]["detail"]
