@@ -242,7 +242,7 @@ class Processor:
                   "action": receipt.action, "rejected_messages": list(receipt.rejected_messages)}
         await store.add_event(connection, pending.id, "contrl_received", detail)
         answered = await store.answered_submission(connection, pending.partner_id,
-                                                   receipt.acknowledged_reference)
+                                                   receipt.acknowledged_submission)
         if answered is not None:
             await store.add_event(connection, answered, "partner_acknowledged",
                                   {**detail, "by_submission": pending.id})

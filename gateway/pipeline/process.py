@@ -27,6 +27,7 @@ from gateway.pipeline.report import error_report
 from gateway.pipeline.route import route
 from gateway.pipeline.sniff import Syntax, sniff
 from gateway.pipeline.validate import Rules, Strictness, validate
+from gateway.wire.edifact.characters import shown
 from gateway.wire.edifact.envelope import read_interchange
 
 Code = SyntaxErrorCode
@@ -87,12 +88,12 @@ def agreement_findings(header: InterchangeHeader, ctx: Context) -> list[Finding]
     if not ctx.partner.may_send_as(header.sender.id, header.sender.qualifier):
         findings.append(Finding(
             Code.UNKNOWN_INTERCHANGE_SENDER,
-            f"sender {header.sender.id!r} is not an identity of partner {ctx.partner.id!r}",
+            f"sender {shown(header.sender.id)} is not an identity of partner {ctx.partner.id!r}",
             "UNB", 1, 2))
     if header.recipient.id and header.recipient.id != ctx.gateway.id:
         findings.append(Finding(
             Code.RECIPIENT_NOT_ACTUAL_RECIPIENT,
-            f"recipient {header.recipient.id!r} is not this gateway ({ctx.gateway.id})",
+            f"recipient {shown(header.recipient.id)} is not this gateway ({ctx.gateway.id})",
             "UNB", 1, 3))
     return findings
 
@@ -139,10 +140,10 @@ def _unsupported(message: Message, ctx: Context) -> Finding:
                        "it from partners yet", "UNH", unh.position, 2, 1)
     if releases:
         return Finding(Code.MESSAGE_VERSION_NOT_SUPPORTED,
-                       f"{identifier.type} {identifier.directory} is not supported "
+                       f"{identifier.type} {shown(identifier.directory)} is not supported "
                        f"(supported: {', '.join(releases)})", "UNH", unh.position, 2, 2)
     return Finding(Code.VALUE_NOT_SUPPORTED_IN_POSITION,
-                   f"message type {identifier.type} is not supported by this gateway",
+                   f"message type {shown(identifier.type)} is not supported by this gateway",
                    "UNH", unh.position, 2, 1)
 
 

@@ -12,7 +12,6 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.model.numbers import parse_count
 from gateway.store.database import translated_errors
 from gateway.store.storable import (
     storable_document,
@@ -211,10 +210,10 @@ async def decided(connection: Connection, interchange_id: int) -> Decided:
 
 
 async def answered_submission(connection: Connection, partner_id: str,
-                              reference: str) -> int | None:
-    """The submission of ``partner_id`` whose answer carried UNB reference ``reference``: our
-    CONTRLs use the submission id as their interchange control reference."""
-    submission = parse_count(reference)
+                              submission: int | None) -> int | None:
+    """The submission of ``partner_id`` whose answer carried UNB reference ``submission``: our
+    CONTRLs use the submission id as their interchange control reference (the receipt parsed
+    the partner's UCI 0020 into it, None when it is not a number of ours)."""
     if submission is None or submission > MAX_ID:
         return None
     found: int | None = await connection.fetchval(
