@@ -3,19 +3,19 @@ committed."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import asyncssh
+
+from gateway.transports.sftp import write_private_key
 
 
 def ensure_key(path: Path) -> bool:
     """Create an Ed25519 key pair at ``path`` / ``path.pub`` unless it exists."""
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = asyncssh.generate_private_key("ssh-ed25519", comment="demo-van@single-window-gateway")
-    key.write_private_key(path)
-    os.chmod(path, 0o600)
+    if not write_private_key(key, path):  # made meanwhile by another start
+        return False
     key.write_public_key(Path(f"{path}.pub"))
     return True

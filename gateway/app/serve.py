@@ -63,6 +63,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
         keys=config.ssh_keys,
         mailboxes=mailboxes,
         max_submission_bytes=config.settings.max_submission_bytes,
+        settings=config.settings.sftp,
     )
     try:
         await publisher.prepare()

@@ -16,10 +16,31 @@ class Strict(BaseModel):
 
 
 class SftpSettings(Strict):
+    """Where the SFTP listener is, and what one partner (or anyone who reaches the port) may
+    hold of it at once; beyond a limit the request is refused with a message naming it."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=2222, ge=0, le=65535)
     host_key: str = Field(description="generated on first start when missing, then kept")
     mailboxes: str = Field(description="one directory per partner with inbox/ and outbox/")
+    login_timeout_seconds: float = Field(
+        default=30, gt=0, le=600, description="a connection that has not logged in by then "
+        "is closed")
+    max_unauthenticated: int = Field(
+        default=64, ge=1, description="connections still logging in at once, whoever makes "
+        "them; more are disconnected at once (SSH disconnect reason 12)")
+    max_connections_per_partner: int = Field(
+        default=8, ge=1, description="SSH connections of one partner at once")
+    max_sessions_per_partner: int = Field(
+        default=8, ge=1, description="SFTP sessions of one partner at once, over all its "
+        "connections (OpenSSH's ControlMaster runs several on one)")
+    max_open_files: int = Field(
+        default=16, ge=1, le=1024, description="per SFTP session: files and folders open, "
+        "and temporary uploads waiting for their rename")
+    keepalive_seconds: float = Field(
+        default=30, ge=0, description="how often a silent client is asked whether it is "
+        "still there; after 3 unanswered asks its connection is closed, so a partner whose "
+        "network vanished gets its connections back (0: never ask)")
 
 
 class AmqpSettings(Strict):

@@ -1,7 +1,23 @@
-"""The SFTP endpoint (asyncssh): public-key login per partner, each partner chrooted to its own
-mailbox.  An upload into ``inbox/`` is submitted when its handle is closed on a live channel
-(or, for a temporary name, when it is renamed to its final name); the close (or rename)
-succeeds only once the intake has committed the bytes, otherwise the client sees a failure."""
+"""The SFTP endpoint (asyncssh, SFTP version 3): public-key login per partner, each partner
+confined to its own mailbox, ``inbox/`` to upload and ``outbox/`` to collect answers.
+
+Every handle opened for writing gets a staging file of its own: an anonymous file (O_TMPFILE
+where the file system has it) in the partner's inbox folder, which no other handle, session or
+partner can reach, which nothing of a client's file name touches, and which vanishes with the
+process.  The upload is submitted when the client closes the handle (SSH_FXP_CLOSE) or, under a
+temporary name, renames it to its final name; that close or rename succeeds only once the
+intake has committed the handle's own bytes (DESIGN rule 1), otherwise it fails and nothing is
+accepted.  A handle closed by the session's end (a broken connection, a client that died and
+left its channel half closed) is never a submission.
+
+A session sees in ``inbox/`` its own uploads: those being written and the temporaries waiting
+for their rename (which live as long as the session).  In ``outbox/`` it sees the answers,
+which it may read and delete, nothing else; the gateway's own files in progress there (hidden
+names) and anything that is not a regular file are not shown, and links are never followed.
+
+Limits (``SftpSettings``): connections logging in, connections and sessions per partner, files
+open per session, the login time, keepalives, and ``max_submission_bytes`` checked at every
+write.  Beyond one the request is refused with a message naming it and an event is logged."""
 
 from __future__ import annotations
 
@@ -10,16 +26,33 @@ import contextlib
 import logging
 import os
 import posixpath
-from collections.abc import Awaitable, Callable
+import secrets
+import stat
+import tempfile
+import unicodedata
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NoReturn, cast
 
 import asyncssh
+from asyncssh.channel import SSHChannel
+from asyncssh.constants import FXP_OPEN, FXP_OPENDIR
+from asyncssh.packet import SSHPacket
+from asyncssh.sftp import (
+    MAX_SFTP_PACKET_LEN,
+    MAX_SFTP_READ_LEN,
+    MAX_SFTP_WRITE_LEN,
+    MIN_SFTP_VERSION,
+    SFTPServerHandler,
+)
+from asyncssh.stream import SSHServerStreamSession
 
+from gateway.config.settings import SftpSettings
 from gateway.errors import DeliveryError
 from gateway.logs import event
-from gateway.transports.mailbox import INBOX, OUTBOX, Mailboxes
+from gateway.transports.mailbox import INBOX, NAME_MAX_BYTES, OUTBOX, Mailboxes
 
 log = logging.getLogger("gateway.sftp")
 
@@ -27,32 +60,614 @@ log = logging.getLogger("gateway.sftp")
 Submit = Callable[[str, str, str, bytes], Awaitable[int]]
 
 #: Names clients upload under before renaming to the final name (WinSCP, FileZilla, scripts).
-TEMPORARY_SUFFIXES = (".part", ".filepart", ".tmp", ".partial", ".upload")
+TEMPORARY_SUFFIXES = (".part", ".filepart", ".tmp", ".temp", ".partial", ".upload",
+                      ".inprogress")
+
+#: Keepalives a client may leave unanswered before its connection is closed.
+KEEPALIVE_COUNT_MAX = 3
 
 
 def is_temporary(name: str) -> bool:
     return name.startswith(".") or name.lower().endswith(TEMPORARY_SUFFIXES)
 
 
+def upload_name_refusal(raw: bytes) -> str | None:
+    """Why ``raw`` cannot name an upload, or None.  A name is 1 to NAME_MAX_BYTES bytes of
+    UTF-8 (what SFTP v4 and later prescribe, draft-ietf-secsh-filexfer-13 section 6, and what
+    OpenSSH and WinSCP send) without control characters (Unicode Cc: no tool makes them, and
+    they would corrupt logs, terminals and the answer's name)."""
+    if not raw:
+        return "it is empty"
+    if len(raw) > NAME_MAX_BYTES:
+        return f"it is longer than {NAME_MAX_BYTES} bytes"
+    try:
+        name = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"it is not UTF-8 (byte 0x{raw[exc.start]:02X} at {exc.start})"
+    control = next((ch for ch in name if unicodedata.category(ch) == "Cc"), None)
+    if control is not None:
+        return f"it holds the control character U+{ord(control):04X}"
+    return None
+
+
 @dataclass(frozen=True)
 class PartnerAccess:
-    """Who may log in, with which keys, and where each partner's mailbox is."""
+    """Who may log in, with which keys, where each partner's mailbox is, and the limits."""
 
     logins: dict[str, str]  # SFTP user -> partner id
     keys: dict[str, tuple[str, ...]]  # partner id -> OpenSSH public keys
     mailboxes: Mailboxes
     max_submission_bytes: int
+    settings: SftpSettings
+
+
+# --- where a client path points --------------------------------------------------------------
+
+_FOLDERS = {INBOX.encode(): INBOX, OUTBOX.encode(): OUTBOX}
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A place in a mailbox: a folder ('' for the mailbox itself) and a name in it (b'' for
+    the folder itself)."""
+
+    folder: str
+    name: bytes
+
+
+def _parts(path: bytes) -> list[bytes]:
+    """The components of ``path`` from the mailbox, read lexically as asyncssh's chroot does:
+    '..' stops at the mailbox, and no link is ever consulted."""
+    return [part for part in posixpath.normpath(b"/" + path).split(b"/") if part]
+
+
+def _place(path: bytes) -> _Place | None:
+    """Where ``path`` points, or None: nothing else exists in a mailbox."""
+    parts = _parts(path)
+    if not parts:
+        return _Place("", b"")
+    folder = _FOLDERS.get(parts[0])
+    if folder is None or len(parts) > 2:
+        return None
+    return _Place(folder, parts[1] if len(parts) == 2 else b"")
+
+
+# --- uploads ---------------------------------------------------------------------------------
+
+
+class _Upload:
+    """What one handle opened for writing writes: its own anonymous staging file."""
+
+    def __init__(self, name: str, folder: Path) -> None:
+        self.name = name
+        self._file: IO[bytes] | None = tempfile.TemporaryFile(  # noqa: SIM115 - see drop()
+            dir=folder, buffering=0)
+        self.append = False
+        self.size = 0
+        self.written = 0  # bytes written through it, rewrites counted
+        self.refusal: str | None = None  # why its bytes can no longer be submitted
+
+    @property
+    def fd(self) -> int:
+        if self._file is None:
+            raise asyncssh.SFTPFailure(self.refusal or "this upload was dropped")
+        return self._file.fileno()
+
+    def drop(self) -> None:
+        """Free the staging file (its space is returned at once: it has no name)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    chunks, offset = [], 0
+    while offset < size:
+        chunk = os.pread(fd, size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+class MailboxSFTPServer(asyncssh.SFTPServer):
+    """One SFTP session of one partner (see the module's docstring for what it sees)."""
+
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], partner_id: str,
+                 access: PartnerAccess, submit: Submit) -> None:
+        self._partner_id = partner_id
+        self._home = access.mailboxes.home(partner_id)
+        super().__init__(chan, chroot=os.fsencode(self._home))
+        self._submit = submit
+        self._max_bytes = access.max_submission_bytes
+        self.max_open = access.settings.max_open_files
+        self._writing: list[_Upload] = []  # handles open for writing, oldest first
+        self._waiting: dict[str, _Upload] = {}  # closed temporaries, by name
+        self._ended = False
+
+    # --- the session's life (told by _SessionHandler) ----------------------------------------
+
+    def end_session(self) -> None:
+        """From now on asyncssh closes what is left open: no close is the client's."""
+        self._ended = True
+
+    def make_room(self, handles: int) -> None:
+        """Refuse one more handle when the session holds ``max_open_files`` already."""
+        if handles + len(self._waiting) < self.max_open:
+            return
+        event(log, "sftp_limit", level=logging.WARNING, partner=self._partner_id,
+              limit="max_open_files", value=self.max_open)
+        raise asyncssh.SFTPFailure(
+            f"too many open files: a session may hold {self.max_open} files and folders open "
+            "and temporaries waiting for their rename at once; close or rename some first")
+
+    def exit(self) -> None:
+        for upload in [*self._writing, *self._waiting.values()]:
+            self._abandon(upload, "the session ended before the file was closed and renamed")
+        self._writing.clear()
+        self._waiting.clear()
+
+    # --- opening, reading, writing, closing ----------------------------------------------------
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        # Any flag but READ writes (TRUNC and EXCL too, whatever asyncssh's open makes of them).
+        if pflags & ~asyncssh.FXF_READ:
+            return self._open_upload(_place(path), pflags)
+        return self._open_answer(_place(path))
+
+    def _open_upload(self, place: _Place | None, pflags: int) -> _Upload:
+        name = self._inbox_name(place, "uploading")
+        waiting = self._waiting.get(name)
+        if pflags & asyncssh.FXF_EXCL and self._visible(name) is not None:
+            raise asyncssh.SFTPFileAlreadyExists(f"inbox/{name} exists in this session")
+        if waiting is not None and not pflags & asyncssh.FXF_TRUNC:
+            upload = self._waiting.pop(name)  # written on: a resumed upload
+        elif waiting is None and not pflags & asyncssh.FXF_CREAT:
+            raise asyncssh.SFTPNoSuchFile(f"no such file: inbox/{name}")
+        else:
+            if waiting is not None:
+                self._waiting.pop(name).drop()
+            upload = _Upload(name, self._home / INBOX)
+        upload.append = bool(pflags & asyncssh.FXF_APPEND)
+        self._writing.append(upload)
+        return upload
+
+    def _open_answer(self, place: _Place | None) -> IO[bytes]:
+        if place is not None and place.folder == INBOX and place.name:
+            raise asyncssh.SFTPPermissionDenied("inbox/ is for uploads: they cannot be read")
+        if place is None or place.folder != OUTBOX or not place.name:
+            raise asyncssh.SFTPNoSuchFile("no such file")
+        # O_NOFOLLOW: never through a link; O_NONBLOCK: a FIFO cannot hold the event loop.
+        try:
+            fd = os.open(self._answer_path(place.name),
+                         os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise asyncssh.SFTPNoSuchFile("no such file") from exc
+        answer = open(fd, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            answer.close()
+            raise asyncssh.SFTPNoSuchFile("no such file")
+        return answer
+
+    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        # The length is the client's number (up to 4 GiB): never allocate more than a packet.
+        return os.pread(self._fd(file_obj), min(size, MAX_SFTP_READ_LEN), offset)
+
+    def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        if not isinstance(file_obj, _Upload):
+            raise asyncssh.SFTPPermissionDenied("this file was opened for reading")
+        upload = file_obj
+        if upload.refusal is not None:
+            raise asyncssh.SFTPFailure(upload.refusal)
+        at = upload.size if upload.append else offset
+        end = at + len(data)
+        if max(end, upload.size) > self._max_bytes or \
+                upload.written + len(data) > self._max_bytes:
+            self._refuse(upload, "upload_too_large", logging.WARNING,
+                         f"file too large: this gateway accepts at most {self._max_bytes} "
+                         "bytes per submission; nothing was accepted")
+        try:
+            _write_all(upload.fd, data, at)
+        except OSError as exc:
+            self._refuse(upload, "upload_failed", logging.ERROR,
+                         f"the gateway could not write this file ({exc.strerror}); nothing "
+                         "was accepted - send it again")
+        upload.size, upload.written = max(end, upload.size), upload.written + len(data)
+        return len(data)
+
+    async def close(self, file_obj: object) -> None:
+        if not isinstance(file_obj, _Upload):
+            cast(IO[bytes], file_obj).close()
+            return
+        upload = file_obj
+        self._writing.remove(upload)
+        if self._ended:
+            self._abandon(upload, "the session ended before the client closed the file")
+        elif upload.refusal is not None:
+            upload.drop()
+            raise asyncssh.SFTPFailure(upload.refusal)
+        elif is_temporary(upload.name):
+            with contextlib.suppress(KeyError):
+                self._waiting.pop(upload.name).drop()
+            self._waiting[upload.name] = upload
+        else:
+            try:
+                await self._accept(upload, upload.name)
+            finally:
+                upload.drop()
+
+    def fsync(self, file_obj: object) -> None:
+        """Nothing to do: an upload is durable once its close succeeds, not before."""
+
+    # --- names ---------------------------------------------------------------------------------
+
+    async def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        # SSH_FXP_RENAME refuses an existing target, posix-rename replaces it: no upload of
+        # the session may be the target here, so both mean the same.
+        await self.posix_rename(oldpath, newpath)
+
+    async def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        old = self._inbox_name(_place(oldpath), "renaming")
+        new = self._inbox_name(_place(newpath), "renaming")
+        if is_temporary(new):
+            raise asyncssh.SFTPPermissionDenied("rename to the final file name to submit")
+        upload = self._waiting.pop(old, None)
+        if upload is None:
+            if self._open_as(old):
+                raise asyncssh.SFTPFailure(f"inbox/{old} is still open: close it before "
+                                           "renaming it")
+            raise asyncssh.SFTPNoSuchFile(f"no such file: inbox/{old}")
+        if self._open_as(new):
+            self._waiting[old] = upload
+            raise asyncssh.SFTPFileAlreadyExists(f"inbox/{new} is open for writing in this "
+                                                 "session: close it first")
+        try:
+            await self._accept(upload, new)
+        except asyncssh.SFTPError:
+            self._waiting[old] = upload  # nothing accepted: the rename may be tried again
+            raise
+        upload.drop()
+
+    def remove(self, path: bytes) -> None:
+        place = _place(path)
+        if place is not None and place.folder == OUTBOX and place.name:
+            self._regular_answer(place.name)  # a visible answer, or no such file
+            os.remove(self._answer_path(place.name))
+        elif place is not None and place.folder == INBOX and place.name:
+            self._remove_upload(place.name)
+        else:
+            raise asyncssh.SFTPPermissionDenied("only files in inbox/ and outbox/ are deleted")
+
+    def _remove_upload(self, raw: bytes) -> None:
+        name = _name_of(raw)
+        waiting = self._waiting.pop(name, None) if name else None
+        if waiting is not None:
+            waiting.drop()
+            return
+        writing = [u for u in self._writing if u.name == name]
+        if not writing:
+            raise asyncssh.SFTPNoSuchFile(f"no such file: inbox/{_text(raw)}")
+        for upload in writing:  # its close now fails: a close that succeeds stored its bytes
+            upload.refusal = f"inbox/{name} was deleted before it was closed: nothing accepted"
+            upload.drop()
+
+    def _inbox_name(self, place: _Place | None, action: str) -> str:
+        """The name a path gives a file in inbox/, or the SFTP error telling why it cannot."""
+        if place is None or place.folder != INBOX:
+            raise asyncssh.SFTPPermissionDenied(f"{action} is allowed only in inbox/")
+        if not place.name:
+            raise asyncssh.SFTPFileIsADirectory("inbox/ is a folder: name the file in it, "
+                                                "inbox/<name>")
+        refusal = upload_name_refusal(place.name)
+        if refusal is not None:
+            raise asyncssh.SFTPInvalidFilename(f"not a file name for an upload: {refusal}")
+        return place.name.decode("utf-8")
+
+    def _open_as(self, name: str) -> bool:
+        return any(upload.name == name for upload in self._writing)
+
+    def _visible(self, name: str | None) -> _Upload | None:
+        """The upload ``inbox/<name>`` shows: waiting for its rename, else the latest open."""
+        if name is None:
+            return None
+        writing = [u for u in self._writing if u.name == name and u.refusal is None]
+        return self._waiting.get(name) or (writing[-1] if writing else None)
+
+    # --- attributes and listings ---------------------------------------------------------------
+
+    def stat(self, path: bytes) -> os.stat_result:
+        place = _place(path)
+        if place is None:
+            raise asyncssh.SFTPNoSuchFile("no such file")
+        if not place.name:
+            return os.stat(self._folder_path(place.folder))
+        if place.folder == OUTBOX:
+            return self._regular_answer(place.name)
+        upload = self._visible(_name_of(place.name))
+        if upload is None:
+            raise asyncssh.SFTPNoSuchFile(f"no such file: {_text(path)}")
+        return os.fstat(upload.fd)
+
+    def lstat(self, path: bytes) -> os.stat_result:
+        return self.stat(path)  # a mailbox holds no links
+
+    def fstat(self, file_obj: object) -> os.stat_result:
+        return os.fstat(self._fd(file_obj))
+
+    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        place = _place(path)
+        if place is None or place.folder != INBOX or not place.name:
+            raise asyncssh.SFTPPermissionDenied("only an upload's attributes may be set")
+        upload = self._visible(_name_of(place.name))
+        if upload is None:
+            raise asyncssh.SFTPNoSuchFile(f"no such file: {_text(path)}")
+        _set_attributes(upload, attrs)
+
+    def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        self.setstat(path, attrs)
+
+    def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
+        if not isinstance(file_obj, _Upload):
+            raise asyncssh.SFTPPermissionDenied("only an upload's attributes may be set")
+        _set_attributes(file_obj, attrs)
+
+    async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        place = _place(path)
+        if place is None or place.name:
+            raise asyncssh.SFTPNoSuchFile(f"no such folder: {_text(path)}")
+        here = os.stat(self._folder_path(place.folder))
+        for dot in (b".", b".."):
+            yield asyncssh.SFTPName(dot, attrs=asyncssh.SFTPAttrs.from_local(here))
+        for name, found in self._listing(place.folder):
+            yield asyncssh.SFTPName(name, attrs=asyncssh.SFTPAttrs.from_local(found))
+
+    def _listing(self, folder: str) -> Iterator[tuple[bytes, os.stat_result]]:
+        if folder == "":
+            for sub in (INBOX, OUTBOX):
+                yield sub.encode(), os.stat(self._folder_path(sub))
+        elif folder == INBOX:
+            for name in dict.fromkeys([*self._waiting, *(u.name for u in self._writing)]):
+                upload = self._visible(name)
+                if upload is not None:
+                    yield name.encode(), os.fstat(upload.fd)
+        else:
+            with os.scandir(self._folder_path(OUTBOX)) as entries:
+                for entry in entries:
+                    if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
+                        yield os.fsencode(entry.name), entry.stat(follow_symlinks=False)
+
+    def realpath(self, path: bytes) -> bytes:
+        return b"/" + b"/".join(_parts(path))
+
+    def readlink(self, path: bytes) -> bytes:
+        raise asyncssh.SFTPFailure("a mailbox holds no links")
+
+    def statvfs(self, path: bytes) -> NoReturn:
+        raise asyncssh.SFTPOpUnsupported("this server does not describe its file system")
+
+    def fstatvfs(self, file_obj: object) -> NoReturn:
+        raise asyncssh.SFTPOpUnsupported("this server does not describe its file system")
+
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        raise asyncssh.SFTPPermissionDenied("the mailbox layout is fixed")
+
+    def rmdir(self, path: bytes) -> None:
+        raise asyncssh.SFTPPermissionDenied("the mailbox layout is fixed")
+
+    def symlink(self, oldpath: bytes, newpath: bytes) -> None:
+        raise asyncssh.SFTPPermissionDenied("links are not allowed")
+
+    def link(self, oldpath: bytes, newpath: bytes) -> None:
+        raise asyncssh.SFTPPermissionDenied("links are not allowed")
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _folder_path(self, folder: str) -> Path:
+        return self._home / folder if folder else self._home
+
+    def _answer_path(self, name: bytes) -> bytes:
+        if name.startswith(b"."):  # the relay's answers being written (mailbox.py)
+            raise asyncssh.SFTPNoSuchFile("no such file")
+        return os.path.join(os.fsencode(self._home / OUTBOX), name)
+
+    def _regular_answer(self, name: bytes) -> os.stat_result:
+        try:
+            found = os.lstat(self._answer_path(name))
+        except FileNotFoundError as exc:
+            raise asyncssh.SFTPNoSuchFile("no such file") from exc
+        if not stat.S_ISREG(found.st_mode):
+            raise asyncssh.SFTPNoSuchFile("no such file")
+        return found
+
+    @staticmethod
+    def _fd(file_obj: object) -> int:
+        if isinstance(file_obj, _Upload):
+            return file_obj.fd
+        return cast(IO[bytes], file_obj).fileno()
+
+    def _refuse(self, upload: _Upload, name: str, level: int, message: str) -> NoReturn:
+        """The upload can no longer be submitted: free its staging now, fail what follows."""
+        upload.refusal = message
+        upload.drop()
+        event(log, name, level=level, partner=self._partner_id, file_name=upload.name,
+              error=message)
+        raise asyncssh.SFTPFailure(message)
+
+    def _abandon(self, upload: _Upload, reason: str) -> None:
+        upload.drop()
+        event(log, "upload_abandoned", level=logging.WARNING, partner=self._partner_id,
+              file_name=upload.name, reason=reason)
+
+    async def _accept(self, upload: _Upload, name: str) -> None:
+        """Hand the upload's bytes to the intake under ``name``; return only after the
+        commit, or fail with nothing accepted."""
+        data = await asyncio.to_thread(_read_all, upload.fd, upload.size)
+        try:
+            submission = await self._submit(self._partner_id, "sftp", name, data)
+        except DeliveryError as exc:
+            event(log, "upload_refused", level=logging.ERROR, partner=self._partner_id,
+                  file_name=name, error=str(exc))
+            raise asyncssh.SFTPFailure(
+                "the gateway could not store this file; nothing was accepted - send it again"
+            ) from exc
+        event(log, "upload_accepted", partner=self._partner_id, file_name=name,
+              submission=submission)
+
+
+def _set_attributes(upload: _Upload, attrs: asyncssh.SFTPAttrs) -> None:
+    """An upload is its bytes: permissions, owner and times are not kept, and setting them
+    succeeds (OpenSSH ``put -p`` and WinSCP's preserved timestamps send them); its size
+    changes only by writing."""
+    if attrs.size is not None and attrs.size != upload.size:
+        raise asyncssh.SFTPOpUnsupported("an upload's size changes only by writing it")
+
+
+def _name_of(raw: bytes) -> str | None:
+    """The upload name ``raw`` is, or None when it cannot be one (so names no upload)."""
+    return raw.decode("utf-8") if upload_name_refusal(raw) is None else None
+
+
+def _text(path: bytes) -> str:
+    return path.decode("utf-8", errors="replace")
+
+
+# --- the SFTP session --------------------------------------------------------------------------
+
+
+class _SessionHandler(SFTPServerHandler):
+    """asyncssh's SFTP server loop for one session, at version 3 (the v4-v6 opens and renames
+    reach other methods than ``open`` and ``rename``; VAN clients speak v3), telling the
+    mailbox what asyncssh's SFTPServer interface does not: how many handles the session holds,
+    and that the session is over, so that the closes asyncssh then makes of every handle left
+    open are never taken for the client's SSH_FXP_CLOSE (a half-closed channel, a client that
+    died, a broken connection)."""
+
+    def __init__(self, server: MailboxSFTPServer, reader: asyncssh.SSHReader[bytes],
+                 writer: asyncssh.SSHWriter[bytes]) -> None:
+        super().__init__(server, reader, writer, MIN_SFTP_VERSION)
+        self._mailbox = server
+
+    async def _cleanup(self, exc: Exception | None) -> None:
+        self._mailbox.end_session()
+        await super()._cleanup(exc)
+
+    async def _process_open(self, packet: SSHPacket) -> bytes:
+        self._mailbox.make_room(self._handles())
+        return await super()._process_open(packet)
+
+    async def _process_opendir(self, packet: SSHPacket) -> bytes:
+        self._mailbox.make_room(self._handles())
+        return await super()._process_opendir(packet)
+
+    async def _process_limits(self, packet: SSHPacket) -> asyncssh.SFTPLimits:
+        packet.check_end()
+        return asyncssh.SFTPLimits(MAX_SFTP_PACKET_LEN, MAX_SFTP_READ_LEN, MAX_SFTP_WRITE_LEN,
+                                   self._mailbox.max_open)
+
+    def _handles(self) -> int:
+        return len(self._file_handles) + len(self._dir_handles)
+
+    _packet_handlers = {
+        **SFTPServerHandler._packet_handlers,
+        FXP_OPEN: cast(Any, _process_open),
+        FXP_OPENDIR: cast(Any, _process_opendir),
+        b"limits@openssh.com": cast(Any, _process_limits),
+    }
+
+
+class _SftpSession(SSHServerStreamSession[bytes]):
+    """A session channel that runs SFTP and nothing else: no shell, command or scp."""
+
+    def __init__(self, run: Callable[[asyncssh.SSHServerChannel[bytes],
+                                      asyncssh.SSHReader[bytes],
+                                      asyncssh.SSHWriter[bytes]], Awaitable[None]],
+                 closed: Callable[[], None]) -> None:
+        super().__init__(None)
+        self._run = run
+        self._closed: Callable[[], None] | None = closed
+        self._channel: asyncssh.SSHServerChannel[bytes] | None = None
+
+    def connection_made(self, chan: SSHChannel[bytes]) -> None:
+        super().connection_made(chan)
+        self._channel = cast(asyncssh.SSHServerChannel[bytes], chan)
+
+    def shell_requested(self) -> bool:
+        return False
+
+    def exec_requested(self, command: str) -> bool:
+        return False
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        return subsystem == "sftp"
+
+    def session_started(self) -> None:
+        assert self._channel is not None
+        reader = asyncssh.SSHReader[bytes](self, self._channel)
+        writer = asyncssh.SSHWriter[bytes](self, self._channel)
+        self._channel.get_connection().create_task(
+            self._run(self._channel, reader, writer), reader.logger)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self._closed is not None:
+            self._closed()
+            self._closed = None
+
+
+# --- the SSH server: logins and what each may hold ---------------------------------------------
+
+
+class _Census:
+    """What the listener holds now over all its connections."""
+
+    def __init__(self, settings: SftpSettings) -> None:
+        self.settings = settings
+        self.logging_in = 0
+        self.connections: Counter[str] = Counter()
+        self.sessions: Counter[str] = Counter()
+
+
+def _release(counter: Counter[str], partner_id: str) -> None:
+    counter[partner_id] -= 1
+    if counter[partner_id] <= 0:
+        del counter[partner_id]
 
 
 class _SSHServer(asyncssh.SSHServer):
-    """Public keys only (DESIGN rule 5): no passwords, no keyboard-interactive."""
+    """Public keys only (DESIGN rule 5): no passwords, no keyboard-interactive.  Counts the
+    connection while it logs in and, once logged in, against its partner."""
 
-    def __init__(self, access: PartnerAccess) -> None:
+    def __init__(self, access: PartnerAccess, census: _Census, submit: Submit) -> None:
         self._access = access
+        self._census = census
+        self._submit = submit
         self._connection: Any = None
+        self._logging_in = False
+        self._partner_id: str | None = None  # once logged in, counted against it
+        self._refusal: str | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._connection = conn
+        self._census.logging_in += 1
+        self._logging_in = True
+        limit = self._census.settings.max_unauthenticated
+        if self._census.logging_in > limit:
+            self._refuse(f"too many connections are logging in (at most {limit} at once); "
+                         "try again later", None, "max_unauthenticated")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._logged_in()
+        if self._partner_id is not None:
+            _release(self._census.connections, self._partner_id)
+            self._partner_id = None
 
     def begin_auth(self, username: str) -> bool:
         partner_id = self._access.logins.get(username)
@@ -70,155 +685,96 @@ class _SSHServer(asyncssh.SSHServer):
     def kbdint_auth_supported(self) -> bool:
         return False
 
+    def auth_completed(self) -> None:
+        self._logged_in()
+        partner_id = self._access.logins[self._connection.get_extra_info("username")]
+        self._partner_id = partner_id
+        self._census.connections[partner_id] += 1
+        limit = self._census.settings.max_connections_per_partner
+        if self._census.connections[partner_id] > limit:
+            self._refuse(f"too many SSH connections: partner {partner_id} may have {limit} "
+                         "at once", partner_id, "max_connections_per_partner")
 
-class MailboxSFTPServer(asyncssh.SFTPServer):
-    """One SFTP session of one partner, confined to ``<mailboxes>/<partner>``."""
+    def session_requested(self) -> tuple[asyncssh.SSHServerChannel[bytes], _SftpSession]:
+        partner_id = self._partner_id
+        if partner_id is None or self._refusal is not None:
+            raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                                            self._refusal or "not logged in")
+        limit = self._census.settings.max_sessions_per_partner
+        if self._census.sessions[partner_id] >= limit:
+            event(log, "sftp_limit", level=logging.WARNING, partner=partner_id,
+                  limit="max_sessions_per_partner", value=limit)
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                f"too many SFTP sessions: partner {partner_id} may have {limit} open at once")
+        self._census.sessions[partner_id] += 1
+        channel = self._connection.create_server_channel(encoding=None)
+        return channel, _SftpSession(
+            lambda chan, reader, writer: self._serve(partner_id, chan, reader, writer),
+            lambda: _release(self._census.sessions, partner_id))
 
-    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], access: PartnerAccess,
-                 submit: Submit) -> None:
-        username = chan.get_extra_info("username")
-        self._partner_id = access.logins[username]
-        home = access.mailboxes.home(self._partner_id)
-        super().__init__(chan, chroot=os.fsencode(home))
-        self._submit = submit
-        self._max_bytes = access.max_submission_bytes
-        self._uploads: dict[int, tuple[bytes, str]] = {}
+    async def _serve(self, partner_id: str, chan: asyncssh.SSHServerChannel[bytes],
+                     reader: asyncssh.SSHReader[bytes],
+                     writer: asyncssh.SSHWriter[bytes]) -> None:
+        server = MailboxSFTPServer(chan, partner_id, self._access, self._submit)
+        await _SessionHandler(server, reader, writer).run()
 
-    # --- what a partner may do where -------------------------------------------------------
+    def _logged_in(self) -> None:
+        """The connection no longer counts as logging in (it did, or it is gone)."""
+        if self._logging_in:
+            self._logging_in = False
+            self._census.logging_in -= 1
 
-    def _folder(self, path: bytes) -> str:
-        """The top folder a client path is in ('' for the mailbox root)."""
-        normal = posixpath.normpath(posixpath.join("/", os.fsdecode(path)))
-        return normal.strip("/").split("/", 1)[0] if normal != "/" else ""
+    def _refuse(self, message: str, partner_id: str | None, limit: str) -> None:
+        """Disconnect with ``message`` (SSH disconnect reason 12, RFC 4253 section 11.1)."""
+        self._refusal = message
+        event(log, "sftp_refused", level=logging.WARNING, reason=message, partner=partner_id,
+              limit=limit, peer=self._connection.get_extra_info("peername"))
+        asyncio.get_running_loop().call_soon(
+            self._connection.disconnect, asyncssh.DISC_TOO_MANY_CONNECTIONS, message)
 
-    def _require(self, path: bytes, allowed: tuple[str, ...], action: str) -> None:
-        if self._folder(path) not in allowed:
-            raise asyncssh.SFTPPermissionDenied(
-                f"{action} is allowed only in {' and '.join(f'{a}/' for a in allowed)}")
 
-    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
-        writing = bool(pflags & (asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT))
-        if writing:
-            self._require(path, (INBOX,), "uploading")
-        else:
-            self._require(path, (INBOX, OUTBOX), "reading")
-        file_obj = super().open(path, pflags, attrs)
-        if writing:
-            self._uploads[id(file_obj)] = (self.map_path(path), _client_name(path))
-        return file_obj
+# --- keys and the listener ---------------------------------------------------------------------
 
-    def open56(self, path: bytes, desired_access: int, flags: int,
-               attrs: asyncssh.SFTPAttrs) -> object:
-        # SFTP v5/v6 opens bypass open() and its mailbox rules; OpenSSH and every VAN
-        # client speak v3.
-        raise asyncssh.SFTPOpUnsupported("this server supports SFTP version 3 opens only")
 
-    async def close(self, file_obj: object) -> None:
-        upload = self._uploads.pop(id(file_obj), None)
-        super().close(file_obj)
-        if upload is None:
-            return
-        local, name = upload
-        if self.channel.is_closing():
-            # The session broke before the client closed the file: the upload is not
-            # complete, so it is not a submission (and is not left half-accepted).
-            _remove(local)
-            event(log, "upload_abandoned", level=logging.WARNING, partner=self._partner_id,
-                  file_name=name)
-            return
-        if not is_temporary(name):
-            await self._accept(local, name)
-
-    async def rename(self, oldpath: bytes, newpath: bytes) -> None:
-        await self.posix_rename(oldpath, newpath)
-
-    async def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
-        self._require(oldpath, (INBOX,), "renaming")
-        self._require(newpath, (INBOX,), "renaming")
-        new_name = _client_name(newpath)
-        if is_temporary(new_name):
-            raise asyncssh.SFTPPermissionDenied("rename to the final file name to submit")
-        await self._accept(self.map_path(oldpath), new_name)
-
-    def remove(self, path: bytes) -> None:
-        self._require(path, (INBOX, OUTBOX), "deleting")
-        super().remove(path)
-
-    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
-        raise asyncssh.SFTPPermissionDenied("the mailbox layout is fixed")
-
-    def rmdir(self, path: bytes) -> None:
-        raise asyncssh.SFTPPermissionDenied("the mailbox layout is fixed")
-
-    def symlink(self, oldpath: bytes, newpath: bytes) -> None:
-        raise asyncssh.SFTPPermissionDenied("links are not allowed")
-
-    def link(self, oldpath: bytes, newpath: bytes) -> None:
-        raise asyncssh.SFTPPermissionDenied("links are not allowed")
-
-    # --- submission ------------------------------------------------------------------------
-
-    async def _accept(self, local: bytes, name: str) -> None:
-        """Hand the file to the intake; succeed only after the commit, then consume it."""
+def write_private_key(key: asyncssh.SSHKey, path: Path) -> bool:
+    """Write ``key`` to ``path`` unless a file is there (False then).  The key is written
+    under a unique name created 0600 (never readable by others, whatever the umask), synced,
+    and linked into place, so it is never seen half written and never replaces another key
+    (two starts at once keep the first one's)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600)
+    try:
+        with open(fd, "wb") as handle:
+            handle.write(key.export_private_key())
+            handle.flush()
+            os.fsync(handle.fileno())
         try:
-            data = await asyncio.to_thread(_read_at_most, local, self._max_bytes)
-        except (FileNotFoundError, IsADirectoryError) as exc:
-            raise asyncssh.SFTPNoSuchFile("no such file in inbox/") from exc
-        if data is None:
-            _remove(local)
-            event(log, "upload_too_large", level=logging.WARNING, partner=self._partner_id,
-                  file_name=name, limit=self._max_bytes)
-            raise asyncssh.SFTPFailure(
-                f"file too large: this gateway accepts at most {self._max_bytes} bytes per "
-                "submission; nothing was accepted")
-        try:
-            submission = await self._submit(self._partner_id, "sftp", name, data)
-        except DeliveryError as exc:
-            _remove(local)
-            event(log, "upload_refused", level=logging.ERROR, partner=self._partner_id,
-                  file_name=name, error=str(exc))
-            raise asyncssh.SFTPFailure(
-                "the gateway could not store this file; nothing was accepted - send it again"
-            ) from exc
-        _remove(local)
-        event(log, "upload_accepted", partner=self._partner_id, file_name=name,
-              submission=submission)
-
-
-def _client_name(path: bytes) -> str:
-    """The uploaded file's name as text (a name that is not UTF-8 keeps replacement marks)."""
-    return posixpath.basename(path).decode("utf-8", errors="replace")
-
-
-def _read_at_most(local: bytes, limit: int) -> bytes | None:
-    """The file's bytes, or None when it is larger than ``limit``."""
-    with open(local, "rb") as handle:
-        data = handle.read(limit + 1)
-    return None if len(data) > limit else data
-
-
-def _remove(local: bytes) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(local)
+            os.link(staging, path)
+        except FileExistsError:
+            return False
+    finally:
+        os.unlink(staging)
+    return True
 
 
 def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
     """The host key is generated once and kept (DESIGN rule 5), so partners can pin it."""
-    if path.exists():
-        return asyncssh.read_private_key(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    key.write_private_key(path)
-    os.chmod(path, 0o600)
-    key.write_public_key(path.with_suffix(".pub"))
-    return key
+    if not path.exists():
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        if write_private_key(key, path):
+            key.write_public_key(path.with_suffix(".pub"))
+            return key
+    return asyncssh.read_private_key(path)
 
 
 async def start_server(host: str, port: int, host_key: asyncssh.SSHKey, access: PartnerAccess,
                        submit: Submit) -> asyncssh.SSHAcceptor:
-    def sftp_factory(chan: asyncssh.SSHServerChannel[bytes]) -> MailboxSFTPServer:
-        return MailboxSFTPServer(chan, access, submit)
-
+    census = _Census(access.settings)
     return await asyncssh.create_server(
-        lambda: _SSHServer(access), host, port, server_host_keys=[host_key],
-        sftp_factory=sftp_factory, allow_scp=False)
+        lambda: _SSHServer(access, census, submit), host, port, server_host_keys=[host_key],
+        login_timeout=access.settings.login_timeout_seconds,
+        keepalive_interval=access.settings.keepalive_seconds,
+        keepalive_count_max=KEEPALIVE_COUNT_MAX, agent_forwarding=False, allow_pty=False)

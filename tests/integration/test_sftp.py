@@ -43,6 +43,22 @@ async def test_openssh_sftp_batch_upload(gateway: Gateway, tmp_path: Path) -> No
     assert any(n.endswith(".contrl.edi") for n in os.listdir(folder))
 
 
+@pytest.mark.skipif(shutil.which("sftp") is None, reason="the OpenSSH sftp client is missing")
+async def test_openssh_put_with_attributes_then_rename(gateway: Gateway, tmp_path: Path) -> None:
+    """OpenSSH's own temporary-name flow: put -p (fsetstat of permissions and times) and -f
+    (fsync), ls of the temporary, then rename (posix-rename@openssh.com)."""
+    data = cusdec(("0303",), sender="VANA", control_reference="OSSH2")
+    (tmp_path / "decl.edi").write_bytes(data)
+    (tmp_path / "batch").write_text(
+        f"cd inbox\nput -p -f {tmp_path / 'decl.edi'} decl.edi.part\nls -l\n"
+        "rename decl.edi.part decl.edi\nls\n")
+    result = await openssh_sftp(gateway, "van-a", tmp_path / "batch")
+    assert result.returncode == 0, result.stderr
+    assert "decl.edi.part" in result.stdout
+    (row,) = await gateway.fetch("SELECT file_name, raw FROM interchanges")
+    assert row["file_name"] == "decl.edi" and bytes(row["raw"]) == data
+
+
 async def test_a_key_cannot_log_in_as_another_partner(gateway: Gateway) -> None:
     with pytest.raises(asyncssh.PermissionDenied):
         async with gateway.connect("van-a", username="van-b"):
@@ -74,14 +90,17 @@ async def test_a_partner_sees_only_its_own_mailbox(gateway: Gateway) -> None:
             await sftp.mkdir("inbox/sub")
 
 
-async def test_upload_to_a_temporary_name_then_rename(gateway: Gateway) -> None:
+@pytest.mark.parametrize("temporary", [
+    "decl.edi.part", "decl.edi.filepart", "decl.edi.tmp", "decl.edi.temp", "decl.edi.partial",
+    "decl.edi.upload", "decl.edi.inprogress", "decl.edi.INPROGRESS", ".decl.edi",
+])
+async def test_upload_to_a_temporary_name_then_rename(gateway: Gateway, temporary: str) -> None:
     data = cusdec(("0303",), sender="VANA", control_reference="TMP1")
     async with gateway.connect("van-a") as connection, connection.start_sftp_client() as sftp:
-        async with sftp.open("inbox/decl.edi.part", "wb") as handle:
+        async with sftp.open(f"inbox/{temporary}", "wb") as handle:
             await handle.write(data)
-        await asyncio.sleep(0.3)
         assert await gateway.fetch("SELECT id FROM interchanges") == []  # not yet submitted
-        await sftp.posix_rename("inbox/decl.edi.part", "inbox/decl.edi")
+        await sftp.posix_rename(f"inbox/{temporary}", "inbox/decl.edi")
     (answer,) = await gateway.answers("van-a", "decl.edi")
     assert b"UCI+TMP1" in answer
     (row,) = await gateway.fetch("SELECT file_name, raw FROM interchanges")

@@ -287,3 +287,92 @@ async def add_delivery(connection: Any, submission: int, agency: str, key: str,
 async def delete_bus(exchange: str, queue_prefix: str, agencies: tuple[str, ...]) -> None:
     """``delete_topology`` for a topology made without ``write_files``."""
     await delete_topology(Files(Path("."), Path("."), {}, exchange, queue_prefix, ""), agencies)
+
+
+# SFTP (tests/integration/test_sftp_*.py): a gateway with SFTP limits of its own, and a client
+# that speaks SFTP v3 packet by packet, to do what no polite client does (send EOF without
+# closing its files, ask for a 4 GiB read).
+
+
+async def restart_with_sftp(gateway: Gateway, **settings: object) -> Gateway:
+    """Stop ``gateway``, add ``settings`` to its ``sftp:`` section and start it again (the
+    caller stops the new one)."""
+    await gateway.stop()
+    text = gateway.files.config_path.read_text()
+    extra = "".join(f"  {key}: {value}\n" for key, value in settings.items())
+    gateway.files.config_path.write_text(
+        text.replace("  mailboxes: mailboxes\n", f"  mailboxes: mailboxes\n{extra}", 1))
+    return await start_gateway(gateway.files)
+
+
+FXP_INIT, FXP_OPEN, FXP_CLOSE, FXP_READ, FXP_WRITE = 1, 3, 4, 5, 6
+FXP_STATUS, FXP_HANDLE, FXP_DATA = 101, 102, 103
+FXF_READ, FXF_WRITE, FXF_CREAT, FXF_TRUNC = 0x01, 0x02, 0x08, 0x10
+
+
+def sftp_string(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+@dataclass
+class RawSftp:
+    """One SFTP v3 channel driven packet by packet (draft-ietf-secsh-filexfer-02)."""
+
+    writer: asyncssh.SSHWriter[bytes]
+    reader: asyncssh.SSHReader[bytes]
+    next_id: int = 1
+
+    @classmethod
+    async def start(cls, connection: asyncssh.SSHClientConnection) -> RawSftp:
+        writer, reader, _ = await connection.open_session(subsystem="sftp", encoding=None)
+        raw = cls(writer, reader)
+        writer.write(raw._frame(bytes([FXP_INIT]) + (3).to_bytes(4, "big")))
+        kind, _ = await raw.receive()
+        assert kind == 2, kind  # SSH_FXP_VERSION
+        return raw
+
+    @staticmethod
+    def _frame(body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + body
+
+    def send(self, kind: int, *fields: bytes) -> None:
+        self.writer.write(self._frame(bytes([kind]) + self.next_id.to_bytes(4, "big")
+                                      + b"".join(fields)))
+        self.next_id += 1
+
+    async def receive(self) -> tuple[int, bytes]:
+        """The next reply: its type and what follows (the request id included)."""
+        length = int.from_bytes(await self.reader.readexactly(4), "big")
+        body = await self.reader.readexactly(length)
+        return body[0], body[1:]
+
+    async def request(self, kind: int, *fields: bytes) -> tuple[int, bytes]:
+        self.send(kind, *fields)
+        return await self.receive()
+
+    async def open(self, path: bytes, pflags: int) -> bytes:
+        kind, body = await self.request(FXP_OPEN, sftp_string(path), pflags.to_bytes(4, "big"),
+                                        (0).to_bytes(4, "big"))
+        assert kind == FXP_HANDLE, (kind, body)
+        return body[8:8 + int.from_bytes(body[4:8], "big")]
+
+    async def write(self, handle: bytes, offset: int, data: bytes) -> int:
+        """The status code of one write."""
+        kind, body = await self.request(FXP_WRITE, sftp_string(handle),
+                                        offset.to_bytes(8, "big"), sftp_string(data))
+        assert kind == FXP_STATUS, (kind, body)
+        return int.from_bytes(body[4:8], "big")
+
+    async def close(self, handle: bytes) -> tuple[int, bytes]:
+        """The status code and message of closing ``handle`` (SSH_FXP_CLOSE)."""
+        kind, body = await self.request(FXP_CLOSE, sftp_string(handle))
+        assert kind == FXP_STATUS, (kind, body)
+        return int.from_bytes(body[4:8], "big"), body[12:12 + int.from_bytes(body[8:12], "big")]
+
+    async def read(self, handle: bytes, offset: int, length: int) -> tuple[int, bytes]:
+        """(FXP_DATA, the data) or (FXP_STATUS, the status code)."""
+        kind, body = await self.request(FXP_READ, sftp_string(handle),
+                                        offset.to_bytes(8, "big"), length.to_bytes(4, "big"))
+        if kind == FXP_DATA:
+            return kind, body[8:8 + int.from_bytes(body[4:8], "big")]
+        return kind, body[4:8]
