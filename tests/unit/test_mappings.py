@@ -85,7 +85,7 @@ def test_a_cusdec_maps_to_its_canonical_declaration(release: str) -> None:
     assert declaration.dates[0].value == dt.date(2026, 11, 22)
     assert declaration.parties[0].role == "DT" and declaration.parties[0].id == "12345678"
     item = declaration.goods_items[0]
-    assert item.commodity_code == "0303.55" and item.country_of_origin == "NO"
+    assert item.commodity_code == "030355" and item.country_of_origin == "NO"  # digits only
     assert item.description == "Goods item 1: described, with release characters"
     assert item.gross_weight is not None and item.gross_weight.value == Decimal("1250.5")
     assert item.amounts[0].value == Decimal(1000) and item.amounts[0].currency == "USD"

@@ -44,7 +44,7 @@ def test_food_goes_to_customs_and_quarantine() -> None:
     assert declaration.declaration_number == "DEC-1"
     assert declaration.function == "original"
     assert declaration.customs_office == "TWKHH"
-    assert declaration.commodity_codes == ("0303.55", "8438.50")
+    assert declaration.commodity_codes == ("030355", "843850")  # digits only (issue 9)
     item = declaration.goods_items[0]
     assert item.description == "Goods item 1: described, with release characters"
     assert item.country_of_origin == "NO"

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from gateway.model.canonical.common import (
     Canonical,
+    CommodityCode,
     DateValue,
     Equipment,
     Frozen,
@@ -26,7 +27,8 @@ class CargoItem(Frozen):
     """A goods item of a consignment (CUSCAR GID)."""
 
     item_number: str | None = None
-    commodity_code: str | None = Field(default=None, description="HS / tariff code")
+    commodity_code: CommodityCode | None = Field(default=None,
+                                                 description="HS / tariff code: digits only")
     description: str | None = None
     packages: int | None = None
     package_type: str | None = coded("UN/ECE Recommendation 21", "CT carton")

@@ -1,13 +1,83 @@
 """Building blocks shared by canonical messages.  Codes keep the code list they come from in
-their field name (e.g. ``role`` is UNTDID 3035) so agencies can look them up."""
+their field name (e.g. ``role`` is UNTDID 3035) so agencies can look them up.
+
+What routing reads (commodity codes and their HS chapters, countries of origin, customs
+offices, trader identifications, amounts with their qualifier and currency) is held in one
+spelling only: a value in another script's digits, full-width letters, lower case or with
+control characters would otherwise slip past a rule written for the plain one (HS 0302 in
+Arabic-Indic digits once skipped the quarantine rule for chapters 01-24).  The types below
+normalise what has one plain spelling (lower-case letters, the dots of a commodity code) and
+refuse the rest; the mapping puts each value through its field's type where it reads it, so
+a refusal is answered at its segment and element.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from gateway.model.numbers import MAX_NUMBER_DIGITS
+
+
+def _normalised(pattern: str, what: str, prepare: Callable[[str], str] = str.upper
+                ) -> BeforeValidator:
+    """Text put through ``prepare`` (ASCII only: ``str.upper`` would also turn a full-width
+    letter into another full-width letter) and then held to ``pattern``; else refused."""
+    whole = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value  # the field's own type refuses it
+        plain = prepare(value) if value.isascii() else value
+        if whole.fullmatch(plain) is None:
+            shown = repr(value) if len(value) <= 40 else f"{value[:40]!r}..."
+            raise ValueError(f"{shown} is not {what}")
+        return plain
+
+    return BeforeValidator(check)
+
+
+def _commodity_digits(text: str) -> str:
+    return text.replace(".", "").replace(" ", "")
+
+
+#: A Harmonized System / tariff code: the digits 0-9 only, at least the two of its chapter
+#: (the dots and spaces partners write between the digit groups are dropped: 0303.55 is 030355).
+CommodityCode = Annotated[
+    str, _normalised("[0-9]{2,18}", "a commodity code (digits 0-9, dots or spaces between "
+                     "them; at least the two digits of its HS chapter)", _commodity_digits),
+    Field(pattern="^[0-9]{2,18}$")]
+#: ISO 3166-1 alpha-2, upper case.
+CountryCode = Annotated[
+    str, _normalised("[A-Z]{2}", "an ISO 3166-1 alpha-2 country code (two letters A-Z)"),
+    Field(pattern="^[A-Z]{2}$")]
+#: ISO 4217, upper case.
+CurrencyCode = Annotated[
+    str, _normalised("[A-Z]{3}", "an ISO 4217 currency code (three letters A-Z)"),
+    Field(pattern="^[A-Z]{3}$")]
+#: A code of a UN/EDIFACT code list (a qualifier such as UNTDID 5025's 40): letters A-Z and
+#: digits 0-9, upper case.
+ListCode = Annotated[
+    str, _normalised("[A-Z0-9]{1,17}", "a code (letters A-Z and digits 0-9)"),
+    Field(pattern="^[A-Z0-9]{1,17}$")]
+#: A customs office (UN/LOCODE TWKHH, or a national office number such as NL000396).
+OfficeCode = Annotated[
+    str, _normalised("[A-Z0-9]{1,35}", "a customs office code (letters A-Z and digits 0-9)"),
+    Field(pattern="^[A-Z0-9]{1,35}$")]
+#: A party's identification (GS1 GLN, EORI, a tax number ...): printable ASCII without control
+#: characters, spaces at its ends dropped; kept in its case (registries compare it as is).
+TraderId = Annotated[
+    str, _normalised("[!-~](?:[ -~]{0,33}[!-~])?", "an identification (printable ASCII, "
+                     "at most 35 characters)", lambda text: text.strip(" ")),
+    Field(pattern="^[!-~](?:[ -~]{0,33}[!-~])?$")]
+#: An amount or quantity: what the numeric representation can carry (ISO 9735-1 clause 10):
+#: finite, at most ``MAX_NUMBER_DIGITS`` digits.
+Number = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=MAX_NUMBER_DIGITS)]
 
 
 def coded(code_list: str, example: str = "", *, required: bool = False) -> Any:
@@ -40,7 +110,7 @@ class Party(Frozen):
     """NAD: ``role`` is UNTDID 3035 (e.g. DT declarant, CN consignee, CZ consignor)."""
 
     role: str = coded("UNTDID 3035", "DT declarant, CN consignee, CZ consignor", required=True)
-    id: str | None = None
+    id: TraderId | None = None
     id_agency: str | None = coded("UNTDID 3055", "9 GS1, 5 ISO, ZZZ mutually defined")
     name: str | None = None
     street: str | None = None
@@ -73,16 +143,16 @@ class Measurement(Frozen):
 
     purpose: str = coded("UNTDID 6311", "WT weights", required=True)
     dimension: str | None = coded("UNTDID 6313", "G gross weight, AAA net weight")
-    value: Decimal | None = None
+    value: Number | None = None
     unit: str | None = coded("UN/ECE Recommendation 20", "KGM kilogram")
 
 
 class Amount(Frozen):
     """MOA: ``qualifier`` is UNTDID 5025 (e.g. 40 customs value); currency ISO 4217."""
 
-    qualifier: str = coded("UNTDID 5025", "40 customs value", required=True)
-    value: Decimal
-    currency: str | None = coded("ISO 4217", "USD")
+    qualifier: ListCode = coded("UNTDID 5025", "40 customs value", required=True)
+    value: Number
+    currency: CurrencyCode | None = coded("ISO 4217", "USD")
 
 
 class Document(Frozen):
@@ -152,13 +222,10 @@ class Canonical(Frozen):
 
     @property
     def hs_chapters(self) -> frozenset[str]:
-        """Harmonized System chapters (two digits) of the goods, for content routing."""
-        chapters = set()
-        for code in self.commodity_codes:
-            digits = code.replace(".", "").strip()
-            if len(digits) >= 2 and digits[:2].isdigit():
-                chapters.add(digits[:2])
-        return frozenset(chapters)
+        """Harmonized System chapters (two digits) of the goods, for content routing: the
+        first two digits of each commodity code (``CommodityCode``: digits only, at least
+        two)."""
+        return frozenset(code[:2] for code in self.commodity_codes)
 
 
 class Equipment(Frozen):

@@ -10,11 +10,14 @@ from pydantic import Field
 from gateway.model.canonical.common import (
     Amount,
     Canonical,
+    CommodityCode,
+    CountryCode,
     DateValue,
     Document,
     Frozen,
     Location,
     Measurement,
+    OfficeCode,
     Party,
     Reference,
     Transport,
@@ -26,9 +29,10 @@ class GoodsItem(Frozen):
     """One goods item (CUSDEC SG30, headed by CST)."""
 
     item_number: str | None = None
-    commodity_code: str | None = Field(default=None, description="HS / tariff code")
+    commodity_code: CommodityCode | None = Field(default=None,
+                                                 description="HS / tariff code: digits only")
     description: str | None = None
-    country_of_origin: str | None = coded("ISO 3166-1 alpha-2")
+    country_of_origin: CountryCode | None = coded("ISO 3166-1 alpha-2")
     gross_weight: Measurement | None = None
     net_weight: Measurement | None = None
     measurements: tuple[Measurement, ...] = ()
@@ -56,7 +60,7 @@ class CustomsDeclaration(Canonical):
     document_code: str = coded("UNTDID 1001", "929 import, 830 export", required=True)
     function: MessageFunction
     function_code: str | None = coded("UNTDID 1225", "9 original (as sent)")
-    customs_office: str | None = None
+    customs_office: OfficeCode | None = None
     dates: tuple[DateValue, ...] = ()
     locations: tuple[Location, ...] = ()
     parties: tuple[Party, ...] = ()
