@@ -6,14 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.store.database import translated_errors
+from gateway.store.storable import storable_optional, storable_text
 
 
 async def record(pool: Any, *, sha256: str, body: str, source: str, status: str,
                  error: str | None = None) -> int:
+    """A refused table is stored as it was, with what PostgreSQL cannot hold made visible
+    (a NUL in routing.yaml is refused by YAML, and then its record must not fail too)."""
     async with translated_errors("recording a routing table"), pool.acquire() as connection:
         version: int = await connection.fetchval(
             "INSERT INTO routing_versions (sha256, body, source, status, error)"
-            " VALUES ($1, $2, $3, $4, $5) RETURNING id", sha256, body, source, status, error)
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id", sha256, storable_text(body),
+            storable_text(source), status, storable_optional(error))
         return version
 
 
