@@ -12,7 +12,7 @@ Every finding carries its ISO 9735 code (0085) and position; all are reported, u
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from gateway.catalog.catalog import CompiledMessage, Level
@@ -119,6 +119,7 @@ def arrange(segments: tuple[Segment, ...], compiled: CompiledMessage) -> Instanc
 #: UNA is the partner's to choose, so what is kept per UNA must be bounded.
 PATTERN_SETS = 8
 _PATTERNS = "segment patterns"
+_KEY = Delimiters()
 
 
 def segment_patterns(compiled: CompiledMessage, delimiters: Delimiters) -> SegmentPatterns:
@@ -130,7 +131,10 @@ def segment_patterns(compiled: CompiledMessage, delimiters: Delimiters) -> Segme
         # functools.lru_cache is bounded and safe to share between the processor's threads
         by_delimiters = compiled.derived.setdefault(_PATTERNS, functools.lru_cache(
             maxsize=PATTERN_SETS)(functools.partial(SegmentPatterns, compiled)))
-    patterns: SegmentPatterns = by_delimiters(delimiters)
+    # The decimal mark (both are read) and the terminator (not in a segment's text) do not
+    # change a pattern: UNAs that differ only there share their patterns.
+    key = replace(delimiters, decimal=_KEY.decimal, terminator=_KEY.terminator)
+    patterns: SegmentPatterns = by_delimiters(key)
     return patterns
 
 

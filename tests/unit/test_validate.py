@@ -309,3 +309,12 @@ def test_the_pattern_cache_keeps_a_bounded_number_of_unas() -> None:
     alive = {release for o in gc.get_objects() if isinstance(o, SegmentPattern)
              for release in releases if release in o.regex.pattern}
     assert 0 < len(alive) <= PATTERN_SETS
+
+
+def test_unas_that_differ_only_in_decimal_mark_or_terminator_share_their_patterns() -> None:
+    compiled = shipped_catalog().message("CUSDEC", "D96B")
+    assert compiled is not None
+    assert segment_patterns(compiled, Delimiters(decimal=",", terminator="\n")) is \
+        segment_patterns(compiled, Delimiters())
+    assert segment_patterns(compiled, Delimiters(release="!")) is not \
+        segment_patterns(compiled, Delimiters())

@@ -172,6 +172,20 @@ def test_an_amount_routing_cannot_read_is_refused(moa: str, where: tuple[int, st
     assert refused_at(submitted({"MOA+40:1000:USD": moa}, lenient=True)) == where
 
 
+def test_a_negative_customs_value_is_refused_not_subtracted() -> None:
+    """A second goods item declaring -240000 USD brought the total under the statistics
+    threshold."""
+    text = interchange([cusdec_message(commodity_codes=("8471", "8472"))],
+                       syntax="UNOY:4").decode("latin-1")
+    first = text.index("MOA+40:1000:USD")
+    text = text[:first] + "MOA+40:250000:USD" + text[first + 15:].replace(
+        "MOA+40:1000:USD", "MOA+40:-240000:USD", 1)
+    outcome = process_submission(text.encode("utf-8"), demo_context(DEMO_PARTNER, ROUTING))
+    (finding,) = one(outcome).findings
+    assert int(finding.code) == 12 and "customs value" in finding.text
+    assert not one(outcome).agencies
+
+
 # --- the property: no routing condition sees a value that is not normalised -----------------
 
 #: The elements routing reads, by the text the builder's CUSDEC has there.

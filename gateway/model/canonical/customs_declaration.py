@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gateway.model.canonical.common import (
     Amount,
@@ -97,3 +97,13 @@ class CustomsDeclaration(Canonical):
     def customs_value(self, currency: str) -> Decimal:
         return sum((a.value for g in self.goods_items for a in g.amounts
                     if a.qualifier == CUSTOMS_VALUE and a.currency == currency), Decimal(0))
+
+    @model_validator(mode="after")
+    def _customs_values_not_negative(self) -> CustomsDeclaration:
+        """A goods item's customs value is never below zero; a negative one would lower the
+        declaration's total below a routing threshold (``customs_value_at_least``)."""
+        for number, goods in enumerate(self.goods_items, start=1):
+            if any(a.qualifier == CUSTOMS_VALUE and a.value < 0 for a in goods.amounts):
+                raise ValueError(f"goods item {number}: a customs value (UNTDID 5025 "
+                                 f"{CUSTOMS_VALUE}) is not negative")
+        return self
