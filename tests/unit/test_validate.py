@@ -318,3 +318,11 @@ def test_unas_that_differ_only_in_decimal_mark_or_terminator_share_their_pattern
         segment_patterns(compiled, Delimiters())
     assert segment_patterns(compiled, Delimiters(release="!")) is not \
         segment_patterns(compiled, Delimiters())
+
+
+def test_a_finding_quotes_a_bounded_part_of_a_huge_value() -> None:
+    """A 100,000-character value too long for its element was quoted whole in the finding,
+    and so in the summary stored and logged for the submission."""
+    (f,) = replaced("FTX+AAA+++Goods item 1", "FTX+AAA+++" + "A" * 100_000)
+    assert where(f) == (39, "FTX", 4, 1)
+    assert len(f.text) < 200 and "(100,036 characters)" in f.text
