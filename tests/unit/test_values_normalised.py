@@ -186,6 +186,24 @@ def test_a_negative_customs_value_is_refused_not_subtracted() -> None:
     assert not one(outcome).agencies
 
 
+@pytest.mark.parametrize("date", [
+    "\u0662\u0660\u0662\u0666\u0661\u0661\u0662\u0662",  # 20261122 in Arabic-Indic digits
+    "2026112",  # strptime read it as 2 November
+    "2026 112",
+])
+def test_a_date_is_fixed_width_ascii_digits_or_refused(date: str) -> None:
+    """strptime reads any script's digits and one-digit months and days."""
+    outcome = submitted({"DTM+137:20261122:102": f"DTM+137:{date}:102"})
+    assert refused_at(outcome) == (12, "DTM", 1, 2)
+
+
+@pytest.mark.parametrize("zone", ["+\u0660\u0668", "+\uff10\uff18", "+8", "+08?:0"])
+def test_a_zone_offset_in_other_digits_is_refused(zone: str) -> None:
+    dated = f"DTM+137:202612031015?{zone}:303"
+    assert declaration(submitted({"DTM+137:20261122:102": "DTM+137:202612031015?+08:303"}))
+    assert refused_at(submitted({"DTM+137:20261122:102": dated})) == (12, "DTM", 1, 2)
+
+
 # --- the property: no routing condition sees a value that is not normalised -----------------
 
 #: The elements routing reads, by the text the builder's CUSDEC has there.
