@@ -3,9 +3,12 @@ writes when it decides, and what ``gateway release`` writes for a held message."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TextIO
 
-from gateway.model.canonical import CanonicalMessage
+from pydantic import ValidationError
+
+from gateway.model.canonical import CANONICAL_ADAPTER, CanonicalMessage
+from gateway.store import interchanges as store
 from gateway.store import outbox
 
 
@@ -50,3 +53,19 @@ async def queue_deliveries(connection: Any, *, submission_id: int, partner_id: s
             message_id=message_id, canonical=canonical, message_type=message_type,
             release=release, agency=agency, role=role, priority=priority)
     return [agency for agency, _ in roles]
+
+
+async def stored_canonical(connection: Any, message: store.StoredMessage,
+                           out: TextIO) -> CanonicalMessage | None:
+    """A stored canonical message read again for release or replay; None (told, and recorded
+    in its history) when it no longer fits the canonical model, e.g. a value stored before the
+    model learnt to refuse it: it stays where it is for ops to look at."""
+    try:
+        return CANONICAL_ADAPTER.validate_json(message.canonical)
+    except ValidationError as exc:
+        problem = f"{exc.error_count()} problem(s), first: {exc.errors()[0]['msg']}"
+        await store.add_event(connection, message.interchange_id, "stored_message_invalid",
+                              {"problem": problem}, message.id)
+        out.write(f"message {message.id}: the stored canonical message no longer fits the "
+                  f"model ({problem}); left as it is\n")
+        return None

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from gateway.app.deliveries import queue_deliveries
+from gateway.app.deliveries import queue_deliveries, stored_canonical
 from gateway.config.load import GatewayConfig
-from gateway.model.canonical import CANONICAL_ADAPTER
 from gateway.store import interchanges as store
 from gateway.store.database import create_pool, translated_errors
 
@@ -20,7 +19,9 @@ async def release(config: GatewayConfig, reference: str, out: TextIO) -> int:
                 connection.transaction():
             held = await store.messages_in(connection, "held", reference)
             for message in held:
-                canonical = CANONICAL_ADAPTER.validate_json(message.canonical)
+                canonical = await stored_canonical(connection, message, out)
+                if canonical is None:
+                    continue
                 sent_to = await queue_deliveries(
                     connection, submission_id=message.interchange_id,
                     partner_id=message.partner_id, position=message.position,

@@ -18,14 +18,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TextIO
 
-from gateway.app.deliveries import queue_deliveries
+from gateway.app.deliveries import queue_deliveries, stored_canonical
 from gateway.app.serve import topology_of
 from gateway.app.traders import AeoRegistry
 from gateway.bus.dead_letters import DeadLetter, replay_dead_letters
 from gateway.config.load import GatewayConfig, parse_routing
 from gateway.config.routing import RoutingTable
 from gateway.errors import ConfigError
-from gateway.model.canonical import CANONICAL_ADAPTER, CanonicalMessage
+from gateway.model.canonical import CanonicalMessage
 from gateway.pipeline.route import CANCELLATION, FOLLOWS_ORIGINAL, RouteDecision, route
 from gateway.store import interchanges as store
 from gateway.store import outbox, routing_versions
@@ -77,7 +77,9 @@ async def _unroutable(connection: Connection, config: GatewayConfig, reference: 
         return 0
     version, table = await _table_in_force(connection, config)
     for message in messages:
-        canonical = CANONICAL_ADAPTER.validate_json(message.canonical)
+        canonical = await stored_canonical(connection, message, out)
+        if canonical is None:
+            continue
         decision = await _decision(connection, message, canonical, table,
                                    registry.trusted_for(message.partner_id))
         await _apply(connection, message, canonical, decision, version, out)

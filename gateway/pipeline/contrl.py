@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from gateway.model.edifact import Delimiters, GroupHeader, InterchangeHeader, PartyId
 from gateway.model.findings import Finding
 from gateway.model.outcome import MessageOutcome
-from gateway.pipeline.validate import REPERTOIRES
 from gateway.wire.edifact.syntax import (
     CODECS,
     MESSAGE_IDENTIFIER_LENGTHS,
     PARTY_ID_LENGTH,
     QUALIFIER_LENGTH,
     REFERENCE_LENGTH,
+    REPERTOIRES,
     invalid_characters,
 )
 from gateway.wire.edifact.writer import OutSegment, Writer

@@ -28,17 +28,11 @@ from gateway.model.edifact import Components, Delimiters, Segment
 from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.numbers import has_any_digit, numeric_length
 from gateway.pipeline.patterns import SegmentPattern, SegmentPatterns
+from gateway.wire.edifact.syntax import REPERTOIRES
 
 Code = SyntaxErrorCode
 #: At most this many findings per message; one more says how many were left out.
 MAX_FINDINGS = 100
-
-#: ISO 9735-1 annex A: the level A repertoire (upper-case letters, digits, space and
-#: . , - ( ) / = ' + : ? ! " % & * ; < >); level B adds lower-case letters and more.
-LEVEL_A = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-()/='+:?!\"%&*;<>")
-LEVEL_B = LEVEL_A | frozenset("abcdefghijklmnopqrstuvwxyz#@[]{}\\|~_^`$")
-REPERTOIRES: dict[str, frozenset[str]] = {"UNOA": LEVEL_A, "UNOB": LEVEL_B,
-                                          "IATA": LEVEL_A, "IATB": LEVEL_B}
 
 
 class Strictness(StrEnum):

@@ -173,3 +173,25 @@ async def test_a_parked_delivery_is_sent_again_once(gateway: Gateway) -> None:
     assert code == 1  # at most once
     events = await gateway.fetch("SELECT detail::text FROM events WHERE kind = 'replayed'")
     assert len(events) == 1 and "parked amqp dispatch" in events[0]["detail"]
+
+
+async def test_a_stored_message_the_model_now_refuses_is_left_for_ops(
+        gateway: Gateway) -> None:
+    """A canonical message stored before the model learnt to refuse one of its values (here
+    an Arabic-Indic commodity code) is told and left as it is, not a crash of the replay."""
+    replace_file(gateway.files.root / "routing.yaml",
+                 "rules:\n  - name: manifests\n    match: {kind: CargoReport}\n"
+                 "    deliver: [customs]\n")
+    await table_version(gateway, 2)
+    await gateway.upload("van-a", "old.edi", cusdec(("8471",), sender="VANA",
+                                                    control_reference="OLD1"))
+    await gateway.answers("van-a", "old.edi")
+    await gateway.fetch(
+        "UPDATE messages SET canonical = jsonb_set(canonical, '{goods_items,0,commodity_code}',"
+        " to_jsonb('\u0668\u0664\u0667\u0661'::text))")
+    code, said = await asyncio.to_thread(cli, gateway, "replay", "OLD1")
+    assert "no longer fits the model" in said and "left as it is" in said
+    (row,) = await gateway.fetch("SELECT status FROM messages")
+    assert row["status"] == "unroutable"
+    kinds = [r["kind"] for r in await gateway.fetch("SELECT kind FROM events")]
+    assert "stored_message_invalid" in kinds

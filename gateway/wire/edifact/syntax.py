@@ -17,6 +17,15 @@ LEVEL_A = Delimiters()
 #: Level B default separators are information separators IS1/IS3/IS4 (ISO 9735-1 annex A).
 LEVEL_B = Delimiters(component="\x1f", element="\x1d", terminator="\x1c", repetition="\x19")
 
+#: ISO 9735-1 annex A: the level A repertoire (upper-case letters, digits, space and
+#: . , - ( ) / = ' + : ? ! " % & * ; < >); level B adds lower-case letters and more.  The
+#: other syntax identifiers take their whole character set (CODECS) less INVALID characters.
+LEVEL_A_REPERTOIRE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-()/='+:?!\"%&*;<>")
+LEVEL_B_REPERTOIRE = LEVEL_A_REPERTOIRE | frozenset("abcdefghijklmnopqrstuvwxyz#@[]{}\\|~_^`$")
+REPERTOIRES: dict[str, frozenset[str]] = {
+    "UNOA": LEVEL_A_REPERTOIRE, "UNOB": LEVEL_B_REPERTOIRE,
+    "IATA": LEVEL_A_REPERTOIRE, "IATB": LEVEL_B_REPERTOIRE}
+
 #: Syntax identifier (UNB S001 0001) -> Python codec.  UNOA/UNOB are subsets of ISO 646
 #: (ASCII); UNOC..UNOK are ISO 8859 parts 1-9; UNOW/UNOY are ISO 10646 in UTF-8 (syntax 4).
 #: IATA/IATB are the IATA variants of level A/B used by airline messages.
