@@ -71,20 +71,24 @@ def is_temporary(name: str) -> bool:
     return name.startswith(".") or name.lower().endswith(TEMPORARY_SUFFIXES)
 
 
+def as_text(raw: bytes) -> str:
+    """A client's name or path as text, an upload's name as the intake gets it.  SFTP v3
+    names are bytes; v4 and later say UTF-8 (draft-ietf-secsh-filexfer-13 section 6), which
+    OpenSSH and WinSCP send, but a legacy client may send Latin-1 or cp1252: each byte that is
+    not UTF-8 is kept as ``\\xNN``, so the name stays exact and readable, never a replacement
+    mark (U+FFFD) that loses the byte and makes two names one."""
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
 def upload_name_refusal(raw: bytes) -> str | None:
-    """Why ``raw`` cannot name an upload, or None.  A name is 1 to NAME_MAX_BYTES bytes of
-    UTF-8 (what SFTP v4 and later prescribe, draft-ietf-secsh-filexfer-13 section 6, and what
-    OpenSSH and WinSCP send) without control characters (Unicode Cc: no tool makes them, and
-    they would corrupt logs, terminals and the answer's name)."""
+    """Why ``raw`` cannot name an upload, or None: a name is 1 to NAME_MAX_BYTES bytes (what
+    a file system holds) without control characters (Unicode Cc, NUL included: no tool makes
+    them, and they would corrupt logs, terminals and the answer's name)."""
     if not raw:
         return "it is empty"
     if len(raw) > NAME_MAX_BYTES:
         return f"it is longer than {NAME_MAX_BYTES} bytes"
-    try:
-        name = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"it is not UTF-8 (byte 0x{raw[exc.start]:02X} at {exc.start})"
-    control = next((ch for ch in name if unicodedata.category(ch) == "Cc"), None)
+    control = next((ch for ch in as_text(raw) if unicodedata.category(ch) == "Cc"), None)
     if control is not None:
         return f"it holds the control character U+{ord(control):04X}"
     return None
@@ -138,8 +142,9 @@ def _place(path: bytes) -> _Place | None:
 class _Upload:
     """What one handle opened for writing writes: its own anonymous staging file."""
 
-    def __init__(self, name: str, folder: Path) -> None:
-        self.name = name
+    def __init__(self, raw: bytes, folder: Path) -> None:
+        self.raw = raw  # the client's name for it
+        self.name = as_text(raw)
         self._file: IO[bytes] | None = tempfile.TemporaryFile(  # noqa: SIM115 - see drop()
             dir=folder, buffering=0)
         self.append = False
@@ -190,7 +195,7 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         self._max_bytes = access.max_submission_bytes
         self.max_open = access.settings.max_open_files
         self._writing: list[_Upload] = []  # handles open for writing, oldest first
-        self._waiting: dict[str, _Upload] = {}  # closed temporaries, by name
+        self._waiting: dict[bytes, _Upload] = {}  # closed temporaries, by the client's name
         self._ended = False
 
     # --- the session's life (told by _SessionHandler) ----------------------------------------
@@ -224,18 +229,19 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         return self._open_answer(_place(path))
 
     def _open_upload(self, place: _Place | None, pflags: int) -> _Upload:
-        name = self._inbox_name(place, "uploading")
-        waiting = self._waiting.get(name)
-        if pflags & asyncssh.FXF_EXCL and self._visible(name) is not None:
-            raise asyncssh.SFTPFileAlreadyExists(f"inbox/{name} exists in this session")
+        raw = self._inbox_file(place, "uploading")
+        waiting = self._waiting.get(raw)
+        if pflags & asyncssh.FXF_EXCL and self._visible(raw) is not None:
+            raise asyncssh.SFTPFileAlreadyExists(f"inbox/{as_text(raw)} exists in this "
+                                                 "session")
         if waiting is not None and not pflags & asyncssh.FXF_TRUNC:
-            upload = self._waiting.pop(name)  # written on: a resumed upload
+            upload = self._waiting.pop(raw)  # written on: a resumed upload
         elif waiting is None and not pflags & asyncssh.FXF_CREAT:
-            raise asyncssh.SFTPNoSuchFile(f"no such file: inbox/{name}")
+            raise asyncssh.SFTPNoSuchFile(f"no such file: inbox/{as_text(raw)}")
         else:
             if waiting is not None:
-                self._waiting.pop(name).drop()
-            upload = _Upload(name, self._home / INBOX)
+                self._waiting.pop(raw).drop()
+            upload = _Upload(raw, self._home / INBOX)
         upload.append = bool(pflags & asyncssh.FXF_APPEND)
         self._writing.append(upload)
         return upload
@@ -296,8 +302,8 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
             raise asyncssh.SFTPFailure(upload.refusal)
         elif is_temporary(upload.name):
             with contextlib.suppress(KeyError):
-                self._waiting.pop(upload.name).drop()
-            self._waiting[upload.name] = upload
+                self._waiting.pop(upload.raw).drop()
+            self._waiting[upload.raw] = upload
         else:
             try:
                 await self._accept(upload, upload.name)
@@ -315,25 +321,22 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         await self.posix_rename(oldpath, newpath)
 
     async def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
-        old = self._inbox_name(_place(oldpath), "renaming")
-        new = self._inbox_name(_place(newpath), "renaming")
-        if is_temporary(new):
+        old = self._inbox_file(_place(oldpath), "renaming")
+        new = self._inbox_file(_place(newpath), "renaming")
+        old_name, new_name = as_text(old), as_text(new)
+        if is_temporary(new_name):
             raise asyncssh.SFTPPermissionDenied("rename to the final file name to submit")
-        upload = self._waiting.pop(old, None)
+        upload = self._waiting.get(old)
+        if upload is None and self._open_as(old):
+            raise asyncssh.SFTPFailure(f"inbox/{old_name} is still open: close it before "
+                                       "renaming it")
         if upload is None:
-            if self._open_as(old):
-                raise asyncssh.SFTPFailure(f"inbox/{old} is still open: close it before "
-                                           "renaming it")
-            raise asyncssh.SFTPNoSuchFile(f"no such file: inbox/{old}")
+            raise asyncssh.SFTPNoSuchFile(f"no such file: inbox/{old_name}")
         if self._open_as(new):
-            self._waiting[old] = upload
-            raise asyncssh.SFTPFileAlreadyExists(f"inbox/{new} is open for writing in this "
-                                                 "session: close it first")
-        try:
-            await self._accept(upload, new)
-        except asyncssh.SFTPError:
-            self._waiting[old] = upload  # nothing accepted: the rename may be tried again
-            raise
+            raise asyncssh.SFTPFileAlreadyExists(f"inbox/{new_name} is open for writing in "
+                                                 "this session: close it first")
+        await self._accept(upload, new_name)  # failing, it stays: the rename may be retried
+        del self._waiting[old]
         upload.drop()
 
     def remove(self, path: bytes) -> None:
@@ -347,19 +350,19 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
             raise asyncssh.SFTPPermissionDenied("only files in inbox/ and outbox/ are deleted")
 
     def _remove_upload(self, raw: bytes) -> None:
-        name = _name_of(raw)
-        waiting = self._waiting.pop(name, None) if name else None
+        waiting = self._waiting.pop(raw, None)
         if waiting is not None:
             waiting.drop()
             return
-        writing = [u for u in self._writing if u.name == name]
+        writing = [u for u in self._writing if u.raw == raw]
         if not writing:
-            raise asyncssh.SFTPNoSuchFile(f"no such file: inbox/{_text(raw)}")
+            raise asyncssh.SFTPNoSuchFile(f"no such file: inbox/{as_text(raw)}")
         for upload in writing:  # its close now fails: a close that succeeds stored its bytes
-            upload.refusal = f"inbox/{name} was deleted before it was closed: nothing accepted"
+            upload.refusal = (f"inbox/{upload.name} was deleted before it was closed: nothing "
+                              "was accepted")
             upload.drop()
 
-    def _inbox_name(self, place: _Place | None, action: str) -> str:
+    def _inbox_file(self, place: _Place | None, action: str) -> bytes:
         """The name a path gives a file in inbox/, or the SFTP error telling why it cannot."""
         if place is None or place.folder != INBOX:
             raise asyncssh.SFTPPermissionDenied(f"{action} is allowed only in inbox/")
@@ -369,17 +372,15 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         refusal = upload_name_refusal(place.name)
         if refusal is not None:
             raise asyncssh.SFTPInvalidFilename(f"not a file name for an upload: {refusal}")
-        return place.name.decode("utf-8")
+        return place.name
 
-    def _open_as(self, name: str) -> bool:
-        return any(upload.name == name for upload in self._writing)
+    def _open_as(self, raw: bytes) -> bool:
+        return any(upload.raw == raw for upload in self._writing)
 
-    def _visible(self, name: str | None) -> _Upload | None:
-        """The upload ``inbox/<name>`` shows: waiting for its rename, else the latest open."""
-        if name is None:
-            return None
-        writing = [u for u in self._writing if u.name == name and u.refusal is None]
-        return self._waiting.get(name) or (writing[-1] if writing else None)
+    def _visible(self, raw: bytes) -> _Upload | None:
+        """The upload ``inbox/<raw>`` shows: waiting for its rename, else the latest open."""
+        writing = [u for u in self._writing if u.raw == raw and u.refusal is None]
+        return self._waiting.get(raw) or (writing[-1] if writing else None)
 
     # --- attributes and listings ---------------------------------------------------------------
 
@@ -391,9 +392,9 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
             return os.stat(self._folder_path(place.folder))
         if place.folder == OUTBOX:
             return self._regular_answer(place.name)
-        upload = self._visible(_name_of(place.name))
+        upload = self._visible(place.name)
         if upload is None:
-            raise asyncssh.SFTPNoSuchFile(f"no such file: {_text(path)}")
+            raise asyncssh.SFTPNoSuchFile(f"no such file: {as_text(path)}")
         return os.fstat(upload.fd)
 
     def lstat(self, path: bytes) -> os.stat_result:
@@ -406,9 +407,9 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         place = _place(path)
         if place is None or place.folder != INBOX or not place.name:
             raise asyncssh.SFTPPermissionDenied("only an upload's attributes may be set")
-        upload = self._visible(_name_of(place.name))
+        upload = self._visible(place.name)
         if upload is None:
-            raise asyncssh.SFTPNoSuchFile(f"no such file: {_text(path)}")
+            raise asyncssh.SFTPNoSuchFile(f"no such file: {as_text(path)}")
         _set_attributes(upload, attrs)
 
     def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
@@ -422,7 +423,7 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
     async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
         place = _place(path)
         if place is None or place.name:
-            raise asyncssh.SFTPNoSuchFile(f"no such folder: {_text(path)}")
+            raise asyncssh.SFTPNoSuchFile(f"no such folder: {as_text(path)}")
         here = os.stat(self._folder_path(place.folder))
         for dot in (b".", b".."):
             yield asyncssh.SFTPName(dot, attrs=asyncssh.SFTPAttrs.from_local(here))
@@ -434,10 +435,10 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
             for sub in (INBOX, OUTBOX):
                 yield sub.encode(), os.stat(self._folder_path(sub))
         elif folder == INBOX:
-            for name in dict.fromkeys([*self._waiting, *(u.name for u in self._writing)]):
-                upload = self._visible(name)
+            for raw in dict.fromkeys([*self._waiting, *(u.raw for u in self._writing)]):
+                upload = self._visible(raw)
                 if upload is not None:
-                    yield name.encode(), os.fstat(upload.fd)
+                    yield raw, os.fstat(upload.fd)
         else:
             with os.scandir(self._folder_path(OUTBOX)) as entries:
                 for entry in entries:
@@ -530,15 +531,6 @@ def _set_attributes(upload: _Upload, attrs: asyncssh.SFTPAttrs) -> None:
         raise asyncssh.SFTPOpUnsupported("an upload's size changes only by writing it")
 
 
-def _name_of(raw: bytes) -> str | None:
-    """The upload name ``raw`` is, or None when it cannot be one (so names no upload)."""
-    return raw.decode("utf-8") if upload_name_refusal(raw) is None else None
-
-
-def _text(path: bytes) -> str:
-    return path.decode("utf-8", errors="replace")
-
-
 # --- the SFTP session --------------------------------------------------------------------------
 
 
@@ -548,7 +540,12 @@ class _SessionHandler(SFTPServerHandler):
     mailbox what asyncssh's SFTPServer interface does not: how many handles the session holds,
     and that the session is over, so that the closes asyncssh then makes of every handle left
     open are never taken for the client's SSH_FXP_CLOSE (a half-closed channel, a client that
-    died, a broken connection)."""
+    died, a broken connection).
+
+    SFTPServer.close() is called alike for both, and no channel state tells them apart (a
+    client may send its close and its EOF together), hence this subclass of an asyncssh
+    internal (asyncssh 2.14 to 2.24: ``_cleanup``, ``_process_*``, ``_packet_handlers``);
+    tests/integration/test_sftp_uploads.py fails if a new asyncssh changes them."""
 
     def __init__(self, server: MailboxSFTPServer, reader: asyncssh.SSHReader[bytes],
                  writer: asyncssh.SSHWriter[bytes]) -> None:
@@ -584,15 +581,14 @@ class _SessionHandler(SFTPServerHandler):
 
 
 class _SftpSession(SSHServerStreamSession[bytes]):
-    """A session channel that runs SFTP and nothing else: no shell, command or scp."""
+    """A session channel that runs SFTP and nothing else (no shell, command or scp), with
+    _SessionHandler: asyncssh's own stream session runs its stock handler for "sftp"."""
 
     def __init__(self, run: Callable[[asyncssh.SSHServerChannel[bytes],
                                       asyncssh.SSHReader[bytes],
-                                      asyncssh.SSHWriter[bytes]], Awaitable[None]],
-                 closed: Callable[[], None]) -> None:
+                                      asyncssh.SSHWriter[bytes]], Awaitable[None]]) -> None:
         super().__init__(None)
         self._run = run
-        self._closed: Callable[[], None] | None = closed
         self._channel: asyncssh.SSHServerChannel[bytes] | None = None
 
     def connection_made(self, chan: SSHChannel[bytes]) -> None:
@@ -615,12 +611,6 @@ class _SftpSession(SSHServerStreamSession[bytes]):
         self._channel.get_connection().create_task(
             self._run(self._channel, reader, writer), reader.logger)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        if self._closed is not None:
-            self._closed()
-            self._closed = None
-
 
 # --- the SSH server: logins and what each may hold ---------------------------------------------
 
@@ -633,6 +623,23 @@ class _Census:
         self.logging_in = 0
         self.connections: Counter[str] = Counter()
         self.sessions: Counter[str] = Counter()
+        self._watching: set[asyncio.Task[None]] = set()
+
+    def hold_session(self, partner_id: str, channel: asyncssh.SSHServerChannel[bytes]) -> None:
+        """Count a session of ``partner_id`` until its channel is closed, however that comes
+        (asyncssh closes a channel in every case, even one whose opening never completed,
+        while its session object may never hear of it)."""
+        self.sessions[partner_id] += 1
+        watch = asyncio.get_running_loop().create_task(self._until_closed(partner_id, channel))
+        self._watching.add(watch)
+        watch.add_done_callback(self._watching.discard)
+
+    async def _until_closed(self, partner_id: str,
+                            channel: asyncssh.SSHServerChannel[bytes]) -> None:
+        try:
+            await channel.wait_closed()
+        finally:
+            _release(self.sessions, partner_id)
 
 
 def _release(counter: Counter[str], partner_id: str) -> None:
@@ -707,11 +714,10 @@ class _SSHServer(asyncssh.SSHServer):
             raise asyncssh.ChannelOpenError(
                 asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
                 f"too many SFTP sessions: partner {partner_id} may have {limit} open at once")
-        self._census.sessions[partner_id] += 1
         channel = self._connection.create_server_channel(encoding=None)
+        self._census.hold_session(partner_id, channel)
         return channel, _SftpSession(
-            lambda chan, reader, writer: self._serve(partner_id, chan, reader, writer),
-            lambda: _release(self._census.sessions, partner_id))
+            lambda chan, reader, writer: self._serve(partner_id, chan, reader, writer))
 
     async def _serve(self, partner_id: str, chan: asyncssh.SSHServerChannel[bytes],
                      reader: asyncssh.SSHReader[bytes],

@@ -247,7 +247,7 @@ async def test_a_temporary_reopened_without_truncation_is_written_on(gateway: Ga
 
 
 @pytest.mark.parametrize("name", [
-    b"", b"caf\xe9.edi", b"nul\x00.edi", b"line\nbreak.edi", b"esc\x1b[2J.edi", b"del\x7f.edi",
+    b"", b"nul\x00.edi", b"line\nbreak.edi", b"esc\x1b[2J.edi", b"del\x7f.edi",
     b"c1\xc2\x85.edi", b"a" * 256,
 ])
 async def test_a_name_that_is_no_file_name_is_refused_before_any_byte(
@@ -262,6 +262,22 @@ async def test_a_name_that_is_no_file_name_is_refused_before_any_byte(
         with pytest.raises(asyncssh.SFTPError):
             await sftp.posix_rename(b"inbox/ok.edi.part", b"inbox/" + name)
     assert await submitted(gateway) == []
+
+
+async def test_a_name_that_is_not_utf8_is_kept_byte_for_byte(gateway: Gateway) -> None:
+    """A legacy client sends Latin-1 names: the submission is named with every byte kept
+    (``\\xNN`` for each byte that is not UTF-8), never with replacement marks that lose them
+    and make two names one."""
+    data = declaration("LAT1")
+    async with gateway.connect("van-a") as connection, \
+            connection.start_sftp_client(path_encoding=None) as sftp:
+        async with sftp.open(b"inbox/D\xc9CL \xe9t\xe9.edi.part", "wb") as handle:
+            await handle.write(data)
+        assert await sftp.listdir(b"inbox") == [b".", b"..", b"D\xc9CL \xe9t\xe9.edi.part"]
+        await sftp.posix_rename(b"inbox/D\xc9CL \xe9t\xe9.edi.part", b"inbox/D\xc9CL.edi")
+        async with sftp.open(b"inbox/" + b"\xe9" * 2 + b".edi", "wb") as handle:
+            await handle.write(data)
+    assert await submitted(gateway) == [("D\\xc9CL.edi", data), ("\\xe9\\xe9.edi", data)]
 
 
 async def test_names_in_any_script_with_spaces_are_welcome(gateway: Gateway) -> None:
