@@ -773,7 +773,20 @@ def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
         if write_private_key(key, path):
             key.write_public_key(path.with_suffix(".pub"))
             return key
+    _keep_private(path)
     return asyncssh.read_private_key(path)
+
+
+def _keep_private(path: Path) -> None:
+    """A host key others may read (an earlier version wrote it 0644 before its chmod, and a
+    crash in between left it so) is made private again, with an alarm: sshd refuses such a
+    key; here it may already have been copied, which only a new key and new pins undo."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(path, 0o600)
+        event(log, "host_key_was_readable", level=logging.ERROR, path=str(path),
+              mode=f"{mode:04o}", advice="if others could read it, make a new host key "
+              "(delete it and restart) and give partners the new fingerprint")
 
 
 async def start_server(host: str, port: int, host_key: asyncssh.SSHKey, access: PartnerAccess,

@@ -63,3 +63,14 @@ def test_a_host_key_is_made_once_and_kept(tmp_path: Path) -> None:
     assert load_or_create_host_key(path).get_fingerprint() == first.get_fingerprint()
     assert ensure_key(tmp_path / "demo.key") and not ensure_key(tmp_path / "demo.key")
     assert (tmp_path / "demo.key.pub").read_text().startswith("ssh-ed25519 ")
+
+
+def test_a_host_key_others_can_read_is_made_private_with_an_alarm(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The old way left the key 0644 when the process died before its chmod."""
+    path = tmp_path / "host_key"
+    first = load_or_create_host_key(path)
+    path.chmod(0o644)
+    assert load_or_create_host_key(path).get_fingerprint() == first.get_fingerprint()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [r.getMessage() for r in caplog.records] == ["host_key_was_readable"]
