@@ -186,7 +186,7 @@ async def test_a_login_that_takes_too_long_is_cut(gateway: Gateway) -> None:
 async def test_a_client_that_vanished_frees_its_slot(gateway: Gateway) -> None:
     """A partner's network drops without a word (a NAT forgets it): keepalives find out, so
     the connection limit does not lock the partner out until TCP gives up hours later."""
-    async with limited(gateway, max_connections_per_partner=1, keepalive_seconds=2) as gw, \
+    async with limited(gateway, max_connections_per_partner=1, keepalive_seconds=3) as gw, \
             frozen_proxy(gw.port) as (port, freeze):
         vanishing = await asyncssh.connect(
             "127.0.0.1", port, username="van-a", known_hosts=None, agent_path=None,

@@ -120,9 +120,12 @@ async def test_an_openssh_client_killed_mid_upload_submits_nothing(
     assert client.stdin is not None and client.stderr is not None
     client.stdin.write(f"put {source} inbox/slow.edi\n".encode())
     client.stdin.close()
+    trace = b""
     async for line in client.stderr:  # sftp's own trace (-vvv): the server took a write
+        trace += line
         if b"In write loop, ack for" in line:
             break
+    assert b"In write loop, ack for" in trace, trace.decode(errors="replace")
     client.kill()
     await client.wait()
     # ssh shares sftp's stderr: it is closed once ssh has gone, after the server ended the
