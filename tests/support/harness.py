@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from glob import escape as glob_escape
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
