@@ -75,7 +75,27 @@ def control_characters(size: int) -> bytes:
     return _around("FTX+AAA+++" + "\x00\x01\x7f" * (size // 3))
 
 
+def accepted_release_characters(size: int) -> bytes:
+    """Valid declarations, accepted and mapped, whose free texts (C108: five an..70) are
+    released separators: the release characters then go the whole way, through the mapping."""
+    released = "FTX+AAA+++" + ":".join(["?+?:?'??" * 17] * 5)
+    message = [released if s.startswith("FTX") else s
+               for s in cusdec_message(commodity_codes=("0303.55", "8471"))]
+    count = max(1, size // sum(len(s) + 2 for s in message))
+    return interchange([message] * count, sender="DEMOVAN")
+
+
+def accepted_many_items(size: int) -> bytes:
+    """One valid declaration with as many goods items as the size allows (CUSDEC D96B SG30
+    repeats up to 9,999 times): one message, deep in the structure."""
+    per_item = 120
+    codes = [f"{8400 + n % 99:04d}" for n in range(min(9_999, max(1, size // per_item)))]
+    return interchange([cusdec_message(commodity_codes=codes)], sender="DEMOVAN")
+
+
 SHAPES: dict[str, Shape] = {
+    "accepted, released separators": accepted_release_characters,
+    "accepted, many goods items": accepted_many_items,
     "release characters ?'": release_characters,
     "released separators ?+?:??": released_separators,
     "one long element": long_element,
