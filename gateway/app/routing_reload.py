@@ -21,8 +21,8 @@ nothing about completeness.  A change is judged only when
    a tool is still writing waits for its writer all the same.
 
 A tool that pauses longer than the settle time between two writes of one file cannot be told
-apart from two edits: write atomically (a temporary file renamed over the old one).  At start
-the same rule holds: the gateway waits until the file is quiet before it takes the table.
+apart from two edits: write atomically (a temporary file renamed over the old one).  Starting
+the gateway is taken like a SIGHUP: the table is taken once two looks one poll apart agree.
 
 The watcher never stops: any failure at all (a file unreadable or not UTF-8, YAML or pydantic
 refusing it, a bug, the database or the broker failing) refuses that look with an alarm and
@@ -143,8 +143,8 @@ class LiveRouting:
         self.current: TableInForce | None = None
 
     async def start(self) -> TableInForce:
-        """Take the table on disk once it is quiet (it must be valid: the gateway does not
-        start otherwise)."""
+        """Take the table on disk once it is whole and quiet (it must be valid: the gateway
+        does not start otherwise)."""
         look = await self._quiet_look()
         text = look.routing.text
         table = await self._run(parse_routing, text, str(self._path), self._agencies,
@@ -250,12 +250,15 @@ class LiveRouting:
         self._agencies = agencies
 
     async def _quiet_look(self) -> Look:
+        """At start, as on SIGHUP: starting the gateway is ops asking for the files as they
+        are, so two agreeing looks one poll apart suffice (or the files' own age)."""
+        required = min(self._settling.settle, self._interval)
         while True:
             look = await self._read(self._look)
             if look is None:
                 self._settling.restart()
             elif self._settling.quiet(look, self._clock(), look.age(self._wall_clock()),
-                                      self._settling.settle):
+                                      required):
                 return look
             elif self._settling.looks == 1:
                 event(log, "routing_settling", settle_seconds=self._settling.settle,

@@ -1,10 +1,22 @@
 """Routing tables change without a restart: a valid table takes over between two messages, an
-invalid one is refused and the old one keeps routing; every version is kept."""
+invalid one is refused and the old one keeps routing; every version is kept.
+
+The tests change routing.yaml and agencies.yaml the way ops tools do, atomically (a temporary
+file renamed over the old one): a file rewritten in place while it is watched could be seen
+half written, and a test could pass on a half table (test_reload_hostile.py shows that the
+watcher never takes one)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
+import pytest
+
+from tests.support import harness
 from tests.support.edifact import cusdec
 from tests.support.harness import Gateway
 
@@ -16,10 +28,41 @@ MACHINERY_TO_QUARANTINE = """
 """
 
 
+def replace(path: Path, text: str | bytes) -> None:
+    """Write ``path`` atomically: a temporary file beside it, renamed over it."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(text.encode() if isinstance(text, str) else text)
+    os.replace(temporary, path)
+
+
+async def settling_gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                           settle: float) -> AsyncIterator[Gateway]:
+    """The harness's gateway with ``routing_settle_seconds: settle`` in its gateway.yaml."""
+    write_files = harness.write_files
+
+    def with_settle(root: Path, database: str, **options: Any) -> harness.Files:
+        files = write_files(root, database, **options)
+        files.config_path.write_text(files.config_path.read_text()
+                                     + f"routing_settle_seconds: {settle}\n")
+        return files
+
+    monkeypatch.setattr(harness, "write_files", with_settle)
+    async for gateway in harness.gateway_fixture(tmp_path):
+        yield gateway
+
+
+@pytest.fixture
+async def quick_gateway(tmp_path: Path,
+                        monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gateway]:
+    """Tables take over 0.3 s after they are written (rather than 2 s)."""
+    async for gateway in settling_gateway(tmp_path, monkeypatch, 0.3):
+        yield gateway
+
+
 async def versions(gateway: Gateway, count: int) -> list[dict[str, object]]:
-    for _ in range(100):
+    for _ in range(300):
         rows = [dict(r) for r in await gateway.fetch(
-            "SELECT id, status, error, source FROM routing_versions ORDER BY id")]
+            "SELECT id, status, error, source, body FROM routing_versions ORDER BY id")]
         if len(rows) >= count:
             return rows
         await asyncio.sleep(0.1)
@@ -33,7 +76,7 @@ async def test_a_valid_table_takes_over_without_a_restart(gateway: Gateway) -> N
     assert len(await gateway.queue("customs", expect=1)) == 1
     assert await gateway.queue("quarantine", expect=0) == []
     routing = gateway.files.root / "routing.yaml"
-    routing.write_text(routing.read_text() + MACHINERY_TO_QUARANTINE)
+    replace(routing, routing.read_text() + MACHINERY_TO_QUARANTINE)
     rows = await versions(gateway, 2)
     assert [r["status"] for r in rows] == ["applied", "applied"]
     assert "file changed" in str(rows[1]["source"])
@@ -49,8 +92,8 @@ async def test_a_valid_table_takes_over_without_a_restart(gateway: Gateway) -> N
 async def test_an_invalid_table_is_refused_and_the_old_one_keeps_routing(
         gateway: Gateway) -> None:
     routing = gateway.files.root / "routing.yaml"
-    routing.write_text(routing.read_text().replace("deliver: [customs]",
-                                                   "deliver: [customs, pest-control]"))
+    replace(routing, routing.read_text().replace("deliver: [customs]",
+                                                 "deliver: [customs, pest-control]"))
     rows = await versions(gateway, 2)
     assert rows[1]["status"] == "refused"
     assert "routing.yaml:" in str(rows[1]["error"])
@@ -104,8 +147,8 @@ async def test_an_unroutable_message_is_parked_and_tracked(gateway: Gateway) -> 
     from gateway.cli import main
 
     routing = gateway.files.root / "routing.yaml"
-    routing.write_text("lists: {food: ['01-24']}\nrules:\n  - name: food-only\n"
-                       "    match: {hs_chapters: '@food'}\n    deliver: [quarantine]\n")
+    replace(routing, "lists: {food: ['01-24']}\nrules:\n  - name: food-only\n"
+                     "    match: {hs_chapters: '@food'}\n    deliver: [quarantine]\n")
     await versions(gateway, 2)
     await gateway.upload("van-a", "lathe.edi", cusdec(("8458",), sender="VANA",
                                                       control_reference="PARK1"))
@@ -133,7 +176,8 @@ async def test_held_messages_wait_for_ops_and_copies_reach_observers(gateway: Ga
     from tests.support.edifact import cusdec_message, interchange
 
     routing = gateway.files.root / "routing.yaml"
-    routing.write_text(
+    replace(
+        routing,
         "rules:\n  - name: customs\n    deliver: [customs]\n"
         "  - name: quarantine-watches\n    match: {hs_chapters: ['03']}\n"
         "    copy_to: [quarantine]\n"
@@ -173,10 +217,10 @@ async def test_held_messages_wait_for_ops_and_copies_reach_observers(gateway: Ga
 
 async def test_a_new_agency_gets_its_queue_on_reload(gateway: Gateway) -> None:
     agencies = gateway.files.root / "agencies.yaml"
-    agencies.write_text(agencies.read_text() + "  - code: licensing\n    name: Licensing\n")
+    replace(agencies, agencies.read_text() + "  - code: licensing\n    name: Licensing\n")
     routing = gateway.files.root / "routing.yaml"
-    routing.write_text(routing.read_text() + "\n  - name: licensing-sees-all\n"
-                       "    deliver: [licensing]\n")
+    replace(routing, routing.read_text() + "\n  - name: licensing-sees-all\n"
+            "    deliver: [licensing]\n")
     try:
         for _ in range(100):
             applied = await gateway.fetch("SELECT body FROM routing_versions"
@@ -211,9 +255,9 @@ async def test_the_trader_registry_decides_trusted_trader_rules(gateway: Gateway
                    str(registry)])
     assert code == 0 and "2 traders, 1 AEO" in out.getvalue()
     routing = gateway.files.root / "routing.yaml"
-    routing.write_text("rules:\n  - name: customs\n    deliver: [customs]\n"
-                       "  - name: aeo-fast-lane-notice\n    match: {trusted_trader: true}\n"
-                       "    copy_to: [quarantine]\n")
+    replace(routing, "rules:\n  - name: customs\n    deliver: [customs]\n"
+                     "  - name: aeo-fast-lane-notice\n    match: {trusted_trader: true}\n"
+                     "    copy_to: [quarantine]\n")
     await versions(gateway, 2)
     await gateway.upload("van-a", "decl.edi", cusdec(("8471",), sender="VANA"))
     await gateway.answers("van-a", "decl.edi")
@@ -233,9 +277,10 @@ async def test_fan_out_to_three_agencies_and_the_cancellation_follows(gateway: G
     from tests.support.edifact import cusdec_message, interchange
 
     agencies = gateway.files.root / "agencies.yaml"
-    agencies.write_text(agencies.read_text() + "  - code: licensing\n    name: Licensing\n")
+    replace(agencies, agencies.read_text() + "  - code: licensing\n    name: Licensing\n")
     routing = gateway.files.root / "routing.yaml"
-    routing.write_text(
+    replace(
+        routing,
         "rules:\n  - name: customs\n    deliver: [customs]\n"
         "  - name: food\n    match: {hs_chapters: ['01-24']}\n    deliver: [quarantine]\n"
         "  - name: norway\n    match: {origin_countries: [NO]}\n    deliver: [licensing]\n"
@@ -273,7 +318,8 @@ async def test_fan_out_to_three_agencies_and_the_cancellation_follows(gateway: G
 
 
 async def test_a_reload_during_steady_traffic_loses_and_doubles_nothing(
-        gateway: Gateway) -> None:
+        quick_gateway: Gateway) -> None:
+    gateway = quick_gateway
     from tests.support.edifact import cusdec_message, interchange
 
     routing = gateway.files.root / "routing.yaml"
@@ -289,12 +335,12 @@ async def test_a_reload_during_steady_traffic_loses_and_doubles_nothing(
                                                commodity_codes=("8471",))],
                                sender="VANA", control_reference=f"T{n}")
             await gateway.upload("van-a", f"t{n}.edi", data)
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.25)
 
     async def reloads() -> None:
         for n in range(6):
-            routing.write_text(tables[n % 2])
-            await asyncio.sleep(0.25)
+            replace(routing, tables[n % 2])
+            await asyncio.sleep(0.6)  # each table is quiet long enough (0.3 s) to take over
 
     await asyncio.gather(traffic(), reloads())
     for n in range(12):

@@ -230,15 +230,25 @@ async def test_a_file_not_modified_for_the_settle_time_is_applied_at_once(
     assert await state.routing.step(1.0)
 
 
-async def test_the_gateway_starts_only_with_a_quiet_table(tmp_path: Path) -> None:
+async def test_the_gateway_starts_only_with_a_table_that_holds_still(tmp_path: Path) -> None:
+    """Starting is taken like a SIGHUP: a file that changes between two looks one poll apart
+    is still being written, and its first part is never the table the gateway starts with."""
     config_path = configure(tmp_path, interval=0.1, settle=3600)
-    (tmp_path / "routing.yaml").write_text(SHIPPED.read_text())  # just written
-    routing = LiveRouting(load_config(config_path, environ={}), FakePool())
-    starting = asyncio.create_task(routing.start())
-    await asyncio.sleep(0.5)  # five looks
-    assert not starting.done()
-    _in_the_past(tmp_path / "routing.yaml", tmp_path / "agencies.yaml")
-    assert (await asyncio.wait_for(starting, PATIENCE_SECONDS)).version == 1
+    prefix, rest = halves()
+    (tmp_path / "routing.yaml").write_text(prefix)
+    looks: list[int] = []
+
+    def clock() -> float:  # called once per look, after the files were read
+        looks.append(len(looks))
+        if len(looks) == 1:  # the writer goes on after the first look
+            with (tmp_path / "routing.yaml").open("a") as handle:
+                handle.write(rest)
+        return float(len(looks))
+
+    routing = LiveRouting(load_config(config_path, environ={}), FakePool(), clock=clock,
+                          wall_clock=lambda: 0.0)
+    assert (await routing.start()).table == parse_routing(prefix + rest, "x", AGENCIES)
+    assert len(looks) == 3  # the prefix, the whole table, the whole table again
 
 
 # Any failure refuses the file and the watcher keeps watching.
