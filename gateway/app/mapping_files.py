@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gateway.app.catalog_files import load_catalog
 from gateway.catalog.catalog import Catalog
+from gateway.config.files import read_text
 from gateway.config.mappings import MappingFile, PartsFile
 from gateway.config.yamlfile import load_with_places
 from gateway.errors import ConfigError
@@ -26,7 +27,7 @@ def load_mappings(catalog: Catalog, folder: Path | None = None,
     if not edifact.is_dir():
         raise ConfigError(f"{edifact}: no mapping files here")
     common_path = edifact / COMMON
-    common, common_where = (load_with_places(_read(common_path), str(common_path), PartsFile)
+    common, common_where = (load_with_places(read_text(common_path), str(common_path), PartsFile)
                             if common_path.exists() else (PartsFile(), {}))
     common_origin = Origin(str(common_path), common_where)
     compiled: dict[tuple[str, str], CompiledMapping] = {}
@@ -51,7 +52,7 @@ def load_compiled(folder: Path | None = None) -> tuple[Catalog, Mappings]:
 
 def compile_file(path: Path, catalog: Catalog, common: PartsFile,
                  common_origin: Origin, generated: bool = True) -> CompiledMapping:
-    file, where = load_with_places(_read(path), str(path), MappingFile)
+    file, where = load_with_places(read_text(path), str(path), MappingFile)
     message = catalog.message(file.message, file.release)
     if message is None:
         have = ", ".join(catalog.releases_of(file.message)) or "none"
@@ -61,9 +62,3 @@ def compile_file(path: Path, catalog: Catalog, common: PartsFile,
     return compile_mapping(file, Origin(str(path), where), message, common, common_origin,
                            generated)
 
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc

@@ -273,3 +273,14 @@ def test_the_alias_budget_is_relative_to_the_values_written() -> None:
     items = ", ".join("x" for _ in range(ALIAS_VALUES // 2 + 10))
     data, _ = parse(f"a: &a [{items}]\nb: *a\n", "x.yaml")
     assert len(data["a"]) + len(data["b"]) > ALIAS_VALUES
+
+
+def test_a_mapping_file_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    """Mapping files are read like the other configuration (a UnicodeDecodeError escaped)."""
+    from gateway.app.catalog_files import load_catalog
+    from gateway.app.mapping_files import load_mappings
+
+    (tmp_path / "edifact").mkdir()
+    (tmp_path / "edifact" / "cusdec.yaml").write_bytes(b"syntax: EDIFACT\n# caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"cusdec\.yaml:2:6: not UTF-8 \(byte 0xe9\)"):
+        load_mappings(load_catalog(), tmp_path)
