@@ -16,13 +16,13 @@ nothing about completeness.  A change is judged only when
    the same before and after the read, and its path still names it (config/files.py);
 2. and they are quiet: the same contents and identities were seen at looks at least
    ``routing_settle_seconds`` apart, or both files were last modified at least that long ago;
-3. on SIGHUP (ops saying "apply now"), two looks one poll interval apart that agree are enough
-   (and a file's own age still counts), so the settle time is not waited for, but a file that
-   a tool is still writing waits for its writer all the same.
+3. on SIGHUP (ops saying "apply now"), two agreeing looks one recheck apart are enough (the
+   settle time or the poll interval, whichever is shorter; the files' own age still counts):
+   the settle time is not waited for, but a file a tool is still writing waits for its writer.
 
 A tool that pauses longer than the settle time between two writes of one file cannot be told
 apart from two edits: write atomically (a temporary file renamed over the old one).  Starting
-the gateway is taken like a SIGHUP: the table is taken once two looks one poll apart agree.
+the gateway is taken like a SIGHUP: the table is taken once two looks one recheck apart agree.
 
 The watcher never stops: any failure at all (a file unreadable or not UTF-8, YAML or pydantic
 refusing it, a bug, the database or the broker failing) refuses that look with an alarm and
@@ -59,6 +59,8 @@ from gateway.store import routing_versions
 log = logging.getLogger("gateway.routing")
 #: A look at the files (stat and read) that takes longer is reported and tried again later.
 READ_TIMEOUT_SECONDS = 30.0
+#: The shortest pause between two looks that must agree (SIGHUP, start): never a busy loop.
+MIN_RECHECK_SECONDS = 0.1
 Result = TypeVar("Result")
 
 
@@ -162,7 +164,9 @@ class LiveRouting:
         """Look at both files every ``interval`` seconds and at once on SIGHUP, for ever:
         a failure of any kind is an alarm, and the next look comes all the same."""
         while True:
-            signalled = await _woken(hangup, interval)
+            # A SIGHUP waiting for its second look gets it after the recheck, not a full poll.
+            wait = self._recheck(interval) if self._signalled else interval
+            signalled = await _woken(hangup, wait)
             try:
                 await self.step(interval, signalled=signalled)
             except Exception as exc:  # noqa: BLE001 - whatever failed, keep watching (above)
@@ -181,8 +185,7 @@ class LiveRouting:
         if look is None:
             self._settling.restart()
             return False
-        required = min(self._settling.settle, interval) if self._signalled else \
-            self._settling.settle
+        required = self._required(interval) if self._signalled else self._settling.settle
         if not self._settling.quiet(look, self._clock(), look.age(self._wall_clock()),
                                     required):
             if self._settling.looks == 1:
@@ -252,7 +255,7 @@ class LiveRouting:
     async def _quiet_look(self) -> Look:
         """At start, as on SIGHUP: starting the gateway is ops asking for the files as they
         are, so two agreeing looks one poll apart suffice (or the files' own age)."""
-        required = min(self._settling.settle, self._interval)
+        required = self._required(self._interval)
         while True:
             look = await self._read(self._look)
             if look is None:
@@ -263,7 +266,14 @@ class LiveRouting:
             elif self._settling.looks == 1:
                 event(log, "routing_settling", settle_seconds=self._settling.settle,
                       note="waiting until routing.yaml and agencies.yaml are quiet")
-            await asyncio.sleep(self._interval)
+            await asyncio.sleep(self._recheck(self._interval))
+
+    def _required(self, interval: float) -> float:
+        """How long two looks must agree on SIGHUP and at start."""
+        return min(self._settling.settle, interval)
+
+    def _recheck(self, interval: float) -> float:
+        return max(self._required(interval), MIN_RECHECK_SECONDS)
 
     def _judged_now(self, look: Look) -> None:
         self._judged, self._signalled, self._last_alarm = look.identities, False, ""

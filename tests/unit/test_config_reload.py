@@ -251,6 +251,25 @@ async def test_the_gateway_starts_only_with_a_table_that_holds_still(tmp_path: P
     assert len(looks) == 3  # the prefix, the whole table, the whole table again
 
 
+async def test_sighup_and_start_do_not_wait_for_a_long_poll(tmp_path: Path) -> None:
+    """With a poll of ten minutes (only SIGHUP reloads), the second look a SIGHUP or the
+    start needs comes after the settle time, not after the next poll."""
+    config_path = configure(tmp_path, interval=600, settle=0.3)
+    (tmp_path / "routing.yaml").write_text(ONE_RULE)  # just written: not quiet by its age
+    pool = FakePool()
+    routing = LiveRouting(load_config(config_path, environ={}), pool)
+    await asyncio.wait_for(routing.start(), PATIENCE_SECONDS)
+    state = Watched(tmp_path, routing, pool, asyncio.Event())
+    state.task = asyncio.create_task(routing.watch(state.hangup, 600))
+    try:
+        state.replace("routing.yaml", SHIPPED.read_text())
+        state.hangup.set()
+        await state.until(lambda: len(pool.bodies("applied")) == 2, "the SIGHUP's table")
+        assert "SIGHUP" in pool.versions[-1]["source"]
+    finally:
+        state.task.cancel()
+
+
 # Any failure refuses the file and the watcher keeps watching.
 
 
