@@ -71,7 +71,8 @@ class Settings(Strict):
     routing_settle_seconds: float = Field(
         default=2.0, ge=0, le=3600, description="how long a changed routing.yaml or "
         "agencies.yaml must stay unchanged before it is applied, so that a file a tool is "
-        "still writing is never taken half way (SIGHUP: two looks one poll apart suffice)")
+        "still writing is never taken half way (on SIGHUP and at start two agreeing looks "
+        "this long or one poll apart, whichever is shorter, suffice)")
     processor_workers: int = Field(
         default=4, ge=2, le=64, description="submissions decided at once; one of the workers "
         "only takes small submissions, so a large or slow one never stalls the others")
