@@ -9,14 +9,18 @@ submission's history says why."""
 from __future__ import annotations
 
 import csv
+import io
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import TypeAdapter, ValidationError
+
 from gateway.config.load import GatewayConfig
 from gateway.errors import ConfigError
+from gateway.model.canonical.common import TraderId
 from gateway.store import traders as store
 from gateway.store.database import create_pool
 
@@ -27,6 +31,7 @@ FALSE = frozenset({"false", "no", "0", "n", ""})
 _PARTNER_SEPARATORS = re.compile(r"[\s,;]+")
 
 TraderRow = tuple[str, str, bool, tuple[str, ...]]
+_TRADER_ID: TypeAdapter[str] = TypeAdapter(TraderId)
 
 
 @dataclass(frozen=True)
@@ -65,29 +70,44 @@ class TraderRegistry:
 def read_csv(path: Path) -> list[TraderRow]:
     """Rows of id, name, aeo, partners; every error names the file and line."""
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    with handle:
-        reader = csv.DictReader(handle)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); save the "
+                          "file as UTF-8") from exc
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
         missing = {"id", "aeo", "partners"} - set(reader.fieldnames or ())
         if missing:
             raise ConfigError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}")
-        return [_row(path, line, row) for line, row in enumerate(reader, start=2)]
+        return [_row(path, reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        raise ConfigError(f"{path}:{reader.line_num}: {exc}") from exc
 
 
 def _row(path: Path, line: int, row: dict[str, str | None]) -> TraderRow:
     trader_id, flag = (row.get("id") or "").strip(), (row.get("aeo") or "").strip()
     partners = tuple(p for p in _PARTNER_SEPARATORS.split(row.get("partners") or "") if p)
+    name = (row.get("name") or "").strip()
     if not trader_id:
         raise ConfigError(f"{path}:{line}: id is empty")
+    try:  # the normal form messages carry: an id written otherwise would never match
+        trader_id = _TRADER_ID.validate_python(trader_id)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}:{line}: id: {exc.errors()[0]['msg']}") from exc
+    if not name.isprintable():
+        raise ConfigError(f"{path}:{line}: name {name[:40]!r} holds control characters")
     if flag.lower() not in TRUE | FALSE:
         raise ConfigError(f"{path}:{line}: aeo {flag!r} is not true or false")
     aeo = flag.lower() in TRUE
     if aeo and not partners:
         raise ConfigError(f"{path}:{line}: partners is empty: an AEO trader counts only in the "
                           "messages of the partners it is registered to")
-    return trader_id, (row.get("name") or "").strip(), aeo, partners
+    return trader_id, name, aeo, partners
 
 
 async def import_traders(config: GatewayConfig, path: Path, out: TextIO) -> int:

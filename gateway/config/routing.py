@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,6 +19,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from gateway.model.canonical.common import CountryCode, CurrencyCode, OfficeCode, TraderId
 
 # ASCII digits, whole text (fullmatch: "$" also matches before a final newline, and Python's
 # "\d" takes any Unicode digit).
@@ -91,10 +93,9 @@ def _ascii_digits(text: str) -> bool:
 
 class Threshold(Strict):
     amount: Decimal = Field(ge=0)
-    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")
+    currency: CurrencyCode = Field(description="ISO 4217")
 
 
-Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
 Function = Literal["original", "replacement", "cancellation", "change", "deletion", "copy",
                    "duplicate", "other"]
 #: Conditions that may name a list of the table's ``lists`` as "@name".
@@ -115,13 +116,14 @@ class Match(Strict):
     )
     commodity_codes: tuple[CodeRange, ...] | None = Field(
         default=None, description="any goods item's commodity code starts with one of these")
-    origin_countries: tuple[Country, ...] | None = Field(
+    origin_countries: tuple[CountryCode, ...] | None = Field(
         default=None, description="any goods item originates in one of these countries")
-    customs_offices: tuple[str, ...] | None = None
+    customs_offices: tuple[OfficeCode, ...] | None = Field(
+        default=None, description="the declaration is lodged at one of these offices")
     functions: tuple[Function, ...] | None = Field(
         default=None, description="the message function: original, replacement, cancellation")
     customs_value_at_least: Threshold | None = None
-    traders: tuple[str, ...] | None = Field(
+    traders: tuple[TraderId, ...] | None = Field(
         default=None, description="a party of the message has one of these identifications")
     trusted_trader: bool | None = Field(
         default=None, description="a party of the message is (true) or none is (false) an "

@@ -66,6 +66,16 @@ def agencies(message: CustomsDeclaration) -> tuple[str, ...]:
     return route(table(RULES), message, "demo-van").agencies
 
 
+def test_table_values_take_the_form_message_values_have() -> None:
+    """A routing table names offices, countries and currencies as ops type them; they are
+    put in the normal form the canonical messages carry (upper case), or a lower-case office
+    in routing.yaml would never match a normalised message."""
+    lower = table(RULES.replace("customs_offices: [TWKHH]", "customs_offices: [twkhh]")
+                  .replace("currency: USD", "currency: usd"))
+    assert route(lower, declaration("8471", value="250000"), "demo-van").agencies == (
+        "customs", "statistics")
+
+
 def test_content_conditions() -> None:
     assert agencies(declaration("0303")) == ("customs", "quarantine")
     assert agencies(declaration("9302.00")) == ("customs", "licensing")
@@ -99,7 +109,7 @@ def test_explain_tells_each_condition() -> None:
     ("rules:\n  - name: q\n    match: {hs_chapters: '@fish'}\n    deliver: [quarantine]\n",
      3, "unknown list '@fish' (known: none)"),
     ("rules:\n  - name: l\n    match:\n      origin_countries: [norway]\n"
-     "    deliver: [licensing]\n", 4, "should match pattern"),
+     "    deliver: [licensing]\n", 4, "is not an ISO 3166-1 alpha-2 country code"),
     ("rules:\n  - name: l\n    match:\n      commodity_codes: ['93-9306']\n"
      "    deliver: [licensing]\n", 4, "range of prefixes of one length"),
     ("rules:\n  - name: s\n    match:\n      customs_value_at_least: {amount: 1}\n"
