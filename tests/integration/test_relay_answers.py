@@ -22,7 +22,7 @@ async def test_uploads_under_hostile_names_are_answered_and_starve_nobody(
     names = {
         b"a" * 240: "long",  # the answer's name would be 257 bytes
         b"\xe9" * 200: "latin-1",  # each byte becomes U+FFFD: 600 bytes
-        b"\x01control.edi": "control character",
+        "台灣報單.edi".encode(): "not Latin",  # kept as it is
     }
     async with gateway.connect("van-a") as connection, \
             connection.start_sftp_client() as sftp:
@@ -40,3 +40,7 @@ async def test_uploads_under_hostile_names_are_answered_and_starve_nobody(
         (answer,) = await answer_to(gateway, "van-a", row["interchange_id"])
         assert row["dispatched_at"] is not None and row["parked_at"] is None
         assert len(answer.encode()) <= 255 and not answer.startswith(".")
+    assert any(n.startswith("a" * 200) for n in os.listdir(gateway.files.mailbox("van-a") /
+                                                           "outbox"))
+    assert any(n.startswith("台灣報單.edi.") for n in os.listdir(gateway.files.mailbox("van-a") /
+                                                            "outbox"))
