@@ -85,10 +85,14 @@ class Processor:
             return True
         self._busy.add(claimed.id)
         try:
+            # Read before the decision's connection is taken: a worker never holds one pooled
+            # connection while it waits for another (with every worker doing so, the pool
+            # would be empty and nothing decided again).
+            registry = await self._traders.current()
             async with translated_errors("deciding a submission"), \
                     self._pool.acquire() as connection, connection.transaction():
                 if await store.lock_claimed(connection, claimed):
-                    await self._decide(connection, claimed)
+                    await self._decide(connection, claimed, registry)
         except StoreUnavailable:
             raise  # everybody waits alike; this attempt is counted and the turn comes back
         except Exception as exc:  # noqa: BLE001 - ours (a bug, a refused value): retry, park
@@ -116,7 +120,8 @@ class Processor:
                   submission=claimed.id, attempts=claimed.attempts, error=error,
                   note=f"alarm: ops must look; `gateway replay {claimed.id}` tries it again")
 
-    async def _decide(self, connection: Any, pending: store.PendingInterchange) -> None:
+    async def _decide(self, connection: Any, pending: store.PendingInterchange,
+                      registry: AeoRegistry) -> None:
         original = await store.content_original(connection, pending)
         if original is not None:
             await self._duplicate(connection, pending, original, "same bytes")
@@ -125,7 +130,6 @@ class Processor:
         received = pending.received_at.astimezone(dt.UTC)
         in_force = self._routing.current  # taken once: a reload swaps it between decisions
         assert in_force is not None
-        registry = await self._traders.current()
         trusted = registry.trusted_for(pending.partner_id)
         if partner is None:  # removed from partners.yaml after it submitted
             outcome = refusal(f"partner {pending.partner_id!r} is no longer configured on this "

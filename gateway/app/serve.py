@@ -33,6 +33,8 @@ from gateway.transports.sftp import PartnerAccess, load_or_create_host_key, star
 
 log = logging.getLogger("gateway.serve")
 DRAIN_SECONDS = 5.0
+#: Pooled connections beside the processor workers' (intake, the two relays, routing reload).
+POOL_SPARE = 6
 SHUTDOWN_STEP_SECONDS = 5.0
 
 
@@ -51,7 +53,10 @@ def topology_of(config: GatewayConfig) -> Topology:
 async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None = None,
                 install_signals: bool = True) -> None:
     compiled = load_compiled(config.mappings_path)
-    pool = await create_pool(config.database_url)
+    # One connection per processor worker, and some for the intake, relays and reload: no
+    # worker holds one while waiting for another, so a smaller pool would only be slower.
+    pool = await create_pool(config.database_url,
+                             size=config.settings.processor_workers + POOL_SPARE)
     mailboxes = Mailboxes(config.mailboxes_path)
     mailboxes.prepare(tuple(p.id for p in config.partners))
     wake_processor, wake_amqp, wake_mailbox = asyncio.Event(), asyncio.Event(), asyncio.Event()
