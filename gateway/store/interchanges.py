@@ -86,10 +86,15 @@ async def claim_next(pool: Any, *, max_size: int | None = None,
 
 async def lock_claimed(connection: Connection, pending: PendingInterchange) -> bool:
     """Lock a claimed submission for its decision; False when it is no longer ours to decide
-    (another worker took it after our turn ran out, or it was decided meanwhile)."""
+    (another worker took it after our turn ran out, or it was decided meanwhile).
+
+    It waits for the lock rather than skipping a locked row: another worker's claim_next may
+    hold it for an instant while it looks the row over (and passes on it), and skipping then
+    would drop a submission just claimed until its next turn.  The attempt count fences off a
+    worker whose turn ran out."""
     found = await connection.fetchval(
         "SELECT 1 FROM interchanges WHERE id = $1 AND status = 'received' AND attempts = $2"
-        " FOR UPDATE SKIP LOCKED", pending.id, pending.attempts)
+        " FOR UPDATE", pending.id, pending.attempts)
     return found is not None
 
 
