@@ -21,10 +21,10 @@ from typing import Any, TextIO
 from gateway.app.deliveries import queue_deliveries, stored_canonical
 from gateway.app.serve import topology_of
 from gateway.app.traders import AeoRegistry
-from gateway.bus.dead_letters import DeadLetter, replay_dead_letters
+from gateway.bus.dead_letters import REPLAYS_HEADER, DeadLetter, replay_dead_letters
 from gateway.config.load import GatewayConfig, parse_routing
 from gateway.config.routing import RoutingTable
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, StoreRefused
 from gateway.model.canonical import CanonicalMessage
 from gateway.pipeline.route import CANCELLATION, FOLLOWS_ORIGINAL, RouteDecision, route
 from gateway.store import interchanges as store
@@ -145,8 +145,12 @@ async def _apply(connection: Connection, message: store.StoredMessage,
 
 async def replay_dead(config: GatewayConfig, agency: str, reference: str | None,
                       out: TextIO) -> int:
-    """Publish ``agency``'s dead letters (those of ``reference``, a submission id, message id
-    or correlation id, when given) to it again, through the outbox: each death once."""
+    """Publish again, to ``agency``, what its dead letters were (those of ``reference``, a
+    submission, message or correlation id, when given), through the outbox: each death once.
+
+    A dead letter is only a pointer: what is published is the delivery this gateway stored
+    for it, so a letter the gateway never sent (or one an agency rewrote) publishes nothing.
+    A letter that cannot be replayed stays in the queue and the others go on."""
     if agency not in config.agency_codes:
         raise ConfigError(f"{agency!r} is not an agency of {config.settings.agencies} "
                           f"({', '.join(config.agency_codes)})")
@@ -155,14 +159,19 @@ async def replay_dead(config: GatewayConfig, agency: str, reference: str | None,
         async def one(letter: DeadLetter) -> bool:
             if reference is not None and reference not in _names(letter):
                 return False
-            return await _republish(pool, agency, letter, out)
+            try:
+                return await _republish(pool, agency, letter, out)
+            except StoreRefused as exc:  # this letter only: the others go on
+                out.write(f"dead letter {_quoted(letter.message_id)}: not replayed ({exc}); "
+                          "left in the queue\n")
+                return False
 
         taken = await replay_dead_letters(config.amqp_url, topology_of(config), agency, one)
     finally:
         await pool.close()
     if not taken:
         what = f" for {reference!r}" if reference is not None else ""
-        out.write(f"no dead letter{what} in {agency}'s dead-letter queue\n")
+        out.write(f"no dead letter{what} replayed from {agency}'s dead-letter queue\n")
         return 1
     return 0
 
@@ -172,29 +181,37 @@ def _names(letter: DeadLetter) -> set[str]:
             str(letter.headers.get("submission_id", ""))}
 
 
+def _quoted(value: str) -> str:
+    """An agency's value, printed: bounded and with its control characters escaped."""
+    return repr(value[:80]) + ("..." if len(value) > 80 else "")
+
+
 async def _republish(pool: Any, agency: str, letter: DeadLetter, out: TextIO) -> bool:
-    """One outbox row per (message id, death): replaying twice does not publish twice."""
-    submission = letter.headers.get("submission_id")
-    if not isinstance(submission, int) or not letter.message_id:
-        out.write(f"dead letter {letter.message_id or '(no message id)'}: not one of this "
-                  "gateway's deliveries (no submission id); left in the queue\n")
-        return False
-    key = f"replay-{letter.message_id}-{letter.replays + 1}"
+    """One outbox row per (message id, death), a copy of the delivery the gateway stored:
+    replaying twice does not publish twice, and nothing the gateway did not send goes out."""
+    name = _quoted(letter.message_id)
     async with translated_errors("replaying a dead letter"), pool.acquire() as connection, \
             connection.transaction():
+        original = await outbox.published(connection, "amqp", agency, letter.message_id)
+        if original is None:
+            out.write(f"dead letter {name}: this gateway never delivered such a message to "
+                      f"{agency}; left in the queue\n")
+            return False
+        key = f"replay-{original.dispatch_key}-{letter.replays + 1}"
         if await outbox.exists(connection, key):
-            out.write(f"dead letter {letter.message_id}: already replayed ({key}); "
-                      "removed from the dead-letter queue\n")
+            out.write(f"dead letter {name}: already replayed ({key}); removed from the "
+                      "dead-letter queue\n")
             return True
+        properties = original.properties
         await outbox.add(
-            connection, interchange_id=submission, message_id=None, channel="amqp",
-            destination=agency, dispatch_key=key, body=letter.body,
-            properties={"message_id": letter.message_id,
-                        "correlation_id": letter.correlation_id, "type": letter.type,
-                        "priority": letter.priority, "headers": letter.replayed()})
-        await store.add_event(connection, submission, "replayed", {
-            "what": "dead letter", "agency": agency, "message_id": letter.message_id,
-            "replay": letter.replays + 1, "reason": letter.reason})
-    out.write(f"dead letter {letter.message_id} ({letter.reason or 'dead'}): published to "
+            connection, interchange_id=original.interchange_id,
+            message_id=original.message_id, channel="amqp", destination=agency,
+            dispatch_key=key, body=original.body,
+            properties={**properties, "headers": {**properties.get("headers", {}),
+                                                  REPLAYS_HEADER: letter.replays + 1}})
+        await store.add_event(connection, original.interchange_id, "replayed", {
+            "what": "dead letter", "agency": agency, "message_id": original.dispatch_key,
+            "replay": letter.replays + 1, "reason": letter.reason}, original.message_id)
+    out.write(f"dead letter {name} ({_quoted(letter.reason or 'dead')}): published to "
               f"{agency} again\n")
     return True

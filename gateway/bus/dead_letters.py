@@ -34,9 +34,6 @@ class DeadLetter:
     replays: int
     reason: str
 
-    def replayed(self) -> dict[str, Any]:
-        """The headers to publish the replay with."""
-        return {**self.headers, REPLAYS_HEADER: self.replays + 1}
 
 
 REPLAYS_HEADER = "replays"

@@ -109,11 +109,23 @@ async def claim_pending(connection: Connection, channel: str, limit: int) -> lis
         f"     AND e.destination = c.destination AND e.id < c.id AND e.{_PENDING}"
         f"     AND e.id NOT IN (SELECT id FROM claimed))"
         f" ORDER BY id", channel, limit)
-    return [
-        OutboxRow(**{**dict(r), "body": bytes(r["body"]),
-                     "properties": json.loads(r["properties"])})
-        for r in rows
-    ]
+    return [_outbox_row(r) for r in rows]
+
+
+def _outbox_row(record: Any) -> OutboxRow:
+    return OutboxRow(**{**dict(record), "body": bytes(record["body"]),
+                        "properties": json.loads(record["properties"])})
+
+
+async def published(connection: Connection, channel: str, destination: str,
+                    dispatch_key: str) -> OutboxRow | None:
+    """The row this gateway wrote for ``dispatch_key`` to ``destination`` (a key an agency
+    hands back, e.g. a dead letter's message id, is only looked up, never trusted)."""
+    record = await connection.fetchrow(
+        f"SELECT {_COLUMNS} FROM outbox WHERE channel = $1 AND destination = $2"
+        " AND dispatch_key = $3", channel, storable_text(destination),
+        storable_text(dispatch_key))
+    return None if record is None else _outbox_row(record)
 
 
 async def mark_dispatched(connection: Connection, row_id: int) -> None:
@@ -160,5 +172,5 @@ async def requeue_parked(connection: Connection, reference: str | None) -> list[
 async def exists(connection: Connection, dispatch_key: str) -> bool:
     """Whether a row with this dispatch key was ever written (dispatched or not)."""
     found = await connection.fetchval("SELECT 1 FROM outbox WHERE dispatch_key = $1",
-                                      dispatch_key)
+                                      storable_text(dispatch_key))
     return found is not None

@@ -87,7 +87,7 @@ async def test_a_dead_letter_is_replayed_once_per_death(gateway: Gateway) -> Non
         first_id = await reject_one()
         code, said = await asyncio.to_thread(cli, gateway, "replay", "--dead", "customs",
                                              str(submission))
-        assert code == 0 and f"dead letter {first_id}" in said and "published" in said
+        assert code == 0 and f"dead letter '{first_id}'" in said and "published" in said
         second_id = await reject_one()  # replayed, and rejected again
         assert second_id == first_id  # the same message id: the agency can tell
         code, said = await asyncio.to_thread(cli, gateway, "replay", "--dead", "customs",
