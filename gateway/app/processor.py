@@ -222,7 +222,7 @@ class Processor:
             if message.canonical is None:
                 continue
             elsewhere = registry.claimed_elsewhere(pending.partner_id,
-                                                   message.canonical.trader_ids)
+                                                   message.canonical.responsible_trader_ids)
             if elsewhere:
                 await store.add_event(connection, pending.id, "trusted_trader_not_applied", {
                     "message_ref": message.reference, "partner": pending.partner_id,

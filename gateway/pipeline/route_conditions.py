@@ -32,11 +32,10 @@ class Facts:
     @classmethod
     def of(cls, message: CanonicalMessage, trusted_traders: frozenset[str] = frozenset()
            ) -> Facts:
-        traders = message.trader_ids
+        trusted = not message.responsible_trader_ids.isdisjoint(trusted_traders)
         return cls(message.kind, message.source.message_type, message.function_name,
                    message.customs_office_codes, message.origin_countries, message.hs_chapters,
-                   message.commodity_codes, traders, not traders.isdisjoint(trusted_traders),
-                   message)
+                   message.commodity_codes, message.trader_ids, trusted, message)
 
     def customs_value(self, currency: str) -> Decimal:
         if currency not in self._values:

@@ -208,6 +208,13 @@ class Canonical(Frozen):
         return frozenset()
 
     @property
+    def responsible_trader_ids(self) -> frozenset[str]:
+        """The identifications of the parties answerable for the message (a declaration's
+        declarant, representative, importer or exporter): only these make it a trusted
+        trader's (AEO) message."""
+        return frozenset()
+
+    @property
     def customs_office_codes(self) -> frozenset[str]:
         return frozenset()
 

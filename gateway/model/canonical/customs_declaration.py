@@ -45,6 +45,10 @@ class GoodsItem(Frozen):
 
 #: UNTDID 5025 40: customs value.
 CUSTOMS_VALUE = "40"
+#: UNTDID 3035 roles of the parties customs holds answerable for a declaration: DT declarant,
+#: AE declarant's representative, IM importer, EX exporter.  Only these can make it a trusted
+#: trader's declaration: naming an AEO as consignee or notify party (CN, NI) must not.
+RESPONSIBLE_ROLES = frozenset({"DT", "AE", "IM", "EX"})
 
 MessageFunction = Literal[
     "original", "replacement", "cancellation", "change", "deletion", "copy", "duplicate",
@@ -83,6 +87,10 @@ class CustomsDeclaration(Canonical):
         return frozenset(p.id for p in self.parties if p.id)
 
     @property
+    def responsible_trader_ids(self) -> frozenset[str]:
+        return frozenset(p.id for p in self.parties if p.id and p.role in RESPONSIBLE_ROLES)
+
+    @property
     def origin_countries(self) -> frozenset[str]:
         return frozenset(g.country_of_origin for g in self.goods_items if g.country_of_origin)
 
@@ -95,15 +103,27 @@ class CustomsDeclaration(Canonical):
         return self.function
 
     def customs_value(self, currency: str) -> Decimal:
-        return sum((a.value for g in self.goods_items for a in g.amounts
-                    if a.qualifier == CUSTOMS_VALUE and a.currency == currency), Decimal(0))
+        """The larger of the goods items' customs values added up and the total the heading
+        declares (CUSDEC SG8 MOA): a value given in one place only still counts, and neither
+        can lower the other below a routing threshold."""
+        return max(_customs_value(self.amounts, currency),
+                   sum((_customs_value(g.amounts, currency) for g in self.goods_items),
+                       Decimal(0)))
 
     @model_validator(mode="after")
     def _customs_values_not_negative(self) -> CustomsDeclaration:
-        """A goods item's customs value is never below zero; a negative one would lower the
-        declaration's total below a routing threshold (``customs_value_at_least``)."""
-        for number, goods in enumerate(self.goods_items, start=1):
-            if any(a.qualifier == CUSTOMS_VALUE and a.value < 0 for a in goods.amounts):
-                raise ValueError(f"goods item {number}: a customs value (UNTDID 5025 "
-                                 f"{CUSTOMS_VALUE}) is not negative")
+        """A customs value is never below zero; a negative one would lower the declaration's
+        total below a routing threshold (``customs_value_at_least``)."""
+        places = [("the heading", self.amounts)] + [
+            (f"goods item {number}", goods.amounts)
+            for number, goods in enumerate(self.goods_items, start=1)]
+        for place, amounts in places:
+            if any(a.qualifier == CUSTOMS_VALUE and a.value < 0 for a in amounts):
+                raise ValueError(f"{place}: a customs value (UNTDID 5025 {CUSTOMS_VALUE}) is "
+                                 "not negative")
         return self
+
+
+def _customs_value(amounts: tuple[Amount, ...], currency: str) -> Decimal:
+    return sum((a.value for a in amounts
+                if a.qualifier == CUSTOMS_VALUE and a.currency == currency), Decimal(0))
