@@ -126,8 +126,9 @@ class Match(Strict):
     traders: tuple[TraderId, ...] | None = Field(
         default=None, description="a party of the message has one of these identifications")
     trusted_trader: bool | None = Field(
-        default=None, description="a party of the message is (true) or none is (false) an "
-        "authorised economic operator in the trader registry (gateway traders import)")
+        default=None, description="a party answerable for the message (declarant, "
+        "representative, importer, exporter) is (true) or none is (false) an authorised "
+        "economic operator registered to the sending partner (gateway traders import)")
 
     @field_validator(*LIST_FIELDS, mode="before")
     @classmethod

@@ -26,6 +26,8 @@ from gateway.errors import ConfigError
 
 Model = TypeVar("Model", bound=BaseModel)
 _BOOL = "tag:yaml.org,2002:bool"
+#: The only tags a list or mapping may carry (the ones YAML gives them when none is written).
+_PLAIN_COLLECTIONS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
 #: Deeper than any configuration needs (a mapping file nests about ten levels).
 MAX_DEPTH = 64
 #: Values aliases may add to a document beyond those written in it (each alias written counts
@@ -143,6 +145,9 @@ class _Expansion:
         self.where[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
+        if node.tag not in _PLAIN_COLLECTIONS:  # e.g. !!python/object/apply on a list
+            self._refuse(node, path, f"tag {_short(node.tag)!r} is not allowed here: a "
+                         "configuration holds plain lists and mappings")
         if id(node) in self._open:
             self._refuse(node, path, "an alias inside its own anchor (a recursive alias)")
         self._open.add(id(node))

@@ -11,6 +11,7 @@ make a decision unwritable.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 NUL = "\x00"
@@ -52,12 +53,14 @@ def storable_value(value: Any) -> Any:
         return {storable_text(str(k)): storable_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [storable_value(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN or Infinity, and jsonb refuses Python's spelling
     return value
 
 
 def storable_document(value: Any) -> str:
     """``value`` as JSON text that jsonb accepts."""
-    return json.dumps(storable_value(value), default=str)
+    return json.dumps(storable_value(value), default=str, allow_nan=False)
 
 
 def storable_json(text: str) -> str:

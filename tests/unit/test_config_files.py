@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 
 from gateway.config.files import MAX_CONFIG_BYTES, read_snapshot, read_text
 from gateway.config.load import load_routing, parse_routing
-from gateway.config.yamlfile import ALIAS_VALUES, MAX_DEPTH, StrictLoader, parse
+from gateway.config.routing import RoutingTable
+from gateway.config.yamlfile import (
+    ALIAS_VALUES,
+    MAX_DEPTH,
+    StrictLoader,
+    load_model_text,
+    parse,
+)
 from gateway.errors import ConfigError
 
 AGENCIES = ("customs", "quarantine", "port")
@@ -284,3 +291,15 @@ def test_a_mapping_file_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
     (tmp_path / "edifact" / "cusdec.yaml").write_bytes(b"syntax: EDIFACT\n# caf\xe9\n")
     with pytest.raises(ConfigError, match=r"cusdec\.yaml:2:6: not UTF-8 \(byte 0xe9\)"):
         load_mappings(load_catalog(), tmp_path)
+
+
+@pytest.mark.parametrize("text", [
+    "rules: !!python/object/apply:os.system ['id']\n",
+    "rules: !!set {a: null}\n",
+    "rules: !!omap [{a: 1}]\n",
+])
+def test_a_tag_on_a_list_or_mapping_is_refused_not_ignored(text: str) -> None:
+    """PyYAML's safe loader would build these; the gateway's loader used to drop the tag
+    silently and read the list or mapping under it (nothing falls back silently)."""
+    with pytest.raises(ConfigError, match=r"r\.yaml:1:8 rules: tag .* is not allowed here"):
+        load_model_text(text, "r.yaml", RoutingTable)
