@@ -5,6 +5,7 @@ waits for another, and no claimed submission is dropped because another worker l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,50 @@ async def test_a_claimed_submission_is_not_dropped_because_another_claim_looked_
 
         await asyncio.gather(*[worker() for _ in range(6)])
         assert dropped == 0
+    finally:
+        await pool.close()
+        await drop_database(database)
+
+
+async def test_attempts_cut_short_by_a_database_outage_do_not_park(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL unreachable in the middle of a decision is everybody's outage: however long
+    it flaps, a good submission is decided once it is back, never parked for it."""
+    from gateway.app.mapping_files import load_compiled
+    from gateway.app.processor import MAX_ATTEMPTS, Processor
+    from gateway.app.routing_reload import LiveRouting
+    from gateway.config.load import load_config
+    from gateway.errors import StoreUnavailable
+    from gateway.store.database import create_pool
+
+    database = await create_database()
+    files = write_files(tmp_path, database)
+    config = load_config(files.config_path, environ={})
+    pool = await create_pool(database_url(database))
+    outages = MAX_ATTEMPTS + 2
+    locked = interchanges.lock_claimed
+
+    async def flapping(connection: Any, pending: Any) -> bool:
+        nonlocal outages
+        if outages:
+            outages -= 1
+            raise StoreUnavailable("deciding a submission: PostgreSQL failed: cut")
+        return await locked(connection, pending)
+
+    monkeypatch.setattr(interchanges, "lock_claimed", flapping)
+    try:
+        routing = LiveRouting(config, pool)
+        await routing.start()
+        processor = Processor(pool, config, load_compiled(config.mappings_path), routing,
+                              asyncio.Event(), asyncio.Event())
+        await interchanges.record_submission(pool, "van-a", "sftp", "decl.edi",
+                                             cusdec(("8471",), sender="VANA"))
+        for _ in range(MAX_ATTEMPTS + 3):
+            with contextlib.suppress(StoreUnavailable):
+                await processor.process_one()
+            await pool.execute("UPDATE interchanges SET next_attempt_at = now()")
+        (row,) = await pool.fetch("SELECT status, attempts FROM interchanges")
+        assert row["status"] == "accepted" and row["attempts"] == MAX_ATTEMPTS + 3
     finally:
         await pool.close()
         await drop_database(database)
