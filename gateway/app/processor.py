@@ -46,6 +46,9 @@ IDLE_POLL_SECONDS = 1.0
 #: Attempts at deciding one submission before it is parked for ops (with the pauses of
 #: store.claim_next, about eight minutes of trying).
 MAX_ATTEMPTS = 8
+#: Submissions whose outage-ended attempts are remembered at once (bounded memory: beyond it,
+#: such attempts count like any other).
+MAX_REMEMBERED_OUTAGES = 10_000
 
 
 class Wakeable(Protocol):
@@ -66,6 +69,10 @@ class Processor:
         self._gateway = PartyId(settings.gateway_id, settings.gateway_id_qualifier or "")
         #: Submissions a worker of this process is deciding: the others do not take them.
         self._busy: set[int] = set()
+        #: Attempts that ended because PostgreSQL was unreachable, per submission: those are
+        #: everybody's outage, not this submission's fault, so they do not count towards
+        #: parking (a crash of the process still does: it forgets these).
+        self._outages: dict[int, int] = {}
 
     async def run(self, name: str = "processor", max_size: int | None = None) -> None:
         """One worker; ``max_size`` makes it a lane for submissions of at most that size."""
@@ -79,7 +86,7 @@ class Processor:
         claimed = await store.claim_next(self._pool, max_size=max_size, busy=self._busy)
         if claimed is None:
             return False
-        if claimed.attempts > MAX_ATTEMPTS:  # its earlier attempts never came back (crashes)
+        if self._attempts(claimed) > MAX_ATTEMPTS:  # earlier attempts never came back
             await self._park(claimed, "the gateway stopped while deciding it, "
                              f"{claimed.attempts - 1} times")
             return True
@@ -94,19 +101,26 @@ class Processor:
                 if await store.lock_claimed(connection, claimed):
                     await self._decide(connection, claimed, registry)
         except StoreUnavailable:
-            raise  # everybody waits alike; this attempt is counted and the turn comes back
+            if len(self._outages) < MAX_REMEMBERED_OUTAGES:
+                self._outages[claimed.id] = self._outages.get(claimed.id, 0) + 1
+            raise  # everybody waits alike; the turn comes back
         except Exception as exc:  # noqa: BLE001 - ours (a bug, a refused value): retry, park
             await self._failed(claimed, exc)
             return True
         finally:
             self._busy.discard(claimed.id)
+        self._outages.pop(claimed.id, None)
         self._wake_relays.set()
         return True
+
+    def _attempts(self, claimed: store.PendingInterchange) -> int:
+        """The attempts that count towards parking."""
+        return claimed.attempts - self._outages.get(claimed.id, 0)
 
     async def _failed(self, claimed: store.PendingInterchange, exc: Exception) -> None:
         """Rule 4: our failure is never the partner's fault; it is retried on its own (the claim
         already set its next turn), and parked after MAX_ATTEMPTS so it cannot block others."""
-        if claimed.attempts >= MAX_ATTEMPTS:
+        if self._attempts(claimed) >= MAX_ATTEMPTS:
             await self._park(claimed, repr(exc))
             return
         event(log, "processing_failed", level=logging.ERROR, exc_info=exc,
@@ -115,6 +129,7 @@ class Processor:
         await store.record_failure(self._pool, claimed, repr(exc))
 
     async def _park(self, claimed: store.PendingInterchange, error: str) -> None:
+        self._outages.pop(claimed.id, None)
         if await store.park(self._pool, claimed, error):
             event(log, "submission_parked", level=logging.ERROR, partner=claimed.partner_id,
                   submission=claimed.id, attempts=claimed.attempts, error=error,
