@@ -196,6 +196,7 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         self.max_open = access.settings.max_open_files
         self._writing: list[_Upload] = []  # handles open for writing, oldest first
         self._waiting: dict[bytes, _Upload] = {}  # closed temporaries, by the client's name
+        self._submitted: dict[bytes, int] = {}  # its last submissions' names: sizes
         self._ended = False
 
     # --- the session's life (told by _SessionHandler) ----------------------------------------
@@ -306,7 +307,7 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
             self._waiting[upload.raw] = upload
         else:
             try:
-                await self._accept(upload, upload.name)
+                await self._accept(upload, upload.raw)
             finally:
                 upload.drop()
 
@@ -335,7 +336,7 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         if self._open_as(new):
             raise asyncssh.SFTPFileAlreadyExists(f"inbox/{new_name} is open for writing in "
                                                  "this session: close it first")
-        await self._accept(upload, new_name)  # failing, it stays: the rename may be retried
+        await self._accept(upload, new)  # failing, it stays: the rename may be retried
         del self._waiting[old]
         upload.drop()
 
@@ -404,13 +405,19 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         return os.fstat(self._fd(file_obj))
 
     def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        """An upload's attributes, by name: one being written or waiting for its rename, or
+        one this session has just submitted.  Clients set a file's times after they close or
+        rename it (asyncssh's ``put(preserve=True)``, WinSCP's preserved timestamps): the close
+        submitted it, and failing the setstat would report a stored upload as failed, which a
+        script sends again (a duplicate)."""
         place = _place(path)
         if place is None or place.folder != INBOX or not place.name:
             raise asyncssh.SFTPPermissionDenied("only an upload's attributes may be set")
         upload = self._visible(place.name)
-        if upload is None:
+        size = upload.size if upload is not None else self._submitted.get(place.name)
+        if size is None:
             raise asyncssh.SFTPNoSuchFile(f"no such file: {as_text(path)}")
-        _set_attributes(upload, attrs)
+        _set_attributes(size, attrs)
 
     def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         self.setstat(path, attrs)
@@ -418,7 +425,7 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
     def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
         if not isinstance(file_obj, _Upload):
             raise asyncssh.SFTPPermissionDenied("only an upload's attributes may be set")
-        _set_attributes(file_obj, attrs)
+        _set_attributes(file_obj.size, attrs)
 
     async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
         place = _place(path)
@@ -507,9 +514,10 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         event(log, "upload_abandoned", level=logging.WARNING, partner=self._partner_id,
               file_name=upload.name, reason=reason)
 
-    async def _accept(self, upload: _Upload, name: str) -> None:
-        """Hand the upload's bytes to the intake under ``name``; return only after the
+    async def _accept(self, upload: _Upload, raw: bytes) -> None:
+        """Hand the upload's bytes to the intake as ``inbox/<raw>``; return only after the
         commit, or fail with nothing accepted."""
+        name = as_text(raw)
         data = await asyncio.to_thread(_read_all, upload.fd, upload.size)
         try:
             submission = await self._submit(self._partner_id, "sftp", name, data)
@@ -521,13 +529,24 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
             ) from exc
         event(log, "upload_accepted", partner=self._partner_id, file_name=name,
               submission=submission)
+        self._remember_submitted(raw, upload.size)
+
+    def _remember_submitted(self, raw: bytes, size: int) -> None:
+        """Keep the names of the session's last ``max_open`` submissions for ``setstat``: a
+        client sets a file's times right after its close or rename, and even one that first
+        closes every file it may hold open finds them all; older names are forgotten, so a
+        long session keeps no growing list."""
+        self._submitted.pop(raw, None)
+        self._submitted[raw] = size
+        if len(self._submitted) > self.max_open:
+            del self._submitted[next(iter(self._submitted))]
 
 
-def _set_attributes(upload: _Upload, attrs: asyncssh.SFTPAttrs) -> None:
+def _set_attributes(size: int, attrs: asyncssh.SFTPAttrs) -> None:
     """An upload is its bytes: permissions, owner and times are not kept, and setting them
     succeeds (OpenSSH ``put -p`` and WinSCP's preserved timestamps send them); its size
-    changes only by writing."""
-    if attrs.size is not None and attrs.size != upload.size:
+    (``size`` now) changes only by writing."""
+    if attrs.size is not None and attrs.size != size:
         raise asyncssh.SFTPOpUnsupported("an upload's size changes only by writing it")
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from tests.integration.test_sftp_limits import limited
 from tests.support.edifact import cusdec
 from tests.support.harness import Gateway
 
@@ -57,6 +58,67 @@ async def test_openssh_put_with_attributes_then_rename(gateway: Gateway, tmp_pat
     assert "decl.edi.part" in result.stdout
     (row,) = await gateway.fetch("SELECT file_name, raw FROM interchanges")
     assert row["file_name"] == "decl.edi" and bytes(row["raw"]) == data
+
+
+async def test_times_set_after_the_close_or_the_rename_succeed(
+        gateway: Gateway, tmp_path: Path) -> None:
+    """asyncssh's ``put(preserve=True)`` sets the file's times by name (SSH_FXP_SETSTAT) after
+    its close, WinSCP after its rename: the close or rename already submitted the file, and a
+    failing setstat made the client report a stored upload as failed (a script sends it
+    again: a duplicate)."""
+    local = tmp_path / "decl.edi"
+    local.write_bytes(cusdec(("8471",), sender="VANA", control_reference="KEEP1"))
+    async with gateway.connect("van-a") as connection, \
+            connection.start_sftp_client() as sftp:
+        await sftp.put(str(local), "inbox/decl.edi", preserve=True)
+        async with sftp.open("inbox/late.edi.filepart", "wb") as handle:
+            await handle.write(cusdec(("8471",), sender="VANA", control_reference="KEEP2"))
+        await sftp.posix_rename("inbox/late.edi.filepart", "inbox/late.edi")
+        await sftp.setstat("inbox/late.edi", asyncssh.SFTPAttrs(atime=1, mtime=1))
+        await sftp.chmod("inbox/late.edi", 0o640)
+        # a no-op on what it submitted, not a way to change it or to reach other names
+        size = len(local.read_bytes())
+        await sftp.setstat("inbox/decl.edi", asyncssh.SFTPAttrs(size=size))
+        with pytest.raises(asyncssh.SFTPOpUnsupported):
+            await sftp.truncate("inbox/decl.edi", 0)
+        for never in ("inbox/other.edi", "inbox/late.edi.filepart"):
+            with pytest.raises(asyncssh.SFTPNoSuchFile):
+                await sftp.setstat(never, asyncssh.SFTPAttrs(atime=1, mtime=1))
+        async with gateway.connect("van-a") as other, other.start_sftp_client() as theirs:
+            with pytest.raises(asyncssh.SFTPNoSuchFile):  # another session submitted nothing
+                await theirs.setstat("inbox/decl.edi", asyncssh.SFTPAttrs(atime=1, mtime=1))
+    (answer,) = await gateway.answers("van-a", "decl.edi")
+    assert b"UCI+KEEP1" in answer
+    (answer,) = await gateway.answers("van-a", "late.edi")
+    assert b"UCI+KEEP2" in answer
+    assert len(await gateway.fetch("SELECT id FROM interchanges")) == 2
+
+
+async def test_a_session_remembers_only_its_last_submissions(gateway: Gateway) -> None:
+    """As many names as files it may hold open: a long session keeps no growing list."""
+    async with limited(gateway, max_open_files=2) as gw, gw.connect("van-a") as connection, \
+            connection.start_sftp_client() as sftp:
+        for reference in ("A1", "A2", "A3"):
+            async with sftp.open(f"inbox/{reference}.edi", "wb") as handle:
+                await handle.write(cusdec(sender="VANA", control_reference=reference))
+        times = asyncssh.SFTPAttrs(atime=1, mtime=1)
+        with pytest.raises(asyncssh.SFTPNoSuchFile):
+            await sftp.setstat("inbox/A1.edi", times)
+        for kept in ("inbox/A2.edi", "inbox/A3.edi"):
+            await sftp.setstat(kept, times)
+
+
+@pytest.mark.skipif(shutil.which("sftp") is None, reason="the OpenSSH sftp client is missing")
+async def test_openssh_chmod_after_put(gateway: Gateway, tmp_path: Path) -> None:
+    """A script's ``put`` then ``chmod`` (SSH_FXP_SETSTAT by name after the close): batch mode
+    stops, and the script fails, at a command that fails."""
+    (tmp_path / "decl.edi").write_bytes(cusdec(("0303",), sender="VANA", control_reference="CHM"))
+    (tmp_path / "batch").write_text(
+        f"cd inbox\nput -p {tmp_path / 'decl.edi'} decl.edi\nchmod 640 decl.edi\n")
+    result = await openssh_sftp(gateway, "van-a", tmp_path / "batch")
+    assert result.returncode == 0, result.stderr
+    (answer,) = await gateway.answers("van-a", "decl.edi")
+    assert b"UCI+CHM" in answer
 
 
 async def test_a_key_cannot_log_in_as_another_partner(gateway: Gateway) -> None:
