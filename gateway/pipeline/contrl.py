@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from gateway.model.edifact import Delimiters, GroupHeader, InterchangeHeader, PartyId
 from gateway.model.findings import Finding
 from gateway.model.outcome import MessageOutcome
-from gateway.wire.edifact.syntax import (
-    CODECS,
-    MESSAGE_IDENTIFIER_LENGTHS,
-    PARTY_ID_LENGTH,
-    QUALIFIER_LENGTH,
-    REFERENCE_LENGTH,
-    REPERTOIRES,
-    invalid_characters,
+from gateway.wire.edifact.service import (
+    SEGMENTS,
+    ServiceValue,
+    service_version,
+    value_problem,
 )
+from gateway.wire.edifact.syntax import CODECS, REPERTOIRES, invalid_characters
 from gateway.wire.edifact.writer import OutSegment, Writer
 
 ACKNOWLEDGED = "7"  # 0083: this level and lower levels acknowledged if not explicitly rejected
@@ -52,13 +50,14 @@ def build_contrl(
     messages: Sequence[MessageOutcome],
     groups: Sequence[GroupHeader] = (),
 ) -> bytes:
-    version = "4" if subject.syntax_version.strip() == "4" else "3"
+    version = service_version(subject.syntax_version)
     identifier = subject.syntax_identifier if subject.syntax_identifier in CODECS \
         else FALLBACK_SYNTAX
+    echo = _Echo(version, identifier)
     body: list[OutSegment] = [("UNH", ["1", list(CONTRL_IDENTIFIER[version])])]
-    body.append(_uci(subject, interchange_findings))
+    body.append(_uci(subject, interchange_findings, envelope, echo))
     if not interchange_findings:
-        body += _message_responses(messages, groups)
+        body += _message_responses(messages, groups, echo)
     body.append(("UNT", [str(len(body) + 1), "1"]))
     return write_interchange(envelope, identifier, version, body)
 
@@ -80,20 +79,62 @@ def write_interchange(envelope: AckEnvelope, identifier: str, version: str,
 def _unb(envelope: AckEnvelope, identifier: str, version: str) -> OutSegment:
     # ISO 9735: syntax 4 dates are CCYYMMDD, earlier versions YYMMDD.
     date_format = "%Y%m%d" if version == "4" else "%y%m%d"
+    echo = _Echo(version, identifier)
     return ("UNB", [
         [identifier, version],
-        _party(envelope.sender),
-        _party(envelope.recipient),
+        echo.party(envelope.sender, "UNB", 2),
+        echo.party(envelope.recipient, "UNB", 3),
         [envelope.prepared.strftime(date_format), envelope.prepared.strftime("%H%M")],
         envelope.control_reference,
     ])
 
 
-def _uci(subject: InterchangeHeader, findings: Sequence[Finding]) -> OutSegment:
+class _Echo:
+    """What an answer may write back of a partner's envelope: a value only where it is valid,
+    as its service segment defines it in the answer's syntax version, repertoire and character
+    set (UCI S002/S003 are UNB's, UCF 0048/S006/S007 UNG's, UCM 0062/S009 UNH's, and our UNB
+    recipient is the partner's UNB sender).  A conditional value that is not valid is left out
+    (a qualifier outside the 0007 list, say).  A mandatory one that is not valid has been
+    refused by the reader, so the interchange is rejected and only the UCI echoes: it stands
+    cut to its length, its characters replaced (``_representable``).  Either way the answer is
+    a valid interchange."""
+
+    def __init__(self, version: str, identifier: str) -> None:
+        self._segments = SEGMENTS[version]
+        self._codec = CODECS[identifier]
+        self._repertoire = REPERTOIRES.get(identifier)
+
+    def value(self, text: str, tag: str, element: int, component: int = 1) -> str | None:
+        spec = self._segments[tag].value(element, component)
+        if text and self._valid(text, spec):
+            return text
+        return text[: spec.longest] if spec.mandatory else None
+
+    def party(self, party: PartyId, tag: str, element: int) -> list[str] | str:
+        """S002/S003/S006/S007: identification and qualifier; "" (left out) when there is no
+        identification and the composite may be absent (UNG's in syntax 4)."""
+        identification = self.value(party.id, tag, element, 1)
+        if not identification:
+            return ""
+        return [identification, self.value(party.qualifier, tag, element, 2) or ""]
+
+    def _valid(self, text: str, spec: ServiceValue) -> bool:
+        if value_problem(spec, text, self._repertoire, every_list=True) is not None:
+            return False
+        if _INVALID.search(text) is not None:
+            return False
+        return text.isascii() or _encodable(text, self._codec)
+
+
+def _uci(subject: InterchangeHeader, findings: Sequence[Finding], envelope: AckEnvelope,
+         echo: _Echo) -> OutSegment:
+    # S003 0010 is mandatory: without the partner's, the interchange came to us, the sender of
+    # this answer (the reader has refused it for the missing recipient, 13).
+    recipient = subject.recipient if subject.recipient.id else envelope.sender
     elements: list[str | list[str]] = [
-        subject.control_reference[:REFERENCE_LENGTH],
-        _party(subject.sender),
-        _party(subject.recipient),
+        echo.value(subject.control_reference, "UNB", 5) or "",
+        echo.party(subject.sender, "UNB", 2),
+        echo.party(recipient, "UNB", 3),
         REJECTED if findings else ACKNOWLEDGED,
     ]
     if findings:
@@ -101,43 +142,53 @@ def _uci(subject: InterchangeHeader, findings: Sequence[Finding]) -> OutSegment:
     return ("UCI", elements)
 
 
-def _message_responses(messages: Sequence[MessageOutcome],
-                       groups: Sequence[GroupHeader]) -> list[OutSegment]:
+def _message_responses(messages: Sequence[MessageOutcome], groups: Sequence[GroupHeader],
+                       echo: _Echo) -> list[OutSegment]:
     """SG1 (UCM per message outside groups), then SG3: per group a UCF and its messages'
-    UCMs (CONTRL SG3/SG4)."""
-    segments: list[OutSegment] = []
+    UCMs (CONTRL SG3/SG4).  The messages are sorted into their groups in one pass (a scan of
+    every message per group was quadratic: 32,000 groups took 109 s), and each is acknowledged
+    once: a group reference used twice (which the reader refuses, 26) lists its messages under
+    its first UCF only."""
+    members: dict[str, list[MessageOutcome]] = {}
     for message in messages:
-        if not message.group_reference:
-            segments += _ucm(message)
+        members.setdefault(message.group_reference, []).append(message)
+    segments: list[OutSegment] = []
+    for message in members.pop("", ()):
+        segments += _ucm(message, echo)
     for group in groups:
-        members = [m for m in messages if m.group_reference == group.reference]
         # UNG/UNE errors reject the whole interchange (UCI), so a group listed here is
         # acknowledged; its messages say for themselves whether they are rejected.
         segments.append(("UCF", [
-            group.reference[:REFERENCE_LENGTH],
-            _party(group.application_sender),
-            _party(group.application_recipient),
+            echo.value(group.reference, "UNG", 5) or "",
+            echo.party(group.application_sender, "UNG", 2),
+            echo.party(group.application_recipient, "UNG", 3),
             ACKNOWLEDGED,
         ]))
-        for message in members:
-            segments += _ucm(message)
+        for message in members.pop(group.reference, ()):
+            segments += _ucm(message, echo)
     return segments
 
 
-def _ucm(message: MessageOutcome) -> list[OutSegment]:
+def _ucm(message: MessageOutcome, echo: _Echo) -> list[OutSegment]:
     identifier = message.identifier
     echoed = (identifier.type, identifier.version, identifier.release, identifier.agency)
     elements: list[str | list[str]] = [
-        message.reference[:REFERENCE_LENGTH],
-        [value[:length] for value, length in zip(echoed, MESSAGE_IDENTIFIER_LENGTHS, strict=True)],
+        echo.value(message.reference, "UNH", 1) or "",
+        [echo.value(value, "UNH", 2, component) or ""
+         for component, value in enumerate(echoed, start=1)],
         ACKNOWLEDGED if message.accepted else REJECTED,
     ]
     service = [f for f in message.findings if f.segment_tag in SERVICE_TAGS]
     data = [f for f in message.findings if f.segment_tag not in SERVICE_TAGS]
+    located = [f for f in data if _segment_number(f, message) is not None]
+    unlocated = [f for f in data if _segment_number(f, message) is None]
     if service:
         elements += _error_elements(service[0])
+    elif unlocated:
+        # a segment UCS 0096 cannot count to (n..6): the UCM tells the error by its code
+        elements.append(str(int(unlocated[0].code)))
     segments: list[OutSegment] = [("UCM", elements)]
-    for finding in data:
+    for finding in located:
         segments += _ucs(finding, message)
     return segments
 
@@ -148,30 +199,44 @@ def _error_elements(finding: Finding) -> list[str | list[str]]:
     # 0013 names a service segment (a3); an error in anything else is told by its code only.
     if finding.segment_tag in SERVICE_TAGS:
         elements.append(finding.segment_tag)
-        if finding.element is not None:
-            elements.append(_position(finding))
+        position = _position(finding)
+        if position is not None:
+            elements.append(position)
     return elements
 
 
+#: UCS 0096 (segment position in the message) is n..6; S011 0098 and 0104 are n..3.
+MAX_SEGMENT_NUMBER = 999_999
+MAX_ELEMENT_NUMBER = 999
+
+
+def _segment_number(finding: Finding, message: MessageOutcome) -> str | None:
+    """UCS 0096, counting from UNH = 1; None when it would not fit n..6."""
+    number = (finding.segment_position or message.unh_position) - message.unh_position + 1
+    return str(number) if number <= MAX_SEGMENT_NUMBER else None
+
+
 def _ucs(finding: Finding, message: MessageOutcome) -> list[OutSegment]:
-    """UCS 0096 counts from UNH = 1; UCD gives the element (and component) in error."""
-    position = str((finding.segment_position or message.unh_position) - message.unh_position + 1)
-    if finding.element is None:
-        return [("UCS", [position, str(int(finding.code))])]
-    return [("UCS", [position]), ("UCD", [str(int(finding.code)), _position(finding)])]
+    """UCS locates the segment; UCD the element (and component) in error, when S011 can."""
+    number = _segment_number(finding, message) or ""  # _ucm passes located ones only
+    position = _position(finding)
+    if position is None:
+        return [("UCS", [number, str(int(finding.code))])]
+    return [("UCS", [number]), ("UCD", [str(int(finding.code)), position])]
 
 
-def _position(finding: Finding) -> list[str]:
+def _position(finding: Finding) -> list[str] | None:
     """S011: 0098 counts the segment tag as position 1 (ISO 9735-4), so the first data element
-    is 2; 0104 counts components from 1."""
-    element = (finding.element or 0) + 1
-    return [str(element), str(finding.component) if finding.component else ""]
-
-
-def _party(party: PartyId) -> list[str]:
-    """S002/S003/S006/S007 as echoed: identification and its code qualifier, each cut to its
-    length so the CONTRL stays valid (the envelope reader reports a longer one)."""
-    return [party.id[:PARTY_ID_LENGTH], party.qualifier[:QUALIFIER_LENGTH]]
+    is 2; 0104 counts components from 1.  None when there is no element, or when a partner's
+    segment put it beyond what n..3 counts (then left out: S011 is conditional in UCI and UCM,
+    and a UCS without UCD names the segment and the error)."""
+    if finding.element is None:
+        return None
+    element = finding.element + 1
+    component = finding.component or 0
+    if element > MAX_ELEMENT_NUMBER or component > MAX_ELEMENT_NUMBER:
+        return None
+    return [str(element), str(component) if component else ""]
 
 
 #: Our CONTRL is written with the level A service characters, so every control is invalid.
@@ -203,9 +268,9 @@ def _representable(segments: list[OutSegment], codec: str,
     ]
 
 
-def _encodable(character: str, codec: str) -> bool:
+def _encodable(text: str, codec: str) -> bool:
     try:
-        character.encode(codec)
+        text.encode(codec)
     except UnicodeEncodeError:
         return False
     return True

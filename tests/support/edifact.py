@@ -51,7 +51,9 @@ def interchange(
     unz_reference: str | None = None,
     una: bool = True,
 ) -> bytes:
-    segments = [f"UNB+{syntax}+{sender}:ZZZ+{recipient}:ZZZ+261122:0930+{control_reference}"]
+    # ISO 9735: the date of preparation is CCYYMMDD in syntax 4, YYMMDD before
+    date = "20261122" if syntax.endswith(":4") else "261122"
+    segments = [f"UNB+{syntax}+{sender}:ZZZ+{recipient}:ZZZ+{date}:0930+{control_reference}"]
     for message in messages:
         segments += message
     count = unz_count if unz_count is not None else len(messages)

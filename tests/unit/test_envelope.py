@@ -196,9 +196,12 @@ def test_a_control_count_mismatch_is_found_whatever_the_count_says(count: str,
     mismatch = [f for f in parsed.findings if f.code is Code.CONTROL_COUNT_DOES_NOT_MATCH]
     assert (mismatch == []) == _is_count_of_one(count), mismatch
     assert all((f.segment_tag, f.element) == ("UNZ", 1) and len(f.text) < 200 for f in mismatch)
-    # besides: a NUL in the count is also an invalid character (21), nothing else is found
-    assert {f.code for f in parsed.findings} <= {Code.CONTROL_COUNT_DOES_NOT_MATCH,
-                                                 Code.INVALID_CHARACTERS}
+    # besides: the count's own faults as UNZ 0036 n..6 (13 missing, 37 not digits 0-9, 39
+    # too long) and a NUL, an invalid character (21), all at UNZ 0036; nothing else is found
+    assert {f.code for f in parsed.findings} <= {
+        Code.CONTROL_COUNT_DOES_NOT_MATCH, Code.INVALID_CHARACTERS, Code.MISSING,
+        Code.INVALID_TYPE_OF_CHARACTERS, Code.DATA_ELEMENT_TOO_LONG}
+    assert all((f.segment_tag, f.element) == ("UNZ", 1) for f in parsed.findings)
     _checked_properties(data)
     message = cusdec_message("1")
     message[-1] = "UNT+@COUNT@+1"

@@ -58,14 +58,26 @@ def test_a_nul_in_the_unb_control_reference_rejects_the_interchange(identifier: 
 
 
 @pytest.mark.parametrize("identifier", IDENTIFIERS)
-def test_a_nul_in_the_message_reference_rejects_that_message(identifier: str) -> None:
+def test_a_nul_in_the_message_reference_rejects_the_interchange(identifier: str) -> None:
+    """UNH 0062 names the message in its UCM, where it is mandatory (syntax 3): echoed with
+    its NUL replaced it would name another message, so the interchange is rejected, the UCI
+    saying where (21, UNH, 0062).  The NUL in UNT's 0062 stays the message's own finding."""
     text = interchange([cusdec_message("1"), cusdec_message("2")]).decode("latin-1")
     text = text.replace("UNH+1+", "UNH+1\x00+").replace("+1'\nUNH+2", "+1\x00'\nUNH+2")
-    text = text.replace("UNB+UNOC:3", f"UNB+{identifier}:{'4' if identifier[-1] in 'WY' else 3}")
-    parsed = read_interchange(encoded(text, identifier))
+    version = "4" if identifier[-1] in "WY" else "3"
+    text = text.replace("UNB+UNOC:3", f"UNB+{identifier}:{version}")
+    if version == "4":
+        text = text.replace("+261122:0930+", "+20261122:0930+")
+    data = encoded(text, identifier)
+    parsed = read_interchange(data)
     first, second = parsed.messages
-    assert invalid(first.findings) == [("UNH", 1, None), ("UNT", 2, None)]
-    assert second.accepted and invalid(parsed.findings) == []
+    assert invalid(parsed.findings) == [("UNH", 1, None)]
+    assert invalid(first.findings) == [("UNT", 2, None)] and second.accepted
+    outcome = process_submission(data, demo_context())
+    assert outcome.status is Status.REJECTED
+    if identifier in CODECS:  # else the identifier (2) is what the UCI tells
+        (uci,) = contrl_segments(outcome.acknowledgement.body)["UCI"]
+        assert uci[3:] == ["4", "21", "UNH", "2"]
 
 
 @pytest.mark.parametrize("identifier", IDENTIFIERS)
@@ -192,19 +204,22 @@ def test_una_characters_are_read_in_the_declared_charset() -> None:
 
 
 def test_the_contrl_echoes_values_within_their_lengths() -> None:
-    """UNB 0020 and UNH 0062 are an..14: a longer one is reported (39) and echoed cut, so the
-    CONTRL stays valid against its own structure."""
+    """UNB 0020 and UNH 0062 are an..14: a longer one is reported (39) where it stands and
+    rejects the interchange (each names what the CONTRL answers), whose UCI echoes 0020 cut,
+    the only valid value its mandatory position can hold."""
     long_reference = "R" * 40
     data = cusdec(control_reference=long_reference)
     outcome = process_submission(data, demo_context())
-    assert [f.code for f in outcome.findings] == [Code.DATA_ELEMENT_TOO_LONG]
+    assert [(f.code, f.segment_tag) for f in outcome.findings] == [
+        (Code.DATA_ELEMENT_TOO_LONG, "UNB"), (Code.DATA_ELEMENT_TOO_LONG, "UNZ")]
     contrl = contrl_segments(outcome.acknowledgement.body)
     assert contrl["UCI"][0][:2] == ["R" * 14, "DEMOVAN:ZZZ"]
     message = cusdec_message("M" * 30)
     outcome = process_submission(interchange([message]), demo_context())
-    (answer,) = outcome.messages
-    assert [f.code for f in answer.findings] == [Code.DATA_ELEMENT_TOO_LONG]
-    assert contrl_segments(outcome.acknowledgement.body)["UCM"][0][0] == "M" * 14
+    assert [(f.code, f.segment_tag, f.element) for f in outcome.findings] == [
+        (Code.DATA_ELEMENT_TOO_LONG, "UNH", 1)]
+    assert contrl_segments(outcome.acknowledgement.body)["UCI"][0][3:] == ["4", "39", "UNH",
+                                                                           "2"]
 
 
 @settings(max_examples=200, deadline=None)
@@ -265,8 +280,7 @@ def test_over_long_service_values_are_reported_where_they_stand() -> None:
     parsed = read_interchange(data)
     too_long = [(f.segment_tag, f.element, f.component) for f in parsed.findings
                 if f.code is Code.DATA_ELEMENT_TOO_LONG]
-    assert too_long == [("UNB", 2, 1)]
+    assert too_long == [("UNB", 2, 1), ("UNH", 2, 1)]  # S009 names the message: interchange
     (message,) = parsed.messages
-    assert [(f.code, f.element, f.component) for f in message.findings] == [
-        (Code.DATA_ELEMENT_TOO_LONG, 2, 1)]
-    assert all(len(f.text) < 200 for f in [*parsed.findings, *message.findings])
+    assert message.findings == ()
+    assert all(len(f.text) < 200 for f in parsed.findings)

@@ -3,6 +3,13 @@
 The reader never stops at the first problem: it records every finding at the level it belongs
 to (interchange, or one message) so the CONTRL can accept the good messages and reject the bad
 ones.  It raises EnvelopeError only when there is no readable UNB to answer.
+
+Each service segment is checked against its definition in the interchange's syntax version
+(``service.py``: mandatory elements, lengths, kinds of characters, code lists): a fault in UNB,
+UNG, UNE or UNZ rejects the interchange, one in UNH or UNT its message, except in what names the
+message (``names_the_message``).  References are unique where ISO 9735 says: a group's in its
+interchange, a message's in its group (or interchange).  So whatever the CONTRL echoes of an
+accepted interchange is valid where it stands.
 """
 
 from __future__ import annotations
@@ -23,12 +30,7 @@ from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.numbers import parse_count
 from gateway.wire.edifact.characters import CharacterCheck, lex_checked, segment_tag, shown
 from gateway.wire.edifact.decoding import decode
-from gateway.wire.edifact.syntax import (
-    MESSAGE_IDENTIFIER_LENGTHS,
-    PARTY_ID_LENGTH,
-    QUALIFIER_LENGTH,
-    REFERENCE_LENGTH,
-)
+from gateway.wire.edifact.service import ServiceChecker, Values
 
 Code = SyntaxErrorCode
 #: Findings told per level (the interchange, each message): the first rejects it already, and
@@ -47,8 +49,12 @@ def read_interchange(data: bytes) -> Interchange:
             syntax_error_code=Code.SERVICE_SEGMENT_MISSING_OR_INVALID,
             segment_position=1,
         )
-    header = _interchange_header(lexed.segments[0])
-    walker = _Walker()
+    unb = lexed.segments[0]
+    service = ServiceChecker(unb.value(1, 2), decoded.syntax_identifier, decoded.delimiters)
+    header_checked = service.check(unb)
+    header = _interchange_header(header_checked.values)
+    walker = _Walker(service, header)
+    walker.add(header_checked.findings)
     walker.walk(lexed.segments)
     if lexed.unterminated:
         walker.interchange_finding(
@@ -57,7 +63,7 @@ def read_interchange(data: bytes) -> Interchange:
             position=len(lexed.segments) + 1,
         )
     messages, stray = _place_character_findings(walker.messages, checked)
-    findings = [*decoded.findings, *stray, *walker.findings, *_header_findings(header)]
+    findings = [*decoded.findings, *stray, *walker.findings]
     return Interchange(
         delimiters=decoded.delimiters,
         header=header,
@@ -68,8 +74,8 @@ def read_interchange(data: bytes) -> Interchange:
     )
 
 
-def _interchange_header(unb: Segment) -> InterchangeHeader:
-    sender, recipient, reference = unb.value(2), unb.value(3), unb.value(5)
+def _interchange_header(unb: Values) -> InterchangeHeader:
+    sender, reference = unb.get(2), unb.get(5)
     if not sender or not reference:
         missing = "sender identification (S002)" if not sender else "control reference (0020)"
         raise EnvelopeError(
@@ -78,57 +84,38 @@ def _interchange_header(unb: Segment) -> InterchangeHeader:
             segment_position=1,
         )
     return InterchangeHeader(
-        syntax_identifier=unb.value(1, 1).upper(),
-        syntax_version=unb.value(1, 2),
-        sender=PartyId(sender, unb.value(2, 2)),
-        recipient=PartyId(recipient, unb.value(3, 2)),
-        prepared_date=unb.value(4, 1),
-        prepared_time=unb.value(4, 2),
+        syntax_identifier=unb.get(1, 1).upper(),
+        syntax_version=unb.get(1, 2),
+        sender=PartyId(sender, unb.get(2, 2)),
+        recipient=PartyId(unb.get(3), unb.get(3, 2)),
+        prepared_date=unb.get(4, 1),
+        prepared_time=unb.get(4, 2),
         control_reference=reference,
-        application_reference=unb.value(7),
-        test_indicator=unb.value(11),
+        application_reference=unb.get(7),
+        test_indicator=unb.get(11),
     )
 
 
-def _header_findings(header: InterchangeHeader) -> list[Finding]:
-    checks = [
-        (header.recipient.id, 3, "interchange recipient (S003)"),
-        (header.prepared_date, 4, "date of preparation (S004)"),
-    ]
-    findings = [
-        Finding(Code.MISSING, f"UNB has no {what}", "UNB", 1, element)
-        for value, element, what in checks
-        if not value
-    ]
-    return findings + _too_long("UNB", 1, [
-        (header.sender.id, PARTY_ID_LENGTH, 2, 1, "interchange sender (0004)"),
-        (header.sender.qualifier, QUALIFIER_LENGTH, 2, 2, "sender code qualifier (0007)"),
-        (header.recipient.id, PARTY_ID_LENGTH, 3, 1, "interchange recipient (0010)"),
-        (header.recipient.qualifier, QUALIFIER_LENGTH, 3, 2,
-         "recipient code qualifier (0007)"),
-        (header.control_reference, REFERENCE_LENGTH, 5, None,
-         "interchange control reference (0020)"),
-    ])
+#: The components of UNH S009 a UCM echoes: message type, version, release, agency.
+ECHOED_IDENTIFIER = 4
 
 
-#: (value, its an..n, element, component or None, what it is)
-LengthCheck = tuple[str, int, int, int | None, str]
-
-
-def _too_long(tag: str, position: int, values: list[LengthCheck]) -> list[Finding]:
-    """A finding (39) for each value longer than its service data element may be (ISO 9735-2):
-    the CONTRL that echoes it could not hold it, and no reader should be asked to."""
-    return [Finding(Code.DATA_ELEMENT_TOO_LONG,
-                    f"the {what} {shown(value)} is longer than an..{length}",
-                    tag, position, element, component)
-            for value, length, element, component, what in values if len(value) > length]
+def names_the_message(finding: Finding) -> bool:
+    """Whether a finding in UNH is in what the CONTRL names the message by (UCM 0062 and
+    S009 0065/0052/0054/0051, mandatory in syntax 3).  Such a message cannot be answered on its
+    own: a UCM could neither leave the value out nor echo it as it is, so the finding rejects
+    the interchange (UCI 0013 = UNH says where).  ISO 9735-4: the message reference number
+    and identifier identify the message acknowledged."""
+    return finding.element == 1 or (
+        finding.element == 2 and (finding.component or 1) <= ECHOED_IDENTIFIER)
 
 
 def _place_character_findings(messages: list[Message],
                               checked: CharacterCheck) -> tuple[list[Message], list[Finding]]:
     """Give each message the invalid characters found in it, and the interchange those found
-    outside messages (service segments, the text after the last segment); at most
-    MAX_FINDINGS a level, so the work stops early in a file full of them."""
+    outside messages (service segments, the text after the last segment) and those in what
+    names a message (``names_the_message``); at most MAX_FINDINGS a level, so the work stops
+    early in a file full of them."""
     if checked.clean:
         return messages, []
     stray: list[Finding] = []
@@ -138,6 +125,9 @@ def _place_character_findings(messages: list[Message],
         first, last = message.segments[0].position, message.segments[-1].position
         stray += checked.findings(after + 1, first - 1, MAX_FINDINGS - len(stray))
         found = checked.findings(first, last, MAX_FINDINGS)
+        naming = [f for f in found if f.segment_position == first and names_the_message(f)]
+        stray += naming[: MAX_FINDINGS - len(stray)]
+        found = [f for f in found if f not in naming]
         updated.append(_with_findings(message, tuple(found)) if found else message)
         after = last
     stray += checked.findings(after + 1, len(checked.lexed.segments) + 1,
@@ -158,25 +148,35 @@ def _with_findings(message: Message, extra: tuple[Finding, ...]) -> Message:
 @dataclass
 class _OpenGroup:
     header: Segment
+    reference: str
     messages: int = 0
+    #: The message references seen in the group (ISO 9735: unique within it).
+    references: set[str] = field(default_factory=set)
 
 
 @dataclass
 class _Walker:
     """A small state machine over the segments after UNB (ISO 9735-2 clause 5)."""
 
+    service: ServiceChecker
+    header: InterchangeHeader
     messages: list[Message] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     groups: list[GroupHeader] = field(default_factory=list)
     _group: _OpenGroup | None = None
-    _groups_seen: int = 0
     _loose_messages: int = 0
     _trailer_seen: bool = False
+    #: References already used: groups' in the interchange, loose messages' in it.
+    _group_references: set[str] = field(default_factory=set)
+    _loose_references: set[str] = field(default_factory=set)
+
+    def add(self, findings: list[Finding]) -> None:
+        if findings and len(self.findings) < MAX_FINDINGS:
+            self.findings += findings[: MAX_FINDINGS - len(self.findings)]
 
     def interchange_finding(self, code: Code, text: str, position: int, tag: str = "",
                             element: int | None = None) -> None:
-        if len(self.findings) < MAX_FINDINGS:
-            self.findings.append(Finding(code, text, segment_tag(tag), position, element))
+        self.add([Finding(code, text, segment_tag(tag), position, element)])
 
     def walk(self, segments: list[Segment]) -> None:
         unb = segments[0]
@@ -191,7 +191,7 @@ class _Walker:
             elif segment.tag == "UNH":
                 index = self._message(segments, index)
             else:
-                self._service_segment(segment, unb)
+                self._service_segment(segment)
                 index += 1
         if not self._trailer_seen:
             self.interchange_finding(Code.SERVICE_SEGMENT_MISSING_OR_INVALID,
@@ -204,66 +204,74 @@ class _Walker:
             self.interchange_finding(Code.LOWER_LEVEL_EMPTY, "the interchange holds no message",
                                      unb.position, "UNB")
 
-    def _service_segment(self, segment: Segment, unb: Segment) -> None:
-        handlers = {"UNG": self._group_header, "UNE": self._group_trailer}
-        if segment.tag == "UNZ":
-            self._interchange_trailer(segment, unb)
-        elif segment.tag in handlers:
-            handlers[segment.tag](segment)
-        else:
+    def _service_segment(self, segment: Segment) -> None:
+        handlers = {"UNG": self._group_header, "UNE": self._group_trailer,
+                    "UNZ": self._interchange_trailer}
+        handler = handlers.get(segment.tag)
+        if handler is None:
             self.interchange_finding(
                 Code.INVALID_OCCURRENCE_OUTSIDE_MESSAGE,
                 f"segment {shown(segment.tag)} stands outside any message", segment.position,
                 segment.tag)
+            return
+        checked = self.service.check(segment)
+        self.add(checked.findings)
+        handler(segment, checked.values)
 
-    def _group_header(self, ung: Segment) -> None:
+    def _group_header(self, ung: Segment, values: Values) -> None:
         if self._group is not None:
             self.interchange_finding(Code.SERVICE_SEGMENT_MISSING_OR_INVALID,
                                      "UNG opens a group while another is open", ung.position,
                                      "UNG")
-        self._group = _OpenGroup(ung)
-        self._groups_seen += 1
-        self.findings += _too_long("UNG", ung.position, [
-            (ung.value(5), REFERENCE_LENGTH, 5, None, "group reference (0048)")])
         # UNG: 0038 group identification, S006 application sender, S007 recipient, S004
         # date/time, 0048 group reference (ISO 9735-2).
-        self.groups.append(GroupHeader(ung.value(5), PartyId(ung.value(2, 1), ung.value(2, 2)),
-                                       PartyId(ung.value(3, 1), ung.value(3, 2))))
+        reference = values.get(5)
+        if reference in self._group_references:
+            # ISO 9735-2: 0048 is unique within its interchange; CONTRL answers a group by it.
+            self.add([Finding(Code.DUPLICATE_DETECTED, f"UNG group reference {shown(reference)}"
+                              " is that of an earlier group", "UNG", ung.position, 5)])
+        elif reference:
+            self._group_references.add(reference)
+        self._group = _OpenGroup(ung, reference)
+        self.groups.append(GroupHeader(reference, PartyId(values.get(2, 1), values.get(2, 2)),
+                                       PartyId(values.get(3, 1), values.get(3, 2))))
 
-    def _group_trailer(self, une: Segment) -> None:
+    def _group_trailer(self, une: Segment, values: Values) -> None:
         group = self._group
         if group is None:
             self.interchange_finding(Code.INVALID_OCCURRENCE_OUTSIDE_MESSAGE,
                                      "UNE without UNG", une.position, "UNE")
             return
-        self._check_count(une, 1, group.messages, "messages in the group")
-        self._check_reference(une, 2, group.header.value(5), "UNG group reference (0048)")
+        self._check_count(une, values.get(1), group.messages, "messages in the group")
+        self._check_reference(une, values.get(2), group.reference,
+                              "UNG group reference (0048)")
         self._group = None
 
-    def _interchange_trailer(self, unz: Segment, unb: Segment) -> None:
+    def _interchange_trailer(self, unz: Segment, values: Values) -> None:
         self._trailer_seen = True
-        if self._groups_seen and self._loose_messages:
+        if self.groups and self._loose_messages:
             self.interchange_finding(Code.GROUPS_AND_MESSAGES_MIXED,
                                      "groups and messages outside groups are mixed",
                                      unz.position, "UNZ")
-        expected = self._groups_seen or len(self.messages)
-        self._check_count(unz, 1, expected, "groups" if self._groups_seen else "messages")
-        self._check_reference(unz, 2, unb.value(5), "UNB control reference (0020)")
+        expected = len(self.groups) or len(self.messages)
+        self._check_count(unz, values.get(1), expected, "groups" if self.groups else "messages")
+        self._check_reference(unz, values.get(2), self.header.control_reference,
+                              "UNB control reference (0020)")
 
-    def _check_count(self, trailer: Segment, element: int, actual: int, what: str) -> None:
-        declared = trailer.value(element)
+    def _check_count(self, trailer: Segment, declared: str, actual: int, what: str) -> None:
         if parse_count(declared) != actual:
             self.interchange_finding(
                 Code.CONTROL_COUNT_DOES_NOT_MATCH,
                 f"{trailer.tag} says {_count(declared)} but the interchange has {actual} "
-                f"{what}", trailer.position, trailer.tag, element)
+                f"{what}", trailer.position, trailer.tag, 1)
 
-    def _check_reference(self, trailer: Segment, element: int, expected: str, what: str) -> None:
-        if trailer.value(element) != expected:
+    def _check_reference(self, trailer: Segment, declared: str, expected: str,
+                         what: str) -> None:
+        if declared != expected:
             self.interchange_finding(
                 Code.REFERENCES_DO_NOT_MATCH,
-                f"{trailer.tag} reference {shown(trailer.value(element))} does not match the "
-                f"{what} {shown(expected)}", trailer.position, trailer.tag, element)
+                f"{trailer.tag} reference {shown(declared)} does not match the "
+                f"{what} {shown(expected)}", trailer.position, trailer.tag, 2)
 
     def _message(self, segments: list[Segment], start: int) -> int:
         """Collect UNH..UNT; return the index after the message."""
@@ -273,60 +281,76 @@ class _Walker:
             end += 1
         closed = end < len(segments) and segments[end].tag == "UNT"
         body = segments[start : end + 1] if closed else segments[start:end]
-        self.messages.append(_check_message(tuple(body), closed, self._group))
+        message, naming = _check_message(tuple(body), closed, self._group, self.service)
+        self.add(naming)
+        if not naming:
+            message = self._unique(message)
+        self.messages.append(message)
         if self._group is not None:
             self._group.messages += 1
         else:
             self._loose_messages += 1
         return end + 1 if closed else end
 
+    def _unique(self, message: Message) -> Message:
+        """ISO 9735-2: the message reference number is unique within its group, or within the
+        interchange when there are no groups.  A second message under a reference already
+        used is refused (0085 26, duplicate detected): it could be the first sent again, and
+        no agency could tell the two apart; the first stands."""
+        seen = self._group.references if self._group is not None else self._loose_references
+        if message.reference not in seen:
+            seen.add(message.reference)
+            return message
+        where = "group" if self._group is not None else "interchange"
+        duplicate = Finding(Code.DUPLICATE_DETECTED,
+                            f"UNH message reference {shown(message.reference)} is that of an "
+                            f"earlier message in the {where}", "UNH",
+                            message.segments[0].position, 1)
+        return _with_findings(message, (duplicate,))
 
-def _check_message(segments: tuple[Segment, ...], closed: bool,
-                   group: _OpenGroup | None) -> Message:
-    unh = segments[0]
+
+def _check_message(segments: tuple[Segment, ...], closed: bool, group: _OpenGroup | None,
+                   service: ServiceChecker) -> tuple[Message, list[Finding]]:
+    """The message with its own findings, and those that reject the interchange
+    (``names_the_message``)."""
+    unh = service.check(segments[0])
+    header = unh.values
     identifier = MessageIdentifier(
-        type=unh.value(2, 1).upper(), version=unh.value(2, 2).upper(),
-        release=unh.value(2, 3).upper(), agency=unh.value(2, 4).upper(),
-        association=unh.value(2, 5),
+        type=header.get(2, 1).upper(), version=header.get(2, 2).upper(),
+        release=header.get(2, 3).upper(), agency=header.get(2, 4).upper(),
+        association=header.get(2, 5),
     )
-    findings: list[Finding] = []
-    if not unh.value(1):
-        findings.append(Finding(Code.MISSING, "UNH has no message reference (0062)", "UNH",
-                                unh.position, 1))
-    echoed = (identifier.type, identifier.version, identifier.release, identifier.agency)
-    findings += _too_long("UNH", unh.position, [
-        (unh.value(1), REFERENCE_LENGTH, 1, None, "message reference (0062)"),
-        *((value, length, 2, component, f"message identifier (S009) component {component}")
-          for component, (value, length) in enumerate(
-              zip(echoed, MESSAGE_IDENTIFIER_LENGTHS, strict=True), start=1))])
-    if not identifier.type or not identifier.version or not identifier.release:
-        findings.append(Finding(Code.MISSING, "UNH has no complete message identifier (S009)",
-                                "UNH", unh.position, 2))
+    naming = [f for f in unh.findings if names_the_message(f)]
+    findings = [f for f in unh.findings if not names_the_message(f)]
+    reference = header.get(1)
     if closed:
-        findings += _trailer_findings(unh, segments[-1], len(segments))
+        unt = service.check(segments[-1])
+        findings += unt.findings
+        findings += _trailer_findings(reference, segments[-1], unt.values, len(segments))
     else:
         findings.append(Finding(Code.SERVICE_SEGMENT_MISSING_OR_INVALID,
                                 "UNT (message trailer) is missing", "UNT",
                                 segments[-1].position + 1))
-    return Message(
-        reference=unh.value(1), identifier=identifier, segments=segments,
-        group_reference=group.header.value(5) if group else "", findings=tuple(findings),
-    )
+    message = Message(reference=reference, identifier=identifier, segments=segments,
+                      group_reference=group.reference if group else "",
+                      findings=tuple(findings[:MAX_FINDINGS]))
+    return message, naming
 
 
-def _trailer_findings(unh: Segment, unt: Segment, count: int) -> list[Finding]:
+def _trailer_findings(reference: str, unt: Segment, values: Values,
+                      count: int) -> list[Finding]:
     findings = []
-    declared = unt.value(1)
+    declared = values.get(1)
     if parse_count(declared) != count:
         findings.append(Finding(
             Code.CONTROL_COUNT_DOES_NOT_MATCH,
             f"UNT says {_count(declared)} segments but the message has {count}",
             "UNT", unt.position, 1))
-    if unt.value(2) != unh.value(1):
+    if values.get(2) != reference:
         findings.append(Finding(
             Code.REFERENCES_DO_NOT_MATCH,
-            f"UNT reference {shown(unt.value(2))} does not match UNH reference "
-            f"{shown(unh.value(1))}", "UNT", unt.position, 2))
+            f"UNT reference {shown(values.get(2))} does not match UNH reference "
+            f"{shown(reference)}", "UNT", unt.position, 2))
     return findings
 
 
