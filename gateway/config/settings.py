@@ -28,7 +28,30 @@ class SftpSettings(Strict):
         "is closed")
     max_unauthenticated: int = Field(
         default=64, ge=1, description="connections still logging in at once, whoever makes "
-        "them; more are disconnected at once (SSH disconnect reason 12)")
+        "them; beyond it one is always dropped (SSH disconnect reason 12): the newest of the "
+        "address that holds the most, the new one when that is its own address (OpenSSH's "
+        "MaxStartups full)")
+    unauthenticated_drop_start: int = Field(
+        default=16, ge=1, description="from this many connections logging in on (at most "
+        "max_unauthenticated), each new one drops one, as above, with a chance that grows "
+        "from unauthenticated_drop_rate percent to 100 at max_unauthenticated: random early "
+        "drop (OpenSSH's MaxStartups start)")
+    unauthenticated_drop_rate: int = Field(
+        default=30, ge=0, le=100, description="the chance in percent of a drop at "
+        "unauthenticated_drop_start (OpenSSH's MaxStartups rate)")
+    max_unauthenticated_per_source: int = Field(
+        default=16, ge=1, description="connections logging in at once from one address "
+        "block (see the prefixes); more from it are disconnected at once "
+        "(OpenSSH's PerSourceMaxStartups)")
+    per_source_prefix_ipv4: int = Field(
+        default=32, ge=0, le=32, description="the IPv4 block counted as one source")
+    per_source_prefix_ipv6: int = Field(
+        default=64, ge=0, le=128, description="the IPv6 block counted as one source: a /64, "
+        "the smallest subnet (RFC 4291 section 2.5.4), is often one host's (RFC 8981)")
+    banner_timeout_seconds: float = Field(
+        default=10, gt=0, le=600, description="a connection that has not sent its SSH "
+        "identification string by then (RFC 4253 section 4.2: sent as soon as it connects) "
+        "is closed")
     max_connections_per_partner: int = Field(
         default=8, ge=1, description="SSH connections of one partner at once")
     max_sessions_per_partner: int = Field(

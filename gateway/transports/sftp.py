@@ -15,14 +15,18 @@ for their rename (which live as long as the session).  In ``outbox/`` it sees th
 which it may read and delete, nothing else; the gateway's own files in progress there (hidden
 names) and anything that is not a regular file are not shown, and links are never followed.
 
-Limits (``SftpSettings``): connections logging in, connections and sessions per partner, files
-open per session, the login time, keepalives, and ``max_submission_bytes`` checked at every
-write.  Beyond one the request is refused with a message naming it and an event is logged."""
+Limits (``SftpSettings``): connections logging in (per address, and over all with random early
+drop of the newest from the address holding the most, see ``Startups``), connections and
+sessions per partner, files open per session, the time to send the SSH banner and to log in,
+keepalives, and ``max_submission_bytes`` checked at every write.  Beyond one the request is
+refused with a message naming it and an event is logged."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import itertools
 import logging
 import os
 import posixpath
@@ -34,7 +38,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NoReturn, cast
+from typing import IO, Any, Generic, NoReturn, TypeVar, cast
 
 import asyncssh
 from asyncssh.channel import SSHChannel
@@ -634,12 +638,101 @@ class _SftpSession(SSHServerStreamSession[bytes]):
 # --- the SSH server: logins and what each may hold ---------------------------------------------
 
 
+T = TypeVar("T")
+
+
+def source_block(peer: object, settings: SftpSettings) -> str:
+    """The address block a connection comes from, as the per-source limit counts it: an IPv4
+    address (``per_source_prefix_ipv4``, /32), an IPv6 /64 (``per_source_prefix_ipv6``: one
+    host may hold all of it and pick any address in it, RFC 8981), an IPv4-mapped IPv6
+    address as its IPv4 address (a dual-stack listener sees IPv4 peers so)."""
+    host = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = settings.per_source_prefix_ipv4 if address.version == 4 \
+        else settings.per_source_prefix_ipv6
+    return str(ipaddress.ip_network((address, prefix), strict=False))
+
+
+class Startups(Generic[T]):
+    """Connections that have not logged in yet, by source: OpenSSH's PerSourceMaxStartups and
+    MaxStartups start:rate:full, with one change.  When a connection has to go (beyond
+    ``max_unauthenticated``, or at random beyond ``unauthenticated_drop_start``), it is the
+    newest of the source that holds the most, not always the newcomer: one host that holds
+    every slot (idle sockets cost it nothing) loses its newest to each partner that comes from
+    elsewhere, and its own newcomers are refused.  Only many sources holding one slot each can
+    still crowd partners out, as with sshd, each slot for ``banner_timeout_seconds`` (or
+    ``login_timeout_seconds`` once it sent a banner).  Connections already logged in are not
+    counted here: a partner's sessions are never touched by a flood."""
+
+    def __init__(self, settings: SftpSettings,
+                 chance: Callable[[int], int] = secrets.randbelow) -> None:
+        self._full = settings.max_unauthenticated
+        self._start = min(settings.unauthenticated_drop_start, self._full)
+        self._rate = settings.unauthenticated_drop_rate
+        self._per_source = settings.max_unauthenticated_per_source
+        self._chance = chance  # n -> a number in [0, n), uniformly (tests fix it)
+        self._arrivals = itertools.count()
+        self._held: dict[str, list[tuple[int, T]]] = {}  # source -> (arrival, connection)
+        self.count = 0
+
+    def held(self, source: str) -> int:
+        return len(self._held.get(source, ()))
+
+    def arrive(self, source: str, newcomer: T) -> tuple[T, str] | None:
+        """Count ``newcomer`` from ``source``: the connection to drop now (the newcomer or
+        another, no longer counted) and the limit that drops it, or None."""
+        if self.held(source) >= self._per_source:
+            return newcomer, "max_unauthenticated_per_source"
+        existing = self.count
+        self._held.setdefault(source, []).append((next(self._arrivals), newcomer))
+        self.count += 1
+        if not self._drops(existing):
+            return None
+        return self._drop_newest_of_largest(), "max_unauthenticated"
+
+    def leave(self, source: str, connection: T) -> None:
+        """``connection`` logged in or is gone (again: nothing happens)."""
+        held = self._held.get(source, [])
+        for index, (_, counted) in enumerate(held):
+            if counted is connection:
+                del held[index]
+                self.count -= 1
+                break
+        if not held:
+            self._held.pop(source, None)
+
+    def _drops(self, existing: int) -> bool:
+        """Whether one more beside ``existing`` makes one go: never below start, at random
+        from start (rate percent) rising linearly to always at full (sshd's drop_connection)."""
+        if existing >= self._full:
+            return True
+        if existing < self._start:
+            return False
+        percent = self._rate + (100 - self._rate) * (existing - self._start) \
+            // (self._full - self._start)
+        return self._chance(100) < percent
+
+    def _drop_newest_of_largest(self) -> T:
+        """The newest connection of the source holding the most (of those, the one whose
+        newest came last: the newcomer's own source when it is one of them)."""
+        source = max(self._held, key=lambda held: (len(self._held[held]),
+                                                   self._held[held][-1][0]))
+        _, connection = self._held[source][-1]
+        self.leave(source, connection)
+        return connection
+
+
 class _Census:
     """What the listener holds now over all its connections."""
 
     def __init__(self, settings: SftpSettings) -> None:
         self.settings = settings
-        self.logging_in = 0
+        self.startups: Startups[_SSHServer] = Startups(settings)
         self.connections: Counter[str] = Counter()
         self.sessions: Counter[str] = Counter()
         self._watching: set[asyncio.Task[None]] = set()
@@ -669,25 +762,44 @@ def _release(counter: Counter[str], partner_id: str) -> None:
 
 class _SSHServer(asyncssh.SSHServer):
     """Public keys only (DESIGN rule 5): no passwords, no keyboard-interactive.  Counts the
-    connection while it logs in and, once logged in, against its partner."""
+    connection while it logs in (``Startups``) and, once logged in, against its partner."""
 
     def __init__(self, access: PartnerAccess, census: _Census, submit: Submit) -> None:
         self._access = access
         self._census = census
         self._submit = submit
         self._connection: Any = None
-        self._logging_in = False
+        self._source = ""
+        self._banner_timer: asyncio.TimerHandle | None = None
         self._partner_id: str | None = None  # once logged in, counted against it
         self._refusal: str | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._connection = conn
-        self._census.logging_in += 1
-        self._logging_in = True
-        limit = self._census.settings.max_unauthenticated
-        if self._census.logging_in > limit:
-            self._refuse(f"too many connections are logging in (at most {limit} at once); "
-                         "try again later", None, "max_unauthenticated")
+        settings = self._census.settings
+        self._source = source_block(conn.get_extra_info("peername"), settings)
+        self._banner_timer = asyncio.get_running_loop().call_later(
+            settings.banner_timeout_seconds, self._banner_due)
+        dropped = self._census.startups.arrive(self._source, self)
+        if dropped is None:
+            return
+        connection, limit = dropped
+        if limit == "max_unauthenticated_per_source":
+            connection._refuse("too many connections from your address are logging in (at "
+                               f"most {settings.max_unauthenticated_per_source} at once); try "
+                               "again later", None, limit)
+        else:
+            connection._refuse("too many connections are logging in (at most "
+                               f"{settings.max_unauthenticated} at once); try again later",
+                               None, limit)
+
+    def _banner_due(self) -> None:
+        """RFC 4253 section 4.2: a client sends its identification string as soon as it is
+        connected; one that has not after ``banner_timeout_seconds`` only holds a slot."""
+        self._banner_timer = None
+        if self._connection.get_extra_info("client_version") is None:
+            self._refuse("no SSH identification string received in time (RFC 4253 section "
+                         "4.2)", None, "banner_timeout_seconds", asyncssh.DISC_PROTOCOL_ERROR)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._logged_in()
@@ -746,17 +858,20 @@ class _SSHServer(asyncssh.SSHServer):
 
     def _logged_in(self) -> None:
         """The connection no longer counts as logging in (it did, or it is gone)."""
-        if self._logging_in:
-            self._logging_in = False
-            self._census.logging_in -= 1
+        self._census.startups.leave(self._source, self)
+        if self._banner_timer is not None:
+            self._banner_timer.cancel()
+            self._banner_timer = None
 
-    def _refuse(self, message: str, partner_id: str | None, limit: str) -> None:
-        """Disconnect with ``message`` (SSH disconnect reason 12, RFC 4253 section 11.1)."""
+    def _refuse(self, message: str, partner_id: str | None, limit: str,
+                code: int = asyncssh.DISC_TOO_MANY_CONNECTIONS) -> None:
+        """Disconnect with ``message`` (by default SSH disconnect reason 12, RFC 4253 section
+        11.1); from now on it holds no slot and opens nothing."""
         self._refusal = message
+        self._logged_in()
         event(log, "sftp_refused", level=logging.WARNING, reason=message, partner=partner_id,
               limit=limit, peer=self._connection.get_extra_info("peername"))
-        asyncio.get_running_loop().call_soon(
-            self._connection.disconnect, asyncssh.DISC_TOO_MANY_CONNECTIONS, message)
+        asyncio.get_running_loop().call_soon(self._connection.disconnect, code, message)
 
 
 # --- keys and the listener ---------------------------------------------------------------------

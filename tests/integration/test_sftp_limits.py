@@ -1,7 +1,8 @@
 """SFTP resources a partner, or anyone who can reach the port, may hold: open files per
 session, sessions and connections per partner, connections still logging in, and how long a
 login or a vanished client may last.  Beyond a limit the request is refused with a message that
-says which limit, and the others carry on."""
+says which limit, and the others carry on; what anyone may hold before logging in never locks
+the partners out."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncssh
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from gateway.config.settings import SftpSettings
+from gateway.transports.sftp import Startups, source_block
 from tests.support.edifact import cusdec
 from tests.support.harness import (
     FXF_CREAT,
@@ -146,11 +151,31 @@ async def refusal(gateway: Gateway) -> str:
     return exc.reason
 
 
-async def idle_tcp(gateway: Gateway) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A connection that says nothing once the server has greeted it."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+async def idle_tcp(gateway: Gateway, source: str = "127.0.0.1"
+                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection from ``source`` that says nothing once the server has greeted it (the
+    greeting shows the server has counted it)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port,
+                                                   local_addr=(source, 0))
     assert (await reader.readline()).startswith(b"SSH-2.0-")
     return reader, writer
+
+
+async def cut(reader: asyncio.StreamReader) -> None:
+    """Return once the server has closed the connection (the deadline only keeps a
+    regression from hanging the suite)."""
+    await asyncio.wait_for(reader.read(), DEADLINE)
+
+
+def connect_from(gateway: Gateway, partner: str, source: str) -> Any:
+    return asyncssh.connect(
+        "127.0.0.1", gateway.port, username=partner, known_hosts=None, agent_path=None,
+        client_keys=[str(gateway.files.partners[partner].key_path)], local_addr=(source, 0))
+
+
+async def lists_inbox(connecting: Any) -> None:
+    async with connecting as connection, connection.start_sftp_client() as sftp:
+        await sftp.listdir("inbox")
 
 
 async def test_connections_logging_in_are_capped(gateway: Gateway) -> None:
@@ -172,6 +197,138 @@ async def test_connections_logging_in_are_capped(gateway: Gateway) -> None:
         async with gw.connect("van-a"), gw.connect("van-b"):
             pass
         idle[1][1].close()
+
+
+async def test_one_address_holding_every_login_slot_does_not_lock_the_partners_out(
+        gateway: Gateway) -> None:
+    """Idle sockets from one host (no banner, no key: they cost it nothing) once held every
+    slot, and every partner's login was refused for as long as it kept them.  Now each partner
+    from elsewhere takes the newest of that host's slots, and the host's own new connections
+    are refused, not the partners'."""
+    async with limited(gateway, max_unauthenticated=4) as gw:
+        idle = [await idle_tcp(gw, "127.0.0.2") for _ in range(4)]
+        one_more = await idle_tcp(gw, "127.0.0.2")
+        await cut(one_more[0])  # full: the attacker's own newcomer goes
+        await lists_inbox(connect_from(gw, "van-a", "127.0.0.1"))
+        await cut(idle[-1][0])  # the slot the partner took: the attacker's newest
+        await lists_inbox(connect_from(gw, "van-b", "127.0.0.3"))
+        await cut(idle[-2][0])
+        for _, writer in [*idle, one_more]:
+            writer.close()
+
+
+async def test_one_address_cannot_exceed_its_own_login_slots(gateway: Gateway) -> None:
+    async with limited(gateway, max_unauthenticated_per_source=2) as gw:
+        idle = [await idle_tcp(gw, "127.0.0.2") for _ in range(2)]
+        with pytest.raises(asyncssh.DisconnectError, match="from your address"):
+            await lists_inbox(connect_from(gw, "van-a", "127.0.0.2"))
+        await lists_inbox(connect_from(gw, "van-a", "127.0.0.1"))  # another address: in
+        idle[0][1].close()
+        await eventually(lambda: lists_inbox(connect_from(gw, "van-a", "127.0.0.2")))
+        idle[1][1].close()
+
+
+async def test_a_connection_that_sends_no_banner_is_cut_early(gateway: Gateway) -> None:
+    """RFC 4253 section 4.2: a client sends its identification string at once; a socket that
+    does not only holds a slot, so it goes well before the login timeout."""
+    async with limited(gateway, banner_timeout_seconds=1, login_timeout_seconds=600) as gw:
+        silent_reader, silent = await idle_tcp(gw)
+        polite_reader, polite = await idle_tcp(gw)
+        polite.write(b"SSH-2.0-slow_but_polite\r\n")
+        await cut(silent_reader)
+        with pytest.raises(TimeoutError):  # logging in slowly is allowed (600 s)
+            await asyncio.wait_for(polite_reader.read(), 3)
+        silent.close()
+        polite.close()
+
+
+# --- what to drop when too many log in at once (no gateway: the policy on its own) ----------
+
+
+def startups_settings(full: int, start: int, rate: int, per_source: int) -> SftpSettings:
+    return SftpSettings(host_key="k", mailboxes="m", max_unauthenticated=full,
+                        unauthenticated_drop_start=start, unauthenticated_drop_rate=rate,
+                        max_unauthenticated_per_source=per_source)
+
+
+class Draw:
+    """The chance a Startups draws: what a test says."""
+
+    def __init__(self, value: int = 99) -> None:
+        self.value = value
+
+    def __call__(self, below: int) -> int:
+        assert 0 <= self.value < below
+        return self.value
+
+
+def test_random_early_drop_follows_openssh_max_startups() -> None:
+    """10:30:100 (sshd's drop_connection): none dropped below 10 logging in, then one with a
+    chance of 30 % rising linearly to 100 % at 100 (a draw below the percentage drops)."""
+    for existing, percent in ((9, 0), (10, 30), (55, 65), (99, 99), (100, 100)):
+        draw = Draw()
+        startups: Startups[int] = Startups(startups_settings(100, 10, 30, 100), draw)
+        for number in range(existing):  # each from its own address, drawing 99: all in
+            assert startups.arrive(f"s{number}", number) is None
+        for draw.value in range(100):
+            outcome = startups.arrive("new", -1)
+            assert outcome == ((-1, "max_unauthenticated") if draw.value < percent else None)
+            startups.leave("new", -1)
+        assert startups.count == existing
+
+
+@given(full=st.integers(1, 8), start=st.integers(1, 10), rate=st.integers(0, 100),
+       per_source=st.integers(1, 5),
+       steps=st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.integers(0, 99)),
+                      max_size=60))
+def test_what_is_dropped_is_the_newest_of_the_largest_holder(
+        full: int, start: int, rate: int, per_source: int,
+        steps: list[tuple[bool, int, int]]) -> None:
+    """Whatever arrives and leaves, from four addresses: the caps hold; nothing is dropped
+    below the start; beyond full something always is; a drop takes the newest connection of
+    an address that holds the most, so a newcomer from an address holding fewer than another
+    is never the one refused (unless its own address is at its cap)."""
+    draw = Draw()
+    startups: Startups[int] = Startups(startups_settings(full, start, rate, per_source), draw)
+    held: list[tuple[str, int]] = []  # the model: (address, connection), oldest first
+    for number, (arrives, address, draw.value) in enumerate(steps):
+        source = f"10.0.0.{address}"
+        if not arrives:
+            if held:
+                startups.leave(*held.pop(draw.value % len(held)))
+            continue
+        counts = {s: sum(1 for h, _ in held if h == s) for s, _ in held}
+        outcome = startups.arrive(source, number)
+        if counts.get(source, 0) >= per_source:
+            assert outcome == (number, "max_unauthenticated_per_source")
+            continue
+        existing = len(held)
+        held.append((source, number))
+        counts[source] = counts.get(source, 0) + 1
+        assert (outcome is None) or existing >= min(start, full)
+        assert (outcome is not None) or existing < full
+        if outcome is not None:
+            victim, limit = outcome
+            assert limit == "max_unauthenticated"
+            (victim_source,) = [h for h, c in held if c == victim]
+            assert counts[victim_source] == max(counts.values())
+            assert victim == [c for h, c in held if h == victim_source][-1]  # its newest
+            assert victim == number or counts[source] < counts[victim_source]
+            held.remove((victim_source, victim))
+        assert startups.count == len(held) <= full
+        assert all(startups.held(h) == sum(1 for s, _ in held if s == h) <= per_source
+                   for h, _ in held)
+
+
+@pytest.mark.parametrize(("peer", "block"), [
+    (("127.0.0.2", 40000), "127.0.0.2/32"),
+    (("::ffff:127.0.0.2", 40000, 0, 0), "127.0.0.2/32"),  # a dual-stack listener's IPv4
+    (("2001:db8:1:2::1", 40000, 0, 0), "2001:db8:1:2::/64"),
+    (("2001:db8:1:2:ffff:1:2:3", 40000, 0, 0), "2001:db8:1:2::/64"),  # one host's /64
+    (("fe80::1%lo", 40000, 0, 1), "fe80::/64"),
+])
+def test_a_source_is_an_ipv4_address_or_an_ipv6_64(peer: tuple[object, ...], block: str) -> None:
+    assert source_block(peer, startups_settings(64, 16, 30, 16)) == block
 
 
 async def test_a_login_that_takes_too_long_is_cut(gateway: Gateway) -> None:
