@@ -179,7 +179,7 @@ async def lists_inbox(connecting: Any) -> None:
 
 
 async def test_connections_logging_in_are_capped(gateway: Gateway) -> None:
-    async with limited(gateway, max_unauthenticated=2) as gw:
+    async with limited(gateway, max_unauthenticated=2, banner_timeout_seconds=600) as gw:
         idle = [await idle_tcp(gw) for _ in range(2)]
         with pytest.raises((asyncssh.DisconnectError, ConnectionError),
                            match="logging in"):
@@ -205,20 +205,24 @@ async def test_one_address_holding_every_login_slot_does_not_lock_the_partners_o
     slot, and every partner's login was refused for as long as it kept them.  Now each partner
     from elsewhere takes the newest of that host's slots, and the host's own new connections
     are refused, not the partners'."""
-    async with limited(gateway, max_unauthenticated=4) as gw:
+    # no timeout cuts a connection here: only a drop does
+    async with limited(gateway, max_unauthenticated=4, banner_timeout_seconds=600,
+                       login_timeout_seconds=600) as gw:
         idle = [await idle_tcp(gw, "127.0.0.2") for _ in range(4)]
-        one_more = await idle_tcp(gw, "127.0.0.2")
-        await cut(one_more[0])  # full: the attacker's own newcomer goes
+        refused = await idle_tcp(gw, "127.0.0.2")
+        await cut(refused[0])  # full: the attacker's own newcomer goes
         await lists_inbox(connect_from(gw, "van-a", "127.0.0.1"))
-        await cut(idle[-1][0])  # the slot the partner took: the attacker's newest
+        await cut(idle[3][0])  # the slot the partner took: the attacker's newest
+        idle.append(await idle_tcp(gw, "127.0.0.2"))  # the attacker fills it again
         await lists_inbox(connect_from(gw, "van-b", "127.0.0.3"))
-        await cut(idle[-2][0])
-        for _, writer in [*idle, one_more]:
+        await cut(idle[4][0])
+        for _, writer in [*idle, refused]:
             writer.close()
 
 
 async def test_one_address_cannot_exceed_its_own_login_slots(gateway: Gateway) -> None:
-    async with limited(gateway, max_unauthenticated_per_source=2) as gw:
+    async with limited(gateway, max_unauthenticated_per_source=2,
+                       banner_timeout_seconds=600) as gw:
         idle = [await idle_tcp(gw, "127.0.0.2") for _ in range(2)]
         with pytest.raises(asyncssh.DisconnectError, match="from your address"):
             await lists_inbox(connect_from(gw, "van-a", "127.0.0.2"))
