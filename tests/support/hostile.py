@@ -61,7 +61,9 @@ def many_messages(size: int) -> bytes:
     """Small messages, each rejected (its trailer count is wrong)."""
     message = cusdec_message(unt_count=99)
     count = max(1, size // sum(len(s) + 2 for s in message))
-    return interchange([message] * count, sender="DEMOVAN")
+    # each its own reference (ISO 9735: unique in the interchange; a repeated one is refused)
+    return interchange([cusdec_message(str(n), unt_count=99) for n in range(1, count + 1)],
+                       sender="DEMOVAN")
 
 
 def non_ascii_digits(size: int) -> bytes:
@@ -79,10 +81,14 @@ def accepted_release_characters(size: int) -> bytes:
     """Valid declarations, accepted and mapped, whose free texts (C108: five an..70) are
     released separators: the release characters then go the whole way, through the mapping."""
     released = "FTX+AAA+++" + ":".join(["?+?:?'??" * 17] * 5)
-    message = [released if s.startswith("FTX") else s
-               for s in cusdec_message(commodity_codes=("0303.55", "8471"))]
-    count = max(1, size // sum(len(s) + 2 for s in message))
-    return interchange([message] * count, sender="DEMOVAN")
+
+    def message(reference: str) -> list[str]:
+        return [released if s.startswith("FTX") else s
+                for s in cusdec_message(reference, commodity_codes=("0303.55", "8471"))]
+
+    count = max(1, size // sum(len(s) + 2 for s in message("1")))
+    # each its own reference (ISO 9735: unique in the interchange; a repeated one is refused)
+    return interchange([message(str(n)) for n in range(1, count + 1)], sender="DEMOVAN")
 
 
 def accepted_many_items(size: int) -> bytes:
