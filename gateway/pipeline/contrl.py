@@ -28,6 +28,8 @@ REJECTED = "4"  # 0083: this level and all lower levels rejected
 #: UNH S009 of CONTRL: syntax 3 uses the D:3 directory, syntax 4 its own 4:1.
 CONTRL_IDENTIFIER = {"3": ("CONTRL", "D", "3", "UN"), "4": ("CONTRL", "4", "1", "UN")}
 FALLBACK_SYNTAX = "UNOC"
+#: The segments one CONTRL message may hold: its UNT 0074 is n..6 in syntax 3, n..10 in 4.
+MAX_MESSAGE_SEGMENTS = {"3": 999_999, "4": 9_999_999_999}
 SERVICE_TAGS = frozenset({"UNB", "UNZ", "UNG", "UNE", "UNH", "UNT", "UNA"})
 #: What stands for a character the answer cannot carry.
 UNREPRESENTABLE = "."
@@ -57,7 +59,13 @@ def build_contrl(
     body: list[OutSegment] = [("UNH", ["1", list(CONTRL_IDENTIFIER[version])])]
     body.append(_uci(subject, interchange_findings, envelope, echo))
     if not interchange_findings:
-        body += _message_responses(messages, groups, echo)
+        responses = _message_responses(messages, groups, echo)
+        if len(body) + len(responses) + 1 > MAX_MESSAGE_SEGMENTS[version]:
+            # Too long for its own UNT: the rejected messages are told by their first error's
+            # code, the accepted ones go unlisted (UCI/UCF 0083 = 7: acknowledged unless
+            # explicitly rejected, ISO 9735-4).
+            responses = _message_responses(messages, groups, echo, brief=True)
+        body += responses
     body.append(("UNT", [str(len(body) + 1), "1"]))
     return write_interchange(envelope, identifier, version, body)
 
@@ -143,7 +151,7 @@ def _uci(subject: InterchangeHeader, findings: Sequence[Finding], envelope: AckE
 
 
 def _message_responses(messages: Sequence[MessageOutcome], groups: Sequence[GroupHeader],
-                       echo: _Echo) -> list[OutSegment]:
+                       echo: _Echo, *, brief: bool = False) -> list[OutSegment]:
     """SG1 (UCM per message outside groups), then SG3: per group a UCF and its messages'
     UCMs (CONTRL SG3/SG4).  The messages are sorted into their groups in one pass (a scan of
     every message per group was quadratic: 32,000 groups took 109 s), and each is acknowledged
@@ -154,7 +162,7 @@ def _message_responses(messages: Sequence[MessageOutcome], groups: Sequence[Grou
         members.setdefault(message.group_reference, []).append(message)
     segments: list[OutSegment] = []
     for message in members.pop("", ()):
-        segments += _ucm(message, echo)
+        segments += _ucm(message, echo, brief)
     for group in groups:
         # UNG/UNE errors reject the whole interchange (UCI), so a group listed here is
         # acknowledged; its messages say for themselves whether they are rejected.
@@ -165,11 +173,15 @@ def _message_responses(messages: Sequence[MessageOutcome], groups: Sequence[Grou
             ACKNOWLEDGED,
         ]))
         for message in members.pop(group.reference, ()):
-            segments += _ucm(message, echo)
+            segments += _ucm(message, echo, brief)
     return segments
 
 
-def _ucm(message: MessageOutcome, echo: _Echo) -> list[OutSegment]:
+def _ucm(message: MessageOutcome, echo: _Echo, brief: bool = False) -> list[OutSegment]:
+    """The UCM of one message, and a UCS (and UCD) per error in its data segments; ``brief``:
+    a rejected message's UCM with its first error's code only, none for an accepted one."""
+    if brief and message.accepted:
+        return []
     identifier = message.identifier
     echoed = (identifier.type, identifier.version, identifier.release, identifier.agency)
     elements: list[str | list[str]] = [
@@ -180,12 +192,15 @@ def _ucm(message: MessageOutcome, echo: _Echo) -> list[OutSegment]:
     ]
     service = [f for f in message.findings if f.segment_tag in SERVICE_TAGS]
     data = [f for f in message.findings if f.segment_tag not in SERVICE_TAGS]
-    located = [f for f in data if _segment_number(f, message) is not None]
-    unlocated = [f for f in data if _segment_number(f, message) is None]
+    located: list[Finding] = []
+    unlocated: list[Finding] = []
+    for finding in data:
+        told = not brief and _segment_number(finding, message) is not None
+        (located if told else unlocated).append(finding)
     if service:
         elements += _error_elements(service[0])
     elif unlocated:
-        # a segment UCS 0096 cannot count to (n..6): the UCM tells the error by its code
+        # brief, or a segment UCS 0096 cannot count to (n..6): the UCM tells the error's code
         elements.append(str(int(unlocated[0].code)))
     segments: list[OutSegment] = [("UCM", elements)]
     for finding in located:

@@ -21,6 +21,7 @@ from gateway.model.edifact import GroupHeader, InterchangeHeader, MessageIdentif
 from gateway.model.findings import Finding
 from gateway.model.findings import SyntaxErrorCode as Code
 from gateway.model.outcome import MessageOutcome, Outcome, Status
+from gateway.pipeline import contrl
 from gateway.pipeline.contrl import AckEnvelope, build_contrl
 from gateway.pipeline.process import process_submission
 from tests.support.edifact import cusdec_message, interchange
@@ -211,6 +212,29 @@ def test_a_segment_beyond_what_ucs_counts_is_told_in_the_ucm() -> None:
     contrl = contrl_segments(body)
     assert contrl["UCM"] == [["1", "CUSDEC:D:96B:UN", "4", "12"]]
     assert contrl["UCS"] == [["2"]] and contrl["UCD"] == [["13", "2"]]
+
+
+def test_a_contrl_too_long_for_its_unt_tells_rejected_messages_briefly(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Syntax 3's UNT 0074 is n..6: 5,000 messages with 100 faults each (a few MB) made a
+    CONTRL of a million segments, whose UNT count no reader takes.  Over the bound, each
+    rejected message gets a UCM with its first error's code and the accepted ones go unlisted
+    (UCI 0083 = 7 acknowledges what is not explicitly rejected).  The bound is lowered here
+    to keep the test small."""
+    assert contrl.MAX_MESSAGE_SEGMENTS["3"] == 999_999
+    monkeypatch.setattr(contrl, "MAX_MESSAGE_SEGMENTS", {"3": 40, "4": 40})
+
+    def faulty(n: int) -> MessageOutcome:
+        faults = tuple(Finding(Code.INVALID_VALUE, "bad", "FTX", 2 * n + 1 + k, 1)
+                       for k in range(10))
+        return outcome_of(n, findings=faults if n % 2 else ())
+
+    body = build_contrl(ENVELOPE, HEADER, [], [faulty(n) for n in range(1, 11)])
+    assert_valid_contrl(body)
+    segments = contrl_segments(body)
+    assert segments["UCM"] == [[str(n), "CUSDEC:D:96B:UN", "4", "12"] for n in (1, 3, 5, 7, 9)]
+    assert "UCS" not in segments
+    assert build_contrl(ENVELOPE, HEADER, [], [faulty(1)]).count(b"UCS") == 10  # within it
 
 
 # --- any envelope ----------------------------------------------------------------------------
