@@ -49,14 +49,6 @@ CODECS: dict[str, str] = {
 }
 
 
-#: The longest value of each service data element the gateway reads and echoes (ISO 9735-2,
-#: syntax 4; syntax 3 has the same or shorter ones only for 0051, an..2).
-REFERENCE_LENGTH = 14  # 0020 interchange, 0048 group, 0062 message reference: an..14
-PARTY_ID_LENGTH = 35  # 0004 sender, 0010 recipient, 0040/0044 application parties: an..35
-QUALIFIER_LENGTH = 4  # 0007 identification code qualifier: an..4
-MESSAGE_IDENTIFIER_LENGTHS = (6, 3, 3, 3)  # S009: 0065 type, 0052 version, 0054 release, 0051
-
-
 #: Characters no EDIFACT character repertoire holds (ISO 9735-1 clause 6 and the 0001 code
 #: list): levels A and B are the graphic characters of ISO 646, levels C to L those of the
 #: ISO/IEC 8859 parts, UNOW/UNOY the characters of ISO/IEC 10646.  None has the C0 controls, DEL
