@@ -8,6 +8,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from gateway.model.canonical import CANONICAL_ADAPTER, CanonicalMessage
+from gateway.pipeline.route import is_cancellation
 from gateway.store import interchanges as store
 from gateway.store import outbox
 
@@ -53,6 +54,16 @@ async def queue_deliveries(connection: Any, *, submission_id: int, partner_id: s
             message_id=message_id, canonical=canonical, message_type=message_type,
             release=release, agency=agency, role=role, priority=priority)
     return [agency for agency, _ in roles]
+
+
+async def original_route_of(connection: Any, partner_id: str, canonical: CanonicalMessage,
+                            before: int) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """Where the original of a cancellation went (agencies, observers): a cancellation follows
+    it (pipeline.route.follow_original).  None for any other message, or an unknown original."""
+    reference = canonical.document_reference
+    if not is_cancellation(canonical) or not reference:
+        return None
+    return await store.original_route(connection, partner_id, reference, before)
 
 
 async def stored_canonical(connection: Any, message: store.StoredMessage,

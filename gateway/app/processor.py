@@ -20,7 +20,7 @@ import logging
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from gateway.app.deliveries import queue_deliveries
+from gateway.app.deliveries import original_route_of, queue_deliveries
 from gateway.app.memory import without_cyclic_gc
 from gateway.app.routing_reload import LiveRouting, TableInForce
 from gateway.app.traders import AeoRegistry, TraderRegistry
@@ -35,7 +35,7 @@ from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Receipt, Status
 from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.process import Context, process_submission, refusal
-from gateway.pipeline.route import follow_original, is_cancellation
+from gateway.pipeline.route import follow_original
 from gateway.store import interchanges as store
 from gateway.store import outbox
 from gateway.store.database import translated_errors
@@ -195,8 +195,10 @@ class Processor:
 
     async def _save_message(self, connection: Any, pending: store.PendingInterchange,
                             message: MessageOutcome, routing_version: int) -> None:
-        if message.accepted and is_cancellation(message):
-            message = await self._cancellation(connection, pending, message)
+        if message.accepted and message.canonical is not None:
+            original = await original_route_of(connection, pending.partner_id,
+                                               message.canonical, pending.id)
+            message = message if original is None else follow_original(message, original)
         canonical = message.canonical
         status = "rejected" if not message.accepted else "held" if message.held_by else (
             "routed" if message.agencies or message.copies else "unroutable")
@@ -244,14 +246,6 @@ class Processor:
                     "registered_to": elsewhere,
                     "reason": "an AEO identification counts only in the messages of the "
                               "partners it is registered to"})
-
-    async def _cancellation(self, connection: Any, pending: store.PendingInterchange,
-                            message: MessageOutcome) -> MessageOutcome:
-        assert message.canonical is not None
-        reference = message.canonical.document_reference
-        original = await store.original_route(connection, pending.partner_id, reference or "",
-                                              pending.id) if reference else None
-        return message if original is None else follow_original(message, original)
 
     async def _record_receipt(self, connection: Any, pending: store.PendingInterchange,
                               receipt: Receipt) -> None:

@@ -15,10 +15,9 @@ an event in its history (``gateway track``).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, TextIO
 
-from gateway.app.deliveries import queue_deliveries, stored_canonical
+from gateway.app.deliveries import original_route_of, queue_deliveries, stored_canonical
 from gateway.app.serve import topology_of
 from gateway.app.traders import AeoRegistry
 from gateway.bus.dead_letters import REPLAYS_HEADER, DeadLetter, replay_dead_letters
@@ -26,7 +25,7 @@ from gateway.config.load import GatewayConfig, parse_routing
 from gateway.config.routing import RoutingTable
 from gateway.errors import ConfigError, StoreRefused
 from gateway.model.canonical import CanonicalMessage
-from gateway.pipeline.route import CANCELLATION, FOLLOWS_ORIGINAL, RouteDecision, route
+from gateway.pipeline.route import RouteDecision, follow_original, route
 from gateway.store import interchanges as store
 from gateway.store import outbox, routing_versions
 from gateway.store import traders as trader_store
@@ -104,14 +103,9 @@ async def _decision(connection: Connection, message: store.StoredMessage,
                     canonical: CanonicalMessage, table: RoutingTable,
                     trusted: frozenset[str]) -> RouteDecision:
     decision = route(table, canonical, message.partner_id, trusted)
-    reference = canonical.document_reference
-    if canonical.function_name == CANCELLATION and reference:
-        original = await store.original_route(connection, message.partner_id, reference,
-                                              message.interchange_id)
-        if original is not None:
-            return dataclasses.replace(decision, agencies=original[0], copies=original[1],
-                                       rules=(*decision.rules, FOLLOWS_ORIGINAL))
-    return decision
+    original = await original_route_of(connection, message.partner_id, canonical,
+                                       message.interchange_id)
+    return decision if original is None else follow_original(decision, original)
 
 
 async def _apply(connection: Connection, message: store.StoredMessage,

@@ -6,6 +6,7 @@ Every matching rule adds its agencies; an agency appears once, in first-match or
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from gateway.config.routing import RoutingTable
 from gateway.model.canonical import CanonicalMessage
@@ -85,15 +86,19 @@ CANCELLATION = "cancellation"
 FOLLOWS_ORIGINAL = "(follows the original's route)"
 
 
-def follow_original(message: MessageOutcome, original: tuple[tuple[str, ...], tuple[str, ...]]
-                    ) -> MessageOutcome:
+#: A route as the processor decides it (MessageOutcome) or ``gateway replay`` does again.
+Routed = TypeVar("Routed", MessageOutcome, RouteDecision)
+
+
+def follow_original(routed: Routed, original: tuple[tuple[str, ...], tuple[str, ...]]
+                    ) -> Routed:
     """A cancellation goes where its original went (agencies and observers), whatever its own
     content would route to: every agency that acted on the declaration must learn it is
     withdrawn, and no other agency needs to."""
     agencies, copies = original
-    return replace(message, agencies=agencies, copies=copies,
-                   rules=(*message.rules, FOLLOWS_ORIGINAL))
+    return replace(routed, agencies=agencies, copies=copies,
+                   rules=(*routed.rules, FOLLOWS_ORIGINAL))
 
 
-def is_cancellation(message: MessageOutcome) -> bool:
-    return message.canonical is not None and message.canonical.function_name == CANCELLATION
+def is_cancellation(message: CanonicalMessage) -> bool:
+    return message.function_name == CANCELLATION
