@@ -17,6 +17,8 @@ from typing import Any
 NUL = "\x00"
 #: How a NUL is shown once stored: readable in ``gateway track``, never a terminator.
 NUL_ESCAPE = "\\x00"
+#: JSON escapes that may stand for a NUL or a surrogate (U+D800-U+DFFF): \u0000, \udXXX.
+_SUSPECT_ESCAPES = ("\\u0000", "\\ud", "\\uD")
 
 
 def storable_text(value: str) -> str:
@@ -59,13 +61,17 @@ def storable_value(value: Any) -> Any:
 
 
 def storable_document(value: Any) -> str:
-    """``value`` as JSON text that jsonb accepts."""
-    return json.dumps(storable_value(value), default=str, allow_nan=False)
+    """``value`` as JSON text that jsonb accepts (what JSON has no type for, a date or a
+    Decimal, is written as its text, made storable too)."""
+    return json.dumps(storable_value(value), default=lambda other: storable_text(str(other)),
+                      allow_nan=False)
 
 
 def storable_json(text: str) -> str:
     """JSON text (say a canonical message's ``model_dump_json()``) that jsonb accepts; parsed
-    again only when it may hold an escaped NUL or a lone surrogate."""
-    if "\\u0000" not in text and "\\ud" not in text.lower():
+    again only when it may hold an escaped NUL or a lone surrogate (JSON writes the escapes'
+    hex digits in either case).  No copy of the text is made on the common path: it runs for
+    every message stored."""
+    if not any(escape in text for escape in _SUSPECT_ESCAPES):
         return text
     return storable_document(json.loads(text))
