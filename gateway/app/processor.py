@@ -46,8 +46,8 @@ IDLE_POLL_SECONDS = 1.0
 #: Attempts at deciding one submission before it is parked for ops (with the pauses of
 #: store.claim_next, about eight minutes of trying).
 MAX_ATTEMPTS = 8
-#: Submissions whose outage-ended attempts are remembered at once (bounded memory: beyond it,
-#: such attempts count like any other).
+#: Submissions whose outage-ended attempts are remembered at once (bounded memory: the oldest
+#: is forgotten first, and its attempts then count like any other).
 MAX_REMEMBERED_OUTAGES = 10_000
 
 
@@ -101,8 +101,7 @@ class Processor:
                 if await store.lock_claimed(connection, claimed):
                     await self._decide(connection, claimed, registry)
         except StoreUnavailable:
-            if len(self._outages) < MAX_REMEMBERED_OUTAGES:
-                self._outages[claimed.id] = self._outages.get(claimed.id, 0) + 1
+            self._count_outage(claimed.id)
             raise  # everybody waits alike; the turn comes back
         except Exception as exc:  # noqa: BLE001 - ours (a bug, a refused value): retry, park
             await self._failed(claimed, exc)
@@ -112,6 +111,13 @@ class Processor:
         self._outages.pop(claimed.id, None)
         self._wake_relays.set()
         return True
+
+    def _count_outage(self, submission: int) -> None:
+        """Remember one more outage-ended attempt; the oldest entry goes when the memory is
+        full (a submission another gateway decided is never seen again here)."""
+        if submission not in self._outages and len(self._outages) >= MAX_REMEMBERED_OUTAGES:
+            del self._outages[next(iter(self._outages))]
+        self._outages[submission] = self._outages.get(submission, 0) + 1
 
     def _attempts(self, claimed: store.PendingInterchange) -> int:
         """The attempts that count towards parking."""
