@@ -1,0 +1,63 @@
+"""Private keys: the SFTP host key (made once and kept, so partners can pin it) and the
+writing of a private key that is never readable by others, not even for a moment."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import stat
+from pathlib import Path
+
+import asyncssh
+
+from gateway.logs import event
+
+log = logging.getLogger("gateway.sftp")
+
+
+def write_private_key(key: asyncssh.SSHKey, path: Path) -> bool:
+    """Write ``key`` to ``path`` unless a file is there (False then).  The key is written
+    under a unique name created 0600 (never readable by others, whatever the umask), synced,
+    and linked into place, so it is never seen half written and never replaces another key
+    (two starts at once keep the first one's)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600)
+    try:
+        with open(fd, "wb") as handle:
+            handle.write(key.export_private_key())
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(staging, path)
+        except FileExistsError:
+            return False
+    finally:
+        os.unlink(staging)
+    return True
+
+
+def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
+    """The host key is generated once and kept (DESIGN rule 5), so partners can pin it."""
+    if not path.exists():
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        if write_private_key(key, path):
+            key.write_public_key(path.with_suffix(".pub"))
+            return key
+    _keep_private(path)
+    return asyncssh.read_private_key(path)
+
+
+def _keep_private(path: Path) -> None:
+    """A host key others may read (an earlier version wrote it 0644 before its chmod, and a
+    crash in between left it so) is made private again, with an alarm: sshd refuses such a
+    key; here it may already have been copied, which only a new key and new pins undo."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(path, 0o600)
+        event(log, "host_key_was_readable", level=logging.ERROR, path=str(path),
+              mode=f"{mode:04o}", advice="if others could read it, make a new host key "
+              "(delete it and restart) and give partners the new fingerprint")
+
