@@ -312,29 +312,40 @@ async def test_any_failure_keeps_the_watcher_watching(watching: Watched,
     assert not watching.pool.failures
 
     watching.replace("routing.yaml", b"rules:\n  - name: caf\xe9\n    deliver: [customs]\n")
-    await asyncio.sleep(0.3)  # three polls: refused with an alarm, never applied
+    await watching.until(lambda: len(watching.pool.bodies("refused")) == 2, "the refusal")
+    assert "not UTF-8" in watching.pool.versions[-1]["error"]
     watching.replace("routing.yaml", ONE_RULE)
     await watching.until(lambda: len(watching.pool.bodies("applied")) == 3, "the last table")
     assert watching.pool.bodies("applied")[-1] == ONE_RULE
 
 
 async def test_a_broken_agencies_file_is_refused_and_watching_goes_on(
-        watching: Watched) -> None:
+        watching: Watched, caplog: pytest.LogCaptureFixture) -> None:
     agencies = (watching.root / "agencies.yaml").read_text()
     watching.replace("agencies.yaml", "agencies: &a\n  - code: customs\n    name: *a\n")
+    await watching.until(lambda: refusals(caplog, "agencies_refused") == 1, "the refusal")
     watching.replace("routing.yaml", SHIPPED.read_text())  # judged with the broken agencies
-    await asyncio.sleep(0.3)
+    await watching.until(lambda: refusals(caplog, "agencies_refused") == 2, "its refusal")
     assert watching.pool.bodies("applied") == [ONE_RULE]
     watching.replace("agencies.yaml", agencies + "  - code: licensing\n    name: Licensing\n")
     watching.replace("routing.yaml", ONE_RULE + "  - name: licensing\n    deliver: [licensing]\n")
     await watching.until(lambda: len(watching.pool.bodies("applied")) == 2, "the new agency")
 
 
-async def test_a_file_that_disappears_is_an_alarm_not_an_end(watching: Watched) -> None:
+async def test_a_file_that_disappears_is_an_alarm_not_an_end(
+        watching: Watched, caplog: pytest.LogCaptureFixture) -> None:
     watching.table.unlink()
-    await asyncio.sleep(0.3)
+    await watching.until(lambda: refusals(caplog, "routing_reload_failed", "No such file") == 1,
+                         "the alarm of a missing file")
     watching.table.mkdir()  # then a directory where the file was
-    await asyncio.sleep(0.3)
+    await watching.until(lambda: refusals(caplog, "routing_reload_failed", "a directory") == 1,
+                         "the alarm of a directory")
     watching.table.rmdir()
     watching.replace("routing.yaml", SHIPPED.read_text())
     await watching.until(lambda: len(watching.pool.bodies("applied")) == 2, "the next table")
+
+
+def refusals(caplog: pytest.LogCaptureFixture, name: str, error: str = "") -> int:
+    """How many ``name`` events were logged, with ``error`` in their error."""
+    return sum(1 for r in caplog.records
+               if r.getMessage() == name and error in getattr(r, "fields", {}).get("error", ""))
