@@ -124,11 +124,15 @@ def _place_character_findings(messages: list[Message],
     for message in messages:
         first, last = message.segments[0].position, message.segments[-1].position
         stray += checked.findings(after + 1, first - 1, MAX_FINDINGS - len(stray))
-        found = checked.findings(first, last, MAX_FINDINGS)
-        naming = [f for f in found if f.segment_position == first and names_the_message(f)]
+        # One pass sorts them (a look-up of each in the list of the others was 100 x 100
+        # comparisons a message: 0.2 MB/s on messages whose UNH holds 100 NULs).
+        naming: list[Finding] = []
+        own: list[Finding] = []
+        for finding in checked.findings(first, last, MAX_FINDINGS):
+            names = finding.segment_position == first and names_the_message(finding)
+            (naming if names else own).append(finding)
         stray += naming[: MAX_FINDINGS - len(stray)]
-        found = [f for f in found if f not in naming]
-        updated.append(_with_findings(message, tuple(found)) if found else message)
+        updated.append(_with_findings(message, tuple(own)) if own else message)
         after = last
     stray += checked.findings(after + 1, len(checked.lexed.segments) + 1,
                               MAX_FINDINGS - len(stray))
