@@ -5,17 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import asyncssh
-
-from gateway.transports.sftp import write_private_key
+from gateway.transports.sftp import create_key_pair
 
 
 def ensure_key(path: Path) -> bool:
     """Create an Ed25519 key pair at ``path`` / ``path.pub`` unless it exists."""
-    if path.exists():
-        return False
-    key = asyncssh.generate_private_key("ssh-ed25519", comment="demo-van@single-window-gateway")
-    if not write_private_key(key, path):  # made meanwhile by another start
-        return False
-    key.write_public_key(Path(f"{path}.pub"))
-    return True
+    return create_key_pair(path, Path(f"{path}.pub"),
+                           comment="demo-van@single-window-gateway") is not None

@@ -16,7 +16,7 @@ sessions per partner, files open per session, the time to send the SSH banner an
 keepalives, and ``max_submission_bytes`` checked at every write.  Beyond one the request is
 refused with a message naming it and an event is logged."""
 
-from gateway.transports.sftp.keys import load_or_create_host_key, write_private_key
+from gateway.transports.sftp.keys import create_key_pair, load_or_create_host_key
 from gateway.transports.sftp.listener import KEEPALIVE_COUNT_MAX, start_server
 from gateway.transports.sftp.logins import Startups, source_block
 from gateway.transports.sftp.names import (
@@ -35,10 +35,10 @@ __all__ = [
     "Startups",
     "Submit",
     "as_text",
+    "create_key_pair",
     "is_temporary",
     "load_or_create_host_key",
     "source_block",
     "start_server",
     "upload_name_refusal",
-    "write_private_key",
 ]

@@ -39,13 +39,25 @@ def write_private_key(key: asyncssh.SSHKey, path: Path) -> bool:
     return True
 
 
+def create_key_pair(path: Path, public: Path, comment: str | None = None
+                    ) -> asyncssh.SSHKey | None:
+    """A new Ed25519 key written private at ``path`` (``write_private_key``) and its public
+    half at ``public``; None when a key is there already, or another start made it meanwhile
+    (that one is kept)."""
+    if path.exists():
+        return None
+    key = asyncssh.generate_private_key("ssh-ed25519", comment=comment)
+    if not write_private_key(key, path):
+        return None
+    key.write_public_key(public)
+    return key
+
+
 def load_or_create_host_key(path: Path) -> asyncssh.SSHKey:
     """The host key is generated once and kept (DESIGN rule 5), so partners can pin it."""
-    if not path.exists():
-        key = asyncssh.generate_private_key("ssh-ed25519")
-        if write_private_key(key, path):
-            key.write_public_key(path.with_suffix(".pub"))
-            return key
+    key = create_key_pair(path, path.with_suffix(".pub"))
+    if key is not None:
+        return key
     _keep_private(path)
     return asyncssh.read_private_key(path)
 
