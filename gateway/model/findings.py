@@ -66,3 +66,17 @@ class Finding:
                 where += f".{self.component}"
         prefix = f"{where}: " if where else ""
         return f"{prefix}{self.text} [0085={int(self.code)}]"
+
+
+#: How much of a partner's value a finding's text quotes: a finding says where the value
+#: stands, and the answer and the stored summary stay small whatever the value's size.
+SHOWN_CHARACTERS = 40
+
+
+def shown(value: str) -> str:
+    """A partner's value as a finding's text quotes it: its repr (every control character
+    escaped, so a text never carries what the value could not), cut after
+    ``SHOWN_CHARACTERS`` with its length told."""
+    if len(value) <= SHOWN_CHARACTERS:
+        return repr(value)
+    return f"{value[:SHOWN_CHARACTERS]!r}... ({len(value):,} characters)"

@@ -17,7 +17,7 @@ from gateway.config.partners import Partner
 from gateway.config.routing import RoutingTable
 from gateway.errors import EnvelopeError, MappingError
 from gateway.model.edifact import Interchange, InterchangeHeader, Message, PartyId
-from gateway.model.findings import Finding, SyntaxErrorCode
+from gateway.model.findings import Finding, SyntaxErrorCode, shown
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Status
 from gateway.pipeline.contrl import AckEnvelope, build_contrl
 from gateway.pipeline.mapping.compiled import LocatedMappingError
@@ -27,7 +27,6 @@ from gateway.pipeline.report import error_report
 from gateway.pipeline.route import route
 from gateway.pipeline.sniff import Syntax, sniff
 from gateway.pipeline.validate import Rules, Strictness, validate
-from gateway.wire.edifact.characters import shown
 from gateway.wire.edifact.envelope import read_interchange
 
 Code = SyntaxErrorCode

@@ -25,7 +25,7 @@ from gateway.catalog.specs import (
 )
 from gateway.model.arranged import Arranged, Flat, Instance
 from gateway.model.edifact import Components, Delimiters, Segment
-from gateway.model.findings import Finding, SyntaxErrorCode
+from gateway.model.findings import Finding, SyntaxErrorCode, shown
 from gateway.model.numbers import has_any_digit, numeric_length
 from gateway.pipeline.patterns import SegmentPattern, SegmentPatterns
 from gateway.wire.edifact.syntax import REPERTOIRES
@@ -292,7 +292,7 @@ class _Content:
         if self.repertoire is not None:
             bad = sorted(set(text) - self.repertoire)
             if bad:
-                self._add(Code.INVALID_CHARACTERS, f"{element_id}: {quoted(''.join(bad))} is not "
+                self._add(Code.INVALID_CHARACTERS, f"{element_id}: {shown(''.join(bad))} is not "
                           f"in the {self.rules.syntax_identifier} repertoire", *where)
                 return
         size = format_error(representation, text)
@@ -301,7 +301,7 @@ class _Content:
             return
         codes = self.compiled.codes.get(element_id) if un_listed else None
         if codes is not None and text not in codes and self.rules.code_lists != Strictness.OFF:
-            finding = Finding(Code.INVALID_VALUE, f"{element_id}: {quoted(text)} is not in its "
+            finding = Finding(Code.INVALID_VALUE, f"{element_id}: {shown(text)} is not in its "
                               "code list", self.segment.tag, self.segment.position, position,
                               component)
             if self.rules.code_lists == Strictness.ERROR:
@@ -339,26 +339,14 @@ def format_error(representation: Representation, text: str) -> tuple[Code, str] 
     if kind == "n":
         length = numeric_length(text)
         if length is None:
-            return Code.INVALID_TYPE_OF_CHARACTERS, f"{quoted(text)} is not numeric"
+            return Code.INVALID_TYPE_OF_CHARACTERS, f"{shown(text)} is not numeric"
     else:
         if kind == "a" and has_any_digit(text):
-            return Code.INVALID_TYPE_OF_CHARACTERS, (f"{quoted(text)} holds digits "
+            return Code.INVALID_TYPE_OF_CHARACTERS, (f"{shown(text)} holds digits "
                                                      "(alphabetic only)")
         length = len(text)
     if length > representation.max:
-        return Code.DATA_ELEMENT_TOO_LONG, f"{quoted(text)} is longer than {representation}"
+        return Code.DATA_ELEMENT_TOO_LONG, f"{shown(text)} is longer than {representation}"
     if length < representation.min:
-        return Code.DATA_ELEMENT_TOO_SHORT, f"{quoted(text)} is shorter than {representation}"
+        return Code.DATA_ELEMENT_TOO_SHORT, f"{shown(text)} is shorter than {representation}"
     return None
-
-
-#: How much of a partner's value a finding quotes: a finding says where the value stands,
-#: and the answer and the stored summary stay small whatever the value's size.
-QUOTED_CHARACTERS = 40
-
-
-def quoted(text: str) -> str:
-    """``text`` as a finding quotes it: its repr, cut after ``QUOTED_CHARACTERS``."""
-    if len(text) <= QUOTED_CHARACTERS:
-        return repr(text)
-    return f"{text[:QUOTED_CHARACTERS]!r}... ({len(text):,} characters)"

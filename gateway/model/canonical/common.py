@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from gateway.model.findings import shown
 from gateway.model.numbers import MAX_NUMBER_DIGITS
 
 
@@ -35,8 +36,7 @@ def _normalised(pattern: str, what: str, prepare: Callable[[str], str] = str.upp
             return value  # the field's own type refuses it
         plain = prepare(value) if value.isascii() else value
         if whole.fullmatch(plain) is None:
-            shown = repr(value) if len(value) <= 40 else f"{value[:40]!r}..."
-            raise ValueError(f"{shown} is not {what}")
+            raise ValueError(f"{shown(value)} is not {what}")
         return plain
 
     return BeforeValidator(check)

@@ -22,10 +22,11 @@ from gateway.catalog.specs import GroupSpec, SegmentRef
 from gateway.errors import MappingError, RenderError
 from gateway.model.arranged import Instance
 from gateway.model.edifact import Segment
+from gateway.model.findings import shown
 from gateway.pipeline.mapping import conversions as conv
 from gateway.pipeline.mapping.extract import Extractor
 from gateway.pipeline.mapping.paths import Condition, Position, Step
-from gateway.pipeline.validate import format_error, quoted
+from gateway.pipeline.validate import format_error
 from gateway.wire.edifact.writer import OutSegment
 
 Scope = Instance | Segment
@@ -306,7 +307,7 @@ class Translate:
     def read(self, text: str, segment: Segment, ctx: ReadContext) -> Any:
         found = self.codes.get(text, self.default)
         if found is None:
-            raise BadValue(segment, self.position, f"code {quoted(text)} is not in table "
+            raise BadValue(segment, self.position, f"code {shown(text)} is not in table "
                            f"{self.name} ({', '.join(self.codes)})")
         return found
 

@@ -8,8 +8,8 @@ import re
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from gateway.model.findings import shown
 from gateway.model.numbers import MAX_NUMBER_DIGITS, is_ascii_digits, parse_count, parse_decimal
-from gateway.pipeline.validate import quoted
 
 #: UNTDID 2379 formats read and written: code -> (strptime pattern, has time, has zone).
 DATE_FORMATS: dict[str, tuple[str, bool, bool]] = {
@@ -47,7 +47,7 @@ def to_decimal(text: str) -> Decimal:
     infinity, no digits of other scripts, no more digits than a numeric element holds."""
     value = parse_decimal(text)
     if value is None:
-        raise ConversionError(f"{quoted(text)} is not a number (digits 0-9, one decimal mark, "
+        raise ConversionError(f"{shown(text)} is not a number (digits 0-9, one decimal mark, "
                               f"a leading minus, at most {MAX_NUMBER_DIGITS} digits)", 37)
     return value
 
@@ -55,7 +55,7 @@ def to_decimal(text: str) -> Decimal:
 def to_integer(text: str) -> int:
     value = parse_count(text)
     if value is None:
-        raise ConversionError(f"{quoted(text)} is not a whole number (digits 0-9)", 37)
+        raise ConversionError(f"{shown(text)} is not a whole number (digits 0-9)", 37)
     return value
 
 
@@ -76,7 +76,7 @@ def to_date(text: str, code: str, zone: ZoneInfo) -> dt.datetime | dt.date:
     if has_zone:
         split = _zone_start(text)
         body, zone_text = text[:split], text[split:]
-    wrong = ConversionError(f"{quoted(text)} is not a date in UNTDID 2379 format {code}")
+    wrong = ConversionError(f"{shown(text)} is not a date in UNTDID 2379 format {code}")
     # strptime reads any script's digits, a one-digit month or day and a day after a space
     # ("2026112" is 2 November): the 2379 formats are fixed-width ASCII digits
     if not (is_ascii_digits(body) and len(body) == _width(pattern)):
@@ -121,12 +121,12 @@ def _zone_start(text: str) -> int:
 def _zone(text: str, whole: str) -> dt.tzinfo:
     found = _ZONE.fullmatch(text)
     if not found:
-        raise ConversionError(f"{quoted(whole)}: {quoted(text)} is not a time zone (UTC, +01, "
+        raise ConversionError(f"{shown(whole)}: {shown(text)} is not a time zone (UTC, +01, "
                               "+0100)")
     if found.group("utc"):
         return dt.UTC
     hours, minutes = int(found.group("h")), int(found.group("m") or 0)
     if hours > MAX_OFFSET_HOURS or minutes >= 60:  # UTC offsets in use run from -12 to +14
-        raise ConversionError(f"{quoted(whole)}: {quoted(text)} is not a time zone offset")
+        raise ConversionError(f"{shown(whole)}: {shown(text)} is not a time zone offset")
     sign = -1 if found.group("sign") == "-" else 1
     return dt.timezone(dt.timedelta(minutes=sign * (hours * 60 + minutes)))

@@ -22,8 +22,6 @@ from gateway.wire.edifact import syntax
 from gateway.wire.edifact.decoding import DecodedInterchange
 from gateway.wire.edifact.lexer import Lexed, Lexer
 
-#: How much of a partner's value a finding's text shows.
-SHOWN_LENGTH = 35
 REPLACEMENT = "\ufffd"
 
 
@@ -125,9 +123,3 @@ def segment_tag(tag: str) -> str:
     """A segment tag fit to name in a finding: an ISO 9735 tag is three letters or digits;
     anything else a partner put there is left out (the position still says where)."""
     return tag if len(tag) == 3 and tag.isascii() and tag.isalnum() else ""
-
-
-def shown(value: str, limit: int = SHOWN_LENGTH) -> str:
-    """A partner's value quoted for a finding's text: bounded, and every control character
-    escaped (``repr``), so a text never carries what the value could not."""
-    return repr(value[:limit]) + ("..." if len(value) > limit else "")

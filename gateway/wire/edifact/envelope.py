@@ -26,9 +26,9 @@ from gateway.model.edifact import (
     PartyId,
     Segment,
 )
-from gateway.model.findings import Finding, SyntaxErrorCode
+from gateway.model.findings import Finding, SyntaxErrorCode, shown
 from gateway.model.numbers import parse_count
-from gateway.wire.edifact.characters import CharacterCheck, lex_checked, segment_tag, shown
+from gateway.wire.edifact.characters import CharacterCheck, lex_checked, segment_tag
 from gateway.wire.edifact.decoding import decode
 from gateway.wire.edifact.service import ServiceChecker, Values
 

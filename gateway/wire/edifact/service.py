@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from gateway.model.edifact import Delimiters, Segment
-from gateway.model.findings import Finding, SyntaxErrorCode
+from gateway.model.findings import Finding, SyntaxErrorCode, shown
 from gateway.model.numbers import has_any_digit, is_ascii_digits
-from gateway.wire.edifact.characters import segment_tag, shown
+from gateway.wire.edifact.characters import segment_tag
 from gateway.wire.edifact.syntax import (
     CONTROL_CHARACTERS,
     NONCHARACTERS,
