@@ -19,27 +19,45 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from gateway.model.findings import shown
 from gateway.model.numbers import MAX_NUMBER_DIGITS
 
 
-def _normalised(pattern: str, what: str, prepare: Callable[[str], str] = str.upper
-                ) -> BeforeValidator:
-    """Text put through ``prepare`` (ASCII only: ``str.upper`` would also turn a full-width
-    letter into another full-width letter) and then held to ``pattern``; else refused."""
-    whole = re.compile(pattern)
+class _Spelling:
+    """Text with one plain spelling: put through ``prepare`` (ASCII only: ``str.upper`` would
+    also turn a full-width letter into another full-width letter), then held to ``pattern``,
+    else refused.  One object both checks the value (once) and tells the JSON Schema the
+    pattern, so the pattern is written once."""
 
-    def check(value: Any) -> Any:
+    __slots__ = ("_pattern", "_prepare", "_what")
+
+    def __init__(self, pattern: str, what: str,
+                 prepare: Callable[[str], str] = str.upper) -> None:
+        self._pattern = re.compile(pattern)
+        self._what = what
+        self._prepare = prepare
+
+    def check(self, value: Any) -> Any:
         if not isinstance(value, str):
             return value  # the field's own type refuses it
-        plain = prepare(value) if value.isascii() else value
-        if whole.fullmatch(plain) is None:
-            raise ValueError(f"{shown(value)} is not {what}")
+        plain = self._prepare(value) if value.isascii() else value
+        if self._pattern.fullmatch(plain) is None:
+            raise ValueError(f"{shown(value)} is not {self._what}")
         return plain
 
-    return BeforeValidator(check)
+    def __get_pydantic_core_schema__(self, source: Any,
+                                     handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = f"^{self._pattern.pattern}$"
+        return json_schema
 
 
 def _commodity_digits(text: str) -> str:
@@ -48,33 +66,26 @@ def _commodity_digits(text: str) -> str:
 
 #: A Harmonized System / tariff code: the digits 0-9 only, at least the two of its chapter
 #: (the dots and spaces partners write between the digit groups are dropped: 0303.55 is 030355).
-CommodityCode = Annotated[
-    str, _normalised("[0-9]{2,18}", "a commodity code (digits 0-9, dots or spaces between "
-                     "them; at least the two digits of its HS chapter)", _commodity_digits),
-    Field(pattern="^[0-9]{2,18}$")]
+CommodityCode = Annotated[str, _Spelling(
+    "[0-9]{2,18}", "a commodity code (digits 0-9, dots or spaces between them; at least the "
+    "two digits of its HS chapter)", _commodity_digits)]
 #: ISO 3166-1 alpha-2, upper case.
-CountryCode = Annotated[
-    str, _normalised("[A-Z]{2}", "an ISO 3166-1 alpha-2 country code (two letters A-Z)"),
-    Field(pattern="^[A-Z]{2}$")]
+CountryCode = Annotated[str, _Spelling(
+    "[A-Z]{2}", "an ISO 3166-1 alpha-2 country code (two letters A-Z)")]
 #: ISO 4217, upper case.
-CurrencyCode = Annotated[
-    str, _normalised("[A-Z]{3}", "an ISO 4217 currency code (three letters A-Z)"),
-    Field(pattern="^[A-Z]{3}$")]
+CurrencyCode = Annotated[str, _Spelling(
+    "[A-Z]{3}", "an ISO 4217 currency code (three letters A-Z)")]
 #: A code of a UN/EDIFACT code list (a qualifier such as UNTDID 5025's 40): letters A-Z and
 #: digits 0-9, upper case.
-ListCode = Annotated[
-    str, _normalised("[A-Z0-9]{1,17}", "a code (letters A-Z and digits 0-9)"),
-    Field(pattern="^[A-Z0-9]{1,17}$")]
+ListCode = Annotated[str, _Spelling("[A-Z0-9]{1,17}", "a code (letters A-Z and digits 0-9)")]
 #: A customs office (UN/LOCODE TWKHH, or a national office number such as NL000396).
-OfficeCode = Annotated[
-    str, _normalised("[A-Z0-9]{1,35}", "a customs office code (letters A-Z and digits 0-9)"),
-    Field(pattern="^[A-Z0-9]{1,35}$")]
+OfficeCode = Annotated[str, _Spelling(
+    "[A-Z0-9]{1,35}", "a customs office code (letters A-Z and digits 0-9)")]
 #: A party's identification (GS1 GLN, EORI, a tax number ...): printable ASCII without control
 #: characters, spaces at its ends dropped; kept in its case (registries compare it as is).
-TraderId = Annotated[
-    str, _normalised("[!-~](?:[ -~]{0,33}[!-~])?", "an identification (printable ASCII, "
-                     "at most 35 characters)", lambda text: text.strip(" ")),
-    Field(pattern="^[!-~](?:[ -~]{0,33}[!-~])?$")]
+TraderId = Annotated[str, _Spelling(
+    "[!-~](?:[ -~]{0,33}[!-~])?", "an identification (printable ASCII, at most 35 characters)",
+    lambda text: text.strip(" "))]
 #: An amount or quantity: what the numeric representation can carry (ISO 9735-1 clause 10):
 #: finite, at most ``MAX_NUMBER_DIGITS`` digits.
 Number = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=MAX_NUMBER_DIGITS)]
