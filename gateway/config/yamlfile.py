@@ -84,21 +84,19 @@ def load_model_text(text: str, name: str, model: type[Model],
     derives the validation context from the document itself.  Every document is validated
     with a context of its own, where a model checks what spans items (two partners, two
     rules) at the line of the item that breaks it."""
-    data, where = parse(text, name)
-    context = {**(context or {}), **(context_of(data) if context_of is not None else {})}
-    try:
-        return model.model_validate(data, context=context)
-    except ValidationError as exc:
-        raise ConfigError(describe(exc, where, name)) from exc
+    return load_with_places(text, name, model, context, context_of)[0]
 
 
-def load_with_places(text: str, name: str, model: type[Model]
+def load_with_places(text: str, name: str, model: type[Model],
+                     context: dict[str, Any] | None = None,
+                     context_of: Callable[[Any], dict[str, Any]] | None = None
                      ) -> tuple[Model, dict[PathKey, Location]]:
     """Like ``load_model_text``, and also where each value stands, for checks made later
     (a mapping file's paths are checked against the directory after its shape)."""
     data, where = parse(text, name)
+    context = {**(context or {}), **(context_of(data) if context_of is not None else {})}
     try:
-        return model.model_validate(data), where
+        return model.model_validate(data, context=context), where
     except ValidationError as exc:
         raise ConfigError(describe(exc, where, name)) from exc
 
