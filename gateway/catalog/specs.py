@@ -3,31 +3,12 @@ form (the files under ``schemas/edifact``)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-_REPRESENTATION = re.compile(r"^(an|a|n)(\.\.)?(\d+)$")
-
-
-@dataclass(frozen=True, slots=True)
-class Representation:
-    """ISO 9735 representation: ``an..35`` is alphanumeric, 1 to 35; ``n3`` numeric, exactly 3."""
-
-    format: str
-    min: int
-    max: int
-
-    @classmethod
-    def parse(cls, text: str) -> Representation:
-        found = _REPRESENTATION.match(text.strip())
-        if not found:
-            raise ValueError(f"not a representation: {text!r}")
-        size = int(found.group(3))
-        return cls(found.group(1), 1 if found.group(2) else size, size)
-
-    def __str__(self) -> str:
-        return f"{self.format}{'..' if self.min != self.max else ''}{self.max}"
+# ISO 9735's own (the envelope reader's service segments have one too): named here with the
+# specs that hold it.
+from gateway.model.edifact import Representation as Representation
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ message also knows the position of each segment inside itself (UNH = 1, ISO 9735
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -84,6 +85,30 @@ class Delimiters:
     release: str = "?"
     repetition: str = "*"
     terminator: str = "'"
+
+
+#: ISO 9735-1 clause 10 representations, as the directories write them.
+_REPRESENTATION = re.compile(r"(an|a|n)(\.\.)?([0-9]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Representation:
+    """ISO 9735 representation: ``an..35`` is alphanumeric, 1 to 35; ``n3`` numeric, exactly 3."""
+
+    format: str
+    min: int
+    max: int
+
+    @classmethod
+    def parse(cls, text: str) -> Representation:
+        found = _REPRESENTATION.fullmatch(text.strip())
+        if not found:
+            raise ValueError(f"not a representation: {text!r}")
+        size = int(found.group(3))
+        return cls(found.group(1), 1 if found.group(2) else size, size)
+
+    def __str__(self) -> str:
+        return f"{self.format}{'..' if self.min != self.max else ''}{self.max}"
 
 
 @dataclass(frozen=True, slots=True)

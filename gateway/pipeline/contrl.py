@@ -116,7 +116,7 @@ class _Echo:
         spec = self._segments[tag].value(element, component)
         if text and self._valid(text, spec):
             return text
-        return text[: spec.longest] if spec.mandatory else None
+        return text[: spec.representation.max] if spec.mandatory else None
 
     def party(self, party: PartyId, tag: str, element: int) -> list[str] | str:
         """S002/S003/S006/S007: identification and qualifier; "" (left out) when there is no

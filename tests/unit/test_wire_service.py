@@ -46,9 +46,8 @@ def test_the_definitions_are_the_shipped_schemas(version: str) -> None:
             for value, (ident, mandatory, representation) in zip(element.values, shipped,
                                                                  strict=True):
                 assert representation is not None
-                assert (value.id, value.mandatory, value.kind, value.shortest,
-                        value.longest) == (ident, mandatory, representation.format,
-                                           representation.min, representation.max)
+                assert (value.id, value.mandatory, value.representation) == (
+                    ident, mandatory, representation)
                 listed = None if ident in JUDGED_ELSEWHERE or ident not in codes \
                     else frozenset(codes[ident])
                 assert value.codes == listed, (tag, ident)
@@ -75,8 +74,9 @@ def valid_values(value: ServiceValue) -> st.SearchStrategy[str]:
     """Values the definition takes: a listed code, or characters of its kind and length."""
     if value.codes is not None:
         return st.sampled_from(sorted(value.codes))
-    alphabet = {"n": "0123456789", "a": "ABCXYZ", "an": "AB09 ./-"}[value.kind]
-    return st.text(alphabet, min_size=value.shortest, max_size=min(value.longest, 40))
+    representation = value.representation
+    alphabet = {"n": "0123456789", "a": "ABCXYZ", "an": "AB09 ./-"}[representation.format]
+    return st.text(alphabet, min_size=representation.min, max_size=min(representation.max, 40))
 
 
 #: One character in place of another: of another kind, case or script, a control.
@@ -136,7 +136,7 @@ def test_the_pattern_is_never_more_lenient_than_the_walk(case: tuple[str, str, s
 def first_valid(value: ServiceValue) -> str:
     if value.codes is not None:
         return min(value.codes)
-    return {"n": "1", "a": "A", "an": "A"}[value.kind] * value.shortest
+    return {"n": "1", "a": "A", "an": "A"}[value.representation.format] * value.representation.min
 
 
 @pytest.mark.parametrize("version", ["3", "4"])

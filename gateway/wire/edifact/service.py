@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from gateway.model.edifact import Delimiters, Segment
+from gateway.model.edifact import Delimiters, Representation, Segment
 from gateway.model.findings import Finding, SyntaxErrorCode, shown
 from gateway.model.numbers import has_any_digit, is_ascii_digits
 from gateway.wire.edifact.characters import segment_tag
@@ -167,10 +167,8 @@ class ServiceValue:
     id: str
     mandatory: bool
     #: a (alphabetic), an (alphanumeric) or n (numeric: here counts, dates and codes, ASCII
-    #: digits only, ISO 9735-1 clause 10)
-    kind: str
-    shortest: int
-    longest: int
+    #: digits only, ISO 9735-1 clause 10), and the length
+    representation: Representation
     #: Its service code list, when it has one.
     codes: frozenset[str] | None = None
     #: Whether the reader holds a partner to ``codes`` (``NOT_ENFORCED``).
@@ -206,16 +204,16 @@ class ServiceSegment:
         return self.elements[element - 1].values[component - 1]
 
 
-_VALUE = re.compile(r"(\w{4}) ([MC]) (an|a|n)(\.\.)?(\d+)")
+_VALUE = re.compile(r"([0-9]{4}) ([MC]) (\S+)")
 _COMPOSITE = re.compile(r"(S\d{3}) ([MC]): (.+)")
 
 
 def _value(text: str, codes: dict[str, str]) -> ServiceValue:
     found = _VALUE.fullmatch(text.strip())
     assert found is not None, text
-    ident, status, kind, ranged, size = found.groups()
+    ident, status, representation = found.groups()
     listed = codes.get(ident)
-    return ServiceValue(ident, status == "M", kind, 1 if ranged else int(size), int(size),
+    return ServiceValue(ident, status == "M", Representation.parse(representation),
                         frozenset(listed.split()) if listed else None,
                         ident not in NOT_ENFORCED)
 
@@ -268,14 +266,14 @@ def value_problem(spec: ServiceValue, text: str, repertoire: frozenset[str] | No
         bad = "".join(sorted(set(text) - repertoire - _REPORTED_APART))
         if bad:
             return Code.INVALID_CHARACTERS, f"{shown(bad)} is not in the character repertoire"
-    if spec.kind == "n" and not is_ascii_digits(text):
+    representation = spec.representation
+    if representation.format == "n" and not is_ascii_digits(text):
         return Code.INVALID_TYPE_OF_CHARACTERS, f"{shown(text)} is not numeric (digits 0-9)"
-    if spec.kind == "a" and has_any_digit(text):
+    if representation.format == "a" and has_any_digit(text):
         return Code.INVALID_TYPE_OF_CHARACTERS, f"{shown(text)} holds digits (alphabetic only)"
-    representation = f"{spec.kind}{'..' if spec.shortest != spec.longest else ''}{spec.longest}"
-    if len(text) > spec.longest:
+    if len(text) > representation.max:
         return Code.DATA_ELEMENT_TOO_LONG, f"{shown(text)} is longer than {representation}"
-    if len(text) < spec.shortest:
+    if len(text) < representation.min:
         return Code.DATA_ELEMENT_TOO_SHORT, f"{shown(text)} is shorter than {representation}"
     if spec.codes is not None and (spec.enforced or every_list) and text not in spec.codes:
         return _OUTSIDE_LIST.get(spec.id, Code.INVALID_VALUE), \
@@ -437,12 +435,13 @@ class _Pattern:
     def _value(self, value: ServiceValue) -> str:
         """One capturing group; its body stricter than ``value_problem`` where simpler
         (letters A-Z only, codes without release characters), never more lenient."""
-        size = f"{{{value.shortest},{value.longest}}}"
+        representation = value.representation
+        size = f"{{{representation.min},{representation.max}}}"
         if value.codes is not None and value.enforced:
             body = "|".join(re.escape(code) for code in sorted(value.codes))
-        elif value.kind == "n":
+        elif representation.format == "n":
             body = f"[0-9]{size}"
-        elif value.kind == "a":
+        elif representation.format == "a":
             body = f"[A-Za-z]{size}"
         else:
             body = f"{self._unit}{size}"
