@@ -12,7 +12,7 @@ Every finding carries its ISO 9735 code (0085) and position; all are reported, u
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from gateway.catalog.catalog import CompiledMessage, Level
@@ -28,7 +28,7 @@ from gateway.model.edifact import Components, Delimiters, Segment
 from gateway.model.findings import Finding, SyntaxErrorCode, shown
 from gateway.model.numbers import has_any_digit, numeric_length
 from gateway.pipeline.patterns import SegmentPattern, SegmentPatterns
-from gateway.wire.edifact.syntax import REPERTOIRES
+from gateway.wire.edifact.syntax import PATTERN_SETS, REPERTOIRES, pattern_key
 
 Code = SyntaxErrorCode
 #: At most this many findings per message; one more says how many were left out.
@@ -108,12 +108,7 @@ def arrange(segments: tuple[Segment, ...], compiled: CompiledMessage) -> Instanc
 
 # --- the quick pass: does the segment's text match its pattern? ---------------------------
 
-#: Sets of delimiters whose patterns a message keeps (least recently used dropped first).
-#: Partners use a few (level A and B, with or without syntax 4's repetition separator); the
-#: UNA is the partner's to choose, so what is kept per UNA must be bounded.
-PATTERN_SETS = 8
 _PATTERNS = "segment patterns"
-_KEY = Delimiters()
 
 
 def segment_patterns(compiled: CompiledMessage, delimiters: Delimiters) -> SegmentPatterns:
@@ -125,10 +120,7 @@ def segment_patterns(compiled: CompiledMessage, delimiters: Delimiters) -> Segme
         # functools.lru_cache is bounded and safe to share between the processor's threads
         by_delimiters = compiled.derived.setdefault(_PATTERNS, functools.lru_cache(
             maxsize=PATTERN_SETS)(functools.partial(SegmentPatterns, compiled)))
-    # The decimal mark (both are read) and the terminator (not in a segment's text) do not
-    # change a pattern: UNAs that differ only there share their patterns.
-    key = replace(delimiters, decimal=_KEY.decimal, terminator=_KEY.terminator)
-    patterns: SegmentPatterns = by_delimiters(key)
+    patterns: SegmentPatterns = by_delimiters(pattern_key(delimiters))
     return patterns
 
 

@@ -297,7 +297,7 @@ def test_the_pattern_cache_keeps_a_bounded_number_of_unas() -> None:
 
     from gateway.pipeline.patterns import SegmentPattern
     from gateway.pipeline.process import process_submission
-    from gateway.pipeline.validate import PATTERN_SETS
+    from gateway.wire.edifact.syntax import PATTERN_SETS
     from tests.support.pipeline import demo_context
 
     releases = [chr(0xC0 + n) for n in range(40)]  # 40 UNAs, each its own release character

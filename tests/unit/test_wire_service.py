@@ -15,7 +15,6 @@ from gateway.catalog.specs import segment_from_json
 from gateway.model.edifact import Delimiters
 from gateway.wire.edifact.lexer import Lexer
 from gateway.wire.edifact.service import (
-    PATTERN_SETS,
     SEGMENTS,
     ServiceChecker,
     ServiceValue,
@@ -23,7 +22,7 @@ from gateway.wire.edifact.service import (
     segment_findings,
     value_problem,
 )
-from gateway.wire.edifact.syntax import REPERTOIRES
+from gateway.wire.edifact.syntax import PATTERN_SETS, REPERTOIRES
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "edifact" / "service"
 #: Code lists the reader leaves to others: the syntax identifier to decoding (0085 2), the

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from gateway.model.edifact import Delimiters, Representation, Segment
 from gateway.model.findings import Finding, SyntaxErrorCode, shown
@@ -29,7 +29,9 @@ from gateway.wire.edifact.characters import segment_tag
 from gateway.wire.edifact.syntax import (
     CONTROL_CHARACTERS,
     NONCHARACTERS,
+    PATTERN_SETS,
     REPERTOIRES,
+    pattern_key,
     service_characters,
 )
 
@@ -326,10 +328,7 @@ class ServiceChecker:
         self._screen = None if self._repertoire is None else (
             self._repertoire | service_characters(delimiters))
         self._release = delimiters.release
-        # The decimal mark and the terminator are not in a segment's text: UNAs that differ
-        # only there share the patterns (and there are at most PATTERN_SETS sets kept).
-        self._patterns = _patterns(self.version,
-                                   replace(delimiters, decimal=".", terminator="'"))
+        self._patterns = _patterns(self.version, pattern_key(delimiters))
 
     def check(self, segment: Segment) -> Checked:
         spec = self.segments[segment.tag]
@@ -386,11 +385,6 @@ def segment_findings(segment: Segment, spec: ServiceSegment,
 
 
 # --- the patterns ---------------------------------------------------------------------------
-
-#: Sets of service characters whose patterns are kept (least recently used dropped first):
-#: partners use a few; the UNA is theirs to choose, so what is kept must be bounded.
-PATTERN_SETS = 8
-
 
 @functools.lru_cache(maxsize=PATTERN_SETS)
 def _patterns(version: str, delimiters: Delimiters) -> dict[str, re.Pattern[str]] | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from gateway.model.edifact import Delimiters
@@ -165,6 +165,21 @@ def parse_una(advice: str) -> Delimiters:
         repetition="" if chars[4] == " " else chars[4],
         terminator=chars[5],
     )
+
+
+#: Sets of service characters whose segment patterns are kept, by the envelope reader and by
+#: each message's validator (least recently used dropped first).  Partners use a few (level A
+#: and B, with or without syntax 4's repetition separator); the UNA is the partner's to choose,
+#: so what is kept must be bounded.
+PATTERN_SETS = 8
+
+
+def pattern_key(delimiters: Delimiters) -> Delimiters:
+    """What a segment pattern depends on: the delimiters with the decimal mark and the
+    terminator put back to level A's.  Neither changes a pattern (a number's pattern reads
+    both marks; the terminator is not in a segment's text), so UNAs that differ only there
+    share their patterns."""
+    return replace(delimiters, decimal=LEVEL_A.decimal, terminator=LEVEL_A.terminator)
 
 
 def default_delimiters(after_tag: str) -> Delimiters:
