@@ -9,13 +9,11 @@ Answer names are made from what the partner uploaded, which is hostile (DESIGN r
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 import unicodedata
 from pathlib import Path
 
 from gateway.errors import TransportError
+from gateway.transports.durable import make_folder, write_file
 
 INBOX = "inbox"
 OUTBOX = "outbox"
@@ -81,7 +79,7 @@ class Mailboxes:
         """Create every partner's inbox and outbox (idempotent, durable)."""
         for partner_id in partner_ids:
             for folder in (INBOX, OUTBOX):
-                _durable_directory(self.home(partner_id) / folder)
+                make_folder(self.home(partner_id) / folder)
 
     def deliver(self, partner_id: str, file_name: str, body: bytes) -> Path:
         """Write a file into a partner's outbox; the same name twice leaves one file.  Only a
@@ -93,48 +91,10 @@ class Mailboxes:
         outbox = self.home(partner_id) / OUTBOX
         target = outbox / file_name
         try:
-            _durable_directory(outbox)
-            _write_durably(outbox, target, body)
+            make_folder(outbox)
+            write_file(target, body)
         except OSError as exc:
             raise TransportError(f"cannot write {target}: {exc.strerror}") from exc
         return target
 
 
-def _write_durably(folder: Path, target: Path, body: bytes) -> None:
-    """``body`` under ``target``, all or nothing, surviving a power cut once this returns.
-
-    The hidden name is short and unique, so it fits whenever ``target`` does and two writers of
-    one name (a write that outlived its timeout, and its retry) never share it."""
-    hidden = folder / f".{secrets.token_hex(8)}.part"
-    descriptor = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        with open(descriptor, "wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(hidden, target)
-    except BaseException:
-        with contextlib.suppress(OSError):  # a full disk keeps no half-written file
-            os.unlink(hidden)
-        raise
-    _sync_directory(folder)
-
-
-def _durable_directory(path: Path) -> None:
-    """``path`` and its missing parents, each new entry synced in the directory holding it."""
-    if path.is_dir():
-        return
-    _durable_directory(path.parent)
-    try:
-        path.mkdir()
-    except FileExistsError:
-        return  # made meanwhile by another writer, which syncs it
-    _sync_directory(path.parent)
-
-
-def _sync_directory(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -5,38 +5,24 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import stat
 from pathlib import Path
 
 import asyncssh
 
 from gateway.logs import event
+from gateway.transports.durable import make_folder, write_file
 
 log = logging.getLogger("gateway.sftp")
 
 
 def write_private_key(key: asyncssh.SSHKey, path: Path) -> bool:
-    """Write ``key`` to ``path`` unless a file is there (False then).  The key is written
-    under a unique name created 0600 (never readable by others, whatever the umask), synced,
-    and linked into place, so it is never seen half written and never replaces another key
-    (two starts at once keep the first one's)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o600)
-    try:
-        with open(fd, "wb") as handle:
-            handle.write(key.export_private_key())
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(staging, path)
-        except FileExistsError:
-            return False
-    finally:
-        os.unlink(staging)
-    return True
+    """Write ``key`` to ``path`` unless a file is there (False then): created 0600 (never
+    readable by others, whatever the umask), synced with its folder, and linked into place,
+    so it is never seen half written, survives a power cut (partners pin it), and never
+    replaces another key (two starts at once keep the first one's)."""
+    make_folder(path.parent)
+    return write_file(path, key.export_private_key(), mode=0o600, keep_existing=True)
 
 
 def create_key_pair(path: Path, public: Path, comment: str | None = None
