@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from gateway.store import traders as store
 from gateway.store.database import create_pool
 
 REFRESH_SECONDS = 10.0
+#: The largest registry file read (a national registry of a million traders is ~100 MB).
+MAX_REGISTRY_BYTES = 512 * 1024 * 1024
 TRUE = frozenset({"true", "yes", "1", "y", "x"})
 FALSE = frozenset({"false", "no", "0", "n", ""})
 #: Partner ids in the ``partners`` column: separated by spaces, commas or semicolons.
@@ -70,6 +73,12 @@ class TraderRegistry:
 def read_csv(path: Path) -> list[TraderRow]:
     """Rows of id, name, aeo, partners; every error names the file and line."""
     try:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # a FIFO would block the read for ever
+            raise ConfigError(f"{path}: not a regular file")
+        if status.st_size > MAX_REGISTRY_BYTES:
+            raise ConfigError(f"{path}: {status.st_size} bytes; a registry file holds at most "
+                              f"{MAX_REGISTRY_BYTES}")
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc

@@ -40,3 +40,14 @@ def test_an_aeo_counts_only_for_its_partners() -> None:
     assert registry.claimed_elsewhere("van-b", frozenset({"12345678", "777", "9"})) == {
         "12345678": ["van-a"], "777": []}
     assert registry.claimed_elsewhere("van-a", frozenset({"12345678"})) == {}
+
+
+def test_a_fifo_or_a_folder_is_refused_unread(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "traders.csv"
+    os.mkfifo(fifo)  # reading it would wait for a writer for ever
+    with pytest.raises(ConfigError, match=r"traders\.csv: not a regular file"):
+        read_csv(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        read_csv(tmp_path)
