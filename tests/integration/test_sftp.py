@@ -152,6 +152,21 @@ async def test_a_partner_sees_only_its_own_mailbox(gateway: Gateway) -> None:
             await sftp.mkdir("inbox/sub")
 
 
+
+async def test_a_listing_names_the_partner_not_the_gateway_account(gateway: Gateway) -> None:
+    """``ls -l`` used to show the gateway's Unix user and group (looked up on the event loop)."""
+    import pwd
+
+    await gateway.upload("van-a", "a.edi", cusdec(sender="VANA"))
+    await gateway.answers("van-a", "a.edi")
+    account = pwd.getpwuid(os.getuid()).pw_name
+    async with gateway.connect("van-a") as connection, connection.start_sftp_client() as sftp:
+        names = await sftp.readdir("outbox")
+    longnames = [n.longname for n in names if n.filename.startswith("a.edi")]
+    assert longnames and all(" van-a " in str(n) for n in longnames)
+    assert not any(f" {account} " in str(n) for n in longnames)
+
+
 @pytest.mark.parametrize("temporary", [
     "decl.edi.part", "decl.edi.filepart", "decl.edi.tmp", "decl.edi.temp", "decl.edi.partial",
     "decl.edi.upload", "decl.edi.inprogress", "decl.edi.INPROGRESS", ".decl.edi",

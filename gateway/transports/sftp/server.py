@@ -332,6 +332,15 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
     def readlink(self, path: bytes) -> bytes:
         raise asyncssh.SFTPFailure("a mailbox holds no links")
 
+    def format_user(self, uid: int | None) -> str:
+        """The owner ``ls -l`` shows: the partner itself, never the gateway's Unix account
+        (asyncssh would look it up with pwd, on the event loop, and tell it to every
+        partner)."""
+        return self._partner_id
+
+    def format_group(self, gid: int | None) -> str:
+        return self._partner_id
+
     def statvfs(self, path: bytes) -> NoReturn:
         raise asyncssh.SFTPOpUnsupported("this server does not describe its file system")
 
