@@ -29,11 +29,18 @@ from dataclasses import dataclass
 from gateway.catalog.catalog import CompiledMessage
 from gateway.catalog.specs import ComponentSpec, ElementSpec, Representation, SegmentSpec
 from gateway.model.edifact import Delimiters
-from gateway.model.numbers import DECIMAL_MARKS, DIGIT, MINUS, UNSIGNED, any_digit_class
+from gateway.model.numbers import (
+    ASCII_DIGITS,
+    DECIMAL_MARKS,
+    DIGIT,
+    MINUS,
+    UNSIGNED,
+    any_digit_class,
+)
 
 #: Characters a number may hold: a service character among them would make a pattern read a
 #: separator as part of a number (or the release character as a digit).
-NUMERIC_CHARACTERS = frozenset("0123456789" + DECIMAL_MARKS + MINUS)
+NUMERIC_CHARACTERS = ASCII_DIGITS | frozenset(DECIMAL_MARKS + MINUS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from gateway.model.edifact import Delimiters, Representation, Segment
 from gateway.model.findings import Finding, SyntaxErrorCode, shown
 from gateway.model.numbers import has_any_digit, is_ascii_digits
-from gateway.wire.edifact.characters import segment_tag
+from gateway.wire.edifact.characters import REPLACEMENT, segment_tag
 from gateway.wire.edifact.syntax import (
     CONTROL_CHARACTERS,
     NONCHARACTERS,
@@ -256,7 +256,7 @@ def service_version(syntax_version: str) -> str:
 
 #: Characters the envelope reader reports on their own (0085 = 21, characters.py) wherever they
 #: stand: a value holding one is not told again for its repertoire.
-_REPORTED_APART = CONTROL_CHARACTERS | NONCHARACTERS | frozenset("\ufffd")
+_REPORTED_APART = CONTROL_CHARACTERS | NONCHARACTERS | frozenset(REPLACEMENT)
 
 
 def value_problem(spec: ServiceValue, text: str, repertoire: frozenset[str] | None, *,
