@@ -28,6 +28,7 @@ from gateway.model.edifact import Components, Delimiters, Segment
 from gateway.model.findings import Finding, SyntaxErrorCode, shown
 from gateway.model.numbers import has_any_digit, numeric_length
 from gateway.pipeline.patterns import SegmentPattern, SegmentPatterns
+from gateway.wire.edifact.characters import segment_tag
 from gateway.wire.edifact.syntax import PATTERN_SETS, REPERTOIRES, pattern_key
 
 Code = SyntaxErrorCode
@@ -208,13 +209,19 @@ class _Structure:
                 # No tag: the finding is about the missing segment, not the one before it,
                 # so the CONTRL reports it with UCS even after UNH.
                 self._report.add(Finding(Code.MISSING, f"mandatory {what} is missing after "
-                                         f"{before.tag}", "", before.position))
+                                         f"{_named(before.tag)}", "", before.position))
                 counts[k] = -1  # report once
 
     def _out_of_place(self, segment: Segment) -> None:
         self._report.add(Finding(Code.NOT_SUPPORTED_IN_POSITION,
-                                 f"segment {segment.tag} is not allowed here", segment.tag,
-                                 segment.position))
+                                 f"segment {_named(segment.tag)} is not allowed here",
+                                 segment_tag(segment.tag), segment.position))
+
+
+def _named(tag: str) -> str:
+    """A tag as a finding's text names it: as it is when ISO 9735 could spell it, else quoted
+    (bounded and escaped: a segment without a data element separator is all tag)."""
+    return segment_tag(tag) or shown(tag)
 
 
 def _find(keys: tuple[str, ...], start: int, tag: str) -> int | None:

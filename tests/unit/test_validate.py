@@ -326,3 +326,28 @@ def test_a_finding_quotes_a_bounded_part_of_a_huge_value() -> None:
     (f,) = replaced("FTX+AAA+++Goods item 1", "FTX+AAA+++" + "A" * 100_000)
     assert where(f) == (39, "FTX", 4, 1)
     assert len(f.text) < 200 and "(100,036 characters)" in f.text
+
+
+@pytest.mark.parametrize("tag", ["Z" * 100_000, "ZZ\u202eZ", "zz", "B\u0660M"])
+def test_a_tag_no_directory_has_is_named_bounded_and_escaped(tag: str) -> None:
+    """A segment the structure has no place for was named by its tag as sent, in the
+    finding's tag and text: a segment without a data element separator made a tag of 100,000
+    characters, twice in the stored summary; a bidirectional override or another script's
+    digit went into it unescaped.  As the envelope does (``characters.segment_tag``), a tag
+    that is not three letters or digits A-Z, 0-9 is left out of the finding's tag and quoted
+    in its text; the position says where, for this segment and for one missing after it."""
+    message = [s for s in cusdec_message() if not s.startswith("BGM")]
+    message.insert(1, "@TAG@+1")
+    message[-1] = f"UNT+{len(message)}+1"
+    text = interchange([message], syntax="UNOW:4").decode("latin-1").replace("@TAG@", tag)
+    (msg,) = read_interchange(text.encode("utf-8")).messages
+    assert msg.accepted, msg.findings  # the envelope takes any tag: the structure may not
+    compiled = shipped_catalog().message("CUSDEC", "D96B")
+    assert compiled is not None
+    (out_of_place, missing) = [
+        f for f in validate(msg.segments, compiled, Rules("UNOW")).final()
+        if f.code in (Code.NOT_SUPPORTED_IN_POSITION, Code.MISSING)]
+    assert (out_of_place.segment_tag, out_of_place.segment_position) == ("", 3)
+    assert missing.segment_position == 3 and "BGM" in missing.text
+    for finding in (out_of_place, missing):
+        assert len(finding.text) < 200 and finding.text.isprintable(), finding.text
