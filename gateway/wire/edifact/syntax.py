@@ -178,7 +178,9 @@ def pattern_key(delimiters: Delimiters) -> Delimiters:
     """What a segment pattern depends on: the delimiters with the decimal mark and the
     terminator put back to level A's.  Neither changes a pattern (a number's pattern reads
     both marks; the terminator is not in a segment's text), so UNAs that differ only there
-    share their patterns."""
+    share their patterns.  Asked per message: level A's own cost no copy."""
+    if (delimiters.decimal, delimiters.terminator) == (LEVEL_A.decimal, LEVEL_A.terminator):
+        return delimiters
     return replace(delimiters, decimal=LEVEL_A.decimal, terminator=LEVEL_A.terminator)
 
 
