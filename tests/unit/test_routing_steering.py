@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from gateway.config.routing import RoutingTable
 from gateway.pipeline.process import process_submission
 from tests.support.edifact import cusdec_message, interchange
@@ -35,6 +37,15 @@ def declaration(*extra_parties: str) -> bytes:
 def test_the_declarant_that_is_no_aeo_is_inspected() -> None:
     outcome = process_submission(declaration(), CONTEXT)
     assert outcome.messages[0].agencies == ("customs",)
+
+
+@pytest.mark.parametrize("role", ["DT", "AE", "IM", "EX"])
+def test_an_aeo_answerable_for_the_declaration_takes_the_aeo_lane(role: str) -> None:
+    """The other side of the tests below: the lane opens in this context, for the registered
+    AEO in each answerable role, so their "customs" is the role's doing, not a lane that
+    never opens."""
+    outcome = process_submission(declaration(f"NAD+{role}+{AEO}::9"), CONTEXT)
+    assert outcome.messages[0].agencies == ("port",), outcome.summary
 
 
 def test_naming_an_aeo_as_notify_party_does_not_open_the_aeo_lane() -> None:
