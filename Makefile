@@ -20,6 +20,7 @@ services:
 
 demo-setup: install services
 	$(BIN)/gateway demo keys --key var/demo/demo-van.key
+	$(BIN)/gateway demo pki --folder var/demo
 	$(GATEWAY) db create
 	$(GATEWAY) db upgrade
 
@@ -44,6 +45,7 @@ layers: install
 ## routes: the shipped routing table loads strictly against the demo agencies.
 routes: install
 	$(BIN)/gateway demo keys --key var/demo/demo-van.key
+	$(BIN)/gateway demo pki --folder var/demo
 	$(GATEWAY) routes check
 
 ## mappings: every mapping file compiles against schemas/edifact and the canonical model.

@@ -150,6 +150,10 @@ def _parser() -> argparse.ArgumentParser:
     keys = demo_sub.add_parser("keys", help="create the demo partner's SSH key when missing")
     keys.add_argument("--key", type=Path, default=Path("var/demo/demo-van.key"))
     keys.set_defaults(command=_demo_keys)
+    pki = demo_sub.add_parser("pki", help="create the demo CA and the gateway's signing "
+                              "certificate and key when missing")
+    pki.add_argument("--folder", type=Path, default=Path("var/demo"))
+    pki.set_defaults(command=_demo_pki)
     return parser
 
 
@@ -289,4 +293,13 @@ def _demo_keys(args: argparse.Namespace) -> int:
 
     created = ensure_key(args.key)
     print(f"{'created' if created else 'kept'} {args.key} and {args.key}.pub")
+    return 0
+
+
+def _demo_pki(args: argparse.Namespace) -> int:
+    from gateway.app.demo import ensure_pki
+
+    created = ensure_pki(args.folder)
+    print(f"created {', '.join(map(str, created))}" if created
+          else f"kept the demo CA and signing key in {args.folder}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from gateway.config.files import read_text
 from gateway.config.partners import (
@@ -56,6 +57,32 @@ class GatewayConfig:
     def agency_codes(self) -> tuple[str, ...]:
         return tuple(a.code for a in self.agencies)
 
+    def agency(self, code: str) -> Agency | None:
+        return next((a for a in self.agencies if a.code == code), None)
+
+    @property
+    def agencies_path(self) -> Path:
+        return (self.source.parent / self.settings.agencies).resolve()
+
+    def password_path(self, agency: Agency) -> Path | None:
+        """Where the agency's broker password is kept (relative to agencies.yaml)."""
+        if agency.password_file is None:
+            return None
+        return (self.agencies_path.parent / agency.password_file).resolve()
+
+    @property
+    def ca_path(self) -> Path:
+        return (self.source.parent / self.settings.signing.ca).resolve()
+
+    @property
+    def signing_key_paths(self) -> tuple[tuple[Path, Path, Path | None], ...]:
+        """(certificate, private key, key password file) of each signing key, in order."""
+        base = self.source.parent
+        return tuple(
+            ((base / k.certificate).resolve(), (base / k.key).resolve(),
+             None if k.key_password_file is None else (base / k.key_password_file).resolve())
+            for k in self.settings.signing.keys)
+
 
 def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayConfig:
     env = os.environ if environ is None else environ
@@ -67,6 +94,8 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
     agencies = load_model(base / settings.agencies, AgenciesFile).agencies
     routing = load_routing(base / settings.routing, tuple(a.code for a in agencies),
                            tuple(p.id for p in partners))
+    amqp_url = env.get(AMQP_URL_VARIABLE) or settings.amqp.url
+    _gateway_user_is_no_agency(amqp_url, agencies, base / settings.agencies)
     return GatewayConfig(
         source=path,
         settings=settings,
@@ -74,7 +103,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
         agencies=agencies,
         routing=routing,
         database_url=env.get(DATABASE_URL_VARIABLE) or settings.database_url,
-        amqp_url=env.get(AMQP_URL_VARIABLE) or settings.amqp.url,
+        amqp_url=amqp_url,
         host_key_path=base / settings.sftp.host_key,
         mailboxes_path=base / settings.sftp.mailboxes,
         ssh_keys={p.id: _read_keys(p, partners_path) for p in partners},
@@ -96,6 +125,17 @@ def parse_routing(text: str, name: str, agencies: tuple[str, ...],
         "partners": None if partners is None else set(partners),
         "lists": data.get("lists") if isinstance(data, dict) else None,
     })
+
+
+def _gateway_user_is_no_agency(amqp_url: str, agencies: tuple[Agency, ...],
+                               agencies_path: Path) -> None:
+    """The gateway's own broker user may not be an agency's: answers are told apart by the
+    user RabbitMQ validated, and the gateway's would pass for that agency's."""
+    user = unquote(urlsplit(amqp_url).username or "guest")
+    for agency in agencies:
+        if agency.user == user:
+            raise ConfigError(f"{agencies_path}: agency {agency.code!r}: broker user {user!r} "
+                              "is the gateway's own (amqp.url); give the agency its own user")
 
 
 def _read_keys(partner: Partner, partners_path: Path) -> tuple[str, ...]:

@@ -191,6 +191,22 @@ class PartnersFile(Strict):
 class Agency(Strict):
     code: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     name: str
+    broker_user: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="the RabbitMQ user the agency connects as (default: its code); the "
+        "gateway takes an answer's agency from the user RabbitMQ validated, nothing else")
+    password_file: str | None = Field(
+        default=None, description="the file holding that user's password (relative to this "
+        "file); `gateway agencies provision` creates it when missing, `gateway agency run` "
+        "reads it")
+    answer_within_seconds: float | None = Field(
+        default=None, gt=0, description="an agency that has not decided on a declaration "
+        "this long after it was delivered is overdue: an event and an alarm (none: no "
+        "deadline)")
+
+    @property
+    def user(self) -> str:
+        return self.broker_user or self.code
 
 
 class AgenciesFile(Strict):
@@ -199,8 +215,9 @@ class AgenciesFile(Strict):
     @field_validator("agencies")
     @classmethod
     def _unique(cls, agencies: tuple[Agency, ...]) -> tuple[Agency, ...]:
-        codes = [a.code for a in agencies]
-        twice = {c for c in codes if codes.count(c) > 1}
-        if twice:
-            raise ValueError(f"agency code used twice: {', '.join(sorted(twice))}")
+        for what, names in (("agency code", [a.code for a in agencies]),
+                            ("broker user", [a.user for a in agencies])):
+            twice = {n for n in names if names.count(n) > 1}
+            if twice:  # one broker user for two agencies: an answer could not say whose
+                raise ValueError(f"{what} used twice: {', '.join(sorted(twice))}")
         return agencies

@@ -70,6 +70,31 @@ class AmqpSettings(Strict):
     url: str = "amqp://guest:guest@127.0.0.1:5672/"
     exchange: str = "gateway.deliveries"
     queue_prefix: str = "agency."
+    responses_exchange: str = Field(
+        default="gateway.responses", description="the durable topic exchange agencies publish "
+        "their answers to, each with its own code as the routing key")
+    responses_queue: str = Field(
+        default="gateway.responses", description="the gateway's queue on the responses "
+        "exchange; what cannot be read as an answer goes to <queue>.dead")
+
+
+class SigningKeySettings(Strict):
+    """One certificate and its private key (PEM files).  Several may be listed: the gateway
+    signs with the valid one that became valid last, so a new certificate is added beside the
+    old one, takes over on its notBefore date, and the old one is removed once it expires."""
+
+    certificate: str
+    key: str
+    key_password_file: str | None = Field(
+        default=None, description="a file holding the private key's password, when it has one")
+
+
+class SigningSettings(Strict):
+    """Every answer the gateway sends is signed (detached CMS SignedData, RFC 5652)."""
+
+    ca: str = Field(description="the certificates partners verify our signatures against "
+                    "(PEM; `gateway verify` trusts these)")
+    keys: tuple[SigningKeySettings, ...] = Field(min_length=1)
 
 
 class Settings(Strict):
@@ -82,6 +107,7 @@ class Settings(Strict):
     database_url: str
     amqp: AmqpSettings = AmqpSettings()
     sftp: SftpSettings
+    signing: SigningSettings
     partners: str
     agencies: str
     routing: str

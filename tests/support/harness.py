@@ -17,6 +17,7 @@ import aio_pika
 import asyncpg
 import asyncssh
 
+from gateway.app.demo import ensure_pki
 from gateway.app.serve import Running, serve
 from gateway.config.load import GatewayConfig, load_config
 from gateway.store.database import upgrade
@@ -91,10 +92,15 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
     (root / "routing.yaml").write_text(
         (Path(__file__).resolve().parents[2] / "routing.yaml").read_text())
     exchange, prefix = f"test.{tag}.deliveries", f"test.{tag}.agency."
+    ensure_pki(root / "pki")
     (root / "gateway.yaml").write_text(
         f"gateway_id: SWGATEWAY\n"
         f"database_url: {database_url_override or database_url(database)}\n"
         f"amqp:\n  url: {amqp_url}\n  exchange: {exchange}\n  queue_prefix: {prefix}\n"
+        f"  responses_exchange: test.{tag}.responses\n"
+        f"  responses_queue: test.{tag}.responses\n"
+        f"signing:\n  ca: pki/ca.crt\n  keys:\n"
+        f"    - certificate: pki/gateway.crt\n      key: pki/gateway.key\n"
         f"sftp:\n  host: 127.0.0.1\n  port: {port}\n  host_key: host_key\n"
         f"  mailboxes: mailboxes\n"
         f"partners: partners.yaml\nagencies: agencies.yaml\nrouting: routing.yaml\n"

@@ -10,8 +10,15 @@ from pydantic import Field
 
 from gateway.model.canonical.common import Amount, Canonical, Frozen, coded
 
+#: What an agency decided.  "accepted" is registered (with the agency's own reference);
+#: "inspection" is held for a physical examination, "documents_required" for a documentary
+#: check; "licence_passed" and "licence_failed" answer a licence (permit) check.
 Decision = Literal["accepted", "rejected", "released", "held", "inspection", "pending",
-                   "cancelled"]
+                   "cancelled", "documents_required", "licence_passed", "licence_failed"]
+
+#: The decisions after which an agency has nothing more to say about a declaration.
+FINAL_DECISIONS: frozenset[str] = frozenset({"released", "rejected", "cancelled",
+                                             "licence_failed"})
 
 
 class Answered(Frozen):
@@ -36,6 +43,9 @@ class CustomsResponse(Canonical):
     agency: str
     answers: Answered
     decision: Decision
+    agency_reference: str | None = Field(
+        default=None, max_length=35, description="the agency's own registration of the "
+        "declaration (CUSRES RFF AFM: secondary customs reference)")
     decided_at: dt.datetime
     reasons: tuple[Reason, ...] = ()
     duties: tuple[Amount, ...] = ()
