@@ -108,9 +108,12 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("file", type=Path)
     load.set_defaults(command=_traders_import)
 
-    track = sub.add_parser("track", help="print the history of a submission (id), interchange "
-                           "(UNB reference) or declaration (number)")
+    track = sub.add_parser("track", help="tell the story of a submission (id), interchange "
+                           "(UNB reference) or declaration (number): received, CONTRL sent, "
+                           "delivered, each agency's decision, each signed answer, the state")
     track.add_argument("reference")
+    track.add_argument("--json", action="store_true", help="the raw events, one JSON object "
+                       "per line")
     track.set_defaults(command=_track)
 
     schemas = sub.add_parser("schemas", help="EDIFACT schemas generated from the UN directories")
@@ -247,14 +250,17 @@ def _traders_import(args: argparse.Namespace) -> int:
 
 
 def _track(args: argparse.Namespace) -> int:
-    from gateway.app.track import track
+    from gateway.app.track import print_story, story
 
-    events = asyncio.run(track(_config(args), args.reference))
-    if not events:
+    told = asyncio.run(story(_config(args), args.reference))
+    if not told.interchanges:
         print(f"nothing known about {args.reference!r}", file=sys.stderr)
         return 1
-    for item in events:
-        print(json.dumps(item, default=str, ensure_ascii=False))
+    if args.json:
+        for item in told.events:
+            print(json.dumps(item, default=str, ensure_ascii=False))
+    else:
+        print_story(told, sys.stdout)
     return 0
 
 

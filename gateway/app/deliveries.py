@@ -9,17 +9,21 @@ from pydantic import ValidationError
 
 from gateway.model.canonical import CANONICAL_ADAPTER, CanonicalMessage
 from gateway.pipeline.route import is_cancellation
+from gateway.store import answers, outbox
 from gateway.store import interchanges as store
-from gateway.store import outbox
 
 
 async def queue_delivery(connection: Any, *, submission_id: int, partner_id: str,
                          position: int, message_id: int, canonical: CanonicalMessage,
                          message_type: str, release: str, agency: str, role: str,
-                         priority: int | None = None) -> None:
-    """``role`` is "deliver" (the agency acts on it) or "copy" (an observer)."""
+                         aeo: bool, priority: int | None = None) -> None:
+    """``role`` is "deliver" (the agency acts on it, and its answer is awaited) or "copy" (an
+    observer).  ``aeo``: an authorised economic operator registered to the partner is
+    answerable for the message (header ``aeo``: agencies check trusted traders less)."""
     correlation = f"swg-{submission_id}-{position}"
-    stable_id = f"{correlation}-{agency}"  # the same on every re-publish (rule 2)
+    stable_id = delivery_id(submission_id, position, agency)
+    if role == "deliver":
+        await answers.await_answer(connection, message_id, agency)
     await outbox.add(
         connection, interchange_id=submission_id, message_id=message_id, channel="amqp",
         destination=agency, dispatch_key=stable_id,
@@ -37,22 +41,37 @@ async def queue_delivery(connection: Any, *, submission_id: int, partner_id: str
                 "release": release,
                 "interchange_ref": canonical.source.interchange_reference,
                 "submission_id": submission_id,
+                "aeo": aeo,
             },
         })
+
+
+def delivery_id(submission_id: int, position: int, agency: str) -> str:
+    """The AMQP message id of a delivery, the same on every re-publish (rule 2); an agency's
+    answer names it as its correlation id."""
+    return f"swg-{submission_id}-{position}-{agency}"
+
+
+def answerable_by_aeo(trusted: frozenset[str], canonical: CanonicalMessage) -> bool:
+    """Whether one of ``trusted`` (the AEOs registered to the sending partner) is answerable
+    for ``canonical`` (app.traders)."""
+    return not trusted.isdisjoint(canonical.responsible_trader_ids)
 
 
 async def queue_deliveries(connection: Any, *, submission_id: int, partner_id: str,
                            position: int, message_id: int, canonical: CanonicalMessage,
                            message_type: str, release: str, agencies: tuple[str, ...],
-                           copies: tuple[str, ...], priority: int | None = None) -> list[str]:
+                           copies: tuple[str, ...], trusted: frozenset[str],
+                           priority: int | None = None) -> list[str]:
     """One delivery per agency that acts on the message and per observer; returns who gets
-    it, in that order."""
+    it, in that order.  ``trusted``: the AEOs registered to the partner."""
     roles = [(a, "deliver") for a in agencies] + [(a, "copy") for a in copies]
+    aeo = answerable_by_aeo(trusted, canonical)
     for agency, role in roles:
         await queue_delivery(
             connection, submission_id=submission_id, partner_id=partner_id, position=position,
             message_id=message_id, canonical=canonical, message_type=message_type,
-            release=release, agency=agency, role=role, priority=priority)
+            release=release, agency=agency, role=role, aeo=aeo, priority=priority)
     return [agency for agency, _ in roles]
 
 

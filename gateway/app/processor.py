@@ -168,7 +168,7 @@ class Processor:
                 await self._duplicate(connection, pending, owner,
                                       f"control reference {header.control_reference}")
                 return
-        await self._save(connection, pending, outcome, in_force.version)
+        await self._save(connection, pending, outcome, in_force.version, trusted)
         await self._trusted_claims(connection, pending, outcome, registry)
 
     def _context(self, pending: store.PendingInterchange, partner: Partner,
@@ -181,15 +181,17 @@ class Processor:
                        trusted_traders=trusted)
 
     async def _save(self, connection: Any, pending: store.PendingInterchange,
-                    outcome: Outcome, routing_version: int) -> None:
+                    outcome: Outcome, routing_version: int, trusted: frozenset[str]) -> None:
         header = outcome.header
+        reply_to = None if header is None or outcome.answer_to is None else store.ReplyTo(
+            outcome.answer_to.id, outcome.answer_to.qualifier, header.syntax_version)
         await store.decide(
             connection, pending.id, status=outcome.status.value, summary=outcome.summary,
             sender_id=header.sender.id if header else None,
             recipient_id=header.recipient.id if header else None,
-            control_ref=header.control_reference if header else None)
+            control_ref=header.control_reference if header else None, reply_to=reply_to)
         for message in outcome.messages:
-            await self._save_message(connection, pending, message, routing_version)
+            await self._save_message(connection, pending, message, routing_version, trusted)
         for receipt in outcome.receipts:
             await self._record_receipt(connection, pending, receipt)
         if outcome.acknowledgement is not None:
@@ -200,7 +202,8 @@ class Processor:
               status=outcome.status.value, summary=outcome.summary)
 
     async def _save_message(self, connection: Any, pending: store.PendingInterchange,
-                            message: MessageOutcome, routing_version: int) -> None:
+                            message: MessageOutcome, routing_version: int,
+                            trusted: frozenset[str]) -> None:
         if message.accepted and message.canonical is not None:
             original = await original_route_of(connection, pending.partner_id,
                                                message.canonical, pending.id)
@@ -235,7 +238,8 @@ class Processor:
             connection, submission_id=pending.id, partner_id=pending.partner_id,
             position=message.position, message_id=message_id, canonical=canonical,
             message_type=message.identifier.type, release=message.identifier.directory,
-            agencies=message.agencies, copies=message.copies, priority=message.priority)
+            agencies=message.agencies, copies=message.copies, trusted=trusted,
+            priority=message.priority)
 
     async def _trusted_claims(self, connection: Any, pending: store.PendingInterchange,
                               outcome: Outcome, registry: AeoRegistry) -> None:

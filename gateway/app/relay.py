@@ -18,20 +18,21 @@ import contextlib
 import errno
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from time import monotonic
 from typing import Any, Protocol, TypeVar
 
 from gateway.app.workers import poll_forever
-from gateway.errors import TransportError
+from gateway.errors import ConfigError, TransportError
 from gateway.logs import event
 from gateway.model.outcome import ACK_SUFFIXES
+from gateway.security.signing import Signature, Signer
+from gateway.store import answers, outbox
 from gateway.store import interchanges as store
-from gateway.store import outbox
 from gateway.store.database import translated_errors
 from gateway.store.outbox import Failure, OutboxRow, Scope
-from gateway.transports.mailbox import answer_name, name_refusal
+from gateway.transports.mailbox import SIGNATURE_SUFFIX, answer_name, name_refusal
 
 log = logging.getLogger("gateway.relay")
 BATCH = 50
@@ -55,13 +56,19 @@ class Dispatcher(Protocol):
         """None once the row is delivered; otherwise why not, and whom that is about."""
 
 
+#: What else is recorded, in the transaction that marks a row dispatched, and told in its
+#: "done" event (the mailbox relay's non-repudiation record).
+OnDone = Callable[[Any, OutboxRow], Awaitable[dict[str, Any]]]
+
+
 class Relay:
     def __init__(self, pool: Any, channel: str, dispatcher: Dispatcher,
-                 wake: asyncio.Event) -> None:
+                 wake: asyncio.Event, on_done: OnDone | None = None) -> None:
         self._pool = pool
         self._channel = channel
         self._dispatcher = dispatcher
         self._wake = wake
+        self._on_done = on_done
         self._channel_failures = 0
         self._paused_until = 0.0
 
@@ -119,9 +126,10 @@ class Relay:
 
     async def _done(self, connection: Any, row: OutboxRow) -> None:
         await outbox.mark_dispatched(connection, row.id)
+        extra = {} if self._on_done is None else await self._on_done(connection, row)
         await store.add_event(connection, row.interchange_id, self._dispatcher.done_event,
                               {"channel": self._channel, "destination": row.destination,
-                               "key": row.dispatch_key}, row.message_id)
+                               "key": row.dispatch_key, **extra}, row.message_id)
         headers = row.properties.get("headers", row.properties)
         event(log, self._dispatcher.done_event, channel=self._channel,
               destination=row.destination, partner=headers.get("partner"),
@@ -166,20 +174,31 @@ class Relay:
 
 
 class MailboxDispatcher:
-    """Writes acknowledgements into partners' outbox folders."""
+    """Writes answers into partners' outbox folders, each signed: the detached signature
+    ``NAME.p7s`` is written (durably) before ``NAME`` appears, so no partner ever sees an
+    answer without its signature.  The signature is made as the answer is written, with the
+    key current then (security.signing), and recorded when the row is marked dispatched."""
 
     done_event = "acknowledged"
 
-    def __init__(self, deliver: Callable[[str, str, bytes], Path]) -> None:
+    def __init__(self, deliver: Callable[[str, str, bytes], Path], signer: Signer) -> None:
         self._deliver = deliver
-        self._writing: asyncio.Future[Path] | None = None
+        self._signer = signer
+        self._writing: asyncio.Future[None] | None = None
+        #: Signatures of the rows written and not yet recorded (row id -> signature).
+        self._signed: dict[int, Signature] = {}
 
     async def dispatch(self, row: OutboxRow) -> Failure | None:
         if self._writing is not None and not self._writing.done():
             return Failure(Scope.CHANNEL, "the previous outbox write has not returned "
                                           "(the disk hangs?)")
-        self._writing = _in_daemon_thread(self._deliver, row.destination, file_name(row),
-                                          row.body)
+        try:
+            signature = self._signer.sign(row.body)
+        except ConfigError as exc:  # no certificate valid now: every answer waits alike
+            return Failure(Scope.CHANNEL, f"signing: {exc}")
+        self._signed[row.id] = signature
+        self._writing = _in_daemon_thread(self._write_signed, row.destination, file_name(row),
+                                          row.body, signature.der)
         self._writing.add_done_callback(_retrieved)
         try:
             async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
@@ -190,13 +209,30 @@ class MailboxDispatcher:
             return Failure(mailbox_scope(exc), str(exc))
         return None
 
+    def _write_signed(self, partner_id: str, name: str, body: bytes, signature: bytes) -> None:
+        self._deliver(partner_id, f"{name}{SIGNATURE_SUFFIX}", signature)
+        self._deliver(partner_id, name, body)
+
+    async def record(self, connection: Any, row: OutboxRow) -> dict[str, Any]:
+        """The non-repudiation record of a row just written (relay ``on_done``)."""
+        signature = self._signed.pop(row.id)
+        await answers.record_signed(connection, answers.SignedAnswer(
+            interchange_id=row.interchange_id, message_id=row.message_id, outbox_id=row.id,
+            kind=row.properties.get("kind", ""), file_name=file_name(row),
+            answer_sha256=signature.content_digest,
+            signature_sha256=signature.signature_digest,
+            certificate_sha256=signature.certificate_fingerprint,
+            signed_at=signature.signed_at))
+        return {"file_name": file_name(row), "answer_sha256": signature.content_digest,
+                "signature_sha256": signature.signature_digest}
+
 
 def file_name(row: OutboxRow) -> str:
     """The answer's file name; a row written before names were made safe (a 240-byte upload
     name, a control character) gets the name ``answer_name`` gives it now, instead of failing
     for ever."""
     name: str = row.properties["file_name"]
-    if name_refusal(name) is None:
+    if name_refusal(name) is None and name_refusal(f"{name}{SIGNATURE_SUFFIX}") is None:
         return name
     suffix = ACK_SUFFIXES.get(row.properties.get("kind", ""), "answer")
     tail = f".{row.interchange_id}.{suffix}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from gateway.app.deliveries import queue_deliveries, stored_canonical
+from gateway.app.traders import TraderRegistry
 from gateway.config.load import GatewayConfig
 from gateway.store import interchanges as store
 from gateway.store.database import create_pool, translated_errors
@@ -15,6 +16,7 @@ from gateway.store.database import create_pool, translated_errors
 async def release(config: GatewayConfig, reference: str, out: TextIO) -> int:
     pool = await create_pool(config.database_url, size=1)
     try:
+        registry = await TraderRegistry(pool).current()
         async with translated_errors("releasing held messages"), pool.acquire() as connection, \
                 connection.transaction():
             held = await store.messages_in(connection, "held", reference)
@@ -27,7 +29,8 @@ async def release(config: GatewayConfig, reference: str, out: TextIO) -> int:
                     partner_id=message.partner_id, position=message.position,
                     message_id=message.id, canonical=canonical,
                     message_type=message.message_type, release=message.release,
-                    agencies=message.agencies, copies=message.copies)
+                    agencies=message.agencies, copies=message.copies,
+                    trusted=registry.trusted_for(message.partner_id))
                 await store.set_route(connection, message.id, status="routed",
                                       agencies=message.agencies, copies=message.copies)
                 await store.add_event(connection, message.interchange_id, "released",

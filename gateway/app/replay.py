@@ -79,9 +79,9 @@ async def _unroutable(connection: Connection, config: GatewayConfig, reference: 
         canonical = await stored_canonical(connection, message, out)
         if canonical is None:
             continue
-        decision = await _decision(connection, message, canonical, table,
-                                   registry.trusted_for(message.partner_id))
-        await _apply(connection, message, canonical, decision, version, out)
+        trusted = registry.trusted_for(message.partner_id)
+        decision = await _decision(connection, message, canonical, table, trusted)
+        await _apply(connection, message, canonical, decision, version, trusted, out)
     return len(messages)
 
 
@@ -110,7 +110,7 @@ async def _decision(connection: Connection, message: store.StoredMessage,
 
 async def _apply(connection: Connection, message: store.StoredMessage,
                  canonical: CanonicalMessage, decision: RouteDecision, version: int | None,
-                 out: TextIO) -> None:
+                 trusted: frozenset[str], out: TextIO) -> None:
     name = f"message {message.id} ({canonical.document_reference})"
     if not (decision.agencies or decision.copies):
         await store.add_event(connection, message.interchange_id, "replay_unroutable",
@@ -127,7 +127,8 @@ async def _apply(connection: Connection, message: store.StoredMessage,
             connection, submission_id=message.interchange_id, partner_id=message.partner_id,
             position=message.position, message_id=message.id, canonical=canonical,
             message_type=message.message_type, release=message.release,
-            agencies=decision.agencies, copies=decision.copies, priority=decision.priority)
+            agencies=decision.agencies, copies=decision.copies, trusted=trusted,
+            priority=decision.priority)
     await store.add_event(connection, message.interchange_id, "replayed", {
         "what": "unroutable message", "routing_version": version, "status": status,
         "to": sent_to, "rules": list(decision.rules),

@@ -15,17 +15,21 @@ import signal
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
+from gateway.app.answers import AnswerDesk
 from gateway.app.intake import Intake
 from gateway.app.mapping_files import load_compiled
+from gateway.app.overdue import OverdueWatch
 from gateway.app.processor import Processor
 from gateway.app.relay import MailboxDispatcher, Relay
 from gateway.app.routing_reload import LiveRouting
 from gateway.app.workers import supervised
 from gateway.bus.publisher import AmqpPublisher
+from gateway.bus.responses import consume_answers
 from gateway.bus.topology import Topology
 from gateway.config.load import GatewayConfig
 from gateway.errors import BusError, StoreError
 from gateway.logs import event
+from gateway.security.keys import load_signer
 from gateway.store.database import create_pool, redact
 from gateway.store.interchanges import pending_work
 from gateway.transports.mailbox import Mailboxes
@@ -47,12 +51,16 @@ class Running:
 
 
 def topology_of(config: GatewayConfig) -> Topology:
-    return Topology(config.settings.amqp.exchange, config.settings.amqp.queue_prefix)
+    amqp = config.settings.amqp
+    return Topology(amqp.exchange, amqp.queue_prefix, amqp.responses_exchange,
+                    amqp.responses_queue)
 
 
 async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None = None,
                 install_signals: bool = True) -> None:
     compiled = load_compiled(config.mappings_path)
+    signer = load_signer(config)  # refuse to start with no valid signing key
+    answers_stop = asyncio.Event()
     # One connection per processor worker, and some for the intake, relays and reload: no
     # worker holds one while waiting for another, so a smaller pool would only be slower.
     pool = await create_pool(config.database_url,
@@ -94,11 +102,17 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
         async with asyncio.TaskGroup() as workers:
             processor = Processor(pool, config, compiled, routing, wake_processor, wake_relays)
             amqp = Relay(pool, "amqp", publisher, wake_amqp)
-            mailbox = Relay(pool, "mailbox", MailboxDispatcher(mailboxes.deliver), wake_mailbox)
+            writer = MailboxDispatcher(mailboxes.deliver, signer)
+            mailbox = Relay(pool, "mailbox", writer, wake_mailbox, on_done=writer.record)
+            desk = AnswerDesk(pool, config, compiled[1], wake_mailbox)
+            overdue = OverdueWatch(pool, config)
             tasks = [
                 *_processor_workers(workers, processor, config),
                 workers.create_task(supervised("amqp-relay", amqp.run)),
                 workers.create_task(supervised("mailbox-relay", mailbox.run)),
+                workers.create_task(supervised("answers", lambda: _answers(
+                    config, desk, answers_stop))),
+                workers.create_task(supervised("overdue-watch", overdue.run)),
                 workers.create_task(supervised("routing-reload", lambda: routing.watch(
                     hangup, config.settings.routing_reload_seconds))),
             ]
@@ -108,6 +122,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             event(log, "stopping", reason="signal or shutdown request")
             sftp.close()
             await _bounded("closing the SFTP listener", sftp.wait_closed())
+            answers_stop.set()  # agencies' answers in hand are settled or redelivered
             await _drain(pool, wake_processor, wake_relays)
             for task in tasks:
                 task.cancel()
@@ -117,6 +132,17 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
         if not await _bounded("closing the database pool", pool.close()):
             pool.terminate()
         event(log, "stopped")
+
+
+async def _answers(config: GatewayConfig, desk: AnswerDesk, stop: asyncio.Event) -> None:
+    """Take agencies' answers; while the broker is unreachable, say so and try again (the
+    supervisor's backoff), like the relays."""
+    try:
+        await consume_answers(config.amqp_url, topology_of(config), desk.take, stop)
+    except BusError as exc:
+        event(log, "answers_unavailable", level=logging.ERROR, error=str(exc),
+              note="agencies' answers wait in their queue")
+        raise
 
 
 def _processor_workers(group: asyncio.TaskGroup, processor: Processor,

@@ -1,18 +1,103 @@
-"""``gateway track REF``: the event history of a submission, interchange or declaration."""
+"""``gateway track REF``: one declaration's whole story, with times: received, CONTRL sent,
+delivered to each agency, each decision, each answer sent with its signature's digest, and
+where each agency and the declaration stand.  REF is a submission id, a UNB control reference
+or a declaration number; ``--json`` prints the raw events, one JSON object per line."""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 from gateway.config.load import GatewayConfig
 from gateway.store.database import create_pool
-from gateway.store.interchanges import history
+from gateway.store.interchanges import clearances, history, related_interchanges
 
 
-async def track(config: GatewayConfig, reference: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Story:
+    interchanges: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    clearances: list[dict[str, Any]]
+
+
+async def story(config: GatewayConfig, reference: str) -> Story:
     pool = await create_pool(config.database_url, size=1)
     try:
         async with pool.acquire() as connection:
-            return await history(connection, reference)
+            return Story(await related_interchanges(connection, reference),
+                         await history(connection, reference),
+                         await clearances(connection, reference))
     finally:
         await pool.close()
+
+
+def print_story(told: Story, out: TextIO) -> None:
+    for interchange in told.interchanges:
+        out.write(f"submission {interchange['id']} from {interchange['partner_id']}: "
+                  f"{interchange['file_name']} ({interchange['status']})\n"
+                  f"  interchange sha256 {interchange['sha256']}\n")
+        for item in told.events:
+            if item["interchange_id"] == interchange["id"]:
+                label, text = describe(item["kind"], item["detail"])
+                out.write(f"  {_time(item['at'])}  {label:<18} {text}\n")
+    _print_states(told.clearances, out)
+
+
+def _print_states(rows: list[dict[str, Any]], out: TextIO) -> None:
+    by_message: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_message.setdefault(row["message_id"], []).append(row)
+    for message_id, states in by_message.items():
+        agencies = ", ".join(
+            f"{s['agency']} {s['state']}" + (" (overdue)" if s["overdue_at"] else "")
+            for s in states)
+        first = states[0]
+        out.write(f"declaration {first['document_ref']} (message {message_id}): {agencies}"
+                  f" -> {first['clearance'] or 'awaiting'}\n")
+
+
+def _time(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def _sent(detail: dict[str, Any]) -> tuple[str, str]:
+    name = detail.get("file_name", detail.get("key", ""))
+    label = "CONTRL sent" if name.endswith(".contrl.edi") else "answer sent"
+    if "signature_sha256" not in detail:  # written before answers were signed
+        return label, f"{name} to {detail.get('destination')}"
+    return label, (f"{name} to {detail.get('destination')}; answer sha256 "
+                   f"{detail['answer_sha256']}, signature sha256 {detail['signature_sha256']}")
+
+
+def _decision(detail: dict[str, Any]) -> tuple[str, str]:
+    text = f"{detail.get('agency')}: {detail.get('decision')}"
+    if detail.get("agency_reference"):
+        text += f" ({detail['agency_reference']})"
+    reasons = detail.get("reasons") or detail.get("errors") or []
+    return "decision", text + "".join(f"; {r}" for r in reasons)
+
+
+#: How each kind of event reads; any other kind reads as its name and its detail.
+_DESCRIBE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
+    "received": lambda d: ("received", f"over {d.get('transport')}, {d.get('bytes')} bytes"),
+    "acknowledged": _sent,
+    "delivered": lambda d: ("delivered", f"to {d.get('destination')} ({d.get('key')})"),
+    "agency_decision": _decision,
+    "clearance": lambda d: ("overall", f"{d.get('from') or 'awaiting'} -> {d.get('to')}"),
+    "answer_overdue": lambda d: ("OVERDUE", f"{d.get('agency')} has not decided within "
+                                            f"{d.get('deadline_seconds')} s"),
+    "answer_refused": lambda d: ("answer refused", f"from {d.get('broker_user')}: "
+                                                   f"{d.get('reason')}"),
+}
+
+
+def describe(kind: str, detail: dict[str, Any]) -> tuple[str, str]:
+    """(label, text) of one event."""
+    if kind in _DESCRIBE:
+        return _DESCRIBE[kind](detail)
+    if "summary" in detail:
+        return kind, str(detail["summary"])
+    return kind, json.dumps(detail, ensure_ascii=False, default=str)

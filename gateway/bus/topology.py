@@ -36,6 +36,26 @@ DELIVERY_LIMIT = 10
 class Topology:
     exchange: str
     queue_prefix: str
+    #: Where agencies answer (a topic exchange, routing key = agency code) and the gateway's
+    #: queue on it.
+    responses_exchange: str = "gateway.responses"
+    responses_queue: str = "gateway.responses"
+
+    @property
+    def responses_dead_queue(self) -> str:
+        return f"{self.responses_queue}.dead"
+
+    def responses_queue_arguments(self) -> dict[str, Any]:
+        """What cannot be taken as an answer (and an answer our handler keeps failing on)
+        goes to ``<queue>.dead`` through the default exchange, at least once."""
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": self.responses_dead_queue,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
 
     def queue_name(self, agency: str) -> str:
         return f"{self.queue_prefix}{agency}"
@@ -130,3 +150,18 @@ async def _queue(connection: Any, channel: Any, name: str, arguments: dict[str, 
               note="it exists with other settings; migrate it by hand when it is empty")
         channel = await connection.channel()
         return await channel.declare_queue(name, passive=True)
+
+
+async def declare_responses(connection: Any, topology: Topology) -> Any:
+    """The responses exchange, the gateway's queue bound to every routing key on it, and its
+    dead-letter queue; returns the queue, on a channel left open for consuming."""
+    async with translated_errors("declaring the responses exchange and queue"):
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            topology.responses_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        await _queue(connection, channel, topology.responses_dead_queue,
+                     {"x-queue-type": "quorum"})
+        queue = await _queue(connection, channel, topology.responses_queue,
+                             topology.responses_queue_arguments())
+        await queue.bind(exchange, routing_key="#")
+        return queue

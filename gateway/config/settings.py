@@ -130,4 +130,7 @@ class Settings(Strict):
     max_submission_bytes: int = Field(
         default=64 * 1024 * 1024, gt=0,
         description="larger uploads are refused at the transport, before anything is stored")
+    overdue_check_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="how often agencies' deadlines for a "
+        "decision (agencies.yaml answer_within_seconds) are checked")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

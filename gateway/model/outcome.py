@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gateway.model.canonical import CanonicalMessage
-from gateway.model.edifact import InterchangeHeader, MessageIdentifier
+from gateway.model.edifact import InterchangeHeader, MessageIdentifier, PartyId
 from gateway.model.findings import Finding
 
 
@@ -43,7 +43,9 @@ class MessageOutcome:
 
 
 #: The end of an answer's outbox file name: ``<uploaded name>.<submission id>.<suffix>``.
-ACK_SUFFIXES: dict[str, str] = {"CONTRL": "contrl.edi", "ERROR_REPORT": "error.txt"}
+#: Agencies' answers end ``<position>.<agency>.<n>.<suffix>`` (pipeline.respond.answer_tail).
+ACK_SUFFIXES: dict[str, str] = {"CONTRL": "contrl.edi", "ERROR_REPORT": "error.txt",
+                                "CUSRES": "cusres.edi", "APERAK": "aperak.edi"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,8 @@ class Outcome:
     findings: tuple[Finding, ...] = ()
     messages: tuple[MessageOutcome, ...] = ()
     receipts: tuple[Receipt, ...] = ()
+    #: Whom the CONTRL went to: the agencies' answers to this interchange go there too.
+    answer_to: PartyId | None = None
 
     @property
     def deliverable(self) -> tuple[MessageOutcome, ...]:

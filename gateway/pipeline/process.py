@@ -69,8 +69,8 @@ def process_submission(data: bytes, ctx: Context) -> Outcome:
         for position, message in enumerate(interchange.messages, start=1)
     )
     status = _status(findings, messages)
-    body = build_contrl(_ack_envelope(interchange.header, ctx), interchange.header, findings,
-                        messages, interchange.groups)
+    envelope = _ack_envelope(interchange.header, ctx)
+    body = build_contrl(envelope, interchange.header, findings, messages, interchange.groups)
     return Outcome(
         status=status,
         summary=_summary(status, findings, messages),
@@ -78,6 +78,7 @@ def process_submission(data: bytes, ctx: Context) -> Outcome:
         header=interchange.header,
         findings=tuple(findings),
         messages=messages,
+        answer_to=envelope.recipient,
     )
 
 

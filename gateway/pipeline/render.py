@@ -21,7 +21,10 @@ SYNTAX_IDENTIFIER = "UNOC"
 
 
 def render_interchange(canonical: Canonical, mappings: Mappings, prepared: dt.datetime,
-                       syntax_version: str = "3") -> bytes:
+                       syntax_version: str = "3", *, sender: PartyId | None = None,
+                       recipient: PartyId | None = None) -> bytes:
+    """``sender`` and ``recipient`` (with their UNB code qualifiers) default to the ids in
+    ``canonical.source``, without qualifiers."""
     source = canonical.source
     kind = type(canonical).__name__
     mapping = mappings.get(source.message_type, source.release)
@@ -32,6 +35,7 @@ def render_interchange(canonical: Canonical, mappings: Mappings, prepared: dt.da
     if syntax_version not in ("3", "4"):
         raise RenderError(f"syntax version {syntax_version!r}: 3 or 4")
     body = mapping.render(canonical, source.message_reference)
-    envelope = AckEnvelope(sender=PartyId(source.sender), recipient=PartyId(source.recipient),
+    envelope = AckEnvelope(sender=sender or PartyId(source.sender),
+                           recipient=recipient or PartyId(source.recipient),
                            control_reference=source.interchange_reference, prepared=prepared)
     return write_interchange(envelope, SYNTAX_IDENTIFIER, syntax_version, body)

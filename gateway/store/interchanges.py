@@ -127,15 +127,29 @@ async def claim_key(connection: Connection, partner_id: str, sender_id: str,
     return owner
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyTo:
+    """Whom the answers to an interchange go to (UNB 0004 and 0007), in its syntax version."""
+
+    id: str
+    qualifier: str
+    syntax_version: str
+
+
 async def decide(connection: Connection, interchange_id: int, *, status: str, summary: str,
                  sender_id: str | None = None, recipient_id: str | None = None,
-                 control_ref: str | None = None, duplicate_of: int | None = None) -> None:
+                 control_ref: str | None = None, duplicate_of: int | None = None,
+                 reply_to: ReplyTo | None = None) -> None:
     await connection.execute(
         "UPDATE interchanges SET status = $2, summary = $3, sender_id = $4,"
         " recipient_id = $5, control_ref = $6, duplicate_of = $7, processed_at = now(),"
-        " last_error = NULL WHERE id = $1",
+        " last_error = NULL, reply_id = $8, reply_qualifier = $9, syntax_version = $10"
+        " WHERE id = $1",
         interchange_id, status, storable_text(summary), storable_optional(sender_id),
-        storable_optional(recipient_id), storable_optional(control_ref), duplicate_of)
+        storable_optional(recipient_id), storable_optional(control_ref), duplicate_of,
+        *((None, None, None) if reply_to is None else (
+            storable_text(reply_to.id), storable_text(reply_to.qualifier),
+            storable_text(reply_to.syntax_version))))
     await add_event(connection, interchange_id, status,
                     {"summary": summary, **({"duplicate_of": duplicate_of}
                                             if duplicate_of else {})})
@@ -236,19 +250,43 @@ async def add_event(connection: Connection, interchange_id: int, kind: str,
         interchange_id, message_id, kind, storable_document(detail))
 
 
+#: The interchanges a reference names (a submission id, a UNB control reference or a
+#: declaration number) and their resends.
+_RELATED = (
+    "WITH named AS ("
+    "   SELECT id FROM interchanges WHERE id::text = $1 OR control_ref = $1"
+    "   UNION SELECT interchange_id FROM messages WHERE document_ref = $1),"
+    " related AS ("
+    "   SELECT id FROM named"
+    "   UNION SELECT i.id FROM interchanges i JOIN named n ON i.duplicate_of = n.id)")
+
+
 async def history(connection: Connection, reference: str) -> list[dict[str, Any]]:
-    """Events of the interchanges a reference names (a submission id, a UNB control reference
-    or a declaration number) and of their resends, oldest first."""
+    """Events of the interchanges a reference names and of their resends, oldest first."""
     rows = await connection.fetch(
-        "WITH named AS ("
-        "   SELECT id FROM interchanges WHERE id::text = $1 OR control_ref = $1"
-        "   UNION SELECT interchange_id FROM messages WHERE document_ref = $1),"
-        " related AS ("
-        "   SELECT id FROM named"
-        "   UNION SELECT i.id FROM interchanges i JOIN named n ON i.duplicate_of = n.id)"
-        " SELECT e.interchange_id, e.message_id, e.kind, e.detail::text AS detail, e.at"
-        " FROM events e JOIN related r ON r.id = e.interchange_id ORDER BY e.id", reference)
+        f"{_RELATED} SELECT e.interchange_id, e.message_id, e.kind, e.detail::text AS detail,"
+        " e.at FROM events e JOIN related r ON r.id = e.interchange_id ORDER BY e.id",
+        storable_text(reference))
     return [{**dict(r), "detail": json.loads(r["detail"])} for r in rows]
+
+
+async def related_interchanges(connection: Connection, reference: str) -> list[dict[str, Any]]:
+    """id, partner, file name, status, sha256 (hex) and time of each related interchange."""
+    rows = await connection.fetch(
+        f"{_RELATED} SELECT i.id, i.partner_id, i.file_name, i.status,"
+        " encode(i.sha256, 'hex') AS sha256, i.received_at FROM interchanges i"
+        " JOIN related r ON r.id = i.id ORDER BY i.id", storable_text(reference))
+    return [dict(r) for r in rows]
+
+
+async def clearances(connection: Connection, reference: str) -> list[dict[str, Any]]:
+    """Per routed message of the related interchanges: each agency's state and the overall."""
+    rows = await connection.fetch(
+        f"{_RELATED} SELECT m.id AS message_id, m.document_ref, m.clearance, s.agency,"
+        " s.state, s.overdue_at FROM messages m JOIN related r ON r.id = m.interchange_id"
+        " JOIN agency_states s ON s.message_id = m.id ORDER BY m.id, s.agency",
+        storable_text(reference))
+    return [dict(r) for r in rows]
 
 
 async def pending_work(pool: Any) -> int:

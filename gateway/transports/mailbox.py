@@ -17,6 +17,8 @@ from gateway.transports.durable import make_folder, write_file
 
 INBOX = "inbox"
 OUTBOX = "outbox"
+#: Every answer ``NAME`` has its detached signature beside it as ``NAME.p7s``.
+SIGNATURE_SUFFIX = ".p7s"
 #: The longest name a Linux file system takes (NAME_MAX, in bytes of the UTF-8 name).
 NAME_MAX_BYTES = 255
 #: Punctuation an answer's name keeps; with letters and digits of any script, what file
@@ -63,7 +65,8 @@ def answer_name(uploaded: str, submission_id: int, suffix: str) -> str:
                    for ch in unicodedata.normalize("NFC", uploaded))
     if stem.startswith("."):
         stem = REPLACEMENT + stem[1:]
-    budget = NAME_MAX_BYTES - len(tail.encode("utf-8")) - 1
+    # Room for the signature's suffix too: NAME.p7s must fit as well as NAME.
+    budget = NAME_MAX_BYTES - len(SIGNATURE_SUFFIX) - len(tail.encode("utf-8")) - 1
     stem = stem.encode("utf-8")[:max(budget, 0)].decode("utf-8", errors="ignore")
     return f"{stem}.{tail}" if stem else tail
 

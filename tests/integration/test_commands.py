@@ -138,7 +138,7 @@ async def test_track_prints_the_history(gateway: Gateway) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = await asyncio.to_thread(
-            main, ["--config", str(gateway.files.config_path), "track", "DEC-1"])
+            main, ["--config", str(gateway.files.config_path), "track", "--json", "DEC-1"])
     assert code == 0
     kinds = [json.loads(line)["kind"] for line in out.getvalue().splitlines()]
     assert kinds[:3] == ["received", "accepted", "message_routed"]

@@ -162,7 +162,7 @@ async def test_an_unroutable_message_is_parked_and_tracked(gateway: Gateway) -> 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = await asyncio.to_thread(
-            main, ["--config", str(gateway.files.config_path), "track", "PARK1"])
+            main, ["--config", str(gateway.files.config_path), "track", "--json", "PARK1"])
     assert code == 0
     kinds = [json.loads(line)["kind"] for line in out.getvalue().splitlines()]
     assert "message_unroutable" in kinds and "delivered" not in kinds

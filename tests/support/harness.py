@@ -250,6 +250,10 @@ async def delete_topology(files: Files, agencies: tuple[str, ...]) -> None:
             await channel.queue_delete(files.queue_prefix + agency + ".dead")
         await channel.exchange_delete(files.exchange)
         await channel.exchange_delete(files.exchange + ".dead")
+        responses = files.exchange.removesuffix(".deliveries") + ".responses"
+        await channel.queue_delete(responses)
+        await channel.queue_delete(responses + ".dead")
+        await channel.exchange_delete(responses)
     finally:
         await connection.close()
 

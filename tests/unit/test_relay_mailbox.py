@@ -22,10 +22,12 @@ from gateway.model.outcome import ACK_SUFFIXES
 from gateway.store.outbox import OutboxRow, Scope
 from gateway.transports.mailbox import (
     NAME_MAX_BYTES,
+    SIGNATURE_SUFFIX,
     Mailboxes,
     answer_name,
     name_refusal,
 )
+from tests.support.signing import signer_for_tests
 
 SUFFIXES = tuple(ACK_SUFFIXES.values())
 #: Every code point, surrogates too (what os.fsdecode makes of bytes that are not UTF-8).
@@ -61,7 +63,7 @@ def test_every_upload_name_gives_an_answer_name_that_can_be_written(
         tmp_path: Path, uploaded: str, submission: int, suffix: str) -> None:
     name = answer_name(uploaded, submission, suffix)
     assert name_refusal(name) is None
-    assert len(name.encode("utf-8")) <= NAME_MAX_BYTES
+    assert len(name.encode("utf-8")) + len(SIGNATURE_SUFFIX) <= NAME_MAX_BYTES  # NAME.p7s too
     assert not name.startswith(".")
     assert name == f"{submission}.{suffix}" or name.endswith(f".{submission}.{suffix}")
     written = Mailboxes(tmp_path).deliver("van-a", name, b"answer")
@@ -83,7 +85,8 @@ def test_a_long_name_is_cut_no_shorter_than_it_must_be(uploaded: str, submission
     name = answer_name(uploaded, submission, "contrl.edi")
     stem = name.removesuffix(f".{submission}.contrl.edi")
     assert uploaded.startswith(stem)
-    assert len(name.encode()) + len(uploaded[len(stem)].encode()) > NAME_MAX_BYTES
+    assert (len(name.encode()) + len(SIGNATURE_SUFFIX) + len(uploaded[len(stem)].encode())
+            > NAME_MAX_BYTES)
 
 
 @pytest.mark.parametrize(("uploaded", "expected"), [
@@ -230,7 +233,7 @@ async def test_a_hanging_write_fails_as_the_channel_without_blocking_the_loop(
             ticks += 1
             await asyncio.sleep(0.01)
 
-    dispatcher = MailboxDispatcher(hanging)
+    dispatcher = MailboxDispatcher(hanging, signer_for_tests())
     ticker = asyncio.create_task(ticking())
     try:
         hung = await dispatcher.dispatch(row("x.7.contrl.edi"))
@@ -238,7 +241,7 @@ async def test_a_hanging_write_fails_as_the_channel_without_blocking_the_loop(
         assert ticks > 1  # the loop ran while the disk hung
         again = await dispatcher.dispatch(row("y.7.contrl.edi"))
         assert again is not None and "has not returned" in again.error
-        assert calls == ["x.7.contrl.edi"]  # no second thread piled on the hung one
+        assert calls == ["x.7.contrl.edi.p7s"]  # no second thread piled on the hung one
     finally:
         release.set()
         ticker.cancel()
@@ -247,4 +250,4 @@ async def test_a_hanging_write_fails_as_the_channel_without_blocking_the_loop(
             break
         await asyncio.sleep(0.01)
     assert sorted(os.listdir(folder / "van-a" / "outbox")) == [
-        "x.7.contrl.edi", "y.7.contrl.edi"]
+        "x.7.contrl.edi", "x.7.contrl.edi.p7s", "y.7.contrl.edi", "y.7.contrl.edi.p7s"]

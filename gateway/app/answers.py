@@ -1,0 +1,212 @@
+"""The answer desk: each answer an agency publishes is tied to the message it answers, recorded
+once, and rendered in the sender's syntax for the partner's outbox (signed when the mailbox
+relay writes it), in one transaction; or refused and recorded, and forwarded nowhere.
+
+Who answers is the agency whose broker user RabbitMQ validated (bus.responses); the answer
+must agree with it, and must answer a message the gateway delivered to that agency for a
+decision (role "deliver": observers' copies are not decided on)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any, Protocol
+
+from gateway.bus.responses import IncomingAnswer, Verdict
+from gateway.config.load import GatewayConfig
+from gateway.config.partners import AgenciesFile
+from gateway.config.yamlfile import load_model
+from gateway.errors import ConfigError, RenderError
+from gateway.logs import event
+from gateway.model.canonical import ApplicationError, CustomsResponse
+from gateway.model.edifact import PartyId
+from gateway.pipeline.mapping.mapping import Mappings
+from gateway.pipeline.respond import (
+    ANSWER_MESSAGES,
+    answer_problem,
+    answer_tail,
+    clearance,
+    is_final,
+    read_answer,
+    render_answer,
+    state_of,
+)
+from gateway.store import answers, outbox
+from gateway.store import interchanges as store
+from gateway.store.database import translated_errors
+from gateway.store.interchanges import ReplyTo
+from gateway.transports.mailbox import answer_name
+
+log = logging.getLogger("gateway.answers")
+#: How often agencies.yaml is read again for a broker user no agency has (one added since).
+REREAD_AGENCIES_SECONDS = 5.0
+
+Answer = CustomsResponse | ApplicationError
+
+
+class Wakeable(Protocol):
+    def set(self) -> None: ...
+
+
+class _Refused(Exception):
+    """An answer that cannot be taken; ``interchange_id`` when we know what it is about."""
+
+    def __init__(self, reason: str, interchange_id: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.interchange_id = interchange_id
+
+
+class AnswerDesk:
+    def __init__(self, pool: Any, config: GatewayConfig, mappings: Mappings,
+                 wake_mailbox: Wakeable) -> None:
+        self._pool = pool
+        self._config = config
+        self._mappings = mappings
+        self._wake_mailbox = wake_mailbox
+        settings = config.settings
+        self._gateway = PartyId(settings.gateway_id, settings.gateway_id_qualifier or "")
+        self._agency_of_user = {a.user: a.code for a in config.agencies}
+        self._read_agencies_at = time.monotonic()
+
+    async def take(self, incoming: IncomingAnswer) -> Verdict:
+        try:
+            agency = self._agency(incoming.broker_user)
+            answer = read_answer(incoming.body, incoming.type)
+            if isinstance(answer, str):
+                raise _Refused(answer)
+            problem = answer_problem(answer, agency, incoming.correlation_id)
+            if problem is not None:
+                raise _Refused(problem)
+            async with translated_errors("taking an answer"), \
+                    self._pool.acquire() as connection, connection.transaction():
+                await self._take(connection, incoming, agency, answer)
+        except _Refused as refused:
+            await self._refuse(incoming, refused)
+            return Verdict.REFUSED
+        self._wake_mailbox.set()
+        return Verdict.TAKEN
+
+    def _agency(self, user: str | None) -> str:
+        if not user:
+            raise _Refused("no user_id property: an answer is taken only from the agency "
+                           "RabbitMQ vouches for")
+        if user not in self._agency_of_user:
+            self._reread_agencies()
+        agency = self._agency_of_user.get(user)
+        if agency is None:
+            raise _Refused(f"broker user {user!r} is no agency's")
+        return agency
+
+    def _reread_agencies(self) -> None:
+        """An agency added to agencies.yaml since the start answers too (a broken file keeps
+        the agencies known)."""
+        if time.monotonic() - self._read_agencies_at < REREAD_AGENCIES_SECONDS:
+            return
+        self._read_agencies_at = time.monotonic()
+        try:
+            agencies = load_model(self._config.agencies_path, AgenciesFile).agencies
+        except ConfigError as exc:
+            event(log, "agencies_unreadable", level=logging.WARNING, error=str(exc))
+            return
+        self._agency_of_user = {a.user: a.code for a in agencies}
+
+    async def _take(self, connection: Any, incoming: IncomingAnswer, agency: str,
+                    answer: Answer) -> None:
+        assert incoming.correlation_id is not None  # answer_problem saw to it
+        delivered = await answers.delivered(connection, incoming.correlation_id, agency)
+        if delivered is None:
+            raise _Refused(f"it answers {incoming.correlation_id!r}, which was never "
+                           f"delivered to {agency!r}")
+        if delivered.role != "deliver":
+            raise _Refused(f"{agency!r} received {incoming.correlation_id!r} as an observer's "
+                           "copy: only the agencies that act on a message decide",
+                           delivered.interchange_id)
+        answer_id = incoming.answer_id or incoming.correlation_id
+        row_id = await answers.take_answer(
+            connection, agency=agency, answer_id=answer_id, message_id=delivered.message_id,
+            kind=answer.kind, decision=state_of(answer),
+            body=answer.model_dump(mode="json"))
+        if row_id is None:
+            event(log, "answer_repeated", agency=agency, answer=answer_id,
+                  submission=delivered.interchange_id, note="taken before; not decided again")
+            return
+        await self._decided(connection, delivered, agency, answer, answer_id)
+        await self._queue_answer(connection, delivered, agency, answer, row_id)
+
+    async def _decided(self, connection: Any, delivered: answers.Delivered, agency: str,
+                       answer: Answer, answer_id: str) -> None:
+        """The agency's state, the declaration's, and their history."""
+        state = state_of(answer)
+        await answers.set_state(connection, delivered.message_id, agency, state,
+                                is_final(answer))
+        detail: dict[str, Any] = {"agency": agency, "decision": state, "answer": answer_id}
+        if isinstance(answer, CustomsResponse):
+            detail["agency_reference"] = answer.agency_reference
+            detail["reasons"] = [r.text for r in answer.reasons]
+        else:
+            detail["errors"] = [r.text for r in answer.errors]
+        await store.add_event(connection, delivered.interchange_id, "agency_decision", detail,
+                              delivered.message_id)
+        overall = clearance(await answers.states(connection, delivered.message_id))
+        before = await answers.set_clearance(connection, delivered.message_id, overall)
+        if before != overall:
+            await store.add_event(connection, delivered.interchange_id, "clearance",
+                                  {"from": before, "to": overall}, delivered.message_id)
+        event(log, "agency_decision", **detail, submission=delivered.interchange_id,
+              declaration=delivered.document_ref, clearance=overall)
+
+    async def _queue_answer(self, connection: Any, delivered: answers.Delivered, agency: str,
+                            answer: Answer, row_id: int) -> None:
+        """The answer in the sender's syntax, queued for the partner's outbox after what was
+        queued before (its CONTRL first)."""
+        reply = delivered.reply_to or self._fallback_reply(delivered.partner_id)
+        kind = ANSWER_MESSAGES[answer.kind]
+        control_reference = f"R{row_id}"
+        try:
+            body = render_answer(
+                answer, self._mappings, release=delivered.release, gateway=self._gateway,
+                reply_to=PartyId(reply.id, reply.qualifier),
+                syntax_version=reply.syntax_version, control_reference=control_reference,
+                prepared=dt.datetime.now(dt.UTC))
+        except RenderError as exc:
+            raise _Refused(f"cannot be written as {kind} {delivered.release}: {exc}",
+                           delivered.interchange_id) from exc
+        sequence = await answers.answers_taken(connection, delivered.message_id, agency)
+        file_name = answer_name(delivered.document_ref or delivered.file_name,
+                                delivered.interchange_id,
+                                answer_tail(delivered.position, agency, sequence, answer.kind))
+        await outbox.add(
+            connection, interchange_id=delivered.interchange_id,
+            message_id=delivered.message_id, channel="mailbox",
+            destination=delivered.partner_id, dispatch_key=f"answer-{row_id}", body=body,
+            properties={"file_name": file_name, "kind": kind, "partner": delivered.partner_id,
+                        "interchange_ref": control_reference, "agency": agency})
+
+    def _fallback_reply(self, partner_id: str) -> ReplyTo:
+        """Whom to answer for an interchange decided before the gateway kept it (migration
+        0007): the partner's first EDIFACT id, in syntax version 3."""
+        partner = self._config.partner(partner_id)
+        if partner is None:
+            raise _Refused(f"partner {partner_id!r} is no longer configured: nobody to answer")
+        first = partner.edifact_ids[0]
+        return ReplyTo(first.id, first.qualifier or "", "3")
+
+    async def _refuse(self, incoming: IncomingAnswer, refused: _Refused) -> None:
+        refusal = answers.Refusal(
+            broker_user=incoming.broker_user, routing_key=incoming.routing_key,
+            answer_id=incoming.answer_id, correlation_id=incoming.correlation_id,
+            reason=refused.reason, body=incoming.body, interchange_id=refused.interchange_id)
+        async with translated_errors("recording a refused answer"), \
+                self._pool.acquire() as connection, connection.transaction():
+            refusal_id = await answers.refuse(connection, refusal)
+            if refused.interchange_id is not None:
+                await store.add_event(connection, refused.interchange_id, "answer_refused", {
+                    "broker_user": incoming.broker_user, "answer": incoming.answer_id,
+                    "reason": refused.reason, "refusal": refusal_id})
+        event(log, "answer_refused", level=logging.ERROR, broker_user=incoming.broker_user,
+              routing_key=incoming.routing_key, answer=incoming.answer_id,
+              correlation_id=incoming.correlation_id, reason=refused.reason,
+              refusal=refusal_id, note="alarm: recorded in refused_answers and dead-lettered;"
+              " forwarded nowhere")

@@ -1,0 +1,112 @@
+"""Consume the agencies' answers from the gateway's queue on the responses exchange.
+
+Each answer is handed to a handler, which takes it (records it, and queues what it causes, in
+one transaction) or refuses it (records why).  Only then is it settled with the broker: a
+taken answer is acknowledged, a refused one rejected without requeue, so it lands in the
+dead-letter queue for ops and is forwarded nowhere.  While the handler cannot reach the store
+the answer stays unacknowledged and is tried again here, never returned to the queue: a
+database outage must not use up the queue's delivery limit and dead-letter good answers.
+
+Who published an answer is RabbitMQ's validated ``user_id`` property, never a header: the
+broker refuses a publish whose ``user_id`` is not the connection's user (RabbitMQ "Validated
+User-ID"), and an answer without one names nobody."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aio_pika
+
+from gateway.bus.topology import Topology, connect, declare_responses, translated_errors
+from gateway.errors import StoreUnavailable
+from gateway.logs import event
+
+log = logging.getLogger("gateway.responses")
+#: Answers in hand at once (unacknowledged).
+PREFETCH = 32
+MAX_STORE_PAUSE_SECONDS = 30.0
+#: A handler failing on one answer this many times (a bug of ours): dead-lettered, alarmed.
+MAX_HANDLER_FAILURES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingAnswer:
+    broker_user: str | None
+    routing_key: str
+    answer_id: str | None
+    correlation_id: str | None
+    type: str | None
+    body: bytes
+    redelivered: bool
+
+
+class Verdict(enum.Enum):
+    TAKEN = "taken"
+    REFUSED = "refused"
+
+
+Handler = Callable[[IncomingAnswer], Awaitable[Verdict]]
+
+
+async def consume_answers(url: str, topology: Topology, handler: Handler,
+                          stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set; a robust connection re-consumes after a broker cut."""
+    connection = await connect(url, robust=True)
+    try:
+        queue = await declare_responses(connection, topology)
+        async with translated_errors("consuming answers"):
+            await queue.channel.set_qos(prefetch_count=PREFETCH)
+
+            async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+                await _settle(message, await _handled(handler, _incoming(message)))
+
+            tag = await queue.consume(on_message)
+        await stop.wait()
+        async with translated_errors("cancelling the answers consumer"):
+            await queue.cancel(tag)
+    finally:
+        async with translated_errors("closing the answers connection"):
+            await connection.close()
+
+
+def _incoming(message: aio_pika.abc.AbstractIncomingMessage) -> IncomingAnswer:
+    return IncomingAnswer(broker_user=message.user_id, routing_key=message.routing_key or "",
+                          answer_id=message.message_id, correlation_id=message.correlation_id,
+                          type=message.type, body=message.body,
+                          redelivered=bool(message.redelivered))
+
+
+async def _handled(handler: Handler, answer: IncomingAnswer) -> Verdict | None:
+    """The handler's verdict; None when it keeps failing (a bug of ours: dead-lettered)."""
+    failures, pause = 0, 0.5
+    while True:
+        try:
+            return await handler(answer)
+        except StoreUnavailable as exc:  # everybody's outage: hold the answer and wait
+            event(log, "answer_waiting", level=logging.WARNING, answer=answer.answer_id,
+                  error=str(exc), retry_in=pause)
+        except Exception as exc:  # noqa: BLE001 - a bug of ours about this answer
+            failures += 1
+            event(log, "answer_failed", level=logging.ERROR, exc_info=exc,
+                  answer=answer.answer_id, agency_user=answer.broker_user, attempt=failures)
+            if failures >= MAX_HANDLER_FAILURES:
+                event(log, "answer_dead_lettered", level=logging.ERROR,
+                      answer=answer.answer_id, agency_user=answer.broker_user,
+                      note="alarm: the gateway failed on this answer; it is in the "
+                           "responses dead-letter queue")
+                return None
+        await asyncio.sleep(pause)
+        pause = min(MAX_STORE_PAUSE_SECONDS, pause * 2)
+
+
+async def _settle(message: aio_pika.abc.AbstractIncomingMessage,
+                  verdict: Verdict | None) -> None:
+    async with translated_errors("settling an answer"):
+        if verdict is Verdict.TAKEN:
+            await message.ack()
+        else:
+            await message.reject(requeue=False)  # to <queue>.dead

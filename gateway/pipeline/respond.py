@@ -1,0 +1,117 @@
+"""The way back for agencies' answers, pure: where a declaration stands once its agencies
+have spoken, and an answer written in the syntax and release of what it answers.
+
+The answer is rendered in the release of the declaration (a D96B CUSDEC is answered with a
+D96B CUSRES), from the gateway to whom the CONTRL went, under a control reference of its own
+(UNB 0020)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from pydantic import ValidationError
+
+from gateway.model.canonical import (
+    CANONICAL_ADAPTER,
+    ApplicationError,
+    CustomsResponse,
+    Source,
+)
+from gateway.model.canonical.responses import FINAL_DECISIONS
+from gateway.model.edifact import PartyId
+from gateway.model.outcome import ACK_SUFFIXES
+from gateway.pipeline.mapping.mapping import Mappings
+from gateway.pipeline.render import render_interchange
+
+#: The EDIFACT message each kind of answer is written as.
+ANSWER_MESSAGES: dict[str, str] = {"CustomsResponse": "CUSRES", "ApplicationError": "APERAK"}
+AWAITING = "awaiting"
+#: An agency's decisions that stop the declaration whatever the others decide.
+STOPPING = frozenset({"rejected", "licence_failed"})
+
+
+def clearance(states: Mapping[str, str]) -> str:
+    """The declaration's overall state from each agency's: "released" only once every agency
+    it went to released it; "rejected" as soon as one refused it; "cancelled" once one
+    cancelled it; "awaiting" while none has decided; otherwise "in_progress"."""
+    values = set(states.values())
+    if values & STOPPING:
+        return "rejected"
+    if "cancelled" in values:
+        return "cancelled"
+    if values and values == {"released"}:
+        return "released"
+    if not values or values == {AWAITING}:
+        return AWAITING
+    return "in_progress"
+
+
+def is_final(answer: CustomsResponse | ApplicationError) -> bool:
+    """Whether the agency has nothing more to say after this answer (an application error
+    says the agency could not act on the message: it waits for a corrected one)."""
+    if isinstance(answer, ApplicationError):
+        return True
+    return answer.decision in FINAL_DECISIONS
+
+
+def state_of(answer: CustomsResponse | ApplicationError) -> str:
+    return answer.decision if isinstance(answer, CustomsResponse) else "application_error"
+
+
+def answer_tail(position: int, agency: str, sequence: int, kind: str) -> str:
+    """The end of an answer's outbox name after the submission id: the message's position
+    in the interchange, the agency, the answer's number from that agency, its suffix."""
+    return f"{position}.{agency}.{sequence}.{ACK_SUFFIXES[ANSWER_MESSAGES[kind]]}"
+
+
+def render_answer(answer: CustomsResponse | ApplicationError, mappings: Mappings, *,
+                  release: str, gateway: PartyId, reply_to: PartyId, syntax_version: str,
+                  control_reference: str, prepared: dt.datetime) -> bytes:
+    """The answer as an EDIFACT interchange of its own (RenderError when its mapping cannot
+    write it: the agency's data is wrong)."""
+    message_type = ANSWER_MESSAGES[answer.kind]
+    source = Source(syntax="EDIFACT", message_type=message_type, release=release,
+                    sender=gateway.id, recipient=reply_to.id,
+                    interchange_reference=control_reference, message_reference="1")
+    return render_interchange(answer.model_copy(update={"source": source}), mappings, prepared,
+                              syntax_version, sender=gateway, recipient=reply_to)
+
+
+#: The largest answer taken (an agency's decision is a few kilobytes).
+MAX_ANSWER_BYTES = 1024 * 1024
+
+
+def read_answer(body: bytes, declared_type: str | None
+                ) -> CustomsResponse | ApplicationError | str:
+    """The canonical answer in ``body``, or why it is not one (the agency's fault)."""
+    if len(body) > MAX_ANSWER_BYTES:
+        return f"{len(body)} bytes: an answer is at most {MAX_ANSWER_BYTES}"
+    try:
+        message = CANONICAL_ADAPTER.validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return (f"not a canonical answer: {exc.error_count()} problem(s), first at "
+                f"{where or 'the top'}: {first['msg']}")
+    if not isinstance(message, CustomsResponse | ApplicationError):
+        return f"a {message.kind} is not an answer (CustomsResponse or ApplicationError)"
+    if declared_type and declared_type != message.kind:
+        return f"its type property says {declared_type!r} but it is a {message.kind}"
+    return message
+
+
+def answer_problem(answer: CustomsResponse | ApplicationError, agency: str,
+                   correlation_id: str | None) -> str | None:
+    """Why an answer ``agency`` published cannot be taken as it is, or None.  ``agency`` is
+    the one RabbitMQ vouches for; what the answer says about itself only has to agree."""
+    if not correlation_id:
+        return "no correlation_id: an answer names the delivery it answers"
+    if isinstance(answer, CustomsResponse) and answer.agency != agency:
+        return (f"published by {agency!r} but claims to be {answer.agency!r}: an agency "
+                "answers only as itself")
+    named = answer.answers.correlation_id
+    if named is not None and named != correlation_id:
+        return (f"answers.correlation_id {named!r} is not the correlation_id "
+                f"{correlation_id!r} it was published with")
+    return None
