@@ -80,8 +80,16 @@ def _decision(detail: dict[str, Any]) -> tuple[str, str]:
     return "decision", text + "".join(f"; {r}" for r in reasons)
 
 
+def _routed(detail: dict[str, Any]) -> tuple[str, str]:
+    text = f"message {detail.get('message_ref')} to {', '.join(detail.get('agencies', []))}"
+    if detail.get("copies"):
+        text += f"; copies to {', '.join(detail['copies'])}"
+    return "routed", text
+
+
 #: How each kind of event reads; any other kind reads as its name and its detail.
 _DESCRIBE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
+    "message_routed": _routed,
     "received": lambda d: ("received", f"over {d.get('transport')}, {d.get('bytes')} bytes"),
     "acknowledged": _sent,
     "delivered": lambda d: ("delivered", f"to {d.get('destination')} ({d.get('key')})"),

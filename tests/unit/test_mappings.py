@@ -8,6 +8,7 @@ import functools
 import shutil
 from decimal import Decimal
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from hypothesis import given, settings
@@ -26,6 +27,7 @@ from gateway.model.canonical import (
     Reason,
     Source,
 )
+from gateway.model.canonical.responses import Decision
 from gateway.model.edifact import Interchange
 from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.render import render_interchange
@@ -209,8 +211,7 @@ def sources(message_type: str) -> st.SearchStrategy[Source]:
 
 responses = st.builds(
     CustomsResponse, source=sources("CUSRES"), agency=texts, answers=answered,
-    decision=st.sampled_from(["accepted", "rejected", "released", "held", "inspection",
-                              "pending", "cancelled"]),
+    decision=st.sampled_from(get_args(Decision)), agency_reference=st.none() | references,
     decided_at=moments, reasons=st.lists(reasons, max_size=3).map(tuple),
     duties=st.lists(amounts, max_size=3).map(tuple))
 application_errors = st.builds(
