@@ -73,7 +73,11 @@ class Files:
 
 def write_files(root: Path, database: str, *, database_url_override: str | None = None,
                 amqp_url: str = AMQP_URL, port: int = 0, max_bytes: int = 1_000_000,
-                reload_seconds: float = 0.2) -> Files:
+                reload_seconds: float = 0.2,
+                agency_settings: dict[str, dict[str, object]] | None = None,
+                settings: dict[str, object] | None = None) -> Files:
+    """``agency_settings``: more keys per agency code in agencies.yaml; ``settings``: more
+    top-level keys in gateway.yaml."""
     tag = uuid.uuid4().hex[:10]
     partners = {}
     entries = []
@@ -88,7 +92,9 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
                        f"      - id: {sender}\n    ssh_keys:\n      - file: {partner_id}.key.pub\n")
     (root / "partners.yaml").write_text("partners:\n" + "".join(entries))
     (root / "agencies.yaml").write_text("agencies:\n" + "".join(
-        f"  - code: {code}\n    name: {code}\n" for code in DEMO_AGENCIES))
+        f"  - code: {code}\n    name: {code}\n" + "".join(
+            f"    {key}: {value}\n" for key, value in (agency_settings or {}).get(code, {}).items())
+        for code in DEMO_AGENCIES))
     (root / "routing.yaml").write_text(
         (Path(__file__).resolve().parents[2] / "routing.yaml").read_text())
     exchange, prefix = f"test.{tag}.deliveries", f"test.{tag}.agency."
@@ -104,7 +110,8 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
         f"sftp:\n  host: 127.0.0.1\n  port: {port}\n  host_key: host_key\n"
         f"  mailboxes: mailboxes\n"
         f"partners: partners.yaml\nagencies: agencies.yaml\nrouting: routing.yaml\n"
-        f"max_submission_bytes: {max_bytes}\nrouting_reload_seconds: {reload_seconds}\n")
+        f"max_submission_bytes: {max_bytes}\nrouting_reload_seconds: {reload_seconds}\n"
+        + "".join(f"{key}: {value}\n" for key, value in (settings or {}).items()))
     return Files(root, root / "gateway.yaml", partners, exchange, prefix, database)
 
 
