@@ -148,6 +148,16 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--syntax-version", choices=("3", "4"), default="3")
     render.set_defaults(command=_render)
 
+    verify = sub.add_parser("verify", help="verify an answer's detached CMS signature "
+                            "(FILE.p7s by default) against the trusted CA certificates; "
+                            "exit 1 when it does not verify")
+    verify.add_argument("file", type=Path)
+    verify.add_argument("signature", type=Path, nargs="?",
+                        help="the detached signature (default: FILE.p7s)")
+    verify.add_argument("--ca", type=Path, help="trusted CA certificates, PEM (default: the "
+                        "configuration's signing.ca)")
+    verify.set_defaults(command=_verify)
+
     demo = sub.add_parser("demo", help="demo set-up")
     demo_sub = demo.add_subparsers(required=True, metavar="ACTION")
     keys = demo_sub.add_parser("keys", help="create the demo partner's SSH key when missing")
@@ -292,6 +302,13 @@ def _render(args: argparse.Namespace) -> int:
     from gateway.app.mappings import render_file
 
     return render_file(_config(args), args.file, args.syntax_version, sys.stdout)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from gateway.app.verify import verify_file
+
+    ca = args.ca if args.ca is not None else _config(args).ca_path
+    return verify_file(args.file, args.signature, ca, sys.stdout, sys.stderr)
 
 
 def _demo_keys(args: argparse.Namespace) -> int:

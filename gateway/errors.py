@@ -53,6 +53,13 @@ class AgreementError(InboundRejected):
     syntax_error_code = 23  # 0085: Unknown interchange sender
 
 
+class SignatureInvalid(AgreementError):
+    """A CMS signature (RFC 5652) that does not verify: the message says exactly which check
+    failed (structure, digest, signature, certificate, chain to the trust anchors)."""
+
+    code = "signature_invalid"
+
+
 class DuplicateInterchange(InboundRejected):
     """The partner already sent this interchange; the original acknowledgement is repeated."""
 
