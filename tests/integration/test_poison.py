@@ -101,7 +101,7 @@ async def test_a_decision_the_database_refuses_is_retried_then_parked_and_replay
             "the submission is parked after its last attempt")
     (submission,) = [r["id"] for r in await gateway.fetch(
         "SELECT id FROM interchanges WHERE file_name = 'poison.edi'")]
-    code, tracked = await asyncio.to_thread(cli, gateway, "track", str(submission))
+    code, tracked = await asyncio.to_thread(cli, gateway, "track", "--json", str(submission))
     assert code == 0 and '"kind": "parked"' in tracked and "gateway replay" in tracked
     assert tracked.count('"kind": "processing_failed"') >= 1
     code, said = await asyncio.to_thread(cli, gateway, "replay", str(submission))

@@ -21,7 +21,9 @@ async def answered(gateway: Gateway, partner: str = "van-a") -> str:
     sender = {"van-a": "VANA", "van-b": "VANB"}[partner]
     await gateway.upload(partner, "d.edi", cusdec(("0303",), sender=sender))
     await gateway.answers(partner, "d.edi")
-    (name,) = os.listdir(gateway.files.mailbox(partner) / "outbox")
+    outbox = os.listdir(gateway.files.mailbox(partner) / "outbox")
+    (name,) = [n for n in outbox if not n.endswith(".p7s")]
+    assert f"{name}.p7s" in outbox  # its signature beside it
     return name
 
 
