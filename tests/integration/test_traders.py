@@ -42,6 +42,10 @@ async def test_the_aeo_lane_applies_only_for_the_partner_the_trader_is_registere
     await gateway.answers("van-a", "own.edi")
     (copy,) = await gateway.queue("quarantine", expect=1)
     assert copy.headers["role"] == "copy" and copy.headers["partner"] == "van-a"
+    # Agencies are told the AEO status: only where the trader is registered to the partner.
+    claimed, own = await gateway.queue("customs", expect=2)
+    assert (claimed.headers["partner"], claimed.headers["aeo"]) == ("van-b", False)
+    assert (own.headers["partner"], own.headers["aeo"]) == ("van-a", True)
 
 
 async def test_an_aeo_row_without_partners_or_with_an_unknown_one_is_refused(
