@@ -23,6 +23,10 @@ from gateway.security.cms import SignerInfo
 
 _T = TypeVar("_T", bound=x509.ExtensionType)
 
+#: What cryptography raises on a malformed certificate beyond ValueError (a few of its x509
+#: errors derive from Exception alone).
+CERTIFICATE_FAILURES = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion,
+                        x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
 #: The longest chain followed, signer and anchor included.
 MAX_CHAIN = 8
 #: Critical extensions that constrain nothing we leave unchecked (RFC 5280 section 4.2).
@@ -41,9 +45,12 @@ def read_certificates(encodings: Sequence[bytes]) -> tuple[x509.Certificate, ...
     for encoding in encodings:
         if not encoding.startswith(b"\x30"):  # [0]..[3]: not an X.509 Certificate
             continue
+        if encoding[1:2] == b"\x80":
+            raise SignatureInvalid("a certificate in the signature is BER with indefinite "
+                                   "lengths; certificates are DER (RFC 5280 section 4.1)")
         try:
             found.append(x509.load_der_x509_certificate(encoding))
-        except (ValueError, x509.InvalidVersion) as exc:
+        except CERTIFICATE_FAILURES as exc:
             raise SignatureInvalid(f"a certificate in the signature cannot be read: "
                                    f"{exc}") from exc
     return tuple(found)
@@ -101,11 +108,11 @@ def _key_identifier(certificate: x509.Certificate) -> bytes | None:
             x509.SubjectKeyIdentifier).value.digest
     except x509.ExtensionNotFound:
         pass
-    except ValueError:
+    except CERTIFICATE_FAILURES:
         return None
     try:
         return x509.SubjectKeyIdentifier.from_public_key(certificate.public_key()).digest
-    except (ValueError, TypeError, UnsupportedAlgorithm):
+    except CERTIFICATE_FAILURES:
         return None
 
 
@@ -123,7 +130,7 @@ def _issuer(certificate: x509.Certificate, candidates: Sequence[x509.Certificate
             continue
         try:
             certificate.verify_directly_issued_by(candidate)
-        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        except (InvalidSignature, *CERTIFICATE_FAILURES):
             continue
         return candidate
     raise SignatureInvalid(f"no chain to a trust anchor: no trusted certificate named "
@@ -170,7 +177,7 @@ def _check_signer_usage(signer: x509.Certificate) -> None:
 def _extensions(certificate: x509.Certificate) -> x509.Extensions:
     try:
         return certificate.extensions
-    except ValueError as exc:  # duplicate or malformed extensions
+    except CERTIFICATE_FAILURES as exc:  # duplicate or malformed extensions
         raise SignatureInvalid(f"the certificate of {subject(certificate)} has extensions "
                                f"that cannot be read: {exc}") from exc
 

@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
@@ -37,6 +36,7 @@ from pyasn1_modules import rfc5652
 from gateway.errors import ConfigError, SignatureInvalid
 from gateway.security.algorithms import digest_algorithm, signature_scheme
 from gateway.security.chain import (
+    CERTIFICATE_FAILURES,
     check_chain,
     fingerprint,
     read_certificates,
@@ -97,7 +97,7 @@ def verify_detached(content: bytes, signature: bytes, anchors: Sequence[x509.Cer
     clock = now or dt.datetime.now(dt.UTC)
     try:
         return _verify(content, signature, tuple(anchors), at, clock)
-    except (*DECODE_FAILURES, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
+    except (*DECODE_FAILURES, *CERTIFICATE_FAILURES) as exc:
         # A value our checks did not foresee; still the signature's fault, and said so.
         raise SignatureInvalid(f"the signature cannot be read: {type(exc).__name__}: "
                                f"{str(exc)[:200]}") from exc
