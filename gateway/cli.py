@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, validate, db, agency, routes, mappings, render, track,
+"""The ``gateway`` command: serve, validate, db, agency, agencies, routes, mappings, render, track,
 release, replay, traders, schemas, demo."""
 
 from __future__ import annotations
@@ -58,11 +58,30 @@ def _parser() -> argparse.ArgumentParser:
     db_sub.add_parser("upgrade", help="apply pending migrations").set_defaults(
         command=_db_upgrade)
 
-    agency = sub.add_parser("agency", help="example agency adapter")
+    agency = sub.add_parser("agency", help="example agency adapters")
     agency_sub = agency.add_subparsers(required=True, metavar="ACTION")
-    run = agency_sub.add_parser("run", help="consume an agency's queue and print each message")
+    run = agency_sub.add_parser("run", help="answer an agency's queue as that agency: customs "
+                                "and quarantine decide by their rules file, others print")
     run.add_argument("code")
+    run.add_argument("--rules", type=Path, help="the rules file (default: "
+                     "<folder of agencies.yaml>/<code>-rules.yaml)")
+    run.add_argument("--journal", type=Path, help="what was decided, by delivery (default: "
+                     "var/agency/<code>.journal.sqlite)")
+    run.add_argument("--adapter", choices=("customs", "quarantine", "print"),
+                     help="the adapter (default: the one named like the agency, else print)")
     run.set_defaults(command=_agency_run)
+
+    agencies = sub.add_parser("agencies", help="the agencies' broker users")
+    agencies_sub = agencies.add_subparsers(required=True, metavar="ACTION")
+    provision = agencies_sub.add_parser(
+        "provision", help="create each agency's password file when missing, and its RabbitMQ "
+        "user, allowed to read only its queue and answer only as itself")
+    provision.add_argument("--management-url", help="the management HTTP API, used when "
+                           "rabbitmqctl is missing or fails (default: http://<amqp host>:15672)")
+    provision.add_argument("--node", help="the RabbitMQ node rabbitmqctl manages")
+    provision.add_argument("--rabbitmqctl", default="rabbitmqctl", help="the rabbitmqctl "
+                           "command (default: rabbitmqctl on the PATH)")
+    provision.set_defaults(command=_agencies_provision)
 
     routes = sub.add_parser("routes", help="the routing table: check it, explain a route")
     routes_sub = routes.add_subparsers(required=True, metavar="ACTION")
@@ -230,9 +249,21 @@ def _routes_diff(args: argparse.Namespace) -> int:
 
 
 def _agency_run(args: argparse.Namespace) -> int:
+    from gateway import logs
     from gateway.app.agency import run_agency
 
-    return asyncio.run(run_agency(_config(args), args.code))
+    config = _config(args)
+    logs.configure(config.settings.log_level)
+    return asyncio.run(run_agency(config, args.code, adapter=args.adapter, rules=args.rules,
+                                  journal=args.journal))
+
+
+def _agencies_provision(args: argparse.Namespace) -> int:
+    from gateway.app.provision import provision
+
+    return asyncio.run(provision(_config(args), sys.stdout, sys.stderr,
+                                 management_url=args.management_url, node=args.node,
+                                 rabbitmqctl=args.rabbitmqctl))
 
 
 def _release(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.agency.consumer import Delivery, consume
+from gateway.agency import Answer, Delivery, Endpoint, consume
 from gateway.app.serve import topology_of
 from gateway.cli import main
 from tests.support.edifact import cusdec
@@ -146,21 +146,26 @@ async def test_track_prints_the_history(gateway: Gateway) -> None:
     assert "duplicate" in kinds  # the resend shows in the declaration's history
 
 
-async def test_the_agency_adapter_receives_its_own_queue(gateway: Gateway) -> None:
+async def test_the_agency_adapter_receives_its_own_queue(gateway: Gateway,
+                                                        tmp_path: Path) -> None:
     received: list[Delivery] = []
     stop = asyncio.Event()
 
-    async def handler(delivery: Delivery) -> None:
+    async def handler(delivery: Delivery) -> list[Answer]:
         received.append(delivery)
         stop.set()
+        return []
 
-    consumer = asyncio.create_task(consume(gateway.config.amqp_url, topology_of(gateway.config),
-                                           "quarantine", handler, stop))
+    topology = topology_of(gateway.config)
+    endpoint = Endpoint(gateway.config.amqp_url, "quarantine", "guest",
+                        topology.queue_name("quarantine"), topology.responses_exchange)
+    consumer = asyncio.create_task(consume(endpoint, handler, stop,
+                                           journal=tmp_path / "journal.sqlite"))
     await gateway.upload("van-a", "decl.edi", cusdec(("0303",), sender="VANA"))
     await asyncio.wait_for(consumer, 20)
     (delivery,) = received
     assert delivery.headers["agency"] == "quarantine"
-    assert delivery.body["goods_items"][0]["commodity_code"] == "0303"
+    assert delivery.message.commodity_codes == ("0303",)
     assert delivery.message_id.endswith("-quarantine")
 
 
