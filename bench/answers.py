@@ -1,0 +1,253 @@
+"""Signed answers per second (render, sign, store) beside bare CMS signing, in one process.
+
+    .venv/bin/python bench/answers.py [--seconds 3] [--database-url URL] [--batch 50]
+                                      [--workers 4]
+
+For an RSA-2048 and an ECDSA P-256 signing key, each figure for ``--seconds``:
+- bare: cryptography's ``PKCS7SignatureBuilder`` signing the same rendered CUSRES again and
+  again, with the options the gateway signs with (detached, binary, DER, SHA-256);
+- render alone, ``Signer.sign`` alone, and the two together: where an answer's time goes;
+- answers as the gateway makes them: an agency's ``CustomsResponse`` rendered as a D96B
+  CUSRES (``render_answer``: ``render_interchange`` under a control reference of its own, as
+  the answer desk calls it), signed (``Signer.sign``: key choice, CMS, the digests the record
+  keeps) and stored in a scratch PostgreSQL database in one transaction per answer: its
+  outbox row (``store.outbox.add``, with the properties the answer desk writes) and its
+  non-repudiation record (``store.answers.record_signed``).  The signature itself is not
+  stored in the database: the mailbox relay writes it as ``NAME.p7s``.  (In the gateway the
+  two rows are written by two transactions, the answer desk's and the mailbox relay's; one
+  here is the kinder figure.)  With one worker, with ``--workers`` at once (the answer
+  consumer takes several answers at a time), and one worker writing ``--batch`` answers per
+  transaction.
+
+Prints each rate and its share of the bare signing rate (issue 10's target for answers: at
+least 50%).  The scratch database (``gw_bench_<random>``) is created, migrated and dropped.
+Figures only: no pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import itertools
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import asyncpg
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+
+from gateway.app.mapping_files import load_compiled
+from gateway.model.canonical import Amount, CustomsResponse, Source
+from gateway.model.canonical.responses import Answered, Reason
+from gateway.model.edifact import PartyId
+from gateway.pipeline.mapping.mapping import Mappings
+from gateway.pipeline.respond import render_answer
+from gateway.security.pki import KeyType, create_ca, issue_signing_certificate
+from gateway.security.signing import Signature, Signer, SigningKey
+from gateway.store import answers, outbox
+from gateway.store.database import upgrade
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+GATEWAY, TRADER = PartyId("SWGATEWAY"), PartyId("DEMOVAN")
+KINDS: tuple[KeyType, ...] = ("rsa-2048", "ec-p256")
+_OPTIONS = [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary]
+
+
+def decision() -> CustomsResponse:
+    """Customs releasing a declaration, with a reason and a duty: what an agency publishes
+    (parsed once, as the answer desk parses it once)."""
+    return CustomsResponse(
+        source=Source(syntax="canonical", message_type="AgencyDecision", release="1",
+                      sender="customs", recipient=TRADER.id, interchange_reference="",
+                      message_reference="1"),
+        agency="customs", decision="released", agency_reference="TW2600000123",
+        answers=Answered(document_reference="DEC-2026-000123",
+                         interchange_reference="ICR0001", message_reference="1",
+                         correlation_id="swg-1-1-customs"),
+        decided_at=dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC),
+        reasons=(Reason(code="A1", text="documents in order"),),
+        duties=(Amount(qualifier="161", value=Decimal("1250.00"), currency="TWD"),))
+
+
+DECISION = decision()
+
+
+def render(mappings: Mappings, number: int) -> bytes:
+    """The answer as the answer desk renders it: a D96B CUSRES under a control reference of
+    its own (``render_answer``: the CustomsResponse through ``render_interchange``)."""
+    return render_answer(DECISION, mappings, release="D96B", gateway=GATEWAY,
+                         reply_to=TRADER, syntax_version="3",
+                         control_reference=f"A{number:013d}",
+                         prepared=dt.datetime.now(dt.UTC))
+
+
+def signer(kind: KeyType) -> Signer:
+    issued = issue_signing_certificate(create_ca(f"bench {kind} CA", kind=kind),
+                                       "bench gateway", kind=kind)
+    return Signer([SigningKey(issued.certificate, issued.private_key)])
+
+
+def rate(work: Callable[[int], object], seconds: float) -> float:
+    """Calls of ``work`` per second over at least ``seconds``."""
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        work(count)
+        count += 1
+    return count / elapsed
+
+
+def bare_rate(key: SigningKey, body: bytes, seconds: float) -> float:
+    def sign(_: int) -> bytes:
+        return (pkcs7.PKCS7SignatureBuilder().set_data(body)
+                .add_signer(key.certificate, key.private_key, hashes.SHA256())
+                .sign(serialization.Encoding.DER, _OPTIONS))
+    return rate(sign, seconds)
+
+
+@dataclass
+class Answers:
+    """Answers as the gateway makes them, numbered across workers (each number gives the
+    answer a control reference and an outbox dispatch key of its own)."""
+
+    mappings: Mappings
+    signer: Signer
+    interchange_id: int
+    numbers: Iterator[int] = field(default_factory=itertools.count)
+
+    def make(self) -> tuple[int, bytes, Signature]:
+        number = next(self.numbers)
+        body = render(self.mappings, number)
+        return number, body, self.signer.sign(body)
+
+    async def store(self, connection: Any, number: int, body: bytes,
+                    signature: Signature) -> None:
+        """What the gateway stores for one signed answer (see the module's note)."""
+        name = f"DEC-2026-000123.{self.interchange_id}.1.customs.{number}.cusres.edi"
+        await outbox.add(connection, interchange_id=self.interchange_id, message_id=None,
+                         channel="mailbox", destination="demo-van",
+                         dispatch_key=f"answer-{number}", body=body, properties={
+                             "file_name": name, "kind": "CUSRES", "partner": "demo-van",
+                             "interchange_ref": f"A{number:013d}", "agency": "customs"})
+        outbox_id: int = await connection.fetchval("SELECT lastval()")
+        await answers.record_signed(connection, answers.SignedAnswer(
+            interchange_id=self.interchange_id, message_id=None, outbox_id=outbox_id,
+            kind="CUSRES", file_name=name, answer_sha256=signature.content_digest,
+            signature_sha256=signature.signature_digest,
+            certificate_sha256=signature.certificate_fingerprint,
+            signed_at=signature.signed_at))
+
+
+async def worker(connection: Any, made: Answers, batch: int, deadline: float) -> int:
+    """Answers made and stored, ``batch`` per transaction, until ``deadline``."""
+    count = 0
+    while time.perf_counter() < deadline:
+        ready = [made.make() for _ in range(batch)]
+        async with connection.transaction():
+            for answer in ready:
+                await made.store(connection, *answer)
+        count += batch
+    return count
+
+
+async def answers_rate(connections: list[Any], made: Answers, seconds: float,
+                       batch: int) -> float:
+    """Answers per second with one worker per connection (the answer consumer takes several
+    answers at once: bus/responses.py PREFETCH): their rendering and signing take turns on
+    the one core Python gives them, their database round trips overlap."""
+    start = time.perf_counter()
+    counts = await asyncio.gather(*(worker(c, made, batch, start + seconds)
+                                    for c in connections))
+    return sum(counts) / (time.perf_counter() - start)
+
+
+async def scratch_database(admin_url: str) -> tuple[str, str]:
+    name = f"gw_bench_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(admin_url)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    await upgrade(url)
+    return name, url
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    connection = await asyncpg.connect(admin_url)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+async def measure(args: argparse.Namespace, mappings: Mappings, url: str) -> None:
+    connections = [await asyncpg.connect(url) for _ in range(args.workers)]
+    try:
+        interchange_id: int = await connections[0].fetchval(
+            "INSERT INTO interchanges (partner_id, transport, file_name, raw, sha256, status)"
+            " VALUES ('demo-van', 'sftp', 'x.edi', '', '', 'accepted') RETURNING id")
+        body = render(mappings, 0)
+        print(f"signed answers (render, sign, store), {args.seconds:g} s per figure; "
+              f"a D96B CUSRES of {len(body)} bytes")
+        numbers = itertools.count(1)
+        for kind in KINDS:
+            made = Answers(mappings, signer(kind), interchange_id, numbers)
+            await report(kind, made, body, connections, args)
+    finally:
+        for connection in connections:
+            await connection.close()
+
+
+async def report(kind: KeyType, made: Answers, body: bytes, connections: list[Any],
+                 args: argparse.Namespace) -> None:
+    bare = bare_rate(made.signer.keys[0], body, args.seconds)
+    figures = {
+        "render alone (render_answer)": rate(lambda n: render(made.mappings, n), args.seconds),
+        "Signer.sign alone": rate(lambda n: made.signer.sign(body), args.seconds),
+        "render + sign, nothing stored": rate(lambda n: made.make(), args.seconds),
+        "answers, 1 worker, 1 per transaction":
+            await answers_rate(connections[:1], made, args.seconds, 1),
+        f"answers, {len(connections)} workers, 1 per transaction each":
+            await answers_rate(connections, made, args.seconds, 1),
+        f"answers, 1 worker, {args.batch} per transaction":
+            await answers_rate(connections[:1], made, args.seconds, args.batch),
+    }
+    print(f"{kind}:")
+    print(f"  {'bare PKCS7SignatureBuilder':45s} {bare:8.0f}/s")
+    for name, value in figures.items():
+        print(f"  {name:45s} {value:8.0f}/s  {value / bare:4.0%} of bare")
+
+
+async def run(args: argparse.Namespace) -> None:
+    _, mappings = load_compiled(None)
+    name, url = await scratch_database(args.database_url)
+    try:
+        await measure(args, mappings, url)
+    finally:
+        await drop_database(args.database_url, name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL,
+                        help="a PostgreSQL database to create the scratch database from")
+    parser.add_argument("--batch", type=int, default=50, help="answers per transaction in "
+                        "the batched figure")
+    parser.add_argument("--workers", type=int, default=4, help="answers in flight at once, "
+                        "each on its own connection, in the concurrent figure")
+    args = parser.parse_args()
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
