@@ -141,3 +141,32 @@ def test_the_management_api_is_looked_for_on_the_brokers_host() -> None:
     assert default_management_url("amqp://u:p@mq.example:5671/v") == "http://mq.example:15672"
     assert default_management_url("amqp://u:p@[::1]/") == "http://[::1]:15672"
 
+
+
+async def test_rabbitmqctl_gets_each_password_on_its_standard_input(tmp_path: Path) -> None:
+    """Arguments are visible to every user of the host (``ps``): a password goes to
+    rabbitmqctl's standard input, which add_user and change_password read when the password
+    is left off the command line.  (A script stands in for rabbitmqctl and records what it
+    got; tests/integration/test_agency_provision.py logs in with what the real one set.)"""
+    log = tmp_path / "calls"
+    script = tmp_path / "rabbitmqctl"
+    script.write_text(f"""#!/bin/sh
+echo "ARGS $*" >> {log}
+case "$*" in *add_user*|*change_password*) read -r line; echo "STDIN $line" >> {log};; esac
+case "$*" in *list_users*) echo '[{{"user": "port", "tags": ["administrator"]}}]';; esac
+""")
+    script.chmod(0o755)
+    config = config_in(tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    assert await provision(config, out, err, rabbitmqctl=str(script)) == 0, err.getvalue()
+    calls = log.read_text().splitlines()
+    passwords = {c: (tmp_path / "secrets" / f"{c}.password").read_text().strip()
+                 for c in ("customs", "quarantine", "port")}
+    assert f"STDIN {passwords['customs']}" in calls
+    assert "ARGS -q add_user -- customs" in calls
+    assert "ARGS -q change_password -- port" in calls  # it exists: its password is set
+    assert "ARGS -q set_user_tags -- port" in calls  # and it is nobody's administrator
+    assert ("ARGS -q set_topic_permissions -p prod/vhost -- quarantine gateway.responses "
+            "^quarantine$ ^$") in calls
+    arguments = "\n".join(c for c in calls if c.startswith("ARGS"))
+    assert not any(p in arguments for p in passwords.values())
