@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -83,18 +84,23 @@ async def consume(endpoint: Endpoint, handler: Handler, stop: asyncio.Event, *,
 
 
 async def _keep_consuming(answerer: _Answerer, prefetch: int, stop: asyncio.Event) -> None:
+    """Sessions one after the other, with a growing pause between two that failed or ended
+    soon (a broker that keeps closing the channel must not be hammered)."""
     pause = 1.0
     while not stop.is_set():
+        started = time.monotonic()
         try:
             await answerer.session(prefetch)
-            pause = 1.0
         except BusError as exc:
             _fatal(answerer.endpoint, exc)
             event(log, "agency_unavailable", level=logging.ERROR, agency=answerer.endpoint.code,
                   error=str(exc), retry_in=pause)
-            if await _stopped(stop, pause):
-                return
-            pause = min(MAX_PAUSE_SECONDS, pause * 2)
+        if time.monotonic() - started > MAX_PAUSE_SECONDS:
+            pause = 1.0  # it ran a good while: start again at once
+            continue
+        if await _stopped(stop, pause):
+            return
+        pause = min(MAX_PAUSE_SECONDS, pause * 2)
 
 
 def _fatal(endpoint: Endpoint, exc: BusError) -> None:
