@@ -23,6 +23,9 @@ demo-setup: install services
 	$(BIN)/gateway demo pki --folder var/demo
 	$(GATEWAY) db create
 	$(GATEWAY) db upgrade
+	@$(GATEWAY) agencies provision || echo "make run: the demo agencies' broker users are not" \
+	  "provisioned (see above); the gateway runs, but 'gateway agency run CODE' cannot connect" \
+	  "until '$(GATEWAY) agencies provision' succeeds"
 
 ## make run: install, make sure PostgreSQL and RabbitMQ are up, migrate, serve the demo.
 run: demo-setup

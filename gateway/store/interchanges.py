@@ -245,8 +245,10 @@ async def answered_submission(connection: Connection, partner_id: str,
 async def add_event(connection: Connection, interchange_id: int, kind: str,
                     detail: dict[str, Any], message_id: int | None = None) -> None:
     await connection.execute(
-        "INSERT INTO events (interchange_id, message_id, kind, detail)"
-        " VALUES ($1, $2, $3, $4::jsonb)",
+        # clock_timestamp(), not now(): a relay's batch is one transaction, and each event
+        # says when it happened, not when its transaction began.
+        "INSERT INTO events (interchange_id, message_id, kind, detail, at)"
+        " VALUES ($1, $2, $3, $4::jsonb, clock_timestamp())",
         interchange_id, message_id, kind, storable_document(detail))
 
 
