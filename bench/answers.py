@@ -1,9 +1,10 @@
 """Signed answers per second (render, sign, store) beside bare CMS signing, in one process.
 
-    .venv/bin/python bench/answers.py [--seconds 3] [--database-url URL] [--batch 50]
-                                      [--workers 4]
+    .venv/bin/python bench/answers.py [--seconds 3] [--rounds 3] [--database-url URL]
+                                      [--batch 50] [--workers 4]
 
-For an RSA-2048 and an ECDSA P-256 signing key, each figure for ``--seconds``:
+For an RSA-2048 and an ECDSA P-256 signing key, each figure for ``--seconds``, measured in
+``--rounds`` turns with the others (so that a busy machine weighs on them alike):
 - bare: cryptography's ``PKCS7SignatureBuilder`` signing the same rendered CUSRES again and
   again, with the options the gateway signs with (detached, binary, DER, SHA-256);
 - render alone, ``Signer.sign`` alone, and the two together: where an answer's time goes;
@@ -33,7 +34,7 @@ import itertools
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -96,21 +97,27 @@ def signer(kind: KeyType) -> Signer:
     return Signer([SigningKey(issued.certificate, issued.private_key)])
 
 
-def rate(work: Callable[[int], object], seconds: float) -> float:
-    """Calls of ``work`` per second over at least ``seconds``."""
-    count, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        work(count)
-        count += 1
-    return count / elapsed
+#: A figure: given seconds, how many were done in how many seconds.
+Figure = Callable[[float], Awaitable[tuple[int, float]]]
 
 
-def bare_rate(key: SigningKey, body: bytes, seconds: float) -> float:
+def timed(work: Callable[[int], object]) -> Figure:
+    """Calls of ``work`` for at least the given seconds."""
+    async def measure(seconds: float) -> tuple[int, float]:
+        count, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            work(count)
+            count += 1
+        return count, elapsed
+    return measure
+
+
+def bare(key: SigningKey, body: bytes) -> Figure:
     def sign(_: int) -> bytes:
         return (pkcs7.PKCS7SignatureBuilder().set_data(body)
                 .add_signer(key.certificate, key.private_key, hashes.SHA256())
                 .sign(serialization.Encoding.DER, _OPTIONS))
-    return rate(sign, seconds)
+    return timed(sign)
 
 
 @dataclass
@@ -158,15 +165,16 @@ async def worker(connection: Any, made: Answers, batch: int, deadline: float) ->
     return count
 
 
-async def answers_rate(connections: list[Any], made: Answers, seconds: float,
-                       batch: int) -> float:
-    """Answers per second with one worker per connection (the answer consumer takes several
-    answers at once: bus/responses.py PREFETCH): their rendering and signing take turns on
-    the one core Python gives them, their database round trips overlap."""
-    start = time.perf_counter()
-    counts = await asyncio.gather(*(worker(c, made, batch, start + seconds)
-                                    for c in connections))
-    return sum(counts) / (time.perf_counter() - start)
+def answers_made(connections: list[Any], made: Answers, batch: int) -> Figure:
+    """Answers made and stored with one worker per connection (the answer consumer takes
+    several answers at once: bus/responses.py PREFETCH): their rendering and signing take
+    turns on the one core Python gives them, their database round trips overlap."""
+    async def measure(seconds: float) -> tuple[int, float]:
+        start = time.perf_counter()
+        counts = await asyncio.gather(*(worker(c, made, batch, start + seconds)
+                                        for c in connections))
+        return sum(counts), time.perf_counter() - start
+    return measure
 
 
 async def scratch_database(admin_url: str) -> tuple[str, str]:
@@ -209,22 +217,29 @@ async def measure(args: argparse.Namespace, mappings: Mappings, url: str) -> Non
 
 async def report(kind: KeyType, made: Answers, body: bytes, connections: list[Any],
                  args: argparse.Namespace) -> None:
-    bare = bare_rate(made.signer.keys[0], body, args.seconds)
-    figures = {
-        "render alone (render_answer)": rate(lambda n: render(made.mappings, n), args.seconds),
-        "Signer.sign alone": rate(lambda n: made.signer.sign(body), args.seconds),
-        "render + sign, nothing stored": rate(lambda n: made.make(), args.seconds),
-        "answers, 1 worker, 1 per transaction":
-            await answers_rate(connections[:1], made, args.seconds, 1),
+    """Every figure in turn, ``--rounds`` times, so that the machine's other work weighs on
+    each alike; each rate is its total count over its total time."""
+    figures: dict[str, Figure] = {
+        "bare PKCS7SignatureBuilder": bare(made.signer.keys[0], body),
+        "render alone (render_answer)": timed(lambda n: render(made.mappings, n)),
+        "Signer.sign alone": timed(lambda n: made.signer.sign(body)),
+        "render + sign, nothing stored": timed(lambda n: made.make()),
+        "answers, 1 worker, 1 per transaction": answers_made(connections[:1], made, 1),
         f"answers, {len(connections)} workers, 1 per transaction each":
-            await answers_rate(connections, made, args.seconds, 1),
+            answers_made(connections, made, 1),
         f"answers, 1 worker, {args.batch} per transaction":
-            await answers_rate(connections[:1], made, args.seconds, args.batch),
+            answers_made(connections[:1], made, args.batch),
     }
+    totals = dict.fromkeys(figures, (0, 0.0))
+    for _ in range(args.rounds):
+        for name, measure in figures.items():
+            count, elapsed = await measure(args.seconds / args.rounds)
+            totals[name] = (totals[name][0] + count, totals[name][1] + elapsed)
+    rates = {name: count / elapsed for name, (count, elapsed) in totals.items()}
+    reference = rates["bare PKCS7SignatureBuilder"]
     print(f"{kind}:")
-    print(f"  {'bare PKCS7SignatureBuilder':45s} {bare:8.0f}/s")
-    for name, value in figures.items():
-        print(f"  {name:45s} {value:8.0f}/s  {value / bare:4.0%} of bare")
+    for name, value in rates.items():
+        print(f"  {name:45s} {value:8.0f}/s  {value / reference:4.0%} of bare")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -238,7 +253,10 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="per figure and key, "
+                        "split over the rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="each figure measured this "
+                        "often in turn with the others")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL,
                         help="a PostgreSQL database to create the scratch database from")
     parser.add_argument("--batch", type=int, default=50, help="answers per transaction in "
