@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from tests.support.agencies import (
     provisioned_agencies,
     unique_users,
 )
-from tests.support.harness import AMQP_URL, delete_topology, write_files
+from tests.support.harness import AMQP_URL, delete_topology, take_messages, write_files
 from tests.support.pipeline import demo_context
 
 pytestmark = pytest.mark.skipif(shutil.which("rabbitmqctl") is None,
@@ -62,20 +61,7 @@ async def demo(tmp_path: Path) -> AsyncIterator[tuple[GatewayConfig, AgencyUsers
 async def answers_in(config: GatewayConfig, count: int
                      ) -> list[aio_pika.abc.AbstractIncomingMessage]:
     """The first ``count`` answers on the gateway's responses queue."""
-    connection = await aio_pika.connect(AMQP_URL)
-    got: list[aio_pika.abc.AbstractIncomingMessage] = []
-    try:
-        queue = await (await connection.channel()).get_queue(
-            config.settings.amqp.responses_queue)
-        deadline = time.monotonic() + WAIT
-        while len(got) < count and time.monotonic() < deadline:
-            message = await queue.get(no_ack=True, fail=False)
-            if message is None:
-                await asyncio.sleep(0.05)
-            else:
-                got.append(message)
-    finally:
-        await connection.close()
+    got = await take_messages(config.settings.amqp.responses_queue, count, WAIT)
     assert len(got) == count, f"{len(got)} of {count} answers after {WAIT}s"
     return got
 

@@ -37,6 +37,7 @@ from tests.support.harness import (
     delete_topology,
     drop_database,
     start_gateway,
+    take_messages,
     write_files,
 )
 
@@ -218,22 +219,6 @@ async def refusals(gateway: Gateway, count: int) -> list[dict[str, Any]]:
         await asyncio.sleep(0.05)
 
 
-async def dead_answers(queue_name: str, count: int) -> list[aio_pika.abc.AbstractIncomingMessage]:
-    connection = await aio_pika.connect(AMQP_URL)
-    got: list[aio_pika.abc.AbstractIncomingMessage] = []
-    try:
-        channel = await connection.channel()
-        queue = await channel.get_queue(queue_name, ensure=True)
-        deadline = time.monotonic() + ANSWER_TIMEOUT
-        while len(got) < count and time.monotonic() < deadline:
-            message = await queue.get(no_ack=True, fail=False)
-            if message is None:
-                await asyncio.sleep(0.05)
-            else:
-                got.append(message)
-    finally:
-        await connection.close()
-    return got
 
 
 async def test_three_refusals_are_recorded_and_forwarded_nowhere(scene: Scene) -> None:
@@ -268,7 +253,7 @@ async def test_three_refusals_are_recorded_and_forwarded_nowhere(scene: Scene) -
     assert first["broker_user"] == agencies.users["quarantine"]
     assert "which was never delivered to 'quarantine'" in second["reason"]
     assert third["reason"].startswith("not a canonical answer")
-    dead = await dead_answers(scene.responses() + ".dead", 3)
+    dead = await take_messages(scene.responses() + ".dead", 3)
     assert len(dead) == 3  # kept for ops in the dead-letter queue
     await gateway.settled()
     assert not list(scene.outbox.glob("*.cusres.edi"))  # forwarded nowhere

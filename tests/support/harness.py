@@ -212,6 +212,26 @@ class Client:
 
 
 
+async def take_messages(queue_name: str, count: int, seconds: float = ANSWER_TIMEOUT
+                        ) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    """Up to ``count`` messages taken off a queue (acknowledged), waiting at most
+    ``seconds`` for them."""
+    connection = await aio_pika.connect(AMQP_URL)
+    got: list[aio_pika.abc.AbstractIncomingMessage] = []
+    try:
+        queue = await (await connection.channel()).get_queue(queue_name, ensure=True)
+        deadline = time.monotonic() + seconds
+        while len(got) < count and time.monotonic() < deadline:
+            message = await queue.get(no_ack=True, fail=False)
+            if message is None:
+                await asyncio.sleep(0.05)
+            else:
+                got.append(message)
+    finally:
+        await connection.close()
+    return got
+
+
 @dataclass
 class Gateway(Client):
     """A gateway started in this event loop."""
