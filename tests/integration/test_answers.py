@@ -65,10 +65,11 @@ class Scene:
 @pytest.fixture
 async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
     database = await create_database()
-    files = write_files(tmp_path, database,
-                        agency_settings=agency_settings(unique_users(DEMO_AGENCIES)))
+    users = unique_users(DEMO_AGENCIES)
+    files = write_files(tmp_path, database, agency_settings=agency_settings(users))
     config = load_config(files.config_path, environ={})
-    async with provisioned_agencies(config) as agencies:
+    deciding = {code: users[code] for code in ("customs", "quarantine")}  # port: no answers
+    async with provisioned_agencies(config, deciding) as agencies:
         scene = Scene(await start_gateway(files), agencies, tmp_path)
         try:
             yield scene
