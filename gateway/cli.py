@@ -212,7 +212,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _db_create(args: argparse.Namespace) -> int:
-    from gateway.store.database import create_database, redact
+    from gateway.logs import redact
+    from gateway.store.database import create_database
 
     config = _config(args)
     created = asyncio.run(create_database(config.database_url))

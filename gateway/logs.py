@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,3 +38,23 @@ def configure(level: str = "INFO") -> None:
 def event(logger: logging.Logger, name: str, *, level: int = logging.INFO,
           exc_info: bool | BaseException = False, **fields: Any) -> None:
     logger.log(level, name, extra={"fields": fields}, exc_info=exc_info)
+
+
+SECRET_PARAMETERS = frozenset({"password", "passfile", "sslpassword", "sslkey", "token"})
+
+
+def redact(url: str) -> str:
+    """A URL fit for logs: the password is never written (DESIGN rule 5), whether it stands in
+    the user information or in a query parameter (libpq takes ``?password=``)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, _, host = netloc.rpartition("@")
+        user, colon, _secret = credentials.partition(":")
+        netloc = f"{user}:***@{host}" if colon else netloc
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "***" if k.lower() in SECRET_PARAMETERS else v)
+                           for k, v in pairs], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

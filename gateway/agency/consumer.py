@@ -41,8 +41,7 @@ from gateway.agency.delivery import Delivery, MalformedDelivery, read_delivery
 from gateway.agency.journal import Journal, default_journal_path
 from gateway.bus.topology import BROKER_ERRORS, connect, translated_errors
 from gateway.errors import BusError, ConfigError
-from gateway.logs import event
-from gateway.store.database import redact
+from gateway.logs import event, redact
 
 log = logging.getLogger("gateway.agency")
 #: What publishing or settling raises when the broker or the channel goes away (aiormq raises

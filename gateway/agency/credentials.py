@@ -13,7 +13,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from gateway.config.load import GatewayConfig
 from gateway.config.partners import Agency
 from gateway.errors import ConfigError
-from gateway.store.database import redact
+from gateway.logs import redact
 from gateway.transports.durable import make_folder, write_file
 
 #: Bytes of randomness in a new password (written as 32 URL-safe characters).

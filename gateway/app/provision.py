@@ -43,7 +43,7 @@ from gateway.app.broker_admin import BrokerAdmin, Grants, ManagementApi, Rabbitm
 from gateway.bus.topology import BROKER_ERRORS
 from gateway.config.load import GatewayConfig
 from gateway.errors import BusError, ConfigError
-from gateway.store.database import redact
+from gateway.logs import redact
 
 MANAGEMENT_PORT = 15672
 

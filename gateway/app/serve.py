@@ -28,9 +28,9 @@ from gateway.bus.responses import consume_answers
 from gateway.bus.topology import Topology
 from gateway.config.load import GatewayConfig
 from gateway.errors import BusError, StoreError
-from gateway.logs import event
+from gateway.logs import event, redact
 from gateway.security.keys import load_signer
-from gateway.store.database import create_pool, redact
+from gateway.store.database import create_pool
 from gateway.store.interchanges import pending_work
 from gateway.transports.mailbox import Mailboxes
 from gateway.transports.sftp import PartnerAccess, load_or_create_host_key, start_server

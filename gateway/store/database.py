@@ -6,11 +6,12 @@ import contextlib
 import importlib.resources
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 from gateway.errors import StoreRefused, StoreUnavailable
+from gateway.logs import redact
 
 #: What asyncpg and the OS raise when the server is unreachable or drops us.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -119,21 +120,3 @@ async def create_database(url: str) -> bool:
 
 
 #: Query parameters that carry a secret in a libpq or AMQP URL.
-SECRET_PARAMETERS = frozenset({"password", "passfile", "sslpassword", "sslkey", "token"})
-
-
-def redact(url: str) -> str:
-    """A URL fit for logs: the password is never written (DESIGN rule 5), whether it stands in
-    the user information or in a query parameter (libpq takes ``?password=``)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        credentials, _, host = netloc.rpartition("@")
-        user, colon, _secret = credentials.partition(":")
-        netloc = f"{user}:***@{host}" if colon else netloc
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k.lower() in SECRET_PARAMETERS else v)
-                           for k, v in pairs], safe="*")
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
