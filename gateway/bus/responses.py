@@ -18,8 +18,10 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
+import pamqp.decode
 
 from gateway.bus.topology import Topology, connect, declare_responses, translated_errors
 from gateway.errors import StoreUnavailable
@@ -55,6 +57,7 @@ Handler = Callable[[IncomingAnswer], Awaitable[Verdict]]
 async def consume_answers(url: str, topology: Topology, handler: Handler,
                           stop: asyncio.Event) -> None:
     """Run until ``stop`` is set; a robust connection re-consumes after a broker cut."""
+    read_any_text()
     connection = await connect(url, robust=True)
     try:
         queue = await declare_responses(connection, topology)
@@ -71,6 +74,39 @@ async def consume_answers(url: str, topology: Topology, handler: Handler,
     finally:
         async with translated_errors("closing the answers connection"):
             await connection.close()
+
+
+_SHORT_STRING = pamqp.decode.short_str
+_FIELD_TABLE = pamqp.decode.field_table
+
+
+def read_any_text() -> None:
+    """Read an answer whose properties are not UTF-8 instead of dropping the connection.
+
+    RabbitMQ checks no property but ``user_id`` and passes on a ``message_id`` or a header
+    name in any bytes (AMQP 0-9-1 section 4.2.5.3 calls short strings UTF-8; no broker
+    enforces it).  pamqp raises on them in the connection's frame reader: aiormq closes the
+    connection, the answer comes back first after every reconnect and no agency's answer
+    gets through (DESIGN rule 6).  Here a short string is read with U+FFFD for what is not
+    UTF-8, and a field table (the headers, which the desk does not read) that is not, as
+    empty; the answer is then taken or refused like any other.  Process-wide, idempotent."""
+    pamqp.decode.METHODS["shortstr"] = _short_string
+    pamqp.decode.METHODS["table"] = _field_table
+
+
+def _short_string(value: bytes) -> tuple[int, str]:
+    try:
+        return _SHORT_STRING(value)
+    except UnicodeDecodeError:
+        length = value[0]
+        return length + 1, value[1:length + 1].decode("utf-8", errors="replace")
+
+
+def _field_table(value: bytes) -> tuple[int, Any]:
+    try:
+        return _FIELD_TABLE(value)
+    except UnicodeDecodeError:
+        return 4 + int.from_bytes(value[:4], "big"), {}
 
 
 def _incoming(message: aio_pika.abc.AbstractIncomingMessage) -> IncomingAnswer:

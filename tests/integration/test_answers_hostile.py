@@ -1,0 +1,240 @@
+"""Hostile, buggy and unlucky agencies answering a real gateway (RabbitMQ, PostgreSQL, SFTP):
+each answer is taken once, in order, as its agency's own and about the declaration it
+names, or refused, recorded and forwarded nowhere; no answer ever holds back the others
+(DESIGN rules 2, 5 and 6).  Each agency publishes as its own broker user."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import pamqp.encode
+import pytest
+
+from gateway.config.load import load_config
+from tests.support.agencies import (
+    AgencyUsers,
+    agency_settings,
+    provisioned_agencies,
+    unique_users,
+)
+from tests.support.edifact import cusdec_message, interchange
+from tests.support.harness import (
+    AMQP_URL,
+    DEMO_AGENCIES,
+    Files,
+    Gateway,
+    create_database,
+    delete_topology,
+    drop_database,
+    start_gateway,
+    write_files,
+)
+
+WAIT = 30.0
+
+
+@dataclass
+class Answering:
+    """A running gateway and its agencies' broker users."""
+
+    gateway: Gateway
+    agencies: AgencyUsers
+
+    @property
+    def files(self) -> Files:
+        return self.gateway.files
+
+    @property
+    def exchange(self) -> str:
+        return self.agencies.config.settings.amqp.responses_exchange
+
+    async def publish(self, code: str, body: bytes | dict[str, Any], *,
+                      correlation_id: str | None, message_id: str | None = None,
+                      type: str | None = None, user_id: str | None = "own",
+                      url: str | None = None, headers: dict[str, Any] | None = None) -> None:
+        """Publish ``body`` to the responses exchange, with routing key ``code``, on a
+        connection of agency ``code``'s own (or ``url``), with confirms.  ``user_id`` "own" is
+        the agency's broker user."""
+        data = json.dumps(body).encode() if isinstance(body, dict) else body
+        if type is None and isinstance(body, dict):
+            type = body.get("kind")
+        connection = await aio_pika.connect(url or self.agencies.url(code))
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            exchange = await channel.get_exchange(self.exchange, ensure=False)
+            await exchange.publish(aio_pika.Message(
+                data, message_id=message_id or f"{correlation_id}:{uuid.uuid4().hex[:8]}",
+                correlation_id=correlation_id, type=type,
+                user_id=self.agencies.users[code] if user_id == "own" else user_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT, headers=headers),
+                routing_key=code)
+        finally:
+            await connection.close()
+
+    async def rows(self, sql: str, *args: Any, count: int = 1) -> list[Any]:
+        """The rows of ``sql`` once there are ``count``."""
+        deadline = time.monotonic() + WAIT
+        while True:
+            rows = await self.gateway.fetch(sql, *args)
+            if len(rows) >= count:
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(rows)} of {count} rows after {WAIT}s: {sql}")
+            await asyncio.sleep(0.05)
+
+    async def taken(self, count: int = 1) -> list[Any]:
+        """The answers taken, once ``count`` are, and what they caused is written."""
+        rows = await self.rows("SELECT * FROM agency_answers ORDER BY id", count=count)
+        await self.gateway.settled()
+        return rows
+
+    async def refused(self, count: int = 1) -> list[Any]:
+        return await self.rows("SELECT * FROM refused_answers ORDER BY id", count=count)
+
+    def outbox(self, partner: str = "van-a") -> dict[str, bytes]:
+        """The partner's answers to declarations (CUSRES, APERAK) by file name."""
+        folder = self.files.mailbox(partner) / "outbox"
+        return {p.name: p.read_bytes() for p in sorted(folder.iterdir())
+                if p.name.endswith((".cusres.edi", ".aperak.edi"))}
+
+    async def dead_letters(self) -> int:
+        connection = await aio_pika.connect(AMQP_URL)
+        try:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(
+                self.agencies.config.settings.amqp.responses_queue + ".dead", passive=True)
+            count: int = queue.declaration_result.message_count
+            return count
+        finally:
+            await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def answering_gateway(root: Path, **settings: Any) -> AsyncIterator[Answering]:
+    """A gateway whose agencies have broker users of their own (``settings`` go to
+    ``write_files``)."""
+    database = await create_database()
+    files = write_files(root, database, agency_settings=agency_settings(
+        unique_users(DEMO_AGENCIES)), **settings)
+    try:
+        async with provisioned_agencies(load_config(files.config_path, environ={})) as users:
+            gateway = await start_gateway(files)
+            try:
+                yield Answering(gateway, users)
+            finally:
+                if gateway.task is not None and not gateway.task.done():
+                    await gateway.stop()
+    finally:
+        await delete_topology(files, DEMO_AGENCIES)
+        await drop_database(database)
+
+
+@pytest.fixture
+async def answering(tmp_path: Path) -> AsyncIterator[Answering]:
+    async with answering_gateway(tmp_path) as running:
+        yield running
+
+
+Delivered = dict[str, Any]
+
+
+async def declare(answering: Answering, count: int = 1, *, name: str = "fish.edi",
+                  reference: str = "ICR0001", prefix: str = "DEC-"
+                  ) -> list[dict[str, Delivered]]:
+    """Upload one interchange of ``count`` CUSDECs (HS 03: customs and quarantine decide on
+    each); per declaration, what each agency received: its message id and canonical body."""
+    gateway = answering.gateway
+    await gateway.upload("van-a", name, interchange(
+        [cusdec_message(reference=str(n), declaration=f"{prefix}{n}")
+         for n in range(1, count + 1)], sender="VANA", control_reference=reference))
+    await gateway.answers("van-a", name)
+    received: dict[str, list[Delivered]] = {}
+    for agency in ("customs", "quarantine"):
+        seen = len(gateway.seen.get(agency, []))
+        messages = (await gateway.queue(agency, seen + count))[seen:]
+        received[agency] = [{"message_id": m.message_id, "body": json.loads(m.body)}
+                            for m in messages]
+    return [{agency: received[agency][n] for agency in received} for n in range(count)]
+
+
+def decision(delivered: Delivered, agency: str, value: str = "released",
+             **fields: Any) -> dict[str, Any]:
+    """A CustomsResponse to ``delivered``, as the agency SDK writes one."""
+    source = delivered["body"]["source"]
+    answer: dict[str, Any] = {
+        "kind": "CustomsResponse", "source": source, "agency": agency, "decision": value,
+        "decided_at": dt.datetime.now(dt.UTC).isoformat(),
+        "answers": {"document_reference": delivered["body"]["declaration_number"],
+                    "interchange_reference": source["interchange_reference"],
+                    "message_reference": source["message_reference"],
+                    "correlation_id": delivered["message_id"]}}
+    answer.update(fields)
+    return answer
+
+
+async def answer(answering: Answering, delivered: dict[str, Delivered], agency: str,
+                 value: str = "released", **publish: Any) -> None:
+    await answering.publish(agency, decision(delivered[agency], agency, value),
+                            correlation_id=delivered[agency]["message_id"], **publish)
+
+
+def failures(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Answers the gateway failed on (a bug of ours, retried, then dead-lettered)."""
+    return [r.getMessage() for r in caplog.records
+            if r.getMessage() in ("answer_failed", "answer_dead_lettered")]
+
+
+# Properties that are not UTF-8.
+
+
+#: A header name the test's client writes as bytes that are not UTF-8 (``undecodable``).
+UNDECODABLE_HEADER = "x-undecodable-header"
+
+
+@contextlib.contextmanager
+def undecodable() -> Iterator[None]:
+    """While inside, the test's AMQP client writes a short string's U+DC80..U+DCFF as the
+    bytes 0x80..0xFF (surrogateescape), and UNDECODABLE_HEADER as ``x-\\xe9``: what a client
+    in another language sends, and RabbitMQ passes on unchecked."""
+    original = pamqp.encode._string
+
+    def raw(encoder: Any, value: str) -> bytes:
+        data = (b"x-\xe9" if value == UNDECODABLE_HEADER
+                else value.encode("utf-8", "surrogateescape"))
+        return bytes(encoder.pack(len(data))) + data
+
+    pamqp.encode._string = raw
+    try:
+        yield
+    finally:
+        pamqp.encode._string = original
+
+
+async def test_an_answer_whose_properties_are_not_utf8_holds_back_no_other(
+        answering: Answering) -> None:
+    """Before, pamqp raised reading such a property in the connection's frame reader: the
+    gateway's connection dropped, the answer came back first after every reconnect, and no
+    agency's answer got through."""
+    (one, two) = await declare(answering, 2)
+    with undecodable():
+        await answer(answering, one, "customs", message_id="caf\udce9")
+        await answer(answering, two, "customs", message_id="plain",
+                     headers={UNDECODABLE_HEADER: "x"})
+    await answer(answering, one, "quarantine")
+    taken = await answering.taken(3)
+    assert sorted((r["agency"], r["answer_id"]) for r in taken) == sorted([
+        ("customs", "caf\ufffd"), ("customs", "plain"),
+        ("quarantine", taken[-1]["answer_id"])])
+    (row,) = await answering.gateway.fetch(
+        "SELECT clearance FROM messages WHERE document_ref = 'DEC-1'")
+    assert row["clearance"] == "released"
