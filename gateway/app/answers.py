@@ -123,6 +123,7 @@ class AnswerDesk:
             raise _Refused(f"{agency!r} received {incoming.correlation_id!r} as an observer's "
                            "copy: only the agencies that act on a message decide",
                            delivered.interchange_id)
+        await answers.lock_message(connection, delivered.message_id)
         answer_id = incoming.answer_id or incoming.correlation_id
         row_id = await answers.take_answer(
             connection, agency=agency, answer_id=answer_id, message_id=delivered.message_id,

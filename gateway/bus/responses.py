@@ -14,9 +14,10 @@ User-ID"), and an answer without one names nobody."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,8 +65,13 @@ async def consume_answers(url: str, topology: Topology, handler: Handler,
         async with translated_errors("consuming answers"):
             await queue.channel.set_qos(prefetch_count=PREFETCH)
 
+            in_order = _InOrder()
+
             async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-                await _settle(message, await _handled(handler, _incoming(message)))
+                answer = _incoming(message)
+                async with in_order.turn((answer.broker_user, answer.correlation_id)):
+                    verdict = await _handled(handler, answer)
+                await _settle(message, verdict)
 
             tag = await queue.consume(on_message)
         await stop.wait()
@@ -107,6 +113,28 @@ def _field_table(value: bytes) -> tuple[int, Any]:
         return _FIELD_TABLE(value)
     except UnicodeDecodeError:
         return 4 + int.from_bytes(value[:4], "big"), {}
+
+
+class _InOrder:
+    """One agency's answers to one delivery are handled one at a time, in the order RabbitMQ
+    delivered them (each in its own task, started in that order; asyncio.Lock lets waiters
+    in first come, first served): an agency's "released" is never overtaken by the
+    "accepted" it published before it, which would leave the agency standing at "accepted"."""
+
+    def __init__(self) -> None:
+        self._turns: dict[tuple[str | None, str | None], tuple[asyncio.Lock, list[int]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: tuple[str | None, str | None]) -> AsyncIterator[None]:
+        lock, users = self._turns.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._turns[key]
 
 
 def _incoming(message: aio_pika.abc.AbstractIncomingMessage) -> IncomingAnswer:

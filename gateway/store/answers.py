@@ -60,6 +60,14 @@ async def delivered(connection: Connection, delivery_id: str, agency: str) -> De
                      row["document_ref"], row["file_name"], reply)
 
 
+async def lock_message(connection: Connection, message_id: int) -> None:
+    """Take the answers to one message one at a time, from the first statement on.  Each
+    answer's inserts lock the message row FOR KEY SHARE (their foreign keys) and its
+    clearance update then needs FOR UPDATE: two answers at once would each wait for the other
+    (a deadlock), and each would judge the clearance without the other's decision."""
+    await connection.execute("SELECT 1 FROM messages WHERE id = $1 FOR UPDATE", message_id)
+
+
 async def take_answer(connection: Connection, *, agency: str, answer_id: str, message_id: int,
                       kind: str, decision: str | None, body: dict[str, Any]) -> int | None:
     """Record an answer; its row id, or None when this agency's answer with this id was taken

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import asyncpg
 import pamqp.encode
 import pytest
 
@@ -34,6 +35,7 @@ from tests.support.harness import (
     Files,
     Gateway,
     create_database,
+    database_url,
     delete_topology,
     drop_database,
     start_gateway,
@@ -238,3 +240,71 @@ async def test_an_answer_whose_properties_are_not_utf8_holds_back_no_other(
     (row,) = await answering.gateway.fetch(
         "SELECT clearance FROM messages WHERE document_ref = 'DEC-1'")
     assert row["clearance"] == "released"
+
+
+# Answers to one declaration at once.
+
+
+async def test_agencies_answering_one_declaration_at_once_wait_for_each_other(
+        answering: Answering, caplog: pytest.LogCaptureFixture) -> None:
+    """Customs and quarantine release the declaration at the same moment.  Before, each
+    answer's inserts locked the message row FOR KEY SHARE and its clearance update then
+    wanted FOR UPDATE: PostgreSQL found a deadlock, one answer failed ("a bug of ours") and,
+    failing three times under load, was dead-lettered, its decision lost."""
+    (delivered,) = await declare(answering)
+    (message,) = await answering.gateway.fetch("SELECT id FROM messages")
+    # Hold the message row (as a long transaction of anyone's would) until both answers are
+    # in their transactions, so that they meet there whatever the timing.
+    holder = await asyncpg.connect(database_url(answering.files.database))
+    try:
+        hold = holder.transaction()
+        await hold.start()
+        await holder.execute("SELECT 1 FROM messages WHERE id = $1 FOR NO KEY UPDATE",
+                             message["id"])
+        await answer(answering, delivered, "customs")
+        await answer(answering, delivered, "quarantine")
+        await answering.rows("SELECT pid FROM pg_stat_activity WHERE datname ="
+                             " current_database() AND wait_event_type = 'Lock'", count=2)
+        await hold.rollback()
+    finally:
+        await holder.close()
+    await answering.taken(2)
+    assert failures(caplog) == []
+    (row,) = await answering.gateway.fetch("SELECT clearance FROM messages")
+    assert row["clearance"] == "released"
+
+
+async def test_each_agencys_answers_are_decided_in_the_order_it_published_them(
+        answering: Answering, caplog: pytest.LogCaptureFixture) -> None:
+    """Each agency registers, then releases, each of 20 declarations.  Before, the answers
+    in hand were taken concurrently and a "released" could be taken before the "accepted"
+    published ahead of it: the agency stood at "accepted" and the declaration was never
+    released (13 of 20 here)."""
+    count = 20
+    declarations = await declare(answering, count)
+    connections = {a: await aio_pika.connect(answering.agencies.url(a))
+                   for a in ("customs", "quarantine")}
+    try:
+        for agency, connection in connections.items():
+            channel = await connection.channel(publisher_confirms=True)
+            exchange = await channel.get_exchange(answering.exchange, ensure=False)
+            for delivered in declarations:
+                for value in ("accepted", "released"):
+                    mine = delivered[agency]
+                    await exchange.publish(aio_pika.Message(
+                        json.dumps(decision(mine, agency, value)).encode(),
+                        message_id=f"{mine['message_id']}:{value}",
+                        correlation_id=mine["message_id"], type="CustomsResponse",
+                        user_id=answering.agencies.users[agency]), routing_key=agency)
+    finally:
+        for connection in connections.values():
+            await connection.close()
+    await answering.taken(4 * count)
+    assert failures(caplog) == []
+    states = await answering.gateway.fetch("SELECT DISTINCT state FROM agency_states")
+    assert [r["state"] for r in states] == ["released"]
+    clearances = await answering.gateway.fetch("SELECT DISTINCT clearance FROM messages")
+    assert [r["clearance"] for r in clearances] == ["released"]
+    outbox = answering.outbox()
+    assert b"GIS+1'" in outbox["DEC-7.1.7.quarantine.1.cusres.edi"]  # accepted first
+    assert b"GIS+4'" in outbox["DEC-7.1.7.quarantine.2.cusres.edi"]  # then released
