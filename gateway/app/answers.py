@@ -127,14 +127,27 @@ class AnswerDesk:
         answer_id = incoming.answer_id or incoming.correlation_id
         row_id = await answers.take_answer(
             connection, agency=agency, answer_id=answer_id, message_id=delivered.message_id,
-            kind=answer.kind, decision=state_of(answer),
-            body=answer.model_dump(mode="json"))
+            kind=answer.kind, decision=state_of(answer), body=answer.model_dump(mode="json"))
         if row_id is None:
-            event(log, "answer_repeated", agency=agency, answer=answer_id,
-                  submission=delivered.interchange_id, note="taken before; not decided again")
+            await self._repeated(connection, delivered, agency, answer, answer_id)
             return
         await self._decided(connection, delivered, agency, answer, answer_id)
         await self._queue_answer(connection, delivered, agency, answer, row_id)
+
+    @staticmethod
+    async def _repeated(connection: Any, delivered: answers.Delivered, agency: str,
+                        answer: Answer, answer_id: str) -> None:
+        """An answer under an id taken before: the same one again is not decided again;
+        another one (an agency reusing its ids) is refused, never dropped unseen."""
+        if not await answers.same_answer(
+                connection, agency=agency, answer_id=answer_id,
+                message_id=delivered.message_id, kind=answer.kind, decision=state_of(answer)):
+            raise _Refused(f"its message_id {answer_id!r} is that of another answer "
+                           f"{agency!r} gave before (about another message, or another "
+                           "decision): each answer has an id of its own",
+                           delivered.interchange_id)
+        event(log, "answer_repeated", agency=agency, answer=answer_id,
+              submission=delivered.interchange_id, note="taken before; not decided again")
 
     async def _decided(self, connection: Any, delivered: answers.Delivered, agency: str,
                        answer: Answer, answer_id: str) -> None:

@@ -80,6 +80,18 @@ async def take_answer(connection: Connection, *, agency: str, answer_id: str, me
     return row_id
 
 
+async def same_answer(connection: Connection, *, agency: str, answer_id: str,
+                      message_id: int, kind: str, decision: str | None) -> bool:
+    """Whether the answer ``agency`` gave under ``answer_id`` before says the same about the
+    same message (redelivered, or published again, even decided again after a crash), rather
+    than being another answer under an id already used."""
+    same: bool | None = await connection.fetchval(
+        "SELECT message_id = $3 AND kind = $4 AND decision IS NOT DISTINCT FROM $5"
+        " FROM agency_answers WHERE agency = $1 AND answer_id = $2", storable_text(agency),
+        storable_text(answer_id), message_id, storable_text(kind), storable_optional(decision))
+    return bool(same)
+
+
 async def answers_taken(connection: Connection, message_id: int, agency: str) -> int:
     """How many answers ``agency`` gave on the message so far."""
     count: int = await connection.fetchval(

@@ -308,3 +308,32 @@ async def test_each_agencys_answers_are_decided_in_the_order_it_published_them(
     outbox = answering.outbox()
     assert b"GIS+1'" in outbox["DEC-7.1.7.quarantine.1.cusres.edi"]  # accepted first
     assert b"GIS+4'" in outbox["DEC-7.1.7.quarantine.2.cusres.edi"]  # then released
+
+
+# Answers that are not what they say.
+
+
+async def test_an_answer_id_used_before_for_another_answer_is_refused_not_dropped(
+        answering: Answering) -> None:
+    """An agency whose answers all carry message_id "1" (a counter that restarts, say).
+    Before, its answer to the second declaration was taken for a repeat of the first:
+    acknowledged, never decided, and nobody told."""
+    (one, two) = await declare(answering, 2)
+    await answer(answering, one, "customs", message_id="1")
+    await answering.taken(1)
+    # The same decision again (published again, or decided again after a crash): a repeat.
+    await answer(answering, one, "customs", message_id="1")
+    # Another decision, or one about another declaration: refused.
+    await answer(answering, one, "customs", "rejected", message_id="1")
+    await answer(answering, two, "customs", message_id="1")
+    refusals = await answering.refused(2)
+    for refusal in refusals:
+        assert "message_id '1' is that of another answer 'customs' gave before" in \
+            refusal["reason"]
+    await answering.gateway.settled()
+    assert len(await answering.gateway.fetch("SELECT 1 FROM agency_answers")) == 1
+    assert list(answering.outbox()) == ["DEC-1.1.1.customs.1.cusres.edi"]
+    events = await answering.gateway.fetch(
+        "SELECT detail FROM events WHERE kind = 'answer_refused'")
+    assert len(events) == 2  # the declarations' history says so
+    assert all("another answer" in json.loads(e["detail"])["reason"] for e in events)
