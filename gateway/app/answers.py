@@ -31,6 +31,7 @@ from gateway.pipeline.respond import (
     read_answer,
     render_answer,
     state_of,
+    tie_answer,
 )
 from gateway.store import answers, outbox
 from gateway.store import interchanges as store
@@ -123,6 +124,7 @@ class AnswerDesk:
             raise _Refused(f"{agency!r} received {incoming.correlation_id!r} as an observer's "
                            "copy: only the agencies that act on a message decide",
                            delivered.interchange_id)
+        answer = self._tied(answer, delivered)
         await answers.lock_message(connection, delivered.message_id)
         answer_id = incoming.answer_id or incoming.correlation_id
         row_id = await answers.take_answer(
@@ -148,6 +150,16 @@ class AnswerDesk:
                            delivered.interchange_id)
         event(log, "answer_repeated", agency=agency, answer=answer_id,
               submission=delivered.interchange_id, note="taken before; not decided again")
+
+    @staticmethod
+    def _tied(answer: Answer, delivered: answers.Delivered) -> Answer:
+        """The answer with the references of the message it answers, as delivered."""
+        tied = tie_answer(answer, document_reference=delivered.document_ref,
+                          interchange_reference=delivered.interchange_ref,
+                          message_reference=delivered.message_ref)
+        if isinstance(tied, str):
+            raise _Refused(tied, delivered.interchange_id)
+        return tied
 
     async def _decided(self, connection: Any, delivered: answers.Delivered, agency: str,
                        answer: Answer, answer_id: str) -> None:

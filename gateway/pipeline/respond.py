@@ -115,3 +115,27 @@ def answer_problem(answer: CustomsResponse | ApplicationError, agency: str,
         return (f"answers.correlation_id {named!r} is not the correlation_id "
                 f"{correlation_id!r} it was published with")
     return None
+
+
+#: What an answer says it answers (its CUSRES/APERAK's RFF ABT, ALL and AGO).
+_REFERENCES = ("document_reference", "interchange_reference", "message_reference")
+
+
+def tie_answer(answer: CustomsResponse | ApplicationError, *,
+               document_reference: str | None, interchange_reference: str | None,
+               message_reference: str | None) -> CustomsResponse | ApplicationError | str:
+    """``answer`` with the references of the message its correlation_id names, as the gateway
+    delivered it (what it leaves out filled in), or why not: it names another declaration or
+    message, and the trader would read a decision on that one in the answer to this one."""
+    ours = dict(zip(_REFERENCES, (document_reference, interchange_reference,
+                                  message_reference), strict=True))
+    said = answer.answers
+    for field, value in ours.items():
+        theirs = getattr(said, field)
+        if value is not None and theirs is not None and theirs != value:
+            return (f"answers.{field} {theirs!r} is not {value!r}, that of the message its "
+                    "correlation_id names")
+    missing = {f: v for f, v in ours.items() if v is not None and getattr(said, f) is None}
+    if not missing:
+        return answer
+    return answer.model_copy(update={"answers": said.model_copy(update=missing)})

@@ -38,6 +38,9 @@ class Delivered:
     document_ref: str | None
     file_name: str
     reply_to: ReplyTo | None
+    #: The references an answer to it carries (UNB 0020 of its interchange, UNH 0062).
+    interchange_ref: str | None = None
+    message_ref: str | None = None
 
 
 async def delivered(connection: Connection, delivery_id: str, agency: str) -> Delivered | None:
@@ -46,7 +49,8 @@ async def delivered(connection: Connection, delivery_id: str, agency: str) -> De
     row = await connection.fetchrow(
         "SELECT m.id, m.interchange_id, m.position, i.partner_id,"
         " o.properties -> 'headers' ->> 'role' AS role, m.message_type, m.release,"
-        " m.document_ref, i.file_name, i.reply_id, i.reply_qualifier, i.syntax_version"
+        " m.document_ref, i.file_name, i.reply_id, i.reply_qualifier, i.syntax_version,"
+        " i.control_ref, m.message_ref"
         " FROM outbox o JOIN messages m ON m.id = o.message_id"
         " JOIN interchanges i ON i.id = o.interchange_id"
         " WHERE o.channel = 'amqp' AND o.dispatch_key = $1 AND o.destination = $2",
@@ -57,7 +61,8 @@ async def delivered(connection: Connection, delivery_id: str, agency: str) -> De
         row["reply_id"], row["reply_qualifier"] or "", row["syntax_version"] or "3")
     return Delivered(row["id"], row["interchange_id"], row["position"], row["partner_id"],
                      row["role"] or "deliver", row["message_type"], row["release"],
-                     row["document_ref"], row["file_name"], reply)
+                     row["document_ref"], row["file_name"], reply, row["control_ref"],
+                     row["message_ref"])
 
 
 async def lock_message(connection: Connection, message_id: int) -> None:

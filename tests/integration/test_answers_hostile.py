@@ -337,3 +337,27 @@ async def test_an_answer_id_used_before_for_another_answer_is_refused_not_droppe
         "SELECT detail FROM events WHERE kind = 'answer_refused'")
     assert len(events) == 2  # the declarations' history says so
     assert all("another answer" in json.loads(e["detail"])["reason"] for e in events)
+
+
+async def test_an_answer_naming_another_declaration_is_refused(answering: Answering) -> None:
+    """Customs answers the delivery of DEC-1 with the references of DEC-2.  Before, the
+    partner found, under DEC-1's name, a CUSRES releasing DEC-2 (RFF+ABT:DEC-2)."""
+    (one,) = await declare(answering, name="one.edi", reference="ONE")
+    (two,) = await declare(answering, name="two.edi", reference="TWO")
+    for field, value in (("document_reference", "DEC-2"), ("interchange_reference", "TWO")):
+        wrong = decision(one["customs"], "customs")
+        wrong["answers"][field] = value
+        await answering.publish("customs", wrong, correlation_id=one["customs"]["message_id"])
+    refusals = await answering.refused(2)
+    assert [r["reason"] for r in refusals] == [
+        "answers.document_reference 'DEC-2' is not 'DEC-1', that of the message its "
+        "correlation_id names",
+        "answers.interchange_reference 'TWO' is not 'ONE', that of the message its "
+        "correlation_id names"]
+    # What the agency leaves out is written as the gateway delivered it.
+    bare = decision(two["customs"], "customs")
+    bare["answers"] = {"document_reference": "DEC-1"}
+    await answering.publish("customs", bare, correlation_id=two["customs"]["message_id"])
+    await answering.taken()
+    (cusres,) = answering.outbox().values()
+    assert b"RFF+ABT:DEC-1'RFF+AGO:1'RFF+ALL:TWO'" in cusres.replace(b"\n", b"")
