@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
+from gateway.errors import RenderError
 from gateway.model.canonical import (
     CANONICAL_ADAPTER,
     ApplicationError,
@@ -19,10 +20,11 @@ from gateway.model.canonical import (
     Source,
 )
 from gateway.model.canonical.responses import FINAL_DECISIONS
-from gateway.model.edifact import PartyId
+from gateway.model.edifact import Delimiters, PartyId
 from gateway.model.outcome import ACK_SUFFIXES
 from gateway.pipeline.mapping.mapping import Mappings
-from gateway.pipeline.render import render_interchange
+from gateway.pipeline.render import SYNTAX_IDENTIFIER, render_interchange
+from gateway.wire.edifact.syntax import CODECS, invalid_characters
 
 #: The EDIFACT message each kind of answer is written as.
 ANSWER_MESSAGES: dict[str, str] = {"CustomsResponse": "CUSRES", "ApplicationError": "APERAK"}
@@ -70,12 +72,52 @@ def render_answer(answer: CustomsResponse | ApplicationError, mappings: Mappings
                   control_reference: str, prepared: dt.datetime) -> bytes:
     """The answer as an EDIFACT interchange of its own (RenderError when its mapping cannot
     write it: the agency's data is wrong)."""
+    problem = _unwritable(answer.model_dump(mode="json", exclude={"source"}), "")
+    if problem is not None:
+        raise RenderError(problem)
     message_type = ANSWER_MESSAGES[answer.kind]
     source = Source(syntax="EDIFACT", message_type=message_type, release=release,
                     sender=gateway.id, recipient=reply_to.id,
                     interchange_reference=control_reference, message_reference="1")
     return render_interchange(answer.model_copy(update={"source": source}), mappings, prepared,
                               syntax_version, sender=gateway, recipient=reply_to)
+
+
+#: Characters no EDIFACT interchange carries (controls such as NUL, noncharacters).
+_INVALID = invalid_characters(Delimiters()).pattern
+
+
+def _unwritable(value: object, where: str) -> str | None:
+    """Why a value of the answer cannot be written in the answer's character set, or None.
+    The writer would put "." in place of such a character (right for the partner's values a
+    CONTRL echoes, wrong for an agency's reference or reason: the trader would read another
+    one), so the answer is refused, like a text too long for its element."""
+    if isinstance(value, str):
+        character = _first_unwritable(value)
+        if character is None:
+            return None
+        return (f"{where}: {value[:40]!r} holds U+{ord(character):04X}, which an "
+                f"{SYNTAX_IDENTIFIER} interchange cannot carry")
+    if isinstance(value, dict):
+        items = [(k, v) for k, v in value.items() if k != "correlation_id"]  # never written
+    elif isinstance(value, list):
+        items = list(enumerate(value))
+    else:
+        return None
+    return next((problem for key, item in items
+                 if (problem := _unwritable(item, f"{where}.{key}" if where else str(key)))
+                 is not None), None)
+
+
+def _first_unwritable(text: str) -> str | None:
+    invalid = _INVALID.search(text)
+    if invalid is not None:
+        return invalid.group()
+    try:
+        text.encode(CODECS[SYNTAX_IDENTIFIER])
+    except UnicodeEncodeError as exc:
+        return text[exc.start]
+    return None
 
 
 #: The largest answer taken (an agency's decision is a few kilobytes).
