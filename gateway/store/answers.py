@@ -142,13 +142,19 @@ class Refusal:
     interchange_id: int | None = None
 
 
+#: What is kept of a refused answer's body: the whole of any answer the contract allows (at
+#: most 1 MiB); of a longer one, refused for its size, only its start.  RabbitMQ takes up to
+#: 128 MiB a message, and a flood of those must not fill the database (DESIGN rule 6).
+KEPT_BODY_BYTES = 1024 * 1024
+
+
 async def refuse(connection: Connection, refusal: Refusal) -> int:
     row_id: int = await connection.fetchval(
         "INSERT INTO refused_answers (broker_user, routing_key, answer_id, correlation_id,"
         " reason, body, interchange_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         storable_optional(refusal.broker_user), storable_optional(refusal.routing_key),
         storable_optional(refusal.answer_id), storable_optional(refusal.correlation_id),
-        storable_text(refusal.reason), refusal.body, refusal.interchange_id)
+        storable_text(refusal.reason), refusal.body[:KEPT_BODY_BYTES], refusal.interchange_id)
     return row_id
 
 

@@ -22,6 +22,7 @@ import pamqp.encode
 import pytest
 
 from gateway.config.load import load_config
+from gateway.store.answers import KEPT_BODY_BYTES
 from tests.support.agencies import (
     AgencyUsers,
     agency_settings,
@@ -361,3 +362,15 @@ async def test_an_answer_naming_another_declaration_is_refused(answering: Answer
     await answering.taken()
     (cusres,) = answering.outbox().values()
     assert b"RFF+ABT:DEC-1'RFF+AGO:1'RFF+ALL:TWO'" in cusres.replace(b"\n", b"")
+
+
+async def test_a_huge_answer_is_refused_and_only_its_start_kept(answering: Answering) -> None:
+    """RabbitMQ takes 128 MiB a message.  Before, a refused answer was kept whole: a flood of
+    them filled the database."""
+    (delivered,) = await declare(answering)
+    size = 3 * KEPT_BODY_BYTES
+    await answering.publish("customs", b"{" * size, type="CustomsResponse",
+                            correlation_id=delivered["customs"]["message_id"])
+    (refusal,) = await answering.refused()
+    assert refusal["reason"].startswith(f"{size} bytes: an answer is at most")
+    assert len(refusal["body"]) == KEPT_BODY_BYTES
