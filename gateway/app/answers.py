@@ -14,9 +14,7 @@ import time
 from typing import Any, Protocol
 
 from gateway.bus.responses import IncomingAnswer, Verdict
-from gateway.config.load import GatewayConfig
-from gateway.config.partners import AgenciesFile
-from gateway.config.yamlfile import load_model
+from gateway.config.load import GatewayConfig, load_agencies
 from gateway.errors import ConfigError, RenderError
 from gateway.logs import event
 from gateway.model.canonical import ApplicationError, CustomsResponse
@@ -107,7 +105,7 @@ class AnswerDesk:
             return
         self._read_agencies_at = time.monotonic()
         try:
-            agencies = load_model(self._config.agencies_path, AgenciesFile).agencies
+            agencies = load_agencies(self._config.agencies_path, self._config.amqp_url)
         except ConfigError as exc:
             event(log, "agencies_unreadable", level=logging.WARNING, error=str(exc))
             return

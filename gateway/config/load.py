@@ -91,11 +91,10 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
     base = path.parent
     partners_path = base / settings.partners
     partners = load_model(partners_path, PartnersFile).partners
-    agencies = load_model(base / settings.agencies, AgenciesFile).agencies
+    amqp_url = env.get(AMQP_URL_VARIABLE) or settings.amqp.url
+    agencies = load_agencies(base / settings.agencies, amqp_url)
     routing = load_routing(base / settings.routing, tuple(a.code for a in agencies),
                            tuple(p.id for p in partners))
-    amqp_url = env.get(AMQP_URL_VARIABLE) or settings.amqp.url
-    _gateway_user_is_no_agency(amqp_url, agencies, base / settings.agencies)
     return GatewayConfig(
         source=path,
         settings=settings,
@@ -125,6 +124,14 @@ def parse_routing(text: str, name: str, agencies: tuple[str, ...],
         "partners": None if partners is None else set(partners),
         "lists": data.get("lists") if isinstance(data, dict) else None,
     })
+
+
+def load_agencies(path: Path, amqp_url: str) -> tuple[Agency, ...]:
+    """agencies.yaml, none of whose broker users is the gateway's own (``amqp_url``'s): at
+    start, and whenever the answer desk reads it again."""
+    agencies = load_model(path, AgenciesFile).agencies
+    _gateway_user_is_no_agency(amqp_url, agencies, path)
+    return agencies
 
 
 def _gateway_user_is_no_agency(amqp_url: str, agencies: tuple[Agency, ...],

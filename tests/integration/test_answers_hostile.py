@@ -21,6 +21,7 @@ import asyncpg
 import pamqp.encode
 import pytest
 
+from gateway.app import answers as answer_desk
 from gateway.config.load import load_config
 from gateway.store.answers import KEPT_BODY_BYTES
 from tests.support.agencies import (
@@ -374,3 +375,22 @@ async def test_a_huge_answer_is_refused_and_only_its_start_kept(answering: Answe
     (refusal,) = await answering.refused()
     assert refusal["reason"].startswith(f"{size} bytes: an answer is at most")
     assert len(refusal["body"]) == KEPT_BODY_BYTES
+
+
+async def test_the_gateways_own_user_never_answers_for_an_agency(
+        answering: Answering, monkeypatch: pytest.MonkeyPatch) -> None:
+    """agencies.yaml is edited while the gateway runs, giving customs the gateway's own broker
+    user.  Before, the answer desk read it again without the check the start makes, and took
+    answers the gateway's own account published as customs'."""
+    monkeypatch.setattr(answer_desk, "REREAD_AGENCIES_SECONDS", 0.0)
+    (delivered,) = await declare(answering)
+    path = answering.files.root / "agencies.yaml"
+    customs = answering.agencies.users["customs"]
+    path.write_text(path.read_text().replace(f"broker_user: {customs}\n",
+                                             "broker_user: guest\n"))
+    await answering.publish("customs", decision(delivered["customs"], "customs"),
+                            correlation_id=delivered["customs"]["message_id"],
+                            url=AMQP_URL, user_id="guest")
+    (refusal,) = await answering.refused()
+    assert refusal["reason"] == "broker user 'guest' is no agency's"
+    assert await answering.gateway.fetch("SELECT 1 FROM agency_answers") == []
