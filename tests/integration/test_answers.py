@@ -353,3 +353,33 @@ async def until_queue_length(name: str, length: int) -> None:
             await asyncio.sleep(0.05)
     finally:
         await connection.close()
+
+
+class ApplicationErrors:
+    async def __call__(self, delivery: Delivery) -> Sequence[Answer]:
+        return [answers.application_error(delivery, ["Customs office TWKHH is closed"])]
+
+
+async def test_an_application_error_reaches_the_trader_as_a_signed_aperak(
+        scene: Scene) -> None:
+    gateway = scene.gateway
+    stop = asyncio.Event()
+    adapter = asyncio.create_task(consume(scene.agencies.endpoint("customs"),
+                                          ApplicationErrors(), stop,
+                                          journal=scene.tmp / "customs.journal.sqlite"))
+    try:
+        await gateway.upload("van-a", "fish.edi", FISH)
+        (aperak,) = await wait_files(scene.outbox, f"{DECLARATION}.*.aperak.edi", 1)
+        await gateway.settled()
+    finally:
+        stop.set()
+        await asyncio.wait_for(adapter, 30)
+    assert aperak.name == f"{DECLARATION}.1.1.customs.1.aperak.edi"
+    text = aperak.read_text("latin-1")
+    assert "APERAK:D:96B:UN" in text and "Customs office TWKHH is closed" in text
+    assert (scene.outbox / f"{aperak.name}.p7s").exists()
+    code, said = await gateway_command(gateway, "verify", str(aperak))
+    assert code == 0, said
+    (state,) = await gateway.fetch(
+        "SELECT state, final FROM agency_states WHERE agency = 'customs'")
+    assert (state["state"], state["final"]) == ("application_error", True)
