@@ -200,8 +200,7 @@ async def answer(answering: Answering, delivered: dict[str, Delivered], agency: 
 
 def failures(caplog: pytest.LogCaptureFixture) -> list[str]:
     """Answers the gateway failed on (a bug of ours, retried, then dead-lettered)."""
-    return [r.getMessage() for r in caplog.records
-            if r.getMessage() in ("answer_failed", "answer_dead_lettered")]
+    return [r.msg for r in caplog.records if r.msg in ("answer_failed", "answer_dead_lettered")]
 
 
 # Properties that are not UTF-8.
@@ -479,6 +478,53 @@ async def proxied_database(tmp_path: Path) -> AsyncIterator[tuple[Answering, Tcp
         await drop_database(database)
 
 
+async def lost_links(caplog: pytest.LogCaptureFixture, count: int) -> None:
+    """Wait until the gateway has seen ``count`` of its broker connections break."""
+    deadline = time.monotonic() + WAIT
+    while sum(r.name == "aiormq.connection" and "exited abnormally" in str(r.msg)
+              for r in caplog.records) < count:
+        assert time.monotonic() < deadline, "the gateway never saw its connections break"
+        await asyncio.sleep(0.05)
+
+
+async def test_an_answer_being_refused_when_the_broker_link_breaks_is_recorded_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The link breaks while the refusal waits for the database: the handler is cancelled
+    with its channel (its transaction rolled back), the answer comes again, and is recorded,
+    alarmed and written in the declaration's history once."""
+    proxy = await TcpProxy("127.0.0.1", 5672).start()
+    try:
+        async with answering_gateway(tmp_path, amqp_url=AMQP_URL.replace(
+                ":5672/", f":{proxy.port}/")) as answering:
+            (delivered,) = await declare(answering)
+            wrong = decision(delivered["customs"], "customs", reasons=[{"text": "x" * 71}])
+            holder = await asyncpg.connect(database_url(answering.files.database))
+            try:
+                hold = holder.transaction()
+                await hold.start()
+                await holder.execute("LOCK TABLE refused_answers IN SHARE MODE")
+                await answering.publish("customs", wrong,
+                                        correlation_id=delivered["customs"]["message_id"])
+                await answering.rows("SELECT pid FROM pg_stat_activity WHERE datname ="
+                                     " current_database() AND wait_event_type = 'Lock'")
+                await proxy.cut()
+                await lost_links(caplog, 2)  # the publisher's and the answers' connections
+                await proxy.restore()
+                await hold.rollback()
+            finally:
+                await holder.close()
+            await answering.refused()
+            deadline = time.monotonic() + WAIT
+            while await answering.dead_letters() == 0:  # refused and settled, once
+                assert time.monotonic() < deadline, "the refused answer was never settled"
+                await asyncio.sleep(0.05)
+            assert len(await answering.gateway.fetch("SELECT 1 FROM refused_answers")) == 1
+            assert len(await answering.gateway.fetch(
+                "SELECT 1 FROM events WHERE kind = 'answer_refused'")) == 1
+    finally:
+        await proxy.close()
+
+
 async def test_answers_wait_while_the_database_is_cut_and_none_is_dead_lettered(
         proxied_database: tuple[Answering, TcpProxy],
         caplog: pytest.LogCaptureFixture) -> None:
@@ -490,7 +536,7 @@ async def test_answers_wait_while_the_database_is_cut_and_none_is_dead_lettered(
     await answer(answering, delivered, "customs")
     await answer(answering, delivered, "quarantine")
     deadline = time.monotonic() + WAIT
-    while sum(r.getMessage() == "answer_waiting" for r in caplog.records) < 4:
+    while sum(r.msg == "answer_waiting" for r in caplog.records) < 4:
         assert time.monotonic() < deadline, "the answers never waited for the database"
         await asyncio.sleep(0.05)
     await proxy.restore()
@@ -527,7 +573,7 @@ async def test_a_signing_certificate_expiring_while_running_stops_the_answers_un
         while len(alarms) < 2:
             assert time.monotonic() < deadline, "no alarm"
             await asyncio.sleep(0.05)
-            alarms = [r for r in caplog.records if r.getMessage() == "dispatch_failed"
+            alarms = [r for r in caplog.records if r.msg == "dispatch_failed"
                       and "no certificate is valid" in r.__dict__["fields"]["error"]]
         assert list((files.mailbox("van-a") / "outbox").iterdir()) == []
         (row,) = await gateway.fetch("SELECT dispatched_at, parked_at FROM outbox"
@@ -565,3 +611,4 @@ async def test_every_answer_is_signed_and_its_name_fits_beside_its_signature(
         assert len(f"{name}{SIGNATURE_SUFFIX}".encode()) <= 255
     signed = await gateway.fetch("SELECT file_name FROM signed_answers")
     assert sorted(r["file_name"] for r in signed) == answers
+
