@@ -49,12 +49,12 @@ class Wakeable(Protocol):
 
 
 class _Refused(Exception):
-    """An answer that cannot be taken; ``interchange_id`` when we know what it is about."""
+    """An answer that cannot be taken; ``about``: the delivery it names, when it is one."""
 
-    def __init__(self, reason: str, interchange_id: int | None = None) -> None:
+    def __init__(self, reason: str, about: answers.Delivered | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.interchange_id = interchange_id
+        self.about = about
 
 
 class AnswerDesk:
@@ -121,7 +121,7 @@ class AnswerDesk:
         if delivered.role != "deliver":
             raise _Refused(f"{agency!r} received {incoming.correlation_id!r} as an observer's "
                            "copy: only the agencies that act on a message decide",
-                           delivered.interchange_id)
+                           delivered)
         answer = self._tied(answer, delivered)
         await answers.lock_message(connection, delivered.message_id)
         answer_id = incoming.answer_id or incoming.correlation_id
@@ -145,7 +145,7 @@ class AnswerDesk:
             raise _Refused(f"its message_id {answer_id!r} is that of another answer "
                            f"{agency!r} gave before (about another message, or another "
                            "decision): each answer has an id of its own",
-                           delivered.interchange_id)
+                           delivered)
         event(log, "answer_repeated", agency=agency, answer=answer_id,
               submission=delivered.interchange_id, note="taken before; not decided again")
 
@@ -156,7 +156,7 @@ class AnswerDesk:
                           interchange_reference=delivered.interchange_ref,
                           message_reference=delivered.message_ref)
         if isinstance(tied, str):
-            raise _Refused(tied, delivered.interchange_id)
+            raise _Refused(tied, delivered)
         return tied
 
     async def _decided(self, connection: Any, delivered: answers.Delivered, agency: str,
@@ -196,7 +196,7 @@ class AnswerDesk:
                 prepared=dt.datetime.now(dt.UTC))
         except RenderError as exc:
             raise _Refused(f"cannot be written as {kind} {delivered.release}: {exc}",
-                           delivered.interchange_id) from exc
+                           delivered) from exc
         sequence = await answers.answers_taken(connection, delivered.message_id, agency)
         file_name = answer_name(delivered.document_ref or delivered.file_name,
                                 delivered.interchange_id,
@@ -221,14 +221,18 @@ class AnswerDesk:
         refusal = answers.Refusal(
             broker_user=incoming.broker_user, routing_key=incoming.routing_key,
             answer_id=incoming.answer_id, correlation_id=incoming.correlation_id,
-            reason=refused.reason, body=incoming.body, interchange_id=refused.interchange_id)
+            reason=refused.reason, body=incoming.body,
+            interchange_id=None if refused.about is None else refused.about.interchange_id)
         async with translated_errors("recording a refused answer"), \
                 self._pool.acquire() as connection, connection.transaction():
             refusal_id = await answers.refuse(connection, refusal)
-            if refused.interchange_id is not None:
-                await store.add_event(connection, refused.interchange_id, "answer_refused", {
-                    "broker_user": incoming.broker_user, "answer": incoming.answer_id,
-                    "reason": refused.reason, "refusal": refusal_id})
+            if refused.about is not None:  # in the history of the message it names
+                await store.add_event(connection, refused.about.interchange_id,
+                                      "answer_refused", {
+                                          "broker_user": incoming.broker_user,
+                                          "answer": incoming.answer_id,
+                                          "reason": refused.reason, "refusal": refusal_id},
+                                      refused.about.message_id)
         event(log, "answer_refused", level=logging.ERROR, broker_user=incoming.broker_user,
               routing_key=incoming.routing_key, answer=incoming.answer_id,
               correlation_id=incoming.correlation_id, reason=refused.reason,

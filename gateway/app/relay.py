@@ -185,7 +185,7 @@ class MailboxDispatcher:
         self._deliver = deliver
         self._signer = signer
         self._writing: asyncio.Future[None] | None = None
-        #: Signatures of the rows written and not yet recorded (row id -> signature).
+        #: The signature of the row being written, until it is recorded (row id -> signature).
         self._signed: dict[int, Signature] = {}
 
     async def dispatch(self, row: OutboxRow) -> Failure | None:
@@ -195,8 +195,10 @@ class MailboxDispatcher:
         try:
             signature = self._signer.sign(row.body)
         except ConfigError as exc:  # no certificate valid now: every answer waits alike
-            return Failure(Scope.CHANNEL, f"signing: {exc}")
-        self._signed[row.id] = signature
+            return Failure(Scope.CHANNEL, str(exc))
+        # One row is written at a time and recorded right after: only the latest is kept, so
+        # the signatures of rows whose write failed do not pile up.
+        self._signed = {row.id: signature}
         self._writing = _in_daemon_thread(self._write_signed, row.destination, file_name(row),
                                           row.body, signature.der)
         self._writing.add_done_callback(_retrieved)
