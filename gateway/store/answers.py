@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.pipeline.route import CANCELLATION
 from gateway.store.interchanges import ReplyTo
 from gateway.store.storable import storable_document, storable_optional, storable_text
 
@@ -168,7 +169,8 @@ class Overdue:
 
 async def mark_overdue(connection: Connection, deadlines: dict[str, float]) -> list[Overdue]:
     """Agencies still awaited on a message longer than their deadline after it was delivered
-    to them, each marked (and returned) once."""
+    to them, each marked (and returned) once; not on a declaration the partner cancelled since
+    (its cancellation is awaited in its place)."""
     if not deadlines:
         return []
     rows = await connection.fetch(
@@ -180,12 +182,20 @@ async def mark_overdue(connection: Connection, deadlines: dict[str, float]) -> l
         "         ON d.agency = s2.agency"
         "       JOIN outbox o ON o.channel = 'amqp' AND o.message_id = s2.message_id"
         "         AND o.destination = s2.agency AND o.dispatched_at IS NOT NULL"
+        "       JOIN messages m ON m.id = s2.message_id"
+        "       JOIN interchanges i ON i.id = m.interchange_id"
         "       WHERE s2.state = 'awaiting' AND s2.overdue_at IS NULL"
         "         AND o.dispatched_at + make_interval(secs => d.seconds) < now()"
+        # The trader cancelled it since: the agency has the cancellation to decide, not this.
+        "         AND NOT EXISTS (SELECT 1 FROM messages c"
+        "             JOIN interchanges ci ON ci.id = c.interchange_id"
+        "             WHERE c.document_ref = m.document_ref AND ci.partner_id = i.partner_id"
+        "             AND c.id > m.id AND c.status = 'routed'"
+        "             AND c.canonical ->> 'function' = $3)"
         "       ORDER BY s2.message_id, s2.agency, o.dispatched_at) due"
         " WHERE s.message_id = due.message_id AND s.agency = due.agency"
         " RETURNING s.message_id, due.interchange_id, s.agency, due.dispatched_at",
-        list(deadlines), list(deadlines.values()))
+        list(deadlines), list(deadlines.values()), CANCELLATION)
     return [Overdue(r["message_id"], r["interchange_id"], r["agency"], r["dispatched_at"])
             for r in rows]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli import main
-from tests.support.edifact import cusdec
+from tests.support.edifact import cusdec, cusdec_message, interchange
 from tests.support.harness import (
     DEMO_AGENCIES,
     Gateway,
@@ -95,3 +95,20 @@ async def test_a_message_not_yet_delivered_is_not_overdue(deadlines: Gateway) ->
     assert await gateway.fetch(
         "SELECT 1 FROM agency_states WHERE message_id = $1 AND overdue_at IS NOT NULL",
         row["message_id"]) == []
+
+
+async def test_a_cancelled_declaration_is_not_overdue_its_cancellation_is(
+        deadlines: Gateway) -> None:
+    """The trader cancels the declaration it sent: the agency has the cancellation to decide,
+    and only that is awaited (the cancellation follows the original to quarantine)."""
+    gateway = deadlines
+    original = cusdec_message("1", ("0303.55",), declaration="DEC-9")
+    cancellation = cusdec_message("2", ("0303.55",), declaration="DEC-9", function="1")
+    await gateway.upload("van-a", "both.edi", interchange([original, cancellation],
+                                                          sender="VANA"))
+    await gateway.answers("van-a", "both.edi")
+    (late,) = await overdue_events(gateway, 1)
+    await asyncio.sleep(0.5)  # the original's deadline passed several checks ago
+    (message,) = await gateway.fetch("SELECT id FROM messages WHERE position = 2")
+    assert late == {"agency": "quarantine", "message_id": message["id"]}
+    assert len(await gateway.fetch("SELECT 1 FROM events WHERE kind = 'answer_overdue'")) == 1
