@@ -8,6 +8,7 @@ The CONTRL is written in the syntax version and character set of the interchange
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,27 +75,74 @@ def write_interchange(envelope: AckEnvelope, identifier: str, version: str,
                       body: list[OutSegment]) -> bytes:
     """UNB, the messages' segments (UNH..UNT each), UNZ; in the character set of
     ``identifier`` (UNOA, UNOC ...) and syntax ``version`` 3 or 4."""
-    codec = CODECS[identifier]
-    delimiters = Delimiters(repetition="*" if version == "4" else "")
-    count = sum(1 for tag, _ in body if tag == "UNH")
-    segments = [_unb(envelope, identifier, version), *body,
-                ("UNZ", [str(count), envelope.control_reference])]
-    text = Writer(delimiters).write(_representable(segments, codec,
-                                                   REPERTOIRES.get(identifier)))
-    return text.encode(codec)
+    segment = writer_for(identifier, version).segment
+    return write_written(envelope, identifier, version,
+                         [segment(tag, elements) for tag, elements in body],
+                         sum(1 for tag, _ in body if tag == "UNH"))
 
 
-def _unb(envelope: AckEnvelope, identifier: str, version: str) -> OutSegment:
-    # ISO 9735: syntax 4 dates are CCYYMMDD, earlier versions YYMMDD.
-    date_format = "%Y%m%d" if version == "4" else "%y%m%d"
-    echo = _Echo(version, identifier)
-    return ("UNB", [
-        [identifier, version],
-        echo.party(envelope.sender, "UNB", 2),
-        echo.party(envelope.recipient, "UNB", 3),
-        [envelope.prepared.strftime(date_format), envelope.prepared.strftime("%H%M")],
-        envelope.control_reference,
+def write_written(envelope: AckEnvelope, identifier: str, version: str, body: list[str],
+                  messages: int) -> bytes:
+    """``write_interchange`` of ``messages`` messages whose segments are written already, by
+    ``writer_for(identifier, version)``."""
+    writer = writer_for(identifier, version)
+    return writer.lines([_unb(writer, envelope, identifier, version), *body,
+                         writer.segment("UNZ", [str(messages), envelope.control_reference])]
+                        ).encode(CODECS[identifier])
+
+
+@functools.lru_cache(maxsize=64)  # keyed by (identifier, version): a few dozen at most
+def writer_for(identifier: str, version: str) -> Writer:
+    """The writer of an answer in ``identifier``'s character set and repertoire, and in
+    syntax ``version`` (4 has a repetition separator to release): what it cannot carry is
+    replaced (``_representable``, whose every rule is one of a character at a time)."""
+    codec, repertoire = CODECS[identifier], REPERTOIRES.get(identifier)
+    return Writer(Delimiters(repetition="*" if version == "4" else ""),
+                  replace=functools.partial(_representable, codec=codec,
+                                            repertoire=repertoire),
+                  kept=_kept(codec, repertoire))
+
+
+def _unb(writer: Writer, envelope: AckEnvelope, identifier: str, version: str) -> str:
+    return writer.assemble("UNB", [
+        *_unb_head(envelope.sender, envelope.recipient, version, identifier),
+        writer.element(_prepared(envelope.prepared, version)),
+        writer.element(envelope.control_reference),
     ])
+
+
+def _prepared(when: dt.datetime, version: str) -> list[str]:
+    """S004: syntax 4 dates are CCYYMMDD, earlier versions YYMMDD (ISO 9735); then HHMM."""
+    if not 1000 <= when.year <= 9999:  # as strftime writes a year of other than 4 digits
+        return [when.strftime("%Y%m%d" if version == "4" else "%y%m%d"),
+                when.strftime("%H%M")]
+    year = when.year if version == "4" else when.year % 100
+    return [f"{year:0{4 if version == '4' else 2}d}{when.month:02d}{when.day:02d}",
+            f"{when.hour:02d}{when.minute:02d}"]
+
+
+#: Parties longer than this are echoed without the cache (a partner's value may be huge).
+_CACHED_PARTIES = 140
+
+
+def _unb_head(sender: PartyId, recipient: PartyId, version: str,
+              identifier: str) -> tuple[str, str, str]:
+    """UNB S001, S002 and S003 as written: the syntax, and the parties as an answer may echo
+    them.  The same few pairs are written again and again (the gateway and its partners)."""
+    size = len(sender.id) + len(sender.qualifier) + len(recipient.id) + len(recipient.qualifier)
+    if size > _CACHED_PARTIES:
+        return _written_head(sender, recipient, version, identifier)
+    return _cached_head(sender, recipient, version, identifier)
+
+
+def _written_head(sender: PartyId, recipient: PartyId, version: str,
+                  identifier: str) -> tuple[str, str, str]:
+    echo, element = _Echo(version, identifier), writer_for(identifier, version).element
+    return (element([identifier, version]), element(echo.party(sender, "UNB", 2)),
+            element(echo.party(recipient, "UNB", 3)))
+
+
+_cached_head = functools.lru_cache(maxsize=1024)(_written_head)
 
 
 class _Echo:
@@ -258,29 +306,36 @@ def _position(finding: Finding) -> list[str] | None:
 _INVALID = invalid_characters(Delimiters()).pattern
 
 
-def _representable(segments: list[OutSegment], codec: str,
-                   repertoire: frozenset[str] | None) -> list[OutSegment]:
+def _representable(value: str, codec: str, repertoire: frozenset[str] | None) -> str:
     """Echoed partner values may hold characters our answer's charset cannot, that its
     repertoire leaves out (level A has no lower case), or that no repertoire holds (NUL, other
     controls: the partner is told of them with 0085 = 21): replace them, so the answer is
-    always a valid interchange in its own charset and repertoire."""
+    always a valid interchange in its own charset and repertoire.
 
-    def clean(value: str) -> str:
-        if _INVALID.search(value) is not None:
-            value = _INVALID.sub(UNREPRESENTABLE, value)
-        if repertoire is not None:
-            if not repertoire.issuperset(value):
-                value = "".join(ch if ch in repertoire else UNREPRESENTABLE
-                                for ch in (value.upper() if "a" not in repertoire else value))
-            return value
-        return value if value.isascii() else "".join(
-            ch if _encodable(ch, codec) else UNREPRESENTABLE for ch in value
-        )
+    Each rule is one of a single character (upper case too: it maps each on its own), so
+    the writer applies this to one character at a time and remembers what each becomes
+    (``writer_for``)."""
+    if _INVALID.search(value) is not None:
+        value = _INVALID.sub(UNREPRESENTABLE, value)
+    if repertoire is not None:
+        if not repertoire.issuperset(value):
+            value = "".join(ch if ch in repertoire else UNREPRESENTABLE
+                            for ch in (value.upper() if "a" not in repertoire else value))
+        return value
+    return value if value.isascii() else "".join(
+        ch if _encodable(ch, codec) else UNREPRESENTABLE for ch in value
+    )
 
-    return [
-        (tag, [clean(e) if isinstance(e, str) else [clean(c) for c in e] for e in elements])
-        for tag, elements in segments
-    ]
+
+#: The characters worth knowing in advance to be kept: printable ASCII and the rest of
+#: Latin-1 (UNOC, the character set of rendered answers).
+_LATIN1_GRAPHIC = [chr(c) for c in (*range(0x20, 0x7F), *range(0xA0, 0x100))]
+
+
+def _kept(codec: str, repertoire: frozenset[str] | None) -> frozenset[str]:
+    """Those of ``_LATIN1_GRAPHIC`` that ``_representable`` leaves as they are: a value of
+    nothing else is written without looking at each of its characters."""
+    return frozenset(ch for ch in _LATIN1_GRAPHIC if _representable(ch, codec, repertoire) == ch)
 
 
 def _encodable(text: str, codec: str) -> bool:

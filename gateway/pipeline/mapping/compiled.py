@@ -27,7 +27,7 @@ from gateway.pipeline.mapping import conversions as conv
 from gateway.pipeline.mapping.extract import Extractor
 from gateway.pipeline.mapping.paths import Condition, Position, Step
 from gateway.pipeline.validate import format_error
-from gateway.wire.edifact.writer import OutSegment
+from gateway.wire.edifact.writer import OutSegment, Writer
 
 Scope = Instance | Segment
 
@@ -121,10 +121,39 @@ def holds_all(segment: Segment | None, conditions: tuple[Condition, ...],
 
 
 @dataclass(frozen=True, slots=True)
+class Opening:
+    """A step as rendering takes it: where its drafts are kept, which of them it may reuse
+    (the values its conditions check), and what a new one is given (their first codes)."""
+
+    group: bool
+    name: str
+    #: A group's trigger segment ("" for a segment).
+    trigger: str
+    checks: tuple[tuple[tuple[int, int], tuple[str, ...]], ...]
+    codes: tuple[tuple[tuple[int, int], str], ...]
+
+    @classmethod
+    def of(cls, step: Step) -> Opening:
+        keys = [(c.position.element, c.position.component) for c in step.conditions]
+        return cls(step.group, step.name, step.trigger or "",
+                   tuple(zip(keys, (c.codes for c in step.conditions), strict=True)),
+                   tuple(zip(keys, (c.codes[0] for c in step.conditions), strict=True)))
+
+
+@dataclass(frozen=True, slots=True)
 class Locator:
     """The segments or group instances a path leads to from a scope (none: the scope)."""
 
     steps: tuple[Step, ...]
+    #: The steps as rendering takes them (``make``), and the one a fresh item renews.
+    openings: tuple[Opening, ...] = field(init=False, repr=False, compare=False)
+    _renew: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        last_group = max((i for i, s in enumerate(self.steps) if s.group), default=-1)
+        object.__setattr__(self, "openings", tuple(Opening.of(s) for s in self.steps))
+        object.__setattr__(self, "_renew",
+                           last_group if last_group >= 0 else len(self.steps) - 1)
 
     def find(self, scope: Scope, ctx: ReadContext) -> Sequence[Scope]:
         """Every match, in message order (a list: most paths find one or two)."""
@@ -139,11 +168,14 @@ class Locator:
         """The draft scope this path names, created where missing.  ``fresh`` (each item of a
         list) opens a new instance of the last group of the path, or of the segment when the
         path has no group."""
-        last_group = max((i for i, s in enumerate(self.steps) if s.group), default=-1)
-        renew = last_group if last_group >= 0 else len(self.steps) - 1
         current = draft
-        for index, step in enumerate(self.steps):
-            current = current.child(step, fresh and index == renew)
+        if not fresh:
+            for opening in self.openings:
+                current = current.child(opening, False)
+            return current
+        renew = self._renew
+        for index, opening in enumerate(self.openings):
+            current = current.child(opening, index == renew)
         return current
 
 
@@ -160,50 +192,93 @@ class Draft:
     groups: dict[str, list[Draft]] = field(default_factory=dict)
     trigger: Draft | None = None
 
-    def set(self, position: Position, text: str) -> None:
-        self.values[(position.element, position.component)] = text
-
-    def child(self, step: Step, fresh: bool) -> Draft:
-        pool = (self.groups if step.group else self.segments).setdefault(step.name, [])
-        if not fresh:
-            for existing in pool:
-                target = existing.trigger if step.group else existing
-                if target is not None and all(
-                        target.values.get((c.position.element, c.position.component))
-                        in c.codes for c in step.conditions):
-                    return existing
-        made = Draft(tag="" if step.group else step.name)
-        if step.group:
-            assert step.trigger is not None
-            made.trigger = Draft(tag=step.trigger)
-            made.segments[step.trigger] = [made.trigger]
-        for condition in step.conditions:
-            (made.trigger or made).set(condition.position, condition.codes[0])
+    def child(self, opening: Opening, fresh: bool) -> Draft:
+        pools = self.groups if opening.group else self.segments
+        pool = pools.get(opening.name)
+        if pool is None:
+            pool = pools[opening.name] = []
+        elif not fresh:
+            found = _matching(pool, opening)
+            if found is not None:
+                return found
+        if opening.group:  # an instance opened by its trigger, which carries the conditions
+            trigger = Draft(opening.trigger, dict(opening.codes), _NO_CHILDREN, _NO_CHILDREN)
+            made = Draft("", {}, {opening.trigger: [trigger]}, {}, trigger)
+        else:
+            made = Draft(opening.name, dict(opening.codes), _NO_CHILDREN, _NO_CHILDREN)
         pool.append(made)
         return made
 
     def out(self) -> OutSegment:
+        values = self.values
         elements: list[list[str]] = []
-        for (element, component), text in sorted(self.values.items()):
+        for key in sorted(values):  # in order: each value goes after those before it
+            element, component = key
             while len(elements) < element:
                 elements.append([])
             components = elements[element - 1]
-            while len(components) < component:
+            while len(components) < component - 1:
                 components.append("")
-            components[component - 1] = text
+            components.append(values[key])
         return (self.tag, elements)
+
+
+class _Childless(dict[str, list[Draft]]):
+    """What a segment's draft holds of segments and groups: nothing, ever (a path ends at its
+    segment), so every segment shares this one instead of two dicts of its own."""
+
+    def __setitem__(self, key: str, value: list[Draft]) -> None:
+        raise TypeError("a segment holds no segments or groups")
+
+    def setdefault(self, key: str, default: list[Draft] | None = None) -> list[Draft]:
+        raise TypeError("a segment holds no segments or groups")
+
+
+_NO_CHILDREN = _Childless()
+
+
+def _matching(pool: list[Draft], opening: Opening) -> Draft | None:
+    """The first draft of ``pool`` whose values (a group's: its trigger's) meet the
+    conditions of ``opening``."""
+    checks = opening.checks
+    if not checks:  # every draft of a group pool has its trigger (``child`` makes it)
+        return pool[0]
+    for existing in pool:
+        target = existing.trigger if opening.group else existing
+        if target is None:
+            continue
+        values = target.values
+        for key, codes in checks:
+            if values.get(key) not in codes:
+                break
+        else:
+            return existing
+    return None
 
 
 def emit(draft: Draft, content: Sequence[SegmentRef | GroupSpec]) -> list[OutSegment]:
     """The draft's segments in the order of the message structure (ISO 9735-1 clause 7)."""
-    written: list[OutSegment] = []
+    return [segment.out() for segment in in_order(draft, content)]
+
+
+def emit_text(draft: Draft, content: Sequence[SegmentRef | GroupSpec],
+              writer: Writer) -> list[str]:
+    """``emit``'s segments as ``writer`` writes them, each straight from its values."""
+    return writer.from_values(in_order(draft, content))
+
+
+def in_order(draft: Draft, content: Sequence[SegmentRef | GroupSpec]) -> list[Draft]:
+    """The draft's segment drafts in the order of the message structure."""
+    found: list[Draft] = []
+    segments, groups = draft.segments, draft.groups
     for node in content:
         if isinstance(node, SegmentRef):
-            written += [s.out() for s in draft.segments.get(node.tag, ())]
+            if node.tag in segments:
+                found += segments[node.tag]
             continue
-        for instance in draft.groups.get(node.name, ()):
-            written += emit(instance, node.content)
-    return written
+        for instance in groups.get(node.name, ()):
+            found += in_order(instance, node.content)
+    return found
 
 
 # --- conversions ------------------------------------------------------------------------------
@@ -303,6 +378,14 @@ class Translate:
     codes: dict[str, str]
     default: str | None
     position: Position
+    #: The first code of each value (what ``write`` looks for).
+    _code_of: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        code_of: dict[str, str] = {}
+        for code, value in self.codes.items():
+            code_of.setdefault(value, code)
+        object.__setattr__(self, "_code_of", code_of)
 
     def read(self, text: str, segment: Segment, ctx: ReadContext) -> Any:
         found = self.codes.get(text, self.default)
@@ -312,7 +395,8 @@ class Translate:
         return found
 
     def write(self, value: Any) -> list[tuple[Position | None, str]]:
-        code = next((c for c, v in self.codes.items() if v == value), None)
+        code = self._code_of.get(value) if type(value) is str \
+            else next((c for c, v in self.codes.items() if v == value), None)
         if code is None:
             raise RenderError(f"{value!r} has no code in table {self.name}")
         return [(None, code)]
@@ -409,10 +493,9 @@ class ValueField:
         return self.convert.read(self.default, segment, ctx)
 
     def write(self, value: Any, draft: Draft) -> None:
-        if value is None and self.default is not None and self.each is None:
-            self._put_text(self.default, draft)
-            return
         if value is None:
+            if self.default is not None and self.each is None:
+                self._put_text(self.default, draft)
             return
         if self.each is not None:
             for item in value:
@@ -422,9 +505,48 @@ class ValueField:
 
     def _put(self, value: Any, draft: Draft) -> None:
         source = self.sources[0]
-        segment = source.locator.make(draft, fresh=False)
+        segment = draft
+        for opening in source.locator.openings:  # Locator.make(draft, fresh=False), inline
+            segment = segment.child(opening, False)
         for position, text in self.convert.write(value):
             self._set(segment, position or source.position, text)
+
+    def writer(self) -> Callable[[Any, Draft], None]:
+        """``write`` as one function, for the common shape (one place, no default, not a
+        list: nothing but the value decides where it goes); ``write`` itself otherwise."""
+        if len(self.sources) != 1 or self.default is not None or self.each is not None:
+            return self.write
+        source = self.sources[0]
+        openings, position, convert, put = (source.locator.openings, source.position,
+                                            self.convert, self._set)
+        if not isinstance(convert, Text | Checked):
+            def write(value: Any, draft: Draft) -> None:
+                if value is None:
+                    return
+                segment = draft
+                for opening in openings:
+                    segment = segment.child(opening, False)
+                for at, text in convert.write(value):
+                    put(segment, at or position, text)
+            return write
+
+        key, representation = (position.element, position.component), position.representation
+        # an alphanumeric text within its length needs no more checking (``_set``)
+        low, high = (representation.min, representation.max) \
+            if representation is not None and representation.format == "an" else (1, 0)
+
+        def write_text(value: Any, draft: Draft) -> None:  # their write: [(None, str(value))]
+            if value is None:
+                return
+            segment = draft
+            for opening in openings:
+                segment = segment.child(opening, False)
+            text = str(value)
+            if low <= len(text) <= high:
+                segment.values[key] = text
+            else:
+                put(segment, position, text)
+        return write_text
 
     def _put_text(self, code: str, draft: Draft) -> None:
         source = self.sources[0]
@@ -434,10 +556,13 @@ class ValueField:
         """Refuse what the validator would refuse (the ISO 9735 representation: a/an/n and
         length): rendering must never send a partner a message our own validator rejects."""
         representation = position.representation
-        error = format_error(representation, text) if representation is not None else None
-        if error is not None:
-            raise RenderError(f"{self.name}: {segment.tag} {position.id}: {error[1]}")
-        segment.set(position, text)
+        if representation is not None and not (  # an alphanumeric text within its length
+                representation.format == "an"
+                and representation.min <= len(text) <= representation.max):
+            error = format_error(representation, text)
+            if error is not None:
+                raise RenderError(f"{self.name}: {segment.tag} {position.id}: {error[1]}")
+        segment.values[(position.element, position.component)] = text
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +574,10 @@ class Constant:
     code: str
 
     def put(self, draft: Draft) -> None:
-        self.locator.make(draft, fresh=False).set(self.position, self.code)
+        segment = draft
+        for opening in self.locator.openings:  # Locator.make(draft, fresh=False), inline
+            segment = segment.child(opening, False)
+        segment.values[(self.position.element, self.position.component)] = self.code
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,6 +593,9 @@ class ObjectField:
     constants: tuple[Constant, ...] = ()
     #: The same reading as one generated function (``codegen.py``), installed once compiled.
     _reader: Callable[[Scope, ReadContext], dict[str, Any]] | None = field(
+        default=None, init=False, repr=False, compare=False)
+    #: Each field's name and how it is written (``ValueField.writer``), made on first use.
+    _writes: tuple[tuple[str, Callable[[Any, Draft], None]], ...] | None = field(
         default=None, init=False, repr=False, compare=False)
 
     def read(self, scope: Scope, ctx: ReadContext, into: dict[str, Any]) -> None:
@@ -496,10 +627,15 @@ class ObjectField:
             self.write_object(item, self.locator.make(draft, fresh=self.many))
 
     def write_object(self, value: Any, draft: Draft) -> None:
+        writes = self._writes
+        if writes is None:
+            writes = tuple((plan.name, plan.writer() if isinstance(plan, ValueField)
+                            else plan.write) for plan in self.fields)
+            object.__setattr__(self, "_writes", writes)
         for constant in self.constants:
             constant.put(draft)
-        for plan in self.fields:
-            plan.write(getattr(value, plan.name), draft)
+        for name, write in writes:
+            write(getattr(value, name), draft)
 
 
 def _anchor(scope: Scope) -> Segment | None:

@@ -11,10 +11,16 @@ from gateway.catalog.catalog import CompiledMessage
 from gateway.model.arranged import Arranged
 from gateway.model.canonical import Canonical, CanonicalMessage
 from gateway.model.edifact import Interchange, Message
-from gateway.pipeline.mapping.compiled import Draft, ObjectField, ReadContext, emit
+from gateway.pipeline.mapping.compiled import (
+    Draft,
+    ObjectField,
+    ReadContext,
+    emit,
+    emit_text,
+)
 from gateway.pipeline.mapping.extract import Extractor
 from gateway.pipeline.validate import arrange, segment_patterns
-from gateway.wire.edifact.writer import OutSegment
+from gateway.wire.edifact.writer import OutSegment, Writer
 
 
 @dataclass(frozen=True)
@@ -55,13 +61,23 @@ class CompiledMapping:
     def render(self, canonical: Canonical, reference: str) -> list[OutSegment]:
         """UNH .. UNT of one message carrying ``canonical`` (of this mapping's kind: the caller
         picked the mapping by it); ``reference`` is its 0062."""
+        body = emit(self._draft(canonical), self.structure.spec.content)
+        return [self._unh(reference), *body, ("UNT", [str(len(body) + 2), reference])]
+
+    def render_text(self, canonical: Canonical, reference: str, writer: Writer) -> list[str]:
+        """``render``'s segments as ``writer`` writes them (without the lists between)."""
+        body = emit_text(self._draft(canonical), self.structure.spec.content, writer)
+        return [writer.segment(*self._unh(reference)), *body,
+                writer.segment("UNT", [str(len(body) + 2), reference])]
+
+    def _draft(self, canonical: Canonical) -> Draft:
         draft = Draft()
         self.root.write_object(canonical, draft)
+        return draft
+
+    def _unh(self, reference: str) -> OutSegment:
         spec = self.structure.spec
-        body = emit(draft, spec.content)
-        identifier = [spec.type, spec.version, spec.release, spec.agency]
-        return [("UNH", [reference, identifier]), *body,
-                ("UNT", [str(len(body) + 2), reference])]
+        return ("UNH", [reference, [spec.type, spec.version, spec.release, spec.agency]])
 
 
 @dataclass(frozen=True)
