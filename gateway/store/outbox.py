@@ -14,8 +14,10 @@ stops holding back its destination, waits for ops, and ``requeue_parked`` puts i
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,3 +176,92 @@ async def exists(connection: Connection, dispatch_key: str) -> bool:
     found = await connection.fetchval("SELECT 1 FROM outbox WHERE dispatch_key = $1",
                                       storable_text(dispatch_key))
     return found is not None
+
+
+# --- several rows at once ---------------------------------------------------------------------
+# One statement for any number of rows (``unnest`` of one array per column): a round trip to
+# the database costs far more than a row, for answers in a batch as for one.  The rows are the
+# same ``add`` (and ``answers.record_signed``) write, added in the order given, so that their
+# ids ascend with it: a destination's rows go out in id order.
+
+
+@dataclass(frozen=True, slots=True)
+class NewRow:
+    """An outbox row to add: what ``add`` takes."""
+
+    interchange_id: int
+    message_id: int | None
+    channel: str
+    destination: str
+    dispatch_key: str
+    body: bytes
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRecord:
+    """The non-repudiation record of a row sent signed: ``store.answers.SignedAnswer`` less
+    what the row gives (its id, submission and message)."""
+
+    kind: str
+    file_name: str
+    answer_sha256: str
+    signature_sha256: str
+    certificate_sha256: str
+    signed_at: dt.datetime
+
+
+_ROWS = ("unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[],"
+         " $7::text[]{more}) WITH ORDINALITY AS r(interchange_id, message_id, channel,"
+         " destination, dispatch_key, body, properties{names}, n)")
+_INSERT_ROWS = ("INSERT INTO outbox (interchange_id, message_id, channel, destination,"
+                " dispatch_key, body, properties) SELECT interchange_id, message_id, channel,"
+                " destination, dispatch_key, body, properties::jsonb FROM r ORDER BY n"
+                " RETURNING id, dispatch_key")
+
+
+async def add_many(connection: Connection, rows: Sequence[NewRow]) -> list[int]:
+    """``add`` of each row, in one statement; their ids, in the order of ``rows``."""
+    if not rows:
+        return []
+    added = await connection.fetch(
+        f"WITH r AS (SELECT * FROM {_ROWS.format(more='', names='')}),"
+        f" added AS ({_INSERT_ROWS})"
+        " SELECT added.id FROM added JOIN r USING (dispatch_key) ORDER BY r.n",
+        *_columns(rows))
+    return [record["id"] for record in added]
+
+
+async def add_signed(connection: Connection,
+                     rows: Sequence[tuple[NewRow, SignedRecord]]) -> list[int]:
+    """Rows signed before they are stored, each with its non-repudiation record (the row of
+    ``store.answers.record_signed``), in one statement; the rows' ids, in the given order."""
+    if not rows:
+        return []
+    records = [record for _, record in rows]
+    added = await connection.fetch(
+        "WITH r AS (SELECT * FROM "
+        + _ROWS.format(more=", $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],"
+                            " $13::timestamptz[]",
+                       names=", kind, file_name, answer_sha256, signature_sha256,"
+                             " certificate_sha256, signed_at")
+        + f"), added AS ({_INSERT_ROWS}),"
+        " recorded AS (INSERT INTO signed_answers (interchange_id, message_id, outbox_id, kind,"
+        "   file_name, answer_sha256, signature_sha256, certificate_sha256, signed_at)"
+        "   SELECT r.interchange_id, r.message_id, added.id, r.kind, r.file_name,"
+        "   r.answer_sha256, r.signature_sha256, r.certificate_sha256, r.signed_at"
+        "   FROM added JOIN r USING (dispatch_key) ORDER BY r.n)"
+        " SELECT added.id FROM added JOIN r USING (dispatch_key) ORDER BY r.n",
+        *_columns([row for row, _ in rows]),
+        [storable_text(r.kind) for r in records], [storable_text(r.file_name) for r in records],
+        [r.answer_sha256 for r in records], [r.signature_sha256 for r in records],
+        [r.certificate_sha256 for r in records], [r.signed_at for r in records])
+    return [record["id"] for record in added]
+
+
+def _columns(rows: Sequence[NewRow]) -> list[list[Any]]:
+    """The rows' values column by column, as ``add`` stores each."""
+    return [[r.interchange_id for r in rows], [r.message_id for r in rows],
+            [r.channel for r in rows], [r.destination for r in rows],
+            [r.dispatch_key for r in rows], [r.body for r in rows],
+            [storable_document(r.properties) for r in rows]]
