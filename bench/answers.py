@@ -1,7 +1,7 @@
-"""Signed answers per second (render, sign, store) beside bare CMS signing, in one process.
+"""Signed answers per second (render, sign, store) beside bare CMS signing.
 
     .venv/bin/python bench/answers.py [--seconds 3] [--rounds 3] [--database-url URL]
-                                      [--batch 50] [--workers 4]
+                                      [--batch 50] [--workers 4] [--processes 2]
 
 For an RSA-2048 and an ECDSA P-256 signing key, each figure for ``--seconds``, measured in
 ``--rounds`` turns with the others (so that a busy machine weighs on them alike):
@@ -19,6 +19,13 @@ For an RSA-2048 and an ECDSA P-256 signing key, each figure for ``--seconds``, m
   here is the kinder figure.)  With one worker, with ``--workers`` at once (the answer
   consumer takes several answers at a time), and one worker writing ``--batch`` answers per
   transaction.
+- the same answers stored by ``store.outbox.add_signed``: each answer's row and record in one
+  statement (one round trip instead of three), one answer or ``--batch`` per transaction
+  (one statement for the batch);
+- labelled as such, the batched one-statement figure with the work split over
+  ``--processes`` processes (0: not measured), each rendering, signing and storing on its own
+  connection as the one-process figure does: what a machine with that many cores makes.
+  Every other figure is one process, whose Python runs on one core.
 
 Prints each rate and its share of the bare signing rate (issue 10's target for answers: at
 least 50%).  The scratch database (``gw_bench_<random>``) is created, migrated and dropped.
@@ -31,12 +38,15 @@ import argparse
 import asyncio
 import datetime as dt
 import itertools
+import multiprocessing
+import multiprocessing.process
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +62,8 @@ from gateway.model.canonical.responses import Answered, Reason
 from gateway.model.edifact import PartyId
 from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.respond import render_answer
-from gateway.security.pki import KeyType, create_ca, issue_signing_certificate
-from gateway.security.signing import Signature, Signer, SigningKey
+from gateway.security.pki import Issued, KeyType, create_ca, issue_signing_certificate
+from gateway.security.signing import Signature, Signer, SigningKey, signing_key
 from gateway.store import answers, outbox
 from gateway.store.database import upgrade
 
@@ -91,9 +101,12 @@ def render(mappings: Mappings, number: int) -> bytes:
                          prepared=dt.datetime.now(dt.UTC))
 
 
-def signer(kind: KeyType) -> Signer:
-    issued = issue_signing_certificate(create_ca(f"bench {kind} CA", kind=kind),
-                                       "bench gateway", kind=kind)
+def certificate(kind: KeyType) -> Issued:
+    return issue_signing_certificate(create_ca(f"bench {kind} CA", kind=kind), "bench gateway",
+                                     kind=kind)
+
+
+def signer(issued: Issued) -> Signer:
     return Signer([SigningKey(issued.certificate, issued.private_key)])
 
 
@@ -135,46 +148,146 @@ class Answers:
         body = render(self.mappings, number)
         return number, body, self.signer.sign(body)
 
-    async def store(self, connection: Any, number: int, body: bytes,
-                    signature: Signature) -> None:
-        """What the gateway stores for one signed answer (see the module's note)."""
-        name = f"DEC-2026-000123.{self.interchange_id}.1.customs.{number}.cusres.edi"
-        await outbox.add(connection, interchange_id=self.interchange_id, message_id=None,
-                         channel="mailbox", destination="demo-van",
-                         dispatch_key=f"answer-{number}", body=body, properties={
-                             "file_name": name, "kind": "CUSRES", "partner": "demo-van",
-                             "interchange_ref": f"A{number:013d}", "agency": "customs"})
-        outbox_id: int = await connection.fetchval("SELECT lastval()")
-        await answers.record_signed(connection, answers.SignedAnswer(
-            interchange_id=self.interchange_id, message_id=None, outbox_id=outbox_id,
-            kind="CUSRES", file_name=name, answer_sha256=signature.content_digest,
+    def row(self, number: int, body: bytes) -> outbox.NewRow:
+        """The outbox row of an answer, with the properties the answer desk writes."""
+        return outbox.NewRow(
+            interchange_id=self.interchange_id, message_id=None, channel="mailbox",
+            destination="demo-van", dispatch_key=f"answer-{number}", body=body, properties={
+                "file_name": self.name(number), "kind": "CUSRES", "partner": "demo-van",
+                "interchange_ref": f"A{number:013d}", "agency": "customs"})
+
+    def name(self, number: int) -> str:
+        return f"DEC-2026-000123.{self.interchange_id}.1.customs.{number}.cusres.edi"
+
+    async def store(self, connection: Any, ready: list[tuple[int, bytes, Signature]]) -> None:
+        """What the gateway stores for each signed answer (see the module's note), one
+        statement at a time: ``outbox.add``, its id, ``answers.record_signed``."""
+        for number, body, signature in ready:
+            row = self.row(number, body)
+            await outbox.add(connection, interchange_id=row.interchange_id,
+                             message_id=row.message_id, channel=row.channel,
+                             destination=row.destination, dispatch_key=row.dispatch_key,
+                             body=row.body, properties=row.properties)
+            outbox_id: int = await connection.fetchval("SELECT lastval()")
+            await answers.record_signed(connection, answers.SignedAnswer(
+                interchange_id=self.interchange_id, message_id=None, outbox_id=outbox_id,
+                kind="CUSRES", file_name=self.name(number),
+                answer_sha256=signature.content_digest,
+                signature_sha256=signature.signature_digest,
+                certificate_sha256=signature.certificate_fingerprint,
+                signed_at=signature.signed_at))
+
+    async def store_at_once(self, connection: Any,
+                            ready: list[tuple[int, bytes, Signature]]) -> None:
+        """The same rows, all of ``ready`` in one statement (``outbox.add_signed``)."""
+        await outbox.add_signed(connection, [(self.row(number, body), outbox.SignedRecord(
+            kind="CUSRES", file_name=self.name(number), answer_sha256=signature.content_digest,
             signature_sha256=signature.signature_digest,
             certificate_sha256=signature.certificate_fingerprint,
-            signed_at=signature.signed_at))
+            signed_at=signature.signed_at)) for number, body, signature in ready])
 
 
-async def worker(connection: Any, made: Answers, batch: int, deadline: float) -> int:
+#: How a worker stores the answers of one transaction.
+Store = Callable[[Answers, Any, list[tuple[int, bytes, Signature]]], Awaitable[None]]
+
+
+async def worker(connection: Any, made: Answers, batch: int, deadline: float,
+                 store: Store) -> int:
     """Answers made and stored, ``batch`` per transaction, until ``deadline``."""
     count = 0
     while time.perf_counter() < deadline:
         ready = [made.make() for _ in range(batch)]
         async with connection.transaction():
-            for answer in ready:
-                await made.store(connection, *answer)
+            await store(made, connection, ready)
         count += batch
     return count
 
 
-def answers_made(connections: list[Any], made: Answers, batch: int) -> Figure:
+def answers_made(connections: list[Any], made: Answers, batch: int,
+                 store: Store = Answers.store) -> Figure:
     """Answers made and stored with one worker per connection (the answer consumer takes
     several answers at once: bus/responses.py PREFETCH): their rendering and signing take
     turns on the one core Python gives them, their database round trips overlap."""
     async def measure(seconds: float) -> tuple[int, float]:
         start = time.perf_counter()
-        counts = await asyncio.gather(*(worker(c, made, batch, start + seconds)
+        counts = await asyncio.gather(*(worker(c, made, batch, start + seconds, store)
                                         for c in connections))
         return sum(counts), time.perf_counter() - start
     return measure
+
+
+# --- the same work in other processes ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Share:
+    """What another process needs to make and store answers as this one does."""
+
+    database_url: str
+    certificate_pem: bytes
+    key_pem: bytes
+    interchange_id: int
+    batch: int
+
+
+#: Each helper process numbers its answers from its own multiple of this (this process from
+#: 1): dispatch keys are unique, and a control reference (A + 13 digits) holds the number.
+HELPER_NUMBERS = 10**11
+
+
+def serve(pipe: Pipe, share: Share, block: int) -> None:
+    """A helper process numbering from ``block * HELPER_NUMBERS``: set up (mappings, the
+    same signing key, a connection), say so, then for each number of seconds received make
+    and store answers that long (one worker, ``share.batch`` per transaction in one
+    statement) and send back how many."""
+    loop = asyncio.new_event_loop()
+    connection = loop.run_until_complete(asyncpg.connect(share.database_url))
+    _, mappings = load_compiled(None)
+    key = signing_key(share.certificate_pem, share.key_pem)
+    made = Answers(mappings, Signer([key]), share.interchange_id,
+                   itertools.count(block * HELPER_NUMBERS))
+    pipe.send("ready")
+    while (seconds := pipe.recv()) is not None:
+        pipe.send(loop.run_until_complete(worker(
+            connection, made, share.batch, time.perf_counter() + seconds,
+            Answers.store_at_once)))
+    loop.run_until_complete(connection.close())
+
+
+class Helpers:
+    """Processes making answers at the same time (``serve``), started and set up before any
+    figure is measured; numbered from ``first`` (see ``HELPER_NUMBERS``) on."""
+
+    def __init__(self, count: int, share: Share, first: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._pipes: list[Pipe] = []
+        self._processes: list[multiprocessing.process.BaseProcess] = []
+        for block in range(first, first + count):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=serve, args=(theirs, share, block), daemon=True)
+            process.start()
+            self._pipes.append(ours)
+            self._processes.append(process)
+        for pipe in self._pipes:
+            pipe.recv()
+
+    def figure(self) -> Figure:
+        async def measure(seconds: float) -> tuple[int, float]:
+            return await asyncio.to_thread(self._run, seconds)
+        return measure
+
+    def _run(self, seconds: float) -> tuple[int, float]:
+        start = time.perf_counter()
+        for pipe in self._pipes:
+            pipe.send(seconds)
+        counts: list[int] = [pipe.recv() for pipe in self._pipes]
+        return sum(counts), time.perf_counter() - start
+
+    def close(self) -> None:
+        for pipe in self._pipes:
+            pipe.send(None)
+        for process in self._processes:
+            process.join(timeout=30)
 
 
 async def scratch_database(admin_url: str) -> tuple[str, str]:
@@ -207,29 +320,45 @@ async def measure(args: argparse.Namespace, mappings: Mappings, url: str) -> Non
         print(f"signed answers (render, sign, store), {args.seconds:g} s per figure; "
               f"a D96B CUSRES of {len(body)} bytes")
         numbers = itertools.count(1)
-        for kind in KINDS:
-            made = Answers(mappings, signer(kind), interchange_id, numbers)
-            await report(kind, made, body, connections, args)
+        for index, kind in enumerate(KINDS):
+            issued = certificate(kind)
+            made = Answers(mappings, signer(issued), interchange_id, numbers)
+            share = Share(url, issued.certificate_pem, issued.key_pem, interchange_id,
+                          args.batch)
+            helpers = Helpers(args.processes, share, 1 + index * args.processes) \
+                if args.processes else None
+            try:
+                await report(kind, made, body, connections, args, helpers)
+            finally:
+                if helpers is not None:
+                    helpers.close()
     finally:
         for connection in connections:
             await connection.close()
 
 
 async def report(kind: KeyType, made: Answers, body: bytes, connections: list[Any],
-                 args: argparse.Namespace) -> None:
+                 args: argparse.Namespace, helpers: Helpers | None) -> None:
     """Every figure in turn, ``--rounds`` times, so that the machine's other work weighs on
     each alike; each rate is its total count over its total time."""
+    one, batch = connections[:1], args.batch
     figures: dict[str, Figure] = {
         "bare PKCS7SignatureBuilder": bare(made.signer.keys[0], body),
         "render alone (render_answer)": timed(lambda n: render(made.mappings, n)),
         "Signer.sign alone": timed(lambda n: made.signer.sign(body)),
         "render + sign, nothing stored": timed(lambda n: made.make()),
-        "answers, 1 worker, 1 per transaction": answers_made(connections[:1], made, 1),
+        "answers, 1 worker, 1 per transaction": answers_made(one, made, 1),
         f"answers, {len(connections)} workers, 1 per transaction each":
             answers_made(connections, made, 1),
-        f"answers, 1 worker, {args.batch} per transaction":
-            answers_made(connections[:1], made, args.batch),
+        f"answers, 1 worker, {batch} per transaction": answers_made(one, made, batch),
+        "answers, 1 worker, 1 per transaction, one statement":
+            answers_made(one, made, 1, Answers.store_at_once),
+        f"answers, 1 worker, {batch} per transaction, one statement":
+            answers_made(one, made, batch, Answers.store_at_once),
     }
+    if helpers is not None:
+        figures[f"{args.processes} PROCESSES: answers, {batch} per transaction, "
+                "one statement"] = helpers.figure()
     totals = dict.fromkeys(figures, (0, 0.0))
     for _ in range(args.rounds):
         for name, measure in figures.items():
@@ -239,7 +368,10 @@ async def report(kind: KeyType, made: Answers, body: bytes, connections: list[An
     reference = rates["bare PKCS7SignatureBuilder"]
     print(f"{kind}:")
     for name, value in rates.items():
-        print(f"  {name:45s} {value:8.0f}/s  {value / reference:4.0%} of bare")
+        print(f"  {name:62s} {value:8.0f}/s  {value / reference:4.0%} of bare")
+    if helpers is not None:
+        print(f"  (the {args.processes} PROCESSES figure uses {args.processes} cores; every "
+              "other figure, the bare one too, is one process)")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -263,6 +395,8 @@ def main() -> None:
                         "the batched figure")
     parser.add_argument("--workers", type=int, default=4, help="answers in flight at once, "
                         "each on its own connection, in the concurrent figure")
+    parser.add_argument("--processes", type=int, default=2, help="processes in the figure "
+                        "labelled PROCESSES (0: leave it out)")
     args = parser.parse_args()
     asyncio.run(run(args))
 
