@@ -197,10 +197,20 @@ class Draft:
         pool = pools.get(opening.name)
         if pool is None:
             pool = pools[opening.name] = []
-        elif not fresh:
-            found = _matching(pool, opening)
-            if found is not None:
-                return found
+        elif not fresh:  # the first draft whose values (a group's: its trigger's) match
+            checks = opening.checks
+            if not checks:  # every draft of a group pool has its trigger
+                return pool[0]
+            for existing in pool:
+                target = existing.trigger if opening.group else existing
+                if target is None:
+                    continue
+                values = target.values
+                for key, codes in checks:
+                    if values.get(key) not in codes:
+                        break
+                else:
+                    return existing
         if opening.group:  # an instance opened by its trigger, which carries the conditions
             trigger = Draft(opening.trigger, dict(opening.codes), _NO_CHILDREN, _NO_CHILDREN)
             made = Draft("", {}, {opening.trigger: [trigger]}, {}, trigger)
@@ -235,25 +245,6 @@ class _Childless(dict[str, list[Draft]]):
 
 
 _NO_CHILDREN = _Childless()
-
-
-def _matching(pool: list[Draft], opening: Opening) -> Draft | None:
-    """The first draft of ``pool`` whose values (a group's: its trigger's) meet the
-    conditions of ``opening``."""
-    checks = opening.checks
-    if not checks:  # every draft of a group pool has its trigger (``child`` makes it)
-        return pool[0]
-    for existing in pool:
-        target = existing.trigger if opening.group else existing
-        if target is None:
-            continue
-        values = target.values
-        for key, codes in checks:
-            if values.get(key) not in codes:
-                break
-        else:
-            return existing
-    return None
 
 
 def emit(draft: Draft, content: Sequence[SegmentRef | GroupSpec]) -> list[OutSegment]:
