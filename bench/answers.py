@@ -21,7 +21,8 @@ For an RSA-2048 and an ECDSA P-256 signing key, each figure for ``--seconds``, m
   transaction.
 - the same answers stored by ``store.outbox.add_signed``: each answer's row and record in one
   statement (one round trip instead of three), one answer or ``--batch`` per transaction
-  (one statement for the batch);
+  (one statement for the batch), with one worker and with ``--workers`` (while one waits
+  for the database, another renders and signs);
 - labelled as such, the batched one-statement figure with the work split over
   ``--processes`` processes (0: not measured), each rendering, signing and storing on its own
   connection as the one-process figure does: what a machine with that many cores makes.
@@ -355,6 +356,8 @@ async def report(kind: KeyType, made: Answers, body: bytes, connections: list[An
             answers_made(one, made, 1, Answers.store_at_once),
         f"answers, 1 worker, {batch} per transaction, one statement":
             answers_made(one, made, batch, Answers.store_at_once),
+        f"answers, {len(connections)} workers, {batch} per transaction each, one statement":
+            answers_made(connections, made, batch, Answers.store_at_once),
     }
     if helpers is not None:
         figures[f"{args.processes} PROCESSES: answers, {batch} per transaction, "
@@ -368,7 +371,7 @@ async def report(kind: KeyType, made: Answers, body: bytes, connections: list[An
     reference = rates["bare PKCS7SignatureBuilder"]
     print(f"{kind}:")
     for name, value in rates.items():
-        print(f"  {name:62s} {value:8.0f}/s  {value / reference:4.0%} of bare")
+        print(f"  {name:66s} {value:8.0f}/s  {value / reference:4.0%} of bare")
     if helpers is not None:
         print(f"  (the {args.processes} PROCESSES figure uses {args.processes} cores; every "
               "other figure, the bare one too, is one process)")
