@@ -17,7 +17,7 @@ from typing import Any
 NUL = "\x00"
 #: How a NUL is shown once stored: readable in ``gateway track``, never a terminator.
 NUL_ESCAPE = "\\x00"
-#: JSON escapes that may stand for a NUL or a surrogate (U+D800-U+DFFF): \u0000, \udXXX.
+#: JSON escapes that may stand for a NUL or a surrogate (U+D800-U+DFFF): \u0000, \ud800..\udfff.
 _SUSPECT_ESCAPES = ("\\u0000", "\\ud", "\\uD")
 
 
