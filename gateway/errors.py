@@ -46,6 +46,17 @@ class EnvelopeError(InboundRejected):
         self.segment_position = segment_position
 
 
+class XmlRejected(InboundRejected):
+    """An XML submission the hardened reader refuses: not well-formed, a DOCTYPE, something
+    outside the document it refers to, or over a size, depth or element-count limit."""
+
+    code = "xml_rejected"
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        super().__init__(message if line is None else f"line {line}: {message}")
+        self.line = line
+
+
 class AgreementError(InboundRejected):
     """Unknown partner, sender ID not theirs, bad signature."""
 
