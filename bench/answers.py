@@ -165,27 +165,22 @@ class Answers:
         statement at a time: ``outbox.add``, its id, ``answers.record_signed``."""
         for number, body, signature in ready:
             row = self.row(number, body)
-            await outbox.add(connection, interchange_id=row.interchange_id,
-                             message_id=row.message_id, channel=row.channel,
-                             destination=row.destination, dispatch_key=row.dispatch_key,
-                             body=row.body, properties=row.properties)
-            outbox_id: int = await connection.fetchval("SELECT lastval()")
-            await answers.record_signed(connection, answers.SignedAnswer(
-                interchange_id=self.interchange_id, message_id=None, outbox_id=outbox_id,
-                kind="CUSRES", file_name=self.name(number),
-                answer_sha256=signature.content_digest,
-                signature_sha256=signature.signature_digest,
-                certificate_sha256=signature.certificate_fingerprint,
-                signed_at=signature.signed_at))
+            outbox_id = await outbox.add(
+                connection, interchange_id=row.interchange_id, message_id=row.message_id,
+                channel=row.channel, destination=row.destination,
+                dispatch_key=row.dispatch_key, body=row.body, properties=row.properties)
+            await answers.record_signed(
+                connection, interchange_id=self.interchange_id, message_id=None,
+                outbox_id=outbox_id, record=outbox.SignedRecord.of(
+                    "CUSRES", self.name(number), signature))
 
     async def store_at_once(self, connection: Any,
                             ready: list[tuple[int, bytes, Signature]]) -> None:
         """The same rows, all of ``ready`` in one statement (``outbox.add_signed``)."""
-        await outbox.add_signed(connection, [(self.row(number, body), outbox.SignedRecord(
-            kind="CUSRES", file_name=self.name(number), answer_sha256=signature.content_digest,
-            signature_sha256=signature.signature_digest,
-            certificate_sha256=signature.certificate_fingerprint,
-            signed_at=signature.signed_at)) for number, body, signature in ready])
+        await outbox.add_signed(connection, [
+            (self.row(number, body),
+             outbox.SignedRecord.of("CUSRES", self.name(number), signature))
+            for number, body, signature in ready])
 
 
 #: How a worker stores the answers of one transaction.

@@ -218,13 +218,10 @@ class MailboxDispatcher:
     async def record(self, connection: Any, row: OutboxRow) -> dict[str, Any]:
         """The non-repudiation record of a row just written (relay ``on_done``)."""
         signature = self._signed.pop(row.id)
-        await answers.record_signed(connection, answers.SignedAnswer(
-            interchange_id=row.interchange_id, message_id=row.message_id, outbox_id=row.id,
-            kind=row.properties.get("kind", ""), file_name=file_name(row),
-            answer_sha256=signature.content_digest,
-            signature_sha256=signature.signature_digest,
-            certificate_sha256=signature.certificate_fingerprint,
-            signed_at=signature.signed_at))
+        await answers.record_signed(
+            connection, interchange_id=row.interchange_id, message_id=row.message_id,
+            outbox_id=row.id, record=outbox.SignedRecord.of(
+                row.properties.get("kind", ""), file_name(row), signature))
         return {"file_name": file_name(row), "answer_sha256": signature.content_digest,
                 "signature_sha256": signature.signature_digest}
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from gateway.pipeline.route import CANCELLATION
 from gateway.store.interchanges import ReplyTo
+from gateway.store.outbox import SignedRecord
 from gateway.store.storable import storable_document, storable_optional, storable_text
 
 Connection = Any
@@ -200,25 +201,13 @@ async def mark_overdue(connection: Connection, deadlines: dict[str, float]) -> l
             for r in rows]
 
 
-@dataclass(frozen=True, slots=True)
-class SignedAnswer:
-    interchange_id: int
-    message_id: int | None
-    outbox_id: int
-    kind: str
-    file_name: str
-    answer_sha256: str
-    signature_sha256: str
-    certificate_sha256: str
-    signed_at: dt.datetime
-
-
-async def record_signed(connection: Connection, signed: SignedAnswer) -> None:
+async def record_signed(connection: Connection, *, interchange_id: int, message_id: int | None,
+                        outbox_id: int, record: SignedRecord) -> None:
     """The non-repudiation record of one answer sent (interchanges.sha256 is the other half)."""
     await connection.execute(
         "INSERT INTO signed_answers (interchange_id, message_id, outbox_id, kind, file_name,"
         " answer_sha256, signature_sha256, certificate_sha256, signed_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        signed.interchange_id, signed.message_id, signed.outbox_id,
-        storable_text(signed.kind), storable_text(signed.file_name), signed.answer_sha256,
-        signed.signature_sha256, signed.certificate_sha256, signed.signed_at)
+        interchange_id, message_id, outbox_id, storable_text(record.kind),
+        storable_text(record.file_name), record.answer_sha256, record.signature_sha256,
+        record.certificate_sha256, record.signed_at)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.security.signing import Signature
 from gateway.store.storable import storable_document, storable_text
 
 Connection = Any
@@ -81,12 +82,12 @@ _PENDING = "dispatched_at IS NULL AND parked_at IS NULL"
 
 async def add(connection: Connection, *, interchange_id: int, message_id: int | None,
               channel: str, destination: str, dispatch_key: str, body: bytes,
-              properties: dict[str, Any]) -> None:
-    await connection.execute(
-        "INSERT INTO outbox (interchange_id, message_id, channel, destination, dispatch_key,"
-        " body, properties) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
-        interchange_id, message_id, channel, destination, dispatch_key, body,
-        storable_document(properties))
+              properties: dict[str, Any]) -> int:
+    """One row (``add_many`` of one: the rows are written one way); its id."""
+    (row_id,) = await add_many(connection, [NewRow(
+        interchange_id=interchange_id, message_id=message_id, channel=channel,
+        destination=destination, dispatch_key=dispatch_key, body=body, properties=properties)])
+    return row_id
 
 
 async def claim_pending(connection: Connection, channel: str, limit: int) -> list[OutboxRow]:
@@ -200,8 +201,8 @@ class NewRow:
 
 @dataclass(frozen=True, slots=True)
 class SignedRecord:
-    """The non-repudiation record of a row sent signed: ``store.answers.SignedAnswer`` less
-    what the row gives (its id, submission and message)."""
+    """The non-repudiation record of a row sent signed (table signed_answers), less what the
+    row gives (its id, submission and message)."""
 
     kind: str
     file_name: str
@@ -209,6 +210,13 @@ class SignedRecord:
     signature_sha256: str
     certificate_sha256: str
     signed_at: dt.datetime
+
+    @classmethod
+    def of(cls, kind: str, file_name: str, signature: Signature) -> SignedRecord:
+        return cls(kind=kind, file_name=file_name, answer_sha256=signature.content_digest,
+                   signature_sha256=signature.signature_digest,
+                   certificate_sha256=signature.certificate_fingerprint,
+                   signed_at=signature.signed_at)
 
 
 _ROWS = ("unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[],"

@@ -87,17 +87,12 @@ async def test_signed_rows_and_their_records_are_those_written_one_by_one(
     submission = await add_submission(connection)
     for n in range(30):
         one = row(submission, n, "one")
-        await outbox.add(connection, interchange_id=one.interchange_id,
-                         message_id=one.message_id, channel=one.channel,
-                         destination=one.destination, dispatch_key=one.dispatch_key,
-                         body=one.body, properties=one.properties)
-        outbox_id: int = await connection.fetchval("SELECT lastval()")
-        made = record(n)
-        await answers.record_signed(connection, answers.SignedAnswer(
-            interchange_id=submission, message_id=None, outbox_id=outbox_id, kind=made.kind,
-            file_name=made.file_name, answer_sha256=made.answer_sha256,
-            signature_sha256=made.signature_sha256, certificate_sha256=made.certificate_sha256,
-            signed_at=made.signed_at))
+        outbox_id = await outbox.add(
+            connection, interchange_id=one.interchange_id, message_id=one.message_id,
+            channel=one.channel, destination=one.destination, dispatch_key=one.dispatch_key,
+            body=one.body, properties=one.properties)
+        await answers.record_signed(connection, interchange_id=submission, message_id=None,
+                                    outbox_id=outbox_id, record=record(n))
     ids = await outbox.add_signed(connection, [(row(submission, n, "all"), record(n))
                                                for n in range(30)])
 
