@@ -48,7 +48,9 @@ class Finding:
     """One thing wrong, where it is, and the code the CONTRL reports for it.
 
     ``segment_position`` counts from the start of the interchange; ``element`` and ``component``
-    are 1-based as in ISO 9735-4 S011 (0098 / 0104).
+    are 1-based as in ISO 9735-4 S011 (0098 / 0104).  In an XML document, ``line`` and ``xpath``
+    say where instead (the XPath with the document's own prefixes, e.g.
+    ``/md:MetaData/Declaration/GoodsShipment``), and the code is the nearest 0085 meaning.
     """
 
     code: SyntaxErrorCode
@@ -57,8 +59,14 @@ class Finding:
     segment_position: int | None = None
     element: int | None = None
     component: int | None = None
+    line: int | None = None
+    xpath: str = ""
 
     def describe(self) -> str:
+        if self.line is not None or self.xpath:
+            where = f"line {self.line}" if self.line is not None else ""
+            where += f" {self.xpath}" if self.xpath else ""
+            return f"{where.strip()}: {self.text} [0085={int(self.code)}]"
         where = f"{self.segment_tag} (segment {self.segment_position})" if self.segment_tag else ""
         if self.element is not None:
             where += f" element {self.element}"
