@@ -14,7 +14,7 @@ from typing import Any
 
 import xmlschema
 
-from gateway.catalog.xml import XmlCatalog, XmlKind
+from gateway.pipeline.xml_kinds import XmlCatalog, XmlKind
 from gateway.config.xml_schemas import XmlSchemaEntry, XmlSchemasFile
 from gateway.config.yamlfile import load_model
 from gateway.errors import ConfigError
