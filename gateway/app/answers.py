@@ -21,13 +21,14 @@ from gateway.model.canonical import ApplicationError, CustomsResponse
 from gateway.model.edifact import PartyId
 from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.respond import (
-    ANSWER_MESSAGES,
+    answer_message,
     answer_problem,
     answer_tail,
     clearance,
     is_final,
     read_answer,
     render_answer,
+    render_xml_decision,
     state_of,
     tie_answer,
 )
@@ -184,29 +185,43 @@ class AnswerDesk:
     async def _queue_answer(self, connection: Any, delivered: answers.Delivered, agency: str,
                             answer: Answer, row_id: int) -> None:
         """The answer in the sender's syntax, queued for the partner's outbox after what was
-        queued before (its CONTRL first)."""
-        reply = delivered.reply_to or self._fallback_reply(delivered.partner_id)
-        kind = ANSWER_MESSAGES[answer.kind]
+        queued before (its CONTRL first): to an XML document, in the XML standard its sender
+        speaks (a DEC-DMS declaration gets RES-DMS)."""
+        kind = answer_message(answer.kind, delivered.syntax, delivered.message_type)
         control_reference = f"R{row_id}"
-        try:
-            body = render_answer(
-                answer, self._mappings, release=delivered.release, gateway=self._gateway,
-                reply_to=PartyId(reply.id, reply.qualifier),
-                syntax_version=reply.syntax_version, control_reference=control_reference,
-                prepared=dt.datetime.now(dt.UTC))
-        except RenderError as exc:
-            raise _Refused(f"cannot be written as {kind} {delivered.release}: {exc}",
-                           delivered) from exc
+        if delivered.syntax == "XML":
+            body = render_xml_decision(
+                answer, message_type=delivered.message_type, gateway_id=self._gateway.id,
+                reply_to=delivered.reply_to.id if delivered.reply_to else delivered.partner_id,
+                response_id=control_reference, prepared=dt.datetime.now(dt.UTC))
+        else:
+            body = self._edifact_answer(delivered, answer, control_reference)
         sequence = await answers.answers_taken(connection, delivered.message_id, agency)
         file_name = answer_name(delivered.document_ref or delivered.file_name,
                                 delivered.interchange_id,
-                                answer_tail(delivered.position, agency, sequence, answer.kind))
+                                answer_tail(delivered.position, agency, sequence, answer.kind,
+                                            syntax=delivered.syntax,
+                                            message_type=delivered.message_type))
         await outbox.add(
             connection, interchange_id=delivered.interchange_id,
             message_id=delivered.message_id, channel="mailbox",
             destination=delivered.partner_id, dispatch_key=f"answer-{row_id}", body=body,
             properties={"file_name": file_name, "kind": kind, "partner": delivered.partner_id,
                         "interchange_ref": control_reference, "agency": agency})
+
+    def _edifact_answer(self, delivered: answers.Delivered, answer: Answer,
+                        control_reference: str) -> bytes:
+        reply = delivered.reply_to or self._fallback_reply(delivered.partner_id)
+        try:
+            return render_answer(
+                answer, self._mappings, release=delivered.release, gateway=self._gateway,
+                reply_to=PartyId(reply.id, reply.qualifier),
+                syntax_version=reply.syntax_version, control_reference=control_reference,
+                prepared=dt.datetime.now(dt.UTC))
+        except RenderError as exc:
+            kind = answer_message(answer.kind)
+            raise _Refused(f"cannot be written as {kind} {delivered.release}: {exc}",
+                           delivered) from exc
 
     def _fallback_reply(self, partner_id: str) -> ReplyTo:
         """Whom to answer for an interchange decided before the gateway kept it (migration

@@ -45,7 +45,9 @@ class MessageOutcome:
 #: The end of an answer's outbox file name: ``<uploaded name>.<submission id>.<suffix>``.
 #: Agencies' answers end ``<position>.<agency>.<n>.<suffix>`` (pipeline.respond.answer_tail).
 ACK_SUFFIXES: dict[str, str] = {"CONTRL": "contrl.edi", "ERROR_REPORT": "error.txt",
-                                "CUSRES": "cusres.edi", "APERAK": "aperak.edi"}
+                                "CUSRES": "cusres.edi", "APERAK": "aperak.edi",
+                                "RES-DMS": "res-dms.xml",
+                                "UBL-ApplicationResponse": "application-response.xml"}
 
 
 @dataclass(frozen=True, slots=True)

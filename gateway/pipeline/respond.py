@@ -1,5 +1,6 @@
 """The way back for agencies' answers, pure: where a declaration stands once its agencies
-have spoken, and an answer written in the syntax and release of what it answers.
+have spoken, and an answer written in the syntax and release of what it answers (an answer
+to an XML document in the XML standard its sender speaks: render_xml_decision).
 
 The answer is rendered in the release of the declaration (a D96B CUSDEC is answered with a
 D96B CUSRES), from the gateway to whom the CONTRL went, under a control reference of its own
@@ -24,6 +25,23 @@ from gateway.model.edifact import Delimiters, PartyId
 from gateway.model.outcome import ACK_SUFFIXES
 from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.render import SYNTAX_IDENTIFIER, render_interchange
+from gateway.pipeline.xml_answer import (
+    RES_ACCEPTED,
+    RES_CANCELLED,
+    RES_CONTROL,
+    RES_DOCUMENTS,
+    RES_MANUAL,
+    RES_REGISTERED,
+    RES_REJECTED,
+    RES_RELEASED,
+    UBL_ACCEPTED,
+    UBL_IN_PROCESS,
+    UBL_REJECTED,
+    UBL_UNDER_QUERY,
+    AnswerStandard,
+    XmlAnswerFacts,
+    render_xml_answer,
+)
 from gateway.wire.edifact.syntax import CODECS, invalid_characters
 
 #: The EDIFACT message each kind of answer is written as.
@@ -61,10 +79,75 @@ def state_of(answer: CustomsResponse | ApplicationError) -> str:
     return answer.decision if isinstance(answer, CustomsResponse) else "application_error"
 
 
-def answer_tail(position: int, agency: str, sequence: int, kind: str) -> str:
+def answer_tail(position: int, agency: str, sequence: int, kind: str, *,
+                syntax: str = "EDIFACT", message_type: str = "") -> str:
     """The end of an answer's outbox name after the submission id: the message's position
     in the interchange, the agency, the answer's number from that agency, its suffix."""
-    return f"{position}.{agency}.{sequence}.{ACK_SUFFIXES[ANSWER_MESSAGES[kind]]}"
+    suffix = ACK_SUFFIXES[answer_message(kind, syntax, message_type)]
+    return f"{position}.{agency}.{sequence}.{suffix}"
+
+
+def xml_answer_standard(message_type: str) -> AnswerStandard:
+    """The standard an XML document's sender speaks: a UBL document (``UBL-...``) is answered
+    with a UBL ApplicationResponse, a WCO declaration (``DEC-DMS``) with RES-DMS."""
+    return "UBL-ApplicationResponse" if message_type.upper().startswith("UBL") else "RES-DMS"
+
+
+def answer_message(kind: str, syntax: str = "EDIFACT", message_type: str = "") -> str:
+    """What an answer of ``kind`` is written as, for a message in ``syntax`` of
+    ``message_type`` (its canonical source): CUSRES or APERAK to EDIFACT, RES-DMS or a UBL
+    ApplicationResponse to XML."""
+    if syntax == "XML":
+        return xml_answer_standard(message_type)
+    return ANSWER_MESSAGES[kind]
+
+
+#: RES-DMS Response/FunctionCode of each decision, in the codes of the schema's publisher
+#: (pipeline.xml_answer: HMRC CDS notifications).  "held" without a named check is manual
+#: handling (DMSEXT); a licence check passed or failed accepts or rejects.
+RES_DMS_DECISIONS: dict[str, str] = {
+    "accepted": RES_ACCEPTED, "rejected": RES_REJECTED, "released": RES_RELEASED,
+    "held": RES_MANUAL, "inspection": RES_CONTROL, "pending": RES_REGISTERED,
+    "cancelled": RES_CANCELLED, "documents_required": RES_DOCUMENTS,
+    "licence_passed": RES_ACCEPTED, "licence_failed": RES_REJECTED}
+#: The UBL cbc:ResponseCode (UN/CEFACT 4343 response type) of each decision: a hold, an
+#: inspection or documents asked for put the document "under query"; 4343 has no
+#: cancellation, and a cancelled document is no longer accepted.
+UBL_DECISIONS: dict[str, str] = {
+    "accepted": UBL_ACCEPTED, "rejected": UBL_REJECTED, "released": UBL_ACCEPTED,
+    "held": UBL_UNDER_QUERY, "inspection": UBL_UNDER_QUERY, "pending": UBL_IN_PROCESS,
+    "cancelled": UBL_REJECTED, "documents_required": UBL_UNDER_QUERY,
+    "licence_passed": UBL_ACCEPTED, "licence_failed": UBL_REJECTED}
+
+
+def render_xml_decision(answer: CustomsResponse | ApplicationError, *, message_type: str,
+                        gateway_id: str, reply_to: str, response_id: str,
+                        prepared: dt.datetime) -> bytes:
+    """An agency's answer to a message that came as XML of ``message_type``, in the standard
+    its sender speaks (RES-DMS for a DEC-DMS declaration).  An application error (APERAK in
+    EDIFACT) is a rejection with the agency's errors.  Every value is written so that the
+    answer stays valid: nothing an agency says can make it unwritable."""
+    standard = xml_answer_standard(message_type)
+    decisions = RES_DMS_DECISIONS if standard == "RES-DMS" else UBL_DECISIONS
+    if isinstance(answer, CustomsResponse):
+        code = decisions[answer.decision]
+        accepted = answer.decision not in STOPPING and answer.decision != "cancelled"
+        reasons = answer.reasons
+        agency_reference = answer.agency_reference or ""
+        decided = answer.decided_at
+    else:
+        code = decisions["rejected"]
+        accepted = False
+        reasons = answer.errors
+        agency_reference = ""
+        decided = answer.reported_at
+    facts = XmlAnswerFacts(
+        standard=standard, response_id=response_id, issued=prepared, gateway_id=gateway_id,
+        sender_id=reply_to, document_reference=answer.answers.document_reference,
+        document_type=message_type, accepted=accepted, findings=(), decision_code=code,
+        reasons=tuple((reason.code, reason.text) for reason in reasons),
+        agency_reference=agency_reference, decided=decided)
+    return render_xml_answer(facts)
 
 
 def render_answer(answer: CustomsResponse | ApplicationError, mappings: Mappings, *,

@@ -41,6 +41,16 @@ class XmlAnswerFacts:
     document_type: str
     accepted: bool
     findings: tuple[Finding, ...]
+    #: An agency's decision rather than the gateway's acknowledgement: the RES-DMS
+    #: Response/FunctionCode (RES_*) or the UBL cbc:ResponseCode (UNCL 4343) to write instead
+    #: of the one ``accepted`` gives.
+    decision_code: str = ""
+    #: An agency's reasons, (code or None, text): errors of a rejection, remarks otherwise.
+    reasons: tuple[tuple[str | None, str], ...] = ()
+    #: The agency's own registration of the declaration (RES-DMS Declaration/ID, the MRN).
+    agency_reference: str = ""
+    #: When the agency decided (RES-DMS Declaration/AcceptanceDateTime or RejectionDateTime).
+    decided: dt.datetime | None = None
 
 
 # -- hostile values ------------------------------------------------------------------------
@@ -91,6 +101,8 @@ RES_REFERENCE_LIMIT = 35  # Response/FunctionalReferenceID, Declaration/Function
 RES_DESCRIPTION_LIMIT = 512  # Error/Description an..512
 RES_VALIDATION_CODE_LIMIT = 8  # Error/ValidationCode an..8
 RES_AGENCY_NAME_LIMIT = 70  # md:ResponsibleAgencyName an..70
+RES_DECLARATION_ID_LIMIT = 70  # Declaration/ID an..70
+RES_STATEMENT_CODE_LIMIT = 17  # AdditionalInformation/StatementCode an..17
 #: Pointer/SequenceNumeric is n..5.
 RES_SEQUENCE_LIMIT = 99_999
 #: The WCO data model version of these schemas (the declaration's md:WCODataModelVersionCode).
@@ -162,11 +174,19 @@ def _res_dms(facts: XmlAnswerFacts, findings: Sequence[Finding], left_out: int) 
     if facts.gateway_id:
         meta(root, "ResponsibleAgencyName", xml_text(facts.gateway_id, RES_AGENCY_NAME_LIMIT))
     response = res(root, "Response")
-    res(response, "FunctionCode", RES_REGISTERED if facts.accepted else RES_REJECTED)
+    function = facts.decision_code or (RES_REGISTERED if facts.accepted else RES_REJECTED)
+    res(response, "FunctionCode", function)
     if facts.response_id:
         res(response, "FunctionalReferenceID", xml_text(facts.response_id, RES_REFERENCE_LIMIT))
-    stamp = ds(res(response, "IssueDateTime"), "DateTimeString", _wco_datetime(facts.issued))
-    stamp.set("formatCode", "304")
+    _stamp(ds, res(response, "IssueDateTime"), facts.issued)
+    rejected = function == RES_REJECTED
+    if not rejected:  # an agency's remarks on a decision that is no rejection
+        for code, text in facts.reasons:
+            remark = res(response, "AdditionalInformation")
+            fitting, described = _coded(code, text, RES_STATEMENT_CODE_LIMIT)
+            if fitting:
+                res(remark, "StatementCode", fitting)
+            res(remark, "StatementDescription", xml_text(described, RES_DESCRIPTION_LIMIT))
     for finding in findings:
         error = res(response, "Error")
         res(error, "Description", xml_text(finding.describe(), RES_DESCRIPTION_LIMIT))
@@ -181,11 +201,39 @@ def _res_dms(facts: XmlAnswerFacts, findings: Sequence[Finding], left_out: int) 
             res(pointer, "DocumentSectionCode", section)
     if left_out:
         res(res(response, "Error"), "Description", _left_out_text(left_out))
+    if rejected:  # an agency's reasons for rejecting, as the errors they are
+        for code, text in facts.reasons:
+            error = res(response, "Error")
+            fitting, described = _coded(code, text, RES_VALIDATION_CODE_LIMIT)
+            res(error, "Description", xml_text(described, RES_DESCRIPTION_LIMIT))
+            if fitting:
+                res(error, "ValidationCode", fitting)
     declaration = res(response, "Declaration")
+    # In the order of the schema: AcceptanceDateTime, FunctionalReferenceID, ID,
+    # RejectionDateTime.
+    if facts.decided is not None and function == RES_ACCEPTED:
+        _stamp(ds, res(declaration, "AcceptanceDateTime"), facts.decided)
     if facts.document_reference:
         res(declaration, "FunctionalReferenceID",
             xml_text(facts.document_reference, RES_REFERENCE_LIMIT))
+    if facts.agency_reference:
+        res(declaration, "ID", xml_text(facts.agency_reference, RES_DECLARATION_ID_LIMIT))
+    if facts.decided is not None and rejected and facts.decision_code:
+        _stamp(ds, res(declaration, "RejectionDateTime"), facts.decided)
     return root
+
+
+def _stamp(ds: _Maker, parent: etree._Element, moment: dt.datetime) -> None:
+    ds(parent, "DateTimeString", _wco_datetime(moment)).set("formatCode", "304")
+
+
+def _coded(code: str | None, text: str, limit: int) -> tuple[str, str]:
+    """An agency's reason as (its code when the code fits its element, else ""; its text, led
+    by the code when it did not fit: a code cut short would be another code)."""
+    shown = xml_text(code or "")
+    if len(shown) <= limit:
+        return shown, text
+    return "", f"[{shown}] {text}"
 
 
 # -- UBL 2.1 ApplicationResponse ------------------------------------------------------------
@@ -197,6 +245,8 @@ UBL_VERSION = "2.1"
 #: cbc:ResponseCode, UN/CEFACT code list 4343 (Response type code): AP accepted, RE rejected.
 UBL_ACCEPTED = "AP"
 UBL_REJECTED = "RE"
+UBL_IN_PROCESS = "IP"  # 4343 IP: in process
+UBL_UNDER_QUERY = "UQ"  # 4343 UQ: under query (more information or a check is needed)
 #: UBL texts have no length limit of their own; an answer stays small whatever a partner sent.
 UBL_TEXT_LIMIT = 512
 #: What stands for a reference that could not be read (a required cbc:ID or cbc:LineID):
@@ -220,16 +270,28 @@ def _ubl(facts: XmlAnswerFacts, findings: Sequence[Finding], left_out: int) -> e
             cbc(cac(party, "PartyIdentification"), "ID", xml_text(party_id, UBL_TEXT_LIMIT))
     document = cac(root, "DocumentResponse")
     response = cac(document, "Response")
-    _response_code(cbc, response, facts.accepted)
+    _response_code(cbc, response, facts.accepted, facts.decision_code)
     count = len(findings) + left_out
-    cbc(response, "Description",
-        "accepted" if facts.accepted and not count
-        else f"{'accepted' if facts.accepted else 'rejected'}: {count} finding(s)")
+    verdict = "accepted" if facts.accepted else "rejected"
+    cbc(response, "Description", f"{verdict}: {count} finding(s)" if count else verdict)
+    if facts.decided is not None:
+        decided = facts.decided.astimezone(dt.UTC)
+        cbc(response, "EffectiveDate", decided.strftime("%Y-%m-%d"))
+        cbc(response, "EffectiveTime", decided.strftime("%H:%M:%SZ"))
+    for code, text in facts.reasons:  # an agency's reasons: its code and its words
+        status = cac(response, "Status")
+        if code:
+            cbc(status, "StatusReasonCode", xml_text(code, UBL_TEXT_LIMIT))
+        cbc(status, "StatusReason", xml_text(text, UBL_TEXT_LIMIT))
     reference = cac(document, "DocumentReference")
     cbc(reference, "ID",
         xml_text(facts.document_reference, UBL_TEXT_LIMIT) or UNKNOWN_REFERENCE)
     if facts.document_type:
         cbc(reference, "DocumentType", xml_text(facts.document_type, UBL_TEXT_LIMIT))
+    if facts.agency_reference:  # the agency's own registration of the document
+        registration = cac(document, "DocumentReference")
+        cbc(registration, "ID", xml_text(facts.agency_reference, UBL_TEXT_LIMIT))
+        cbc(registration, "DocumentType", "agency registration")
     for finding in findings:
         line = cac(document, "LineResponse")
         # The line reference names the element by its XPath (as the Peppol Message Level
@@ -254,8 +316,10 @@ def _ubl(facts: XmlAnswerFacts, findings: Sequence[Finding], left_out: int) -> e
     return root
 
 
-def _response_code(cbc: _Maker, parent: etree._Element, accepted: bool) -> None:
-    code = cbc(parent, "ResponseCode", UBL_ACCEPTED if accepted else UBL_REJECTED)
+def _response_code(cbc: _Maker, parent: etree._Element, accepted: bool,
+                   decision_code: str = "") -> None:
+    code = cbc(parent, "ResponseCode",
+               decision_code or (UBL_ACCEPTED if accepted else UBL_REJECTED))
     code.set("listID", "UNCL4343")
 
 

@@ -43,6 +43,9 @@ class Delivered:
     #: The references an answer to it carries (UNB 0020 of its interchange, UNH 0062).
     interchange_ref: str | None = None
     message_ref: str | None = None
+    #: The syntax of the document it came in (its canonical source.syntax): an answer to an
+    #: XML document is written in XML.
+    syntax: str = "EDIFACT"
 
 
 async def delivered(connection: Connection, delivery_id: str, agency: str) -> Delivered | None:
@@ -52,7 +55,8 @@ async def delivered(connection: Connection, delivery_id: str, agency: str) -> De
         "SELECT m.id, m.interchange_id, m.position, i.partner_id,"
         " o.properties -> 'headers' ->> 'role' AS role, m.message_type, m.release,"
         " m.document_ref, i.file_name, i.reply_id, i.reply_qualifier, i.syntax_version,"
-        " i.control_ref, m.message_ref"
+        " i.control_ref, m.message_ref,"
+        " COALESCE(m.canonical -> 'source' ->> 'syntax', 'EDIFACT') AS syntax"
         " FROM outbox o JOIN messages m ON m.id = o.message_id"
         " JOIN interchanges i ON i.id = o.interchange_id"
         " WHERE o.channel = 'amqp' AND o.dispatch_key = $1 AND o.destination = $2",
@@ -64,7 +68,7 @@ async def delivered(connection: Connection, delivery_id: str, agency: str) -> De
     return Delivered(row["id"], row["interchange_id"], row["position"], row["partner_id"],
                      row["role"] or "deliver", row["message_type"], row["release"],
                      row["document_ref"], row["file_name"], reply, row["control_ref"],
-                     row["message_ref"])
+                     row["message_ref"], row["syntax"])
 
 
 async def lock_message(connection: Connection, message_id: int) -> None:

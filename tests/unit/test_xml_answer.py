@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import get_args
 
 import pytest
 import xmlschema
@@ -12,7 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree  # type: ignore[import-untyped]
 
+from gateway.model.canonical import ApplicationError, CustomsResponse, Source
+from gateway.model.canonical.responses import Answered, Decision, Reason
 from gateway.model.findings import Finding, SyntaxErrorCode
+from gateway.pipeline.respond import (
+    RES_DMS_DECISIONS,
+    UBL_DECISIONS,
+    answer_message,
+    answer_tail,
+    render_xml_decision,
+)
 from gateway.pipeline.xml_answer import (
     CAC_NS,
     CBC_NS,
@@ -236,3 +246,107 @@ def test_wco_pointers() -> None:
     assert wco_pointers("/md:MetaData/Declaration/GoodsShipment[123456]") == \
         [("42A", None), ("67A", None)]
     assert wco_pointers("not a path ]]>") == []
+
+
+# -- an agency's decision on an XML document (pipeline.respond) ------------------------------
+
+#: An agency answer's own source (the agency's); the answer is written for the declaration's.
+AGENCY_SOURCE = Source(syntax="JSON", message_type="CustomsResponse", release="1",
+                       sender="customs", recipient="SWGATEWAY", interchange_reference="A1",
+                       message_reference="1")
+
+
+def decision(value: str, **fields: object) -> CustomsResponse:
+    return CustomsResponse.model_validate({
+        "source": AGENCY_SOURCE, "agency": "customs", "decision": value,
+        "decided_at": ISSUED, "answers": Answered(document_reference="DemoUK20161207_010"),
+        **fields})
+
+
+def xml_decision(answer: CustomsResponse | ApplicationError,
+                 message_type: str = "DEC-DMS") -> bytes:
+    return render_xml_decision(answer, message_type=message_type, gateway_id="SWGATEWAY",
+                               reply_to="TRADER1", response_id="R17", prepared=ISSUED)
+
+
+def test_answer_names_follow_the_sender_standard() -> None:
+    assert answer_tail(1, "customs", 2, "CustomsResponse", syntax="XML",
+                       message_type="DEC-DMS") == "1.customs.2.res-dms.xml"
+    assert answer_tail(1, "trade", 1, "ApplicationError", syntax="XML",
+                       message_type="UBL-CertificateOfOrigin") \
+        == "1.trade.1.application-response.xml"
+    # EDIFACT as before
+    assert answer_tail(1, "customs", 2, "CustomsResponse") == "1.customs.2.cusres.edi"
+    assert answer_message("ApplicationError", "EDIFACT", "CUSDEC") == "APERAK"
+
+
+def test_every_decision_has_its_codes() -> None:
+    decisions = set(get_args(Decision))
+    assert set(RES_DMS_DECISIONS) == decisions == set(UBL_DECISIONS)
+
+
+@pytest.mark.parametrize(("value", "function_code"), [
+    ("accepted", "01"), ("pending", "02"), ("rejected", "03"), ("inspection", "05"),
+    ("documents_required", "06"), ("released", "08"), ("cancelled", "10"), ("held", "17"),
+    ("licence_passed", "01"), ("licence_failed", "03"),
+])
+def test_a_decision_on_a_dec_dms_declaration_is_a_res_dms(
+        schemas: dict[str, xmlschema.XMLSchema], value: str, function_code: str) -> None:
+    answer = decision(value, agency_reference="26GB12345678901234",
+                      reasons=[{"code": "CDS12046", "text": "Goods item 2: no licence"}])
+    root = valid(schemas, "RES-DMS", xml_decision(answer))
+    response = root.xpath("res:Response", namespaces=NS)[0]
+    assert response.xpath("string(res:FunctionCode)", namespaces=NS) == function_code
+    assert response.xpath("string(res:FunctionalReferenceID)", namespaces=NS) == "R17"
+    assert response.xpath("string(res:Declaration/res:FunctionalReferenceID)",
+                          namespaces=NS) == "DemoUK20161207_010"
+    assert response.xpath("string(res:Declaration/res:ID)",
+                          namespaces=NS) == "26GB12345678901234"
+    where = "res:Error" if function_code == "03" else "res:AdditionalInformation"
+    code = "ValidationCode" if function_code == "03" else "StatementCode"
+    assert response.xpath(f"string({where}/res:{code})", namespaces=NS) == "CDS12046"
+    assert "no licence" in response.xpath(f"string({where})", namespaces=NS)
+
+
+def test_an_application_error_is_a_rejection(schemas: dict[str, xmlschema.XMLSchema]) -> None:
+    error = ApplicationError(source=AGENCY_SOURCE,
+                             answers=Answered(document_reference="DemoUK20161207_010"),
+                             errors=(Reason(code="12", text="no such office"),
+                                     Reason(text="and no such importer")),
+                             reported_at=ISSUED)
+    root = valid(schemas, "RES-DMS", xml_decision(error))
+    assert root.xpath("string(res:Response/res:FunctionCode)", namespaces=NS) == "03"
+    assert root.xpath("res:Response/res:Error/res:Description/text()", namespaces=NS) == [
+        "no such office", "and no such importer"]
+    assert root.xpath("string(res:Response/res:Declaration/res:RejectionDateTime)",
+                      namespaces=NS).strip() == "20261203155920Z"
+
+
+def test_a_decision_on_a_ubl_document_is_an_application_response(
+        schemas: dict[str, xmlschema.XMLSchema]) -> None:
+    answer = decision("documents_required", reasons=[{"code": "D1", "text": "send the invoice"}])
+    root = valid(schemas, "UBL-ApplicationResponse",
+                 xml_decision(answer, "UBL-CertificateOfOrigin"))
+    response = root.xpath("cac:DocumentResponse/cac:Response", namespaces=NS)[0]
+    assert response.xpath("string(cbc:ResponseCode)", namespaces=NS) == "UQ"
+    assert response.xpath("string(cac:Status/cbc:StatusReason)", namespaces=NS) \
+        == "send the invoice"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(value=st.sampled_from(sorted(get_args(Decision))),
+       reasons=st.lists(st.tuples(st.none() | ANY_TEXT, ANY_TEXT), max_size=3),
+       reference=ANY_TEXT, agency_reference=st.none() | st.text(max_size=35),
+       message_type=st.sampled_from(["DEC-DMS", "UBL-CertificateOfOrigin"]))
+def test_any_agency_values_give_a_valid_answer(
+        schemas: dict[str, xmlschema.XMLSchema], value: str,
+        reasons: list[tuple[str | None, str]], reference: str,
+        agency_reference: str | None, message_type: str) -> None:
+    answer = CustomsResponse.model_construct(
+        source=AGENCY_SOURCE, agency="customs", decision=value, decided_at=ISSUED,
+        answers=Answered.model_construct(document_reference=reference),
+        agency_reference=agency_reference,
+        reasons=tuple(Reason.model_construct(code=code, text=text) for code, text in reasons),
+        duties=())
+    standard = "RES-DMS" if message_type == "DEC-DMS" else "UBL-ApplicationResponse"
+    valid(schemas, standard, xml_decision(answer, message_type))
