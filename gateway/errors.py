@@ -52,9 +52,13 @@ class XmlRejected(InboundRejected):
 
     code = "xml_rejected"
 
-    def __init__(self, message: str, *, line: int | None = None) -> None:
+    def __init__(self, message: str, *, line: int | None = None,
+                 root: tuple[str | None, str] | None = None) -> None:
         super().__init__(message if line is None else f"line {line}: {message}")
         self.line = line
+        #: The root element's (namespace, local name) when the reader got that far: the
+        #: answer is then written in the document's own standard.
+        self.root = root
 
 
 class AgreementError(InboundRejected):

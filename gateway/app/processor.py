@@ -36,6 +36,7 @@ from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Rece
 from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.process import Context, process_submission, refusal
 from gateway.pipeline.route import follow_original
+from gateway.pipeline.xml_kinds import XmlCatalog
 from gateway.store import interchanges as store
 from gateway.store import outbox
 from gateway.store.database import translated_errors
@@ -57,8 +58,10 @@ class Wakeable(Protocol):
 
 class Processor:
     def __init__(self, pool: Any, config: GatewayConfig, compiled: tuple[Catalog, Mappings],
-                 routing: LiveRouting, wake: asyncio.Event, wake_relays: Wakeable) -> None:
+                 routing: LiveRouting, wake: asyncio.Event, wake_relays: Wakeable,
+                 xml: XmlCatalog | None = None) -> None:
         self._pool = pool
+        self._xml = xml if xml is not None else XmlCatalog()
         self._traders = TraderRegistry(pool)
         self._config = config
         self._catalog, self._mappings = compiled
@@ -178,7 +181,7 @@ class Processor:
                        mappings=self._mappings,
                        gateway=self._gateway, ack_reference=str(pending.id),
                        received=received, file_name=pending.file_name,
-                       trusted_traders=trusted)
+                       trusted_traders=trusted, xml=self._xml)
 
     async def _save(self, connection: Any, pending: store.PendingInterchange,
                     outcome: Outcome, routing_version: int, trusted: frozenset[str]) -> None:

@@ -23,6 +23,7 @@ from gateway.app.processor import Processor
 from gateway.app.relay import MailboxDispatcher, Relay
 from gateway.app.routing_reload import LiveRouting
 from gateway.app.workers import supervised
+from gateway.app.xml_schema_files import xml_catalog
 from gateway.bus.publisher import AmqpPublisher
 from gateway.bus.responses import consume_answers
 from gateway.bus.topology import Topology
@@ -58,6 +59,7 @@ def topology_of(config: GatewayConfig) -> Topology:
 
 async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None = None,
                 install_signals: bool = True) -> None:
+    xml = xml_catalog(config)  # XSDs compiled once, here, never per document
     compiled = load_compiled(config.mappings_path)
     signer = load_signer(config)  # refuse to start with no valid signing key
     answers_stop = asyncio.Event()
@@ -97,10 +99,14 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
           database=redact(config.database_url), amqp=redact(config.amqp_url),
           exchange=config.settings.amqp.exchange, partners=len(config.partners),
           agencies=list(config.agency_codes),
-          mappings=[f"{m} {r}" for m, r in sorted(compiled[1].by_message)])
+          mappings=[f"{m} {r}" for m, r in sorted(compiled[1].by_message)],
+          xml=[k.name for k in xml.kinds])
+    for missing in xml.missing:
+        event(log, "xml_schema_not_plugged_in", level=logging.WARNING, detail=missing)
     try:
         async with asyncio.TaskGroup() as workers:
-            processor = Processor(pool, config, compiled, routing, wake_processor, wake_relays)
+            processor = Processor(pool, config, compiled, routing, wake_processor, wake_relays,
+                                  xml)
             amqp = Relay(pool, "amqp", publisher, wake_amqp)
             writer = MailboxDispatcher(mailboxes.deliver, signer)
             mailbox = Relay(pool, "mailbox", writer, wake_mailbox, on_done=writer.record)

@@ -9,22 +9,36 @@ error at start-up here, naming the registry entry, the XSD and the location it w
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import xmlschema
 
-from gateway.pipeline.xml_kinds import XmlCatalog, XmlKind
+from gateway.config.load import GatewayConfig
 from gateway.config.xml_schemas import XmlSchemaEntry, XmlSchemasFile
 from gateway.config.yamlfile import load_model
 from gateway.errors import ConfigError
+from gateway.pipeline.xml_kinds import XmlCatalog, XmlKind
+from gateway.wire.xml.reader import XmlLimits
 
 #: Where an integrator learns to plug a schema in.
 HOW_TO = "docs/xml.md (adding a schema)"
 
 
+def xml_catalog(config: GatewayConfig) -> XmlCatalog:
+    """The XML kinds gateway.yaml's ``xml`` section names, with its limits."""
+    xml = config.settings.xml
+    if xml is None or config.xml_schemas_path is None:
+        return XmlCatalog()
+    catalog = load_xml_catalog(config.xml_schemas_path)
+    limits = XmlLimits(max_bytes=xml.max_bytes, max_depth=xml.max_depth,
+                       max_elements=xml.max_elements)
+    return replace(catalog, limits=limits, max_findings=xml.max_findings)
+
+
 def load_xml_catalog(path: Path | None) -> XmlCatalog:
-    """The registry named by gateway.yaml ``xml.schemas`` (None: no XML kinds at all)."""
+    """The registry at ``path`` (None: no XML kinds at all)."""
     if path is None:
         return XmlCatalog()
     registry = load_model(path, XmlSchemasFile)

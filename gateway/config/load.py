@@ -49,6 +49,11 @@ class GatewayConfig:
         return (self.source.parent / self.settings.routing).resolve()
 
     @property
+    def xml_schemas_path(self) -> Path | None:
+        xml = self.settings.xml
+        return None if xml is None else self.source.parent / xml.schemas
+
+    @property
     def mappings_path(self) -> Path | None:
         folder = self.settings.mappings
         return None if folder is None else (self.source.parent / folder).resolve()

@@ -4,11 +4,12 @@ which SSH keys let them in."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import asyncssh
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -102,11 +103,27 @@ def _short(text: str) -> str:
     return text if len(text) <= 30 else text[:27] + "..."
 
 
+def _xml_id(value: object) -> object:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("quote the identity: YAML reads digits as a number (0412 as 266)")
+    if isinstance(value, str) and value != value.strip():
+        raise ValueError("an XML identity has no spaces at either end (compared exactly)")
+    return value
+
+
+#: A WCO DM party ID is an..17 (an..35 in some versions), a UBL ID is free text: 70 leaves room.
+XmlId = Annotated[str, BeforeValidator(_xml_id), Field(min_length=1, max_length=70)]
+
+
 class Partner(Strict):
     id: str
     name: str
     sftp_user: str | None = None
-    edifact_ids: tuple[EdifactId, ...] = Field(min_length=1)
+    edifact_ids: tuple[EdifactId, ...] = ()
+    #: The identities the partner may submit XML documents as: what the document's kind says
+    #: submits it (xml-schemas.yaml ``senders``: a DEC-DMS Submitter or Declarant ID, a UBL
+    #: exporter's PartyIdentification ID), compared exactly.  docs/xml.md.
+    xml_ids: tuple[XmlId, ...] = ()
     ssh_keys: tuple[SshKey, ...] = ()
     #: A value outside its UN code list: reject the message, only warn, or ignore.
     code_lists: Literal["error", "warning", "off"] = "error"
@@ -126,6 +143,13 @@ class Partner(Strict):
         return value
 
     @model_validator(mode="after")
+    def _some_identity(self) -> Partner:
+        if not self.edifact_ids and not self.xml_ids:
+            raise ValueError("give the identities the partner sends as: edifact_ids (UNB "
+                             "senders), xml_ids (XML submitters), or both")
+        return self
+
+    @model_validator(mode="after")
     def _only_itself(self, info: ValidationInfo) -> Partner:
         """A partner only acts as itself (DESIGN rule 5): two partners with one id or login
         would share a mailbox or a login, and a UNB sender two partners may use would let each
@@ -140,6 +164,9 @@ class Partner(Strict):
 
     def may_send_as(self, sender_id: str, qualifier: str) -> bool:
         return any(e.allows(sender_id, qualifier) for e in self.edifact_ids)
+
+    def may_submit_xml_as(self, identity: str) -> bool:
+        return identity in self.xml_ids
 
 
 class _Claims:
@@ -160,6 +187,11 @@ class _Claims:
             if holder is not None:
                 raise ValueError(f"partner {attribute} {value!r} is already used by partner "
                                  f"{holder!r}")
+        for identity in partner.xml_ids:
+            holder = self._holders.get(("xml", identity))
+            if holder is not None:
+                raise ValueError(f"XML identity {identity!r} is already claimed by partner "
+                                 f"{holder!r}: an identity belongs to one partner")
         for sender in partner.edifact_ids:
             clash = self._claim_allowing(sender)
             if clash is not None:
@@ -168,6 +200,8 @@ class _Claims:
                                  f"{holder!r} ({other}): a sender belongs to one partner")
         self._holders[("id", partner.id)] = partner.id
         self._holders[("login", partner.login)] = partner.id
+        for identity in partner.xml_ids:
+            self._holders[("xml", identity)] = partner.id
         for sender in partner.edifact_ids:
             self._senders.setdefault(sender.id, {}).setdefault(sender.qualifier,
                                                                (sender, partner.id))

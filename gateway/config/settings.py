@@ -97,6 +97,21 @@ class SigningSettings(Strict):
     keys: tuple[SigningKeySettings, ...] = Field(min_length=1)
 
 
+class XmlSettings(Strict):
+    """XML submissions: the schema registry (docs/xml.md) and what one document may cost."""
+
+    schemas: str = Field(description="the schema registry file (xml-schemas.yaml), relative "
+                         "to this file")
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, description="larger XML "
+                           "documents are refused before parsing")
+    max_depth: int = Field(default=64, ge=1, le=10_000, description="deeper nesting is "
+                           "refused at the element that goes too deep")
+    max_elements: int = Field(default=250_000, ge=1, description="more elements are refused "
+                              "while parsing, before the tree grows further")
+    max_findings: int = Field(default=100, ge=1, le=10_000, description="schema violations "
+                              "told one by one in an answer; the rest as a count")
+
+
 class Settings(Strict):
     #: The UNB recipient partners address and the sender of every answer: level A characters
     #: (ISO 9735 annex A), which every syntax identifier carries, without spaces at either
@@ -133,4 +148,6 @@ class Settings(Strict):
     overdue_check_seconds: float = Field(
         default=10.0, gt=0, le=3600, description="how often agencies' deadlines for a "
         "decision (agencies.yaml answer_within_seconds) are checked")
+    xml: XmlSettings | None = Field(default=None, description="without it, XML submissions "
+                                    "are refused, saying so")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -6,55 +6,33 @@ here touches a socket, a file or the database.
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from dataclasses import replace as _replace
 
 from pydantic import ValidationError
 
-from gateway.catalog.catalog import Catalog
-from gateway.config.partners import Partner
-from gateway.config.routing import RoutingTable
 from gateway.errors import EnvelopeError, MappingError
 from gateway.model.edifact import Interchange, InterchangeHeader, Message, PartyId
 from gateway.model.findings import Finding, SyntaxErrorCode, shown
-from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Status
+from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome
+from gateway.pipeline.context import Context
 from gateway.pipeline.contrl import AckEnvelope, build_contrl
 from gateway.pipeline.mapping.compiled import LocatedMappingError
-from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.receipt import is_receipt, record_receipt
-from gateway.pipeline.report import error_report
 from gateway.pipeline.route import route
 from gateway.pipeline.sniff import Syntax, sniff
 from gateway.pipeline.validate import Rules, Strictness, validate
+from gateway.pipeline.verdict import refusal, status_of, summary_of
+from gateway.pipeline.xml_process import process_xml
 from gateway.wire.edifact.envelope import read_interchange
+
+__all__ = ["Context", "agreement_findings", "process_submission", "refusal"]
 
 Code = SyntaxErrorCode
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
-    """What the pipeline needs to know besides the bytes."""
-
-    partner: Partner
-    routing: RoutingTable
-    catalog: Catalog
-    mappings: Mappings
-    gateway: PartyId
-    #: The control reference of our answer (unique per submission).
-    ack_reference: str
-    received: dt.datetime
-    file_name: str
-    #: The trader registry's authorised economic operators, for trusted_trader rules.
-    trusted_traders: frozenset[str] = frozenset()
-
-
 def process_submission(data: bytes, ctx: Context) -> Outcome:
-    syntax = sniff(data)
-    if syntax is Syntax.XML:
-        return refusal("XML submissions are not accepted on this gateway yet; send "
-                       "UN/EDIFACT", int(Code.SYNTAX_VERSION_NOT_SUPPORTED), ctx.file_name,
-                       ctx.received)
+    if sniff(data) is Syntax.XML:
+        return process_xml(data, ctx)
     try:
         interchange = read_interchange(data)
     except EnvelopeError as exc:
@@ -68,12 +46,12 @@ def process_submission(data: bytes, ctx: Context) -> Outcome:
         _message(interchange, message, position, ctx, rules)
         for position, message in enumerate(interchange.messages, start=1)
     )
-    status = _status(findings, messages)
+    status = status_of(findings, messages)
     envelope = _ack_envelope(interchange.header, ctx)
     body = build_contrl(envelope, interchange.header, findings, messages, interchange.groups)
     return Outcome(
         status=status,
-        summary=_summary(status, findings, messages),
+        summary=summary_of(status, findings, messages),
         acknowledgement=Acknowledgement("CONTRL", body),
         header=interchange.header,
         findings=tuple(findings),
@@ -155,47 +133,17 @@ def _mapping_finding(exc: MappingError, message: Message) -> Finding:
     return Finding(Code(exc.syntax_error_code), str(exc), "", message.segments[0].position)
 
 
-def _status(findings: list[Finding], messages: tuple[MessageOutcome, ...]) -> Status:
-    accepted = sum(1 for m in messages if m.accepted)
-    if findings or not accepted:
-        return Status.REJECTED
-    return Status.ACCEPTED if accepted == len(messages) else Status.PARTIALLY_ACCEPTED
-
-
-def _summary(status: Status, findings: list[Finding],
-             messages: tuple[MessageOutcome, ...]) -> str:
-    if findings:
-        return f"{status}: " + "; ".join(f.describe() for f in findings)
-    parts = []
-    for m in messages:
-        if not m.accepted:
-            verdict = "rejected: " + "; ".join(f.describe() for f in m.findings)
-        elif m.held_by:
-            verdict = f"held for ops by {', '.join(m.held_by)}"
-        elif m.agencies or m.copies:
-            verdict = "to " + ", ".join(m.agencies) + (
-                f" (copies to {', '.join(m.copies)})" if m.copies else "")
-        else:
-            verdict = "unroutable (no routing rule matched; parked for ops)"
-        parts.append(f"message {m.reference} {m.identifier.type} {verdict}")
-    return f"{status}: " + "; ".join(parts)
+def _partner_party(ctx: Context) -> PartyId:
+    """Whom to address an answer to when the UNB sender is not the partner's: its first UNB
+    identity, never the one it claimed; an XML-only partner by its id, mutually defined."""
+    if not ctx.partner.edifact_ids:
+        return PartyId(ctx.partner.id.upper()[:35], "ZZZ")
+    first = ctx.partner.edifact_ids[0]
+    return PartyId(first.id, first.qualifier or "")
 
 
 def _ack_envelope(header: InterchangeHeader, ctx: Context) -> AckEnvelope:
     own = ctx.partner.may_send_as(header.sender.id, header.sender.qualifier)
-    first = ctx.partner.edifact_ids[0]
-    recipient = header.sender if own else PartyId(first.id, first.qualifier or "")
+    recipient = header.sender if own else _partner_party(ctx)
     return AckEnvelope(sender=ctx.gateway, recipient=recipient,
                        control_reference=ctx.ack_reference, prepared=ctx.received)
-
-
-def refusal(reason: str, code: int, file_name: str, received: dt.datetime) -> Outcome:
-    """The answer to a submission no CONTRL can be addressed for: a plain report."""
-    body = error_report(file_name, received, reason, code)
-    return Outcome(
-        status=Status.REJECTED,
-        summary=f"rejected: {reason} [0085={code}]",
-        acknowledgement=Acknowledgement("ERROR_REPORT", body),
-        findings=(Finding(Code(code) if code in Code._value2member_map_ else Code.UNSPECIFIED,
-                          reason),),
-    )

@@ -10,6 +10,11 @@ from typing import Any
 from lxml import etree  # type: ignore[import-untyped]
 
 from gateway.config.xml_schemas import AnswerStandard, XmlSchemaEntry
+from gateway.wire.xml.reader import XmlLimits
+
+#: Schema violations are told one by one up to this many; the rest as a count (a document with
+#: 200,000 bad values must not make an answer of megabytes).
+DEFAULT_MAX_FINDINGS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,8 @@ class XmlCatalog:
     missing: tuple[str, ...] = ()
     #: Where the registry came from ("" when gateway.yaml names none).
     source: str = ""
+    limits: XmlLimits = field(default_factory=XmlLimits)
+    max_findings: int = DEFAULT_MAX_FINDINGS
 
     def named(self, name: str) -> XmlKind | None:
         return next((k for k in self.kinds if k.name == name), None)

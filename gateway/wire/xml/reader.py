@@ -68,14 +68,18 @@ def read_xml(data: bytes, limits: XmlLimits = XmlLimits()) -> XmlDocument:
     if len(data) > limits.max_bytes:
         raise XmlRejected(f"the document is {len(data)} bytes, over the {limits.max_bytes} "
                           "accepted")
+    first: str | None = None
     try:
-        _refuse_doctype(data)
+        first = _refuse_doctype(data)
         root, elements = _parse_bounded(data, limits)
+    except XmlRejected as exc:
+        exc.root = _name_of(first)
+        raise
     except etree.XMLSyntaxError as exc:
-        raise _not_well_formed(exc) from None
+        raise _not_well_formed(exc, _name_of(first)) from None
     except (etree.LxmlError, ValueError, LookupError) as exc:
         # libxml2 refusing an encoding or input it cannot even start on.
-        raise XmlRejected(f"unreadable XML: {exc}") from None
+        raise XmlRejected(f"unreadable XML: {exc}", root=_name_of(first)) from None
     name = etree.QName(root)
     return XmlDocument(root=root, namespace=name.namespace, local_name=name.localname,
                        elements=elements)
@@ -83,6 +87,10 @@ def read_xml(data: bytes, limits: XmlLimits = XmlLimits()) -> XmlDocument:
 
 class _PrologDone(Exception):
     """The first element is reached: the prolog had no DOCTYPE."""
+
+    def __init__(self, tag: str) -> None:
+        super().__init__(tag)
+        self.tag = tag
 
 
 class _PrologTarget:
@@ -93,7 +101,7 @@ class _PrologTarget:
                           "and may declare no DTD or entity")
 
     def start(self, tag: str, attrib: Any, nsmap: Any = None) -> None:
-        raise _PrologDone
+        raise _PrologDone(tag)
 
     def close(self) -> None:
         return None
@@ -119,14 +127,24 @@ _HARDENED: dict[str, Any] = {
 }
 
 
-def _refuse_doctype(data: bytes) -> None:
+def _refuse_doctype(data: bytes) -> str | None:
+    """The root element's tag (Clark notation), known before the rest is read, so that even a
+    document broken further on is answered in its own standard."""
     parser = etree.XMLParser(target=_PrologTarget(), **_HARDENED)
     parser.resolvers.add(_RefuseAll())
     try:
         parser.feed(data)
         parser.close()
-    except _PrologDone:
-        return
+    except _PrologDone as done:
+        return done.tag
+    return None
+
+
+def _name_of(tag: str | None) -> tuple[str | None, str] | None:
+    if tag is None:
+        return None
+    name = etree.QName(tag)
+    return name.namespace, name.localname
 
 
 def _parse_bounded(data: bytes, limits: XmlLimits) -> tuple[Any, int]:
@@ -150,11 +168,12 @@ def _parse_bounded(data: bytes, limits: XmlLimits) -> tuple[Any, int]:
     return parser.close(), elements
 
 
-def _not_well_formed(exc: Any) -> XmlRejected:
+def _not_well_formed(exc: Any, root: tuple[str | None, str] | None) -> XmlRejected:
     """libxml2's own message and line; the feed parser leaves ``lineno`` 0 for some errors (an
     undefined entity), its error log has the line."""
     last = exc.error_log.last_error
     if last is None:
-        return XmlRejected(f"not well-formed XML: {exc.msg}", line=exc.lineno or None)
+        return XmlRejected(f"not well-formed XML: {exc.msg}", line=exc.lineno or None,
+                           root=root)
     return XmlRejected(f"not well-formed XML: {last.message}",
-                       line=last.line or exc.lineno or None)
+                       line=last.line or exc.lineno or None, root=root)

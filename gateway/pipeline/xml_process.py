@@ -1,0 +1,169 @@
+"""One XML submission through the pure stages: hardened read, its kind by root element, XSD
+validation, rule 5, mapping to canonical, routing, and the answer in the sender's standard.
+
+An XML document is one message: the Outcome carries it as the only MessageOutcome, with the
+registry name as its type (``DEC-DMS``) and the registry version as its release, and a header
+whose sender is the document's submitter and whose control reference is the document's own
+reference (duplicates are found by it, as by UNB 0020 for EDIFACT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pydantic import ValidationError
+
+from gateway.errors import MappingError, XmlRejected
+from gateway.model.edifact import InterchangeHeader, MessageIdentifier, PartyId
+from gateway.model.findings import Finding, SyntaxErrorCode, shown
+from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome
+from gateway.pipeline.context import Context
+from gateway.pipeline.route import route
+from gateway.pipeline.verdict import refusal, status_of, summary_of
+from gateway.pipeline.xml_answer import XmlAnswerFacts, render_xml_answer
+from gateway.pipeline.xml_kinds import XmlCatalog, XmlKind
+from gateway.pipeline.xml_validate import schema_findings
+from gateway.wire.xml.reader import XmlDocument, read_xml
+
+Code = SyntaxErrorCode
+#: The syntax identifier an XML submission's header carries (EDIFACT ones carry UNOA, UNOC...).
+XML_SYNTAX = "XML"
+
+
+def process_xml(data: bytes, ctx: Context) -> Outcome:
+    try:
+        document = read_xml(data, ctx.xml.limits)
+    except XmlRejected as exc:
+        return _unreadable(exc, ctx)
+    kind = ctx.xml.kind_of(document.root, document.namespace, document.local_name)
+    if kind is None:
+        return _unknown_kind(document, ctx)
+    sender = kind.sender(document.root)
+    reference = kind.reference(document.root)
+    findings = _agreement_findings(kind, sender, reference, ctx)
+    # As for EDIFACT, a document the partner may not send is not read further (rule 5).
+    messages = () if findings else (_message(document, kind, sender, reference, ctx),)
+    status = status_of(findings, messages)
+    answer = _answer(kind, ctx, sender, reference, kind.document_type(document.root),
+                     [*findings, *(f for m in messages for f in m.findings)])
+    return Outcome(
+        status=status,
+        summary=summary_of(status, findings, messages),
+        acknowledgement=answer,
+        header=_header(kind, sender, reference, ctx),
+        findings=tuple(findings),
+        messages=messages,
+        answer_to=PartyId(sender, "") if sender else None,
+    )
+
+
+def _agreement_findings(kind: XmlKind, sender: str, reference: str,
+                        ctx: Context) -> list[Finding]:
+    """Rule 5 for XML: the submitter the document names must be one of the partner's
+    ``xml_ids``; and the document must give the reference its duplicates are found by."""
+    where = " or ".join(kind.entry.senders)
+    if not sender:
+        return [Finding(Code.UNKNOWN_INTERCHANGE_SENDER,
+                        f"the document names no submitter ({where})", xpath=kind.entry.senders[0])]
+    findings = []
+    if not ctx.partner.may_submit_xml_as(sender):
+        findings.append(Finding(
+            Code.UNKNOWN_INTERCHANGE_SENDER,
+            f"submitter {shown(sender)} is not an XML identity of partner "
+            f"{ctx.partner.id!r}", xpath=where))
+    if not reference:
+        findings.append(Finding(Code.MISSING, "the document gives no reference "
+                                f"({kind.entry.reference}): duplicates are found by it",
+                                xpath=kind.entry.reference))
+    return findings
+
+
+def _message(document: XmlDocument, kind: XmlKind, sender: str, reference: str,
+             ctx: Context) -> MessageOutcome:
+    entry = kind.entry
+    base = MessageOutcome(position=1, reference=reference or "(none)",
+                          identifier=MessageIdentifier(entry.name, "", entry.version,
+                                                       XML_SYNTAX),
+                          unh_position=0)
+    findings = schema_findings(document, kind, ctx.xml.max_findings)
+    if findings:
+        return replace(base, findings=tuple(findings))
+    mapping = ctx.mappings.xml_mapping(entry.name)
+    if mapping is None:  # the loader refuses a kind without a mapping; a Context built by hand
+        return replace(base, findings=(Finding(
+            Code.VALUE_NOT_SUPPORTED_IN_POSITION, f"{entry.name} documents are validated but "
+            "not mapped on this gateway"),))
+    source = {"syntax": XML_SYNTAX, "message_type": entry.name, "release": entry.version,
+              "sender": sender, "recipient": ctx.gateway.id,
+              "interchange_reference": reference, "message_reference": reference}
+    try:
+        canonical = mapping.read(document.root, source)
+    except MappingError as exc:
+        return replace(base, findings=(Finding(
+            Code(exc.syntax_error_code), str(exc), line=getattr(exc, "line", None),
+            xpath=getattr(exc, "xpath", "")),))
+    except ValidationError as exc:
+        return replace(base, findings=(Finding(
+            Code.INVALID_VALUE, f"cannot build the canonical message: {exc.errors()[0]['msg']}"),))
+    decision = route(ctx.routing, canonical, ctx.partner.id, ctx.trusted_traders)
+    return replace(base, canonical=canonical, agencies=decision.agencies, rules=decision.rules,
+                   copies=decision.copies, held_by=decision.held_by,
+                   priority=decision.priority)
+
+
+def _header(kind: XmlKind, sender: str, reference: str, ctx: Context) -> InterchangeHeader:
+    return InterchangeHeader(
+        syntax_identifier=XML_SYNTAX, syntax_version=kind.entry.version,
+        sender=PartyId(sender, ""), recipient=PartyId(ctx.gateway.id, ""),
+        prepared_date="", prepared_time="", control_reference=reference)
+
+
+def _answer(kind: XmlKind, ctx: Context, sender: str, reference: str, document_type: str,
+            findings: list[Finding]) -> Acknowledgement:
+    facts = XmlAnswerFacts(
+        standard=kind.answer, response_id=ctx.ack_reference, issued=ctx.received,
+        gateway_id=ctx.gateway.id, sender_id=sender, document_reference=reference,
+        document_type=document_type, accepted=not findings, findings=tuple(findings))
+    return Acknowledgement(kind.answer, render_xml_answer(facts, ctx.xml.max_findings))
+
+
+def _unreadable(exc: XmlRejected, ctx: Context) -> Outcome:
+    """Not well-formed or over a limit: answered in the document's standard when its root
+    element was read before the fault, else in a plain report."""
+    finding = Finding(Code.UNSPECIFIED, str(exc), line=exc.line)
+    kinds = ctx.xml.candidates(*exc.root) if exc.root is not None else ()
+    if not kinds:
+        return refusal(str(exc), int(Code.UNSPECIFIED), ctx.file_name, ctx.received)
+    answer = _answer(kinds[0], ctx, "", "", "", [finding])
+    return _rejected(finding, answer)
+
+
+def _unknown_kind(document: XmlDocument, ctx: Context) -> Outcome:
+    name = f"{{{document.namespace}}}{document.local_name}" if document.namespace \
+        else document.local_name
+    reason = (f"no schema on this gateway takes root element {shown(name)}; it takes "
+              f"{_taken(ctx.xml)}")
+    kinds = ctx.xml.candidates(document.namespace, document.local_name)
+    if not kinds:  # nothing says which standard the sender reads: a plain report
+        return refusal(reason, int(Code.MESSAGE_VERSION_NOT_SUPPORTED), ctx.file_name,
+                       ctx.received)
+    check = kinds[0].entry.version_check
+    assert check is not None  # an entry without a version check takes any version
+    finding = Finding(Code.MESSAGE_VERSION_NOT_SUPPORTED,
+                      f"version {shown(kinds[0].version_of(document.root) or '')} is not "
+                      f"taken ({check.path} must be {check.value})", xpath=check.path)
+    return _rejected(finding, _answer(kinds[0], ctx, "", "", "", [finding]))
+
+
+def _taken(catalog: XmlCatalog) -> str:
+    taken = ", ".join(f"{k.name} ({{{k.entry.root.namespace}}}{k.entry.root.name})"
+                      for k in catalog.kinds) or "no XML documents"
+    if catalog.missing:
+        taken += "; not plugged in: " + "; ".join(catalog.missing)
+    return taken
+
+
+def _rejected(finding: Finding, answer: Acknowledgement) -> Outcome:
+    status = status_of([finding], ())
+    return Outcome(status=status, summary=summary_of(status, [finding], ()),
+                   acknowledgement=answer, findings=(finding,))
