@@ -265,7 +265,7 @@ async def start_gateway(files: Files) -> Gateway:
 
 
 #: The agencies of the demo configuration, which the shipped routing.yaml names.
-DEMO_AGENCIES = ("customs", "quarantine", "port")
+DEMO_AGENCIES = ("customs", "quarantine", "port", "trade")
 
 
 async def delete_topology(files: Files, agencies: tuple[str, ...]) -> None:

@@ -47,7 +47,7 @@ def error_of(path: Path) -> str:
 
 def test_the_shipped_configuration_loads(config_dir: Path) -> None:
     config = load_config(config_dir / "gateway.yaml", environ={})
-    assert config.agency_codes == ("customs", "quarantine", "port")
+    assert config.agency_codes == ("customs", "quarantine", "port", "trade")
     assert config.partner("demo-van").may_send_as("DEMOVAN", "ZZZ")
     assert next(r.name for r in config.routing.rules) == "customs-receives-every-declaration"
 
@@ -228,7 +228,7 @@ def test_a_key_that_does_not_parse_is_refused_at_its_line(config_dir: Path) -> N
     partners = config_dir / "partners.yaml"
     partners.write_text(partners.read_text().replace(PUBLIC_KEY, PUBLIC_KEY[:-12]))
     message = error_of(config_dir)
-    assert "partners.yaml:10:" in message and "ssh_keys[0].key" in message
+    assert "partners.yaml:13:" in message and "ssh_keys[0].key" in message
     assert "not an OpenSSH public key" in message
 
 
