@@ -1,10 +1,11 @@
-"""The shape of a mapping file (``mappings/edifact/*.yaml``): which canonical kind a message
-becomes, and where each canonical field stands in the message.
+"""The shape of a mapping file (``mappings/edifact/*.yaml``, ``mappings/xml/*.yaml``): which
+canonical kind a message becomes, and where each canonical field stands in the message.
 
 This module checks only the shape (strict: an unknown key is an error at its line); whether
 each path exists in the directory's message structure, each conversion fits its canonical
 field and each table is known is checked when the file is compiled against the catalog
-(``pipeline/mapping/compile.py``).  docs/mappings.md describes the language.
+(``pipeline/mapping/compile.py``; an XML file against its XSD: ``xml_compile.py``).
+docs/mappings.md describes the language.
 """
 
 from __future__ import annotations
@@ -135,4 +136,35 @@ class MappingFile(Strict):
     def _release(cls, value: str) -> str:
         if not _RELEASE.fullmatch(value):
             raise ValueError(f"{value!r} is not a directory release such as D96B")
+        return value
+
+
+#: A namespace prefix (XML Namespaces 1.0 NCName), ASCII as the registry's are.
+_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
+
+
+class XmlMappingFile(Strict):
+    """One XML document kind of the schema registry (``xml-schemas.yaml``) to one canonical
+    kind.  Paths are XPath steps from the root element (inside ``each``/``from``: from the node
+    they name), written with the prefixes of ``namespaces``."""
+
+    syntax: Literal["XML"]
+    #: The registry entry's name (``DEC-DMS``): its XSD is what the paths are checked against.
+    schema_name: str = Field(alias="schema", min_length=1)
+    kind: str
+    namespaces: dict[str, str] = {}
+    #: The zone of dates and times the document gives without one (an IANA name).
+    time_zone: str = "UTC"
+    tables: dict[str, Table] = {}
+    parts: dict[str, dict[str, FieldSpec]] = {}
+    fields: dict[str, FieldSpec]
+
+    @field_validator("namespaces")
+    @classmethod
+    def _prefixes(cls, value: dict[str, str]) -> dict[str, str]:
+        for prefix, uri in value.items():
+            if not _PREFIX.fullmatch(prefix):
+                raise ValueError(f"{prefix!r} is not a namespace prefix")
+            if not uri:
+                raise ValueError(f"prefix {prefix!r}: give its namespace URI")
         return value

@@ -23,7 +23,7 @@ from gateway.catalog.catalog import CompiledMessage
 from gateway.config.mappings import FieldRule, FieldSpec, MappingFile, PartsFile, Table
 from gateway.config.yamlfile import Location, PathKey, place
 from gateway.errors import ConfigError
-from gateway.model.canonical import KINDS
+from gateway.model.canonical import KINDS, Canonical
 from gateway.model.numbers import is_ascii_digits
 from gateway.pipeline.mapping import codegen
 from gateway.pipeline.mapping import compiled as run
@@ -31,7 +31,6 @@ from gateway.pipeline.mapping.mapping import CompiledMapping
 from gateway.pipeline.mapping.paths import (
     GroupScope,
     PathError,
-    Position,
     Resolved,
     Scope,
     SegmentScope,
@@ -78,45 +77,40 @@ def compile_mapping(file: MappingFile, origin: Origin, message: CompiledMessage,
     return mapping
 
 
-class _Compiler:
-    def __init__(self, file: MappingFile, origin: Origin, message: CompiledMessage,
-                 common: PartsFile, common_origin: Origin) -> None:
-        self.file = file
+class FieldsCompiler:
+    """The checks every mapping syntax makes alike (EDIFACT here, XML in ``xml_compile.py``):
+    canonical field names, objects against lists, parts, tables and the conversion a field's
+    type takes.  Where values stand is the syntax's own (``_Compiler``, ``XmlCompiler``)."""
+
+    def __init__(self, parts: dict[str, dict[str, FieldSpec]], tables: dict[str, Table],
+                 origin: Origin, common: PartsFile, common_origin: Origin) -> None:
         self.origin = origin
-        self.message = message
+        self.parts = parts
         self.common = common
         self.common_origin = common_origin
-        clash = set(file.tables) & set(common.tables)
+        clash = set(tables) & set(common.tables)
         if clash:
             self.fail(origin, ("tables", sorted(clash)[0]),
                       "a table of this name is in common.yaml already")
-        self.tables: dict[str, Table] = {**common.tables, **file.tables}
+        self.tables: dict[str, Table] = {**common.tables, **tables}
 
     def fail(self, origin: Origin, key: PathKey, reason: str) -> typing.NoReturn:
         raise ConfigError(f"{place(origin.where, key, origin.name)}: {reason}")
 
-    def build(self) -> CompiledMapping:
-        file, origin = self.file, self.origin
-        model = KINDS.get(file.kind)
+    def model_of(self, kind: str, time_zone: str) -> tuple[type[Canonical], ZoneInfo]:
+        model = KINDS.get(kind)
         if model is None:
-            self.fail(origin, ("kind",), f"no canonical kind {file.kind!r} (kinds: "
+            self.fail(self.origin, ("kind",), f"no canonical kind {kind!r} (kinds: "
                       f"{', '.join(KINDS)})")
         try:
-            zone = ZoneInfo(file.time_zone)
+            return model, ZoneInfo(time_zone)
         except (ZoneInfoNotFoundError, ValueError):
-            self.fail(origin, ("time_zone",), f"{file.time_zone!r} is not a time zone name")
-        scope = GroupScope("message", self.message.spec.content)
-        fields = self.fields(file.fields, model, scope, origin, ("fields",))
-        constants = tuple(self.constant(path, code, scope, origin, ("write", path))
-                          for path, code in file.write.items())
-        root = run.ObjectField("", "message", run.Locator(()), fields, many=False,
-                               required=True, constants=constants)
-        return CompiledMapping(
-            name=origin.name, message=file.message, release=file.release, model=model,
-            root=root, structure=self.message, renders=file.renders, zone=zone)
+            self.fail(self.origin, ("time_zone",), f"{time_zone!r} is not a time zone name")
 
-    def fields(self, specs: dict[str, FieldSpec], model: type[BaseModel], scope: Scope,
-               origin: Origin, key: PathKey) -> tuple[run.FieldPlan, ...]:
+    def check_names(self, specs: dict[str, FieldSpec], model: type[BaseModel], origin: Origin,
+                    key: PathKey) -> None:
+        """Every mapped name is a field of ``model`` the mapping may fill, and every field
+        the model needs is mapped."""
         model_fields = model.model_fields
         for name in specs:
             if name in ENGINE_FIELDS:
@@ -129,6 +123,115 @@ class _Compiler:
                     if info.is_required() and n not in specs and n not in ENGINE_FIELDS]
         if unmapped:
             self.fail(origin, key, f"{model.__name__} needs {', '.join(unmapped)}: map them")
+
+    def object_where(self, name: str, spec: FieldRule, shape: Shape, origin: Origin,
+                     key: PathKey) -> str | None:
+        """Where an object (or each of a list of them) is read from: ``each``, ``from`` or
+        None (the same place), once the spec is checked to fit an object field."""
+        assert shape.model is not None
+        if spec.paths or spec.table or spec.format or spec.join:
+            self.fail(origin, key, f"{name} is an object ({shape.model.__name__}): give "
+                      "fields or part, with from (one) or each (a list)")
+        if shape.many and spec.from_:
+            self.fail(origin, key, f"{name} is a list: read it with each, not from")
+        if not shape.many and spec.each:
+            self.fail(origin, key, f"{name} holds one {shape.model.__name__}: read it with "
+                      "from, not each")
+        where = spec.each or spec.from_
+        if shape.many and not where:
+            self.fail(origin, key, f"{name} is a list: say which segments or groups with each")
+        return where
+
+    def members(self, spec: FieldRule, origin: Origin,
+                key: PathKey) -> tuple[dict[str, FieldSpec], Origin, PathKey]:
+        if spec.fields is not None and spec.part is not None:
+            self.fail(origin, key, "give fields or part, not both")
+        if spec.fields is not None:
+            return spec.fields, origin, (*key, "fields")
+        if spec.part is None:
+            self.fail(origin, key, "an object needs fields or part")
+        for parts, parts_origin in ((self.parts, self.origin),
+                                    (self.common.parts, self.common_origin)):
+            if spec.part in parts:
+                return parts[spec.part], parts_origin, ("parts", spec.part)
+        known = sorted({*self.parts, *self.common.parts})
+        return self.fail(origin, (*key, "part"),
+                         f"no part {spec.part!r} (parts: {', '.join(known)})")
+
+    def check_value(self, name: str, spec: FieldRule, shape: Shape, origin: Origin,
+                    key: PathKey) -> None:
+        """A value field's spec: a path, ``each`` exactly when the field is a list."""
+        if spec.fields is not None or spec.part is not None or spec.from_:
+            self.fail(origin, key, f"{name} is a value, not an object: give path")
+        if not spec.paths:
+            self.fail(origin, key, f"{name}: give the path of its value")
+        if shape.many != bool(spec.each):
+            self.fail(origin, key, f"{name} is a list: give each and a path inside it"
+                      if shape.many else f"{name} holds one value: each makes a list")
+
+    def conversion(self, name: str, spec: FieldRule, shape: Shape, origin: Origin,
+                   key: PathKey) -> str:
+        """How a value becomes its field's type: ``table``, ``number``, ``date``,
+        ``checked`` (the model's own type) or ``text``; what the syntax reads it from is the
+        caller's to check (a number from a numeric element, a date with its format)."""
+        if spec.join is not None and (shape.scalar != "text" or spec.table or shape.checked):
+            self.fail(origin, (*key, "join"), f"join makes free text; {name} is "
+                      f"{'a checked value' if shape.checked else shape.scalar}")
+        if spec.format is not None and shape.scalar not in DATE_KINDS:
+            self.fail(origin, (*key, "format"), f"{name} is not a date; format is for dates")
+        if spec.table is not None:
+            self.table(name, spec.table, shape, origin, key)
+            return "table"
+        if shape.literals:
+            self.fail(origin, key, f"{name} takes one of {', '.join(shape.literals)}: "
+                      "translate the codes with a table")
+        if shape.scalar in ("decimal", "integer"):
+            return "number"
+        if shape.scalar in DATE_KINDS:
+            return "date"
+        return "checked" if shape.checked is not None else "text"
+
+    def table(self, name: str, table_name: str, shape: Shape, origin: Origin,
+              key: PathKey) -> Table:
+        table = self.tables.get(table_name)
+        if table is None:
+            self.fail(origin, (*key, "table"), f"no table {table_name!r} (tables: "
+                      f"{', '.join(sorted(self.tables)) or 'none'})")
+        if shape.scalar != "text":
+            self.fail(origin, (*key, "table"), f"tables give text; {name} is {shape.scalar}")
+        if shape.literals:
+            values = {*table.codes.values(), *([table.default] if table.default else [])}
+            stray = sorted(values - set(shape.literals))
+            if stray:
+                self.fail(origin, (*key, "table"), f"table {table_name} gives {stray[0]!r}, "
+                          f"which {name} does not take ({', '.join(shape.literals)})")
+        return table
+
+
+class _Compiler(FieldsCompiler):
+    def __init__(self, file: MappingFile, origin: Origin, message: CompiledMessage,
+                 common: PartsFile, common_origin: Origin) -> None:
+        super().__init__(file.parts, file.tables, origin, common, common_origin)
+        self.file = file
+        self.message = message
+
+    def build(self) -> CompiledMapping:
+        file, origin = self.file, self.origin
+        model, zone = self.model_of(file.kind, file.time_zone)
+        scope = GroupScope("message", self.message.spec.content)
+        fields = self.fields(file.fields, model, scope, origin, ("fields",))
+        constants = tuple(self.constant(path, code, scope, origin, ("write", path))
+                          for path, code in file.write.items())
+        root = run.ObjectField("", "message", run.Locator(()), fields, many=False,
+                               required=True, constants=constants)
+        return CompiledMapping(
+            name=origin.name, message=file.message, release=file.release, model=model,
+            root=root, structure=self.message, renders=file.renders, zone=zone)
+
+    def fields(self, specs: dict[str, FieldSpec], model: type[BaseModel], scope: Scope,
+               origin: Origin, key: PathKey) -> tuple[run.FieldPlan, ...]:
+        self.check_names(specs, model, origin, key)
+        model_fields = model.model_fields
         return tuple(self.field(name, spec, model_fields[name].rebuild_annotation(),
                                 model_fields[name].is_required(), scope, origin,
                                 (*key, name))
@@ -146,17 +249,7 @@ class _Compiler:
     def object_field(self, name: str, spec: FieldRule, shape: Shape, required: bool,
                      scope: Scope, origin: Origin, key: PathKey) -> run.FieldPlan:
         assert shape.model is not None
-        if spec.paths or spec.table or spec.format or spec.join:
-            self.fail(origin, key, f"{name} is an object ({shape.model.__name__}): give "
-                      "fields or part, with from (one) or each (a list)")
-        if shape.many and spec.from_:
-            self.fail(origin, key, f"{name} is a list: read it with each, not from")
-        if not shape.many and spec.each:
-            self.fail(origin, key, f"{name} holds one {shape.model.__name__}: read it with "
-                      "from, not each")
-        where = spec.each or spec.from_
-        if shape.many and not where:
-            self.fail(origin, key, f"{name} is a list: say which segments or groups with each")
+        where = self.object_where(name, spec, shape, origin, key)
         resolved = self.resolve(where, scope, origin, (*key, "each" if spec.each else "from")) \
             if where else None
         if resolved is not None and resolved.value is not None:
@@ -170,22 +263,6 @@ class _Compiler:
         return run.ObjectField(name, where or "(same place)", _locator(resolved), fields,
                                many=shape.many, required=required, constants=constants)
 
-    def members(self, spec: FieldRule, origin: Origin,
-                key: PathKey) -> tuple[dict[str, FieldSpec], Origin, PathKey]:
-        if spec.fields is not None and spec.part is not None:
-            self.fail(origin, key, "give fields or part, not both")
-        if spec.fields is not None:
-            return spec.fields, origin, (*key, "fields")
-        if spec.part is None:
-            self.fail(origin, key, "an object needs fields or part")
-        for parts, parts_origin in ((self.file.parts, origin),
-                                    (self.common.parts, self.common_origin)):
-            if spec.part in parts:
-                return parts[spec.part], parts_origin, ("parts", spec.part)
-        known = sorted({*self.file.parts, *self.common.parts})
-        return self.fail(origin, (*key, "part"),
-                         f"no part {spec.part!r} (parts: {', '.join(known)})")
-
     def constant(self, path: str, code: str, scope: Scope, origin: Origin,
                  key: PathKey) -> run.Constant:
         resolved = self.resolve(path, scope, origin, key)
@@ -197,13 +274,7 @@ class _Compiler:
 
     def value_field(self, name: str, spec: FieldRule, shape: Shape, required: bool,
                     scope: Scope, origin: Origin, key: PathKey) -> run.FieldPlan:
-        if spec.fields is not None or spec.part is not None or spec.from_:
-            self.fail(origin, key, f"{name} is a value, not an object: give path")
-        if not spec.paths:
-            self.fail(origin, key, f"{name}: give the path of its value")
-        if shape.many != bool(spec.each):
-            self.fail(origin, key, f"{name} is a list: give each and a path inside it"
-                      if shape.many else f"{name} holds one value: each makes a list")
+        self.check_value(name, spec, shape, origin, key)
         each = self.resolve(spec.each, scope, origin, (*key, "each")) if spec.each else None
         inner = each.end if each else scope
         sources = []
@@ -224,44 +295,23 @@ class _Compiler:
                   first: Resolved, origin: Origin, key: PathKey) -> run.Converter:
         position = first.value
         assert position is not None
-        if spec.join is not None and (shape.scalar != "text" or spec.table or shape.checked):
-            self.fail(origin, (*key, "join"), f"join makes free text; {name} is "
-                      f"{'a checked value' if shape.checked else shape.scalar}")
-        if spec.format is not None and shape.scalar not in DATE_KINDS:
-            self.fail(origin, (*key, "format"), f"{name} is not a date; format is for dates")
-        if spec.table is not None:
-            return self.translate(name, spec.table, shape, position, origin, key)
-        if shape.literals:
-            self.fail(origin, key, f"{name} takes one of {', '.join(shape.literals)}: "
-                      "translate the codes with a table")
-        if shape.scalar in ("decimal", "integer"):
+        how = self.conversion(name, spec, shape, origin, key)
+        if how == "table":
+            assert spec.table is not None
+            table = self.tables[spec.table]
+            return run.Translate(spec.table, table.codes, table.default, position)
+        if how == "number":
             representation = position.representation
             if not spec.number and (representation is None or representation.format != "n"):
                 self.fail(origin, key, f"type mismatch: {position.id} is "
                           f"{representation or 'text'}, {name} is a number (say number: "
                           "true if this element carries one)")
             return run.Number(position, whole=shape.scalar == "integer")
-        if shape.scalar in DATE_KINDS:
+        if how == "date":
             return self.date(name, spec, shape, required, first, origin, key)
-        if shape.checked is not None:
+        if how == "checked":
             return run.Checked(position, TypeAdapter(shape.checked))
         return run.Text()
-
-    def translate(self, name: str, table_name: str, shape: Shape, position: Position,
-                  origin: Origin, key: PathKey) -> run.Converter:
-        table = self.tables.get(table_name)
-        if table is None:
-            self.fail(origin, (*key, "table"), f"no table {table_name!r} (tables: "
-                      f"{', '.join(sorted(self.tables)) or 'none'})")
-        if shape.scalar != "text":
-            self.fail(origin, (*key, "table"), f"tables give text; {name} is {shape.scalar}")
-        if shape.literals:
-            values = {*table.codes.values(), *([table.default] if table.default else [])}
-            stray = sorted(values - set(shape.literals))
-            if stray:
-                self.fail(origin, (*key, "table"), f"table {table_name} gives {stray[0]!r}, "
-                          f"which {name} does not take ({', '.join(shape.literals)})")
-        return run.Translate(table_name, table.codes, table.default, position)
 
     def date(self, name: str, spec: FieldRule, shape: Shape, required: bool, first: Resolved,
              origin: Origin, key: PathKey) -> run.Converter:

@@ -19,6 +19,7 @@ from gateway.pipeline.mapping.compiled import (
     emit_text,
 )
 from gateway.pipeline.mapping.extract import Extractor
+from gateway.pipeline.mapping.xml_read import CompiledXmlMapping
 from gateway.pipeline.validate import arrange, segment_patterns
 from gateway.wire.edifact.writer import OutSegment, Writer
 
@@ -82,9 +83,17 @@ class CompiledMapping:
 
 @dataclass(frozen=True)
 class Mappings:
-    """Every compiled mapping, by (message type, release)."""
+    """Every compiled mapping, by (message type, release); XML mappings by the registry name
+    of their document kind (``DEC-DMS``)."""
 
     by_message: dict[tuple[str, str], CompiledMapping] = field(default_factory=dict)
+    by_xml_schema: dict[str, CompiledXmlMapping] = field(default_factory=dict)
+    #: XML mapping files not compiled, each (file, why): their schema is not in the registry
+    #: in force (an optional entry whose XSD is absent, or another deployment's).
+    xml_skipped: tuple[tuple[str, str], ...] = ()
+
+    def xml_mapping(self, name: str) -> CompiledXmlMapping | None:
+        return self.by_xml_schema.get(name)
 
     def get(self, message_type: str, release: str) -> CompiledMapping | None:
         return self.by_message.get((message_type, release))
