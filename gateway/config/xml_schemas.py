@@ -96,8 +96,9 @@ def check_xpath(path: str, namespaces: dict[str, str], field: str) -> None:
     """A ValueError naming ``field`` when ``path`` is no XPath 1.0 expression with these
     prefixes (an undeclared prefix included)."""
     try:
-        etree.XPath(path, namespaces=namespaces)
-    except etree.XPathSyntaxError as exc:
+        # An undeclared prefix is only found when the expression runs: run it on nothing.
+        etree.XPath(path, namespaces=namespaces)(etree.Element("probe"))
+    except etree.XPathError as exc:
         raise ValueError(f"{field}: {path!r} is not an XPath ({exc}); prefixes declared: "
                          f"{', '.join(namespaces) or 'none'}") from None
 

@@ -4,6 +4,7 @@ real SFTP on a free loopback port, stopped and cleaned up after each test."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 import uuid
@@ -75,9 +76,10 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
                 amqp_url: str = AMQP_URL, port: int = 0, max_bytes: int = 1_000_000,
                 reload_seconds: float = 0.2,
                 agency_settings: dict[str, dict[str, object]] | None = None,
-                settings: dict[str, object] | None = None) -> Files:
+                settings: dict[str, object] | None = None,
+                xml_ids: dict[str, tuple[str, ...]] | None = None) -> Files:
     """``agency_settings``: more keys per agency code in agencies.yaml; ``settings``: more
-    top-level keys in gateway.yaml."""
+    top-level keys in gateway.yaml; ``xml_ids``: a partner's XML identities."""
     tag = uuid.uuid4().hex[:10]
     partners = {}
     entries = []
@@ -88,8 +90,10 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
         key_path.chmod(0o600)
         key.write_public_key(root / f"{partner_id}.key.pub")
         partners[partner_id] = PartnerKeys(partner_id, sender, key_path)
+        identities = (xml_ids or {}).get(partner_id, ())
         entries.append(f"  - id: {partner_id}\n    name: {partner_id}\n    edifact_ids:\n"
-                       f"      - id: {sender}\n    ssh_keys:\n      - file: {partner_id}.key.pub\n")
+                       f"      - id: {sender}\n    ssh_keys:\n      - file: {partner_id}.key.pub\n"
+                       + (f"    xml_ids: {json.dumps(list(identities))}\n" if identities else ""))
     (root / "partners.yaml").write_text("partners:\n" + "".join(entries))
     (root / "agencies.yaml").write_text("agencies:\n" + "".join(
         f"  - code: {code}\n    name: {code}\n" + "".join(
@@ -285,9 +289,10 @@ async def delete_topology(files: Files, agencies: tuple[str, ...]) -> None:
         await connection.close()
 
 
-async def gateway_fixture(root: Path) -> AsyncIterator[Gateway]:
+async def gateway_fixture(root: Path, **options: Any) -> AsyncIterator[Gateway]:
+    """``options``: write_files' keyword arguments."""
     database = await create_database()
-    files = write_files(root, database)
+    files = write_files(root, database, **options)
     gateway = await start_gateway(files)
     try:
         yield gateway

