@@ -151,7 +151,8 @@ def _parser() -> argparse.ArgumentParser:
     canonical.add_argument("--out", type=Path, default=Path("schemas/canonical"))
     canonical.set_defaults(command=_schemas_canonical)
 
-    mappings = sub.add_parser("mappings", help="the mapping files (mappings/edifact)")
+    mappings = sub.add_parser("mappings", help="the mapping files (mappings/edifact, "
+                              "mappings/xml)")
     mappings_sub = mappings.add_subparsers(required=True, metavar="ACTION")
     check_mappings = mappings_sub.add_parser(
         "check", help="compile every mapping file against the directory and the canonical "
@@ -159,6 +160,9 @@ def _parser() -> argparse.ArgumentParser:
     check_mappings.add_argument("folder", type=Path, nargs="?",
                                 help="a mappings folder holding edifact/*.yaml (default: "
                                 "the mappings shipped with the gateway)")
+    check_mappings.add_argument("--xml-schemas", type=Path, metavar="FILE",
+                                help="the XML schema registry xml/*.yaml compile against "
+                                "(default: deploy/demo/xml-schemas.yaml when it exists)")
     check_mappings.set_defaults(command=_mappings_check)
 
     render = sub.add_parser("render", help="write a canonical answer (JSON: CustomsResponse, "
@@ -327,7 +331,7 @@ def _schemas_canonical(args: argparse.Namespace) -> int:
 def _mappings_check(args: argparse.Namespace) -> int:
     from gateway.app.mappings import check_mappings
 
-    return check_mappings(args.folder, sys.stdout)
+    return check_mappings(args.folder, sys.stdout, args.xml_schemas)
 
 
 def _render(args: argparse.Namespace) -> int:
