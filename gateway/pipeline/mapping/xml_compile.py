@@ -363,10 +363,23 @@ class XmlCompiler(FieldsCompiler):
         return tuple(plans)
 
     def xpath(self, path: str, origin: Origin, key: PathKey) -> Any:
+        """``path`` compiled once; the steps that need no XPath engine (the element itself,
+        its name, its text, an attribute without a prefix) read directly, a few times
+        faster than lxml's XPath call (about 3 µs each, most of a document's mapping)."""
         try:
-            return etree.XPath(path, namespaces=self.file.namespaces)
+            compiled = etree.XPath(path, namespaces=self.file.namespaces)
         except etree.XPathSyntaxError as exc:
             self.fail(origin, key, f"{path!r} is not an XPath ({exc})")
+        step = path.strip()
+        if step == ".":
+            return _itself
+        if step == "local-name()":
+            return _local_name
+        if step == "text()":
+            return _own_text
+        if re.fullmatch(r"@[A-Za-z_][\w.-]*", step):
+            return partial(_attribute, name=step[1:])
+        return compiled
 
     def object_field(self, name: str, spec: FieldRule, shape: Shape, required: bool,
                      context: Context, origin: Origin, key: PathKey) -> run.XmlFieldPlan:
@@ -461,6 +474,23 @@ class XmlCompiler(FieldsCompiler):
                               f"({self.kind.name} XSD)")
             format_at = self.xpath(spec.format, origin, (*key, "format"))
         return run.Date(None, format_at, default, optional, shape.scalar)
+
+
+def _itself(node: Any) -> list[Any]:
+    return [node]
+
+
+def _local_name(node: Any) -> str:
+    return str(node.tag).rpartition("}")[2]
+
+
+def _own_text(node: Any) -> list[str]:
+    return [node.text] if node.text else []
+
+
+def _attribute(node: Any, name: str) -> list[str]:
+    value = node.get(name)
+    return [] if value is None else [value]
 
 
 def _element_part(path: str) -> str:
