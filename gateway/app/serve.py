@@ -60,7 +60,7 @@ def topology_of(config: GatewayConfig) -> Topology:
 async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None = None,
                 install_signals: bool = True) -> None:
     xml = xml_catalog(config)  # XSDs compiled once, here, never per document
-    compiled = load_compiled(config.mappings_path)
+    compiled = load_compiled(config.mappings_path, xml=xml)
     signer = load_signer(config)  # refuse to start with no valid signing key
     answers_stop = asyncio.Event()
     # One connection per processor worker, and some for the intake, relays and reload: no

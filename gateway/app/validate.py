@@ -44,7 +44,7 @@ def run_offline(config: GatewayConfig, path: Path, partner_id: str | None,
         stderr.write(f"note: {missing}\n")
     partner = partner_for(config, data, partner_id, xml)
     settings = config.settings
-    catalog, mappings = load_compiled(config.mappings_path)
+    catalog, mappings = load_compiled(config.mappings_path, xml=xml)
     outcome = without_cyclic_gc(process_submission)(data, Context(
         partner=partner, routing=routing or config.routing, catalog=catalog, mappings=mappings,
         gateway=PartyId(settings.gateway_id, settings.gateway_id_qualifier or ""),

@@ -23,7 +23,7 @@ from tests.support.xml import (
 
 CERTIFICATE = Path(__file__).resolve().parents[1] / "data" / "xml" / "certificate-of-origin.xml"
 #: The exporter the certificate of tests/data/xml names (cac:ExporterParty).
-EXPORTER = "DEMOEXPORTER"
+EXPORTER = "12345678"
 RES = "urn:wco:datamodel:WCO:RES-DMS:2"
 APPLICATION_RESPONSE = "urn:oasis:names:specification:ubl:schema:xsd:ApplicationResponse-2"
 

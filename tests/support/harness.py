@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -146,9 +147,14 @@ class Client:
         caller unpacks the list and fails on one too many)."""
         outbox = self.files.mailbox(partner_id) / "outbox"
 
+        # <name>.<submission>.<suffix>: the answer to the submission, not an agency's answer
+        # (<name>.<submission>.<position>.<agency>.<n>.<suffix>) nor a signature (.p7s).
+        answer = re.compile(re.escape(name) + r"\.[0-9]+\.(?:contrl\.edi|error\.txt|"
+                            r"res-dms\.xml|application-response\.xml)")
+
         def found() -> list[Path]:
             return sorted(p for p in outbox.glob(f"{glob_escape(name)}.*")
-                          if p.name.endswith((".contrl.edi", ".error.txt")))
+                          if answer.fullmatch(p.name))
 
         deadline = time.monotonic() + ANSWER_TIMEOUT
         while len(found()) < count:

@@ -4,18 +4,21 @@ the answer in the sender's own standard (RES-DMS for a WCO declaration)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 
 import pytest
 from lxml import etree
 
+from gateway.app.mapping_files import load_mappings
 from gateway.config.partners import EdifactId, Partner
 from gateway.model.findings import SyntaxErrorCode
 from gateway.model.outcome import Status
+from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.process import Context, process_submission
 from gateway.pipeline.xml_kinds import XmlCatalog
 from gateway.wire.xml.reader import XmlLimits
-from tests.support.pipeline import demo_context
+from tests.support.pipeline import demo_context, shipped_catalog
 from tests.support.xml import (
     SAMPLE_DECLARANT,
     SAMPLE_INVALID_DEC,
@@ -29,9 +32,14 @@ XML_PARTNER = Partner(id="demo-van", name="Demo VAN", edifact_ids=(EdifactId(id=
 RES = "urn:wco:datamodel:WCO:RES-DMS:2"
 
 
+@functools.cache
+def xml_mappings() -> Mappings:
+    return load_mappings(shipped_catalog(), xml=demo_xml_catalog())
+
+
 def xml_context(partner: Partner = XML_PARTNER, catalog: XmlCatalog | None = None) -> Context:
     return dataclasses.replace(demo_context(partner), xml=catalog or demo_xml_catalog(),
-                               file_name="decl.xml")
+                               mappings=xml_mappings(), file_name="decl.xml")
 
 
 def sample() -> bytes:
