@@ -71,7 +71,8 @@ def test_every_schema_violation_is_told_with_its_line_and_xpath() -> None:
     found = {(f.line, f.xpath, f.code) for f in message.findings}
     assert (16, "/md:MetaData/Declaration/TotalPackageQuantity",
             SyntaxErrorCode.INVALID_VALUE) in found
-    assert (14, "/md:MetaData/Declaration/Bogus", SyntaxErrorCode.NOT_SUPPORTED_IN_POSITION) in found
+    assert (14, "/md:MetaData/Declaration/Bogus",
+            SyntaxErrorCode.NOT_SUPPORTED_IN_POSITION) in found
     assert "Bogus" in outcome.summary and "line 16" in outcome.summary
     assert outcome.acknowledgement is not None and b"Bogus" in outcome.acknowledgement.body
 
