@@ -215,6 +215,10 @@ def compile_changed(tmp_path: Path, old: str, new: str) -> tuple[str, int]:
     ("    value: {path: udt:DateTimeString, format: \"@formatCode\"}",
      "    value: {path: udt:DateTimeString}",
      "value is a date: the XSD gives no xs:date or xs:dateTime there"),
+    # the names inside a predicate are checked too
+    ("Classification[dec:IdentificationTypeCode='TSP']",
+     "Classification[dec:IdentificationCode='TSP']",
+     "dec:IdentificationCode is not an element of dec:Classification"),
     # descendant steps are refused: each element is named
     ("declaration_number: dec:Declaration/dec:FunctionalReferenceID",
      "declaration_number: dec:Declaration//dec:FunctionalReferenceID",
