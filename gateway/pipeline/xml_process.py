@@ -9,7 +9,7 @@ reference (duplicates are found by it, as by UNB 0020 for EDIFACT).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
@@ -30,7 +30,42 @@ Code = SyntaxErrorCode
 XML_SYNTAX = "XML"
 
 
+@dataclass(frozen=True, slots=True)
+class XmlVerdict:
+    """What the pipeline found in a document it could read and take: all but the answer."""
+
+    kind: XmlKind
+    sender: str
+    reference: str
+    document_type: str
+    #: Rule 5 and the reference: a document with these is not read further.
+    findings: tuple[Finding, ...]
+    messages: tuple[MessageOutcome, ...]
+
+
 def process_xml(data: bytes, ctx: Context) -> Outcome:
+    verdict = judge_xml(data, ctx)
+    if isinstance(verdict, Outcome):
+        return verdict
+    findings = list(verdict.findings)
+    status = status_of(findings, verdict.messages)
+    answer = _answer(verdict.kind, ctx, verdict.sender, verdict.reference,
+                     verdict.document_type,
+                     [*findings, *(f for m in verdict.messages for f in m.findings)])
+    return Outcome(
+        status=status,
+        summary=summary_of(status, findings, verdict.messages),
+        acknowledgement=answer,
+        header=_header(verdict.kind, verdict.sender, verdict.reference, ctx),
+        findings=verdict.findings,
+        messages=verdict.messages,
+        answer_to=PartyId(verdict.sender, "") if verdict.sender else None,
+    )
+
+
+def judge_xml(data: bytes, ctx: Context) -> XmlVerdict | Outcome:
+    """Read, validate, map and route ``data``; an Outcome (answered) when it cannot be read
+    or no kind takes it."""
     try:
         document = read_xml(data, ctx.xml.limits)
     except XmlRejected as exc:
@@ -43,18 +78,8 @@ def process_xml(data: bytes, ctx: Context) -> Outcome:
     findings = _agreement_findings(kind, sender, reference, ctx)
     # As for EDIFACT, a document the partner may not send is not read further (rule 5).
     messages = () if findings else (_message(document, kind, sender, reference, ctx),)
-    status = status_of(findings, messages)
-    answer = _answer(kind, ctx, sender, reference, kind.document_type(document.root),
-                     [*findings, *(f for m in messages for f in m.findings)])
-    return Outcome(
-        status=status,
-        summary=summary_of(status, findings, messages),
-        acknowledgement=answer,
-        header=_header(kind, sender, reference, ctx),
-        findings=tuple(findings),
-        messages=messages,
-        answer_to=PartyId(sender, "") if sender else None,
-    )
+    return XmlVerdict(kind, sender, reference, kind.document_type(document.root),
+                      tuple(findings), messages)
 
 
 def _agreement_findings(kind: XmlKind, sender: str, reference: str,
