@@ -187,13 +187,15 @@ class AnswerDesk:
         """The answer in the sender's syntax, queued for the partner's outbox after what was
         queued before (its CONTRL first): to an XML document, in the XML standard its sender
         speaks (a DEC-DMS declaration gets RES-DMS)."""
-        kind = answer_message(answer.kind, delivered.syntax, delivered.message_type)
+        kind = answer_message(answer.kind, delivered.syntax, delivered.message_type,
+                              self._mappings)
         control_reference = f"R{row_id}"
         if delivered.syntax == "XML":
             body = render_xml_decision(
                 answer, message_type=delivered.message_type, gateway_id=self._gateway.id,
                 reply_to=delivered.reply_to.id if delivered.reply_to else delivered.partner_id,
-                response_id=control_reference, prepared=dt.datetime.now(dt.UTC))
+                response_id=control_reference, prepared=dt.datetime.now(dt.UTC),
+                mappings=self._mappings)
         else:
             body = self._edifact_answer(delivered, answer, control_reference)
         sequence = await answers.answers_taken(connection, delivered.message_id, agency)
@@ -201,7 +203,8 @@ class AnswerDesk:
                                 delivered.interchange_id,
                                 answer_tail(delivered.position, agency, sequence, answer.kind,
                                             syntax=delivered.syntax,
-                                            message_type=delivered.message_type))
+                                            message_type=delivered.message_type,
+                                            mappings=self._mappings))
         await outbox.add(
             connection, interchange_id=delivered.interchange_id,
             message_id=delivered.message_id, channel="mailbox",

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
+from gateway.config.xml_schemas import AnswerStandard
 from gateway.errors import RenderError
 from gateway.model.canonical import (
     CANONICAL_ADAPTER,
@@ -38,7 +39,6 @@ from gateway.pipeline.xml_answer import (
     UBL_IN_PROCESS,
     UBL_REJECTED,
     UBL_UNDER_QUERY,
-    AnswerStandard,
     XmlAnswerFacts,
     render_xml_answer,
 )
@@ -80,25 +80,32 @@ def state_of(answer: CustomsResponse | ApplicationError) -> str:
 
 
 def answer_tail(position: int, agency: str, sequence: int, kind: str, *,
-                syntax: str = "EDIFACT", message_type: str = "") -> str:
+                syntax: str = "EDIFACT", message_type: str = "",
+                mappings: Mappings | None = None) -> str:
     """The end of an answer's outbox name after the submission id: the message's position
     in the interchange, the agency, the answer's number from that agency, its suffix."""
-    suffix = ACK_SUFFIXES[answer_message(kind, syntax, message_type)]
+    suffix = ACK_SUFFIXES[answer_message(kind, syntax, message_type, mappings)]
     return f"{position}.{agency}.{sequence}.{suffix}"
 
 
-def xml_answer_standard(message_type: str) -> AnswerStandard:
-    """The standard an XML document's sender speaks: a UBL document (``UBL-...``) is answered
-    with a UBL ApplicationResponse, a WCO declaration (``DEC-DMS``) with RES-DMS."""
+def xml_answer_standard(message_type: str, mappings: Mappings | None = None) -> AnswerStandard:
+    """The standard an XML document's sender speaks: the registry's ``answer`` for the kind
+    (``mappings`` holds the kinds in force); for a kind taken out of the registry since the
+    document came, by its name: a UBL document (``UBL-...``) is answered with a UBL
+    ApplicationResponse, a WCO declaration (``DEC-DMS``) with RES-DMS."""
+    mapping = mappings.xml_mapping(message_type) if mappings is not None else None
+    if mapping is not None:
+        return mapping.answer
     return "UBL-ApplicationResponse" if message_type.upper().startswith("UBL") else "RES-DMS"
 
 
-def answer_message(kind: str, syntax: str = "EDIFACT", message_type: str = "") -> str:
+def answer_message(kind: str, syntax: str = "EDIFACT", message_type: str = "",
+                   mappings: Mappings | None = None) -> str:
     """What an answer of ``kind`` is written as, for a message in ``syntax`` of
     ``message_type`` (its canonical source): CUSRES or APERAK to EDIFACT, RES-DMS or a UBL
     ApplicationResponse to XML."""
     if syntax == "XML":
-        return xml_answer_standard(message_type)
+        return xml_answer_standard(message_type, mappings)
     return ANSWER_MESSAGES[kind]
 
 
@@ -122,12 +129,12 @@ UBL_DECISIONS: dict[str, str] = {
 
 def render_xml_decision(answer: CustomsResponse | ApplicationError, *, message_type: str,
                         gateway_id: str, reply_to: str, response_id: str,
-                        prepared: dt.datetime) -> bytes:
+                        prepared: dt.datetime, mappings: Mappings | None = None) -> bytes:
     """An agency's answer to a message that came as XML of ``message_type``, in the standard
     its sender speaks (RES-DMS for a DEC-DMS declaration).  An application error (APERAK in
     EDIFACT) is a rejection with the agency's errors.  Every value is written so that the
     answer stays valid: nothing an agency says can make it unwritable."""
-    standard = xml_answer_standard(message_type)
+    standard = xml_answer_standard(message_type, mappings)
     decisions = RES_DMS_DECISIONS if standard == "RES-DMS" else UBL_DECISIONS
     if isinstance(answer, CustomsResponse):
         code = decisions[answer.decision]

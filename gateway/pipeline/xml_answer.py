@@ -18,13 +18,13 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 from lxml import etree  # type: ignore[import-untyped]
 
+from gateway.config.xml_schemas import AnswerStandard
 from gateway.model.findings import Finding
 
-AnswerStandard = Literal["RES-DMS", "UBL-ApplicationResponse"]
 
 @dataclass(frozen=True, slots=True)
 class XmlAnswerFacts:

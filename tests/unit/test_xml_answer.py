@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree  # type: ignore[import-untyped]
 
+from gateway.config.xml_schemas import AnswerStandard
 from gateway.model.canonical import ApplicationError, CustomsResponse, Source
 from gateway.model.canonical.responses import Answered, Decision, Reason
 from gateway.model.findings import Finding, SyntaxErrorCode
@@ -28,7 +29,6 @@ from gateway.pipeline.xml_answer import (
     CBC_NS,
     RES_DS_NS,
     RES_NS,
-    AnswerStandard,
     XmlAnswerFacts,
     render_xml_answer,
     wco_pointers,

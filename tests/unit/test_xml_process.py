@@ -16,6 +16,7 @@ from gateway.model.findings import SyntaxErrorCode
 from gateway.model.outcome import Status
 from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.process import Context, process_submission
+from gateway.pipeline.respond import answer_message
 from gateway.pipeline.xml_kinds import XmlCatalog
 from gateway.wire.xml.reader import XmlLimits
 from tests.support.pipeline import demo_context, shipped_catalog
@@ -146,3 +147,15 @@ def test_an_accepted_declaration_is_answered_accepted_and_routed_as_a_cusdec_wou
     assert "customs" in message.agencies
     assert outcome.header is not None and outcome.header.sender.id == SAMPLE_DECLARANT
     assert outcome.acknowledgement is not None and outcome.acknowledgement.kind == "RES-DMS"
+
+
+def test_agencies_answers_follow_the_registrys_answer_standard_not_the_kinds_name() -> None:
+    mapping = xml_mappings().xml_mapping("DEC-DMS")
+    assert mapping is not None and mapping.answer == "RES-DMS"
+    renamed = Mappings(by_xml_schema={"CERTS": dataclasses.replace(
+        mapping, answer="UBL-ApplicationResponse")})
+    assert answer_message("CustomsResponse", "XML", "CERTS", renamed) == \
+        "UBL-ApplicationResponse"
+    # A kind taken out of the registry since: its name is all there is to go by.
+    assert answer_message("CustomsResponse", "XML", "CERTS") == "RES-DMS"
+    assert answer_message("CustomsResponse", "XML", "UBL-Invoice") == "UBL-ApplicationResponse"

@@ -341,7 +341,7 @@ class XmlCompiler(FieldsCompiler):
         root = run.XmlObjectField("", "(document)", None, fields, many=False, required=True)
         return run.CompiledXmlMapping(name=origin.name, schema=self.kind.name,
                                       version=self.kind.entry.version, model=model, root=root,
-                                      zone=zone)
+                                      zone=zone, answer=self.kind.entry.answer)
 
     def fields(self, specs: dict[str, FieldSpec], model: type[BaseModel], context: Context,
                origin: Origin, key: PathKey) -> tuple[run.XmlFieldPlan, ...]:

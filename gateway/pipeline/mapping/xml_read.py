@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
 
+from gateway.config.xml_schemas import AnswerStandard
 from gateway.errors import MappingError
 from gateway.model.canonical import Canonical, CanonicalMessage
 from gateway.model.findings import shown
@@ -319,6 +320,8 @@ class CompiledXmlMapping:
     model: type[Canonical]
     root: XmlObjectField
     zone: ZoneInfo
+    #: What the registry says senders of this kind are answered with (agencies' answers too).
+    answer: AnswerStandard = "RES-DMS"
 
     def read(self, root: Any, source: dict[str, str]) -> CanonicalMessage:
         """The canonical message of the document whose root element is ``root``.
