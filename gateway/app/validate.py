@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
-from sys import stderr
 from typing import TextIO
 
 from gateway.app.mapping_files import load_compiled
@@ -41,7 +41,7 @@ def run_offline(config: GatewayConfig, path: Path, partner_id: str | None,
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     xml = xml_catalog(config)
     for missing in xml.missing:
-        stderr.write(f"note: {missing}\n")
+        sys.stderr.write(f"note: {missing}\n")
     partner = partner_for(config, data, partner_id, xml)
     settings = config.settings
     catalog, mappings = load_compiled(config.mappings_path, xml=xml)

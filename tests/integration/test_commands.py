@@ -27,6 +27,14 @@ from tests.support.harness import (
     drop_database,
     write_files,
 )
+from tests.support.xml import (
+    DEMO_REGISTRY,
+    SAMPLE_DECLARANT,
+    SAMPLE_INVALID_DEC,
+    SAMPLE_REFERENCE,
+    SAMPLE_VALID_DEC,
+    demo_xml_catalog,
+)
 
 SAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "samples"
 
@@ -128,6 +136,24 @@ def test_validate_prints_verdict_route_and_contrl(tmp_path: Path,
     assert "[0085=28]" in capsys.readouterr().out
 
 
+def test_validate_an_xml_declaration_prints_verdict_canonical_and_res_dms(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    demo_xml_catalog()  # skips without ../shared
+    files = write_files(tmp_path, "unused",
+                        settings={"xml": json.dumps({"schemas": str(DEMO_REGISTRY)})},
+                        xml_ids={"van-a": (SAMPLE_DECLARANT,)})
+    config = ["--config", str(files.config_path)]
+    assert main([*config, "validate", str(SAMPLE_VALID_DEC)]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: accepted (as partner van-a)" in out
+    assert f"ref {SAMPLE_REFERENCE} DEC-DMS 2: accepted; route to customs" in out
+    assert '"kind": "CustomsDeclaration"' in out and '"syntax": "XML"' in out
+    assert "--- answer (RES-DMS) ---" in out and "urn:wco:datamodel:WCO:RES-DMS:2" in out
+    assert main([*config, "validate", str(SAMPLE_INVALID_DEC)]) == 1
+    out = capsys.readouterr().out
+    assert "verdict: rejected" in out and "line 33" in out and "--- answer (RES-DMS) ---" in out
+
+
 async def test_track_prints_the_history(gateway: Gateway) -> None:
     data = cusdec(sender="VANA", control_reference="TRK1")
     await gateway.upload("van-a", "decl.edi", data)
@@ -175,7 +201,7 @@ def test_the_demo_samples_pass_the_demo_configuration(
     demo = Path(__file__).resolve().parents[2] / "deploy" / "demo"
     config = tmp_path / "demo" / "gateway.yaml"
     config.parent.mkdir()
-    for name in ("gateway.yaml", "partners.yaml", "agencies.yaml"):
+    for name in ("gateway.yaml", "partners.yaml", "agencies.yaml", "xml-schemas.yaml"):
         (config.parent / name).write_text((demo / name).read_text())
     (tmp_path / "routing.yaml").write_text((demo.parent.parent / "routing.yaml").read_text())
     (tmp_path / "var" / "demo").mkdir(parents=True)
@@ -193,7 +219,7 @@ def test_routes_check_and_explain(tmp_path: Path, capsys: pytest.CaptureFixture[
     files = write_files(tmp_path, "unused")
     config = ["--config", str(files.config_path)]
     assert main([*config, "routes", "check"]) == 0
-    assert "5 rules, delivering to customs, port, quarantine: ok" in capsys.readouterr().out
+    assert "6 rules, delivering to customs, port, quarantine, trade: ok" in capsys.readouterr().out
     fish, lathe = tmp_path / "fish.edi", tmp_path / "lathe.edi"
     fish.write_bytes(cusdec(("0303.55", "8471"), sender="VANA"))
     lathe.write_bytes(cusdec(("8458.11",), sender="VANA"))
