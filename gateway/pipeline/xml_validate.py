@@ -12,8 +12,9 @@ import re
 from typing import Any
 
 import xmlschema
+from xmlschema.exceptions import XMLSchemaKeyError
 
-from gateway.model.findings import Finding, SyntaxErrorCode
+from gateway.model.findings import Finding, SyntaxErrorCode, shown
 from gateway.pipeline.xml_kinds import DEFAULT_MAX_FINDINGS, XmlKind
 from gateway.wire.xml.reader import XmlDocument
 
@@ -21,6 +22,7 @@ Code = SyntaxErrorCode
 #: The longest reason quoted: xmlschema's reasons quote values, and a value may be huge.
 _REASON_CHARACTERS = 300
 _CLARK = re.compile(r"\{([^}]*)\}")
+_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
 
 def schema_findings(document: XmlDocument, kind: XmlKind,
@@ -30,15 +32,36 @@ def schema_findings(document: XmlDocument, kind: XmlKind,
     prefixes = _prefixes(document.root)
     findings: list[Finding] = []
     more = 0
-    for error in kind.schema.iter_errors(document.tree, namespaces=prefixes):
-        if len(findings) < cap:
-            findings.append(_finding(error, prefixes))
-        else:
-            more += 1
+    try:
+        for error in kind.schema.iter_errors(document.tree, namespaces=prefixes):
+            if len(findings) < cap:
+                findings.append(_finding(error, prefixes))
+            else:
+                more += 1
+    except XMLSchemaKeyError as exc:
+        # xmlschema raises, instead of reporting, an xsi:type naming a type the schema does not
+        # have (XSD 1.1 part 1, 3.3.4.4 cvc-elt 4.1): the document's fault, not ours.
+        findings.append(_unknown_type(document, kind, exc))
     if more:
         findings.append(Finding(Code.UNSPECIFIED, f"{more} more schema violations not listed "
                                 f"(the first {cap} are)"))
     return findings
+
+
+def _unknown_type(document: XmlDocument, kind: XmlKind, exc: XMLSchemaKeyError) -> Finding:
+    """The first element whose xsi:type names no global type of the schema, at its line."""
+    for element in document.root.iter():
+        value = element.get(_XSI_TYPE)
+        if value is None:
+            continue
+        prefix, _, local = value.strip().rpartition(":")
+        namespace = element.nsmap.get(prefix or None)
+        name = f"{{{namespace}}}{local}" if namespace else local
+        if name not in kind.schema.maps.types:
+            return Finding(Code.INVALID_VALUE, f"xsi:type {shown(value)} names no type of the "
+                           "schema", line=element.sourceline,
+                           xpath=document.tree.getpath(element))
+    return Finding(Code.INVALID_VALUE, f"cannot be validated: {shown(str(exc))}")
 
 
 def _prefixes(root: Any) -> dict[str, str]:
