@@ -28,6 +28,10 @@ from gateway.wire.xml.reader import XmlDocument, read_xml
 Code = SyntaxErrorCode
 #: The syntax identifier an XML submission's header carries (EDIFACT ones carry UNOA, UNOC...).
 XML_SYNTAX = "XML"
+#: The longest submitter or reference kept: the store keys duplicates on both (a PostgreSQL
+#: btree row holds at most 2704 bytes) and summaries quote the reference.  Far above what the
+#: standards give (WCO DM FunctionalReferenceID an..35, an EORI an..17, UNB 0020 an..14).
+IDENTITY_CHARACTERS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,7 @@ def judge_xml(data: bytes, ctx: Context) -> XmlVerdict | Outcome:
     sender = kind.sender(document.root)
     reference = kind.reference(document.root)
     findings = _agreement_findings(kind, sender, reference, ctx)
+    sender, reference = sender[:IDENTITY_CHARACTERS], reference[:IDENTITY_CHARACTERS]
     # As for EDIFACT, a document the partner may not send is not read further (rule 5).
     messages = () if findings else (_message(document, kind, sender, reference, ctx),)
     return XmlVerdict(kind, sender, reference, kind.document_type(document.root),
@@ -99,6 +104,10 @@ def _agreement_findings(kind: XmlKind, sender: str, reference: str,
     if not reference:
         findings.append(Finding(Code.MISSING, "the document gives no reference "
                                 f"({kind.entry.reference}): duplicates are found by it",
+                                xpath=kind.entry.reference))
+    elif len(reference) > IDENTITY_CHARACTERS:
+        findings.append(Finding(Code.INVALID_VALUE, f"the reference {shown(reference)} is "
+                                f"longer than the {IDENTITY_CHARACTERS} characters taken",
                                 xpath=kind.entry.reference))
     return findings
 
@@ -155,7 +164,9 @@ def _answer(kind: XmlKind, ctx: Context, sender: str, reference: str, document_t
 def _unreadable(exc: XmlRejected, ctx: Context) -> Outcome:
     """Not well-formed or over a limit: answered in the document's standard when its root
     element was read before the fault, else in a plain report."""
-    finding = Finding(Code.UNSPECIFIED, str(exc), line=exc.line)
+    # str(exc) starts "line N: "; the finding carries the line itself and summaries say it once.
+    text = str(exc).removeprefix(f"line {exc.line}: ") if exc.line else str(exc)
+    finding = Finding(Code.UNSPECIFIED, text, line=exc.line)
     kinds = ctx.xml.candidates(*exc.root) if exc.root is not None else ()
     if not kinds:
         return refusal(str(exc), int(Code.UNSPECIFIED), ctx.file_name, ctx.received)
