@@ -55,6 +55,8 @@ class XmlRejected(InboundRejected):
     def __init__(self, message: str, *, line: int | None = None,
                  root: tuple[str | None, str] | None = None) -> None:
         super().__init__(message if line is None else f"line {line}: {message}")
+        #: What is wrong, without the line (a Finding carries the line apart).
+        self.reason = message
         self.line = line
         #: The root element's (namespace, local name) when the reader got that far: the
         #: answer is then written in the document's own standard.

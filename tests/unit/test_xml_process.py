@@ -56,6 +56,7 @@ def test_a_declaration_that_is_not_well_formed_is_rejected_at_its_line_in_res_dm
     assert outcome.status is Status.REJECTED
     assert outcome.findings[0].line == 33
     assert "not well-formed" in outcome.summary and "line 33" in outcome.summary
+    assert outcome.summary.count("line 33") == 1
     assert outcome.acknowledgement is not None
     assert outcome.acknowledgement.kind == "RES-DMS"
     assert b"33" in outcome.acknowledgement.body
