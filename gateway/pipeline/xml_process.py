@@ -9,6 +9,7 @@ reference (duplicates are found by it, as by UNB 0020 for EDIFACT).
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
@@ -19,6 +20,7 @@ from gateway.model.findings import Finding, SyntaxErrorCode, shown
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome
 from gateway.pipeline.context import Context
 from gateway.pipeline.route import route
+from gateway.pipeline.sniff import inspect
 from gateway.pipeline.verdict import refusal, status_of, summary_of
 from gateway.pipeline.xml_answer import XmlAnswerFacts, render_xml_answer
 from gateway.pipeline.xml_kinds import XmlCatalog, XmlKind
@@ -71,7 +73,7 @@ def judge_xml(data: bytes, ctx: Context) -> XmlVerdict | Outcome:
     """Read, validate, map and route ``data``; an Outcome (answered) when it cannot be read
     or no kind takes it."""
     try:
-        document = read_xml(data, ctx.xml.limits)
+        document = read_xml(_readable_by_libxml2(data), ctx.xml.limits)
     except XmlRejected as exc:
         return _unreadable(exc, ctx)
     kind = ctx.xml.kind_of(document.root, document.namespace, document.local_name)
@@ -85,6 +87,21 @@ def judge_xml(data: bytes, ctx: Context) -> XmlVerdict | Outcome:
     messages = () if findings else (_message(document, kind, sender, reference, ctx),)
     return XmlVerdict(kind, sender, reference, kind.document_type(document.root),
                       tuple(findings), messages)
+
+
+def _readable_by_libxml2(data: bytes) -> bytes:
+    """UTF-32, and UTF-16 with neither BOM nor declaration, as UTF-16 with a BOM: libxml2 reads
+    neither, though the sniffer knows both (XML 1.0 Appendix F).  With a BOM libxml2 goes by
+    it, whatever the declaration says; lines stay where they were."""
+    sniffed = inspect(data)
+    if sniffed.encoding not in ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be") or \
+            (sniffed.encoding.startswith("utf-16") and sniffed.bom):
+        return data
+    try:
+        text = data[sniffed.bom:].decode(sniffed.encoding)
+    except UnicodeDecodeError:
+        return data  # the reader says what is wrong with it
+    return codecs.BOM_UTF16_LE + text.encode("utf-16-le")
 
 
 def _agreement_findings(kind: XmlKind, sender: str, reference: str,

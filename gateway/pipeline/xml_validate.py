@@ -15,6 +15,7 @@ import xmlschema
 from xmlschema.exceptions import XMLSchemaKeyError
 
 from gateway.model.findings import Finding, SyntaxErrorCode, shown
+from gateway.pipeline.mapping.xml_read import xpath_of
 from gateway.pipeline.xml_kinds import DEFAULT_MAX_FINDINGS, XmlKind
 from gateway.wire.xml.reader import XmlDocument
 
@@ -60,7 +61,7 @@ def _unknown_type(document: XmlDocument, kind: XmlKind, exc: XMLSchemaKeyError) 
         if name not in kind.schema.maps.types:
             return Finding(Code.INVALID_VALUE, f"xsi:type {shown(value)} names no type of the "
                            "schema", line=element.sourceline,
-                           xpath=document.tree.getpath(element))
+                           xpath=xpath_of(element))
     return Finding(Code.INVALID_VALUE, f"cannot be validated: {shown(str(exc))}")
 
 

@@ -25,7 +25,9 @@ def test_an_xsi_type_naming_no_known_type_is_a_finding_not_a_crash(xsi_type: str
     outcome = process_submission(sample().replace(TYPE_CODE, element), xml_context())
     assert outcome.status is Status.REJECTED
     (message,) = outcome.messages
-    assert any(f.line == 14 and xsi_type in f.text for f in message.findings), message.findings
+    where = (14, "/md:MetaData/Declaration/TypeCode")
+    assert any((f.line, f.xpath) == where and xsi_type in f.text for f in message.findings), \
+        message.findings
     assert outcome.acknowledgement is not None and outcome.acknowledgement.kind == "RES-DMS"
 
 
@@ -90,3 +92,17 @@ def test_a_trailing_edifact_interchange_is_extra_content_at_its_line() -> None:
     assert outcome.status is Status.REJECTED
     assert "Extra content" in outcome.summary
     assert outcome.acknowledgement is not None and outcome.acknowledgement.kind == "RES-DMS"
+
+
+@pytest.mark.parametrize(("encoding", "bom", "declared"), [
+    ("utf-32-le", "\ufeff", ""), ("utf-32-be", "\ufeff", '<?xml version="1.0" encoding="UTF-32"?>'),
+    ("utf-16-le", "", ""), ("utf-16-be", "", ""),
+])
+def test_utf32_and_utf16_without_a_bom_are_read_as_docs_xml_says(encoding: str, bom: str,
+                                                                  declared: str) -> None:
+    # libxml2 reads neither UTF-32 nor BOM-less UTF-16 without a declaration; the sniffer knows
+    # both (XML 1.0 Appendix F), and docs/xml.md promises them.
+    data = (bom + declared + sample().decode("utf-8")).encode(encoding)
+    outcome = process_submission(data, xml_context())
+    assert outcome.status is Status.ACCEPTED, outcome.summary
+    assert outcome.header is not None and outcome.header.control_reference == SAMPLE_REFERENCE
