@@ -26,7 +26,6 @@ from gateway.pipeline.xml_answer import RES_NS
 from gateway.store.answers import await_answer
 from gateway.transports.mailbox import SIGNATURE_SUFFIX
 from tests.support.agencies import AgencyUsers, agency_settings, provisioned_agencies, unique_users
-from tests.support.edifact import CORPUS
 from tests.support.harness import (
     AMQP_URL,
     DEMO_AGENCIES,
@@ -38,9 +37,8 @@ from tests.support.harness import (
     start_gateway,
     write_files,
 )
+from tests.support.xml import answer_schemas
 
-NOTIFICATION = CORPUS / "xml" / "wco-dec-dms" / "public" / "api" / "conf" / "2.0" / "schemas" \
-    / "wco" / "notification"
 DECLARATION = "DemoUK20161207_010"
 WAIT = 30.0
 NS = {"md": "urn:wco:datamodel:WCO:DocumentMetaData-DMS:2", "res": RES_NS}
@@ -104,11 +102,7 @@ class Scene:
 
 @pytest.fixture(scope="module")
 def res_dms() -> xmlschema.XMLSchema:
-    if not NOTIFICATION.is_dir():
-        pytest.skip("../shared/corpus/xml (the RES-DMS schema) is absent")
-    return xmlschema.XMLSchema(str(NOTIFICATION / "DocumentMetaData_2_DMS.xsd"),
-                               locations=[(RES_NS, str(NOTIFICATION / "WCO_RES_2_DMS.xsd"))],
-                               allow="local")
+    return answer_schemas()["RES-DMS"]
 
 
 @pytest.fixture

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 import pytest
+from lxml import etree
 
-from gateway.app.xml_schema_files import load_xml_catalog
+from gateway.app.xml_schema_files import compile_schema, load_xml_catalog
+from gateway.config.xml_schemas import AnswerStandard
 from gateway.pipeline.xml_kinds import XmlCatalog
 from tests.support.edifact import CORPUS
 
@@ -36,3 +39,30 @@ def demo_xml_catalog() -> XmlCatalog:
     catalog = load_xml_catalog(DEMO_REGISTRY)
     assert not catalog.missing, catalog.missing
     return catalog
+
+
+NOTIFICATION = DEC_DMS / "public" / "api" / "conf" / "2.0" / "schemas" / "wco" / "notification"
+UBL_MAINDOC = XML_CORPUS / "ubl-2.1" / "ph-ubl21" / "src" / "main" / "resources" / "schemas" \
+    / "ubl21" / "maindoc"
+RES_NAMESPACE = "urn:wco:datamodel:WCO:RES-DMS:2"
+
+
+@functools.cache
+def answer_schemas() -> dict[AnswerStandard, Any]:
+    """The XSDs our XML answers must validate against, compiled once per test process (the
+    gateway's own loader: local files only)."""
+    if not NOTIFICATION.is_dir() or not UBL_MAINDOC.is_dir():
+        pytest.skip(f"the RES-DMS and UBL 2.1 schemas are not under {XML_CORPUS}")
+    return {
+        "RES-DMS": compile_schema(NOTIFICATION / "DocumentMetaData_2_DMS.xsd",
+                                  {RES_NAMESPACE: NOTIFICATION / "WCO_RES_2_DMS.xsd"},
+                                  "RES-DMS"),
+        "UBL-ApplicationResponse": compile_schema(
+            UBL_MAINDOC / "UBL-ApplicationResponse-2.1.xsd", {}, "UBL ApplicationResponse"),
+    }
+
+
+def assert_valid_answer(standard: AnswerStandard, body: bytes) -> None:
+    """``body`` is a valid answer of ``standard``, or the assertion lists every violation."""
+    errors = list(answer_schemas()[standard].iter_errors(etree.fromstring(body)))
+    assert not errors, [str(e.reason) for e in errors] + [body.decode()]

@@ -34,12 +34,8 @@ from gateway.pipeline.xml_answer import (
     wco_pointers,
     xml_text,
 )
-from tests.support.edifact import CORPUS
+from tests.support.xml import answer_schemas
 
-NOTIFICATION = CORPUS / "xml" / "wco-dec-dms" / "public" / "api" / "conf" / "2.0" / "schemas" \
-    / "wco" / "notification"
-UBL_XSD = CORPUS / "xml" / "ubl-2.1" / "ph-ubl21" / "src" / "main" / "resources" / "schemas" \
-    / "ubl21" / "maindoc" / "UBL-ApplicationResponse-2.1.xsd"
 ISSUED = dt.datetime(2026, 12, 3, 15, 59, 20, tzinfo=dt.UTC)
 XPATH = "/md:MetaData/Declaration/GoodsShipment/GovernmentAgencyGoodsItem[2]/Commodity"
 NS = {"md": "urn:wco:datamodel:WCO:DocumentMetaData-DMS:2", "res": RES_NS, "ds": RES_DS_NS,
@@ -58,16 +54,8 @@ HOSTILE = (
 
 
 @pytest.fixture(scope="module")
-def schemas() -> dict[str, xmlschema.XMLSchema]:
-    """Each XSD compiled once for the module (the DMS schema takes seconds)."""
-    if not NOTIFICATION.is_dir() or not UBL_XSD.is_file():
-        pytest.skip("../shared/corpus/xml (RES-DMS and UBL 2.1 schemas) is absent")
-    return {
-        "RES-DMS": xmlschema.XMLSchema(
-            str(NOTIFICATION / "DocumentMetaData_2_DMS.xsd"),
-            locations=[(RES_NS, str(NOTIFICATION / "WCO_RES_2_DMS.xsd"))], allow="local"),
-        "UBL-ApplicationResponse": xmlschema.XMLSchema(str(UBL_XSD), allow="local"),
-    }
+def schemas() -> dict[AnswerStandard, xmlschema.XMLSchema]:
+    return answer_schemas()
 
 
 def facts(standard: AnswerStandard, *, accepted: bool = True,
