@@ -33,7 +33,7 @@ def xml_catalog(config: GatewayConfig) -> XmlCatalog:
         return XmlCatalog()
     catalog = load_xml_catalog(config.xml_schemas_path)
     limits = XmlLimits(max_bytes=xml.max_bytes, max_depth=xml.max_depth,
-                       max_elements=xml.max_elements)
+                       max_elements=xml.max_elements, max_namespaces=xml.max_namespaces)
     return replace(catalog, limits=limits, max_findings=xml.max_findings)
 
 

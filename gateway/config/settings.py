@@ -108,6 +108,8 @@ class XmlSettings(Strict):
                            "refused at the element that goes too deep")
     max_elements: int = Field(default=250_000, ge=1, description="more elements are refused "
                               "while parsing, before the tree grows further")
+    max_namespaces: int = Field(default=256, ge=1, description="more namespace declarations "
+                                "in one document are refused while parsing")
     max_findings: int = Field(default=100, ge=1, le=10_000, description="schema violations "
                               "told one by one in an answer; the rest as a count")
 

@@ -214,3 +214,11 @@ def test_limits_are_positive() -> None:
 def test_random_bytes_raise_nothing_but_the_one_error(data: bytes) -> None:
     with contextlib.suppress(XmlRejected):
         read_xml(data, XmlLimits(max_depth=8, max_elements=50))
+
+
+def test_thousands_of_namespace_declarations_are_refused_while_parsing() -> None:
+    declarations = b" ".join(b'xmlns:p%d="urn:x:%d"' % (i, i) for i in range(20_000))
+    exc = refused(b"<root " + declarations + b"><a/></root>")
+    assert "more than 256 namespace declarations" in str(exc)
+    some = b" ".join(b'xmlns:p%d="urn:x:%d"' % (i, i) for i in range(256))
+    assert read_xml(b"<root " + some + b"/>").local_name == "root"
