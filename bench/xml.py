@@ -28,6 +28,8 @@ from typing import Any
 
 # Run as a script, this file's folder comes first on sys.path, and this file would shadow the
 # standard library's xml package for everything imported after: the checkout takes its place.
+# (ruff's E402 knows only sys.path.insert as a path edit before imports: pyproject lets this
+# file off.)  With -m, sys.path[0] is the working folder: the checkout takes its place too.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import xmlschema

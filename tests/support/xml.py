@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped]
 
 from gateway.app.xml_schema_files import compile_schema, load_xml_catalog
 from gateway.config.xml_schemas import AnswerStandard
