@@ -18,10 +18,9 @@ from gateway.pipeline.context import Context
 from gateway.pipeline.contrl import AckEnvelope, build_contrl
 from gateway.pipeline.mapping.compiled import LocatedMappingError
 from gateway.pipeline.receipt import is_receipt, record_receipt
-from gateway.pipeline.route import route
 from gateway.pipeline.sniff import Syntax, sniff
 from gateway.pipeline.validate import Rules, Strictness, validate
-from gateway.pipeline.verdict import refusal, status_of, summary_of
+from gateway.pipeline.verdict import refusal, routed, status_of, summary_of, unbuildable
 from gateway.pipeline.xml_process import process_xml
 from gateway.wire.edifact.envelope import read_interchange
 
@@ -100,12 +99,8 @@ def _message(interchange: Interchange, message: Message, position: int,
     except MappingError as exc:
         return _replace(base, findings=(_mapping_finding(exc, message),))
     except ValidationError as exc:
-        return _replace(base, findings=(Finding(
-            Code.INVALID_VALUE, f"cannot build the canonical message: {exc.errors()[0]['msg']}"),))
-    decision = route(ctx.routing, canonical, ctx.partner.id, ctx.trusted_traders)
-    return _replace(base, canonical=canonical, agencies=decision.agencies, rules=decision.rules,
-                    copies=decision.copies, held_by=decision.held_by,
-                    priority=decision.priority)
+        return _replace(base, findings=(unbuildable(exc),))
+    return routed(base, canonical, ctx)
 
 
 def _unsupported(message: Message, ctx: Context) -> Finding:

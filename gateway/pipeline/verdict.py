@@ -4,12 +4,33 @@ stored and logged, and the refusal of what cannot be read at all."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
+from pydantic import ValidationError
+
+from gateway.model.canonical import CanonicalMessage
 from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Status
+from gateway.pipeline.context import Context
 from gateway.pipeline.report import error_report
+from gateway.pipeline.route import route
 
 Code = SyntaxErrorCode
+
+
+def routed(message: MessageOutcome, canonical: CanonicalMessage,
+           ctx: Context) -> MessageOutcome:
+    """A message mapped to ``canonical``, with where the routing table sends it."""
+    decision = route(ctx.routing, canonical, ctx.partner.id, ctx.trusted_traders)
+    return replace(message, canonical=canonical, agencies=decision.agencies,
+                   rules=decision.rules, copies=decision.copies, held_by=decision.held_by,
+                   priority=decision.priority)
+
+
+def unbuildable(exc: ValidationError) -> Finding:
+    """A value that breaks the canonical model's own constraints (the mapping read it)."""
+    return Finding(Code.INVALID_VALUE,
+                   f"cannot build the canonical message: {exc.errors()[0]['msg']}")
 
 
 def status_of(findings: list[Finding], messages: tuple[MessageOutcome, ...]) -> Status:

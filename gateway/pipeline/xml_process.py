@@ -19,9 +19,8 @@ from gateway.model.edifact import InterchangeHeader, MessageIdentifier, PartyId
 from gateway.model.findings import Finding, SyntaxErrorCode, shown
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome
 from gateway.pipeline.context import Context
-from gateway.pipeline.route import route
 from gateway.pipeline.sniff import inspect
-from gateway.pipeline.verdict import refusal, status_of, summary_of
+from gateway.pipeline.verdict import refusal, routed, status_of, summary_of, unbuildable
 from gateway.pipeline.xml_answer import XmlAnswerFacts, render_xml_answer
 from gateway.pipeline.xml_kinds import XmlCatalog, XmlKind
 from gateway.pipeline.xml_validate import schema_findings
@@ -154,12 +153,8 @@ def _message(document: XmlDocument, kind: XmlKind, sender: str, reference: str,
             Code(exc.syntax_error_code), str(exc), line=getattr(exc, "line", None),
             xpath=getattr(exc, "xpath", "")),))
     except ValidationError as exc:
-        return replace(base, findings=(Finding(
-            Code.INVALID_VALUE, f"cannot build the canonical message: {exc.errors()[0]['msg']}"),))
-    decision = route(ctx.routing, canonical, ctx.partner.id, ctx.trusted_traders)
-    return replace(base, canonical=canonical, agencies=decision.agencies, rules=decision.rules,
-                   copies=decision.copies, held_by=decision.held_by,
-                   priority=decision.priority)
+        return replace(base, findings=(unbuildable(exc),))
+    return routed(base, canonical, ctx)
 
 
 def _header(kind: XmlKind, sender: str, reference: str, ctx: Context) -> InterchangeHeader:

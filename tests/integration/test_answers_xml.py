@@ -21,21 +21,15 @@ import pytest
 import xmlschema
 from lxml import etree  # type: ignore[import-untyped]
 
-from gateway.config.load import load_config
 from gateway.pipeline.xml_answer import RES_NS
 from gateway.store.answers import await_answer
 from gateway.transports.mailbox import SIGNATURE_SUFFIX
-from tests.support.agencies import AgencyUsers, agency_settings, provisioned_agencies, unique_users
+from tests.integration.test_answers_hostile import answering_gateway
+from tests.support.agencies import AgencyUsers
 from tests.support.harness import (
     AMQP_URL,
-    DEMO_AGENCIES,
     Gateway,
-    create_database,
     database_url,
-    delete_topology,
-    drop_database,
-    start_gateway,
-    write_files,
 )
 from tests.support.xml import answer_schemas
 
@@ -107,20 +101,8 @@ def res_dms() -> xmlschema.XMLSchema:
 
 @pytest.fixture
 async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
-    database = await create_database()
-    files = write_files(tmp_path, database,
-                        agency_settings=agency_settings(unique_users(DEMO_AGENCIES)))
-    try:
-        async with provisioned_agencies(load_config(files.config_path, environ={})) as users:
-            gateway = await start_gateway(files)
-            try:
-                yield Scene(gateway, users)
-            finally:
-                if gateway.task is not None and not gateway.task.done():
-                    await gateway.stop()
-    finally:
-        await delete_topology(files, DEMO_AGENCIES)
-        await drop_database(database)
+    async with answering_gateway(tmp_path) as answering:
+        yield Scene(answering.gateway, answering.agencies)
 
 
 SOURCE = {"syntax": "XML", "message_type": "DEC-DMS", "release": "2", "sender": "VANA",
