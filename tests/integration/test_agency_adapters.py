@@ -28,13 +28,19 @@ from tests.support.agencies import (
     provisioned_agencies,
     unique_users,
 )
-from tests.support.harness import AMQP_URL, delete_topology, take_messages, write_files
+from tests.support.harness import (
+    AMQP_URL,
+    DEMO_AGENCIES,
+    delete_topology,
+    take_messages,
+    write_files,
+)
 from tests.support.pipeline import demo_context
 
 pytestmark = pytest.mark.skipif(shutil.which("rabbitmqctl") is None,
                                 reason="agency users are made with rabbitmqctl")
 DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo"
-CODES = ("customs", "quarantine", "port")
+CODES = DEMO_AGENCIES
 WAIT = 20.0
 
 

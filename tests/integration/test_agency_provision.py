@@ -25,11 +25,11 @@ from gateway.bus.topology import declare, declare_responses
 from gateway.cli import main
 from gateway.config.load import GatewayConfig, load_config
 from tests.support.agencies import agency_settings, amqp_delivery, declaration, unique_users
-from tests.support.harness import AMQP_URL, delete_topology, write_files
+from tests.support.harness import AMQP_URL, DEMO_AGENCIES, delete_topology, write_files
 
 pytestmark = pytest.mark.skipif(shutil.which("rabbitmqctl") is None,
                                 reason="provisioning needs rabbitmqctl (root on the broker)")
-CODES = ("customs", "quarantine", "port")
+CODES = DEMO_AGENCIES
 
 
 @pytest.fixture
