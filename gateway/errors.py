@@ -77,6 +77,58 @@ class SignatureInvalid(AgreementError):
     code = "signature_invalid"
 
 
+class DigestMismatch(SignatureInvalid):
+    """The signed message-digest is not the content's digest (RFC 5652 section 11.2): the
+    content was altered after signing, told apart so that AS2 can answer
+    integrity-check-failed rather than authentication-failed.  Its code stays
+    signature_invalid: to everything but AS2 it is one more way a signature fails."""
+
+
+class As2Rejected(InboundRejected):
+    """An AS2 message (RFC 4130) or MDN the gateway refuses.  ``disposition`` is the
+    processed/error modifier its MDN reports (RFC 4130 section 7.4.3), so the endpoint picks
+    the answer from the class alone."""
+
+    code = "as2_rejected"
+    disposition = "unexpected-processing-error"
+
+
+class As2AuthenticationFailed(As2Rejected):
+    """The signature does not verify, or its signer is not the partner's certificate."""
+
+    code = "as2_authentication_failed"
+    disposition = "authentication-failed"
+
+
+class As2DecryptionFailed(As2Rejected):
+    """The enveloped data cannot be decrypted; says no more than that (RFC 3218)."""
+
+    code = "as2_decryption_failed"
+    disposition = "decryption-failed"
+
+
+class As2IntegrityCheckFailed(As2Rejected):
+    """The signed content's digest is not the one signed: the content was altered."""
+
+    code = "as2_integrity_check_failed"
+    disposition = "integrity-check-failed"
+
+
+class As2DecompressionFailed(As2Rejected):
+    """The compressed data cannot be decompressed, or is over the size allowed (RFC 5402
+    section 5 names this modifier)."""
+
+    code = "as2_decompression_failed"
+    disposition = "decompression-failed"
+
+
+class As2ProcessingError(As2Rejected):
+    """Malformed MIME, a layer nested where RFC 4130 has none, too deep, too big."""
+
+    code = "as2_processing_error"
+    disposition = "unexpected-processing-error"
+
+
 class DuplicateInterchange(InboundRejected):
     """The partner already sent this interchange; the original acknowledgement is repeated."""
 
@@ -95,6 +147,26 @@ class MappingError(InboundRejected):
 
     code = "mapping_error"
     syntax_error_code = 13  # 0085: Missing (a mandatory business element)
+
+
+class DecryptionFailed(InboundRejected):
+    """CMS enveloped data we cannot decrypt; the text never says why (RFC 3218)."""
+
+    code = "decryption_failed"
+    #: The only text it ever has: a padding failure and a wrong key must read alike.
+    MESSAGE = "the message could not be decrypted"
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(self.MESSAGE)
+        #: For the operator's log only, never for the partner: set only for what is wrong
+        #: before any private key is used (structure, size, algorithm, no recipient of ours).
+        self.reason = reason
+
+
+class DecompressionFailed(InboundRejected):
+    """CMS compressed data (RFC 3274) that cannot be inflated, or inflates beyond the limit."""
+
+    code = "decompression_failed"
 
 
 class RenderError(GatewayError):

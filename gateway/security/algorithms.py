@@ -4,7 +4,11 @@ and the check of one signature value with cryptography's primitives.
 Digests: SHA-256, SHA-384, SHA-512 (RFC 5754).  MD5 and SHA-1 are refused by name: a
 collision lets someone present a second document with the same signature.  Signatures:
 RSA PKCS#1 v1.5 (RFC 3370 section 3.2, RFC 5754 section 3.2), RSASSA-PSS (RFC 4056) and
-ECDSA (RFC 5753 section 2.1.1, RFC 5754 section 3.3), each with the SignerInfo's digest."""
+ECDSA (RFC 5753 section 2.1.1, RFC 5754 section 3.3), each with the SignerInfo's digest.
+
+``legacy=True`` (an AS2 partner's signature, checked against its pinned certificate) also
+takes SHA-1 and SHA-224: RFC 4130 section 7.3.1 lists sha1 as the micalg every AS2 product
+supports and IBM Sterling signs MDNs with it.  MD5 stays refused."""
 
 from __future__ import annotations
 
@@ -28,6 +32,11 @@ DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
     "2.16.840.1.101.3.4.2.2": hashes.SHA384,
     "2.16.840.1.101.3.4.2.3": hashes.SHA512,
 }
+#: Taken only with legacy=True (see the module docstring).
+LEGACY_DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
+    "1.3.14.3.2.26": hashes.SHA1,
+    "2.16.840.1.101.3.4.2.4": hashes.SHA224,
+}
 _REFUSED_DIGESTS = {
     "1.2.840.113549.2.5": "MD5",
     "1.3.14.3.2.26": "SHA-1",
@@ -48,11 +57,20 @@ _WITH_HASH = {
     "1.2.840.10045.4.3.3": ("ecdsa", "2.16.840.1.101.3.4.2.2"),
     "1.2.840.10045.4.3.4": ("ecdsa", "2.16.840.1.101.3.4.2.3"),
 }
+#: The same with the legacy digests (RFC 3370 section 3.2, RFC 5754 section 3).
+_LEGACY_WITH_HASH = {
+    "1.2.840.113549.1.1.5": ("rsa", "1.3.14.3.2.26"),
+    "1.2.840.113549.1.1.14": ("rsa", "2.16.840.1.101.3.4.2.4"),
+    "1.2.840.10045.4.1": ("ecdsa", "1.3.14.3.2.26"),
+    "1.2.840.10045.4.3.1": ("ecdsa", "2.16.840.1.101.3.4.2.4"),
+}
 
 
-def digest_algorithm(algorithm: Algorithm) -> hashes.HashAlgorithm:
+def digest_algorithm(algorithm: Algorithm, *, legacy: bool = False) -> hashes.HashAlgorithm:
     """The hash named by a digest AlgorithmIdentifier, or why it is not accepted."""
     oid = algorithm.oid
+    if legacy and oid in LEGACY_DIGESTS:
+        return LEGACY_DIGESTS[oid]()
     if oid in _REFUSED_DIGESTS:
         raise SignatureInvalid(f"the digest algorithm is {_REFUSED_DIGESTS[oid]} ({oid}), "
                                "which is refused: collisions are practical; SHA-256, SHA-384 "
@@ -71,20 +89,22 @@ class Scheme:
     check: Callable[[Certificate, bytes, bytes], None]
 
 
-def signature_scheme(algorithm: Algorithm, digest: hashes.HashAlgorithm) -> Scheme:
+def signature_scheme(algorithm: Algorithm, digest: hashes.HashAlgorithm, *,
+                     legacy: bool = False) -> Scheme:
     """The scheme of a SignerInfo's signatureAlgorithm with its digest algorithm."""
     oid = algorithm.oid
-    if oid in _REFUSED_DIGESTS:
+    with_hash = {**_WITH_HASH, **_LEGACY_WITH_HASH} if legacy else _WITH_HASH
+    if oid in _REFUSED_DIGESTS and oid not in with_hash:
         digest_algorithm(algorithm)  # raises, naming the weak hash
     if oid == _RSA_PKCS1:
         return Scheme("RSA PKCS#1 v1.5", _rsa(padding.PKCS1v15(), digest))
     if oid == _RSA_PSS:
-        return _pss(algorithm, digest)
+        return _pss(algorithm, digest, legacy)
     if oid == _EC_PUBLIC_KEY:
         return Scheme("ECDSA", _ecdsa(digest))
-    if oid in _WITH_HASH:
-        kind, hash_oid = _WITH_HASH[oid]
-        _same_hash(DIGESTS[hash_oid](), digest, oid)
+    if oid in with_hash:
+        kind, hash_oid = with_hash[oid]
+        _same_hash({**DIGESTS, **LEGACY_DIGESTS}[hash_oid](), digest, oid)
         if kind == "rsa":
             return Scheme("RSA PKCS#1 v1.5", _rsa(padding.PKCS1v15(), digest))
         return Scheme("ECDSA", _ecdsa(digest))
@@ -98,21 +118,27 @@ def _same_hash(named: hashes.HashAlgorithm, digest: hashes.HashAlgorithm, oid: s
                                f"the digest algorithm is {digest.name}")
 
 
-def _pss(algorithm: Algorithm, digest: hashes.HashAlgorithm) -> Scheme:
-    """RSASSA-PSS parameters (RFC 4055 section 3.1); their defaults are SHA-1, refused."""
+def _pss(algorithm: Algorithm, digest: hashes.HashAlgorithm, legacy: bool) -> Scheme:
+    """RSASSA-PSS parameters (RFC 4055 section 3.1); their defaults are SHA-1, refused
+    unless legacy."""
+    if algorithm.parameters is None and legacy:
+        _same_hash(hashes.SHA1(), digest, "RSASSA-PSS")
+        return Scheme("RSASSA-PSS", _rsa(padding.PSS(mgf=padding.MGF1(hashes.SHA1()),
+                                                     salt_length=20), digest))
     if algorithm.parameters is None:
         raise SignatureInvalid("RSASSA-PSS without parameters means SHA-1 (RFC 4055 "
                                "section 3.1), which is refused")
     params = decode_value(algorithm.parameters, rfc4055.RSASSA_PSS_params(),
                           "RSASSA-PSS parameters (RFC 4055 section 3.1)")
-    pss_hash = digest_algorithm(algorithm_of(params["hashAlgorithm"]))
+    pss_hash = digest_algorithm(algorithm_of(params["hashAlgorithm"]), legacy=legacy)
     _same_hash(pss_hash, digest, "RSASSA-PSS")
     mgf = algorithm_of(params["maskGenAlgorithm"])
     if mgf.oid != _MGF1 or mgf.parameters is None:
         raise SignatureInvalid(f"RSASSA-PSS mask generation {mgf.oid}: only MGF1 with a "
                                "named hash is accepted")
     mgf_hash = digest_algorithm(algorithm_of(decode_value(
-        mgf.parameters, rfc4055.HashAlgorithm(), "MGF1 hash (RFC 4055 section 2.2)")))
+        mgf.parameters, rfc4055.HashAlgorithm(), "MGF1 hash (RFC 4055 section 2.2)")),
+        legacy=legacy)
     salt, trailer = int(params["saltLength"]), int(params["trailerField"])
     if trailer != 1 or not 0 <= salt <= 1024:
         raise SignatureInvalid(f"RSASSA-PSS trailer field {trailer} or salt length {salt} "

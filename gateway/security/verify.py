@@ -16,7 +16,13 @@ The signing time is the signer's own claim.  Checking validity then lets an answ
 verify after its certificate expired (what a non-repudiation record needs); a claimed time
 in the future is refused, and ``at`` checks at another time (``now`` for OpenSSL's view).
 
-Every failure is a SignatureInvalid saying which check failed; nothing else escapes,
+``verify_pinned`` checks an AS2 partner's signature instead (RFC 4130): the signer must be
+one of the partner's own certificates, as configured (no chain: the agreement pins them);
+SHA-1 and SHA-224 are taken (security.algorithms, legacy); and a SignerInfo without signed
+attributes is accepted, its signature then being over the content itself (section 5.4).
+
+Every failure is a SignatureInvalid saying which check failed (a DigestMismatch when the
+content is not the one signed); nothing else escapes,
 whatever the bytes (tests/unit/test_cms_hostile.py)."""
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import univ
 from pyasn1_modules import rfc5652
 
-from gateway.errors import ConfigError, SignatureInvalid
+from gateway.errors import ConfigError, DigestMismatch, SignatureInvalid
 from gateway.security.algorithms import digest_algorithm, signature_scheme
 from gateway.security.chain import (
     CERTIFICATE_FAILURES,
@@ -67,7 +73,8 @@ class SignerVerified:
     digest_algorithm: str
     #: "RSA PKCS#1 v1.5", "RSASSA-PSS" or "ECDSA".
     signature_algorithm: str
-    #: Subjects from the signer's certificate to the trust anchor.
+    #: Subjects from the signer's certificate to the trust anchor (the pinned certificate
+    #: alone for verify_pinned).
     chain: tuple[str, ...]
 
 
@@ -101,6 +108,62 @@ def verify_detached(content: bytes, signature: bytes, anchors: Sequence[x509.Cer
         # A value our checks did not foresee; still the signature's fault, and said so.
         raise SignatureInvalid(f"the signature cannot be read: {type(exc).__name__}: "
                                f"{str(exc)[:200]}") from exc
+
+
+def verify_pinned(content: bytes, signature: bytes,
+                  partner_certificates: Sequence[x509.Certificate], *,
+                  check_validity: bool = True, now: dt.datetime | None = None) -> Verified:
+    """Verify ``signature`` (a detached CMS SignedData) over ``content`` made by one of
+    ``partner_certificates``; with ``check_validity`` that certificate must be valid ``now``
+    (off only to read old records, such as an MDN whose certificate has since expired)."""
+    if not partner_certificates:
+        raise ConfigError("no partner certificate to verify signatures against")
+    clock = now or dt.datetime.now(dt.UTC)
+    try:
+        return _verify_pinned(content, signature, tuple(partner_certificates),
+                              check_validity, clock)
+    except (*DECODE_FAILURES, *CERTIFICATE_FAILURES) as exc:
+        raise SignatureInvalid(f"the signature cannot be read: {type(exc).__name__}: "
+                               f"{str(exc)[:200]}") from exc
+
+
+def _verify_pinned(content: bytes, signature: bytes, pinned: tuple[x509.Certificate, ...],
+                   check_validity: bool, now: dt.datetime) -> Verified:
+    signed = read_signed_data(signature)
+    if not signed.detached:
+        raise SignatureInvalid("the SignedData carries its content (encapsulated); a "
+                               "detached signature (multipart/signed, RFC 1847) is expected")
+    if signed.content_type != ID_DATA:
+        raise SignatureInvalid(f"the signed content type is {signed.content_type}; only "
+                               f"id-data ({ID_DATA}) is accepted")
+    signers = []
+    for signer in signed.signers:
+        digest = digest_algorithm(signer.digest, legacy=True)
+        scheme = signature_scheme(signer.signature_algorithm, digest, legacy=True)
+        try:
+            certificate = signer_certificate(signer, pinned)
+        except SignatureInvalid as exc:
+            raise SignatureInvalid("the signer is not one of the partner's certificates: "
+                                   f"{exc}") from exc
+        signed_at = None
+        if signer.signed_attributes is None:
+            # RFC 5652 section 5.4: without signed attributes the signature is over the
+            # content itself.
+            scheme.check(certificate, signer.signature, content)
+        else:
+            _check_content_type(signer)
+            _check_message_digest(signer, content, digest)
+            signed_at = _signing_time(signer, now)
+            scheme.check(certificate, signer.signature, signer.signed_attributes)
+        if check_validity:
+            # The pinned certificate is its own anchor: check_chain then checks its usage,
+            # validity and critical extensions, and follows no chain.
+            check_chain(certificate, (), (certificate,), now)
+        signers.append(SignerVerified(subject(certificate), fingerprint(certificate),
+                                      signed_at, digest.name, scheme.name,
+                                      (subject(certificate),)))
+    return Verified(tuple(signers), hashlib.sha256(content).hexdigest(),
+                    hashlib.sha256(signature).hexdigest())
 
 
 def _verify(content: bytes, signature: bytes, anchors: tuple[x509.Certificate, ...],
@@ -169,7 +232,7 @@ def _check_message_digest(signer: SignerInfo, content: bytes,
     computed = hashes.Hash(digest)
     computed.update(content)
     if not hmac.compare_digest(signed, computed.finalize()):
-        raise SignatureInvalid(f"the content's {digest.name} digest is not the signed "
+        raise DigestMismatch(f"the content's {digest.name} digest is not the signed "
                                "message-digest: the file is not the one that was signed")
 
 
