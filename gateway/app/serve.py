@@ -16,6 +16,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 from gateway.app.answers import AnswerDesk
+from gateway.app.certificate_watch import CertificateWatch
 from gateway.app.intake import Intake
 from gateway.app.mapping_files import load_compiled
 from gateway.app.overdue import OverdueWatch
@@ -31,6 +32,7 @@ from gateway.config.load import GatewayConfig
 from gateway.errors import BusError, StoreError
 from gateway.logs import event, redact
 from gateway.security.keys import load_signer
+from gateway.security.partner_certificates import load_partner_certificates
 from gateway.store.database import create_pool
 from gateway.store.interchanges import pending_work
 from gateway.transports.mailbox import Mailboxes
@@ -62,6 +64,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     xml = xml_catalog(config)  # XSDs compiled once, here, never per document
     compiled = load_compiled(config.mappings_path, xml=xml)
     signer = load_signer(config)  # refuse to start with no valid signing key
+    certificates = load_partner_certificates(config)  # AS2 partners': refuse a broken file
     answers_stop = asyncio.Event()
     # One connection per processor worker, and some for the intake, relays and reload: no
     # worker holds one while waiting for another, so a smaller pool would only be slower.
@@ -112,6 +115,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             mailbox = Relay(pool, "mailbox", writer, wake_mailbox, on_done=writer.record)
             desk = AnswerDesk(pool, config, compiled[1], wake_mailbox)
             overdue = OverdueWatch(pool, config)
+            certificate_watch = CertificateWatch(certificates)
             tasks = [
                 *_processor_workers(workers, processor, config),
                 workers.create_task(supervised("amqp-relay", amqp.run)),
@@ -119,6 +123,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
                 workers.create_task(supervised("answers", lambda: _answers(
                     config, desk, answers_stop))),
                 workers.create_task(supervised("overdue-watch", overdue.run)),
+                workers.create_task(supervised("certificate-watch", certificate_watch.run)),
                 workers.create_task(supervised("routing-reload", lambda: routing.watch(
                     hangup, config.settings.routing_reload_seconds))),
             ]

@@ -49,6 +49,10 @@ class GatewayConfig:
         return (self.source.parent / self.settings.routing).resolve()
 
     @property
+    def partners_path(self) -> Path:
+        return self.source.parent / self.settings.partners
+
+    @property
     def xml_schemas_path(self) -> Path | None:
         xml = self.settings.xml
         return None if xml is None else self.source.parent / xml.schemas

@@ -111,6 +111,39 @@ def _xml_id(value: object) -> object:
     return value
 
 
+#: RFC 4130 section 6.2: an AS2 name is 1 to 128 printable ASCII characters; spaces would need
+#: quoting in AS2-From, so a name with none is asked for (every VAN's we know has none).
+_AS2_NAME = r"^[!#-\[\]-~]{1,128}$"
+
+
+class As2Settings(Strict):
+    """How a partner speaks AS2 (RFC 4130); docs/as2.md."""
+
+    id: str = Field(pattern=_AS2_NAME, description="its AS2 name: AS2-From on what it sends, "
+                    "AS2-To on what we send it")
+    certificates: tuple[str, ...] = Field(min_length=1, description="PEM files (relative to "
+                                          "this file) of the certificates it signs with and we "
+                                          "encrypt to; two are valid at once during a rotation")
+    max_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="larger messages are "
+                           "refused before they are read")
+    #: Digests it may sign with (RFC 4130 section 7.3.1 micalg names); SHA-1 only when asked.
+    signature_digests: tuple[Literal["sha1", "sha224", "sha256", "sha384", "sha512"], ...] = (
+        "sha256", "sha384", "sha512")
+    #: What we encrypt to it with, and sign with, when we send it answers.
+    encryption: Literal["aes128-cbc", "aes192-cbc", "aes256-cbc", "3des-cbc", "aes128-gcm",
+                        "aes256-gcm"] = "aes256-cbc"
+    signing: Literal["sha256", "sha384", "sha512"] = "sha256"
+    url: str | None = Field(default=None, pattern=r"^https?://", description="where its "
+                            "answers are POSTed; without it they stay in its SFTP outbox")
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _quoted_name(cls, value: object) -> object:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError("quote the AS2 name: YAML reads digits as a number")
+        return value
+
+
 #: A WCO DM party ID is an..17 (an..35 in some versions), a UBL ID is free text: 70 leaves room.
 XmlId = Annotated[str, BeforeValidator(_xml_id), Field(min_length=1, max_length=70)]
 
@@ -124,6 +157,7 @@ class Partner(Strict):
     #: submits it (xml-schemas.yaml ``senders``: a DEC-DMS Submitter or Declarant ID, a UBL
     #: exporter's PartyIdentification ID), compared exactly.  docs/xml.md.
     xml_ids: tuple[XmlId, ...] = ()
+    as2: As2Settings | None = None
     ssh_keys: tuple[SshKey, ...] = ()
     #: A value outside its UN code list: reject the message, only warn, or ignore.
     code_lists: Literal["error", "warning", "off"] = "error"
@@ -187,6 +221,11 @@ class _Claims:
             if holder is not None:
                 raise ValueError(f"partner {attribute} {value!r} is already used by partner "
                                  f"{holder!r}")
+        if partner.as2 is not None:
+            holder = self._holders.get(("as2", partner.as2.id))
+            if holder is not None:
+                raise ValueError(f"AS2 name {partner.as2.id!r} is already used by partner "
+                                 f"{holder!r}: an AS2 name belongs to one partner")
         for identity in partner.xml_ids:
             holder = self._holders.get(("xml", identity))
             if holder is not None:
@@ -202,6 +241,8 @@ class _Claims:
         self._holders[("login", partner.login)] = partner.id
         for identity in partner.xml_ids:
             self._holders[("xml", identity)] = partner.id
+        if partner.as2 is not None:
+            self._holders[("as2", partner.as2.id)] = partner.id
         for sender in partner.edifact_ids:
             self._senders.setdefault(sender.id, {}).setdefault(sender.qualifier,
                                                                (sender, partner.id))
