@@ -21,8 +21,10 @@ _ZLIB = str(rfc3274.id_alg_zlibCompress)
 #: zlib's own worst case for incompressible data is 5 bytes per 16 KiB stored block plus
 #: 11 (RFC 1950/1951): input beyond twice the allowed output is no honest compression.
 _HEADROOM = 4096
-#: Compressed bytes handed to zlib at a time.
+#: Compressed bytes handed to zlib at a time, and the most it may inflate at a time: asked
+#: for the whole limit at once, zlib grows its buffer by doubling and the peak is twice it.
 _CHUNK = 64 * 1024
+_OUT_STEP = 256 * 1024
 
 # The ContentInfo's content read as CompressedData directly, not as an ANY: pyasn1 drops the
 # end-of-contents octets of an indefinite-length ANY (see security.cms).
@@ -85,9 +87,9 @@ def _inflate(compressed: bytes, max_bytes: int) -> bytes:
             pending: Any = view[start:start + _CHUNK]
             start += _CHUNK
             while pending and not inflater.eof:
-                # Ask for one byte beyond the limit: getting it means the limit is passed.
-                # All input is consumed this way (unconsumed_tail), so no flush is needed.
-                out = inflater.decompress(pending, max_bytes + 1 - produced)
+                # Never more than one byte beyond the limit: getting it means the limit is
+                # passed.  All input is consumed this way (unconsumed_tail): no flush needed.
+                out = inflater.decompress(pending, min(_OUT_STEP, max_bytes + 1 - produced))
                 produced += len(out)
                 if produced > max_bytes:
                     raise DecompressionFailed(f"the content inflates beyond {max_bytes} "
