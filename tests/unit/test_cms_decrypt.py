@@ -148,6 +148,30 @@ def test_what_openssl_encrypts_decrypts(tmp_path: Path, option: str, algorithm: 
                                   algorithm=algorithm, key_transport=transport_name)
 
 
+def test_gcm_in_enveloped_data_with_the_tag_after_the_ciphertext(tmp_path: Path) -> None:
+    """Some AS2 tools send AES-GCM in an EnvelopedData, which has no field for the tag, and
+    append it to the ciphertext: OpenSSL's AuthEnvelopedData (RFC 5083) rewritten so."""
+    message = recipient().encrypt(tmp_path, "-aes-256-gcm")
+    info, _ = decoder.decode(message, asn1Spec=rfc5652.ContentInfo())
+    auth, _ = decoder.decode(bytes(info["content"]), asn1Spec=rfc5083.AuthEnvelopedData())
+    encrypted = auth["authEncryptedContentInfo"]
+    encrypted["encryptedContent"] = encrypted["encryptedContent"].clone(
+        bytes(encrypted["encryptedContent"]) + bytes(auth["mac"]))
+    body = (encoder.encode(univ.Integer(0)) + encoder.encode(auth["recipientInfos"])
+            + encoder.encode(encrypted))
+    enveloped = b"\x30\x82" + len(body).to_bytes(2, "big") + body  # SEQUENCE (X.690 8.1.3.5)
+    info["contentType"] = rfc5652.id_envelopedData
+    info["content"] = univ.Any(enveloped).subtype(
+        explicitTag=tag.Tag(tag.tagClassContext, tag.tagFormatConstructed, 0))
+    rewritten = bytes(encoder.encode(info))
+    decrypted = decrypt_enveloped(rewritten, recipient().keys)
+    assert (decrypted.content, decrypted.algorithm) == (CONTENT, "aes256-gcm")
+    changed = bytearray(rewritten)
+    changed[-1] ^= 1  # the tag's last byte
+    with pytest.raises(DecryptionFailed):
+        decrypt_enveloped(bytes(changed), recipient().keys)
+
+
 def test_openssl_oaep_sha256_names_its_hash(tmp_path: Path) -> None:
     """RFC 4055 section 4.1: explicit parameters, SHA-256 and MGF1 with SHA-256."""
     message = recipient().encrypt(tmp_path, "-aes256", "-keyopt", "rsa_padding_mode:oaep",
