@@ -361,3 +361,18 @@ def test_arbitrary_bodies_raise_only_as2_rejected(kind: str, parameters: str,
                                                   body: bytes) -> None:
     with contextlib.suppress(As2Rejected):
         ours({"Content-Type": f"{kind};{parameters}"}, body)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(MENDELSON)),
+       st.lists(st.tuples(st.integers(0, 6000), st.integers(1, 255)), min_size=1, max_size=4),
+       st.integers(0, 60))
+def test_mutated_mendelson_recordings_raise_only_as2_rejected(
+        name: str, flips: list[tuple[int, int]], cut: int) -> None:
+    """Bytes flipped in the BER, the MIME or the base64 of real messages, maybe cut short."""
+    headers, body = request(name)
+    data = bytearray(body)
+    for at, change in flips:
+        data[at % len(data)] ^= change
+    with contextlib.suppress(As2Rejected):
+        mendelson_read(headers, bytes(data[:len(data) - cut]))

@@ -192,7 +192,12 @@ def split_multipart(body: bytes, boundary: str | None) -> tuple[bytes, ...]:
     if not boundary or len(boundary) > MAX_BOUNDARY:
         raise As2ProcessingError(f"a multipart boundary of {len(boundary or '')} characters "
                                  f"(RFC 2046 section 5.1.1: 1 to {MAX_BOUNDARY})")
-    delimiter = re.compile(rb"(?:\A|\r?\n)--" + re.escape(boundary.encode("latin-1"))
+    try:
+        marker = boundary.encode("ascii")
+    except UnicodeEncodeError as exc:  # an HTTP header decoded as UTF-8 by the server
+        raise As2ProcessingError("a multipart boundary that is not ASCII (RFC 2046 "
+                                 "section 5.1.1)") from exc
+    delimiter = re.compile(rb"(?:\A|\r?\n)--" + re.escape(marker)
                            + rb"(--)?[ \t]*(?:\r?\n|\Z)")
     parts: list[bytes] = []
     start: int | None = None
