@@ -87,10 +87,12 @@ async def test_a_message_not_yet_delivered_is_not_overdue(deadlines: Gateway) ->
     await overdue_events(gateway, 1)
     (row,) = await gateway.fetch(
         "SELECT s.message_id FROM agency_states s WHERE s.agency = 'quarantine'")
-    # The same message to quarantine again, as an outbox row never dispatched.
-    await gateway.fetch("UPDATE agency_states SET overdue_at = NULL")
-    await gateway.fetch("UPDATE outbox SET dispatched_at = NULL, next_attempt_at = 'infinity'"
-                        " WHERE destination = 'quarantine'")
+    # The same message to quarantine again, as an outbox row never dispatched: one statement,
+    # so the watch (every 0.1 s) never sees the mark cleared while the delivery still stands.
+    await gateway.fetch(
+        "WITH undelivered AS (UPDATE outbox SET dispatched_at = NULL,"
+        " next_attempt_at = 'infinity' WHERE destination = 'quarantine' RETURNING 1)"
+        " UPDATE agency_states SET overdue_at = NULL")
     await asyncio.sleep(1.0)
     assert await gateway.fetch(
         "SELECT 1 FROM agency_states WHERE message_id = $1 AND overdue_at IS NOT NULL",
