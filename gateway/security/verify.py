@@ -49,7 +49,13 @@ from gateway.security.chain import (
     signer_certificate,
     subject,
 )
-from gateway.security.cms import DECODE_FAILURES, SignerInfo, decode_value, read_signed_data
+from gateway.security.cms import (
+    DECODE_FAILURES,
+    SignedData,
+    SignerInfo,
+    decode_value,
+    read_signed_data,
+)
 
 ID_DATA = str(rfc5652.id_data)
 _CONTENT_TYPE = str(rfc5652.id_contentType)
@@ -127,15 +133,21 @@ def verify_pinned(content: bytes, signature: bytes,
                                f"{str(exc)[:200]}") from exc
 
 
-def _verify_pinned(content: bytes, signature: bytes, pinned: tuple[x509.Certificate, ...],
-                   check_validity: bool, now: dt.datetime) -> Verified:
+def _detached(signature: bytes, where: str) -> SignedData:
+    """The SignedData of a detached signature over id-data (what both callers sign)."""
     signed = read_signed_data(signature)
     if not signed.detached:
         raise SignatureInvalid("the SignedData carries its content (encapsulated); a "
-                               "detached signature (multipart/signed, RFC 1847) is expected")
+                               f"detached signature ({where}) is expected")
     if signed.content_type != ID_DATA:
         raise SignatureInvalid(f"the signed content type is {signed.content_type}; only "
                                f"id-data ({ID_DATA}) is accepted")
+    return signed
+
+
+def _verify_pinned(content: bytes, signature: bytes, pinned: tuple[x509.Certificate, ...],
+                   check_validity: bool, now: dt.datetime) -> Verified:
+    signed = _detached(signature, "multipart/signed, RFC 1847")
     signers = []
     for signer in signed.signers:
         digest = digest_algorithm(signer.digest, legacy=True)
@@ -168,13 +180,7 @@ def _verify_pinned(content: bytes, signature: bytes, pinned: tuple[x509.Certific
 
 def _verify(content: bytes, signature: bytes, anchors: tuple[x509.Certificate, ...],
             at: dt.datetime | None, now: dt.datetime) -> Verified:
-    signed = read_signed_data(signature)
-    if not signed.detached:
-        raise SignatureInvalid("the SignedData carries its content (encapsulated); a "
-                               "detached signature, written beside the file, is expected")
-    if signed.content_type != ID_DATA:
-        raise SignatureInvalid(f"the signed content type is {signed.content_type}; only "
-                               f"id-data ({ID_DATA}) is accepted")
+    signed = _detached(signature, "written beside the file")
     certificates = read_certificates(signed.certificates)
     signers = tuple(_verify_signer(s, content, certificates, anchors, at, now)
                     for s in signed.signers)
