@@ -129,18 +129,25 @@ class Answering:
             await connection.close()
 
 
+#: The agencies that answer in these tests.
+DECIDING = ("customs", "quarantine")
+
+
 @contextlib.asynccontextmanager
 async def answering_gateway(root: Path, **settings: Any) -> AsyncIterator[Answering]:
-    """A gateway whose agencies have broker users of their own (``settings`` go to
-    ``write_files``)."""
+    """A gateway whose deciding agencies (customs and quarantine: the others never answer in
+    these tests) have broker users of their own (``settings`` go to ``write_files``).  Each
+    user costs several rabbitmqctl calls of about 0.8 s, so no more are made than answer."""
     database = await create_database()
-    files = write_files(root, database, agency_settings=agency_settings(
-        unique_users(DEMO_AGENCIES)), **settings)
+    users = unique_users(DEMO_AGENCIES)
+    files = write_files(root, database, agency_settings=agency_settings(users), **settings)
+    deciding = {code: users[code] for code in DECIDING}
     try:
-        async with provisioned_agencies(load_config(files.config_path, environ={})) as users:
+        async with provisioned_agencies(load_config(files.config_path, environ={}),
+                                        deciding) as agencies:
             gateway = await start_gateway(files)
             try:
-                yield Answering(gateway, users)
+                yield Answering(gateway, agencies)
             finally:
                 if gateway.task is not None and not gateway.task.done():
                     await gateway.stop()
