@@ -10,6 +10,7 @@ fingerprinted as sent, never re-encoded)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,9 +102,11 @@ def read_signed_data(data: bytes) -> SignedData:
     return _signed_data(info["content"])
 
 
-def decode_value(data: bytes, spec: Any, what: str) -> Any:
-    """One encoded value (e.g. an attribute's) read as ``spec``."""
-    return _decode(data, spec, what)
+def decode_value(data: bytes, spec: Any, what: str,
+                 failure: Callable[[str], Exception] = SignatureInvalid) -> Any:
+    """One encoded value (e.g. an attribute's) read as ``spec``, all of ``data``; anything
+    else raises ``failure`` with the reason (decryption raises its own, RFC 3218)."""
+    return _decode(data, spec, what, failure)
 
 
 def _content_type(data: bytes) -> str:
@@ -111,15 +114,16 @@ def _content_type(data: bytes) -> str:
     return str(info["contentType"])
 
 
-def _decode(data: bytes, spec: Any, what: str) -> Any:
+def _decode(data: bytes, spec: Any, what: str,
+            failure: Callable[[str], Exception] = SignatureInvalid) -> Any:
     try:
         value, rest = decoder.decode(data, asn1Spec=spec)
     except Exception as exc:
         # pyasn1 on hostile bytes raises DECODE_FAILURES and whatever else it lets through:
-        # the signature's fault, never a crash of ours.
-        raise SignatureInvalid(f"cannot read the {what}: {_reason(exc)}") from exc
+        # the sender's fault, never a crash of ours.
+        raise failure(f"cannot read the {what}: {_reason(exc)}") from exc
     if rest:
-        raise SignatureInvalid(f"{len(rest)} bytes after the {what}")
+        raise failure(f"{len(rest)} bytes after the {what}")
     return value
 
 

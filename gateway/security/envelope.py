@@ -34,7 +34,7 @@ from pyasn1.type import namedtype, tag, univ
 from pyasn1_modules import rfc4055, rfc5083, rfc5084, rfc5280, rfc5652
 
 from gateway.errors import DecryptionFailed
-from gateway.security.cms import Algorithm, algorithm_of
+from gateway.security.cms import Algorithm, algorithm_of, decode_value
 
 #: The largest ContentInfo decrypted unless the caller says otherwise.
 MAX_ENCRYPTED_BYTES = 64 * 1024 * 1024
@@ -224,14 +224,7 @@ def _header_end(data: bytes, position: int, expected_tag: int) -> int:
 
 
 def _decode(data: bytes, spec: Any, what: str) -> Any:
-    try:
-        value, rest = decoder.decode(data, asn1Spec=spec)
-    except Exception as exc:
-        # pyasn1 on hostile bytes raises its own errors and built-in ones (security.cms).
-        raise DecryptionFailed(f"cannot read the {what}: {type(exc).__name__}") from exc
-    if rest:
-        raise DecryptionFailed(f"{len(rest)} bytes after the {what}")
-    return value
+    return decode_value(data, spec, what, DecryptionFailed)
 
 
 def _recipients(infos: Any) -> tuple[_Recipient, ...]:
