@@ -1,5 +1,6 @@
 """Inflating a CMS CompressedData (RFC 3274; AS2 compression is RFC 5402), read with pyasn1's
-BER decoder (Mendelson writes it with indefinite lengths and a chunked OCTET STRING).
+BER decoder (Mendelson writes it with indefinite lengths and a chunked OCTET STRING), and
+writing one (DER) for what the gateway sends.
 
 The one algorithm is zlib (RFC 3274 section 2: id-alg-zlibCompress, the RFC 1950 format).  The
 output is bounded while inflating, never after: a few kilobytes of zlib can inflate to
@@ -11,6 +12,7 @@ import zlib
 from typing import Any
 
 from pyasn1.codec.ber import decoder
+from pyasn1.codec.der import encoder
 from pyasn1.type import namedtype, tag, univ
 from pyasn1_modules import rfc3274, rfc5652
 
@@ -42,6 +44,21 @@ def decompress(data: bytes, max_bytes: int) -> bytes:
                                   f"compression of at most {max_bytes} bytes")
     compressed = _read(data)
     return _inflate(compressed, max_bytes)
+
+
+def compress_data(content: bytes) -> bytes:
+    """A DER ContentInfo holding a CompressedData of ``content`` (RFC 3274 section 1.1:
+    version 0, zlib without parameters, the compressed bytes as id-data's eContent)."""
+    compressed = rfc3274.CompressedData()
+    compressed["version"] = 0
+    compressed["compressionAlgorithm"]["algorithm"] = rfc3274.id_alg_zlibCompress
+    encapsulated = compressed["encapContentInfo"]
+    encapsulated["eContentType"] = rfc5652.id_data
+    encapsulated["eContent"] = zlib.compress(content)
+    info = rfc5652.ContentInfo()
+    info["contentType"] = rfc3274.id_ct_compressedData
+    info["content"] = encoder.encode(compressed)
+    return bytes(encoder.encode(info))
 
 
 def _read(data: bytes) -> bytes:
