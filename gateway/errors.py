@@ -122,6 +122,20 @@ class As2DecompressionFailed(As2Rejected):
     disposition = "decompression-failed"
 
 
+class As2InsufficientSecurity(As2Rejected):
+    """Unsigned or unencrypted where the partner's settings require it, or signed with a
+    digest it may not use (RFC 4130 section 7.5.3: insufficient-message-security)."""
+
+    code = "as2_insufficient_security"
+    disposition = "insufficient-message-security"
+
+
+class As2UnknownPartner(As2AuthenticationFailed):
+    """AS2-From names no partner of ours, or AS2-To is not our AS2 name."""
+
+    code = "as2_unknown_partner"
+
+
 class As2ProcessingError(As2Rejected):
     """Malformed MIME, a layer nested where RFC 4130 has none, too deep, too big."""
 
@@ -220,3 +234,9 @@ class TransportError(DeliveryError):
     """A file or network transport towards a partner failed."""
 
     code = "transport_error"
+
+
+class PostFailed(TransportError):
+    """A partner's AS2 server could not be reached, or did not answer in time."""
+
+    code = "post_failed"

@@ -207,7 +207,8 @@ class AnswerDesk:
                                             mappings=self._mappings))
         await outbox.add(
             connection, interchange_id=delivered.interchange_id,
-            message_id=delivered.message_id, channel="mailbox",
+            message_id=delivered.message_id,
+            channel=self._config.answer_channel(delivered.partner_id),
             destination=delivered.partner_id, dispatch_key=f"answer-{row_id}", body=body,
             properties={"file_name": file_name, "kind": kind, "partner": delivered.partner_id,
                         "interchange_ref": control_reference, "agency": agency})

@@ -1,5 +1,6 @@
-"""Demo set-up: the demo partner's SSH key and the demo PKI (a CA and the gateway's signing
-certificate), made on the first ``make run`` and never committed."""
+"""Demo set-up: the demo partner's SSH key and the demo PKI (a CA, the gateway's certificate
+for answer signatures and AS2, and the demo partner's AS2 certificate), made on the first
+``make run`` and never committed."""
 
 from __future__ import annotations
 
@@ -21,28 +22,40 @@ def ensure_key(path: Path) -> bool:
                            comment="demo-van@single-window-gateway") is not None
 
 
+#: The demo's certificates issued by its CA: (file stem, subject common name).  RSA keys:
+#: AS2 partners encrypt to them (CMS key transport is RSA), and they sign too.
+DEMO_CERTIFICATES = (("gateway", "SWGATEWAY"), ("demo-van-as2", "DEMOVAN"))
+
+
 def ensure_pki(folder: Path) -> list[Path]:
-    """The demo CA and the gateway's signing certificate and key, at ``folder``/ca.crt,
-    ca.key, gateway.crt and gateway.key (keys 0600), unless they exist; returns what was
-    created.  Never committed (``var/`` is ignored)."""
+    """The demo CA (``ca.crt``, ``ca.key``), the gateway's certificate for answer signatures
+    and AS2 (``gateway.crt``, ``gateway.key``) and the demo partner's AS2 certificate
+    (``demo-van-as2.crt``, ``.key``), keys 0600, unless they exist; returns what was created.
+    Never committed (``var/`` is ignored).  A gateway key of an older demo that is not RSA
+    is replaced: AS2 partners could not encrypt to it."""
     ca_crt, ca_key = folder / "ca.crt", folder / "ca.key"
-    crt, key = folder / "gateway.crt", folder / "gateway.key"
     make_folder(folder)
     created: list[Path] = []
-    if not (ca_crt.exists() and ca_key.exists()):
+    fresh_ca = not (ca_crt.exists() and ca_key.exists())
+    if fresh_ca:
         ca = create_ca("Single Window Gateway demo CA")
         write_file(ca_key, ca.key_pem, mode=0o600)
         write_file(ca_crt, ca.certificate_pem)
         created += [ca_crt, ca_key]
-        crt.unlink(missing_ok=True)  # issued by the CA that is gone
-    if not (crt.exists() and key.exists()):
-        ca = Issued(x509.load_pem_x509_certificate(ca_crt.read_bytes()),
-                    _private_key(ca_key.read_bytes()))
-        issued = issue_signing_certificate(ca, "SWGATEWAY answers")
-        write_file(key, issued.key_pem, mode=0o600)
-        write_file(crt, issued.certificate_pem)
-        created += [crt, key]
+    ca = Issued(x509.load_pem_x509_certificate(ca_crt.read_bytes()),
+                _private_key(ca_key.read_bytes()))
+    for stem, name in DEMO_CERTIFICATES:
+        crt, key = folder / f"{stem}.crt", folder / f"{stem}.key"
+        if fresh_ca or not (crt.exists() and key.exists()) or not _is_rsa(key):
+            issued = issue_signing_certificate(ca, name, kind="rsa-2048")
+            write_file(key, issued.key_pem, mode=0o600)
+            write_file(crt, issued.certificate_pem)
+            created += [crt, key]
     return created
+
+
+def _is_rsa(key: Path) -> bool:
+    return isinstance(_private_key(key.read_bytes()), rsa.RSAPrivateKey)
 
 
 def _private_key(pem: bytes) -> SigningPrivateKey:

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from gateway.logs import event
-from gateway.store.interchanges import record_submission
+from gateway.store.interchanges import AlsoRecord, record_submission
 
 log = logging.getLogger("gateway.intake")
 
@@ -18,9 +18,12 @@ class Intake:
         self._pool = pool
         self._wake = wake_processor
 
-    async def submit(self, partner_id: str, transport: str, file_name: str, data: bytes) -> int:
+    async def submit(self, partner_id: str, transport: str, file_name: str, data: bytes, *,
+                     also: AlsoRecord | None = None) -> int:
+        """``also``: what the transport records in the same transaction (store.interchanges
+        .record_submission)."""
         submission_id = await record_submission(self._pool, partner_id, transport, file_name,
-                                                data)
+                                                data, also=also)
         event(log, "received", partner=partner_id, submission=submission_id,
               transport=transport, file_name=file_name, bytes=len(data))
         self._wake.set()

@@ -294,7 +294,8 @@ class Processor:
         file_name = answer_name(pending.file_name, pending.id, ack.suffix)
         await store.save_acknowledgement(connection, pending.id, ack.kind, file_name, ack.body)
         await outbox.add(
-            connection, interchange_id=pending.id, message_id=None, channel="mailbox",
+            connection, interchange_id=pending.id, message_id=None,
+            channel=self._config.answer_channel(pending.partner_id),
             destination=pending.partner_id, dispatch_key=f"ack-{pending.id}", body=ack.body,
             properties={"file_name": file_name, "kind": ack.kind, "partner": pending.partner_id,
                         "interchange_ref": interchange_ref})

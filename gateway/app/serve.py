@@ -12,10 +12,12 @@ import contextlib
 import functools
 import logging
 import signal
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from gateway.app.answers import AnswerDesk
+from gateway.app.as2_inbound import As2Inbox, as2_partners, start_endpoint
+from gateway.app.as2_outbound import As2Dispatcher, ReceiptWatch
 from gateway.app.certificate_watch import CertificateWatch
 from gateway.app.intake import Intake
 from gateway.app.mapping_files import load_compiled
@@ -50,6 +52,9 @@ class Running:
     """Handles on a started gateway (tests use them; ``serve`` waits on ``stopped``)."""
 
     sftp_port: int
+    #: The AS2 listener's port (plain HTTP; None without ``as2:``) and its HTTPS one.
+    as2_port: int | None = None
+    as2_https_port: int | None = None
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -73,7 +78,9 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     mailboxes = Mailboxes(config.mailboxes_path)
     mailboxes.prepare(tuple(p.id for p in config.partners))
     wake_processor, wake_amqp, wake_mailbox = asyncio.Event(), asyncio.Event(), asyncio.Event()
-    wake_relays = _Fanout(wake_amqp, wake_mailbox)
+    wake_as2 = asyncio.Event()
+    wake_relays = _Fanout(wake_amqp, wake_mailbox, wake_as2)
+    wake_answers = _Fanout(wake_mailbox, wake_as2)
     publisher = AmqpPublisher(config.amqp_url, topology_of(config), config.agency_codes)
     intake = Intake(pool, wake_processor)
     access = PartnerAccess(
@@ -94,7 +101,12 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     host_key = load_or_create_host_key(config.host_key_path)
     sftp = await start_server(config.settings.sftp.host, config.settings.sftp.port, host_key,
                               access, intake.submit)
-    running = Running(sftp_port=sftp.sockets[0].getsockname()[1])
+    inbox = None if config.settings.as2 is None else As2Inbox(
+        config.settings.as2, as2_partners(config, certificates), signer, pool, intake, wake_as2)
+    as2 = None if inbox is None else await start_endpoint(config, inbox)
+    running = Running(sftp_port=sftp.sockets[0].getsockname()[1],
+                      as2_port=None if as2 is None else as2.port,
+                      as2_https_port=None if as2 is None else as2.https_port)
     if install_signals:
         _on_signals(running.stopped, hangup)
     event(log, "started", sftp=f"{config.settings.sftp.host}:{running.sftp_port}",
@@ -103,9 +115,11 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
           exchange=config.settings.amqp.exchange, partners=len(config.partners),
           agencies=list(config.agency_codes),
           mappings=[f"{m} {r}" for m, r in sorted(compiled[1].by_message)],
-          xml=[k.name for k in xml.kinds])
+          xml=[k.name for k in xml.kinds],
+          as2=None if as2 is None else _as2_address(config, running))
     for missing in xml.missing:
         event(log, "xml_schema_not_plugged_in", level=logging.WARNING, detail=missing)
+    closing: list[Callable[[], Awaitable[None]]] = []
     try:
         async with asyncio.TaskGroup() as workers:
             processor = Processor(pool, config, compiled, routing, wake_processor, wake_relays,
@@ -113,7 +127,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             amqp = Relay(pool, "amqp", publisher, wake_amqp)
             writer = MailboxDispatcher(mailboxes.deliver, signer)
             mailbox = Relay(pool, "mailbox", writer, wake_mailbox, on_done=writer.record)
-            desk = AnswerDesk(pool, config, compiled[1], wake_mailbox)
+            desk = AnswerDesk(pool, config, compiled[1], wake_answers)
             overdue = OverdueWatch(pool, config)
             certificate_watch = CertificateWatch(certificates)
             tasks = [
@@ -127,18 +141,33 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
                 workers.create_task(supervised("routing-reload", lambda: routing.watch(
                     hangup, config.settings.routing_reload_seconds))),
             ]
+            if config.settings.as2 is not None:
+                sender = As2Dispatcher(config, certificates, signer)
+                closing.append(sender.close)
+                as2_relay = Relay(pool, "as2", sender, wake_as2, on_done=sender.record)
+                receipts = ReceiptWatch(pool, config.settings.as2)
+                tasks += [workers.create_task(supervised("as2-relay", as2_relay.run)),
+                          workers.create_task(supervised("as2-receipts", receipts.run))]
             if ready is not None:
                 ready.set_result(running)
             await running.stopped.wait()
             event(log, "stopping", reason="signal or shutdown request")
             sftp.close()
             await _bounded("closing the SFTP listener", sftp.wait_closed())
+            if as2 is not None:
+                await _bounded("closing the AS2 listener", as2.close())
             answers_stop.set()  # agencies' answers in hand are settled or redelivered
             await _drain(pool, wake_processor, wake_relays)
             for task in tasks:
                 task.cancel()
     finally:
         sftp.close()
+        if as2 is not None:
+            await _bounded("closing the AS2 listener", as2.close())
+        if inbox is not None:
+            inbox.close()
+        for close in closing:
+            await _bounded("closing the AS2 client", close())
         await _bounded("closing the broker connection", publisher.close())
         if not await _bounded("closing the database pool", pool.close()):
             pool.terminate()
@@ -154,6 +183,15 @@ async def _answers(config: GatewayConfig, desk: AnswerDesk, stop: asyncio.Event)
         event(log, "answers_unavailable", level=logging.ERROR, error=str(exc),
               note="agencies' answers wait in their queue")
         raise
+
+
+def _as2_address(config: GatewayConfig, running: Running) -> str:
+    settings = config.settings.as2
+    assert settings is not None
+    plain = f"http://{settings.host}:{running.as2_port}{settings.path}"
+    if running.as2_https_port is None or settings.https is None:
+        return plain
+    return f"{plain} and https://{settings.https.host}:{running.as2_https_port}{settings.path}"
 
 
 def _processor_workers(group: asyncio.TaskGroup, processor: Processor,

@@ -41,6 +41,15 @@ class GatewayConfig:
     def partner(self, partner_id: str) -> Partner | None:
         return next((p for p in self.partners if p.id == partner_id), None)
 
+    def answer_channel(self, partner_id: str) -> str:
+        """Where a partner's answers go: by AS2 when it gave an AS2 url (and this gateway
+        speaks AS2), otherwise to its SFTP outbox."""
+        partner = self.partner(partner_id)
+        if self.settings.as2 is not None and partner is not None and \
+                partner.as2 is not None and partner.as2.url is not None:
+            return "as2"
+        return "mailbox"
+
     def partner_by_login(self, login: str) -> Partner | None:
         return next((p for p in self.partners if p.login == login), None)
 

@@ -113,13 +113,13 @@ def _xml_id(value: object) -> object:
 
 #: RFC 4130 section 6.2: an AS2 name is 1 to 128 printable ASCII characters; spaces would need
 #: quoting in AS2-From, so a name with none is asked for (every VAN's we know has none).
-_AS2_NAME = r"^[!#-\[\]-~]{1,128}$"
+AS2_NAME = r"^[!#-\[\]-~]{1,128}$"
 
 
 class As2Settings(Strict):
     """How a partner speaks AS2 (RFC 4130); docs/as2.md."""
 
-    id: str = Field(pattern=_AS2_NAME, description="its AS2 name: AS2-From on what it sends, "
+    id: str = Field(pattern=AS2_NAME, description="its AS2 name: AS2-From on what it sends, "
                     "AS2-To on what we send it")
     certificates: tuple[str, ...] = Field(min_length=1, description="PEM files (relative to "
                                           "this file) of the certificates it signs with and we "
@@ -133,6 +133,13 @@ class As2Settings(Strict):
     encryption: Literal["aes128-cbc", "aes192-cbc", "aes256-cbc", "3des-cbc", "aes128-gcm",
                         "aes256-gcm"] = "aes256-cbc"
     signing: Literal["sha256", "sha384", "sha512"] = "sha256"
+    compress: bool = Field(default=False, description="compress what we send it (RFC 5402)")
+    require_signature: bool = Field(
+        default=True, description="refuse its unsigned messages (MDN processed/error: "
+        "insufficient-message-security): only a signature shows a message is its own")
+    require_encryption: bool = Field(
+        default=False, description="refuse its unencrypted messages the same way (set it "
+        "when it reaches us over plain HTTP)")
     url: str | None = Field(default=None, pattern=r"^https?://", description="where its "
                             "answers are POSTed; without it they stay in its SFTP outbox")
 

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.config.partners import AS2_NAME
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -114,6 +116,46 @@ class XmlSettings(Strict):
                               "told one by one in an answer; the rest as a count")
 
 
+class HttpsSettings(Strict):
+    """A TLS listener beside the plain one (production: partners reach AS2 over HTTPS, RFC
+    4130 section 4.2; docs/as2.md)."""
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8443, ge=0, le=65535)
+    certificate: str = Field(description="PEM server certificate (chain), relative to this file")
+    key: str = Field(description="its PEM private key")
+
+
+class As2ServerSettings(Strict):
+    """The gateway's AS2 endpoint (RFC 4130; docs/as2.md).  Messages are decrypted with, and
+    MDNs and outgoing messages signed with, the ``signing`` keys (RSA keys decrypt)."""
+
+    id: str = Field(default="SWGATEWAY", pattern=AS2_NAME,
+                    description="our AS2 name: AS2-To on what partners send us")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    path: str = Field(default="/as2", pattern=r"^/[A-Za-z0-9._~/-]*$")
+    https: HttpsSettings | None = None
+    public_url: str | None = Field(
+        default=None, pattern=r"^https?://", description="where partners reach this endpoint "
+        "(asynchronous MDNs to our messages are asked for there); http://host:port/path "
+        "when not given")
+    receipt: Literal["sync", "async"] = Field(
+        default="sync", description="the MDN we ask partners for on what we send them")
+    send_timeout_seconds: float = Field(
+        default=60, gt=0, le=3600, description="one POST of ours, its synchronous MDN "
+        "included; longer counts as a failed send (retried with backoff)")
+    async_mdn_wait_seconds: float = Field(
+        default=3600, gt=0, description="how long an asynchronous MDN may take before the "
+        "send is alarmed as unconfirmed")
+    max_unknown_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="the largest request read from a sender that "
+        "names no partner of ours (theirs is their partners.yaml max_bytes)")
+
+    def url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}{self.path}"
+
+
 class Settings(Strict):
     #: The UNB recipient partners address and the sender of every answer: level A characters
     #: (ISO 9735 annex A), which every syntax identifier carries, without spaces at either
@@ -152,4 +194,6 @@ class Settings(Strict):
         "decision (agencies.yaml answer_within_seconds) are checked")
     xml: XmlSettings | None = Field(default=None, description="without it, XML submissions "
                                     "are refused, saying so")
+    as2: As2ServerSettings | None = Field(default=None, description="the AS2 endpoint; "
+                                          "without it, no AS2 listener is started")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

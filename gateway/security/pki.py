@@ -60,13 +60,17 @@ def issue_signing_certificate(ca: Issued, name: str, *, days: int = 825,
                               kind: KeyType = "ec-p256",
                               now: dt.datetime | None = None) -> Issued:
     """A certificate for signing answers, valid from ``now`` (minus a few minutes of clock
-    skew) for ``days``."""
+    skew) for ``days``.  An RSA one may also be encrypted to (keyEncipherment, RFC 5280
+    section 4.2.1.3): AS2 partners encrypt to the certificate we sign with (CMS key
+    transport, RFC 5652 section 6.2.1, is RSA)."""
     key = new_key(kind)
+    rsa_key = isinstance(key, rsa.RSAPrivateKey)
     start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(minutes=5)
     certificate = (
         _builder(_name(name), ca.certificate.subject, key.public_key(), start, days)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_usage(digital_signature=True, content_commitment=True), critical=True)
+        .add_extension(_usage(digital_signature=True, content_commitment=True,
+                              key_encipherment=rsa_key), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                        critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
@@ -90,9 +94,10 @@ def _builder(subject: x509.Name, issuer: x509.Name, public_key: object, start: d
 
 
 def _usage(*, digital_signature: bool = False, content_commitment: bool = False,
-           key_cert_sign: bool = False) -> x509.KeyUsage:
+           key_cert_sign: bool = False, key_encipherment: bool = False) -> x509.KeyUsage:
     return x509.KeyUsage(digital_signature=digital_signature,
-                         content_commitment=content_commitment, key_encipherment=False,
+                         content_commitment=content_commitment,
+                         key_encipherment=key_encipherment,
                          data_encipherment=False, key_agreement=False,
                          key_cert_sign=key_cert_sign, crl_sign=key_cert_sign,
                          encipher_only=False, decipher_only=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +40,15 @@ class PendingInterchange:
     attempts: int
 
 
+#: More a transport records in the transaction that commits a submission (its id given).
+AlsoRecord = Callable[[Connection, int], Awaitable[None]]
+
+
 async def record_submission(pool: Any, partner_id: str, transport: str, file_name: str,
-                            raw: bytes) -> int:
-    """Commit the raw bytes (DESIGN rule 1: before the transport acknowledges).  Returns the
-    submission id."""
+                            raw: bytes, *, also: AlsoRecord | None = None) -> int:
+    """Commit the raw bytes (DESIGN rule 1: before the transport acknowledges), and whatever
+    ``also`` records with them (AS2: the Message-ID and its MDN).  Returns the submission
+    id."""
     digest = hashlib.sha256(raw).digest()
     async with translated_errors("recording a submission"), pool.acquire() as connection, \
             connection.transaction():
@@ -54,6 +59,8 @@ async def record_submission(pool: Any, partner_id: str, transport: str, file_nam
         await add_event(connection, interchange_id, "received",
                         {"transport": transport, "file_name": file_name, "bytes": len(raw),
                          "sha256": digest.hex()})
+        if also is not None:
+            await also(connection, interchange_id)
     return interchange_id
 
 

@@ -4,9 +4,12 @@ real SFTP on a free loopback port, stopped and cleaned up after each test."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -78,9 +81,11 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
                 reload_seconds: float = 0.2,
                 agency_settings: dict[str, dict[str, object]] | None = None,
                 settings: dict[str, object] | None = None,
-                xml_ids: dict[str, tuple[str, ...]] | None = None) -> Files:
+                xml_ids: dict[str, tuple[str, ...]] | None = None,
+                partner_as2: dict[str, dict[str, object]] | None = None) -> Files:
     """``agency_settings``: more keys per agency code in agencies.yaml; ``settings``: more
-    top-level keys in gateway.yaml; ``xml_ids``: a partner's XML identities."""
+    top-level keys in gateway.yaml; ``xml_ids``: a partner's XML identities; ``partner_as2``:
+    a partner's ``as2:`` settings (paths relative to ``root``)."""
     tag = uuid.uuid4().hex[:10]
     partners = {}
     entries = []
@@ -94,7 +99,9 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
         identities = (xml_ids or {}).get(partner_id, ())
         entries.append(f"  - id: {partner_id}\n    name: {partner_id}\n    edifact_ids:\n"
                        f"      - id: {sender}\n    ssh_keys:\n      - file: {partner_id}.key.pub\n"
-                       + (f"    xml_ids: {json.dumps(list(identities))}\n" if identities else ""))
+                       + (f"    xml_ids: {json.dumps(list(identities))}\n" if identities else "")
+                       + (f"    as2: {json.dumps(partner_as2[partner_id])}\n"
+                          if partner_as2 and partner_id in partner_as2 else ""))
     (root / "partners.yaml").write_text("partners:\n" + "".join(entries))
     (root / "agencies.yaml").write_text("agencies:\n" + "".join(
         f"  - code: {code}\n    name: {code}\n" + "".join(
@@ -103,7 +110,7 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
     (root / "routing.yaml").write_text(
         (Path(__file__).resolve().parents[2] / "routing.yaml").read_text())
     exchange, prefix = f"test.{tag}.deliveries", f"test.{tag}.agency."
-    ensure_pki(root / "pki")
+    shutil.copytree(demo_pki(), root / "pki")
     (root / "gateway.yaml").write_text(
         f"gateway_id: SWGATEWAY\n"
         f"database_url: {database_url_override or database_url(database)}\n"
@@ -118,6 +125,15 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
         f"max_submission_bytes: {max_bytes}\nrouting_reload_seconds: {reload_seconds}\n"
         + "".join(f"{key}: {value}\n" for key, value in (settings or {}).items()))
     return Files(root, root / "gateway.yaml", partners, exchange, prefix, database)
+
+
+@functools.cache
+def demo_pki() -> Path:
+    """One demo PKI per test process, copied into each test's folder: its RSA keys take a
+    moment to make, and no test needs its own."""
+    folder = Path(tempfile.mkdtemp(prefix="gateway-pki-")) / "pki"
+    ensure_pki(folder)
+    return folder
 
 
 @dataclass

@@ -1,0 +1,171 @@
+"""AS2 into the gateway over real HTTP (RFC 4130): a signed, encrypted CUSDEC is committed,
+answered with a signed MDN carrying its MIC, and routed like an SFTP upload; a repeated
+Message-ID gets the same MDN and routes nothing; what is wrong gets its negative MDN and
+leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.security.as2_write import ReceiptRequest
+from tests.support.as2_peer import Peer, new_peer, send
+from tests.support.edifact import cusdec
+from tests.support.harness import Gateway, gateway_fixture
+
+VANA = new_peer("VANA")
+STRANGER = new_peer("STRANGER")
+
+
+def as2_options(root: Path, **partner: object) -> dict[str, Any]:
+    return {"settings": {"as2": json.dumps({"id": "SWGATEWAY", "port": 0})},
+            "partner_as2": {"van-a": VANA.settings(root, **partner)}}
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    async for running in gateway_fixture(tmp_path, **as2_options(tmp_path)):
+        yield running
+
+
+def url(gateway: Gateway) -> str:
+    assert gateway.running is not None and gateway.running.as2_port is not None
+    return f"http://127.0.0.1:{gateway.running.as2_port}/as2"
+
+
+async def interchanges(gateway: Gateway) -> list[Any]:
+    return await gateway.fetch("SELECT id, partner_id, transport, file_name FROM interchanges"
+                               " ORDER BY id")
+
+
+async def test_a_signed_encrypted_cusdec_is_taken_answered_and_routed(
+        gateway: Gateway) -> None:
+    message, mic = VANA.message(cusdec(sender="VANA"), filename="decl.edi")
+    response = await send(url(gateway), message)
+    assert response.status == 200
+    mdn = response.mdn()
+    assert mdn.signed
+    assert mdn.report.disposition.text() == "processed"
+    assert mdn.report.mic is not None and mdn.report.mic.matches(mic)
+    assert mdn.report.original_message_id == dict(message.headers)["Message-ID"]
+    (row,) = await interchanges(gateway)
+    assert (row["partner_id"], row["transport"], row["file_name"]) == ("van-a", "as2",
+                                                                        "decl.edi")
+    assert len(await gateway.queue("customs", expect=1)) == 1
+    # no url in partners.yaml: the CONTRL waits in its SFTP outbox, as for an upload
+    (contrl,) = await gateway.answers("van-a", "decl.edi")
+    assert contrl.startswith((b"UNA", b"UNB"))
+    history = await gateway.fetch("SELECT kind, detail FROM events WHERE interchange_id = $1"
+                                  " AND kind = 'as2_received'", row["id"])
+    detail = json.loads(history[0]["detail"])
+    assert detail["signed"] and detail["encrypted"] and detail["encryption"] == "aes256-cbc"
+    assert detail["mic"] == mic.header() or mic.matches(mdn.report.mic)
+
+
+async def test_a_repeated_message_id_gets_the_first_mdn_and_routes_nothing(
+        gateway: Gateway) -> None:
+    message, _ = VANA.message(cusdec(sender="VANA"))
+    first = await send(url(gateway), message)
+    again = await send(url(gateway), message)
+    assert again.status == 200 and again.body == first.body
+    assert len(await interchanges(gateway)) == 1
+    assert len(await gateway.queue("customs", expect=1)) == 1
+
+
+async def test_the_same_payload_under_a_new_message_id_is_a_duplicate_document(
+        gateway: Gateway) -> None:
+    payload = cusdec(sender="VANA")
+    await send(url(gateway), VANA.message(payload)[0])
+    second = await send(url(gateway), VANA.message(payload)[0])
+    assert second.mdn().report.disposition.text() == "processed/warning: duplicate-document"
+    # kept (nothing accepted is lost), and the pipeline's duplicate check routes it once
+    assert len(await interchanges(gateway)) == 2
+    assert len(await gateway.queue("customs", expect=1)) == 1
+
+
+@pytest.mark.parametrize(("case", "disposition"), [
+    ("unknown partner", "authentication-failed"),
+    ("wrong recipient", "authentication-failed"),
+    ("signed by another key", "authentication-failed"),
+    ("tampered", "integrity-check-failed"),
+    ("encrypted to another key", "decryption-failed"),
+    ("unsigned", "insufficient-message-security"),
+])
+async def test_what_is_wrong_gets_its_negative_mdn_and_leaves_nothing(
+        gateway: Gateway, case: str, disposition: str) -> None:
+    payload = cusdec(sender="VANA")
+    if case == "unknown partner":
+        message, _ = STRANGER.message(payload)
+    elif case == "wrong recipient":
+        message, _ = VANA.message(payload, as2_to="SOMEONEELSE")
+    elif case == "signed by another key":
+        message, _ = Peer("VANA", STRANGER.issued).message(payload)
+    elif case == "tampered":
+        message, _ = VANA.message(payload, encryption=None)
+        body = message.body.replace(b"UNH+", b"UNH-", 1)
+        assert body != message.body
+        message = type(message)(message.headers, body)
+    elif case == "encrypted to another key":
+        from gateway.security.as2_write import build_message
+
+        message, _ = build_message(
+            payload, filename="x.edi", content_type="application/EDIFACT", as2_from="VANA",
+            as2_to="SWGATEWAY", message_id="<wrong-key@VANA>", subject="x", signer=VANA.key,
+            digest="sha256", recipients=(STRANGER.issued.certificate,),
+            encryption="aes256-cbc")
+    else:
+        message, _ = VANA.message(payload, sign=False)
+    response = await send(url(gateway), message)
+    assert response.status == 200
+    mdn = response.mdn()
+    assert mdn.signed
+    assert mdn.report.disposition.text() == f"processed/error: {disposition}"
+    assert await interchanges(gateway) == []
+    await gateway.queue("customs", expect=0)
+
+
+async def test_decryption_failures_cannot_be_told_apart(gateway: Gateway) -> None:
+    """RFC 3218: a wrong key and a mangled envelope read the same in the MDN."""
+    from gateway.security.as2_write import build_message
+
+    payload = cusdec(sender="VANA")
+    wrong_key, _ = build_message(
+        payload, filename="x.edi", content_type="application/EDIFACT", as2_from="VANA",
+        as2_to="SWGATEWAY", message_id="<a@VANA>", subject="x", signer=VANA.key,
+        digest="sha256", recipients=(STRANGER.issued.certificate,), encryption="aes256-cbc")
+    good, _ = VANA.message(payload, message_id="<b@VANA>")
+    mangled = type(good)(good.headers, good.body[:-40] + bytes(40))
+    texts = []
+    for message in (wrong_key, mangled):
+        mdn = (await send(url(gateway), message)).mdn()
+        assert mdn.report.disposition.text() == "processed/error: decryption-failed"
+        texts.append(mdn.text)
+    assert texts[0] == texts[1]
+
+
+async def test_a_body_over_the_partners_limit_is_refused_before_it_is_read(
+        tmp_path: Path) -> None:
+    async for gateway in gateway_fixture(tmp_path, **as2_options(tmp_path, max_bytes=4096)):
+        message, _ = VANA.message(cusdec(sender="VANA") + b" " * 8000, encryption=None)
+        response = await send(url(gateway), message)
+        assert response.status == 413
+        assert b"4096" in response.body
+        assert await interchanges(gateway) == []
+
+
+async def test_an_asynchronous_mdn_goes_to_the_url_asked_for(gateway: Gateway) -> None:
+    from tests.support.as2_peer import receiver
+
+    async with receiver(VANA) as taker:
+        message, mic = VANA.message(cusdec(sender="VANA"),
+                                    receipt=ReceiptRequest(async_url=taker.url))
+        response = await send(url(gateway), message)
+        assert response.status == 200 and response.body == b""
+        await taker.wait(1, "mdns")
+    (mdn,) = taker.mdns
+    assert mdn.signed and mdn.report.disposition.text() == "processed"
+    assert mdn.report.mic is not None and mdn.report.mic.matches(mic)
