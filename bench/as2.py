@@ -44,6 +44,7 @@ import importlib
 import io
 import math
 import multiprocessing
+import os
 import pstats
 import re
 import shutil
@@ -357,9 +358,9 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def end_to_end(plan: Plan, spent: Spent,
-                     profile: cProfile.Profile | None) -> tuple[Outcome, float, float]:
+                     profile: cProfile.Profile | None) -> tuple[Outcome, float, float, float]:
     """The clients' outcome, the gateway process's CPU seconds and wall seconds over the
-    measured window."""
+    measured window, and the machine's busy share over it."""
     loop = asyncio.get_running_loop()
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
@@ -368,7 +369,7 @@ async def end_to_end(plan: Plan, spent: Spent,
     try:
         ours.send(plan)
         await loop.run_in_executor(None, ours.recv)  # "measuring"
-        cpu, wall = time.process_time(), time.perf_counter()
+        cpu, wall, ticks = time.process_time(), time.perf_counter(), machine_ticks()
         spent.counting = True
         if profile is not None:
             profile.enable()
@@ -377,11 +378,23 @@ async def end_to_end(plan: Plan, spent: Spent,
             profile.disable()
         spent.counting = False
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        busy, total = (now - then for now, then in zip(machine_ticks(), ticks, strict=True))
     finally:
         child.join(timeout=30)
         if child.is_alive():
             child.kill()
-    return outcome, cpu, wall
+    return outcome, cpu, wall, busy / total if total else math.nan
+
+
+def machine_ticks() -> tuple[int, int]:
+    """Busy and total CPU ticks of the whole machine, all cores (/proc/stat; zeros where
+    there is none): PostgreSQL, RabbitMQ and the clients share the cores with the gateway."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def check_samples(outcome: Outcome, mics: list[Mic], messages: list[HttpMessage],
@@ -432,13 +445,13 @@ async def run(args: argparse.Namespace) -> None:
             url = f"http://127.0.0.1:{gateway.running.as2_port}/as2"
             plan = Plan(url, messages, args.concurrency, args.warmup, args.seconds)
             with instrumented(spent):
-                outcome, cpu, wall = await end_to_end(plan, spent, profile)
+                outcome, cpu, wall, machine = await end_to_end(plan, spent, profile)
     for _ in range(args.rounds // 2):
         bare_rates(bare, args, single, threaded, unwrap)
     # demo_pki's folder is made per process (tests.support.harness): this one's goes
     shutil.rmtree(harness.demo_pki().parent, ignore_errors=True)
     checked = check_samples(outcome, mics, messages, key.certificate)
-    report(args, len(first.body), outcome, cpu, wall, spent, (single, threaded, unwrap),
+    report(args, len(first.body), outcome, (cpu, wall, machine), spent, (single, threaded, unwrap),
            checked)
     if profile is not None:
         text = io.StringIO()
@@ -449,9 +462,11 @@ async def run(args: argparse.Namespace) -> None:
         print(text.getvalue())
 
 
-def report(args: argparse.Namespace, size: int, outcome: Outcome, cpu: float, wall: float,
-           spent: Spent, bare: tuple[Rate, Rate, Rate], checked: int) -> None:
+def report(args: argparse.Namespace, size: int, outcome: Outcome,
+           window: tuple[float, float, float], spent: Spent,
+           bare: tuple[Rate, Rate, Rate], checked: int) -> None:
     single, threaded, unwrap = bare
+    cpu, wall, machine = window
     rate = outcome.processed / outcome.seconds if outcome.seconds else 0.0
     reference, which = max((single.per_second, "1 thread"),
                            (threaded.per_second, f"{args.concurrency} threads"))
@@ -480,7 +495,8 @@ def report(args: argparse.Namespace, size: int, outcome: Outcome, cpu: float, wa
     print(f"ratio end to end / bare crypto ({which}, the faster: the stricter reference) = "
           f"{ratio:.2f}  (target >= 0.50; vs 1 thread {rate / single.per_second:.2f})")
     print(f"gateway process CPU over the window: {cpu:.2f} s in {wall:.2f} s wall "
-          f"({cpu / wall:.0%} of one core; the clients' process {outcome.cpu:.2f} s in all)")
+          f"({cpu / wall:.0%} of one core; the clients' process {outcome.cpu:.2f} s in all); "
+          f"the machine's {os.cpu_count()} cores {machine:.0%} busy")
     proper = sum(spent.cpu.get(label, 0.0) for label in CRYPTO_PROPER)
     print("share of the gateway's CPU, measured in the gateway (thread CPU time of each call):")
     for _, _, label in INSTRUMENTED:
