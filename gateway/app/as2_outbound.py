@@ -32,7 +32,7 @@ from gateway.app.workers import poll_forever
 from gateway.config.load import GatewayConfig
 from gateway.config.partners import As2Settings
 from gateway.config.settings import As2ServerSettings
-from gateway.errors import As2Rejected, ConfigError, PostFailed
+from gateway.errors import As2Rejected, ConfigError, PostFailed, StoreError
 from gateway.logs import event
 from gateway.security.as2 import read_mdn
 from gateway.security.as2_write import ReceiptRequest, build_message
@@ -68,8 +68,11 @@ class As2Dispatcher:
 
     def __init__(self, config: GatewayConfig,
                  certificates: Mapping[str, Sequence[PartnerCertificate]],
-                 signer: Signer) -> None:
+                 signer: Signer, receipt_url: str, pool: Any) -> None:
+        """``receipt_url``: where partners POST their asynchronous MDNs (our endpoint)."""
         assert config.settings.as2 is not None
+        self._pool = pool
+        self._receipt_url = receipt_url
         self._settings: As2ServerSettings = config.settings.as2
         self._config = config
         self._certificates = certificates
@@ -123,7 +126,7 @@ class As2Dispatcher:
         message_id = _message_id(row, self._settings.id)
         name = file_name(row)
         receipt = ReceiptRequest(signed=True, micalg=settings.signing,
-                                 async_url=self._settings.url()
+                                 async_url=self._receipt_url
                                  if self._settings.receipt == "async" else None,
                                  to=self._settings.id)
         try:
@@ -137,6 +140,10 @@ class As2Dispatcher:
             return Failure(Scope.DESTINATION, str(exc))
         assert settings.url is not None
         try:
+            await self._sending(row, message_id, mic)
+        except StoreError as exc:
+            return Failure(Scope.CHANNEL, str(exc))
+        try:
             result = await post(self._http(), settings.url, message.headers, message.body,
                                 timeout_seconds=self._settings.send_timeout_seconds)
         except PostFailed as exc:
@@ -147,10 +154,19 @@ class As2Dispatcher:
         if receipt.async_url is not None:
             self._sent = {row.id: _Sent(message_id, mic, None, None, False)}
             return None
-        return self._check_mdn(row, message_id, mic, result)
+        return await self._check_mdn(row, message_id, mic, result)
 
-    def _check_mdn(self, row: OutboxRow, message_id: str, mic: Mic,
-                   result: PostResult) -> Failure | None:
+    async def _sending(self, row: OutboxRow, message_id: str, mic: Mic) -> None:
+        """Recorded and committed before the POST: an asynchronous MDN may come back before
+        the relay's own transaction commits, and must find the message it answers."""
+        async with translated_errors("recording an AS2 send"), \
+                self._pool.acquire() as connection:
+            await as2_store.record_sent(connection, as2_store.SentMessage(
+                message_id=message_id, outbox_id=row.id, interchange_id=row.interchange_id,
+                partner_id=row.destination, mic=mic.header()))
+
+    async def _check_mdn(self, row: OutboxRow, message_id: str, mic: Mic,
+                         result: PostResult) -> Failure | None:
         """The synchronous MDN: verified, for this message, processed, with our MIC."""
         pinned = [c.certificate for c in self._certificates.get(row.destination, ())]
         try:
@@ -162,10 +178,21 @@ class As2Dispatcher:
         problem = mdn_problem(mdn.signed, report.original_message_id, message_id,
                               report.disposition.ok, report.disposition.text(), report.mic, mic)
         if problem is not None:
+            try:  # what the partner said is kept for `gateway track`, the row stays queued
+                await self._negative(message_id, report.disposition.text(), mdn.signed)
+            except StoreError as exc:
+                return Failure(Scope.CHANNEL, str(exc))
             return Failure(Scope.DESTINATION, problem)
         self._sent = {row.id: _Sent(message_id, mic, report.disposition.text(),
                                     True, mdn.signed)}
         return None
+
+    async def _negative(self, message_id: str, disposition: str, signed: bool) -> None:
+        async with translated_errors("recording an AS2 MDN"), \
+                self._pool.acquire() as connection:
+            await as2_store.record_mdn(connection, message_id=message_id,
+                                       disposition=disposition, mic_matched=False,
+                                       signed=signed)
 
     def _recipient(self, partner_id: str) -> x509.Certificate:
         """The partner's newest certificate valid now (answers are encrypted to it)."""
@@ -183,9 +210,6 @@ class As2Dispatcher:
             return {"kind": "mdn", "url": row.properties.get("url"),
                     "message_id": row.properties.get("message_id")}
         sent = self._sent.pop(row.id)
-        await as2_store.record_sent(connection, as2_store.SentMessage(
-            message_id=sent.message_id, outbox_id=row.id, interchange_id=row.interchange_id,
-            partner_id=row.destination, mic=sent.mic.header()))
         if sent.disposition is not None:
             await as2_store.record_mdn(connection, message_id=sent.message_id,
                                        disposition=sent.disposition,

@@ -142,7 +142,9 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
                     hangup, config.settings.routing_reload_seconds))),
             ]
             if config.settings.as2 is not None:
-                sender = As2Dispatcher(config, certificates, signer)
+                assert running.as2_port is not None
+                sender = As2Dispatcher(config, certificates, signer,
+                                       config.settings.as2.url(running.as2_port), pool)
                 closing.append(sender.close)
                 as2_relay = Relay(pool, "as2", sender, wake_as2, on_done=sender.record)
                 receipts = ReceiptWatch(pool, config.settings.as2)

@@ -152,8 +152,9 @@ class As2ServerSettings(Strict):
         default=1024 * 1024, gt=0, description="the largest request read from a sender that "
         "names no partner of ours (theirs is their partners.yaml max_bytes)")
 
-    def url(self) -> str:
-        return self.public_url or f"http://{self.host}:{self.port}{self.path}"
+    def url(self, port: int) -> str:
+        """Where partners reach the endpoint (``port``: the one bound)."""
+        return self.public_url or f"http://{self.host}:{port}{self.path}"
 
 
 class Settings(Strict):

@@ -204,13 +204,15 @@ def _layer(entity: Entity) -> str:
     if content_type.value not in _PKCS7_MIME:
         return "payload"
     smime_type = (content_type.get("smime-type") or "").lower()
-    if smime_type == "enveloped-data":
+    # RFC 8551 section 3.2.2: AuthEnvelopedData (AES-GCM) is authEnveloped-data, as OpenSSL
+    # labels it; some AS2 products label it enveloped-data: the ContentInfo tells anyway.
+    if smime_type in ("enveloped-data", "authenveloped-data"):
         return "encrypted"
     if smime_type == "compressed-data":
         return "compressed"
     if smime_type:
         raise As2ProcessingError(f"unsupported smime-type {smime_type[:40]!r} (AS2 sends "
-                                 "enveloped-data or compressed-data)")
+                                 "enveloped-data, authEnveloped-data or compressed-data)")
     # No smime-type (RFC 5751 section 3.2.2 makes it optional): the ContentInfo says.
     oid = _content_info_type(entity.decoded())
     if oid in (_ENVELOPED_DATA, _AUTH_ENVELOPED_DATA):

@@ -119,8 +119,10 @@ def build_message(payload: bytes, *, filename: str, content_type: str, as2_from:
         inner = part.raw()
         # Encrypted but unsigned: the MIC covers the entity that was encrypted.
         mic_source = inner if mic_source is None else mic_source
+        # RFC 8551 section 3.2.2: AES-GCM makes AuthEnvelopedData, labelled as such.
+        label = "authEnveloped-data" if encryption.endswith("-gcm") else "enveloped-data"
         part = _pkcs7_mime(encrypt_enveloped(inner, recipients, encryption),
-                           "enveloped-data", "smime.p7m", base64_body=False)
+                           label, "smime.p7m", base64_body=False)
     if mic_source is None:
         # Neither: the body alone, as read_as2 computes it (for a compressed-only message
         # that is the base64 of the CompressedData).

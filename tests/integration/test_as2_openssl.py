@@ -109,17 +109,8 @@ ACCEPTED = {
                                               "aes128-gcm"),
 }
 
-#: The gateway reads AuthEnvelopedData only under smime-type=enveloped-data (or none).
-AUTH_ENVELOPED_LABEL = pytest.mark.xfail(strict=True, reason=(
-    "security/as2.py _layer refuses smime-type=authEnveloped-data (RFC 8551 section 3.2.2, "
-    "what openssl cms writes for AES-GCM) as 'unsupported smime-type' -> processed/error: "
-    "unexpected-processing-error; the same DER labelled enveloped-data is taken"))
-
-
 def accepted_cases() -> list[Any]:
-    return [pytest.param(case, id=case, marks=AUTH_ENVELOPED_LABEL)
-            if case in ("sha256 aes256-gcm", "sha256 aes128-gcm as openssl's S/MIME")
-            else pytest.param(case, id=case) for case in ACCEPTED]
+    return [pytest.param(case, id=case) for case in ACCEPTED]
 
 
 @pytest.mark.parametrize("case", accepted_cases())

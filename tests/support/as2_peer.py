@@ -104,6 +104,8 @@ class Receiver:
     #: A MIC to report instead of the right one (a partner that got something else).
     wrong_mic: bool = False
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Asynchronous MDNs being POSTed back.
+    later: list[asyncio.Future[Response]] = field(default_factory=list)
 
     async def handle(self, request: web.Request) -> web.Response:
         headers: Mapping[str, str] = request.headers
@@ -128,6 +130,10 @@ class Receiver:
                         message_id=f"<{uuid.uuid4().hex}@{self.peer.name}>",
                         disposition="processed", mic=mic, text="received",
                         signer=self.peer.key, micalg=payload.options.micalg)
+        asynchronous = headers.get("Receipt-Delivery-Option")
+        if asynchronous:  # RFC 4130 section 7.3: 200 now, the MDN in a request of its own
+            self.later.append(asyncio.ensure_future(send(asynchronous, mdn)))
+            return web.Response(status=200)
         return web.Response(status=200, headers=list(mdn.headers), body=mdn.body)  # type: ignore[arg-type]
 
     async def wait(self, count: int, what: str = "received", seconds: float = 30) -> None:

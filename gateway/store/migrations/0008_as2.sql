@@ -23,7 +23,9 @@ CREATE INDEX as2_received_payload ON as2_received (partner_id, payload_sha256);
 -- confirmed it: what `gateway track` shows and what an unconfirmed send is alarmed by.
 CREATE TABLE as2_sent (
     message_id      text        PRIMARY KEY,
-    outbox_id       bigint      NOT NULL REFERENCES outbox (id),
+    -- No foreign key: the send is recorded, in a statement of its own, while the relay holds
+    -- the outbox row FOR UPDATE, which a key-share check of the reference would wait for.
+    outbox_id       bigint      NOT NULL,
     interchange_id  bigint      NOT NULL REFERENCES interchanges (id),
     partner_id      text        NOT NULL,
     mic             text        NOT NULL,
