@@ -78,7 +78,8 @@ async def record_sent(connection: Connection, sent: SentMessage) -> None:
     """A message POSTed (a retry of the same outbox row sends the same Message-ID again)."""
     await connection.execute(
         "INSERT INTO as2_sent (message_id, outbox_id, interchange_id, partner_id, mic)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO UPDATE SET sent_at = now(), mic = EXCLUDED.mic",
+        " VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (message_id) DO UPDATE SET sent_at = now(), mic = EXCLUDED.mic",
         sent.message_id, sent.outbox_id, sent.interchange_id, sent.partner_id, sent.mic)
 
 
