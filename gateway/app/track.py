@@ -87,6 +87,34 @@ def _routed(detail: dict[str, Any]) -> tuple[str, str]:
     return "routed", text
 
 
+def _as2_received(detail: dict[str, Any]) -> tuple[str, str]:
+    layers = [name for name in ("signed", "encrypted", "compressed") if detail.get(name)]
+    text = (f"AS2 {detail.get('message_id')} from {detail.get('as2_from')}: "
+            f"{', '.join(layers) or 'neither signed nor encrypted'}")
+    if detail.get("signer"):
+        text += f"; signed by {detail['signer']} ({detail.get('digest')})"
+    if detail.get("encryption"):
+        text += f"; {detail['encryption']}"
+    return "AS2 received", (f"{text}; MIC {detail.get('mic')}; MDN {detail.get('mdn')} "
+                            f"{detail.get('disposition')}")
+
+
+def _as2_sent(detail: dict[str, Any]) -> tuple[str, str]:
+    if detail.get("kind") == "mdn":
+        return "AS2 MDN sent", f"for {detail.get('message_id')} to {detail.get('url')}"
+    return "AS2 sent", (f"{detail.get('file_name')} to {detail.get('destination')} as "
+                        f"{detail.get('as2_message_id')}; MIC {detail.get('mic')}; MDN "
+                        f"{detail.get('mdn')}" + (" (signed)" if detail.get("mdn_signed")
+                                                  else ""))
+
+
+def _as2_mdn(detail: dict[str, Any]) -> tuple[str, str]:
+    text = f"for {detail.get('message_id')}: {detail.get('disposition')}"
+    if detail.get("confirmed"):
+        return "AS2 MDN", text + (" (signed, MIC matches)" if detail.get("signed") else "")
+    return "AS2 MDN (ALARM)", f"{text}; {detail.get('problem')}"
+
+
 #: How each kind of event reads; any other kind reads as its name and its detail.
 _DESCRIBE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
     "message_routed": _routed,
@@ -99,6 +127,11 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
                                             f"{d.get('deadline_seconds')} s"),
     "answer_refused": lambda d: ("answer refused", f"from {d.get('broker_user')}: "
                                                    f"{d.get('reason')}"),
+    "as2_received": _as2_received,
+    "as2_sent": _as2_sent,
+    "as2_mdn": _as2_mdn,
+    "as2_mdn_missing": lambda d: ("AS2 MDN MISSING", f"none for {d.get('message_id')} after "
+                                                     f"{d.get('waited_seconds')} s"),
 }
 
 

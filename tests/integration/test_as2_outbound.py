@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.test_answers import gateway_command
 from tests.support.as2_peer import Receiver, free_port, new_peer, receiver, send
 from tests.support.edifact import cusdec
 from tests.support.harness import Gateway, gateway_fixture
@@ -65,6 +66,11 @@ async def test_an_as2_cusdec_is_routed_and_its_contrl_comes_back_by_as2(
     events = await gateway.fetch("SELECT detail FROM events WHERE kind = 'as2_sent'")
     detail = json.loads(events[0]["detail"])
     assert detail["mdn"] == "processed" and detail["as2_message_id"] == row["message_id"]
+    # `gateway track` tells the story: taken by AS2, answered by AS2, confirmed
+    code, story = await gateway_command(gateway, "track", "ICR0001")
+    assert code == 0, story
+    assert "AS2 received" in story and "signed, encrypted" in story
+    assert f"as {row['message_id']}" in story and "MDN processed (signed)" in story
 
 
 async def test_a_partner_down_for_a_while_gets_its_answer_later(
