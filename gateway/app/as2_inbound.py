@@ -65,7 +65,7 @@ log = logging.getLogger("gateway.as2")
 #: The longest Message-ID kept (RFC 5322 section 2.1.1: a line is at most 998 characters).
 MAX_MESSAGE_ID = 998
 #: Messages unwrapped at once (cryptography releases the GIL in its heavy calls).
-CRYPTO_THREADS = 4
+CRYPTO_THREADS = 2
 #: Text of the MDN for a message that was taken.
 PROCESSED_TEXT = ("The AS2 message was received, its payload is stored, and it will be "
                   "acknowledged in its own syntax (CONTRL or an XML answer).")
@@ -126,6 +126,13 @@ class As2Inbox:
         return known.partner.as2.max_bytes
 
     async def receive(self, headers: Mapping[str, str], body: bytes) -> Reply:
+        try:
+            return await self._receive(headers, body)
+        except UNAVAILABLE as exc:  # ours (rule 4): 503, the partner sends it again
+            event(log, "as2_unavailable", level=logging.ERROR, error=str(exc))
+            return unavailable_reply(exc)
+
+    async def _receive(self, headers: Mapping[str, str], body: bytes) -> Reply:
         request = self._request(headers)
         known = self._partners.get(request.as2_from)
         try:
@@ -143,7 +150,7 @@ class As2Inbox:
             payload = await asyncio.get_running_loop().run_in_executor(
                 self._crypto, self._read, known, headers, body)
         except As2Rejected as exc:
-            return self._refuse(request, known, exc)
+            return await self._refuse(request, known, exc)
         return await self._take(known.partner, request, payload)
 
     # --- asynchronous MDNs to what we sent ---------------------------------------------------
@@ -253,7 +260,8 @@ class As2Inbox:
             return Reply(200)
         return Reply(200, earlier.mdn_headers, earlier.mdn_body)
 
-    def _refuse(self, request: _Request, known: As2Partner | None, exc: As2Rejected) -> Reply:
+    async def _refuse(self, request: _Request, known: As2Partner | None,
+                      exc: As2Rejected) -> Reply:
         event(log, "as2_refused", level=logging.WARNING, as2_from=request.as2_from[:128],
               partner=None if known is None else known.partner.id,
               message_id=request.message_id, disposition=exc.disposition, reason=str(exc),
@@ -261,8 +269,9 @@ class As2Inbox:
         if not request.wants_mdn:
             return Reply.text(400, f"the AS2 message was not accepted ({exc.disposition}): "
                                    f"{exc}; nothing of it was kept")
-        mdn = self._mdn(request, f"processed/error: {exc.disposition}", None,
-                        f"The AS2 message was not accepted: {exc}\nNothing of it was kept.")
+        mdn = await self._mdn(request, f"processed/error: {exc.disposition}", None,
+                              f"The AS2 message was not accepted: {exc}\nNothing of it was "
+                              "kept.")
         # Never POSTed to the URL it names: the request did not authenticate (see above).
         return _reply(mdn)
 
@@ -272,7 +281,7 @@ class As2Inbox:
                 self._pool.acquire() as connection:
             seen = await as2_store.payload_seen(connection, partner.id, digest)
         disposition = "processed/warning: duplicate-document" if seen else "processed"
-        mdn = self._mdn(request, disposition, payload.mic, PROCESSED_TEXT) \
+        mdn = await self._mdn(request, disposition, payload.mic, PROCESSED_TEXT) \
             if request.wants_mdn else None
 
         async def record(connection: Any, interchange_id: int) -> None:
@@ -312,19 +321,21 @@ class As2Inbox:
               mdn="sync" if mdn is not None else "none")
         return Reply(200) if mdn is None else _reply(mdn)
 
-    def _mdn(self, request: _Request, disposition: str, mic: Mic | None,
-             text: str) -> HttpMessage:
+    async def _mdn(self, request: _Request, disposition: str, mic: Mic | None,
+                   text: str) -> HttpMessage:
+        """Built, and signed, in the unwrapping threads: a signature is CPU work too."""
         signer = None
         if request.signed_receipt:
             try:
                 signer = self._signer.current(dt.datetime.now(dt.UTC))
             except ConfigError as exc:  # ours: no certificate valid now
                 raise _Unavailable(str(exc)) from exc
-        return build_mdn(original_message_id=request.message_id,
-                         original_recipient=self._settings.id, as2_from=self._settings.id,
-                         as2_to=request.as2_from, message_id=_new_message_id(self._settings.id),
-                         disposition=disposition, mic=mic, text=text, signer=signer,
-                         micalg=request.micalg)
+        build = functools.partial(
+            build_mdn, original_message_id=request.message_id,
+            original_recipient=self._settings.id, as2_from=self._settings.id,
+            as2_to=request.as2_from, message_id=_new_message_id(self._settings.id),
+            disposition=disposition, mic=mic, text=text, signer=signer, micalg=request.micalg)
+        return await asyncio.get_running_loop().run_in_executor(self._crypto, build)
 
 
 def as2_partners(config: GatewayConfig,
@@ -418,7 +429,8 @@ def _new_message_id(as2_id: str) -> str:
 
 def unavailable_reply(exc: BaseException) -> Reply:
     """What a failure of ours while taking a message answers: 503, send again later."""
-    return Reply.text(503, f"the gateway cannot take AS2 messages right now ({exc}); nothing "
+    # the cause is logged, not told: the partner need not learn our database's address
+    return Reply.text(503, "the gateway cannot take AS2 messages right now; nothing "
                            "was kept: send it again later")
 
 
