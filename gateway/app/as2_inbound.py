@@ -144,14 +144,17 @@ class As2Inbox:
             partner = known.partner
             if is_mdn(headers, body):  # the receipt for one of our messages (RFC 4130 7.3)
                 return await self._take_mdn(known, headers, body)
-            earlier = await self._earlier(partner.id, request.message_id)
-            if earlier is not None:
-                return self._repeat(partner.id, request, earlier)
+            # Read (authenticated) before a repeated Message-ID is answered with its first
+            # MDN: that MDN is for the partner, not for whoever knows the Message-ID.
             payload = await asyncio.get_running_loop().run_in_executor(
                 self._crypto, self._read, known, headers, body)
         except As2Rejected as exc:
             return await self._refuse(request, known, exc)
-        return await self._take(known.partner, request, payload)
+        digest = hashlib.sha256(payload.payload).digest()
+        earlier, seen = await self._lookup(partner.id, request.message_id, digest)
+        if earlier is not None:
+            return self._repeat(partner.id, request, earlier)
+        return await self._take(partner, request, payload, digest, seen)
 
     # --- asynchronous MDNs to what we sent ---------------------------------------------------
 
@@ -242,13 +245,13 @@ class As2Inbox:
 
     # --- answering --------------------------------------------------------------------------
 
-    async def _earlier(self, partner_id: str, message_id: str) -> as2_store.ReceivedMessage | None:
-        try:
-            async with translated_errors("looking up an AS2 Message-ID"), \
-                    self._pool.acquire() as connection:
-                return await as2_store.received(connection, partner_id, message_id)
-        except StoreError as exc:
-            raise _Unavailable(str(exc)) from exc
+    async def _lookup(self, partner_id: str, message_id: str,
+                      digest: bytes) -> tuple[as2_store.ReceivedMessage | None, bool]:
+        """The partner's earlier message with this Message-ID, and whether it sent this
+        payload before (one round trip)."""
+        async with translated_errors("looking up an AS2 Message-ID"), \
+                self._pool.acquire() as connection:
+            return await as2_store.lookup(connection, partner_id, message_id, digest)
 
     def _repeat(self, partner_id: str, request: _Request,
                 earlier: as2_store.ReceivedMessage) -> Reply:
@@ -275,11 +278,8 @@ class As2Inbox:
         # Never POSTed to the URL it names: the request did not authenticate (see above).
         return _reply(mdn)
 
-    async def _take(self, partner: Partner, request: _Request, payload: As2Payload) -> Reply:
-        digest = hashlib.sha256(payload.payload).digest()
-        async with translated_errors("checking an AS2 payload"), \
-                self._pool.acquire() as connection:
-            seen = await as2_store.payload_seen(connection, partner.id, digest)
+    async def _take(self, partner: Partner, request: _Request, payload: As2Payload,
+                    digest: bytes, seen: bool) -> Reply:
         disposition = "processed/warning: duplicate-document" if seen else "processed"
         mdn = await self._mdn(request, disposition, payload.mic, PROCESSED_TEXT) \
             if request.wants_mdn else None
@@ -308,7 +308,7 @@ class As2Inbox:
             submission = await self._intake.submit(partner.id, "as2", name, payload.payload,
                                                    also=record)
         except _MessageIdTaken:
-            earlier = await self._earlier(partner.id, request.message_id)
+            earlier, _ = await self._lookup(partner.id, request.message_id, digest)
             assert earlier is not None  # it was taken by the commit that won
             return self._repeat(partner.id, request, earlier)
         if request.async_url is not None:

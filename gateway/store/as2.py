@@ -34,28 +34,24 @@ class SentMessage:
     mic: str
 
 
-async def received(connection: Connection, partner_id: str,
-                   message_id: str) -> ReceivedMessage | None:
-    """The message this partner sent under ``message_id`` before, if it was taken."""
+async def lookup(connection: Connection, partner_id: str, message_id: str,
+                 payload_sha256: bytes) -> tuple[ReceivedMessage | None, bool]:
+    """The message this partner sent under ``message_id`` before, if it was taken; and
+    whether it sent the very same payload before (under any Message-ID)."""
     row = await connection.fetchrow(
-        "SELECT interchange_id, disposition, mdn_headers, mdn_body FROM as2_received"
-        " WHERE partner_id = $1 AND message_id = $2", partner_id, storable_text(message_id))
-    if row is None:
-        return None
+        "SELECT r.interchange_id, r.disposition, r.mdn_headers, r.mdn_body,"
+        " EXISTS (SELECT 1 FROM as2_received WHERE partner_id = $1 AND payload_sha256 = $3)"
+        " AS seen FROM (SELECT 1) AS one LEFT JOIN as2_received r"
+        " ON r.partner_id = $1 AND r.message_id = $2",
+        partner_id, storable_text(message_id), payload_sha256)
+    if row["interchange_id"] is None:
+        return None, bool(row["seen"])
     headers = row["mdn_headers"]
     return ReceivedMessage(
         interchange_id=row["interchange_id"], disposition=row["disposition"],
         mdn_headers=None if headers is None else tuple(
             (str(name), str(value)) for name, value in json.loads(headers)),
-        mdn_body=None if row["mdn_body"] is None else bytes(row["mdn_body"]))
-
-
-async def payload_seen(connection: Connection, partner_id: str, sha256: bytes) -> bool:
-    """This partner sent the very same payload before, under another Message-ID."""
-    found = await connection.fetchval(
-        "SELECT 1 FROM as2_received WHERE partner_id = $1 AND payload_sha256 = $2 LIMIT 1",
-        partner_id, sha256)
-    return found is not None
+        mdn_body=None if row["mdn_body"] is None else bytes(row["mdn_body"])), True
 
 
 async def record_received(connection: Connection, *, partner_id: str, message_id: str,
