@@ -190,6 +190,23 @@ def _parser() -> argparse.ArgumentParser:
                               "certificate and key when missing")
     pki.add_argument("--folder", type=Path, default=Path("var/demo"))
     pki.set_defaults(command=_demo_pki)
+    receiver = demo_sub.add_parser(
+        "as2-receiver", help="a partner's AS2 server on this machine: takes what the gateway "
+        "sends a partner by AS2, stores it, answers with a signed MDN")
+    receiver.add_argument("--host", default="127.0.0.1")
+    receiver.add_argument("--port", type=int, default=9090)
+    receiver.add_argument("--path", default="/as2")
+    receiver.add_argument("--as2-id", default="DEMOVAN", help="the partner's AS2 name")
+    receiver.add_argument("--key", type=Path, default=Path("var/demo/demo-van-as2.key"),
+                          help="the partner's private key (PEM): decrypts, signs MDNs")
+    receiver.add_argument("--certificate", type=Path,
+                          default=Path("var/demo/demo-van-as2.crt"))
+    receiver.add_argument("--gateway-certificate", type=Path,
+                          default=Path("var/demo/gateway.crt"),
+                          help="whose signatures are accepted (PEM)")
+    receiver.add_argument("--folder", type=Path, default=Path("var/demo/as2-received"),
+                          help="where what arrives is written")
+    receiver.set_defaults(command=_demo_as2_receiver)
     return parser
 
 
@@ -352,6 +369,33 @@ def _demo_keys(args: argparse.Namespace) -> int:
 
     created = ensure_key(args.key)
     print(f"{'created' if created else 'kept'} {args.key} and {args.key}.pub")
+    return 0
+
+
+def _demo_as2_receiver(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+
+    from cryptography import x509
+
+    from gateway.app.as2_receiver import LocalReceiver, run_receiver
+    from gateway.errors import ConfigError
+    from gateway.security.signing import signing_key
+
+    try:
+        key = signing_key(args.certificate.read_bytes(), args.key.read_bytes(),
+                          name=str(args.key))
+        peers = x509.load_pem_x509_certificates(args.gateway_certificate.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"{exc.filename}: {exc.strerror} (`make run` makes the demo's "
+                          "keys and certificates)") from exc
+    except ValueError as exc:
+        raise ConfigError(f"{args.gateway_certificate}: not PEM certificates: {exc}") from exc
+    receiver = LocalReceiver(args.as2_id, key, peers, args.folder)
+    print(f"AS2 receiver {args.as2_id} at http://{args.host}:{args.port}{args.path}, "
+          f"writing into {args.folder}; Ctrl-C stops it", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_receiver(receiver, args.host, args.port, args.path))
     return 0
 
 

@@ -5,6 +5,7 @@ the answer queued; with asynchronous receipts the MDN comes back to our endpoint
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,8 +13,17 @@ from typing import Any
 
 import pytest
 
+from gateway.app.as2_receiver import LocalReceiver
+from gateway.transports.as2 import start_listener
 from tests.integration.test_answers import gateway_command
-from tests.support.as2_peer import Receiver, free_port, new_peer, receiver, send
+from tests.support.as2_peer import (
+    Receiver,
+    free_port,
+    gateway_certificate,
+    new_peer,
+    receiver,
+    send,
+)
 from tests.support.edifact import cusdec
 from tests.support.harness import Gateway, gateway_fixture
 
@@ -101,7 +111,7 @@ async def test_an_mdn_with_the_wrong_mic_keeps_the_answer_queued(
                                    " WHERE channel = 'as2'")
         if rows and rows[0]["last_error"]:
             break
-        await __import__("asyncio").sleep(0.1)
+        await asyncio.sleep(0.1)
     (row,) = rows
     assert row["dispatched_at"] is None and row["parked_at"] is None
     assert "MIC" in row["last_error"]
@@ -119,6 +129,27 @@ async def test_an_asynchronous_mdn_confirms_the_send(tmp_path: Path) -> None:
                 rows = await sent(gateway)
                 if rows and rows[0]["disposition"] is not None:
                     break
-                await __import__("asyncio").sleep(0.05)
+                await asyncio.sleep(0.05)
             (row,) = rows
             assert (row["disposition"], row["mic_matched"]) == ("processed", True)
+
+
+async def test_the_demo_receiver_stores_what_the_gateway_sends(tmp_path: Path) -> None:
+    """`gateway demo as2-receiver`, the partner's server of the README, takes an answer."""
+    received = tmp_path / "received"
+    taker = LocalReceiver("VANA", VANA.key, [gateway_certificate()], received)
+    listener = await start_listener(taker, host="127.0.0.1", port=0, path="/as2")
+    try:
+        async for gateway in gateway_fixture(tmp_path, **options(tmp_path, listener.port)):
+            await send(url(gateway), VANA.message(cusdec(sender="VANA"),
+                                                  filename="decl.edi")[0])
+            for _ in range(300):
+                rows = await sent(gateway)
+                if rows and rows[0]["disposition"] is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert (rows[0]["disposition"], rows[0]["mic_matched"]) == ("processed", True)
+            (stored,) = received.iterdir()
+            assert stored.name.endswith(".contrl.edi") and b"CONTRL" in stored.read_bytes()
+    finally:
+        await listener.close()
