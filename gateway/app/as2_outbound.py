@@ -78,7 +78,8 @@ class As2Dispatcher:
         self._certificates = certificates
         self._signer = signer
         self._session: aiohttp.ClientSession | None = None
-        self._sent: dict[int, _Sent] = {}  # row id -> what to record once it is dispatched
+        #: Row id -> what to record once it is marked sent (several are sent at once).
+        self._sent: dict[int, _Sent] = {}
 
     async def close(self) -> None:
         if self._session is not None:
@@ -152,7 +153,7 @@ class As2Dispatcher:
             return Failure(Scope.DESTINATION, f"{settings.url} answered HTTP {result.status}: "
                                               f"{_snippet(result.body)}")
         if receipt.async_url is not None:
-            self._sent = {row.id: _Sent(message_id, mic, None, None, False)}
+            self._sent[row.id] = _Sent(message_id, mic, None, None, False)
             return None
         return await self._check_mdn(row, message_id, mic, result)
 
@@ -183,8 +184,8 @@ class As2Dispatcher:
             except StoreError as exc:
                 return Failure(Scope.CHANNEL, str(exc))
             return Failure(Scope.DESTINATION, problem)
-        self._sent = {row.id: _Sent(message_id, mic, report.disposition.text(),
-                                    True, mdn.signed)}
+        self._sent[row.id] = _Sent(message_id, mic, report.disposition.text(), True,
+                                   mdn.signed)
         return None
 
     async def _negative(self, message_id: str, disposition: str, signed: bool) -> None:

@@ -24,7 +24,7 @@ from time import monotonic
 from typing import Any, Protocol, TypeVar
 
 from gateway.app.workers import poll_forever
-from gateway.errors import ConfigError, TransportError
+from gateway.errors import ConfigError, StoreError, TransportError
 from gateway.logs import event
 from gateway.model.outcome import ACK_SUFFIXES
 from gateway.security.signing import Signature, Signer
@@ -111,18 +111,24 @@ class Relay:
         return tried
 
     async def _one(self, connection: Any, row: OutboxRow) -> Failure | None:
+        failure = await self._attempt(row)
+        await self._settle(connection, row, failure)
+        return failure
+
+    async def _attempt(self, row: OutboxRow) -> Failure | None:
         try:
-            failure = await self._dispatcher.dispatch(row)
+            return await self._dispatcher.dispatch(row)
         except Exception as exc:  # noqa: BLE001 - a bug of ours about this row: retry, park
             event(log, "dispatch_crashed", level=logging.ERROR, exc_info=exc,
                   channel=self._channel, destination=row.destination, key=row.dispatch_key)
-            failure = Failure(Scope.ROW, repr(exc))
+            return Failure(Scope.ROW, repr(exc))
+
+    async def _settle(self, connection: Any, row: OutboxRow, failure: Failure | None) -> None:
         if failure is None:
             self._channel_failures, self._paused_until = 0, 0.0
             await self._done(connection, row)
-            return None
-        await self._failed(connection, row, failure)
-        return failure
+        else:
+            await self._failed(connection, row, failure)
 
     async def _done(self, connection: Any, row: OutboxRow) -> None:
         await outbox.mark_dispatched(connection, row.id)
@@ -171,6 +177,60 @@ class Relay:
         self._channel_failures += 1
         pause = min(MAX_PAUSE_SECONDS, 2.0 ** (self._channel_failures - 1))
         self._paused_until = monotonic() + pause
+
+
+class LeasingRelay(Relay):
+    """A relay for a channel whose sends wait on partners' servers (AS2 over HTTP).  Each
+    destination's next row is leased (committed: due again only after ``lease_seconds``) and
+    sent in a task of its own, outside any transaction; its outcome is written in a short
+    transaction of its own.  A server that hangs holds back its own rows only (rule 6), and
+    no database connection is held while it hangs.  A lease that runs out (the gateway died
+    mid-send) makes the row due again: it is sent again, as the same message (AS2: the same
+    Message-ID, which the partner's duplicate check answers with its first MDN)."""
+
+    def __init__(self, pool: Any, channel: str, dispatcher: Dispatcher,
+                 wake: asyncio.Event, on_done: OnDone | None = None, *,
+                 lease_seconds: float, max_in_flight: int = 32) -> None:
+        super().__init__(pool, channel, dispatcher, wake, on_done)
+        self._lease = lease_seconds
+        self._room = max_in_flight
+        self._sending: dict[str, asyncio.Task[None]] = {}  # destination -> its send
+
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:  # stopping: what is in flight is sent again after its lease
+            for task in self._sending.values():
+                task.cancel()
+
+    async def dispatch_batch(self) -> int:
+        if monotonic() < self._paused_until:
+            return 0
+        async with translated_errors(f"{self._channel} relay"), \
+                self._pool.acquire() as connection, connection.transaction():
+            chosen: dict[str, OutboxRow] = {}
+            for row in await outbox.claim_pending(connection, self._channel, BATCH):
+                if row.destination not in chosen and row.destination not in self._sending:
+                    chosen[row.destination] = row  # its first row; the later ones wait
+            rows = list(chosen.values())[:max(0, self._room - len(self._sending))]
+            await outbox.lease(connection, [r.id for r in rows], self._lease)
+        for row in rows:
+            self._sending[row.destination] = asyncio.create_task(self._send(row))
+        return len(rows)
+
+    async def _send(self, row: OutboxRow) -> None:
+        try:
+            failure = await self._attempt(row)
+            async with translated_errors(f"{self._channel} relay"), \
+                    self._pool.acquire() as connection, connection.transaction():
+                if await outbox.still_leased(connection, row):
+                    await self._settle(connection, row, failure)
+        except StoreError as exc:  # ours: its lease runs out and it is sent again
+            event(log, "store_unavailable", level=logging.ERROR, worker=f"{self._channel}-relay",
+                  error=str(exc), destination=row.destination, key=row.dispatch_key)
+        finally:
+            self._sending.pop(row.destination, None)
+            self._wake.set()  # the destination's next row may go
 
 
 class MailboxDispatcher:

@@ -23,7 +23,7 @@ from gateway.app.intake import Intake
 from gateway.app.mapping_files import load_compiled
 from gateway.app.overdue import OverdueWatch
 from gateway.app.processor import Processor
-from gateway.app.relay import MailboxDispatcher, Relay
+from gateway.app.relay import LeasingRelay, MailboxDispatcher, Relay
 from gateway.app.routing_reload import LiveRouting
 from gateway.app.workers import supervised
 from gateway.app.xml_schema_files import xml_catalog
@@ -45,6 +45,8 @@ DRAIN_SECONDS = 5.0
 #: Pooled connections beside the processor workers' (intake, the two relays, routing reload).
 POOL_SPARE = 6
 SHUTDOWN_STEP_SECONDS = 5.0
+#: An AS2 send's lease beyond its timeout: the outcome is written within it.
+LEASE_MARGIN = 30.0
 
 
 @dataclass
@@ -146,7 +148,9 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
                 sender = As2Dispatcher(config, certificates, signer,
                                        config.settings.as2.url(running.as2_port), pool)
                 closing.append(sender.close)
-                as2_relay = Relay(pool, "as2", sender, wake_as2, on_done=sender.record)
+                as2_relay = LeasingRelay(
+                    pool, "as2", sender, wake_as2, on_done=sender.record,
+                    lease_seconds=config.settings.as2.send_timeout_seconds + LEASE_MARGIN)
                 receipts = ReceiptWatch(pool, config.settings.as2)
                 tasks += [workers.create_task(supervised("as2-relay", as2_relay.run)),
                           workers.create_task(supervised("as2-receipts", receipts.run))]

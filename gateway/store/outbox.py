@@ -144,6 +144,24 @@ async def mark_failed(connection: Connection, row_id: int, error: str, delay_sec
         row_id, storable_text(error), delay_seconds, int(own))
 
 
+async def lease(connection: Connection, row_ids: list[int], seconds: float) -> None:
+    """Rows being sent outside a transaction (app.relay.LeasingRelay): not due again, and
+    holding back their destinations' later rows, for ``seconds``."""
+    if row_ids:
+        await connection.execute(
+            "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2)"
+            " WHERE id = ANY($1)", row_ids, seconds)
+
+
+async def still_leased(connection: Connection, row: OutboxRow) -> bool:
+    """Lock a leased row for its outcome; False when it is no longer ours to settle (sent or
+    settled meanwhile by whoever took it after its lease ran out)."""
+    found = await connection.fetchval(
+        f"SELECT 1 FROM outbox WHERE id = $1 AND {_PENDING} AND attempts = $2 FOR UPDATE",
+        row.id, row.attempts)
+    return found is not None
+
+
 async def park(connection: Connection, row_id: int, error: str) -> None:
     """Stop trying a row (its last failure was its own): it no longer holds back its
     destination, and waits for ops (``requeue_parked``)."""

@@ -156,7 +156,7 @@ async def receiver(peer: Peer, port: int = 0) -> AsyncIterator[Receiver]:
     taker = Receiver(peer)
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_post("/as2", taker.handle)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()

@@ -62,7 +62,9 @@ async def start_listener(inbox: Inbox, *, host: str, port: int, path: str,
     handler = _Handler(inbox)
     app.router.add_post(path, handler.post)
     app.router.add_get(path, handler.get)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # In-flight requests get a few seconds to finish at shutdown (their payloads commit
+    # before their MDN; one cut short is sent again by the partner).
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
