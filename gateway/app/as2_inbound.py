@@ -20,6 +20,7 @@ answer with an MDN.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -30,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -258,9 +260,10 @@ class As2Inbox:
         event(log, "as2_message_repeated", partner=partner_id, message_id=request.message_id,
               submission=earlier.interchange_id,
               note="answered with its first MDN; nothing routed again")
-        if earlier.mdn_headers is None or earlier.mdn_body is None or request.async_url:
-            # none was asked for then; an asynchronous one is in the outbox already
-            return Reply(200)
+        if earlier.mdn_headers is None or earlier.mdn_body is None:
+            return Reply(200)  # none was asked for then
+        # In the response even when an asynchronous one is asked for: the partner sends again
+        # because it has no MDN, and the first may still be on its way (or never arrive).
         return Reply(200, earlier.mdn_headers, earlier.mdn_body)
 
     async def _refuse(self, request: _Request, known: As2Partner | None,
@@ -280,6 +283,13 @@ class As2Inbox:
 
     async def _take(self, partner: Partner, request: _Request, payload: As2Payload,
                     digest: bytes, seen: bool) -> Reply:
+        if request.async_url is not None and not receipt_url_allowed(partner,
+                                                                     request.async_url):
+            event(log, "as2_receipt_url_refused", level=logging.WARNING, partner=partner.id,
+                  message_id=request.message_id, url=request.async_url[:200],
+                  note="answered synchronously: the URL is not one of the partner's "
+                       "(partners.yaml as2.receipt_urls)")
+            request = dataclasses.replace(request, async_url=None)
         disposition = "processed/warning: duplicate-document" if seen else "processed"
         mdn = await self._mdn(request, disposition, payload.mic, PROCESSED_TEXT) \
             if request.wants_mdn else None
@@ -362,6 +372,22 @@ async def start_endpoint(config: GatewayConfig, inbox: As2Inbox) -> As2Listener:
         https = (settings.https.host, settings.https.port, context)
     return await start_listener(inbox, host=settings.host, port=settings.port,
                                 path=settings.path, https=https)
+
+
+def receipt_url_allowed(partner: Partner, url: str) -> bool:
+    """Whether an asynchronous MDN may be POSTed to ``url``: one of the partner's
+    ``receipt_urls`` prefixes, or, without them, on the origin of its ``url``.  A signed
+    message could otherwise make the gateway POST to any address it reaches (RFC 4130 section
+    11 leaves this to the receiver)."""
+    assert partner.as2 is not None
+    allowed = partner.as2.receipt_urls or (
+        () if partner.as2.url is None else (_origin(partner.as2.url) + "/",))
+    return any(url.startswith(prefix) for prefix in allowed)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def is_mdn(headers: Mapping[str, str], body: bytes) -> bool:

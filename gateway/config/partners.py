@@ -142,6 +142,10 @@ class As2Settings(Strict):
         "when it reaches us over plain HTTP)")
     url: str | None = Field(default=None, pattern=r"^https?://", description="where its "
                             "answers are POSTed; without it they stay in its SFTP outbox")
+    receipt_urls: tuple[Annotated[str, Field(pattern=r"^https?://[^/]+/")], ...] = Field(
+        default=(), description="URL prefixes its asynchronous MDNs (Receipt-Delivery-Option) "
+        "may go to; without them, the origin of url; a message asking for another gets its "
+        "MDN in the response instead")
 
     @field_validator("id", mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gateway.security.as2_write import ReceiptRequest
-from tests.support.as2_peer import Peer, new_peer, send
+from tests.support.as2_peer import Peer, free_port, new_peer, receiver, send
 from tests.support.edifact import cusdec
 from tests.support.harness import Gateway, gateway_fixture
 
@@ -157,15 +157,35 @@ async def test_a_body_over_the_partners_limit_is_refused_before_it_is_read(
         assert await interchanges(gateway) == []
 
 
-async def test_an_asynchronous_mdn_goes_to_the_url_asked_for(gateway: Gateway) -> None:
-    from tests.support.as2_peer import receiver
+async def test_an_asynchronous_mdn_goes_to_the_url_asked_for(tmp_path: Path) -> None:
+    port = free_port()
+    allowed = f"http://127.0.0.1:{port}/"
+    async with receiver(VANA, port) as taker:
+        async for gateway in gateway_fixture(tmp_path, **as2_options(
+                tmp_path, receipt_urls=[allowed])):
+            message, mic = VANA.message(cusdec(sender="VANA"),
+                                        receipt=ReceiptRequest(async_url=taker.url))
+            response = await send(url(gateway), message)
+            assert response.status == 200 and response.body == b""
+            await taker.wait(1, "mdns")
+            (mdn,) = taker.mdns
+            assert mdn.signed and mdn.report.disposition.text() == "processed"
+            assert mdn.report.mic is not None and mdn.report.mic.matches(mic)
+            # sent again (it did not see the MDN come): the first MDN, in the response
+            again = await send(url(gateway), message)
+            assert again.mdn().report.disposition.text() == "processed"
+            assert len(await interchanges(gateway)) == 1
 
-    async with receiver(VANA) as taker:
-        message, mic = VANA.message(cusdec(sender="VANA"),
-                                    receipt=ReceiptRequest(async_url=taker.url))
+
+async def test_an_asynchronous_mdn_to_a_url_not_the_partners_comes_in_the_response(
+        gateway: Gateway) -> None:
+    """A signed message cannot make the gateway POST anywhere (no receipt_urls and no url:
+    no URL is the partner's)."""
+    async with receiver(VANA) as elsewhere:
+        message, _ = VANA.message(cusdec(sender="VANA"),
+                                  receipt=ReceiptRequest(async_url=elsewhere.url))
         response = await send(url(gateway), message)
-        assert response.status == 200 and response.body == b""
-        await taker.wait(1, "mdns")
-    (mdn,) = taker.mdns
-    assert mdn.signed and mdn.report.disposition.text() == "processed"
-    assert mdn.report.mic is not None and mdn.report.mic.matches(mic)
+        assert response.mdn().report.disposition.text() == "processed"
+        await gateway.settled()
+        assert elsewhere.mdns == [] and elsewhere.received == []
+        assert await gateway.fetch("SELECT 1 FROM outbox WHERE channel = 'as2'") == []
