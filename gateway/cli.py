@@ -378,6 +378,7 @@ def _demo_as2_receiver(args: argparse.Namespace) -> int:
 
     from cryptography import x509
 
+    from gateway import logs
     from gateway.app.as2_receiver import LocalReceiver, run_receiver
     from gateway.errors import ConfigError
     from gateway.security.signing import signing_key
@@ -392,6 +393,7 @@ def _demo_as2_receiver(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"{args.gateway_certificate}: not PEM certificates: {exc}") from exc
     receiver = LocalReceiver(args.as2_id, key, peers, args.folder)
+    logs.configure("INFO")  # each message taken or refused, one JSON line
     print(f"AS2 receiver {args.as2_id} at http://{args.host}:{args.port}{args.path}, "
           f"writing into {args.folder}; Ctrl-C stops it", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
