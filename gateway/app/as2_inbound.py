@@ -116,6 +116,10 @@ class As2Inbox:
         # partner still encrypting to our previous certificate during a rotation is read.
         self._keys: Keys = [(k.certificate, k.private_key) for k in signer.keys
                             if isinstance(k.private_key, rsa.RSAPrivateKey)]
+        if not self._keys:
+            event(log, "as2_cannot_decrypt", level=logging.ERROR,
+                  note="no signing key is RSA: encrypted AS2 messages will be refused "
+                       "(decryption-failed); add an RSA key and certificate under signing.keys")
 
     def close(self) -> None:
         self._crypto.shutdown(wait=False, cancel_futures=True)

@@ -108,15 +108,21 @@ class As2Dispatcher:
 
     async def _send_mdn(self, row: OutboxRow) -> Failure | None:
         headers = [(str(k), str(v)) for k, v in row.properties["headers"]]
+        result = await self._post(row.properties["url"], headers, row.body)
+        return result if isinstance(result, Failure) else None
+
+    async def _post(self, url: str, headers: Sequence[tuple[str, str]],
+                    body: bytes) -> PostResult | Failure:
+        """The partner's answer, or a failure of its destination (unreachable, not 2xx)."""
         try:
-            result = await post(self._http(), row.properties["url"], headers, row.body,
+            result = await post(self._http(), url, headers, body,
                                 timeout_seconds=self._settings.send_timeout_seconds)
         except PostFailed as exc:
             return Failure(Scope.DESTINATION, str(exc))
         if not 200 <= result.status < 300:
-            return Failure(Scope.DESTINATION, f"{row.properties['url']} answered the MDN with "
-                                              f"HTTP {result.status}")
-        return None
+            return Failure(Scope.DESTINATION, f"{url} answered HTTP {result.status}: "
+                                              f"{_snippet(result.body)}")
+        return result
 
     async def _send_answer(self, row: OutboxRow, settings: As2Settings) -> Failure | None:
         try:
@@ -144,14 +150,9 @@ class As2Dispatcher:
             await self._sending(row, message_id, mic)
         except StoreError as exc:
             return Failure(Scope.CHANNEL, str(exc))
-        try:
-            result = await post(self._http(), settings.url, message.headers, message.body,
-                                timeout_seconds=self._settings.send_timeout_seconds)
-        except PostFailed as exc:
-            return Failure(Scope.DESTINATION, str(exc))
-        if not 200 <= result.status < 300:
-            return Failure(Scope.DESTINATION, f"{settings.url} answered HTTP {result.status}: "
-                                              f"{_snippet(result.body)}")
+        result = await self._post(settings.url, message.headers, message.body)
+        if isinstance(result, Failure):
+            return result
         if receipt.async_url is not None:
             self._sent[row.id] = _Sent(message_id, mic, None, None, False)
             return None

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from gateway.security.as2_write import ReceiptRequest
-from tests.support.as2_peer import Peer, free_port, new_peer, receiver, send
+from tests.support.as2_peer import Peer, as2_url, free_port, new_peer, receiver, send
 from tests.support.edifact import cusdec
 from tests.support.harness import Gateway, gateway_fixture
 
@@ -32,9 +32,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
         yield running
 
 
-def url(gateway: Gateway) -> str:
-    assert gateway.running is not None and gateway.running.as2_port is not None
-    return f"http://127.0.0.1:{gateway.running.as2_port}/as2"
+url = as2_url
 
 
 async def interchanges(gateway: Gateway) -> list[Any]:
@@ -189,3 +187,16 @@ async def test_an_asynchronous_mdn_to_a_url_not_the_partners_comes_in_the_respon
         await gateway.settled()
         assert elsewhere.mdns == [] and elsewhere.received == []
         assert await gateway.fetch("SELECT 1 FROM outbox WHERE channel = 'as2'") == []
+
+
+async def test_a_body_well_above_aiohttps_default_limit_is_taken(gateway: Gateway) -> None:
+    """aiohttp reads at most 1 MiB by default; a partner's limit is its own (64 MiB here)."""
+    payload = cusdec(sender="VANA") + b"\n" * (5 * 1024 * 1024)
+    message, mic = VANA.message(payload, filename="big.edi", compress=False)
+    assert len(message.body) > 5 * 1024 * 1024
+    response = await send(url(gateway), message)
+    mdn = response.mdn()
+    assert mdn.report.disposition.text() == "processed"
+    assert mdn.report.mic is not None and mdn.report.mic.matches(mic)
+    (row,) = await gateway.fetch("SELECT octet_length(raw) AS size FROM interchanges")
+    assert row["size"] == len(payload)

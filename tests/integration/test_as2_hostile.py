@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 
 from gateway.security.as2_write import HttpMessage, ReceiptRequest
-from tests.support.as2_peer import Peer, Receiver, free_port, new_peer, receiver, send
+from tests.support.as2_peer import (
+    Peer,
+    Receiver,
+    as2_port,
+    as2_url,
+    free_port,
+    new_peer,
+    receiver,
+    send,
+)
 from tests.support.edifact import cusdec
 from tests.support.harness import (
     DEMO_AGENCIES,
@@ -47,13 +56,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
         yield running
 
 
-def port(gateway: Gateway) -> int:
-    assert gateway.running is not None and gateway.running.as2_port is not None
-    return gateway.running.as2_port
-
-
-def url(gateway: Gateway) -> str:
-    return f"http://127.0.0.1:{port(gateway)}/as2"
+port, url = as2_port, as2_url
 
 
 async def interchanges(gateway: Gateway) -> list[Any]:

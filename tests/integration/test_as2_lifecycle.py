@@ -29,7 +29,7 @@ from tests.support.as2_lifecycle import (
     signed_bomb,
     with_body,
 )
-from tests.support.as2_peer import Peer, gateway_certificate, new_peer, send
+from tests.support.as2_peer import Peer, as2_port, as2_url, gateway_certificate, new_peer, send
 from tests.support.edifact import cusdec
 from tests.support.harness import (
     DEMO_AGENCIES,
@@ -57,9 +57,7 @@ def as2_gateway(**more: object) -> dict[str, object]:
     return {"as2": json.dumps({"id": "SWGATEWAY", "port": 0, **more})}
 
 
-def url(gateway: Gateway) -> str:
-    assert gateway.running is not None and gateway.running.as2_port is not None
-    return f"http://127.0.0.1:{gateway.running.as2_port}/as2"
+url = as2_url
 
 
 async def count(gateway: Gateway, sql: str) -> int:
@@ -321,18 +319,9 @@ async def limited(tmp_path: Path) -> AsyncIterator[Gateway]:
         yield gateway
 
 
-def port(gateway: Gateway) -> int:
-    assert gateway.running is not None and gateway.running.as2_port is not None
-    return gateway.running.as2_port
+port = as2_port
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "aiohttp's default expect handler answers '100 Continue' as soon as the headers arrive, "
-    "before the AS2 handler compares Content-Length with the partner's max_bytes "
-    "(gateway/transports/as2/server.py registers add_post(path, handler.post) without an "
-    "expect_handler): the partner is invited to send the whole oversized body, then gets "
-    "413. Fix: add_post(path, handler.post, expect_handler=...) that returns the 413 for a "
-    "Content-Length over limit_for(AS2-From) and sends 100 Continue otherwise."))
 async def test_expect_continue_over_the_limit_is_a_413_before_the_body_is_sent(
         limited: Gateway) -> None:
     message, _ = VANA.message(cusdec(sender="VANA"), encryption=None)

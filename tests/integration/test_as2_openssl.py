@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.support import openssl_as2 as ossl
+from tests.support.as2_peer import as2_url
 from tests.support.edifact import cusdec
 from tests.support.harness import Gateway, demo_pki, gateway_fixture
 
@@ -66,9 +67,7 @@ def work(tmp_path: Path) -> Path:
     return folder
 
 
-def url(gateway: Gateway) -> str:
-    assert gateway.running is not None and gateway.running.as2_port is not None
-    return f"http://127.0.0.1:{gateway.running.as2_port}/as2"
+url = as2_url
 
 
 async def interchanges(gateway: Gateway) -> list[Any]:

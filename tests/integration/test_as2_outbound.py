@@ -18,6 +18,7 @@ from gateway.transports.as2 import start_listener
 from tests.integration.test_answers import gateway_command
 from tests.support.as2_peer import (
     Receiver,
+    as2_url,
     free_port,
     gateway_certificate,
     new_peer,
@@ -44,9 +45,7 @@ async def scene(tmp_path: Path) -> AsyncIterator[tuple[Gateway, Receiver]]:
             yield gateway, taker
 
 
-def url(gateway: Gateway) -> str:
-    assert gateway.running is not None
-    return f"http://127.0.0.1:{gateway.running.as2_port}/as2"
+url = as2_url
 
 
 async def sent(gateway: Gateway) -> list[Any]:

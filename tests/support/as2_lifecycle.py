@@ -24,7 +24,7 @@ from pyasn1_modules import rfc3274, rfc5652
 from gateway.security.as2_write import HttpMessage
 from gateway.security.pki import Issued, issue_signing_certificate
 from tests.support.as2 import encrypt, p7m_entity, sign, signed_multipart
-from tests.support.as2_peer import Peer, Receiver
+from tests.support.as2_peer import Peer, Receiver, receiver
 from tests.support.cms import indefinite
 from tests.support.harness import demo_pki
 
@@ -73,18 +73,9 @@ class Recording(Receiver):
 
 @asynccontextmanager
 async def recording_receiver(peer: Peer, port: int = 0) -> AsyncIterator[Recording]:
-    taker = Recording(peer)
-    app = web.Application(client_max_size=16 * 1024 * 1024)
-    app.router.add_post("/as2", taker.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    taker.url = f"http://127.0.0.1:{runner.addresses[0][1]}/as2"
-    try:
+    async with receiver(peer, port, kind=Recording) as taker:
+        assert isinstance(taker, Recording)
         yield taker
-    finally:
-        await runner.cleanup()
 
 
 # --- hostile bodies ------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from gateway.security.as2_write import HttpMessage, ReceiptRequest, build_mdn, b
 from gateway.security.pki import Issued, issue_signing_certificate
 from gateway.security.signing import SigningKey
 from gateway.wire.as2.mic import Mic
-from tests.support.harness import demo_pki
+from tests.support.harness import Gateway, demo_pki
 
 
 @dataclass(frozen=True)
@@ -150,10 +150,22 @@ class Receiver:
                 continue
 
 
+def as2_port(gateway: Gateway) -> int:
+    """The port of a test gateway's AS2 listener."""
+    assert gateway.running is not None and gateway.running.as2_port is not None
+    return gateway.running.as2_port
+
+
+def as2_url(gateway: Gateway) -> str:
+    return f"http://127.0.0.1:{as2_port(gateway)}/as2"
+
+
 @asynccontextmanager
-async def receiver(peer: Peer, port: int = 0) -> AsyncIterator[Receiver]:
-    """A Receiver listening on loopback (``port``, or a free one) at /as2."""
-    taker = Receiver(peer)
+async def receiver(peer: Peer, port: int = 0, *,
+                   kind: type[Receiver] = Receiver) -> AsyncIterator[Receiver]:
+    """A Receiver (or ``kind`` of one) listening on loopback (``port``, or a free one) at
+    /as2."""
+    taker = kind(peer)
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_post("/as2", taker.handle)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from gateway.logs import event
 
@@ -60,7 +60,7 @@ async def start_listener(inbox: Inbox, *, host: str, port: int, path: str,
     ``path``."""
     app = web.Application(handler_args={"max_field_size": 16 * 1024})
     handler = _Handler(inbox)
-    app.router.add_post(path, handler.post)
+    app.router.add_post(path, handler.post, expect_handler=handler.expect)
     app.router.add_get(path, handler.get)
     # In-flight requests get a few seconds to finish at shutdown (their payloads commit
     # before their MDN; one cut short is sent again by the partner).
@@ -84,6 +84,21 @@ class _Handler:
     async def get(self, request: web.Request) -> web.Response:
         return web.Response(status=405, headers={"Allow": "POST"},
                             text="this is an AS2 endpoint (RFC 4130): POST messages here\n")
+
+    async def expect(self, request: web.Request) -> web.Response | None:
+        """``Expect: 100-continue`` (RFC 9110 section 10.1.1): a body over the sender's limit
+        is refused before it is sent, not invited and then refused; otherwise aiohttp's own
+        answer, 100 Continue."""
+        limit = self._inbox.limit_for(request.headers.get("AS2-From"))
+        length = request.content_length
+        if length is not None and length > limit:
+            return self._too_large(request, limit, length)
+        if request.version != HttpVersion11 or \
+                request.headers.get("Expect", "").lower() != "100-continue":
+            raise web.HTTPExpectationFailed(text="only Expect: 100-continue is understood\n")
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # as aiohttp's own handler: the response is still to come
+        return None
 
     async def post(self, request: web.Request) -> web.Response:
         limit = self._inbox.limit_for(request.headers.get("AS2-From"))
