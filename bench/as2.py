@@ -40,7 +40,6 @@ import argparse
 import asyncio
 import cProfile
 import functools
-import importlib
 import io
 import math
 import multiprocessing
@@ -85,12 +84,10 @@ from gateway.security.signing import SigningKey
 from gateway.security.verify import verify_pinned
 from gateway.wire.as2.mic import Mic
 from gateway.wire.as2.mime import parse_entity, split_multipart
-from tests.support.edifact import cusdec_message, interchange
 
-# The tests' harness (a gateway of its own: database, exchanges, files), imported so that mypy
-# does not follow it: checked with --strict from here it reports errors of its own
-# (tests/support is not under mypy), which are not this file's to fix.
-harness: Any = importlib.import_module("tests.support.harness")
+# The tests' harness: a gateway of its own (database, exchanges, files).
+from tests.support import harness
+from tests.support.edifact import cusdec_message, interchange
 
 
 @functools.cache

@@ -119,7 +119,7 @@ class Receiver:
             self.arrived.set()
             return web.Response(status=200)
         payload = read_as2(dict(headers), body, keys=[(self.peer.issued.certificate,
-                                                       self.peer.issued.private_key)],  # type: ignore[list-item]
+                                                       self.peer.issued.private_key)],
                            partner_certificates=[certificate], max_bytes=10_000_000)
         self.received.append(payload)
         self.arrived.set()
@@ -134,7 +134,7 @@ class Receiver:
         if asynchronous:  # RFC 4130 section 7.3: 200 now, the MDN in a request of its own
             self.later.append(asyncio.ensure_future(send(asynchronous, mdn)))
             return web.Response(status=200)
-        return web.Response(status=200, headers=list(mdn.headers), body=mdn.body)  # type: ignore[arg-type]
+        return web.Response(status=200, headers=list(mdn.headers), body=mdn.body)
 
     async def wait(self, count: int, what: str = "received", seconds: float = 30) -> None:
         deadline = asyncio.get_running_loop().time() + seconds

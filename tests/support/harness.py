@@ -280,7 +280,8 @@ async def start_gateway(files: Files) -> Gateway:
     config = load_config(files.config_path, environ={})
     ready: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve(config, ready=ready, install_signals=False))
-    done, _ = await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    waited: set[asyncio.Future[Any]] = {task, ready}
+    done, _ = await asyncio.wait(waited, timeout=30, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         task.result()  # raises what stopped it
     if ready not in done:
