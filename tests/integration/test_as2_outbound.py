@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from gateway.app.as2_receiver import LocalReceiver
+from gateway.config.load import load_config
 from gateway.transports.as2 import start_listener
-from tests.integration.test_answers import gateway_command
+from tests.integration.test_answers import FISH, Scene, adapters, gateway_command
+from tests.support.agencies import agency_settings, provisioned_agencies, unique_users
 from tests.support.as2_peer import (
     Receiver,
     as2_url,
@@ -26,7 +28,16 @@ from tests.support.as2_peer import (
     send,
 )
 from tests.support.edifact import cusdec
-from tests.support.harness import Gateway, gateway_fixture
+from tests.support.harness import (
+    DEMO_AGENCIES,
+    Gateway,
+    create_database,
+    delete_topology,
+    drop_database,
+    gateway_fixture,
+    start_gateway,
+    write_files,
+)
 
 VANA = new_peer("VANA")
 
@@ -152,3 +163,35 @@ async def test_the_demo_receiver_stores_what_the_gateway_sends(tmp_path: Path) -
             assert stored.name.endswith(".contrl.edi") and b"CONTRL" in stored.read_bytes()
     finally:
         await listener.close()
+
+
+async def test_an_agencys_decision_goes_back_by_as2_too(tmp_path: Path) -> None:
+    """Business answers, not only the CONTRL: customs decides, its CUSRES reaches the
+    partner's AS2 server, confirmed by a signed MDN."""
+    port = free_port()
+    database = await create_database()
+    users = unique_users(DEMO_AGENCIES)
+    files = write_files(tmp_path, database, agency_settings=agency_settings(users),
+                        **options(tmp_path, port))
+    config = load_config(files.config_path, environ={})
+    async with receiver(VANA, port) as taker, \
+            provisioned_agencies(config, {"customs": users["customs"]}) as agencies:
+        scene = Scene(await start_gateway(files), agencies, tmp_path)
+        try:
+            async with adapters(scene, "customs"):
+                await send(url(scene.gateway), VANA.message(FISH, filename="fish.edi")[0])
+                await taker.wait(2, seconds=60)  # the CONTRL, then customs' CUSRES
+            kinds = sorted(p.filename.rsplit(".", 2)[-2] for p in taker.received
+                           if p.filename is not None)
+            assert "cusres" in kinds and "contrl" in kinds
+            cusres = next(p for p in taker.received
+                          if p.filename is not None and p.filename.endswith(".cusres.edi"))
+            assert b"CUSRES" in cusres.payload and cusres.signed and cusres.encrypted
+            await scene.gateway.settled()
+            rows = await sent(scene.gateway)
+            assert len(rows) >= 2
+            assert all(r["disposition"] == "processed" and r["mic_matched"] for r in rows)
+        finally:
+            await scene.gateway.stop()
+            await delete_topology(files, DEMO_AGENCIES)
+            await drop_database(database)
