@@ -5,17 +5,33 @@ leaves nothing behind."""
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import json
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.security.as2_write import ReceiptRequest
-from tests.support.as2_peer import Peer, as2_url, free_port, new_peer, receiver, send
+from tests.support.as2_peer import (
+    Peer,
+    Response,
+    as2_url,
+    free_port,
+    new_peer,
+    receiver,
+    send,
+)
 from tests.support.edifact import cusdec
-from tests.support.harness import Gateway, gateway_fixture
+from tests.support.harness import Gateway, demo_pki, gateway_fixture
 
 VANA = new_peer("VANA")
 STRANGER = new_peer("STRANGER")
@@ -200,3 +216,48 @@ async def test_a_body_well_above_aiohttps_default_limit_is_taken(gateway: Gatewa
     assert mdn.report.mic is not None and mdn.report.mic.matches(mic)
     (row,) = await gateway.fetch("SELECT octet_length(raw) AS size FROM interchanges")
     assert row["size"] == len(payload)
+
+
+def tls_pair(folder: Path) -> tuple[Path, Path, Path]:
+    """A server certificate for 127.0.0.1 from the tests' demo CA: (certificate, key, CA)."""
+    ca_folder = demo_pki()
+    ca_certificate = x509.load_pem_x509_certificate((ca_folder / "ca.crt").read_bytes())
+    ca_key = serialization.load_pem_private_key((ca_folder / "ca.key").read_bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_certificate.subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+    (folder / "tls.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "tls.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return folder / "tls.crt", folder / "tls.key", ca_folder / "ca.crt"
+
+
+async def test_the_https_listener_takes_messages_too(tmp_path: Path) -> None:
+    """Production: AS2 over TLS (RFC 4130 section 4.2), beside the plain listener."""
+    certificate, key, ca = tls_pair(tmp_path)
+    https = {"host": "127.0.0.1", "port": 0, "certificate": str(certificate),
+             "key": str(key)}
+    options = as2_options(tmp_path)
+    options["settings"] = {"as2": json.dumps({"id": "SWGATEWAY", "port": 0, "https": https})}
+    async for gateway in gateway_fixture(tmp_path, **options):
+        assert gateway.running is not None and gateway.running.as2_https_port is not None
+        message, _ = VANA.message(cusdec(sender="VANA"))
+        client = ssl.create_default_context(cafile=str(ca))
+        async with aiohttp.ClientSession() as session, session.post(
+                f"https://127.0.0.1:{gateway.running.as2_https_port}/as2",
+                data=message.body, headers=list(message.headers), ssl=client) as response:
+            answer = Response(response.status, dict(response.headers), await response.read())
+        assert answer.mdn().report.disposition.text() == "processed"
+        assert len(await interchanges(gateway)) == 1
