@@ -92,6 +92,11 @@ class As2Rejected(InboundRejected):
     code = "as2_rejected"
     disposition = "unexpected-processing-error"
 
+    @property
+    def mdn_disposition(self) -> str:
+        """The MDN's disposition after its action modes (RFC 4130 section 7.4.3)."""
+        return f"processed/error: {self.disposition}"
+
 
 class As2AuthenticationFailed(As2Rejected):
     """The signature does not verify, or its signer is not the partner's certificate."""
@@ -134,6 +139,18 @@ class As2UnknownPartner(As2AuthenticationFailed):
     """AS2-From names no partner of ours, or AS2-To is not our AS2 name."""
 
     code = "as2_unknown_partner"
+
+
+class As2UnsupportedMic(As2Rejected):
+    """The sender requires a MIC algorithm we do not compute (RFC 4130 section 7.5.3: one of
+    the two failures of the MDN request itself)."""
+
+    code = "as2_unsupported_mic"
+    disposition = "unsupported MIC-algorithms"
+
+    @property
+    def mdn_disposition(self) -> str:
+        return f"failed/Failure: {self.disposition}"
 
 
 class As2ProcessingError(As2Rejected):

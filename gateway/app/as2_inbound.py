@@ -46,6 +46,7 @@ from gateway.errors import (
     As2ProcessingError,
     As2Rejected,
     As2UnknownPartner,
+    As2UnsupportedMic,
     ConfigError,
     StoreError,
 )
@@ -91,6 +92,7 @@ class _Request:
     wants_mdn: bool
     signed_receipt: bool
     micalg: str
+    micalg_unsupported: bool
     async_url: str | None
 
 
@@ -147,6 +149,9 @@ class As2Inbox:
             if not request.message_id:
                 raise As2ProcessingError("no Message-ID (RFC 4130 section 5.3.3): a message "
                                          "must carry one, unique to it")
+            if request.micalg_unsupported:
+                raise As2UnsupportedMic("the MIC algorithms required are none of sha1, "
+                                        "sha224, sha256, sha384, sha512; nothing was kept")
             partner = known.partner
             if is_mdn(headers, body):  # the receipt for one of our messages (RFC 4130 7.3)
                 return await self._take_mdn(known, headers, body)
@@ -214,13 +219,15 @@ class As2Inbox:
         try:
             options = parse_options(headers.get("Disposition-Notification-Options"))
             signed, micalg = options.signed_receipt, options.micalg
+            unsupported = options.micalg_unsupported
         except As2Rejected:
-            signed, micalg = False, "sha256"
+            signed, micalg, unsupported = False, "sha256", False
         wants_mdn = bool(header("Disposition-Notification-To"))
         return _Request(
             message_id=header("Message-ID")[:MAX_MESSAGE_ID],
             as2_from=_unquoted(header("AS2-From")), as2_to=_unquoted(header("AS2-To")),
             wants_mdn=wants_mdn, signed_receipt=signed, micalg=micalg,
+            micalg_unsupported=unsupported,
             async_url=(header("Receipt-Delivery-Option") or None) if wants_mdn else None)
 
     def _read(self, known: As2Partner, headers: Mapping[str, str], body: bytes) -> As2Payload:
@@ -279,7 +286,7 @@ class As2Inbox:
         if not request.wants_mdn:
             return Reply.text(400, f"the AS2 message was not accepted ({exc.disposition}): "
                                    f"{exc}; nothing of it was kept")
-        mdn = await self._mdn(request, f"processed/error: {exc.disposition}", None,
+        mdn = await self._mdn(request, exc.mdn_disposition, None,
                               f"The AS2 message was not accepted: {exc}\nNothing of it was "
                               "kept.")
         # Never POSTed to the URL it names: the request did not authenticate (see above).

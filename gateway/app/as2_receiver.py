@@ -54,7 +54,7 @@ class LocalReceiver:
         except As2Rejected as exc:
             event(log, "as2_receiver_refused", level=logging.WARNING, message_id=message_id,
                   disposition=exc.disposition, reason=str(exc))
-            disposition, mic, text = f"processed/error: {exc.disposition}", None, str(exc)
+            disposition, mic, text = exc.mdn_disposition, None, str(exc)
             signed, micalg = True, "sha256"
         else:
             path = self._folder / _file_name(payload.filename)

@@ -261,3 +261,19 @@ async def test_the_https_listener_takes_messages_too(tmp_path: Path) -> None:
             answer = Response(response.status, dict(response.headers), await response.read())
         assert answer.mdn().report.disposition.text() == "processed"
         assert len(await interchanges(gateway)) == 1
+
+
+async def test_a_required_mic_algorithm_we_do_not_compute_fails_the_mdn_request(
+        gateway: Gateway) -> None:
+    """RFC 4130 section 7.5.3: failed/Failure: unsupported MIC-algorithms, nothing kept."""
+    message, _ = VANA.message(cusdec(sender="VANA"))
+    headers = tuple(
+        (name, "signed-receipt-protocol=required, pkcs7-signature; "
+               "signed-receipt-micalg=required, md5")
+        if name == "Disposition-Notification-Options" else (name, value)
+        for name, value in message.headers)
+    response = await send(url(gateway), type(message)(headers, message.body))
+    mdn = response.mdn()
+    assert mdn.signed
+    assert mdn.report.disposition.text() == "failed/failure: unsupported mic-algorithms"
+    assert await interchanges(gateway) == []

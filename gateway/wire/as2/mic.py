@@ -70,6 +70,12 @@ class NotificationOptions:
         return "pkcs7-signature" in self.protocols
 
     @property
+    def micalg_unsupported(self) -> bool:
+        """The sender requires a MIC and names none we compute (e.g. md5 only)."""
+        return self.micalg_required and bool(self.micalgs) and not any(
+            name in MIC_ALGORITHMS for name in self.micalgs)
+
+    @property
     def micalg(self) -> str:
         """The first micalg asked for that we compute, as the sender spelled it."""
         for name in self.micalgs:
