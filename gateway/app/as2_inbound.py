@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -393,7 +393,13 @@ def receipt_url_allowed(partner: Partner, url: str) -> bool:
     assert partner.as2 is not None
     allowed = partner.as2.receipt_urls or (
         () if partner.as2.url is None else (_origin(partner.as2.url) + "/",))
-    return any(url.startswith(prefix) for prefix in allowed)
+    return any(url.startswith(prefix) for prefix in allowed) and not _dot_segments(url)
+
+
+def _dot_segments(url: str) -> bool:
+    """Whether the path has "." or ".." segments, percent-encoded too: the HTTP client removes
+    them (RFC 3986 section 5.2.4), so "PREFIX../admin" would be POSTed outside the prefix."""
+    return any(segment in (".", "..") for segment in unquote(urlsplit(url).path).split("/"))
 
 
 def _origin(url: str) -> str:

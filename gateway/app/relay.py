@@ -195,6 +195,7 @@ class LeasingRelay(Relay):
         self._lease = lease_seconds
         self._room = max_in_flight
         self._sending: dict[str, asyncio.Task[None]] = {}  # destination -> its send
+        self._flying: set[int] = set()  # the ids of the rows being sent
 
     async def run(self) -> None:
         try:
@@ -209,12 +210,18 @@ class LeasingRelay(Relay):
         async with translated_errors(f"{self._channel} relay"), \
                 self._pool.acquire() as connection, connection.transaction():
             chosen: dict[str, OutboxRow] = {}
+            renew: list[int] = []  # rows still in flight whose lease ran out: ours still
             for row in await outbox.claim_pending(connection, self._channel, BATCH):
-                if row.destination not in chosen and row.destination not in self._sending:
+                if row.id in self._flying:
+                    renew.append(row.id)
+                elif row.destination not in chosen and row.destination not in self._sending:
                     chosen[row.destination] = row  # its first row; the later ones wait
             rows = list(chosen.values())[:max(0, self._room - len(self._sending))]
-            await outbox.lease(connection, [r.id for r in rows], self._lease)
+            # A renewed lease keeps the row's later rows out of the next claims again (they
+            # would fill it and starve the other destinations) and other relays off it.
+            await outbox.lease(connection, [r.id for r in rows] + renew, self._lease)
         for row in rows:
+            self._flying.add(row.id)
             self._sending[row.destination] = asyncio.create_task(self._send(row))
         return len(rows)
 
@@ -228,7 +235,11 @@ class LeasingRelay(Relay):
         except StoreError as exc:  # ours: its lease runs out and it is sent again
             event(log, "store_unavailable", level=logging.ERROR, worker=f"{self._channel}-relay",
                   error=str(exc), destination=row.destination, key=row.dispatch_key)
+        except Exception as exc:  # noqa: BLE001 - a bug settling it; no one awaits this task
+            event(log, "settle_crashed", level=logging.ERROR, exc_info=exc,
+                  channel=self._channel, destination=row.destination, key=row.dispatch_key)
         finally:
+            self._flying.discard(row.id)
             self._sending.pop(row.destination, None)
             self._wake.set()  # the destination's next row may go
 
