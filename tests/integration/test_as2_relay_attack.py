@@ -193,10 +193,6 @@ async def endpoint() -> AsyncIterator[tuple[int, Taking]]:
         await listener.close()
 
 
-@pytest.mark.xfail(strict=True, reason="transports/as2/server.py Handler.expect answers 417 to "
-                   "an HTTP/1.0 request with Expect: 100-continue; RFC 9110 section 10.1.1: a "
-                   "server MUST ignore that expectation in an HTTP/1.0 request (fix: return "
-                   "None for HTTP/1.0, before the 417 check)")
 async def test_expect_in_an_http_1_0_request_is_ignored(endpoint: tuple[int, Taking]) -> None:
     port, inbox = endpoint
     statuses, _ = await exchange(port, ["POST /as2 HTTP/1.0", "Host: 127.0.0.1",

@@ -93,8 +93,9 @@ class _Handler:
         length = request.content_length
         if length is not None and length > limit:
             return self._too_large(request, limit, length)
-        if request.version != HttpVersion11 or \
-                request.headers.get("Expect", "").lower() != "100-continue":
+        if request.version < HttpVersion11:
+            return None  # RFC 9110 section 10.1.1: ignored in an HTTP/1.0 request
+        if request.headers.get("Expect", "").lower() != "100-continue":
             raise web.HTTPExpectationFailed(text="only Expect: 100-continue is understood\n")
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # as aiohttp's own handler: the response is still to come
