@@ -131,7 +131,7 @@ class As2Settings(Strict):
         "sha256", "sha384", "sha512")
     #: What we encrypt to it with, and sign with, when we send it answers.
     encryption: Literal["aes128-cbc", "aes192-cbc", "aes256-cbc", "3des-cbc", "aes128-gcm",
-                        "aes256-gcm"] = "aes256-cbc"
+                        "aes192-gcm", "aes256-gcm"] = "aes256-cbc"
     signing: Literal["sha256", "sha384", "sha512"] = "sha256"
     compress: bool = Field(default=False, description="compress what we send it (RFC 5402)")
     require_signature: bool = Field(

@@ -59,21 +59,26 @@ _OAEP_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class _CipherSpec:
+class ContentCipher:
+    """A content-encryption algorithm, by its OID (RFC 3565 section 4.1, RFC 3370 section
+    5.1, RFC 5084 section 3.2) and the name reported (and configured: envelope_write)."""
+
+    oid: str
     name: str
     key_bytes: int
     gcm: bool
 
 
-_CIPHERS: dict[str, _CipherSpec] = {
-    "2.16.840.1.101.3.4.1.2": _CipherSpec("aes128-cbc", 16, False),
-    "2.16.840.1.101.3.4.1.22": _CipherSpec("aes192-cbc", 24, False),
-    "2.16.840.1.101.3.4.1.42": _CipherSpec("aes256-cbc", 32, False),
-    "1.2.840.113549.3.7": _CipherSpec("3des-cbc", 24, False),
-    str(rfc5084.id_aes128_GCM): _CipherSpec("aes128-gcm", 16, True),
-    str(rfc5084.id_aes192_GCM): _CipherSpec("aes192-gcm", 24, True),
-    str(rfc5084.id_aes256_GCM): _CipherSpec("aes256-gcm", 32, True),
-}
+CONTENT_CIPHERS: tuple[ContentCipher, ...] = (
+    ContentCipher("2.16.840.1.101.3.4.1.2", "aes128-cbc", 16, False),
+    ContentCipher("2.16.840.1.101.3.4.1.22", "aes192-cbc", 24, False),
+    ContentCipher("2.16.840.1.101.3.4.1.42", "aes256-cbc", 32, False),
+    ContentCipher("1.2.840.113549.3.7", "3des-cbc", 24, False),
+    ContentCipher(str(rfc5084.id_aes128_GCM), "aes128-gcm", 16, True),
+    ContentCipher(str(rfc5084.id_aes192_GCM), "aes192-gcm", 24, True),
+    ContentCipher(str(rfc5084.id_aes256_GCM), "aes256-gcm", 32, True),
+)
+_CIPHERS: dict[str, ContentCipher] = {c.oid: c for c in CONTENT_CIPHERS}
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ class _Recipient:
 class _Envelope:
     recipients: tuple[_Recipient, ...]
     content_type: str
-    cipher: _CipherSpec
+    cipher: ContentCipher
     #: The IV (CBC) or nonce (GCM).
     iv: bytes
     ciphertext: bytes

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
@@ -27,6 +26,7 @@ from pyasn1.type import tag, univ
 from pyasn1_modules import rfc5083, rfc5084, rfc5280, rfc5652
 
 from gateway.errors import ConfigError
+from gateway.security.envelope import CONTENT_CIPHERS, ContentCipher
 
 _RSA_ENCRYPTION = univ.ObjectIdentifier("1.2.840.113549.1.1.1")
 #: GCM nonce and tag lengths: RFC 5084 section 3.2 recommends a 12-octet nonce; the full
@@ -35,23 +35,8 @@ _GCM_NONCE = 12
 _GCM_TAG = 16
 
 
-@dataclass(frozen=True, slots=True)
-class _Cipher:
-    oid: str
-    key_bytes: int
-    gcm: bool
-
-
-#: Names as security.envelope reports them -> OIDs (RFC 3565 section 4.1, RFC 3370
-#: section 5.1, RFC 5084 section 3.2).
-CIPHERS: dict[str, _Cipher] = {
-    "aes128-cbc": _Cipher("2.16.840.1.101.3.4.1.2", 16, False),
-    "aes192-cbc": _Cipher("2.16.840.1.101.3.4.1.22", 24, False),
-    "aes256-cbc": _Cipher("2.16.840.1.101.3.4.1.42", 32, False),
-    "3des-cbc": _Cipher("1.2.840.113549.3.7", 24, False),
-    "aes128-gcm": _Cipher(str(rfc5084.id_aes128_GCM), 16, True),
-    "aes256-gcm": _Cipher(str(rfc5084.id_aes256_GCM), 32, True),
-}
+#: What we encrypt with, by the name security.envelope reports.
+CIPHERS: dict[str, ContentCipher] = {c.name: c for c in CONTENT_CIPHERS}
 
 
 def encrypt_enveloped(content: bytes, recipients: Sequence[x509.Certificate],
@@ -84,7 +69,7 @@ def _rsa_key(certificate: x509.Certificate) -> rsa.RSAPublicKey:
     return key
 
 
-def _content_key(cipher: _Cipher) -> bytes:
+def _content_key(cipher: ContentCipher) -> bytes:
     key = os.urandom(cipher.key_bytes)
     if cipher.oid == CIPHERS["3des-cbc"].oid:
         # DES keys carry odd parity in each byte's low bit (FIPS 46-3); OpenSSL ignores it
@@ -110,7 +95,7 @@ def _recipient_info(certificate: x509.Certificate, key: rsa.RSAPublicKey,
     return info
 
 
-def _encrypted_content_info(cipher: _Cipher, parameters: bytes, ciphertext: bytes) -> Any:
+def _encrypted_content_info(cipher: ContentCipher, parameters: bytes, ciphertext: bytes) -> Any:
     """EncryptedContentInfo with id-data inside (AS2 encrypts a MIME entity as data)."""
     info = rfc5652.EncryptedContentInfo()
     info["contentType"] = rfc5652.id_data
@@ -121,7 +106,7 @@ def _encrypted_content_info(cipher: _Cipher, parameters: bytes, ciphertext: byte
     return info
 
 
-def _enveloped(content: bytes, content_key: bytes, cipher: _Cipher, infos: Any) -> bytes:
+def _enveloped(content: bytes, content_key: bytes, cipher: ContentCipher, infos: Any) -> bytes:
     """EnvelopedData, version 0: no originator info, only version-0 KeyTransRecipientInfos,
     no unprotected attributes (RFC 5652 section 6.1)."""
     algorithm: algorithms.AES | TripleDES
@@ -144,7 +129,7 @@ def _enveloped(content: bytes, content_key: bytes, cipher: _Cipher, infos: Any) 
     return _content_info(rfc5652.id_envelopedData, enveloped)
 
 
-def _auth_enveloped(content: bytes, content_key: bytes, cipher: _Cipher, infos: Any) -> bytes:
+def _auth_enveloped(content: bytes, content_key: bytes, cipher: ContentCipher, infos: Any) -> bytes:
     """AuthEnvelopedData, version 0, no authenticated attributes (RFC 5083 section 2.1:
     they are needed only for a content type other than id-data), the tag as ``mac``."""
     nonce = os.urandom(_GCM_NONCE)
