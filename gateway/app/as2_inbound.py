@@ -69,6 +69,10 @@ log = logging.getLogger("gateway.as2")
 MAX_MESSAGE_ID = 998
 #: Messages unwrapped at once (cryptography releases the GIL in its heavy calls).
 CRYPTO_THREADS = 2
+#: Bodies larger than this are unwrapped in a lane of their own (one thread): however many
+#: large messages arrive, the small ones of every partner keep being taken (rule 6), as the
+#: processor's small-submission worker does for decisions.
+LARGE_BODY_BYTES = 256 * 1024
 #: Text of the MDN for a message that was taken.
 PROCESSED_TEXT = ("The AS2 message was received, its payload is stored, and it will be "
                   "acknowledged in its own syntax (CONTRL or an XML answer).")
@@ -114,6 +118,7 @@ class As2Inbox:
         # messages cannot take the default executor the processor's work needs (rule 6).
         self._crypto = ThreadPoolExecutor(max_workers=CRYPTO_THREADS,
                                           thread_name_prefix="as2-read")
+        self._large = ThreadPoolExecutor(max_workers=1, thread_name_prefix="as2-read-large")
         # RSA keys decrypt (CMS key transport, RFC 5652 section 6.2.1); all of them, so a
         # partner still encrypting to our previous certificate during a rotation is read.
         self._keys: Keys = [(k.certificate, k.private_key) for k in signer.keys
@@ -124,7 +129,8 @@ class As2Inbox:
                        "(decryption-failed); add an RSA key and certificate under signing.keys")
 
     def close(self) -> None:
-        self._crypto.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._crypto, self._large):
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def limit_for(self, as2_from: str | None) -> int:
         """The largest body read from a request naming ``as2_from``."""
@@ -157,8 +163,9 @@ class As2Inbox:
                 return await self._take_mdn(known, headers, body)
             # Read (authenticated) before a repeated Message-ID is answered with its first
             # MDN: that MDN is for the partner, not for whoever knows the Message-ID.
+            lane = self._large if len(body) > LARGE_BODY_BYTES else self._crypto
             payload = await asyncio.get_running_loop().run_in_executor(
-                self._crypto, self._read, known, headers, body)
+                lane, self._read, known, headers, body)
         except As2Rejected as exc:
             return await self._refuse(request, known, exc)
         digest = hashlib.sha256(payload.payload).digest()

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from cryptography import x509
@@ -46,6 +48,7 @@ from gateway.transports.as2.client import PostResult, post
 from gateway.wire.as2.mic import Mic
 
 log = logging.getLogger("gateway.as2")
+T = TypeVar("T")
 
 #: Failed sends of one row after which each further failure is an alarm.
 ALARM_AFTER_ATTEMPTS = 3
@@ -80,10 +83,17 @@ class As2Dispatcher:
         self._session: aiohttp.ClientSession | None = None
         #: Row id -> what to record once it is marked sent (several are sent at once).
         self._sent: dict[int, _Sent] = {}
+        # Signing, encrypting and verifying the MDN are CPU work: off the event loop, in a
+        # thread of their own (the default executor is the processor's).
+        self._crypto = ThreadPoolExecutor(max_workers=1, thread_name_prefix="as2-send")
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        self._crypto.shutdown(wait=False, cancel_futures=True)
+
+    async def _off_loop(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._crypto, work)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -137,12 +147,12 @@ class As2Dispatcher:
                                  if self._settings.receipt == "async" else None,
                                  to=self._settings.id)
         try:
-            message, mic = build_message(
-                row.body, filename=name, content_type=_content_type(name),
+            message, mic = await self._off_loop(functools.partial(
+                build_message, row.body, filename=name, content_type=_content_type(name),
                 as2_from=self._settings.id, as2_to=settings.id, message_id=message_id,
                 subject=f"{row.properties.get('kind', 'answer')} {name}", signer=key,
                 digest=settings.signing, recipients=(recipient,),
-                encryption=settings.encryption, compress=settings.compress, receipt=receipt)
+                encryption=settings.encryption, compress=settings.compress, receipt=receipt))
         except ConfigError as exc:  # ours: the partner's settings or certificate
             return Failure(Scope.DESTINATION, str(exc))
         assert settings.url is not None
@@ -172,7 +182,8 @@ class As2Dispatcher:
         """The synchronous MDN: verified, for this message, processed, with our MIC."""
         pinned = [c.certificate for c in self._certificates.get(row.destination, ())]
         try:
-            mdn = read_mdn(dict(result.headers), result.body, partner_certificates=pinned)
+            mdn = await self._off_loop(functools.partial(
+                read_mdn, dict(result.headers), result.body, partner_certificates=pinned))
         except As2Rejected as exc:
             return Failure(Scope.DESTINATION, f"the partner's MDN cannot be read or verified: "
                                               f"{exc}")
