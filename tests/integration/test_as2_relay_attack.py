@@ -9,27 +9,15 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import asyncpg
 import pytest
 
 from gateway.app.relay import BATCH, LeasingRelay
 from gateway.store import outbox
 from gateway.store.outbox import Failure, OutboxRow
 from gateway.transports.as2.server import Reply, start_listener
-from tests.support.harness import add_submission, create_database, database_url, drop_database
+from tests.support.harness import add_submission
 
 LEASE = 3600.0  # never runs out by itself here: the tests make it run out (expire)
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[Any]:
-    name = await create_database()
-    pool = await asyncpg.create_pool(database_url(name), min_size=1, max_size=6)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        await drop_database(name)
 
 
 class Held:

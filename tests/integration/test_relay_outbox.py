@@ -8,7 +8,6 @@ import asyncio
 import json
 import logging
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -22,21 +21,7 @@ from gateway.store.outbox import Failure, OutboxRow, Scope
 from tests.support.harness import (
     add_delivery,
     add_submission,
-    create_database,
-    database_url,
-    drop_database,
 )
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[Any]:
-    name = await create_database()
-    pool = await asyncpg.create_pool(database_url(name), min_size=1, max_size=6)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        await drop_database(name)
 
 
 class Scripted:
