@@ -155,7 +155,14 @@ async def test_decryption_failures_cannot_be_told_apart(gateway: Gateway) -> Non
         as2_to="SWGATEWAY", message_id="<a@VANA>", subject="x", signer=VANA.key,
         digest="sha256", recipients=(STRANGER.issued.certificate,), encryption="aes256-cbc")
     good, _ = VANA.message(payload, message_id="<b@VANA>")
-    mangled = type(good)(good.headers, good.body[:-40] + bytes(40))
+    # The RSA-encrypted content key (an OCTET STRING of 256 bytes for the RSA-2048 gateway
+    # key) is what RFC 3218's attacks mangle; a mangled CBC ciphertext would decrypt with
+    # valid padding about once in 256 tries, and its garbled MIME would be a different error.
+    encrypted_key = b"\x04\x82\x01\x00"
+    assert good.body.count(encrypted_key) == 1
+    at = good.body.index(encrypted_key) + len(encrypted_key) + 100
+    mangled = type(good)(good.headers, good.body[:at] + bytes([good.body[at] ^ 0x55])
+                         + good.body[at + 1:])
     texts = []
     for message in (wrong_key, mangled):
         mdn = (await send(url(gateway), message)).mdn()
