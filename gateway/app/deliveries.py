@@ -9,29 +9,30 @@ from pydantic import ValidationError
 
 from gateway.model.canonical import CANONICAL_ADAPTER, CanonicalMessage
 from gateway.pipeline.route import is_cancellation
-from gateway.store import answers, outbox
 from gateway.store import interchanges as store
+from gateway.store import outbox
+from gateway.store.deferred import Deferred
 
 
-async def queue_delivery(connection: Any, *, submission_id: int, partner_id: str,
-                         position: int, message_id: int, canonical: CanonicalMessage,
-                         message_type: str, release: str, agency: str, role: str,
-                         aeo: bool, priority: int | None = None) -> None:
+def queue_delivery(writes: Deferred, *, submission_id: int, partner_id: str,
+                   position: int, message_id: int, body: bytes, kind: str,
+                   interchange_ref: str, message_type: str, release: str, agency: str,
+                   role: str, aeo: bool, priority: int | None = None) -> None:
     """``role`` is "deliver" (the agency acts on it, and its answer is awaited) or "copy" (an
     observer).  ``aeo``: an authorised economic operator registered to the partner is
-    answerable for the message (header ``aeo``: agencies check trusted traders less)."""
+    answerable for the message (header ``aeo``: agencies check trusted traders less).
+    ``body``: the canonical message's JSON."""
     correlation = f"swg-{submission_id}-{position}"
     stable_id = delivery_id(submission_id, position, agency)
     if role == "deliver":
-        await answers.await_answer(connection, message_id, agency)
-    await outbox.add(
-        connection, interchange_id=submission_id, message_id=message_id, channel="amqp",
-        destination=agency, dispatch_key=stable_id,
-        body=canonical.model_dump_json().encode("utf-8"),
+        writes.awaited.append((message_id, agency))
+    writes.rows.append(outbox.NewRow(
+        interchange_id=submission_id, message_id=message_id, channel="amqp",
+        destination=agency, dispatch_key=stable_id, body=body,
         properties={
             "message_id": stable_id,
             "correlation_id": correlation,
-            "type": canonical.kind,
+            "type": kind,
             "priority": priority,
             "headers": {
                 "agency": agency,
@@ -39,11 +40,11 @@ async def queue_delivery(connection: Any, *, submission_id: int, partner_id: str
                 "partner": partner_id,
                 "message_type": message_type,
                 "release": release,
-                "interchange_ref": canonical.source.interchange_reference,
+                "interchange_ref": interchange_ref,
                 "submission_id": submission_id,
                 "aeo": aeo,
             },
-        })
+        }))
 
 
 def delivery_id(submission_id: int, position: int, agency: str) -> str:
@@ -58,20 +59,26 @@ def answerable_by_aeo(trusted: frozenset[str], canonical: CanonicalMessage) -> b
     return not trusted.isdisjoint(canonical.responsible_trader_ids)
 
 
-async def queue_deliveries(connection: Any, *, submission_id: int, partner_id: str,
-                           position: int, message_id: int, canonical: CanonicalMessage,
-                           message_type: str, release: str, agencies: tuple[str, ...],
-                           copies: tuple[str, ...], trusted: frozenset[str],
-                           priority: int | None = None) -> list[str]:
-    """One delivery per agency that acts on the message and per observer; returns who gets
-    it, in that order.  ``trusted``: the AEOs registered to the partner."""
+def queue_deliveries(writes: Deferred, *, submission_id: int, partner_id: str,
+                     position: int, message_id: int, canonical: CanonicalMessage,
+                     message_type: str, release: str, agencies: tuple[str, ...],
+                     copies: tuple[str, ...], trusted: frozenset[str],
+                     priority: int | None = None, canonical_json: str | None = None
+                     ) -> list[str]:
+    """One delivery per agency that acts on the message and per observer, into ``writes``
+    (the caller flushes them in its transaction); returns who gets it, in that order.
+    ``trusted``: the AEOs registered to the partner; ``canonical_json``: the message's JSON
+    when the caller has it already."""
     roles = [(a, "deliver") for a in agencies] + [(a, "copy") for a in copies]
     aeo = answerable_by_aeo(trusted, canonical)
+    body = (canonical_json or canonical.model_dump_json()).encode("utf-8")  # once for all
     for agency, role in roles:
-        await queue_delivery(
-            connection, submission_id=submission_id, partner_id=partner_id, position=position,
-            message_id=message_id, canonical=canonical, message_type=message_type,
-            release=release, agency=agency, role=role, aeo=aeo, priority=priority)
+        queue_delivery(
+            writes, submission_id=submission_id, partner_id=partner_id, position=position,
+            message_id=message_id, body=body, kind=canonical.kind,
+            interchange_ref=canonical.source.interchange_reference,
+            message_type=message_type, release=release, agency=agency, role=role, aeo=aeo,
+            priority=priority)
     return [agency for agency, _ in roles]
 
 

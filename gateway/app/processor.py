@@ -40,6 +40,7 @@ from gateway.pipeline.xml_kinds import XmlCatalog
 from gateway.store import interchanges as store
 from gateway.store import outbox
 from gateway.store.database import translated_errors
+from gateway.store.deferred import Deferred
 from gateway.transports.mailbox import answer_name
 
 log = logging.getLogger("gateway.processor")
@@ -50,6 +51,8 @@ MAX_ATTEMPTS = 8
 #: Submissions whose outage-ended attempts are remembered at once (bounded memory: the oldest
 #: is forgotten first, and its attempts then count like any other).
 MAX_REMEMBERED_OUTAGES = 10_000
+#: Submissions one worker claims and decides in one transaction.
+BATCH = 32
 
 
 class Wakeable(Protocol):
@@ -80,20 +83,100 @@ class Processor:
     async def run(self, name: str = "processor", max_size: int | None = None) -> None:
         """One worker; ``max_size`` makes it a lane for submissions of at most that size."""
         async def step() -> bool:
-            return await self.process_one(max_size)
+            return await self.process_batch(max_size)
 
         await poll_forever(name, step, self._wake, IDLE_POLL_SECONDS)
 
     async def process_one(self, max_size: int | None = None) -> bool:
         """Decide one waiting submission; False when none is waiting."""
-        claimed = await store.claim_next(self._pool, max_size=max_size, busy=self._busy)
-        if claimed is None:
+        return await self.process_batch(max_size, limit=1)
+
+    async def process_batch(self, max_size: int | None = None, limit: int = BATCH) -> bool:
+        """Decide up to ``limit`` waiting submissions, in one transaction when all goes well
+        (one claim, one lock, one commit for them all); False when none is waiting.
+
+        Each submission stays all or nothing: when any decision of the batch fails, the
+        batch's transaction is rolled back and each is decided again on its own, so one bad
+        submission is retried and parked alone and never takes the others down with it."""
+        claimed = await store.claim_batch(self._pool, limit, max_size=max_size,
+                                          busy=self._busy)
+        if not claimed:
             return False
-        if self._attempts(claimed) > MAX_ATTEMPTS:  # earlier attempts never came back
-            await self._park(claimed, "the gateway stopped while deciding it, "
-                             f"{claimed.attempts - 1} times")
-            return True
-        self._busy.add(claimed.id)
+        fresh: list[store.PendingInterchange] = []
+        for pending in claimed:
+            if self._attempts(pending) > MAX_ATTEMPTS:  # earlier attempts never came back
+                await self._park(pending, "the gateway stopped while deciding it, "
+                                 f"{pending.attempts - 1} times")
+            else:
+                fresh.append(pending)
+        self._busy.update(p.id for p in fresh)
+        try:
+            await self._decide_all(fresh)
+        finally:
+            self._busy.difference_update(p.id for p in fresh)
+        self._wake_relays.set()
+        return True
+
+    async def _decide_all(self, batch: list[store.PendingInterchange]) -> None:
+        if len(batch) > 1:
+            try:
+                await self._decide_together(batch)
+                return
+            except StoreUnavailable:
+                for pending in batch:
+                    self._count_outage(pending.id)
+                raise  # everybody waits alike; the turn comes back
+            except Exception as exc:  # noqa: BLE001 - one of them: each again on its own
+                event(log, "batch_split", level=logging.WARNING, submissions=len(batch),
+                      error=repr(exc), note="each submission is decided on its own")
+        for pending in batch:
+            await self._decide_alone(pending)
+
+    async def _decide_together(self, batch: list[store.PendingInterchange]) -> None:
+        """Every decision of ``batch`` in one transaction; raises what any of them raised."""
+        registry = await self._traders.current()
+        in_force = self._routing.current  # one table for the whole batch
+        assert in_force is not None
+        trusted = {p.partner_id: registry.trusted_for(p.partner_id) for p in batch}
+        outcomes = await asyncio.to_thread(without_cyclic_gc(self._outcomes), batch, in_force,
+                                           trusted)
+        async with translated_errors("deciding submissions"), \
+                self._pool.acquire() as connection, connection.transaction():
+            ours = await store.lock_claimed_many(connection, batch)
+            writes = Deferred()
+            for pending, outcome in zip(batch, outcomes, strict=True):
+                if pending.id in ours:
+                    if isinstance(outcome, Exception):
+                        raise outcome
+                    await self._decide(connection, writes, pending, registry,
+                                       (in_force, outcome))
+            await writes.flush(connection)
+        for pending in batch:
+            self._outages.pop(pending.id, None)
+
+    def _outcomes(self, batch: list[store.PendingInterchange], in_force: TableInForce,
+                  trusted: dict[str, frozenset[str]]) -> list[Outcome | Exception]:
+        """The pure pipeline's outcome of each (in a worker thread), or what it raised."""
+        results: list[Outcome | Exception] = []
+        for pending in batch:
+            try:
+                results.append(self._outcome(pending, in_force, trusted[pending.partner_id]))
+            except Exception as exc:  # noqa: BLE001 - raised again when its turn comes
+                results.append(exc)
+        return results
+
+    def _outcome(self, pending: store.PendingInterchange, in_force: TableInForce,
+                 trusted: frozenset[str]) -> Outcome:
+        partner = self._config.partner(pending.partner_id)
+        received = pending.received_at.astimezone(dt.UTC)
+        if partner is None:  # removed from partners.yaml after it submitted
+            return refusal(f"partner {pending.partner_id!r} is no longer configured on this "
+                           "gateway", int(SyntaxErrorCode.NO_AGREEMENT), pending.file_name,
+                           received)
+        return process_submission(pending.raw, self._context(pending, partner, received,
+                                                             in_force, trusted))
+
+    async def _decide_alone(self, claimed: store.PendingInterchange) -> None:
         try:
             # Read before the decision's connection is taken: a worker never holds one pooled
             # connection while it waits for another (with every worker doing so, the pool
@@ -102,18 +185,16 @@ class Processor:
             async with translated_errors("deciding a submission"), \
                     self._pool.acquire() as connection, connection.transaction():
                 if await store.lock_claimed(connection, claimed):
-                    await self._decide(connection, claimed, registry)
+                    writes = Deferred()
+                    await self._decide(connection, writes, claimed, registry)
+                    await writes.flush(connection)
         except StoreUnavailable:
             self._count_outage(claimed.id)
             raise  # everybody waits alike; the turn comes back
         except Exception as exc:  # noqa: BLE001 - ours (a bug, a refused value): retry, park
             await self._failed(claimed, exc)
-            return True
-        finally:
-            self._busy.discard(claimed.id)
+            return
         self._outages.pop(claimed.id, None)
-        self._wake_relays.set()
-        return True
 
     def _count_outage(self, submission: int) -> None:
         """Remember one more outage-ended attempt; the oldest entry goes when the memory is
@@ -144,35 +225,33 @@ class Processor:
                   submission=claimed.id, attempts=claimed.attempts, error=error,
                   note=f"alarm: ops must look; `gateway replay {claimed.id}` tries it again")
 
-    async def _decide(self, connection: Any, pending: store.PendingInterchange,
-                      registry: AeoRegistry) -> None:
+    async def _decide(self, connection: Any, writes: Deferred,
+                      pending: store.PendingInterchange, registry: AeoRegistry,
+                      computed: tuple[TableInForce, Outcome] | None = None) -> None:
+        """``computed``: the pipeline's outcome already in hand (a batch runs the pipeline for
+        all its submissions in one go), with the routing table it was computed with."""
         original = await store.content_original(connection, pending)
         if original is not None:
-            await self._duplicate(connection, pending, original, "same bytes")
+            await self._duplicate(connection, writes, pending, original, "same bytes")
             return
-        partner = self._config.partner(pending.partner_id)
-        received = pending.received_at.astimezone(dt.UTC)
-        in_force = self._routing.current  # taken once: a reload swaps it between decisions
-        assert in_force is not None
         trusted = registry.trusted_for(pending.partner_id)
-        if partner is None:  # removed from partners.yaml after it submitted
-            outcome = refusal(f"partner {pending.partner_id!r} is no longer configured on this "
-                              "gateway", int(SyntaxErrorCode.NO_AGREEMENT), pending.file_name,
-                              received)
+        if computed is None:
+            in_force = self._routing.current  # taken once: a reload swaps it between decisions
+            assert in_force is not None
+            outcome = await asyncio.to_thread(without_cyclic_gc(self._outcome), pending,
+                                              in_force, trusted)
         else:
-            outcome = await asyncio.to_thread(
-                without_cyclic_gc(process_submission), pending.raw,
-                self._context(pending, partner, received, in_force, trusted))
+            in_force, outcome = computed
         header = outcome.header
         if header is not None and outcome.status is not Status.REJECTED:
             owner = await store.claim_key(connection, pending.partner_id, header.sender.id,
                                           header.control_reference, pending.id)
             if owner is not None:
-                await self._duplicate(connection, pending, owner,
+                await self._duplicate(connection, writes, pending, owner,
                                       f"control reference {header.control_reference}")
                 return
-        await self._save(connection, pending, outcome, in_force.version, trusted)
-        await self._trusted_claims(connection, pending, outcome, registry)
+        await self._save(connection, writes, pending, outcome, in_force.version, trusted)
+        self._trusted_claims(writes, pending, outcome, registry)
 
     def _context(self, pending: store.PendingInterchange, partner: Partner,
                  received: dt.datetime, in_force: TableInForce,
@@ -183,7 +262,8 @@ class Processor:
                        received=received, file_name=pending.file_name,
                        trusted_traders=trusted, xml=self._xml)
 
-    async def _save(self, connection: Any, pending: store.PendingInterchange,
+    async def _save(self, connection: Any, writes: Deferred,
+                    pending: store.PendingInterchange,
                     outcome: Outcome, routing_version: int, trusted: frozenset[str]) -> None:
         header = outcome.header
         reply_to = None if header is None or outcome.answer_to is None else store.ReplyTo(
@@ -194,17 +274,19 @@ class Processor:
             recipient_id=header.recipient.id if header else None,
             control_ref=header.control_reference if header else None, reply_to=reply_to)
         for message in outcome.messages:
-            await self._save_message(connection, pending, message, routing_version, trusted)
+            await self._save_message(connection, writes, pending, message, routing_version,
+                                     trusted)
         for receipt in outcome.receipts:
-            await self._record_receipt(connection, pending, receipt)
+            await self._record_receipt(connection, writes, pending, receipt)
         if outcome.acknowledgement is not None:
-            await self._answer(connection, pending, outcome.acknowledgement,
+            await self._answer(connection, writes, pending, outcome.acknowledgement,
                                header.control_reference if header else None)
         event(log, "decided", partner=pending.partner_id, submission=pending.id,
               interchange=header.control_reference if header else None,
               status=outcome.status.value, summary=outcome.summary)
 
-    async def _save_message(self, connection: Any, pending: store.PendingInterchange,
+    async def _save_message(self, connection: Any, writes: Deferred,
+                            pending: store.PendingInterchange,
                             message: MessageOutcome, routing_version: int,
                             trusted: frozenset[str]) -> None:
         if message.accepted and message.canonical is not None:
@@ -212,13 +294,14 @@ class Processor:
                                                message.canonical, pending.id)
             message = message if original is None else follow_original(message, original)
         canonical = message.canonical
+        canonical_json = canonical.model_dump_json() if canonical else None
         status = "rejected" if not message.accepted else "held" if message.held_by else (
             "routed" if message.agencies or message.copies else "unroutable")
         message_id = await store.insert_message(
             connection, pending.id, position=message.position,
             message_ref=message.reference, message_type=message.identifier.type,
             release=message.identifier.directory, status=status,
-            canonical=canonical.model_dump_json() if canonical else None,
+            canonical=canonical_json,
             document_ref=canonical.document_reference if canonical else None,
             agencies=message.agencies, copies=message.copies, rules=message.rules,
             routing_version=routing_version,
@@ -231,21 +314,22 @@ class Processor:
             detail["findings"] = [f.describe() for f in message.findings]
         if status == "held":
             detail["held_by"] = list(message.held_by)
-        await store.add_event(connection, pending.id, f"message_{status}", detail, message_id)
+        writes.event(pending.id, f"message_{status}", detail, message_id)
         if status == "unroutable":
             event(log, "unroutable", level=logging.WARNING, partner=pending.partner_id,
                   submission=pending.id, message_ref=message.reference)
         if status != "routed" or canonical is None:
             return
-        await queue_deliveries(
-            connection, submission_id=pending.id, partner_id=pending.partner_id,
+        assert canonical_json is not None
+        queue_deliveries(
+            writes, submission_id=pending.id, partner_id=pending.partner_id,
             position=message.position, message_id=message_id, canonical=canonical,
             message_type=message.identifier.type, release=message.identifier.directory,
             agencies=message.agencies, copies=message.copies, trusted=trusted,
-            priority=message.priority)
+            priority=message.priority, canonical_json=canonical_json)
 
-    async def _trusted_claims(self, connection: Any, pending: store.PendingInterchange,
-                              outcome: Outcome, registry: AeoRegistry) -> None:
+    def _trusted_claims(self, writes: Deferred, pending: store.PendingInterchange,
+                        outcome: Outcome, registry: AeoRegistry) -> None:
         """A message naming an authorised economic operator that is not registered to the
         sending partner: the AEO lane did not apply to it, and its history says why."""
         for message in outcome.messages:
@@ -254,27 +338,28 @@ class Processor:
             elsewhere = registry.claimed_elsewhere(pending.partner_id,
                                                    message.canonical.responsible_trader_ids)
             if elsewhere:
-                await store.add_event(connection, pending.id, "trusted_trader_not_applied", {
+                writes.event(pending.id, "trusted_trader_not_applied", {
                     "message_ref": message.reference, "partner": pending.partner_id,
                     "registered_to": elsewhere,
                     "reason": "an AEO identification counts only in the messages of the "
                               "partners it is registered to"})
 
-    async def _record_receipt(self, connection: Any, pending: store.PendingInterchange,
-                              receipt: Receipt) -> None:
+    async def _record_receipt(self, connection: Any, writes: Deferred,
+                              pending: store.PendingInterchange, receipt: Receipt) -> None:
         """A partner's CONTRL: an event on the CONTRL's own submission, and on the submission
         our answer with that reference was for (our CONTRLs carry the submission id)."""
         detail = {"acknowledged_reference": receipt.acknowledged_reference,
                   "action": receipt.action, "rejected_messages": list(receipt.rejected_messages)}
-        await store.add_event(connection, pending.id, "contrl_received", detail)
+        writes.event(pending.id, "contrl_received", detail)
         answered = await store.answered_submission(connection, pending.partner_id,
                                                    receipt.acknowledged_submission)
         if answered is not None:
-            await store.add_event(connection, answered, "partner_acknowledged",
-                                  {**detail, "by_submission": pending.id})
+            writes.event(answered, "partner_acknowledged",
+                         {**detail, "by_submission": pending.id})
 
-    async def _duplicate(self, connection: Any, pending: store.PendingInterchange,
-                         original: int, because: str) -> None:
+    async def _duplicate(self, connection: Any, writes: Deferred,
+                         pending: store.PendingInterchange, original: int,
+                         because: str) -> None:
         """Rule 2: a resend is not routed again; it gets the original answer again."""
         summary = f"duplicate of submission {original} ({because}); not routed again"
         first = await store.decided(connection, original)
@@ -282,23 +367,24 @@ class Processor:
                            sender_id=first.sender_id, recipient_id=first.recipient_id,
                            control_ref=first.control_ref, duplicate_of=original)
         if first.ack_kind is not None and first.ack_body is not None:  # CONTRLs got none
-            await self._answer(connection, pending,
+            await self._answer(connection, writes, pending,
                                Acknowledgement(first.ack_kind, first.ack_body), first.control_ref)
         event(log, "duplicate", partner=pending.partner_id, submission=pending.id,
               original=original, reason=because)
 
-    async def _answer(self, connection: Any, pending: store.PendingInterchange,
-                      ack: Acknowledgement, interchange_ref: str | None) -> None:
+    async def _answer(self, connection: Any, writes: Deferred,
+                      pending: store.PendingInterchange, ack: Acknowledgement,
+                      interchange_ref: str | None) -> None:
         """The answer goes to the partner's outbox under ``<file>.<submission>.<suffix>``,
         always a name the outbox can hold (``answer_name``), whatever the upload was called."""
         file_name = answer_name(pending.file_name, pending.id, ack.suffix)
         await store.save_acknowledgement(connection, pending.id, ack.kind, file_name, ack.body)
-        await outbox.add(
-            connection, interchange_id=pending.id, message_id=None,
+        writes.rows.append(outbox.NewRow(
+            interchange_id=pending.id, message_id=None,
             channel=self._config.answer_channel(pending.partner_id),
             destination=pending.partner_id, dispatch_key=f"ack-{pending.id}", body=ack.body,
             properties={"file_name": file_name, "kind": ack.kind, "partner": pending.partner_id,
-                        "interchange_ref": interchange_ref})
+                        "interchange_ref": interchange_ref}))
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:

@@ -18,10 +18,10 @@ import contextlib
 import errno
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from time import monotonic
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from gateway.app.workers import poll_forever
 from gateway.errors import ConfigError, StoreError, TransportError
@@ -35,7 +35,7 @@ from gateway.store.outbox import Failure, OutboxRow, Scope
 from gateway.transports.mailbox import SIGNATURE_SUFFIX, answer_name, name_refusal
 
 log = logging.getLogger("gateway.relay")
-BATCH = 50
+BATCH = 200
 IDLE_POLL_SECONDS = 1.0
 MAX_RETRY_DELAY_SECONDS = 60.0
 #: Failures of a row itself before it is parked (with the backoff, about three minutes).
@@ -55,6 +55,26 @@ class Dispatcher(Protocol):
     async def dispatch(self, row: OutboxRow) -> Failure | None:
         """None once the row is delivered; otherwise why not, and whom that is about."""
 
+
+class _NotTried:
+    """A row of a batch left for a later turn (its destination or channel failed first)."""
+
+
+NOT_TRIED = _NotTried()
+#: What became of one row of a batch: sent (None), failed, or not tried.
+Attempt = Failure | None | _NotTried
+
+
+@runtime_checkable
+class BatchDispatcher(Dispatcher, Protocol):
+    async def dispatch_many(self, rows: list[OutboxRow]) -> Sequence[Attempt]:
+        """The outcome of each row, in order, with the rows sent at once (one destination's
+        rows still reach it in id order).  After a failure of the channel, or of a
+        destination, the later rows concerned may be NOT_TRIED."""
+
+
+#: Writes files into partners' outboxes (transports.mailbox.Mailboxes.deliver_many).
+DeliverMany = Callable[[Sequence[tuple[str, str, bytes]]], list[Path | TransportError]]
 
 #: What else is recorded, in the transaction that marks a row dispatched, and told in its
 #: "done" event (the mailbox relay's non-repudiation record).
@@ -88,32 +108,59 @@ class Relay:
             return await self._batch(connection, rows)
 
     async def _batch(self, connection: Any, rows: list[OutboxRow]) -> int:
-        """Each row in id order; a destination stops at its first failure (its later rows
-        wait, in order), the channel at a failure of the whole channel."""
-        tried = 0
-        failed: dict[str, str] = {}  # destination -> why its later rows wait
-        held: dict[str, list[int]] = {}
-        for index, row in enumerate(rows):
-            if row.destination in failed:
-                held.setdefault(row.destination, []).append(row.id)
+        """Send the rows, then settle each in id order: a destination stops at its first
+        failure (its later rows wait, in order), the channel at a failure of the whole
+        channel.  Returns how many rows were tried."""
+        results = await self._attempt_all(rows)
+        done: list[OutboxRow] = []
+        waiting: dict[str, list[int]] = {}  # why -> the rows that wait for it, untried
+        stopped: dict[str, str] = {}  # destination -> why its later rows wait
+        channel_down: str | None = None
+        for row, result in zip(rows, results, strict=True):
+            if result is None:
+                done.append(row)  # sent: recorded even behind a failed row (it is out)
                 continue
-            tried += 1
-            failure = await self._one(connection, row)
-            if failure is None or failure.scope is Scope.UNDELIVERABLE:
-                continue  # a parked row no longer holds back its destination
-            if failure.scope is Scope.CHANNEL:
-                await outbox.note_waiting(connection, [r.id for r in rows[index + 1:]],
-                                          f"not tried: {failure.error}")
-                break
-            failed[row.destination] = f"waiting behind row {row.id}: {failure.error}"
-        for destination, row_ids in held.items():
-            await outbox.note_waiting(connection, row_ids, failed[destination])
-        return tried
+            reason = channel_down or stopped.get(row.destination)
+            if reason is not None or result is NOT_TRIED:
+                waiting.setdefault(reason or "not tried", []).append(row.id)
+                continue
+            assert isinstance(result, Failure)
+            await self._failed(connection, row, result)
+            if result.scope is Scope.CHANNEL:
+                channel_down = f"not tried: {result.error}"
+            elif result.scope is not Scope.UNDELIVERABLE:  # parked: holds back no one
+                stopped[row.destination] = f"waiting behind row {row.id}: {result.error}"
+        await self._done_all(connection, done)
+        for reason, row_ids in waiting.items():
+            await outbox.note_waiting(connection, row_ids, reason)
+        return sum(result is not NOT_TRIED for result in results)
 
-    async def _one(self, connection: Any, row: OutboxRow) -> Failure | None:
-        failure = await self._attempt(row)
-        await self._settle(connection, row, failure)
-        return failure
+    async def _attempt_all(self, rows: list[OutboxRow]) -> list[Attempt]:
+        """Each row's outcome.  A dispatcher that sends many at once (``dispatch_many``:
+        publishes with their confirms in flight together) gets the whole batch; another gets
+        one row at a time, and a destination's later rows are not tried after its failure,
+        nor anything after a failure of the channel."""
+        if isinstance(self._dispatcher, BatchDispatcher):
+            try:
+                return list(await self._dispatcher.dispatch_many(rows))
+            except Exception as exc:  # noqa: BLE001 - a bug of ours: each row retried, parked
+                event(log, "dispatch_crashed", level=logging.ERROR, exc_info=exc,
+                      channel=self._channel, rows=len(rows))
+                return [Failure(Scope.ROW, repr(exc))] * len(rows)
+        results: list[Attempt] = []
+        stopped: set[str] = set()
+        for row in rows:
+            if row.destination in stopped:
+                results.append(NOT_TRIED)
+                continue
+            failure = await self._attempt(row)
+            results.append(failure)
+            if failure is not None and failure.scope is Scope.CHANNEL:
+                results += [NOT_TRIED] * (len(rows) - len(results))
+                break
+            if failure is not None and failure.scope is not Scope.UNDELIVERABLE:
+                stopped.add(row.destination)
+        return results
 
     async def _attempt(self, row: OutboxRow) -> Failure | None:
         try:
@@ -125,22 +172,30 @@ class Relay:
 
     async def _settle(self, connection: Any, row: OutboxRow, failure: Failure | None) -> None:
         if failure is None:
-            self._channel_failures, self._paused_until = 0, 0.0
-            await self._done(connection, row)
+            await self._done_all(connection, [row])
         else:
             await self._failed(connection, row, failure)
 
-    async def _done(self, connection: Any, row: OutboxRow) -> None:
-        await outbox.mark_dispatched(connection, row.id)
-        extra = {} if self._on_done is None else await self._on_done(connection, row)
-        await store.add_event(connection, row.interchange_id, self._dispatcher.done_event,
-                              {"channel": self._channel, "destination": row.destination,
-                               "key": row.dispatch_key, **extra}, row.message_id)
-        headers = row.properties.get("headers", row.properties)
-        event(log, self._dispatcher.done_event, channel=self._channel,
-              destination=row.destination, partner=headers.get("partner"),
-              interchange=headers.get("interchange_ref"), submission=row.interchange_id,
-              key=row.dispatch_key, attempts=row.attempts + 1)
+    async def _done_all(self, connection: Any, rows: list[OutboxRow]) -> None:
+        """Record rows sent: marked dispatched and their events written in a few statements
+        for the whole batch, not a round trip per row."""
+        if not rows:
+            return
+        self._channel_failures, self._paused_until = 0, 0.0
+        await outbox.mark_dispatched(connection, [row.id for row in rows])
+        events: list[store.NewEvent] = []
+        for row in rows:
+            extra = {} if self._on_done is None else await self._on_done(connection, row)
+            events.append(store.NewEvent(
+                row.interchange_id, self._dispatcher.done_event,
+                {"channel": self._channel, "destination": row.destination,
+                 "key": row.dispatch_key, **extra}, row.message_id))
+            headers = row.properties.get("headers", row.properties)
+            event(log, self._dispatcher.done_event, channel=self._channel,
+                  destination=row.destination, partner=headers.get("partner"),
+                  interchange=headers.get("interchange_ref"), submission=row.interchange_id,
+                  key=row.dispatch_key, attempts=row.attempts + 1)
+        await store.add_events(connection, events)
 
     async def _failed(self, connection: Any, row: OutboxRow, failure: Failure) -> None:
         own = failure.scope in (Scope.ROW, Scope.UNDELIVERABLE)
@@ -252,39 +307,62 @@ class MailboxDispatcher:
 
     done_event = "acknowledged"
 
-    def __init__(self, deliver: Callable[[str, str, bytes], Path], signer: Signer) -> None:
-        self._deliver = deliver
+    def __init__(self, deliver_many: DeliverMany, signer: Signer) -> None:
+        self._deliver_many = deliver_many
         self._signer = signer
-        self._writing: asyncio.Future[None] | None = None
-        #: The signature of the row being written, until it is recorded (row id -> signature).
+        self._writing: asyncio.Future[list[Signature | Failure]] | None = None
+        #: The signatures of the batch just written, until they are recorded (row id ->
+        #: signature); a new batch replaces them, so failed rows' never pile up.
         self._signed: dict[int, Signature] = {}
 
     async def dispatch(self, row: OutboxRow) -> Failure | None:
+        (outcome,) = await self.dispatch_many([row])
+        return outcome
+
+    async def dispatch_many(self, rows: list[OutboxRow]) -> list[Failure | None]:
+        """Sign and write the whole batch in one thread: every signature first, then every
+        answer, with one folder fsync per partner for each (``Mailboxes.deliver_many``)."""
         if self._writing is not None and not self._writing.done():
-            return Failure(Scope.CHANNEL, "the previous outbox write has not returned "
-                                          "(the disk hangs?)")
-        try:
-            signature = self._signer.sign(row.body)
-        except ConfigError as exc:  # no certificate valid now: every answer waits alike
-            return Failure(Scope.CHANNEL, str(exc))
-        # One row is written at a time and recorded right after: only the latest is kept, so
-        # the signatures of rows whose write failed do not pile up.
-        self._signed = {row.id: signature}
-        self._writing = _in_daemon_thread(self._write_signed, row.destination, file_name(row),
-                                          row.body, signature.der)
+            return [Failure(Scope.CHANNEL, "the previous outbox write has not returned "
+                                           "(the disk hangs?)")] * len(rows)
+        self._signed = {}
+        self._writing = _in_daemon_thread(self._write_signed, rows)
         self._writing.add_done_callback(_retrieved)
         try:
             async with asyncio.timeout(WRITE_TIMEOUT_SECONDS):
-                await asyncio.shield(self._writing)
+                outcomes = await asyncio.shield(self._writing)
         except TimeoutError:
-            return Failure(Scope.CHANNEL, f"an outbox write took over {WRITE_TIMEOUT_SECONDS}s")
-        except TransportError as exc:
-            return Failure(mailbox_scope(exc), str(exc))
-        return None
+            return [Failure(Scope.CHANNEL, "an outbox write took over "
+                                           f"{WRITE_TIMEOUT_SECONDS}s")] * len(rows)
+        except ConfigError as exc:  # no certificate valid now: every answer waits alike
+            return [Failure(Scope.CHANNEL, str(exc))] * len(rows)
+        results: list[Failure | None] = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if isinstance(outcome, Failure):
+                results.append(outcome)
+            else:
+                self._signed[row.id] = outcome
+                results.append(None)
+        return results
 
-    def _write_signed(self, partner_id: str, name: str, body: bytes, signature: bytes) -> None:
-        self._deliver(partner_id, f"{name}{SIGNATURE_SUFFIX}", signature)
-        self._deliver(partner_id, name, body)
+    def _write_signed(self, rows: list[OutboxRow]) -> list[Signature | Failure]:
+        """Each row's signature, or why it was not written.  ``NAME.p7s`` is durable before
+        ``NAME`` appears: the signatures' folders are synced before any answer is written."""
+        signatures = [self._signer.sign(row.body) for row in rows]
+        outcomes: list[Signature | Failure] = list(signatures)
+        written = self._deliver_many([
+            (row.destination, f"{file_name(row)}{SIGNATURE_SUFFIX}", signature.der)
+            for row, signature in zip(rows, signatures, strict=True)])
+        signed = [i for i, w in enumerate(written) if not isinstance(w, TransportError)]
+        for index, failed in enumerate(written):
+            if isinstance(failed, TransportError):
+                outcomes[index] = Failure(mailbox_scope(failed), str(failed))
+        answers = self._deliver_many([(rows[i].destination, file_name(rows[i]), rows[i].body)
+                                      for i in signed])
+        for index, failed in zip(signed, answers, strict=True):
+            if isinstance(failed, TransportError):
+                outcomes[index] = Failure(mailbox_scope(failed), str(failed))
+        return outcomes
 
     async def record(self, connection: Any, row: OutboxRow) -> dict[str, Any]:
         """The non-repudiation record of a row just written (relay ``on_done``)."""

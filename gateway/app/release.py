@@ -11,6 +11,7 @@ from gateway.app.traders import TraderRegistry
 from gateway.config.load import GatewayConfig
 from gateway.store import interchanges as store
 from gateway.store.database import create_pool, translated_errors
+from gateway.store.deferred import Deferred
 
 
 async def release(config: GatewayConfig, reference: str, out: TextIO) -> int:
@@ -24,13 +25,15 @@ async def release(config: GatewayConfig, reference: str, out: TextIO) -> int:
                 canonical = await stored_canonical(connection, message, out)
                 if canonical is None:
                     continue
-                sent_to = await queue_deliveries(
-                    connection, submission_id=message.interchange_id,
+                writes = Deferred()
+                sent_to = queue_deliveries(
+                    writes, submission_id=message.interchange_id,
                     partner_id=message.partner_id, position=message.position,
                     message_id=message.id, canonical=canonical,
                     message_type=message.message_type, release=message.release,
                     agencies=message.agencies, copies=message.copies,
                     trusted=registry.trusted_for(message.partner_id))
+                await writes.flush(connection)
                 await store.set_route(connection, message.id, status="routed",
                                       agencies=message.agencies, copies=message.copies)
                 await store.add_event(connection, message.interchange_id, "released",

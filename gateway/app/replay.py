@@ -30,6 +30,7 @@ from gateway.store import interchanges as store
 from gateway.store import outbox, routing_versions
 from gateway.store import traders as trader_store
 from gateway.store.database import create_pool, translated_errors
+from gateway.store.deferred import Deferred
 
 Connection = Any
 
@@ -123,12 +124,14 @@ async def _apply(connection: Connection, message: store.StoredMessage,
                           routing_version=version)
     sent_to: list[str] = []
     if status == "routed":
-        sent_to = await queue_deliveries(
-            connection, submission_id=message.interchange_id, partner_id=message.partner_id,
+        writes = Deferred()
+        sent_to = queue_deliveries(
+            writes, submission_id=message.interchange_id, partner_id=message.partner_id,
             position=message.position, message_id=message.id, canonical=canonical,
             message_type=message.message_type, release=message.release,
             agencies=decision.agencies, copies=decision.copies, trusted=trusted,
             priority=decision.priority)
+        await writes.flush(connection)
     await store.add_event(connection, message.interchange_id, "replayed", {
         "what": "unroutable message", "routing_version": version, "status": status,
         "to": sent_to, "rules": list(decision.rules),

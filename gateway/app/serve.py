@@ -127,7 +127,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             processor = Processor(pool, config, compiled, routing, wake_processor, wake_relays,
                                   xml)
             amqp = Relay(pool, "amqp", publisher, wake_amqp)
-            writer = MailboxDispatcher(mailboxes.deliver, signer)
+            writer = MailboxDispatcher(mailboxes.deliver_many, signer)
             mailbox = Relay(pool, "mailbox", writer, wake_mailbox, on_done=writer.record)
             desk = AnswerDesk(pool, config, compiled[1], wake_answers)
             overdue = OverdueWatch(pool, config)

@@ -6,10 +6,14 @@ Only a ``Basic.Ack`` is a delivery.  A mandatory publish that no queue takes com
 aio-pika's default would resolve the publish with the returned message, a lost message marked
 sent), and the result is checked too.  The agency's queue is then declared again and the
 publish tried once more.  A ``Basic.Nack`` (a full queue with ``x-overflow: reject-publish``)
-is a failure of that destination."""
+is a failure of that destination.
+
+A batch is published with every confirm in flight at once (``dispatch_many``): the relay waits
+for one round of confirms per batch, not one per row."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -40,8 +44,14 @@ class AmqpPublisher:
         self._connection: Any = None
         self._channel: Any = None
         self._exchange: Any = None
+        #: One connection attempt at a time: a batch's publishes share what it opens.
+        self._connecting = asyncio.Lock()
 
     async def _ensure(self) -> Any:
+        async with self._connecting:
+            return await self._open()
+
+    async def _open(self) -> Any:
         if self._connection is None or self._connection.is_closed:
             await self.close()
             self._connection = await connect(self._url)
@@ -70,13 +80,39 @@ class AmqpPublisher:
         await self._ensure()
 
     async def dispatch(self, row: OutboxRow) -> Failure | None:
-        if len(row.body) > MAX_MESSAGE_BYTES:
-            return Failure(Scope.UNDELIVERABLE, f"{len(row.body)} bytes: larger than the "
-                                                f"broker takes ({MAX_MESSAGE_BYTES})")
-        failure, returned = await self._publish(row)
-        if not returned:
-            return failure
-        assert failure is not None
+        (outcome,) = await self.dispatch_many([row])
+        return outcome
+
+    async def dispatch_many(self, rows: list[OutboxRow]) -> list[Failure | None]:
+        """Publish every row at once and wait for all their confirms; then, in id order, the
+        rows that came back are published again (once their queue is declared again).
+
+        Order holds per destination: AMQP keeps the order of the messages one channel
+        publishes to one queue (0-9-1 section 4.7), and the publishes, started in id order
+        here, take the channel's frame lock in that order (aiormq's ``asyncio.Lock`` is
+        FIFO, and nothing before it suspends).  Rows that came back are published again one
+        at a time, in order, and not after an earlier row of their destination failed in
+        this batch."""
+        exchange, failure = await self._connected()
+        if failure is not None:
+            return [failure] * len(rows)
+        first = await asyncio.gather(*(self._publish(row, exchange) for row in rows))
+        results: list[Failure | None] = []
+        stopped: set[str] = set()  # destinations with a failed row in this batch
+        declared: dict[str, str | None] = {}  # destination -> why its queue is not declared
+        for row, (failure, returned) in zip(rows, first, strict=True):
+            if returned and row.destination not in stopped:
+                assert failure is not None
+                failure = await self._returned(row, failure, declared)
+            if failure is not None:
+                stopped.add(row.destination)
+            results.append(failure)
+        return results
+
+    async def _returned(self, row: OutboxRow, failure: Failure,
+                        declared: dict[str, str | None]) -> Failure | None:
+        """A row no queue took: its agency's queue is declared again (once a batch) and the
+        row published once more."""
         if row.destination not in self._agencies:
             return Failure(Scope.UNDELIVERABLE, f"{failure.error}; {row.destination!r} is not "
                                                 "an agency of this gateway any more")
@@ -84,24 +120,34 @@ class AmqpPublisher:
               key=row.dispatch_key, error=failure.error,
               note="alarm: no queue took it (the agency's queue was deleted?); declaring the "
                    "queue again and publishing again")
-        try:
-            failed = await declare(self._connection, self._topology, (row.destination,))
-        except BusError as exc:
-            failed = {row.destination: str(exc)}
-        if failed:
-            return Failure(Scope.DESTINATION,
-                           f"{failure.error}; declaring its queue: {failed[row.destination]}")
-        failure, _ = await self._publish(row)
-        return failure
+        if row.destination not in declared:
+            try:
+                failed = await declare(self._connection, self._topology, (row.destination,))
+            except BusError as exc:
+                failed = {row.destination: str(exc)}
+            declared[row.destination] = failed.get(row.destination)
+        why = declared[row.destination]
+        if why is not None:
+            return Failure(Scope.DESTINATION, f"{failure.error}; declaring its queue: {why}")
+        exchange, failure_now = await self._connected()
+        if failure_now is None:
+            failure_now, _ = await self._publish(row, exchange)
+        return failure_now
 
-    async def _publish(self, row: OutboxRow) -> tuple[Failure | None, bool]:
-        """(why it failed or None, whether it came back because no queue took it)."""
+    async def _connected(self) -> tuple[Any, Failure | None]:
+        """The exchange to publish on, or why there is none (about every row alike)."""
         try:
-            exchange = await self._ensure()
-        except Exception as exc:  # noqa: BLE001 - never about the row: aiormq also raises a
+            return await self._ensure(), None
+        except Exception as exc:  # noqa: BLE001 - never about a row: aiormq also raises a
             # plain RuntimeError for a connection closing under us
             await self._drop()
-            return Failure(Scope.CHANNEL, f"connecting to RabbitMQ: {exc!r}"), False
+            return None, Failure(Scope.CHANNEL, f"connecting to RabbitMQ: {exc!r}")
+
+    async def _publish(self, row: OutboxRow, exchange: Any) -> tuple[Failure | None, bool]:
+        """(why it failed or None, whether it came back because no queue took it)."""
+        if len(row.body) > MAX_MESSAGE_BYTES:
+            return Failure(Scope.UNDELIVERABLE, f"{len(row.body)} bytes: larger than the "
+                                                f"broker takes ({MAX_MESSAGE_BYTES})"), False
         what = f"publishing {row.dispatch_key} to {row.destination!r}"
         try:
             async with translated_errors(what):

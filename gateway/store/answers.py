@@ -8,6 +8,7 @@ the caller: an answer is taken, its state changed and its rendered answer queued
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +20,14 @@ from gateway.store.storable import storable_document, storable_optional, storabl
 Connection = Any
 
 
-async def await_answer(connection: Connection, message_id: int, agency: str) -> None:
-    """``agency`` is to decide on the message (a delivery with role "deliver" was queued)."""
-    await connection.execute(
-        "INSERT INTO agency_states (message_id, agency) VALUES ($1, $2)"
-        " ON CONFLICT DO NOTHING", message_id, storable_text(agency))
+async def await_answers(connection: Connection, awaited: Sequence[tuple[int, str]]) -> None:
+    """Each (message id, agency): the agency is to decide on the message (a delivery with role
+    "deliver" was queued).  One statement for all."""
+    if awaited:
+        await connection.execute(
+            "INSERT INTO agency_states (message_id, agency)"
+            " SELECT * FROM unnest($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING",
+            [m for m, _ in awaited], [storable_text(a) for _, a in awaited])
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,25 +70,33 @@ MAX_RETRY_DELAY_SECONDS = 300
 
 async def claim_next(pool: Any, *, max_size: int | None = None,
                      busy: Collection[int] = ()) -> PendingInterchange | None:
-    """Take the oldest submission waiting for a decision (at most ``max_size`` bytes, none of
-    ``busy``) and count the attempt in its own committed statement, before any work starts.
+    """``claim_batch`` of one."""
+    claimed = await claim_batch(pool, 1, max_size=max_size, busy=busy)
+    return claimed[0] if claimed else None
+
+
+async def claim_batch(pool: Any, limit: int, *, max_size: int | None = None,
+                      busy: Collection[int] = ()) -> list[PendingInterchange]:
+    """Take the oldest submissions waiting for a decision, at most ``limit`` (each at most
+    ``max_size`` bytes, none of ``busy``), and count an attempt of each in its own committed
+    statement, before any work starts.
 
     Counting first is what keeps a poison submission from blocking the others: one that
     crashes the process, or whose decision can never be written, runs out of attempts and is
     parked instead of being taken first for ever.  The attempt also moves the submission's next
     turn back (2, 4, 8 ... seconds), so a crash loop slows down by itself."""
-    async with translated_errors("claiming a submission"), pool.acquire() as connection:
-        row = await connection.fetchrow(
+    async with translated_errors("claiming submissions"), pool.acquire() as connection:
+        rows = await connection.fetch(
             "UPDATE interchanges SET attempts = attempts + 1,"
             " next_attempt_at = now() + make_interval(secs => least($3::float8,"
             "   power(2, least(attempts + 1, 16))))"
-            " WHERE id = (SELECT id FROM interchanges WHERE status = 'received'"
+            " WHERE id IN (SELECT id FROM interchanges WHERE status = 'received'"
             "   AND next_attempt_at <= now() AND id <> ALL($2::bigint[])"
             "   AND ($1::bigint IS NULL OR octet_length(raw) <= $1)"
-            "   ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+            "   ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)"
             " RETURNING id, partner_id, transport, file_name, raw, sha256, received_at, attempts",
-            max_size, list(busy), float(MAX_RETRY_DELAY_SECONDS))
-    return None if row is None else PendingInterchange(**dict(row))
+            max_size, list(busy), float(MAX_RETRY_DELAY_SECONDS), limit)
+    return sorted((PendingInterchange(**dict(row)) for row in rows), key=lambda p: p.id)
 
 
 async def lock_claimed(connection: Connection, pending: PendingInterchange) -> bool:
@@ -99,10 +107,20 @@ async def lock_claimed(connection: Connection, pending: PendingInterchange) -> b
     hold it for an instant while it looks the row over (and passes on it), and skipping then
     would drop a submission just claimed until its next turn.  The attempt count fences off a
     worker whose turn ran out."""
-    found = await connection.fetchval(
-        "SELECT 1 FROM interchanges WHERE id = $1 AND status = 'received' AND attempts = $2"
-        " FOR UPDATE", pending.id, pending.attempts)
-    return found is not None
+    return pending.id in await lock_claimed_many(connection, [pending])
+
+
+async def lock_claimed_many(connection: Connection,
+                            claimed: Sequence[PendingInterchange]) -> set[int]:
+    """``lock_claimed`` for several at once, in id order (two batches never wait on each
+    other crosswise); the ids still ours to decide."""
+    rows = await connection.fetch(
+        "SELECT i.id FROM interchanges i"
+        " JOIN unnest($1::bigint[], $2::int[]) AS c(id, attempts)"
+        "   ON i.id = c.id AND i.attempts = c.attempts"
+        " WHERE i.status = 'received' ORDER BY i.id FOR UPDATE OF i",
+        [p.id for p in claimed], [p.attempts for p in claimed])
+    return {row["id"] for row in rows}
 
 
 async def content_original(connection: Connection, pending: PendingInterchange) -> int | None:
@@ -249,14 +267,35 @@ async def answered_submission(connection: Connection, partner_id: str,
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    interchange_id: int
+    kind: str
+    detail: dict[str, Any]
+    message_id: int | None = None
+
+
+#: clock_timestamp(), not now(): a relay's batch is one transaction, and each event says when
+#: it happened, not when its transaction began.
+_INSERT_EVENT = ("INSERT INTO events (interchange_id, message_id, kind, detail, at)"
+                 " VALUES ($1, $2, $3, $4::jsonb, clock_timestamp())")
+
+
 async def add_event(connection: Connection, interchange_id: int, kind: str,
                     detail: dict[str, Any], message_id: int | None = None) -> None:
-    await connection.execute(
-        # clock_timestamp(), not now(): a relay's batch is one transaction, and each event
-        # says when it happened, not when its transaction began.
-        "INSERT INTO events (interchange_id, message_id, kind, detail, at)"
-        " VALUES ($1, $2, $3, $4::jsonb, clock_timestamp())",
-        interchange_id, message_id, kind, storable_document(detail))
+    await add_events(connection, [NewEvent(interchange_id, kind, detail, message_id)])
+
+
+async def add_events(connection: Connection, events: Sequence[NewEvent]) -> None:
+    """Several events in one round trip (asyncpg pipelines ``executemany``)."""
+    if len(events) == 1:
+        await connection.execute(_INSERT_EVENT, *_event_args(events[0]))
+    elif events:
+        await connection.executemany(_INSERT_EVENT, [_event_args(e) for e in events])
+
+
+def _event_args(new: NewEvent) -> tuple[Any, ...]:
+    return (new.interchange_id, new.message_id, new.kind, storable_document(new.detail))
 
 
 #: The interchanges a reference names (a submission id, a UNB control reference or a

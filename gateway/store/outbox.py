@@ -131,8 +131,9 @@ async def published(connection: Connection, channel: str, destination: str,
     return None if record is None else _outbox_row(record)
 
 
-async def mark_dispatched(connection: Connection, row_id: int) -> None:
-    await connection.execute("UPDATE outbox SET dispatched_at = now() WHERE id = $1", row_id)
+async def mark_dispatched(connection: Connection, row_ids: Sequence[int]) -> None:
+    await connection.execute("UPDATE outbox SET dispatched_at = now() WHERE id = ANY($1)",
+                             list(row_ids))
 
 
 async def mark_failed(connection: Connection, row_id: int, error: str, delay_seconds: float,

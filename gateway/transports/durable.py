@@ -15,10 +15,12 @@ from pathlib import Path
 
 
 def write_file(target: Path, body: bytes, *, mode: int = 0o644,
-               keep_existing: bool = False) -> bool:
+               keep_existing: bool = False, sync: bool = True) -> bool:
     """``body`` under ``target``, all or nothing.  ``keep_existing``: an existing ``target``
     is kept and False returned (a private key made by another start wins); otherwise it is
-    replaced.  ``target``'s folder must exist (``make_folder``)."""
+    replaced.  ``target``'s folder must exist (``make_folder``).  ``sync=False`` leaves the
+    folder's fsync (what makes the name durable) to the caller, who writes several files
+    and syncs their folder once."""
     folder = target.parent
     hidden = folder / f".{secrets.token_hex(8)}.part"
     descriptor = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
@@ -38,7 +40,8 @@ def write_file(target: Path, body: bytes, *, mode: int = 0o644,
     finally:
         with contextlib.suppress(OSError):  # gone once in place; a full disk keeps no half
             os.unlink(hidden)
-    sync_folder(folder)
+    if sync:
+        sync_folder(folder)
     return True
 
 

@@ -22,7 +22,7 @@ import xmlschema
 from lxml import etree  # type: ignore[import-untyped]
 
 from gateway.pipeline.xml_answer import RES_NS
-from gateway.store.answers import await_answer
+from gateway.store.answers import await_answers
 from gateway.transports.mailbox import SIGNATURE_SUFFIX
 from tests.integration.test_answers_hostile import answering_gateway
 from tests.support.agencies import AgencyUsers
@@ -127,7 +127,7 @@ async def seed_xml_declaration(database: str, agency: str, key: str) -> int:
                 " release, status, canonical, document_ref, agencies) VALUES ($1, 1, '1',"
                 " 'DEC-DMS', '2', 'routed', $2::jsonb, $3, $4) RETURNING id",
                 submission, json.dumps(canonical), DECLARATION, [agency])
-            await await_answer(connection, message, agency)
+            await await_answers(connection, [(message, agency)])
             await connection.execute(
                 "INSERT INTO outbox (interchange_id, message_id, channel, destination,"
                 " dispatch_key, body, properties, dispatched_at) VALUES ($1, $2, 'amqp', $3,"

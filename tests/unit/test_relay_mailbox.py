@@ -8,6 +8,7 @@ import asyncio
 import errno
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,10 +221,10 @@ async def test_a_hanging_write_fails_as_the_channel_without_blocking_the_loop(
     release, calls = threading.Event(), []
     mailboxes = Mailboxes(folder)
 
-    def hanging(partner: str, name: str, body: bytes) -> Path:
-        calls.append(name)
+    def hanging(files: Sequence[tuple[str, str, bytes]]) -> list[Path | TransportError]:
+        calls.extend(name for _, name, _ in files)
         release.wait(30)
-        return mailboxes.deliver(partner, name, body)
+        return mailboxes.deliver_many(files)
 
     ticks = 0
 
