@@ -217,8 +217,11 @@ class As2Dispatcher:
                               "encrypt to (partners.yaml as2.certificates)")
         return max(valid, key=lambda c: c.not_valid_before_utc)
 
-    async def record(self, connection: Any, row: OutboxRow) -> dict[str, Any]:
-        """Relay ``on_done``: the send (and its MDN) in the transaction that marks it sent."""
+    async def record(self, connection: Any, rows: list[OutboxRow]) -> list[dict[str, Any]]:
+        """Relay ``on_done``: each send (and its MDN) in the transaction that marks it sent."""
+        return [await self._record(connection, row) for row in rows]
+
+    async def _record(self, connection: Any, row: OutboxRow) -> dict[str, Any]:
         if row.properties.get("kind") == "mdn":
             return {"kind": "mdn", "url": row.properties.get("url"),
                     "message_id": row.properties.get("message_id")}

@@ -76,9 +76,9 @@ class BatchDispatcher(Dispatcher, Protocol):
 #: Writes files into partners' outboxes (transports.mailbox.Mailboxes.deliver_many).
 DeliverMany = Callable[[Sequence[tuple[str, str, bytes]]], list[Path | TransportError]]
 
-#: What else is recorded, in the transaction that marks a row dispatched, and told in its
-#: "done" event (the mailbox relay's non-repudiation record).
-OnDone = Callable[[Any, OutboxRow], Awaitable[dict[str, Any]]]
+#: What else is recorded, in the transaction that marks rows dispatched, and told in each
+#: one's "done" event (the mailbox relay's non-repudiation records): one dict per row.
+OnDone = Callable[[Any, list[OutboxRow]], Awaitable[list[dict[str, Any]]]]
 
 
 class Relay:
@@ -184,8 +184,9 @@ class Relay:
         self._channel_failures, self._paused_until = 0, 0.0
         await outbox.mark_dispatched(connection, [row.id for row in rows])
         events: list[store.NewEvent] = []
-        for row in rows:
-            extra = {} if self._on_done is None else await self._on_done(connection, row)
+        extras = [{}] * len(rows) if self._on_done is None else \
+            await self._on_done(connection, rows)
+        for row, extra in zip(rows, extras, strict=True):
             events.append(store.NewEvent(
                 row.interchange_id, self._dispatcher.done_event,
                 {"channel": self._channel, "destination": row.destination,
@@ -364,15 +365,15 @@ class MailboxDispatcher:
                 outcomes[index] = Failure(mailbox_scope(failed), str(failed))
         return outcomes
 
-    async def record(self, connection: Any, row: OutboxRow) -> dict[str, Any]:
-        """The non-repudiation record of a row just written (relay ``on_done``)."""
-        signature = self._signed.pop(row.id)
-        await answers.record_signed(
-            connection, interchange_id=row.interchange_id, message_id=row.message_id,
-            outbox_id=row.id, record=outbox.SignedRecord.of(
+    async def record(self, connection: Any, rows: list[OutboxRow]) -> list[dict[str, Any]]:
+        """The non-repudiation records of rows just written (relay ``on_done``)."""
+        signed = [(row, self._signed.pop(row.id)) for row in rows]
+        await answers.record_signed_many(connection, [
+            (row.interchange_id, row.message_id, row.id, outbox.SignedRecord.of(
                 row.properties.get("kind", ""), file_name(row), signature))
-        return {"file_name": file_name(row), "answer_sha256": signature.content_digest,
-                "signature_sha256": signature.signature_digest}
+            for row, signature in signed])
+        return [{"file_name": file_name(row), "answer_sha256": signature.content_digest,
+                 "signature_sha256": signature.signature_digest} for row, signature in signed]
 
 
 def file_name(row: OutboxRow) -> str:

@@ -212,10 +212,19 @@ async def mark_overdue(connection: Connection, deadlines: dict[str, float]) -> l
 async def record_signed(connection: Connection, *, interchange_id: int, message_id: int | None,
                         outbox_id: int, record: SignedRecord) -> None:
     """The non-repudiation record of one answer sent (interchanges.sha256 is the other half)."""
-    await connection.execute(
-        "INSERT INTO signed_answers (interchange_id, message_id, outbox_id, kind, file_name,"
-        " answer_sha256, signature_sha256, certificate_sha256, signed_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        interchange_id, message_id, outbox_id, storable_text(record.kind),
-        storable_text(record.file_name), record.answer_sha256, record.signature_sha256,
-        record.certificate_sha256, record.signed_at)
+    await record_signed_many(connection, [(interchange_id, message_id, outbox_id, record)])
+
+
+async def record_signed_many(connection: Connection,
+                             sent: Sequence[tuple[int, int | None, int, SignedRecord]]) -> None:
+    """``record_signed`` of each (submission, message, outbox row, record), in one round trip
+    (asyncpg pipelines ``executemany``)."""
+    if sent:
+        await connection.executemany(
+            "INSERT INTO signed_answers (interchange_id, message_id, outbox_id, kind,"
+            " file_name, answer_sha256, signature_sha256, certificate_sha256, signed_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            [(interchange_id, message_id, outbox_id, storable_text(record.kind),
+              storable_text(record.file_name), record.answer_sha256, record.signature_sha256,
+              record.certificate_sha256, record.signed_at)
+             for interchange_id, message_id, outbox_id, record in sent])

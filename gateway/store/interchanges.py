@@ -44,23 +44,31 @@ class PendingInterchange:
 AlsoRecord = Callable[[Connection, int], Awaitable[None]]
 
 
+#: A submission and its "received" event, in one statement.
+_RECORD = ("WITH added AS (INSERT INTO interchanges (partner_id, transport, file_name, raw,"
+           " sha256) VALUES ($1, $2, $3, $4, $5) RETURNING id),"
+           " received AS (INSERT INTO events (interchange_id, kind, detail, at)"
+           "   SELECT id, 'received', $6::jsonb, clock_timestamp() FROM added)"
+           " SELECT id FROM added")
+
+
 async def record_submission(pool: Any, partner_id: str, transport: str, file_name: str,
                             raw: bytes, *, also: AlsoRecord | None = None) -> int:
     """Commit the raw bytes (DESIGN rule 1: before the transport acknowledges), and whatever
     ``also`` records with them (AS2: the Message-ID and its MDN).  Returns the submission
     id."""
     digest = hashlib.sha256(raw).digest()
-    async with translated_errors("recording a submission"), pool.acquire() as connection, \
-            connection.transaction():
-        interchange_id: int = await connection.fetchval(
-            "INSERT INTO interchanges (partner_id, transport, file_name, raw, sha256)"
-            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            partner_id, transport, storable_text(file_name), raw, digest)
-        await add_event(connection, interchange_id, "received",
-                        {"transport": transport, "file_name": file_name, "bytes": len(raw),
-                         "sha256": digest.hex()})
-        if also is not None:
-            await also(connection, interchange_id)
+    received = {"transport": transport, "file_name": file_name, "bytes": len(raw),
+                "sha256": digest.hex()}
+    arguments = (partner_id, transport, storable_text(file_name), raw, digest,
+                 storable_document(received))
+    async with translated_errors("recording a submission"), pool.acquire() as connection:
+        if also is None:  # one statement: atomic on its own, one round trip
+            interchange_id: int = await connection.fetchval(_RECORD, *arguments)
+        else:
+            async with connection.transaction():
+                interchange_id = await connection.fetchval(_RECORD, *arguments)
+                await also(connection, interchange_id)
     return interchange_id
 
 

@@ -127,7 +127,7 @@ async def test_a_bug_while_writing_an_outcome_is_reported(pool: Any,
     with no alarm.  It must at least be logged as an error naming the row."""
     await add_rows(pool, [("van-a", "a1")])
 
-    async def broken(connection: Any, row: OutboxRow) -> dict[str, Any]:
+    async def broken(connection: Any, rows: list[OutboxRow]) -> list[dict[str, Any]]:
         raise KeyError("no such MIC")
 
     relay = LeasingRelay(pool, "as2", Held(), asyncio.Event(), on_done=broken,
