@@ -226,3 +226,16 @@ async def fill(queue: str) -> list[str]:
     finally:
         await connection.close()
     raise AssertionError(f"{queue} never refused a publish")
+
+
+async def test_a_batch_published_at_once_reaches_each_queue_in_order(bus: Bus) -> None:
+    """Every confirm of a batch is in flight together; each agency still receives its rows in
+    id order, and each once."""
+    keys = {agency: [f"{agency[0]}{n:03d}" for n in range(150)] for agency in AGENCIES}
+    for n in range(150):
+        for agency in AGENCIES:
+            await bus.add(agency, keys[agency][n])
+    while await bus.relay.dispatch_batch():
+        pass
+    for agency in AGENCIES:
+        assert await bus.drain(agency) == keys[agency]

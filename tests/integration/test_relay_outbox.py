@@ -257,3 +257,36 @@ def rows_read(node: dict[str, Any]) -> int:
     own = (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * node.get(
         "Actual Loops", 1)
     return int(own) + sum(rows_read(child) for child in node.get("Plans", []))
+
+
+class AllAtOnce(Scripted):
+    """A dispatcher that sends a batch at once (as the AMQP publisher does): every row is
+    tried, whatever befell the rows before it; ``script`` as in Scripted."""
+
+    async def dispatch_many(self, rows: list[OutboxRow]) -> list[Failure | None]:
+        return [await self.dispatch(row) for row in rows]
+
+
+async def test_a_row_sent_with_the_batch_behind_a_failed_one_is_recorded_sent(
+        pool: Any) -> None:
+    """Sent at once, c2 reached its queue although c1 before it failed: c2 is marked sent (a
+    retry would deliver it twice), c1 is retried alone; a row whose channel had failed waits
+    without an attempt counted."""
+    ids = await rows(pool, [("customs", "c1"), ("customs", "c2"), ("port", "p1"),
+                            ("port", "p2"), ("quarantine", "q1")])
+    down = Failure(Scope.CHANNEL, "connection reset")
+    dispatcher = AllAtOnce({"c1": [Failure(Scope.DESTINATION, "queue full")],
+                            "p2": [down], "q1": [down]})
+    relay = Relay(pool, "amqp", dispatcher, asyncio.Event())
+    assert await relay.dispatch_batch() == 5
+    assert sent_keys(dispatcher, ids) == ["c2", "p1"]
+    assert (await state(pool, "c2"))["dispatched_at"] is not None
+    c1 = await state(pool, "c1")
+    assert c1["dispatched_at"] is None and c1["attempts"] == 1 and c1["row_failures"] == 0
+    p2, q1 = await state(pool, "p2"), await state(pool, "q1")
+    assert p2["attempts"] == 1 and "connection reset" in p2["last_error"]  # the channel
+    assert q1["attempts"] == 0 and q1["last_error"] == "not tried: connection reset"
+    await make_due(pool)
+    relay._paused_until = 0.0  # the channel's pause is over
+    await relay.dispatch_batch()
+    assert sent_keys(dispatcher, ids) == ["c2", "p1", "c1", "p2", "q1"]  # once each

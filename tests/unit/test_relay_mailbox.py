@@ -5,6 +5,7 @@ classified and never holding up the event loop."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import os
 import threading
@@ -252,3 +253,38 @@ async def test_a_hanging_write_fails_as_the_channel_without_blocking_the_loop(
         await asyncio.sleep(0.01)
     assert sorted(os.listdir(folder / "van-a" / "outbox")) == [
         "x.7.contrl.edi", "x.7.contrl.edi.p7s", "y.7.contrl.edi", "y.7.contrl.edi.p7s"]
+
+
+def test_a_batch_syncs_each_outbox_folder_once_after_its_files(
+        folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mailboxes = Mailboxes(folder)
+    mailboxes.prepare(("van-a", "van-b"))
+    log = SyncLog(monkeypatch)
+    written = mailboxes.deliver_many([(p, f"x.{n}.contrl.edi", b"answer")
+                                      for n in range(5) for p in ("van-a", "van-b")])
+    assert all(isinstance(w, Path) for w in written)
+    for partner in ("van-a", "van-b"):
+        outbox = str(folder / partner / "outbox")
+        synced = [i for i, call in enumerate(log.calls) if call == ("fsync", outbox)]
+        replaced = [i for i, (op, path) in enumerate(log.calls)
+                    if op == "replace" and path.startswith(outbox + "/")]
+        assert len(synced) == 1 and len(replaced) == 5 and max(replaced) < synced[0]
+
+
+async def test_a_batch_with_one_unwritable_mailbox_writes_the_others_signed(
+        folder: Path) -> None:
+    """van-b's outbox is a file: its answer fails for its destination alone, and neither its
+    signature nor its answer appears; van-a's answers are written with their signatures."""
+    mailboxes = Mailboxes(folder)
+    mailboxes.prepare(("van-a",))
+    (folder / "van-b").mkdir()
+    (folder / "van-b" / "outbox").write_text("a file where the folder should be")
+    batch = [dataclasses.replace(row(f"x.{n}.contrl.edi", submission=n), id=n,
+                                 destination="van-b" if n == 1 else "van-a")
+             for n in range(3)]
+    dispatcher = MailboxDispatcher(mailboxes.deliver_many, signer_for_tests())
+    outcomes = await dispatcher.dispatch_many(batch)
+    assert outcomes[0] is None and outcomes[2] is None
+    assert outcomes[1] is not None and outcomes[1].scope is Scope.DESTINATION
+    assert sorted(os.listdir(folder / "van-a" / "outbox")) == [
+        "x.0.contrl.edi", "x.0.contrl.edi.p7s", "x.2.contrl.edi", "x.2.contrl.edi.p7s"]
