@@ -39,14 +39,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import functools
-import io
 import math
-import multiprocessing
 import os
-import pstats
 import re
-import shutil
 import statistics
 import sys
 import tempfile
@@ -71,36 +66,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aiohttp
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 import gateway.app.as2_inbound as as2_inbound
 import gateway.security.as2 as as2_read
 import gateway.security.as2_write as as2_write
+from bench import rig
+from bench.rig import gateway_key, peer, percentile
 from gateway.security.as2 import Keys, read_as2, read_mdn
-from gateway.security.as2_write import HttpMessage, build_mdn, build_message
+from gateway.security.as2_write import HttpMessage, build_mdn
 from gateway.security.envelope import decrypt_enveloped
-from gateway.security.pki import Issued, issue_signing_certificate
 from gateway.security.signing import SigningKey
 from gateway.security.verify import verify_pinned
 from gateway.wire.as2.mic import Mic
 from gateway.wire.as2.mime import parse_entity, split_multipart
-
-# The tests' harness: a gateway of its own (database, exchanges, files).
-from tests.support import harness
 from tests.support.edifact import cusdec_message, interchange
-
-
-@functools.cache
-def peer() -> Issued:
-    """van-a's AS2 key and certificate, issued by the tests' demo CA (as
-    tests/support/as2_peer.py does; made on first use: the clients' process, which imports
-    this file, needs none)."""
-    folder = harness.demo_pki()
-    ca = Issued(x509.load_pem_x509_certificate((folder / "ca.crt").read_bytes()),
-                serialization.load_pem_private_key(  # type: ignore[arg-type]
-                    (folder / "ca.key").read_bytes(), None))
-    return issue_signing_certificate(ca, "VANA", kind="rsa-2048")
-
 
 GOODS_CODES = ("0303.55", "8471.30", "6109.10", "0901.21")
 TARGET_BYTES = 3 * 1024
@@ -125,22 +104,11 @@ def payload(number: int) -> bytes:
 
 
 def message(number: int, run: str) -> tuple[HttpMessage, Mic]:
-    return build_message(
-        payload(number), filename=f"bench-{number}.edi", content_type="application/EDIFACT",
-        as2_from="VANA", as2_to="SWGATEWAY", message_id=f"<bench-{run}-{number}@VANA>",
-        subject="bench", signer=SigningKey(peer().certificate, peer().private_key),
-        digest="sha256", recipients=(gateway_key().certificate,), encryption="aes256-cbc")
+    return rig.as2_message(payload(number), f"bench-{number}.edi",
+                           f"<bench-{run}-{number}@VANA>")
 
 
-# --- the gateway's keys, and the bare crypto ----------------------------------------------
-
-
-@functools.cache
-def gateway_key() -> SigningKey:
-    folder = harness.demo_pki()
-    private = serialization.load_pem_private_key((folder / "gateway.key").read_bytes(), None)
-    certificate = x509.load_pem_x509_certificate((folder / "gateway.crt").read_bytes())
-    return SigningKey(certificate, private)  # type: ignore[arg-type]
+# --- the bare crypto ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -299,10 +267,7 @@ class Outcome:
 
 def clients(pipe: Pipe) -> None:
     """The child process: receive a Plan, say when the warm-up is over, send the Outcome."""
-    plan: Plan = pipe.recv()
-    outcome = asyncio.run(post_all(plan, lambda: pipe.send("measuring")))
-    outcome.cpu = time.process_time()
-    pipe.send(outcome)
+    rig.child_main(pipe, lambda plan, pipe: post_all(plan, lambda: pipe.send("measuring")))
 
 
 async def post_all(plan: Plan, measuring: Callable[[], None]) -> Outcome:
@@ -349,49 +314,22 @@ async def post_all(plan: Plan, measuring: Callable[[], None]) -> Outcome:
 # --- the run ------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.floor(share * len(ordered)))]
-
-
 async def end_to_end(plan: Plan, spent: Spent,
                      profile: cProfile.Profile | None) -> tuple[Outcome, float, float, float]:
     """The clients' outcome, the gateway process's CPU seconds and wall seconds over the
     measured window, and the machine's busy share over it."""
-    loop = asyncio.get_running_loop()
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    child = context.Process(target=clients, args=(theirs,), daemon=True)
-    child.start()
-    try:
-        ours.send(plan)
-        await loop.run_in_executor(None, ours.recv)  # "measuring"
-        cpu, wall, ticks = time.process_time(), time.perf_counter(), machine_ticks()
+    window = rig.Window(profile)
+    async with rig.ChildProcess(clients) as child:
+        child.send(plan)
+        await child.expect("measuring")
+        window.start()
         spent.counting = True
-        if profile is not None:
-            profile.enable()
-        outcome: Outcome = await loop.run_in_executor(None, ours.recv)
-        if profile is not None:
-            profile.disable()
+        finished: rig.Finished = await child.recv()
         spent.counting = False
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        busy, total = (now - then for now, then in zip(machine_ticks(), ticks, strict=True))
-    finally:
-        child.join(timeout=30)
-        if child.is_alive():
-            child.kill()
-    return outcome, cpu, wall, busy / total if total else math.nan
-
-
-def machine_ticks() -> tuple[int, int]:
-    """Busy and total CPU ticks of the whole machine, all cores (/proc/stat; zeros where
-    there is none): PostgreSQL, RabbitMQ and the clients share the cores with the gateway."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return 0, 0
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return sum(fields) - idle, sum(fields)
+        window.stop()
+    outcome: Outcome = finished.outcome
+    outcome.cpu = finished.cpu
+    return outcome, window.cpu, window.wall, window.machine
 
 
 def check_samples(outcome: Outcome, mics: list[Mic], messages: list[HttpMessage],
@@ -434,10 +372,7 @@ async def run(args: argparse.Namespace) -> None:
     profile = cProfile.Profile() if args.profile else None
     with tempfile.TemporaryDirectory(prefix="gw-bench-as2-") as folder:
         root = Path(folder)
-        options = {"settings": {"as2": '{"id": "SWGATEWAY", "port": 0}'},
-                   "partner_as2": {"van-a": {"id": "VANA", "certificates": ["vana-as2.crt"]}}}
-        (root / "vana-as2.crt").write_bytes(peer().certificate_pem)
-        async for gateway in harness.gateway_fixture(root, **options):
+        async with rig.scratch_gateway(root, **rig.as2_options(root)) as gateway:
             assert gateway.running is not None and gateway.running.as2_port is not None
             url = f"http://127.0.0.1:{gateway.running.as2_port}/as2"
             plan = Plan(url, messages[:count], args.concurrency, args.warmup, args.seconds)
@@ -453,8 +388,7 @@ async def run(args: argparse.Namespace) -> None:
             await defer_decisions(gateway, False)
     for _ in range(args.rounds // 2):
         bare_rates(bare, args, single, threaded, unwrap)
-    # demo_pki's folder is made per process (tests.support.harness): this one's goes
-    shutil.rmtree(harness.demo_pki().parent, ignore_errors=True)
+    rig.forget_pki()  # demo_pki's folder is made per process (tests.support.harness)
     checked = check_samples(outcome, mics, messages, key.certificate)
     print("== the whole gateway: every message taken, decided, routed and answered ==")
     report(args, len(first.body), outcome, (cpu, wall, machine), spent, (single, threaded, unwrap),
@@ -464,13 +398,11 @@ async def run(args: argparse.Namespace) -> None:
     report(args, len(first.body), transport[0], transport[1:], transport_spent,
            (single, threaded, unwrap), checked)
     if profile is not None:
-        text = io.StringIO()
-        pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(25)
         if args.profile_out is not None:
             profile.dump_stats(args.profile_out)
         print("\ncProfile of the event loop's thread over the AS2 transport's window, by own "
               "time:")
-        print(text.getvalue())
+        print(rig.profile_text(profile, 25))
 
 
 async def defer_decisions(gateway: Any, defer: bool) -> None:
