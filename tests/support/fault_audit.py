@@ -1,0 +1,693 @@
+"""The fault audit at load (issue 13, deliverable 3): a steady SFTP load on a real ``gateway
+serve`` process, one fault in the middle, then a reconciliation from outside.
+
+The gateway runs as a subprocess, so SIGKILL is the real thing.  It reaches PostgreSQL and
+RabbitMQ through loopback proxies (tests/support/proxy.py) that a fault cuts and restores.  The
+load is open-loop: upload ``i`` is due at ``i / rate`` seconds whatever happened before it, so a
+stall shows as a backlog, not as a slower offer.  Each agency queue is read by a consumer of
+ours that records every delivery and acks it; the customs one reaches the broker through a
+proxy of its own, so it can be killed abruptly while holding unacknowledged deliveries.
+
+Afterwards only what a partner and an agency can see is counted (DESIGN rules 1-3): the
+deliveries our consumers took and the answers in each partner's outbox folder.  The routes are
+read from the routing.yaml the gateway runs with.  An upload whose close returned must reach
+each agency its route names under exactly one message_id, no other agency, and have exactly
+one answer; an upload may fail at the client only while a fault lasts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import asyncssh
+import yaml
+
+from tests.support.edifact import cusdec
+from tests.support.harness import (
+    AMQP_URL,
+    DEMO_AGENCIES,
+    Files,
+    create_database,
+    database_url,
+    delete_topology,
+    drop_database,
+    write_files,
+)
+from tests.support.proxy import TcpProxy
+
+FAULTS = ("amqp_cut", "sigkill", "db_cut", "consumer_killed")
+GATEWAY_BIN = Path(sys.executable).with_name("gateway")
+#: Two commodity codes and so two routes: chapter 03 (fish) goes to quarantine as well.
+COMMODITIES = ("0303.55", "8471.30")
+#: The consumer that ``consumer_killed`` kills; every declaration reaches it.
+KILLED_AGENCY = "customs"
+PREFETCH = 100
+UPLOAD_TIMEOUT = 30.0
+START_TIMEOUT = 60.0
+_ANSWER = re.compile(r"(?P<upload>.+)\.(?P<submission>[0-9]+)\.contrl\.edi")
+_UCI = re.compile(rb"UCI\+(?P<ref>[^+']*)\+[^+']*\+[^+']*\+(?P<action>[0-9])")
+
+
+@dataclass
+class Upload:
+    """One upload as the client saw it; times are seconds since the load started."""
+
+    name: str
+    partner: str
+    reference: str
+    agencies: frozenset[str]
+    due: float
+    started: float | None = None
+    ended: float | None = None
+    error: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.ended is not None and self.error is None
+
+
+@dataclass
+class Delivery:
+    """One delivery our consumer took off an agency queue (``acked``: not by the consumer
+    killed while it held it)."""
+
+    agency: str
+    message_id: str
+    reference: str
+    body_reference: str
+    redelivered: bool
+    at: float
+    acked: bool
+
+
+@dataclass
+class Window:
+    """When a fault lasted: from the cut or kill to the link or process being back."""
+
+    start: float
+    end: float
+
+
+@dataclass
+class AuditRow:
+    fault: str
+    rate: float
+    seconds: float
+    offered: int
+    #: Uploads started and not yet closed when the fault began.
+    in_flight: int
+    accepted: int
+    failed_in_fault: int
+    failed_outside_fault: int
+    #: Distinct uploads each agency received (and acked).
+    delivered: dict[str, int]
+    #: Receipts of one message_id beyond its first (broker redeliveries: allowed).
+    extra_copies: int
+    lost: int
+    doubled: int
+    unanswered: int
+    misrouted: int
+    #: Deliveries naming no upload of this run, or whose body and header disagree.
+    strange: int
+    #: Uploads that failed at the client but were routed all the same (the close reply lost).
+    failed_but_routed: int
+    #: Deliveries the killed consumer held unacknowledged when it died (consumer_killed).
+    held_at_kill: int
+    window: Window
+    recover_s: float | None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.lost or self.doubled or self.unanswered or self.failed_outside_fault
+                    or self.misrouted or self.strange)
+
+
+# --- Routes, from routing.yaml -----------------------------------------------------------
+
+
+def expected_routes(routing: Path, commodities: tuple[str, ...] = COMMODITIES
+                    ) -> dict[str, frozenset[str]]:
+    """The agencies (deliver and copy_to) a one-item CUSDEC with each commodity code reaches,
+    from the rules naming ``kind: CustomsDeclaration``.  Only ``kind`` and ``hs_chapters`` are
+    understood: a rule for declarations with any other condition stops the audit rather than
+    letting it guess."""
+    table = yaml.safe_load(routing.read_text())
+    lists: dict[str, list[str]] = table.get("lists") or {}
+    routes: dict[str, set[str]] = {code: set() for code in commodities}
+    for rule in table["rules"]:
+        match = rule.get("match") or {}
+        if match.get("kind") != "CustomsDeclaration":
+            continue
+        unknown = set(match) - {"kind", "hs_chapters"}
+        if unknown:
+            raise ValueError(f"{routing}: rule {rule.get('name')}: the audit cannot evaluate "
+                             f"{sorted(unknown)}")
+        chapters = match.get("hs_chapters")
+        for code in commodities:
+            if chapters is None or _in_chapters(code[:2], chapters, lists):
+                routes[code] |= set(rule.get("deliver") or ()) | set(rule.get("copy_to") or ())
+    return {code: frozenset(agencies) for code, agencies in routes.items()}
+
+
+def _in_chapters(chapter: str, condition: Any, lists: dict[str, list[str]]) -> bool:
+    if isinstance(condition, str) and condition.startswith("@"):
+        condition = lists[condition[1:]]
+    for item in [condition] if isinstance(condition, str) else condition:
+        low, _, high = str(item).partition("-")
+        if low <= chapter <= (high or low):
+            return True
+    return False
+
+
+# --- The gateway process -----------------------------------------------------------------
+
+
+class GatewayProcess:
+    """``gateway --config FILE serve`` as a child process, its output appended to a log."""
+
+    def __init__(self, config: Path, log: Path, port: int) -> None:
+        self.config, self.log, self.port = config, log, port
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        with self.log.open("ab") as out:
+            self.process = await asyncio.create_subprocess_exec(
+                str(GATEWAY_BIN), "--config", str(self.config), "serve",
+                stdout=out, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL,
+                env=env)
+        await self._listening()
+
+    async def _listening(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.returncode is not None:
+                raise AssertionError(f"the gateway exited ({self.process.returncode}); "
+                                     f"see {self.log}")
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the gateway did not listen within {START_TIMEOUT} s; "
+                             f"see {self.log}")
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+
+    async def stop(self) -> None:
+        """SIGTERM (a graceful drain), SIGKILL when it takes too long."""
+        if self.process is None or self.process.returncode is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.process.wait(), 30)
+        except TimeoutError:
+            await self.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# --- Agency consumers --------------------------------------------------------------------
+
+
+class AgencyConsumer:
+    """One agency's queue, consumed with manual acks: each delivery is recorded, then acked.
+    ``hold`` stops acking (the deliveries stay unacknowledged in our hands)."""
+
+    def __init__(self, agency: str, queue: str, url: str, record: Callable[[Delivery], None],
+                 clock: Callable[[], float]) -> None:
+        self.agency, self.queue, self.url = agency, queue, url
+        self._record, self._clock = record, clock
+        self.connection: Any = None
+        self.holding = False
+        self.held = 0
+
+    async def start(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                self.connection = await aio_pika.connect(self.url)
+                channel = await self.connection.channel()
+                await channel.set_qos(prefetch_count=PREFETCH)
+                queue = await channel.get_queue(self.queue, ensure=True)
+                await queue.consume(self._take, no_ack=False)
+                return
+            except Exception:  # the gateway declares the queue: not yet, or a flaky link
+                if self.connection is not None:
+                    with contextlib.suppress(Exception):
+                        await self.connection.close()
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+    async def _take(self, message: Any) -> None:
+        headers = message.headers or {}
+        try:
+            body_reference = json.loads(message.body)["source"]["interchange_reference"]
+        except (ValueError, KeyError, TypeError):
+            body_reference = "?"
+        self._record(Delivery(
+            self.agency, str(message.message_id), str(headers.get("interchange_ref")),
+            str(body_reference), bool(message.redelivered), self._clock(),
+            acked=not self.holding))
+        if self.holding:
+            self.held += 1
+            return
+        await message.ack()
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                await self.connection.close()
+
+
+# --- The load ----------------------------------------------------------------------------
+
+
+class Session:
+    """One SSH connection with one SFTP session, shared by a few uploaders; the first of them
+    to see it broken reconnects it (the others wait on the lock)."""
+
+    def __init__(self, port: int, partner: str, key: Path) -> None:
+        self.port, self.partner, self.key = port, partner, key
+        self.connection: asyncssh.SSHClientConnection | None = None
+        self.sftp: asyncssh.SFTPClient | None = None
+        self.generation = 0
+        self._lock = asyncio.Lock()
+
+    async def client(self, until: float) -> tuple[int, asyncssh.SFTPClient]:
+        async with self._lock:
+            while self.sftp is None:
+                try:
+                    self.connection = await asyncssh.connect(
+                        "127.0.0.1", self.port, username=self.partner,
+                        client_keys=[str(self.key)], known_hosts=None, agent_path=None,
+                        preferred_auth="publickey")
+                    self.sftp = await self.connection.start_sftp_client()
+                    self.generation += 1
+                except (OSError, asyncssh.Error):
+                    self.close()
+                    if time.monotonic() > until:
+                        raise
+                    await asyncio.sleep(0.1)
+            return self.generation, self.sftp
+
+    def broken(self, generation: int) -> None:
+        if generation == self.generation:
+            self.close()
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.abort()
+        self.connection = self.sftp = None
+
+
+class Load:
+    """``rate`` uploads a second for ``seconds``, due on a fixed schedule, spread over both
+    partners' sessions."""
+
+    def __init__(self, files: Files, port: int, routes: dict[str, frozenset[str]],
+                 rate: float, seconds: float, connections: int, per_connection: int) -> None:
+        tag = uuid.uuid4().hex[:5].upper()
+        partners = sorted(files.partners.values(), key=lambda p: p.partner_id)
+        codes = sorted(routes)
+        self.uploads = [
+            Upload(f"fa-{tag}-{i:06d}.edi", partners[i % len(partners)].partner_id,
+                   f"{tag}{i:07d}", routes[codes[(i // 2) % len(codes)]], i / rate)
+            for i in range(round(rate * seconds))]
+        self._codes = {u.name: codes[(i // 2) % len(codes)] for i, u in enumerate(self.uploads)}
+        self._senders = {p.partner_id: p.sender_id for p in partners}
+        self._queues: dict[str, asyncio.Queue[Upload | None]] = {
+            p.partner_id: asyncio.Queue() for p in partners}
+        self._sessions = [Session(port, p.partner_id, p.key_path)
+                          for p in partners for _ in range(connections)]
+        self._per_connection = per_connection
+        self.t0 = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    async def run(self) -> None:
+        self.t0 = time.monotonic()
+        async with asyncio.TaskGroup() as group:
+            for session in self._sessions:
+                for _ in range(self._per_connection):
+                    group.create_task(self._uploader(session))
+            await self._schedule()
+        for session in self._sessions:
+            session.close()
+
+    async def _schedule(self) -> None:
+        for upload in self.uploads:
+            delay = upload.due - self.now()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._queues[upload.partner].put_nowait(upload)
+        for session in self._sessions:
+            for _ in range(self._per_connection):
+                self._queues[session.partner].put_nowait(None)
+
+    async def _uploader(self, session: Session) -> None:
+        queue = self._queues[session.partner]
+        while (upload := await queue.get()) is not None:
+            await self._upload(session, upload)
+
+    async def _upload(self, session: Session, upload: Upload) -> None:
+        data = cusdec((self._codes[upload.name],), sender=self._senders[upload.partner],
+                      control_reference=upload.reference)
+        generation, closing = -1, False
+        try:
+            # No ``async with`` on the file: after a timeout its exit would wait for a close
+            # reply that may never come.  A broken session is aborted instead, which fails
+            # whatever is still waiting on it.
+            async with asyncio.timeout(UPLOAD_TIMEOUT):
+                generation, sftp = await session.client(time.monotonic() + UPLOAD_TIMEOUT)
+                upload.started = self.now()
+                handle = await sftp.open(f"inbox/{upload.name}", "wb")
+                await handle.write(data)
+                closing = True
+                await handle.close()
+        except asyncssh.SFTPFailure as exc:
+            upload.error = f"refused: {exc.reason}"
+            if not closing:  # the file may still be open on the server
+                session.broken(generation)
+        except (OSError, asyncssh.Error, TimeoutError) as exc:
+            upload.error = f"{type(exc).__name__}: {exc}"
+            session.broken(generation)
+        finally:
+            upload.started = upload.started if upload.started is not None else self.now()
+            upload.ended = self.now()
+
+
+# --- One audit run -----------------------------------------------------------------------
+
+
+@dataclass
+class Rig:
+    """What one run holds: config, proxies, the gateway process, the consumers."""
+
+    files: Files
+    gateway: GatewayProcess
+    database_proxy: TcpProxy
+    broker_proxy: TcpProxy
+    consumer_proxy: TcpProxy
+    consumers: dict[str, AgencyConsumer] = field(default_factory=dict)
+    deliveries: list[Delivery] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
+
+    def consumer(self, agency: str, url: str) -> AgencyConsumer:
+        return AgencyConsumer(agency, self.files.queue_prefix + agency, url,
+                              self.deliveries.append, lambda: self.clock())
+
+
+async def _rig(root: Path) -> Rig:
+    database = await create_database()
+    database_proxy = await TcpProxy("127.0.0.1", 5432).start()
+    broker_proxy = await TcpProxy("127.0.0.1", 5672).start()
+    consumer_proxy = await TcpProxy("127.0.0.1", 5672).start()
+    port = free_port()
+    files = write_files(
+        root, database, port=port,
+        database_url_override=database_url(database).replace(
+            ":5432/", f":{database_proxy.port}/"),
+        amqp_url=AMQP_URL.replace(":5672/", f":{broker_proxy.port}/"))
+    gateway = GatewayProcess(files.config_path, root / "gateway.log", port)
+    return Rig(files, gateway, database_proxy, broker_proxy, consumer_proxy)
+
+
+async def _start_consumers(rig: Rig) -> None:
+    for agency in DEMO_AGENCIES:
+        url = AMQP_URL
+        if agency == KILLED_AGENCY:
+            url = AMQP_URL.replace(":5672/", f":{rig.consumer_proxy.port}/")
+        rig.consumers[agency] = rig.consumer(agency, url)
+        await rig.consumers[agency].start()
+
+
+async def _inject(fault: str, rig: Rig, load: Load, hold: float) -> tuple[Window, int]:
+    """The fault, from its start to the link, process or consumer being back; and for
+    ``consumer_killed`` how many deliveries the killed consumer held."""
+    start = load.now()
+    held = 0
+    if fault in ("amqp_cut", "db_cut"):
+        proxy = rig.broker_proxy if fault == "amqp_cut" else rig.database_proxy
+        await proxy.cut()
+        await asyncio.sleep(hold)
+        await proxy.restore()
+    elif fault == "sigkill":
+        await rig.gateway.kill()
+        await rig.gateway.start()
+    elif fault == "consumer_killed":
+        victim = rig.consumers[KILLED_AGENCY]
+        victim.holding = True  # it stops acking: deliveries pile up unacked, up to PREFETCH
+        await asyncio.sleep(hold)
+        held = victim.held
+        await rig.consumer_proxy.cut()  # its TCP link broken, as a crashed process leaves it
+        successor = rig.consumer(KILLED_AGENCY, AMQP_URL)
+        await successor.start()
+        rig.consumers[KILLED_AGENCY] = successor
+        await victim.close()
+    else:
+        raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
+    return Window(start, load.now()), held
+
+
+async def _run_load(fault: str, rig: Rig, load: Load, fault_at: float,
+                    hold: float) -> tuple[Window, int, int]:
+    """The load with the fault at ``fault_at``: the window, uploads in flight at its start and
+    deliveries held by a killed consumer."""
+    running = asyncio.create_task(load.run())
+    await asyncio.sleep(0)  # load.t0 is set
+    await asyncio.sleep(max(0.0, fault_at - load.now()))
+    in_flight = sum(1 for u in load.uploads if u.started is not None and u.ended is None)
+    window, held = await _inject(fault, rig, load, hold)
+    await running
+    return window, in_flight, held
+
+
+def _answers(files: Files) -> dict[str, list[bytes]]:
+    """Every CONTRL in the partners' outboxes, by the upload it answers."""
+    found: dict[str, list[bytes]] = defaultdict(list)
+    for partner in files.partners:
+        outbox = files.mailbox(partner) / "outbox"
+        for path in outbox.iterdir() if outbox.is_dir() else ():
+            if match := _ANSWER.fullmatch(path.name):
+                found[match["upload"]].append(path.read_bytes())
+    return found
+
+
+def _complete(rig: Rig, load: Load) -> bool:
+    seen = {(d.agency, d.reference) for d in rig.deliveries if d.acked}
+    answers = _answers(rig.files)
+    return all(u.name in answers and all((a, u.reference) in seen for a in u.agencies)
+               for u in load.uploads if u.accepted)
+
+
+async def _quiesce(rig: Rig, load: Load, stall: float, settle: float) -> None:
+    """Until every accepted upload is answered and delivered, then ``settle`` more seconds to
+    catch extras; or until nothing new came for ``stall`` seconds (something is missing)."""
+    last, last_change = (-1, -1), time.monotonic()
+    while time.monotonic() - last_change < stall:
+        progress = (len(rig.deliveries), sum(len(a) for a in _answers(rig.files).values()))
+        if progress != last:
+            last, last_change = progress, time.monotonic()
+        if _complete(rig, load):
+            await asyncio.sleep(settle)
+            return
+        await asyncio.sleep(0.25)
+
+
+async def audit(fault: str, rate: float = 40.0, seconds: float = 8.0, *,
+                fault_at: float | None = None, hold: float = 3.0, grace: float = 2.0,
+                connections: int = 4, per_connection: int = 4, stall: float = 20.0,
+                settle: float = 1.0, root: Path | None = None) -> AuditRow:
+    """One run: ``rate`` uploads a second for ``seconds``, ``fault`` at ``fault_at`` (by
+    default 40% into the load) lasting ``hold`` seconds (a SIGKILL lasts until the restarted
+    gateway listens), then the reconciliation.  ``grace``: after the fault, how long uploads
+    may still fail (connections being remade).  ``connections`` per partner (two partners),
+    each with ``per_connection`` uploads at once.  ``root``: a folder for the config and the
+    gateway's log (``gateway.log``), kept; by default a temporary one, removed."""
+    if fault not in FAULTS:
+        raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
+    scratch = root or Path(tempfile.mkdtemp(prefix="fault-audit-"))
+    rig = await _rig(scratch)
+    try:
+        routes = expected_routes(rig.files.root / "routing.yaml")
+        load = Load(rig.files, rig.gateway.port, routes, rate, seconds, connections,
+                    per_connection)
+        rig.clock = load.now
+        await rig.gateway.start()
+        await _start_consumers(rig)
+        window, in_flight, held = await _run_load(
+            fault, rig, load, seconds * 0.4 if fault_at is None else fault_at, hold)
+        await _quiesce(rig, load, stall, settle)
+        return reconcile(fault, rate, seconds, load.uploads, rig.deliveries,
+                         _answers(rig.files), window, grace, in_flight, held)
+    finally:
+        await _teardown(rig)
+        if root is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+async def _teardown(rig: Rig) -> None:
+    await rig.gateway.stop()
+    for consumer in rig.consumers.values():
+        await consumer.close()
+    for proxy in (rig.database_proxy, rig.broker_proxy, rig.consumer_proxy):
+        await proxy.close()
+    await delete_topology(rig.files, DEMO_AGENCIES)
+    await drop_database(rig.files.database)
+
+
+# --- Reconciliation ----------------------------------------------------------------------
+
+
+def reconcile(fault: str, rate: float, seconds: float, uploads: list[Upload],
+              deliveries: list[Delivery], answers: dict[str, list[bytes]], window: Window,
+              grace: float, in_flight: int, held: int) -> AuditRow:
+    """The row, from what the client, the agencies and the partners' outboxes saw."""
+    by_reference = {u.reference: u for u in uploads}
+    ids: dict[tuple[str, str], set[str]] = defaultdict(set)  # (agency, reference) -> ids
+    copies = Counter((d.agency, d.message_id) for d in deliveries)
+    strange = 0
+    for d in deliveries:
+        if d.reference not in by_reference or d.body_reference != d.reference:
+            strange += 1
+        elif d.acked:
+            ids[(d.agency, d.reference)].add(d.message_id)
+    problems: list[str] = []
+    lost = doubled = unanswered = misrouted = failed_in = failed_out = failed_routed = 0
+    for u in uploads:
+        reached = {a for a in DEMO_AGENCIES if (a, u.reference) in ids}
+        answered = answers.get(u.name, [])
+        if len(answered) > 1 or any(len(ids[(a, u.reference)]) > 1 for a in reached):
+            doubled += 1
+            problems.append(f"doubled: {u.name} ({u.reference}): {len(answered)} answers, "
+                            f"ids {sorted(i for a in reached for i in ids[(a, u.reference)])}")
+        if reached - u.agencies:
+            misrouted += 1
+            problems.append(f"misrouted: {u.name} reached {sorted(reached - u.agencies)}")
+        if u.accepted:
+            if u.agencies - reached:
+                lost += 1
+                problems.append(f"lost: {u.name} ({u.reference}) closed OK at {u.ended:.2f}s, "
+                                f"never reached {sorted(u.agencies - reached)}")
+            if not answered:
+                unanswered += 1
+                problems.append(f"unanswered: {u.name} closed OK at {u.ended:.2f}s")
+            for body in answered:
+                problems += _answer_problems(u, body)
+            continue
+        failed_routed += bool(reached)
+        assert u.ended is not None
+        if window.start <= u.ended <= window.end + grace:
+            failed_in += 1
+        else:
+            failed_out += 1
+            problems.append(f"failed outside the fault ({window.start:.2f}-{window.end:.2f}s):"
+                            f" {u.name} at {u.ended:.2f}s: {u.error}")
+    delivered = {a: sum(1 for agency, _ in ids if agency == a) for a in DEMO_AGENCIES}
+    return AuditRow(
+        fault=fault, rate=rate, seconds=seconds, offered=len(uploads), in_flight=in_flight,
+        accepted=sum(u.accepted for u in uploads), failed_in_fault=failed_in,
+        failed_outside_fault=failed_out, delivered={a: n for a, n in delivered.items() if n},
+        extra_copies=sum(n - 1 for n in copies.values()), lost=lost, doubled=doubled,
+        unanswered=unanswered, misrouted=misrouted, strange=strange,
+        failed_but_routed=failed_routed, held_at_kill=held, window=window,
+        recover_s=recovery(uploads, deliveries, window), problems=problems)
+
+
+def _answer_problems(upload: Upload, body: bytes) -> list[str]:
+    """An accepted upload's answer must acknowledge its interchange (ISO 9735-6 UCI, action 7:
+    acknowledged)."""
+    match = _UCI.search(body)
+    if match is None or match["ref"].decode() != upload.reference or match["action"] != b"7":
+        return [f"answer to {upload.name} does not acknowledge {upload.reference}: "
+                f"{body[:200]!r}"]
+    return []
+
+
+def recovery(uploads: list[Upload], deliveries: list[Delivery], window: Window,
+             agency: str = KILLED_AGENCY) -> float | None:
+    """Seconds from the fault's end until the gateway keeps up with the offer again: every
+    accepted upload due by then has reached ``agency`` (every declaration goes there), and
+    from then on each one reaches it about as soon after it was due as before the fault
+    (within 3 times the p95 before it, at least 1 s).  Counted from when an upload was due,
+    not when its close returned, so uploads that waited at the client for the gateway count
+    too.  None when that never happened while the load lasted."""
+    first: dict[str, float] = {}
+    for d in sorted(deliveries, key=lambda d: d.at):
+        if d.agency == agency and d.acked:
+            first.setdefault(d.reference, d.at)
+    accepted = [u for u in uploads if u.accepted and agency in u.agencies]
+    if not accepted or any(u.reference not in first for u in accepted):
+        return None
+    late = {u.reference: first[u.reference] - u.due for u in accepted}
+    before = sorted(late[u.reference] for u in accepted if u.due < window.start)
+    limit = max(1.0, 3 * before[int(len(before) * 0.95)] if before else 1.0)
+    drained = max((first[u.reference] for u in accepted if u.due <= window.end),
+                  default=window.end)
+    slow = [u.due for u in accepted if u.due > window.end and late[u.reference] > limit]
+    if slow and max(slow) >= accepted[-1].due:
+        return None  # still behind at the end of the load
+    return max(drained, max(slow, default=window.end)) - window.end
+
+
+# --- The table ---------------------------------------------------------------------------
+
+
+COLUMNS = ("fault", "rate/s", "in flight", "accepted", "failed in/out", "delivered per agency",
+           "extra copies", "lost", "doubled", "unanswered", "recover s")
+
+
+def format_table(rows: list[AuditRow]) -> str:
+    """A Markdown table, one row per run, and the first problems of each run under it."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        delivered = ", ".join(f"{a} {n}" for a, n in r.delivered.items())
+        in_flight = f"{r.in_flight}" + (f" (+{r.held_at_kill} unacked)" if r.held_at_kill
+                                        else "")
+        recover = "never" if r.recover_s is None else f"{r.recover_s:.1f}"
+        cells = (r.fault, f"{r.rate:g}", in_flight, f"{r.accepted}/{r.offered}",
+                 f"{r.failed_in_fault}/{r.failed_outside_fault}", delivered,
+                 str(r.extra_copies), str(r.lost), str(r.doubled), str(r.unanswered), recover)
+        lines.append("| " + " | ".join(cells) + " |")
+    for r in rows:
+        extras = [f"misrouted {r.misrouted}"] * bool(r.misrouted) + [
+            f"strange deliveries {r.strange}"] * bool(r.strange) + [
+            f"failed at the client but routed {r.failed_but_routed}"] * bool(
+            r.failed_but_routed)
+        if extras or r.problems:
+            lines.append(f"\n{r.fault} (fault {r.window.start:.2f}-{r.window.end:.2f}s): "
+                         + "; ".join(extras))
+            lines += [f"  {p}" for p in r.problems[:10]]
+            if len(r.problems) > 10:
+                lines.append(f"  ... and {len(r.problems) - 10} more")
+    return "\n".join(lines)
