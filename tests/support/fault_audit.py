@@ -639,7 +639,7 @@ def recovery(uploads: list[Upload], deliveries: list[Delivery], window: Window,
     """Seconds from the fault's end until the gateway keeps up with the offer again: every
     accepted upload due by then has reached ``agency`` (every declaration goes there), and
     from then on each one reaches it about as soon after it was due as before the fault
-    (within 3 times the p95 before it, at least 1 s).  Counted from when an upload was due,
+    (within 3 times the median before it, at least 1 s).  Counted from when an upload was due,
     not when its close returned, so uploads that waited at the client for the gateway count
     too.  None when that never happened while the load lasted."""
     first: dict[str, float] = {}
@@ -651,7 +651,8 @@ def recovery(uploads: list[Upload], deliveries: list[Delivery], window: Window,
         return None
     late = {u.reference: first[u.reference] - u.due for u in accepted}
     before = sorted(late[u.reference] for u in accepted if u.due < window.start)
-    limit = max(1.0, 3 * before[int(len(before) * 0.95)] if before else 1.0)
+    # The median: the last ones due before the fault may be held up by it too.
+    limit = max(1.0, 3 * before[len(before) // 2] if before else 1.0)
     drained = max((first[u.reference] for u in accepted if u.due <= window.end),
                   default=window.end)
     slow = [u.due for u in accepted if u.due > window.end and late[u.reference] > limit]

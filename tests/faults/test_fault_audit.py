@@ -1,0 +1,35 @@
+"""Issue 13, deliverable 3: nothing lost, nothing doubled and every upload answered while the
+broker link, the database link, the gateway process or an agency consumer fails under a steady
+load (DESIGN rules 1-4).  The engine is tests/support/fault_audit.py; bench/faults.py runs the
+same audit at higher rates and prints the table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.fault_audit import FAULTS, AuditRow, audit, format_table
+
+pytestmark = pytest.mark.integration
+
+#: Modest enough for a shared 2-core machine: ~320 uploads, the fault from 3.2 s for 3 s.
+RATE, SECONDS = 40.0, 8.0
+
+
+def _verdict(row: AuditRow, root: Path) -> str:
+    return f"\n{format_table([row])}\n(the gateway's log: {root / 'gateway.log'})"
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_nothing_lost_doubled_or_unanswered_through_the_fault(
+        fault: str, tmp_path: Path) -> None:
+    row = await audit(fault, RATE, SECONDS, root=tmp_path)
+    verdict = _verdict(row, tmp_path)
+    assert row.accepted > RATE * SECONDS / 2, verdict  # the load ran, mostly accepted
+    assert row.lost == 0, verdict
+    assert row.doubled == 0, verdict
+    assert row.unanswered == 0, verdict
+    assert row.failed_outside_fault == 0, verdict
+    assert row.misrouted == 0 and row.strange == 0, verdict
+    assert row.recover_s is not None, verdict  # it caught up before the load ended
