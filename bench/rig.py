@@ -88,7 +88,8 @@ def child_main(pipe: Pipe, work: Callable[[Any, Pipe], Coroutine[Any, Any, Any]]
 class ChildProcess:
     """A spawned process running ``target(pipe)`` (a module-level function, so it can be
     found again in the child), talked to over a pipe without blocking the event loop.  Used
-    as ``async with``: leaving waits for it a moment, then kills it."""
+    as ``async with``: leaving waits for it a moment, then kills it (at once when leaving
+    on an exception)."""
 
     def __init__(self, target: Callable[[Pipe], None]) -> None:
         context = multiprocessing.get_context("spawn")
@@ -99,7 +100,9 @@ class ChildProcess:
         self._process.start()
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is not None:  # an error or Ctrl-C here: the child's answer is not awaited
+            self._process.kill()
         await asyncio.get_running_loop().run_in_executor(None, self._process.join, 30)
         if self._process.is_alive():
             self._process.kill()
