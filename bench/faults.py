@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
+# Run as a script, this file's folder comes first on sys.path, and bench/xml.py would shadow
+# the standard library's xml (which xmlschema imports): the checkout takes its place.
+sys.path.pop(0)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.fault_audit import FAULTS, AuditRow, audit, format_table
@@ -63,6 +67,8 @@ def main() -> int:
                         help="uploads at once on one connection")
     parser.add_argument("--keep", type=Path, help="keep configs and gateway logs here")
     args = parser.parse_args()
+    # The consumer killed on purpose makes aiormq log its broken link with a traceback.
+    logging.getLogger("aiormq.connection").setLevel(logging.ERROR)
     rows = asyncio.run(run(args.faults, args.rate, args.seconds, hold=args.hold,
                            connections=args.connections, per_connection=args.per_connection,
                            keep=args.keep))
