@@ -10,7 +10,8 @@ temporary folder, all removed afterwards (on Ctrl-C too).  The load comes from a
 own (one process, ``--clients`` asyncio sessions), except in ``intake`` mode:
 
 - ``sftp``: ``--clients`` SFTP sessions (asyncssh) logged in as van-a, each uploading one
-  interchange per file (open inbox/<name>, write, close) one after the other;
+  interchange per file (open inbox/<name>, write, close) one after the other (the scratch
+  gateway lets one partner have that many connections and sessions: by default it has 8);
 - ``as2``: ``--clients`` aiohttp clients POSTing van-a's messages signed (SHA-256) and encrypted
   (AES-256-CBC), asking for a synchronous signed MDN (built before anything is timed);
 - ``intake``: ``--clients`` tasks in the gateway's own event loop calling its
@@ -710,6 +711,13 @@ def report_sweep(args: argparse.Namespace, points: list[Point]) -> None:
 # --- the run --------------------------------------------------------------------------------
 
 
+def sftp_limits(clients: int) -> dict[str, object]:
+    """The scratch gateway's SFTP limits, raised so that one partner's ``clients`` sessions
+    are all let in (the defaults: 8 connections and 8 sessions per partner)."""
+    return {"max_connections_per_partner": max(8, clients),
+            "max_sessions_per_partner": max(8, clients)}
+
+
 def grid(args: argparse.Namespace) -> Iterator[tuple[int, int]]:
     if args.sweep:
         yield from itertools.product(SWEEP_KB, SWEEP_MESSAGES)
@@ -731,7 +739,7 @@ async def run(args: argparse.Namespace) -> None:
                 vars(serve_module)["Intake"] = CapturedIntake
                 try:
                     gateway = await stack.enter_async_context(
-                        rig.scratch_gateway(root, **options))
+                        rig.scratch_gateway(root, sftp=sftp_limits(args.clients), **options))
                 finally:
                     vars(serve_module)["Intake"] = Intake
                 print(f"scratch gateway: database {gateway.files.database}, exchange "

@@ -25,12 +25,12 @@ import multiprocessing
 import pstats
 import shutil
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -45,17 +45,32 @@ from tests.support import harness
 
 
 @asynccontextmanager
-async def scratch_gateway(root: Path, **options: Any) -> AsyncIterator[harness.Gateway]:
-    """A started gateway whose files live in ``root`` (``options``: harness.write_files'
-    keyword arguments).  Leaving stops it and drops its database, exchanges and queues, also
-    when the body raised or was cancelled (Ctrl-C cancels asyncio.run's main task)."""
-    fixture = cast(AsyncGenerator[harness.Gateway, None],  # typed there as an iterator
-                   harness.gateway_fixture(root, **options))
-    gateway = await anext(fixture)
+async def scratch_gateway(root: Path, sftp: dict[str, object] | None = None,
+                          **options: Any) -> AsyncIterator[harness.Gateway]:
+    """A started gateway whose files live in ``root`` (``sftp``: more keys for its ``sftp:``
+    section; ``options``: harness.write_files' keyword arguments).  Leaving stops it and
+    drops its database, exchanges and queues, also when the body raised or was cancelled
+    (Ctrl-C cancels asyncio.run's main task) and when it failed to start.  (The harness's
+    gateway_fixture, made for pytest, with those two additions.)"""
+    database = await harness.create_database()
+    files: harness.Files | None = None
     try:
-        yield gateway
+        files = harness.write_files(root, database, **options)
+        if sftp:
+            text = files.config_path.read_text()
+            extra = "".join(f"  {key}: {value}\n" for key, value in sftp.items())
+            files.config_path.write_text(
+                text.replace("  mailboxes: mailboxes\n", f"  mailboxes: mailboxes\n{extra}", 1))
+        gateway = await harness.start_gateway(files)
+        try:
+            yield gateway
+        finally:
+            if gateway.task is not None and not gateway.task.done():
+                await gateway.stop()
     finally:
-        await fixture.aclose()  # the fixture's own finally: stop, delete topology, drop
+        if files is not None:
+            await harness.delete_topology(files, harness.DEMO_AGENCIES)
+        await harness.drop_database(database)
 
 
 def forget_pki() -> None:
