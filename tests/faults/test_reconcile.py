@@ -13,6 +13,8 @@ from tests.support.fault_audit import (
     format_table,
     reconcile,
 )
+from tests.support.fault_reconcile import AGENCIES
+from tests.support.harness import DEMO_AGENCIES
 
 FISH, MACHINES = frozenset({"customs", "quarantine"}), frozenset({"customs"})
 CONTRL = b"UNH+1+CONTRL:D:3:UN'UCI+{ref}+VANA:ZZZ+SWGATEWAY:ZZZ+7'UNT+3+1'"
@@ -114,6 +116,12 @@ def test_the_backlog_not_yet_delivered_when_the_load_ends_means_no_recovery() ->
     row = reconcile("sigkill", 2, 10, uploads, deliveries, _answered(*uploads), WINDOW, 1.0,
                     0, 0)
     assert row.recover_s is None
+    assert row.drained_s == 24.0  # due by 6.0 s, delivered at 30.0 s
+    assert "not in load (backlog drained 24.0)" in format_table([row])
+
+
+def test_the_audit_knows_the_agencies_the_harness_configures() -> None:
+    assert AGENCIES == DEMO_AGENCIES
 
 
 def test_the_routes_come_from_the_shipped_routing_table() -> None:
