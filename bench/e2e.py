@@ -76,6 +76,7 @@ import logging
 import math
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -119,6 +120,10 @@ PG_CONNECTIONS = 8
 PG_BATCH = 100
 SWEEP_KB = (1, 10, 100)
 SWEEP_MESSAGES = (1, 10, 100)
+#: A sweep point uploads at most this many messages and bytes (the gateway routes far slower
+#: than it accepts: unbounded, 100-message interchanges left hours of backlog).
+SWEEP_BUDGET_MESSAGES = 2_000
+SWEEP_BUDGET_BYTES = 20_000_000
 #: An AS2 message for this many per second of the run is built when no --rate is given.
 AS2_GUESS_PER_SECOND = 250
 
@@ -186,6 +191,9 @@ class Plan:
     key_path: str = ""
     url: str = ""
     as2: tuple[HttpMessage, ...] = ()
+    #: At most this many uploads (--sweep: a budget per point, so that a point's backlog
+    #: drains in bounded time and never spills into the next); None: no limit.
+    limit: int | None = None
 
 
 @dataclass
@@ -200,7 +208,8 @@ class Load:
     #: Uploads scheduled in the window that never started.
     unstarted: int = 0
     window: tuple[float, float] = (0.0, 0.0)
-    ran_out: bool = False
+    #: When the first upload started (wall clock).
+    began: float = 0.0
 
 
 @dataclass
@@ -223,6 +232,7 @@ async def drive(plan: Plan, sessions: list[Send], measuring: Callable[[], None])
     start = time.perf_counter()
     window, end = start + plan.warmup, start + plan.warmup + plan.seconds
     offset = time.time() - start  # perf_counter -> wall clock
+    load.began = start + offset
     told = False
 
     def tell() -> None:
@@ -234,6 +244,8 @@ async def drive(plan: Plan, sessions: list[Send], measuring: Callable[[], None])
 
     async def session(send: Send) -> None:
         for k in numbers:
+            if plan.limit is not None and k >= plan.limit:
+                return
             due = start + k / plan.rate if plan.rate else time.perf_counter()
             if due >= end:
                 return
@@ -260,7 +272,11 @@ async def drive(plan: Plan, sessions: list[Send], measuring: Callable[[], None])
 
     ticking = asyncio.create_task(timer())
     await asyncio.gather(*(session(s) for s in sessions))
-    await ticking
+    if not ticking.done():  # the budget ran out before the window began
+        ticking.cancel()
+        tell()
+    if time.perf_counter() < end:  # ... or before it ended: the window ends here
+        load.window = (min(load.window[0], time.time()), time.time())
     if plan.rate:
         scheduled = math.ceil(plan.seconds * plan.rate)
         started = sum(1 for _, began, _, _ in load.uploads if began >= load.window[0])
@@ -501,6 +517,8 @@ class Point:
     wall: float
     machine: float
     drained: bool
+    #: When the drain ended (wall clock).
+    drained_at: float
     #: This process's CPU seconds from the load's start until drained: all the work on every
     #: interchange of the point, backlog included (the window's CPU per routed interchange
     #: says little when a backlog routes far fewer in the window than were accepted).
@@ -511,6 +529,14 @@ class Point:
         """CPU seconds per accepted interchange, from the load's start until drained."""
         ok = sum(1 for *_, good in self.load.uploads if good)
         return self.total_cpu / ok if ok and self.drained else math.nan
+
+    @property
+    def sustained(self) -> float:
+        """Accepted interchanges per second from the first upload until all were routed and
+        answered (NaN: not drained)."""
+        ok = sum(1 for *_, good in self.load.uploads if good)
+        spent = self.drained_at - self.load.began
+        return ok / spent if self.drained and spent > 0 else math.nan
 
     @property
     def seconds(self) -> float:
@@ -540,7 +566,9 @@ async def measure(gateway: harness.Gateway, args: argparse.Namespace, kb: int, m
     plan = Plan(args.mode, args.clients, args.warmup, args.seconds, args.rate, template, first,
                 harness.AMQP_URL, gateway.files.exchange,
                 f"{gateway.files.queue_prefix}e2e-tap-{uuid.uuid4().hex[:6]}",
-                port=gateway.port, key_path=str(gateway.files.partners["van-a"].key_path))
+                port=gateway.port, key_path=str(gateway.files.partners["van-a"].key_path),
+                limit=max(1, min(SWEEP_BUDGET_MESSAGES // messages, SWEEP_BUDGET_BYTES // size))
+                if args.sweep else None)
     if args.mode == "as2":
         plan = build_as2(plan, gateway)
     print(f"{args.mode}: {messages} message(s), {size:,} bytes per interchange, "
@@ -558,6 +586,7 @@ async def measure(gateway: harness.Gateway, args: argparse.Namespace, kb: int, m
             load = await child.recv()
         window.stop()
         drained = await drain(gateway, args.drain)
+        drained_at = time.time()
         total_cpu = time.process_time() - began
         child.send("stop")
         finished: rig.Finished = await child.recv()
@@ -566,7 +595,7 @@ async def measure(gateway: harness.Gateway, args: argparse.Namespace, kb: int, m
         "SELECT status, count(*) AS n FROM interchanges WHERE file_name LIKE 'e2e-%'"
         " AND control_ref >= $1 GROUP BY status", control_reference(first))}
     return Point(kb, messages, size, load, finished.outcome, answers, statuses, window.cpu,
-                 window.wall, window.machine, drained, total_cpu)
+                 window.wall, window.machine, drained, drained_at, total_cpu)
 
 
 def build_as2(plan: Plan, gateway: harness.Gateway) -> Plan:
@@ -682,7 +711,7 @@ def report(args: argparse.Namespace, point: Point, ceilings: Ceilings) -> None:
           f"({point.cpu / point.wall:.0%} of one core), {per:.2f} ms per routed interchange; "
           f"the machine's {os.cpu_count()} cores {point.machine:.0%} busy")
     print(f"  from the load's start until drained: {point.cost * 1000:.2f} ms gateway CPU per "
-          "accepted interchange")
+          f"accepted interchange; {point.sustained:.1f} interchanges/s routed and answered")
 
 
 def report_ceilings(ceilings: Ceilings, settings: dict[str, str]) -> None:
@@ -692,18 +721,21 @@ def report_ceilings(ceilings: Ceilings, settings: dict[str, str]) -> None:
 
 
 def report_sweep(args: argparse.Namespace, points: list[Point]) -> None:
-    print(f"\n== sweep ({args.mode}, {args.clients} clients, {args.seconds:g} s each): how the "
-          "cost grows ==")
-    print(f"  {'KB':>4} {'msgs':>5} {'bytes':>9} {'accepted/s':>11} {'routed/s':>9} "
-          f"{'KB/s':>9} {'CPU ms/ich':>11} {'CPU ms/KB':>10} {'x size':>7} {'x cost':>7}")
+    print(f"\n== sweep ({args.mode}, {args.clients} clients, at most {args.seconds:g} s and "
+          f"{SWEEP_BUDGET_MESSAGES:,} messages or {SWEEP_BUDGET_BYTES // 10**6} MB per point): "
+          "how the cost grows ==")
+    print(f"  {'KB':>4} {'msgs':>5} {'bytes':>9} {'uploads':>8} {'accepted/s':>11} "
+          f"{'routed/s':>9} {'KB/s':>9} {'CPU ms/ich':>11} {'CPU ms/KB':>10} {'x size':>7} "
+          f"{'x cost':>7}")
     base = points[0]
     for p in points:
-        routed = p.per_second(p.routed)
-        print(f"  {p.kb:4} {p.messages:5} {p.size:9,} {p.per_second(len(p.accepted)):11.1f} "
+        routed = p.sustained
+        print(f"  {p.kb:4} {p.messages:5} {p.size:9,} {len(p.load.uploads):8,} "
+              f"{p.per_second(len(p.accepted)):11.1f} "
               f"{routed:9.1f} {routed * p.size / 1024:9.1f} {p.cost * 1000:11.2f} "
               f"{p.cost * 1000 / (p.size / 1024):10.3f} {p.size / base.size:7.1f} "
               f"{p.cost / base.cost:7.1f}")
-    print("  (CPU = the gateway process's from the load's start until drained, per accepted "
+    print("  (routed/s and CPU: from the load's start until drained, per accepted "
           "interchange (NaN: not drained); x size / x cost: against the first row; target: "
           "cost grows no faster than size)")
 
@@ -726,6 +758,10 @@ def grid(args: argparse.Namespace) -> Iterator[tuple[int, int]]:
 
 
 async def run(args: argparse.Namespace) -> None:
+    # SIGTERM (timeout, kill) ends the run like Ctrl-C: cancelled, so everything is removed
+    main = asyncio.current_task()
+    assert main is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     profile = cProfile.Profile() if args.profile else None
     ceilings = Ceilings()
     points: list[Point] = []
@@ -793,7 +829,7 @@ def main() -> None:
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.sweep else 3.0)
     try:
         asyncio.run(run(args))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted: the scratch database, exchanges, queues and files are removed",
               file=sys.stderr)
         raise SystemExit(130) from None
