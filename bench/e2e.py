@@ -276,7 +276,8 @@ async def drive(plan: Plan, sessions: list[Send], measuring: Callable[[], None])
         ticking.cancel()
         tell()
     if time.perf_counter() < end:  # ... or before it ended: the window ends here
-        load.window = (min(load.window[0], time.time()), time.time())
+        now = time.time()
+        load.window = (min(load.window[0], now), now)  # empty (rates NaN) if none in it
     if plan.rate:
         scheduled = math.ceil(plan.seconds * plan.rate)
         started = sum(1 for _, began, _, _ in load.uploads if began >= load.window[0])
