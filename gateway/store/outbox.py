@@ -98,20 +98,37 @@ async def claim_pending(connection: Connection, channel: str, limit: int) -> lis
     An earlier row in backoff keeps its destination's later rows out of the claim, so they
     never fill it and starve the other destinations.  An earlier row another relay has locked
     (skipped by SKIP LOCKED) is still pending in this statement's snapshot, so the later rows
-    are left to that relay's turn: order holds across relays and processes."""
+    are left to that relay's turn: order holds across relays and processes.
+
+    Its cost does not grow with the backlog: the destinations in backoff come from the rows in
+    backoff alone (a range of outbox_pending, next_attempt_at > now(); parked_at is tested
+    outside, behind OFFSET 0, so that a planner without statistics cannot pick outbox_waiting
+    and filter the whole backlog instead), and each claimed destination's
+    first waiting row not claimed here is one walk along outbox_waiting per destination, not
+    per row (the CTEs are MATERIALIZED so that the planner cannot inline them per row: with
+    per-row anti-joins a backlog of 5,000 rows made one claim take 0.4 to 0.8 s)."""
     rows = await connection.fetch(
-        f"WITH claimed AS ("
+        f"WITH blocked AS MATERIALIZED ("
+        f"  SELECT destination, min(id) AS first_id FROM ("
+        f"    SELECT destination, id, parked_at FROM outbox WHERE channel = $1"
+        f"    AND dispatched_at IS NULL AND next_attempt_at > now() OFFSET 0) backoff"
+        f"  WHERE parked_at IS NULL GROUP BY destination),"
+        f" claimed AS ("
         f"  SELECT {_COLUMNS} FROM outbox o"
         f"  WHERE channel = $1 AND {_PENDING} AND next_attempt_at <= now()"
-        f"  AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.channel = o.channel"
-        f"      AND w.destination = o.destination AND w.id < o.id AND w.{_PENDING}"
-        f"      AND w.next_attempt_at > now())"
-        f"  ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)"
-        f" SELECT * FROM claimed c"
-        f" WHERE NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = c.channel"
-        f"     AND e.destination = c.destination AND e.id < c.id AND e.{_PENDING}"
-        f"     AND e.id NOT IN (SELECT id FROM claimed))"
-        f" ORDER BY id", channel, limit)
+        f"  AND NOT EXISTS (SELECT 1 FROM blocked b"
+        f"      WHERE b.destination = o.destination AND b.first_id < o.id)"
+        f"  ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED),"
+        f" gaps AS MATERIALIZED ("
+        f"  SELECT d.destination, (SELECT e.id FROM outbox e WHERE e.channel = $1"
+        f"      AND e.destination = d.destination"
+        f"      AND e.dispatched_at IS NULL AND e.parked_at IS NULL"
+        f"      AND e.id <> ALL (d.ids) ORDER BY e.id LIMIT 1) AS gap"
+        f"  FROM (SELECT destination, array_agg(id) AS ids FROM claimed"
+        f"        GROUP BY destination) d)"
+        f" SELECT c.* FROM claimed c JOIN gaps g USING (destination)"
+        f" WHERE g.gap IS NULL OR c.id < g.gap"
+        f" ORDER BY c.id", channel, limit)
     return [_outbox_row(r) for r in rows]
 
 
