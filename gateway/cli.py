@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the SFTP listener, processor and relays")
+    serve.add_argument("--workers", type=_positive, default=1, metavar="N",
+                       help="processes deciding and relaying, this one included (default 1): "
+                       "N - 1 worker processes share the work through the database, to use "
+                       "more than one core")
+    serve.add_argument("--worker", type=_positive, help=argparse.SUPPRESS)  # one of those
     serve.set_defaults(command=_serve)
 
     validate = sub.add_parser("validate", help="check a file offline; print the verdict, "
@@ -223,12 +228,25 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.app.serve import serve
 
     config = _config(args)
-    logs.configure(config.settings.log_level)
+    logs.configure(config.settings.log_level,
+                   process=None if args.worker is None else f"worker-{args.worker}")
     # uvloop (libuv, by asyncpg's authors): the same asyncio API with a loop whose own cost
     # per callback and per socket write is a fraction of the standard one's; the gateway
     # spends most of its loop's time on exactly those (bench/e2e.py).
-    uvloop.run(serve(config))
+    if args.worker is not None:
+        from gateway.app.serve import serve_worker
+
+        uvloop.run(serve_worker(config, args.worker))
+    else:
+        uvloop.run(serve(config, workers=args.workers))
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from gateway.app.deliveries import original_route_of, queue_deliveries
 from gateway.app.memory import without_cyclic_gc
-from gateway.app.routing_reload import LiveRouting, TableInForce
+from gateway.app.routing_reload import RoutingInForce, TableInForce
 from gateway.app.traders import AeoRegistry, TraderRegistry
 from gateway.app.workers import poll_forever
 from gateway.catalog.catalog import Catalog
@@ -61,7 +61,7 @@ class Wakeable(Protocol):
 
 class Processor:
     def __init__(self, pool: Any, config: GatewayConfig, compiled: tuple[Catalog, Mappings],
-                 routing: LiveRouting, wake: asyncio.Event, wake_relays: Wakeable,
+                 routing: RoutingInForce, wake: asyncio.Event, wake_relays: Wakeable,
                  xml: XmlCatalog | None = None) -> None:
         self._pool = pool
         self._xml = xml if xml is not None else XmlCatalog()

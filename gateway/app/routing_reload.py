@@ -45,7 +45,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from gateway.config.files import Identity, Snapshot, identity, read_snapshot
 from gateway.config.load import GatewayConfig, parse_routing
@@ -71,6 +71,13 @@ class TableInForce:
 
 
 NewAgencies = Callable[[tuple[str, ...]], Awaitable[None]]
+
+
+class RoutingInForce(Protocol):
+    """What the processor reads the table from: LiveRouting in the main process,
+    routing_follow.FollowedRouting in a worker process."""
+
+    current: TableInForce | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +205,7 @@ class LiveRouting:
     async def _judge(self, look: Look, reason: str) -> bool:
         source = f"{self._path} ({reason})"
         try:
-            agencies = await self._run(_agency_codes, look.agencies)
+            agencies = await self._run(agency_codes, look.agencies)
         except Exception as exc:  # noqa: BLE001 - any failure refuses the file (module doc)
             self._judged_now(look)
             event(log, "agencies_refused", level=logging.ERROR, reason=reason, error=str(exc),
@@ -320,7 +327,7 @@ async def _woken(hangup: asyncio.Event, interval: float) -> bool:
     return signalled
 
 
-def _agency_codes(snapshot: Snapshot) -> tuple[str, ...]:
+def agency_codes(snapshot: Snapshot) -> tuple[str, ...]:
     agencies = load_model_text(snapshot.text, str(snapshot.path), AgenciesFile).agencies
     return tuple(a.code for a in agencies)
 

@@ -14,6 +14,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.app.answers import AnswerDesk
 from gateway.app.as2_inbound import As2Inbox, as2_partners, start_endpoint
@@ -24,17 +25,23 @@ from gateway.app.mapping_files import load_compiled
 from gateway.app.overdue import OverdueWatch
 from gateway.app.processor import Processor
 from gateway.app.relay import LeasingRelay, MailboxDispatcher, Relay
-from gateway.app.routing_reload import LiveRouting
+from gateway.app.routing_follow import FollowedRouting
+from gateway.app.routing_reload import LiveRouting, RoutingInForce
+from gateway.app.worker_processes import WorkerProcesses, stop_when_parent_leaves
 from gateway.app.workers import supervised
 from gateway.app.xml_schema_files import xml_catalog
 from gateway.bus.publisher import AmqpPublisher
 from gateway.bus.responses import consume_answers
 from gateway.bus.topology import Topology
+from gateway.catalog.catalog import Catalog
 from gateway.config.load import GatewayConfig
 from gateway.errors import BusError, StoreError
 from gateway.logs import event, redact
+from gateway.pipeline.mapping.mapping import Mappings
+from gateway.pipeline.xml_kinds import XmlCatalog
 from gateway.security.keys import load_signer
 from gateway.security.partner_certificates import load_partner_certificates
+from gateway.security.signing import Signer
 from gateway.store.database import create_pool
 from gateway.store.interchanges import pending_work
 from gateway.transports.mailbox import Mailboxes
@@ -44,6 +51,8 @@ log = logging.getLogger("gateway.serve")
 DRAIN_SECONDS = 5.0
 #: Pooled connections beside the processor workers' (intake, the two relays, routing reload).
 POOL_SPARE = 6
+#: A worker process's, beside its processor workers' (the two relays, the routing follower).
+WORKER_POOL_SPARE = 3
 SHUTDOWN_STEP_SECONDS = 5.0
 #: An AS2 send's lease beyond its timeout: the outcome is written within it.
 LEASE_MARGIN = 30.0
@@ -67,7 +76,8 @@ def topology_of(config: GatewayConfig) -> Topology:
 
 
 async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None = None,
-                install_signals: bool = True) -> None:
+                install_signals: bool = True, workers: int = 1) -> None:
+    """``workers``: processes deciding and relaying, this one included (worker_processes)."""
     xml = xml_catalog(config)  # XSDs compiled once, here, never per document
     compiled = load_compiled(config.mappings_path, xml=xml)
     signer = load_signer(config)  # refuse to start with no valid signing key
@@ -79,12 +89,10 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
                              size=config.settings.processor_workers + POOL_SPARE)
     mailboxes = Mailboxes(config.mailboxes_path)
     mailboxes.prepare(tuple(p.id for p in config.partners))
-    wake_processor, wake_amqp, wake_mailbox = asyncio.Event(), asyncio.Event(), asyncio.Event()
-    wake_as2 = asyncio.Event()
-    wake_relays = _Fanout(wake_amqp, wake_mailbox, wake_as2)
-    wake_answers = _Fanout(wake_mailbox, wake_as2)
+    wakes = _Wakes()
+    wake_answers = _Fanout(wakes.mailbox, wakes.as2)
     publisher = AmqpPublisher(config.amqp_url, topology_of(config), config.agency_codes)
-    intake = Intake(pool, wake_processor)
+    intake = Intake(pool, wakes.processor)
     access = PartnerAccess(
         logins={p.login: p.id for p in config.partners},
         keys=config.ssh_keys,
@@ -104,7 +112,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     sftp = await start_server(config.settings.sftp.host, config.settings.sftp.port, host_key,
                               access, intake.submit)
     inbox = None if config.settings.as2 is None else As2Inbox(
-        config.settings.as2, as2_partners(config, certificates), signer, pool, intake, wake_as2)
+        config.settings.as2, as2_partners(config, certificates), signer, pool, intake, wakes.as2)
     as2 = None if inbox is None else await start_endpoint(config, inbox)
     running = Running(sftp_port=sftp.sockets[0].getsockname()[1],
                       as2_port=None if as2 is None else as2.port,
@@ -122,38 +130,35 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     for missing in xml.missing:
         event(log, "xml_schema_not_plugged_in", level=logging.WARNING, detail=missing)
     closing: list[Callable[[], Awaitable[None]]] = []
+    processes = None if workers <= 1 else WorkerProcesses(config.source, workers - 1)
     try:
-        async with asyncio.TaskGroup() as workers:
-            processor = Processor(pool, config, compiled, routing, wake_processor, wake_relays,
-                                  xml)
-            amqp = Relay(pool, "amqp", publisher, wake_amqp)
-            writer = MailboxDispatcher(mailboxes.deliver_many, signer)
-            mailbox = Relay(pool, "mailbox", writer, wake_mailbox, on_done=writer.record)
+        async with asyncio.TaskGroup() as group:
             desk = AnswerDesk(pool, config, compiled[1], wake_answers)
             overdue = OverdueWatch(pool, config)
             certificate_watch = CertificateWatch(certificates)
             tasks = [
-                *_processor_workers(workers, processor, config),
-                workers.create_task(supervised("amqp-relay", amqp.run)),
-                workers.create_task(supervised("mailbox-relay", mailbox.run)),
-                workers.create_task(supervised("answers", lambda: _answers(
+                *_deciding_and_relaying(group, _Parts(pool, config, compiled, xml, routing,
+                                                      publisher, signer, mailboxes, wakes)),
+                group.create_task(supervised("answers", lambda: _answers(
                     config, desk, answers_stop))),
-                workers.create_task(supervised("overdue-watch", overdue.run)),
-                workers.create_task(supervised("certificate-watch", certificate_watch.run)),
-                workers.create_task(supervised("routing-reload", lambda: routing.watch(
+                group.create_task(supervised("overdue-watch", overdue.run)),
+                group.create_task(supervised("certificate-watch", certificate_watch.run)),
+                group.create_task(supervised("routing-reload", lambda: routing.watch(
                     hangup, config.settings.routing_reload_seconds))),
             ]
+            if processes is not None:  # after the table is recorded: the workers follow it
+                tasks.append(group.create_task(supervised("worker-processes", processes.run)))
             if config.settings.as2 is not None:
                 assert running.as2_port is not None
                 sender = As2Dispatcher(config, certificates, signer,
                                        config.settings.as2.url(running.as2_port), pool)
                 closing.append(sender.close)
                 as2_relay = LeasingRelay(
-                    pool, "as2", sender, wake_as2, on_done=sender.record,
+                    pool, "as2", sender, wakes.as2, on_done=sender.record,
                     lease_seconds=config.settings.as2.send_timeout_seconds + LEASE_MARGIN)
                 receipts = ReceiptWatch(pool, config.settings.as2)
-                tasks += [workers.create_task(supervised("as2-relay", as2_relay.run)),
-                          workers.create_task(supervised("as2-receipts", receipts.run))]
+                tasks += [group.create_task(supervised("as2-relay", as2_relay.run)),
+                          group.create_task(supervised("as2-receipts", receipts.run))]
             if ready is not None:
                 ready.set_result(running)
             await running.stopped.wait()
@@ -163,10 +168,14 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             if as2 is not None:
                 await _bounded("closing the AS2 listener", as2.close())
             answers_stop.set()  # agencies' answers in hand are settled or redelivered
-            await _drain(pool, wake_processor, wake_relays)
+            await _drain(pool, wakes)  # the workers help, then stop
+            if processes is not None:
+                await processes.stop()
             for task in tasks:
                 task.cancel()
     finally:
+        if processes is not None:
+            await processes.stop()  # none left running when this one leaves on an error
         sftp.close()
         if as2 is not None:
             await _bounded("closing the AS2 listener", as2.close())
@@ -224,12 +233,12 @@ async def _bounded(step: str, work: Awaitable[object]) -> bool:
     return True
 
 
-async def _drain(pool: object, wake_processor: asyncio.Event, wake_relays: _Fanout) -> None:
+async def _drain(pool: object, wakes: _Wakes) -> None:
     """Let committed work finish (bounded): decisions taken, answers and publishes sent."""
     deadline = asyncio.get_running_loop().time() + DRAIN_SECONDS
     while asyncio.get_running_loop().time() < deadline:
-        wake_processor.set()
-        wake_relays.set()
+        wakes.processor.set()
+        wakes.relays.set()
         try:
             if await pending_work(pool) == 0:
                 return
@@ -249,6 +258,78 @@ class _Fanout:
     def set(self) -> None:
         for e in self._events:
             e.set()
+
+
+class _Wakes:
+    """What wakes the processor and each relay in this process."""
+
+    def __init__(self) -> None:
+        self.processor, self.amqp = asyncio.Event(), asyncio.Event()
+        self.mailbox, self.as2 = asyncio.Event(), asyncio.Event()
+        self.relays = _Fanout(self.amqp, self.mailbox, self.as2)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What deciding and relaying need, in the main process and in a worker alike."""
+
+    pool: Any
+    config: GatewayConfig
+    compiled: tuple[Catalog, Mappings]
+    xml: XmlCatalog
+    routing: RoutingInForce
+    publisher: AmqpPublisher
+    signer: Signer
+    mailboxes: Mailboxes
+    wakes: _Wakes
+
+
+def _deciding_and_relaying(group: asyncio.TaskGroup, parts: _Parts) -> list[asyncio.Task[None]]:
+    """The processor's workers and the AMQP and mailbox relays, as tasks of ``group``."""
+    wakes = parts.wakes
+    processor = Processor(parts.pool, parts.config, parts.compiled, parts.routing,
+                          wakes.processor, wakes.relays, parts.xml)
+    amqp = Relay(parts.pool, "amqp", parts.publisher, wakes.amqp)
+    writer = MailboxDispatcher(parts.mailboxes.deliver_many, parts.signer)
+    mailbox = Relay(parts.pool, "mailbox", writer, wakes.mailbox, on_done=writer.record)
+    return [*_processor_workers(group, processor, parts.config),
+            group.create_task(supervised("amqp-relay", amqp.run)),
+            group.create_task(supervised("mailbox-relay", mailbox.run))]
+
+
+async def serve_worker(config: GatewayConfig, slot: int) -> None:
+    """``gateway serve --worker N``, started by the main process (worker_processes): a
+    processor and the AMQP and mailbox relays, following the main process's routing table,
+    until SIGTERM or SIGINT or the main process is gone."""
+    xml = xml_catalog(config)
+    compiled = load_compiled(config.mappings_path, xml=xml)
+    signer = load_signer(config)
+    pool = await create_pool(config.database_url,
+                             size=config.settings.processor_workers + WORKER_POOL_SPARE)
+    mailboxes = Mailboxes(config.mailboxes_path)
+    publisher = AmqpPublisher(config.amqp_url, topology_of(config), config.agency_codes)
+    stopped = asyncio.Event()
+    stop_when_parent_leaves(stopped)
+    _on_signals(stopped, asyncio.Event())  # SIGHUP is the main process's to act on
+    try:
+        routing = FollowedRouting(config, pool, on_new_agencies=publisher.update_agencies)
+        await routing.start()
+        wakes = _Wakes()
+        async with asyncio.TaskGroup() as group:
+            tasks = _deciding_and_relaying(group, _Parts(
+                pool, config, compiled, xml, routing, publisher, signer, mailboxes, wakes))
+            tasks.append(group.create_task(supervised("routing-follow", routing.watch)))
+            event(log, "worker_ready", worker=slot)
+            await stopped.wait()
+            event(log, "worker_stopping", worker=slot)
+            await _drain(pool, wakes)
+            for task in tasks:
+                task.cancel()
+    finally:
+        await _bounded("closing the broker connection", publisher.close())
+        if not await _bounded("closing the database pool", pool.close()):
+            pool.terminate()
+        event(log, "worker_stopped", worker=slot)
 
 
 def _on_signals(stopped: asyncio.Event, hangup: asyncio.Event) -> None:

@@ -276,10 +276,12 @@ class Gateway(Client):
             raise
 
 
-async def start_gateway(files: Files) -> Gateway:
+async def start_gateway(files: Files, *, workers: int = 1) -> Gateway:
+    """``workers``: serve()'s (worker processes beside this event loop's gateway)."""
     config = load_config(files.config_path, environ={})
     ready: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve(config, ready=ready, install_signals=False))
+    task = asyncio.create_task(serve(config, ready=ready, install_signals=False,
+                                     workers=workers))
     waited: set[asyncio.Future[Any]] = {task, ready}
     done, _ = await asyncio.wait(waited, timeout=30, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
@@ -312,11 +314,12 @@ async def delete_topology(files: Files, agencies: tuple[str, ...]) -> None:
         await connection.close()
 
 
-async def gateway_fixture(root: Path, **options: Any) -> AsyncIterator[Gateway]:
+async def gateway_fixture(root: Path, *, workers: int = 1,
+                          **options: Any) -> AsyncIterator[Gateway]:
     """``options``: write_files' keyword arguments."""
     database = await create_database()
     files = write_files(root, database, **options)
-    gateway = await start_gateway(files)
+    gateway = await start_gateway(files, workers=workers)
     try:
         yield gateway
     finally:
