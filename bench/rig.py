@@ -22,6 +22,7 @@ import functools
 import io
 import math
 import multiprocessing
+import os
 import pstats
 import shutil
 import time
@@ -45,10 +46,11 @@ from tests.support import harness
 
 
 @asynccontextmanager
-async def scratch_gateway(root: Path, sftp: dict[str, object] | None = None,
-                          **options: Any) -> AsyncIterator[harness.Gateway]:
+async def scratch_gateway(root: Path, sftp: dict[str, object] | None = None, *,
+                          workers: int = 1, **options: Any) -> AsyncIterator[harness.Gateway]:
     """A started gateway whose files live in ``root`` (``sftp``: more keys for its ``sftp:``
-    section; ``options``: harness.write_files' keyword arguments).  Leaving stops it and
+    section; ``workers``: ``gateway serve --workers``; ``options``: harness.write_files'
+    keyword arguments).  Leaving stops it and
     drops its database, exchanges and queues, also when the body raised or was cancelled
     (Ctrl-C cancels asyncio.run's main task) and when it failed to start.  (The harness's
     gateway_fixture, made for pytest, with those two additions.)"""
@@ -61,7 +63,7 @@ async def scratch_gateway(root: Path, sftp: dict[str, object] | None = None,
             extra = "".join(f"  {key}: {value}\n" for key, value in sftp.items())
             files.config_path.write_text(
                 text.replace("  mailboxes: mailboxes\n", f"  mailboxes: mailboxes\n{extra}", 1))
-        gateway = await harness.start_gateway(files)
+        gateway = await harness.start_gateway(files, workers=workers)
         try:
             yield gateway
         finally:
@@ -164,10 +166,40 @@ def machine_ticks() -> tuple[int, int]:
     return sum(fields) - idle, sum(fields)
 
 
+def gateway_cpu() -> float:
+    """CPU seconds of this process and of the worker processes it started (``gateway serve
+    --workers``: their command line says ``--worker``), all threads: the gateway's whole cost
+    (a worker started again after a crash loses what the earlier one used)."""
+    return time.process_time() + sum(_cpu_seconds(pid) for pid in _worker_children())
+
+
+def _worker_children() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rpartition(")")[2].split()
+            if int(stat[1]) == os.getpid() and b"--worker" in (
+                    entry / "cmdline").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 class Window:
-    """This process's CPU and wall seconds and the machine's busy share between ``start`` and
-    ``stop``; with ``profile``, a cProfile of the thread that calls them (the event loop's:
-    threads of pools are not in it)."""
+    """The gateway's CPU (gateway_cpu) and wall seconds and the machine's busy share between
+    ``start`` and ``stop``; with ``profile``, a cProfile of the thread that calls them (the
+    event loop's: threads of pools and worker processes are not in it)."""
 
     def __init__(self, profile: cProfile.Profile | None = None) -> None:
         self.profile = profile
@@ -176,7 +208,7 @@ class Window:
         self._ticks = (0, 0)
 
     def start(self) -> None:
-        self.cpu, self.wall, self._ticks = time.process_time(), time.perf_counter(), \
+        self.cpu, self.wall, self._ticks = gateway_cpu(), time.perf_counter(), \
             machine_ticks()
         if self.profile is not None:
             self.profile.enable()
@@ -184,7 +216,7 @@ class Window:
     def stop(self) -> None:
         if self.profile is not None:
             self.profile.disable()
-        self.cpu, self.wall = time.process_time() - self.cpu, time.perf_counter() - self.wall
+        self.cpu, self.wall = gateway_cpu() - self.cpu, time.perf_counter() - self.wall
         busy, total = (now - then for now, then in zip(machine_ticks(), self._ticks,
                                                        strict=True))
         self.machine = busy / total if total else math.nan
