@@ -27,6 +27,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from gateway.logs import event
 
@@ -53,8 +54,13 @@ class WorkerProcesses:
     async def _keep(self, slot: int) -> None:
         restarts = 0
         while not self._stopping:
-            process = await asyncio.create_subprocess_exec(
-                *self._command, str(slot), stdin=asyncio.subprocess.PIPE)
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *self._command, str(slot), stdin=asyncio.subprocess.PIPE)
+            except OSError as exc:  # no process for it now (limits, memory): say so, retry
+                restarts += 1
+                await self._pause(slot, restarts, error=str(exc))
+                continue
             self._running[slot] = process
             event(log, "worker_started", worker=slot, pid=process.pid)
             code = await process.wait()
@@ -62,11 +68,13 @@ class WorkerProcesses:
             if self._stopping:
                 return
             restarts += 1
-            delay = min(MAX_RESTART_DELAY_SECONDS, 2.0 ** restarts)
-            event(log, "worker_exited", level=logging.ERROR, worker=slot, pid=process.pid,
-                  exit_code=code, restart_in=delay,
-                  note="what it was doing stays in the store; the others take it up")
-            await asyncio.sleep(delay)
+            await self._pause(slot, restarts, pid=process.pid, exit_code=code)
+
+    async def _pause(self, slot: int, restarts: int, **fields: Any) -> None:
+        delay = min(MAX_RESTART_DELAY_SECONDS, 2.0 ** restarts)
+        event(log, "worker_exited", level=logging.ERROR, worker=slot, restart_in=delay,
+              note="what it was doing stays in the store; the others take it up", **fields)
+        await asyncio.sleep(delay)
 
     async def stop(self) -> None:
         """Tell every worker to stop, wait for them (bounded), kill any left."""
