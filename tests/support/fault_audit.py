@@ -30,7 +30,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,8 +62,10 @@ from tests.support.proxy import TcpProxy
 
 #: The API (bench/faults.py, bench/e2e.py --faults): ``audit`` runs one, ``format_table``
 #: prints rows; the row and the observations come from the pure tests.support.fault_reconcile.
-__all__ = ["FAULTS", "AuditRow", "Delivery", "Upload", "Window", "audit", "expected_routes",
-           "format_table", "reconcile"]
+#: bench/soak.py runs its load on ``started_rig`` and waits with ``quiesce``.
+__all__ = ["FAULTS", "AuditRow", "Delivery", "Load", "Rig", "Upload", "Window", "audit",
+           "expected_routes", "format_table", "outbox_answers", "quiesce", "reconcile",
+           "started_rig"]
 
 FAULTS = ("amqp_cut", "sigkill", "db_cut", "consumer_killed")
 GATEWAY_BIN = Path(sys.executable).with_name("gateway")
@@ -430,7 +432,7 @@ async def _run_load(fault: str, rig: Rig, load: Load, fault_at: float,
     return window, in_flight, held
 
 
-def _answers(files: Files) -> dict[str, list[bytes]]:
+def outbox_answers(files: Files) -> dict[str, list[bytes]]:
     """Every CONTRL in the partners' outboxes, by the upload it answers."""
     found: dict[str, list[bytes]] = defaultdict(list)
     for partner in files.partners:
@@ -443,17 +445,18 @@ def _answers(files: Files) -> dict[str, list[bytes]]:
 
 def _complete(rig: Rig, load: Load) -> bool:
     seen = {(d.agency, d.reference) for d in rig.deliveries if d.acked}
-    answers = _answers(rig.files)
+    answers = outbox_answers(rig.files)
     return all(u.name in answers and all((a, u.reference) in seen for a in u.agencies)
                for u in load.uploads if u.accepted)
 
 
-async def _quiesce(rig: Rig, load: Load, stall: float, settle: float) -> None:
+async def quiesce(rig: Rig, load: Load, stall: float, settle: float) -> None:
     """Until every accepted upload is answered and delivered, then ``settle`` more seconds to
     catch extras; or until nothing new came for ``stall`` seconds (something is missing)."""
     last, last_change = (-1, -1), time.monotonic()
     while time.monotonic() - last_change < stall:
-        progress = (len(rig.deliveries), sum(len(a) for a in _answers(rig.files).values()))
+        answered = sum(len(a) for a in outbox_answers(rig.files).values())
+        progress = (len(rig.deliveries), answered)
         if progress != last:
             last, last_change = progress, time.monotonic()
         if _complete(rig, load):
@@ -475,23 +478,35 @@ async def audit(fault: str, rate: float = 40.0, seconds: float = 8.0, *,
     if fault not in FAULTS:
         raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
     scratch = root or Path(tempfile.mkdtemp(prefix="fault-audit-"))
-    rig = await _rig(scratch)
     try:
-        routes = expected_routes(rig.files.root / "routing.yaml")
-        load = Load(rig.files, rig.gateway.port, routes, rate, seconds, connections,
-                    per_connection)
-        rig.clock = load.now
-        await rig.gateway.start()
-        await _start_consumers(rig)
-        window, in_flight, held = await _run_load(
-            fault, rig, load, seconds * 0.4 if fault_at is None else fault_at, hold)
-        await _quiesce(rig, load, stall, settle)
-        return reconcile(fault, rate, seconds, load.uploads, rig.deliveries,
-                         _answers(rig.files), window, grace, in_flight, held)
+        async with started_rig(scratch) as rig:
+            routes = expected_routes(rig.files.root / "routing.yaml")
+            load = Load(rig.files, rig.gateway.port, routes, rate, seconds, connections,
+                        per_connection)
+            rig.clock = load.now
+            window, in_flight, held = await _run_load(
+                fault, rig, load, seconds * 0.4 if fault_at is None else fault_at, hold)
+            await quiesce(rig, load, stall, settle)
+            return reconcile(fault, rate, seconds, load.uploads, rig.deliveries,
+                             outbox_answers(rig.files), window, grace, in_flight, held)
     finally:
-        await _teardown(rig)
         if root is None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def started_rig(root: Path) -> AsyncIterator[Rig]:
+    """A fresh database and topology, ``gateway serve`` listening and every agency consumed;
+    torn down on the way out, by an error or a cancellation too (the gateway stopped, the
+    consumers and proxies closed, the queues and the database dropped).  Deliveries before
+    ``rig.clock`` is set to the load's clock carry the monotonic clock's time."""
+    rig = await _rig(root)
+    try:
+        await rig.gateway.start()
+        await _start_consumers(rig)
+        yield rig
+    finally:
+        await _teardown(rig)
 
 
 async def _teardown(rig: Rig) -> None:
