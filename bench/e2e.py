@@ -3,6 +3,8 @@
     .venv/bin/python bench/e2e.py [--mode sftp|as2|intake] [--clients 16] [--seconds 20]
         [--warmup 3] [--rate R] [--workers 1] [--kb 1] [--messages 1] [--sweep] [--profile]
         [--drain 180] [--ceiling-seconds 3]
+    .venv/bin/python bench/e2e.py --faults [amqp_cut,sigkill,db_cut,consumer_killed]
+        [--rate 300] [--seconds 20]
 
 What runs: a real gateway (``gateway serve`` in this process, tests/support/harness.py via
 bench/rig.py) on a scratch PostgreSQL database, its own RabbitMQ exchanges and queues and a
@@ -60,6 +62,13 @@ bench waits up to ``--drain`` s until nothing is pending):
 - ``--profile``: cProfile of the gateway's event-loop thread over the window (in a sweep, all
   the windows summed), the top 30 functions by own time.
 
+``--faults [LIST]`` (default: every fault) runs the fault audit at load instead, through
+bench/faults.py (the same code path; see there and tests/support/fault_audit.py): per fault a
+``gateway serve`` process of its own, ``--rate`` (default 300) SFTP uploads a second for
+``--seconds``, the fault 40% into the load, then the reconciliation from outside; it prints the
+table (lost, doubled and unanswered must be 0) and exits 1 when a run is not clean.  Only
+``--rate`` and ``--seconds`` apply to it.
+
 Targets (issue 13) are printed as reference lines, never asserted: 1,000 routed/s over SFTP,
 2,000/s in intake mode, p99 close -> queue under 250 ms at a steady 300/s.  The machine is
 shared: PostgreSQL, RabbitMQ, the clients and other people's work all use the same 2 cores, so
@@ -103,11 +112,14 @@ import asyncssh
 
 import gateway.app.serve as serve_module
 from bench import rig
+from bench.faults import _faults as fault_list
+from bench.faults import run as run_faults
 from bench.rig import percentile
 from gateway.app.intake import Intake
 from gateway.security.as2_write import HttpMessage
 from tests.support import harness
 from tests.support.edifact import cusdec_message, interchange
+from tests.support.fault_audit import FAULTS, format_table
 
 GOODS_CODES = ("0303.55", "8471.30", "6109.10", "0901.21")
 #: The agency whose routing key the tap queue is bound with, and the agencies each message
@@ -807,6 +819,18 @@ async def run(args: argparse.Namespace) -> None:
         print(rig.profile_text(profile, 30))
 
 
+async def fault_audit(args: argparse.Namespace) -> bool:
+    """``--faults``: bench/faults.py's audits at ``--rate`` for ``--seconds``; whether every
+    run was clean.  Each audit removes its gateway, queues and database, cancelled too."""
+    main = asyncio.current_task()
+    assert main is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    rows = await run_faults(args.faults, args.rate, args.seconds)
+    print(f"\nfault audit: {args.rate:g} uploads/s for {args.seconds:g} s\n")
+    print(format_table(rows))
+    return all(r.clean for r in rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mode", choices=("sftp", "as2", "intake"), default="sftp")
@@ -830,8 +854,24 @@ def main() -> None:
                         help="longest wait after the window for the backlog to be routed")
     parser.add_argument("--ceiling-seconds", type=float, default=3.0,
                         help="seconds per ceiling figure, before and after")
+    parser.add_argument("--faults", type=fault_list, nargs="?", const=list(FAULTS),
+                        help="the fault audit at load for these faults (comma-separated; "
+                             "default all) instead of the throughput run")
     args = parser.parse_args()
     args.seconds = args.seconds or (5.0 if args.sweep else 20.0)
+    if args.faults is not None:
+        if args.sweep or args.profile or args.mode != "sftp":
+            parser.error("--faults runs the SFTP fault audit: no --sweep, --profile or --mode")
+        args.rate = args.rate or 300.0
+        # The consumer killed on purpose makes aiormq log its broken link with a traceback.
+        logging.getLogger("aiormq.connection").setLevel(logging.ERROR)
+        try:
+            clean = asyncio.run(fault_audit(args))
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            print("interrupted: each audit's database, queues and gateway are removed",
+                  file=sys.stderr)
+            raise SystemExit(130) from None
+        raise SystemExit(0 if clean else 1)
     args.warmup = args.warmup if args.warmup is not None else (1.0 if args.sweep else 3.0)
     try:
         asyncio.run(run(args))
