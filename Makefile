@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 CONFIG ?= deploy/demo/gateway.yaml
+# Processes deciding and relaying (gateway serve --workers): `make run WORKERS=2`.
+WORKERS ?= 1
 BIN    := $(VENV)/bin
 GATEWAY := $(BIN)/gateway --config $(CONFIG)
 
@@ -29,7 +31,7 @@ demo-setup: install services
 
 ## make run: install, make sure PostgreSQL and RabbitMQ are up, migrate, serve the demo.
 run: demo-setup
-	exec $(GATEWAY) serve
+	exec $(GATEWAY) serve --workers $(WORKERS)
 
 ## make schemas: regenerate schemas/edifact (from ../shared/directories) and schemas/canonical.
 schemas: install
