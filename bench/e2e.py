@@ -825,7 +825,7 @@ async def fault_audit(args: argparse.Namespace) -> bool:
     main = asyncio.current_task()
     assert main is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
-    rows = await run_faults(args.faults, args.rate, args.seconds)
+    rows = await run_faults(args.faults, args.rate, args.seconds, workers=args.workers)
     print(f"\nfault audit: {args.rate:g} uploads/s for {args.seconds:g} s\n")
     print(format_table(rows))
     return all(r.clean for r in rows)

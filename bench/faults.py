@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/faults.py [--rate 300] [--seconds 30]
         [--faults amqp_cut,sigkill,db_cut,consumer_killed] [--hold 3] [--keep DIR]
+        [--workers 1]
 
 For each fault: a fresh database, topology and ``gateway serve`` process; ``--rate`` CUSDEC
 uploads a second over SFTP for ``--seconds``, the fault 40% into the load (a link cut for
@@ -32,8 +33,8 @@ from tests.support.fault_audit import FAULTS, AuditRow, audit, format_table
 
 
 async def run(faults: list[str], rate: float, seconds: float, *, hold: float = 3.0,
-              connections: int = 4, per_connection: int = 4, keep: Path | None = None
-              ) -> list[AuditRow]:
+              connections: int = 4, per_connection: int = 4, keep: Path | None = None,
+              workers: int = 1) -> list[AuditRow]:
     """One audit per fault, one after the other (each with its own gateway)."""
     rows = []
     for fault in faults:
@@ -42,7 +43,7 @@ async def run(faults: list[str], rate: float, seconds: float, *, hold: float = 3
             root = keep / fault
             root.mkdir(parents=True, exist_ok=False)
         rows.append(await audit(fault, rate, seconds, hold=hold, connections=connections,
-                                per_connection=per_connection, root=root))
+                                per_connection=per_connection, root=root, workers=workers))
         print(format_table(rows[-1:]).splitlines()[2], flush=True)  # progress: its row
     return rows
 
@@ -66,12 +67,14 @@ def main() -> int:
     parser.add_argument("--per-connection", type=int, default=4,
                         help="uploads at once on one connection")
     parser.add_argument("--keep", type=Path, help="keep configs and gateway logs here")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="gateway serve --workers: processes deciding and relaying")
     args = parser.parse_args()
     # The consumer killed on purpose makes aiormq log its broken link with a traceback.
     logging.getLogger("aiormq.connection").setLevel(logging.ERROR)
     rows = asyncio.run(run(args.faults, args.rate, args.seconds, hold=args.hold,
                            connections=args.connections, per_connection=args.per_connection,
-                           keep=args.keep))
+                           keep=args.keep, workers=args.workers))
     print(f"\nfault audit: {args.rate:g} uploads/s for {args.seconds:g} s, cuts of "
           f"{args.hold:g} s\n")
     print(format_table(rows))

@@ -2,7 +2,7 @@
 gateway's resources stay flat.  Not part of ``make test``.
 
     .venv/bin/python bench/soak.py [--rate 100] [--minutes 30] [--every 30]
-        [--connections 4] [--per-connection 4] [--keep DIR]
+        [--connections 4] [--per-connection 4] [--keep DIR] [--workers 1]
 
 What runs is the fault audit's rig (tests/support/fault_audit.py) without a fault: a real
 ``gateway serve`` process (a child of this one, so what is sampled is the gateway alone, not the
@@ -303,10 +303,11 @@ async def sample_during(sampler: Sampler, every: float) -> None:
 
 
 async def soak(rate: float, seconds: float, every: float, connections: int,
-               per_connection: int, root: Path) -> tuple[list[Sample], int, AuditRow]:
+               per_connection: int, root: Path, workers: int = 1
+               ) -> tuple[list[Sample], int, AuditRow]:
     """The samples (those from the index returned on were taken after the load) and the
     reconciliation."""
-    async with started_rig(root) as rig:
+    async with started_rig(root, workers) as rig:
         routes = expected_routes(rig.files.root / "routing.yaml")
         load = Load(rig.files, rig.gateway.port, routes, rate, seconds, connections,
                     per_connection)
@@ -367,7 +368,8 @@ async def main_async(args: argparse.Namespace) -> int:
         root.mkdir(parents=True, exist_ok=False)
     try:
         samples, during, row = await soak(args.rate, args.minutes * 60, args.every,
-                                          args.connections, args.per_connection, root)
+                                          args.connections, args.per_connection, root,
+                                          args.workers)
     except asyncio.CancelledError:
         print("soak: interrupted; the gateway, queues and database are removed",
               file=sys.stderr)
@@ -388,6 +390,8 @@ def main() -> int:
     parser.add_argument("--per-connection", type=int, default=4,
                         help="uploads at once on one connection")
     parser.add_argument("--keep", type=Path, help="keep the config and gateway log here")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="gateway serve --workers: processes deciding and relaying")
     args = parser.parse_args()
     logging.getLogger("aiormq.connection").setLevel(logging.ERROR)
     return asyncio.run(main_async(args))

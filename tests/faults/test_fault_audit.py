@@ -33,3 +33,20 @@ async def test_nothing_lost_doubled_or_unanswered_through_the_fault(
     assert row.failed_outside_fault == 0, verdict
     assert row.misrouted == 0 and row.strange == 0, verdict
     assert row.recover_s is not None, verdict  # it caught up before the load ended
+
+
+async def test_the_gateway_killed_with_its_worker_processes_loses_nothing(
+        tmp_path: Path) -> None:
+    """``gateway serve --workers 2`` SIGKILLed mid-load: its worker process leaves too (its
+    main process's pipe closes), what either had claimed is taken up by the restarted gateway,
+    and nothing is lost, doubled or left unanswered."""
+    row = await audit("sigkill", RATE, SECONDS, root=tmp_path, workers=2)
+    verdict = _verdict(row, tmp_path)
+    assert row.accepted > RATE * SECONDS / 2, verdict
+    assert (row.lost, row.doubled, row.unanswered) == (0, 0, 0), verdict
+    assert row.failed_outside_fault == 0, verdict
+    assert row.misrouted == 0 and row.strange == 0, verdict
+    log = (tmp_path / "gateway.log").read_text()
+    assert '"process": "worker-1"' in log and '"worker_ready"' in log, verdict
+    # The killed gateway's worker left on its own; the restarted one's when it was stopped.
+    assert log.count('"event": "worker_stopped"') == 2, verdict

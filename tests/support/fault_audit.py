@@ -121,10 +121,11 @@ def _in_chapters(chapter: str, condition: Any, lists: dict[str, list[str]]) -> b
 
 
 class GatewayProcess:
-    """``gateway --config FILE serve`` as a child process, its output appended to a log."""
+    """``gateway --config FILE serve --workers N`` as a child process (with its N - 1 worker
+    processes), its output appended to a log."""
 
-    def __init__(self, config: Path, log: Path, port: int) -> None:
-        self.config, self.log, self.port = config, log, port
+    def __init__(self, config: Path, log: Path, port: int, workers: int = 1) -> None:
+        self.config, self.log, self.port, self.workers = config, log, port, workers
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -132,8 +133,8 @@ class GatewayProcess:
         with self.log.open("ab") as out:
             self.process = await asyncio.create_subprocess_exec(
                 str(GATEWAY_BIN), "--config", str(self.config), "serve",
-                stdout=out, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL,
-                env=env)
+                "--workers", str(self.workers), stdout=out, stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL, env=env)
         await self._listening()
 
     async def _listening(self) -> None:
@@ -367,7 +368,7 @@ class Rig:
                               self.deliveries.append, lambda: self.clock())
 
 
-async def _rig(root: Path) -> Rig:
+async def _rig(root: Path, workers: int) -> Rig:
     database = await create_database()
     database_proxy = await TcpProxy("127.0.0.1", 5432).start()
     broker_proxy = await TcpProxy("127.0.0.1", 5672).start()
@@ -378,7 +379,7 @@ async def _rig(root: Path) -> Rig:
         database_url_override=database_url(database).replace(
             ":5432/", f":{database_proxy.port}/"),
         amqp_url=AMQP_URL.replace(":5672/", f":{broker_proxy.port}/"))
-    gateway = GatewayProcess(files.config_path, root / "gateway.log", port)
+    gateway = GatewayProcess(files.config_path, root / "gateway.log", port, workers)
     return Rig(files, gateway, database_proxy, broker_proxy, consumer_proxy)
 
 
@@ -468,18 +469,19 @@ async def quiesce(rig: Rig, load: Load, stall: float, settle: float) -> None:
 async def audit(fault: str, rate: float = 40.0, seconds: float = 8.0, *,
                 fault_at: float | None = None, hold: float = 3.0, grace: float = 2.0,
                 connections: int = 4, per_connection: int = 4, stall: float = 20.0,
-                settle: float = 1.0, root: Path | None = None) -> AuditRow:
+                settle: float = 1.0, root: Path | None = None, workers: int = 1) -> AuditRow:
     """One run: ``rate`` uploads a second for ``seconds``, ``fault`` at ``fault_at`` (by
     default 40% into the load) lasting ``hold`` seconds (a SIGKILL lasts until the restarted
     gateway listens), then the reconciliation.  ``grace``: after the fault, how long uploads
     may still fail (connections being remade).  ``connections`` per partner (two partners),
     each with ``per_connection`` uploads at once.  ``root``: a folder for the config and the
-    gateway's log (``gateway.log``), kept; by default a temporary one, removed."""
+    gateway's log (``gateway.log``), kept; by default a temporary one, removed.  ``workers``:
+    ``gateway serve --workers`` (SIGKILL kills the main process; its workers then leave)."""
     if fault not in FAULTS:
         raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
     scratch = root or Path(tempfile.mkdtemp(prefix="fault-audit-"))
     try:
-        async with started_rig(scratch) as rig:
+        async with started_rig(scratch, workers) as rig:
             routes = expected_routes(rig.files.root / "routing.yaml")
             load = Load(rig.files, rig.gateway.port, routes, rate, seconds, connections,
                         per_connection)
@@ -495,12 +497,12 @@ async def audit(fault: str, rate: float = 40.0, seconds: float = 8.0, *,
 
 
 @contextlib.asynccontextmanager
-async def started_rig(root: Path) -> AsyncIterator[Rig]:
+async def started_rig(root: Path, workers: int = 1) -> AsyncIterator[Rig]:
     """A fresh database and topology, ``gateway serve`` listening and every agency consumed;
     torn down on the way out, by an error or a cancellation too (the gateway stopped, the
     consumers and proxies closed, the queues and the database dropped).  Deliveries before
     ``rig.clock`` is set to the load's clock carry the monotonic clock's time."""
-    rig = await _rig(root)
+    rig = await _rig(root, workers)
     try:
         await rig.gateway.start()
         await _start_consumers(rig)
