@@ -538,6 +538,10 @@ class Point:
     #: interchange of the point, backlog included (the window's CPU per routed interchange
     #: says little when a backlog routes far fewer in the window than were accepted).
     total_cpu: float = 0.0
+    #: The same span's CPU seconds of PostgreSQL's and RabbitMQ's processes (rig.SERVICES).
+    services: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: The clients' process's CPU seconds (its whole life: the load and the tap queue).
+    clients_cpu: float = 0.0
 
     @property
     def cost(self) -> float:
@@ -591,7 +595,7 @@ async def measure(gateway: harness.Gateway, args: argparse.Namespace, kb: int, m
     async with rig.ChildProcess(clients) as child:
         child.send(plan)
         await child.expect("tapping")
-        began = rig.gateway_cpu()
+        began, services_began = rig.gateway_cpu(), rig.service_cpu()
         if args.mode == "intake":
             load = await drive(plan, intake_sessions(CapturedIntake.made[-1], plan),
                                window.start)
@@ -603,6 +607,8 @@ async def measure(gateway: harness.Gateway, args: argparse.Namespace, kb: int, m
         drained = await drain(gateway, args.drain)
         drained_at = time.time()
         total_cpu = rig.gateway_cpu() - began
+        services = {name: cpu - services_began[name]
+                    for name, cpu in rig.service_cpu().items()}
         child.send("stop")
         finished: rig.Finished = await child.recv()
     answers = await answer_times(gateway, first)
@@ -610,7 +616,8 @@ async def measure(gateway: harness.Gateway, args: argparse.Namespace, kb: int, m
         "SELECT status, count(*) AS n FROM interchanges WHERE file_name LIKE 'e2e-%'"
         " AND control_ref >= $1 GROUP BY status", control_reference(first))}
     return Point(kb, messages, size, load, finished.outcome, answers, statuses, window.cpu,
-                 window.wall, window.machine, drained, drained_at, total_cpu)
+                 window.wall, window.machine, drained, drained_at, total_cpu, services,
+                 finished.cpu)
 
 
 def build_as2(plan: Plan, gateway: harness.Gateway) -> Plan:
@@ -727,6 +734,24 @@ def report(args: argparse.Namespace, point: Point, ceilings: Ceilings) -> None:
           f"the machine's {os.cpu_count()} cores {point.machine:.0%} busy")
     print(f"  from the load's start until drained: {point.cost * 1000:.2f} ms gateway CPU per "
           f"accepted interchange; {point.sustained:.1f} interchanges/s routed and answered")
+    print(cores_line(point))
+
+
+def cores_line(point: Point) -> str:
+    """CPU per accepted interchange of each part, from the load's start until drained, and the
+    cores 1,000 interchanges a second would take at that cost (the figure that carries over to
+    a larger machine; a saturated small one only shows its own ceiling)."""
+    ok = sum(1 for *_, good in point.load.uploads if good)
+    if not ok or not point.drained:
+        return "  cost per part: not drained"
+    parts = {"gateway": point.total_cpu, **point.services}
+    if point.clients_cpu:
+        parts["clients"] = point.clients_cpu
+    costs = {name: seconds / ok * 1000 for name, seconds in parts.items()}
+    server = sum(v for k, v in costs.items() if k != "clients")
+    listed = ", ".join(f"{name} {ms:.2f}" for name, ms in costs.items())
+    return (f"  CPU ms per accepted interchange: {listed}; without the clients "
+            f"{server:.2f} ms = {server:.1f} cores for 1,000/s")
 
 
 def report_ceilings(ceilings: Ceilings, settings: dict[str, str]) -> None:

@@ -196,6 +196,29 @@ def _cpu_seconds(pid: int) -> float:
     return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
+#: The services beside the gateway, by the command name of their processes (/proc/PID/stat).
+SERVICES = {"PostgreSQL": "postgres", "RabbitMQ": "beam.smp"}
+
+
+def service_cpu() -> dict[str, float]:
+    """CPU seconds so far of every process of each of SERVICES (all its users: on a shared
+    machine, whatever else uses the same servers is counted too)."""
+    names = {command: service for service, command in SERVICES.items()}
+    totals = dict.fromkeys(SERVICES, 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        command = text[text.find("(") + 1:text.rfind(")")]
+        if command in names:
+            stat = text.rpartition(")")[2].split()
+            totals[names[command]] += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return totals
+
+
 class Window:
     """The gateway's CPU (gateway_cpu) and wall seconds and the machine's busy share between
     ``start`` and ``stop``; with ``profile``, a cProfile of the thread that calls them (the
