@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from typing import Any
 
-from gateway.store import outbox
+import pytest
+
+from gateway.config.load import load_config
+from gateway.store import interchanges, outbox
 from tests.integration.test_relay_outbox import claim_plan, rows_read
-from tests.support.harness import add_delivery, add_submission
+from tests.integration.test_worker_processes import pool_of
+from tests.support.edifact import cusdec
+from tests.support.harness import Gateway, add_delivery, add_submission
 
 
 async def test_a_destination_in_backoff_costs_a_claim_nothing_per_waiting_row(
@@ -71,3 +78,30 @@ async def test_a_claim_beside_another_process_keeps_each_destination_in_order(
         async with this.transaction():
             taken = await outbox.claim_pending(this, "amqp", 50)
     assert [r.dispatch_key for r in taken] == ["p1", "q1", "p2", "v2"]
+
+
+@pytest.mark.xfail(strict=True, reason="gateway/cli.py loads routing.yaml (load_config) before "
+                   "serve_worker: a worker needs only the table the main process applied")
+async def test_a_worker_starts_while_routing_yaml_is_refused(gateway: Gateway) -> None:
+    """The main process refuses a broken routing.yaml and routes on with the table it applied;
+    a worker started then (after a crash, an OOM kill) must do the same, not fail to start
+    (and be started again every 30 s, its share of the work lost) until ops fix the file."""
+    await gateway.stop()
+    config = load_config(gateway.files.config_path, environ={})
+    config.routing_path.write_text("rules: [\n")  # half-written
+    async with pool_of(gateway) as pool:
+        await interchanges.record_submission(
+            pool, "van-a", "sftp", "broken.edi", cusdec(sender="VANA", control_reference="R1"))
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "-c", str(gateway.files.config_path), "serve",
+        "--worker", "1", stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    started = asyncio.create_task(gateway.answers("van-a", "broken.edi"))
+    try:
+        done, _ = await asyncio.wait({started, asyncio.create_task(worker.wait())},
+                                     return_when=asyncio.FIRST_COMPLETED)
+        assert started in done, f"the worker exited ({worker.returncode})"
+    finally:
+        started.cancel()
+        if worker.returncode is None:
+            worker.kill()
+            await worker.wait()
