@@ -226,8 +226,10 @@ def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _serve(args: argparse.Namespace) -> int:
     from gateway import logs
     from gateway.app.serve import serve
+    from gateway.config.load import load_config
 
-    config = _config(args)
+    # a worker follows the table the main process applied, not routing.yaml (load_config)
+    config = load_config(args.config, with_routing=args.worker is None)
     logs.configure(config.settings.log_level,
                    process=None if args.worker is None else f"worker-{args.worker}")
     # uvloop (libuv, by asyncpg's authors): the same asyncio API with a loop whose own cost

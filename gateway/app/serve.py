@@ -35,14 +35,14 @@ from gateway.bus.responses import consume_answers
 from gateway.bus.topology import Topology
 from gateway.catalog.catalog import Catalog
 from gateway.config.load import GatewayConfig
-from gateway.errors import BusError, StoreError
+from gateway.errors import BusError, ConfigError, StoreError
 from gateway.logs import event, redact
 from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.xml_kinds import XmlCatalog
 from gateway.security.keys import load_signer
 from gateway.security.partner_certificates import load_partner_certificates
 from gateway.security.signing import Signer
-from gateway.store.database import create_pool
+from gateway.store.database import connections_allowed, create_pool
 from gateway.store.interchanges import pending_work
 from gateway.transports.mailbox import Mailboxes
 from gateway.transports.sftp import PartnerAccess, load_or_create_host_key, start_server
@@ -69,6 +69,23 @@ class Running:
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+async def _refuse_more_connections_than_allowed(pool: Any, config: GatewayConfig,
+                                               workers: int) -> None:
+    """Every process's pool full must fit in what PostgreSQL allows, or under load the last
+    ones to connect fail with too_many_connections, over and over; say so at start instead."""
+    if workers <= 1:
+        return
+    needed = (config.settings.processor_workers + POOL_SPARE
+              + (workers - 1) * (config.settings.processor_workers + WORKER_POOL_SPARE))
+    allowed = await connections_allowed(pool)
+    if needed > allowed:
+        raise ConfigError(
+            f"--workers {workers} with processor_workers {config.settings.processor_workers} "
+            f"opens up to {needed} database connections, and PostgreSQL allows {allowed} "
+            "(max_connections less its reserved slots): start fewer workers, lower "
+            "processor_workers in gateway.yaml, or raise max_connections")
+
+
 def topology_of(config: GatewayConfig) -> Topology:
     amqp = config.settings.amqp
     return Topology(amqp.exchange, amqp.queue_prefix, amqp.responses_exchange,
@@ -87,6 +104,11 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     # worker holds one while waiting for another, so a smaller pool would only be slower.
     pool = await create_pool(config.database_url,
                              size=config.settings.processor_workers + POOL_SPARE)
+    try:
+        await _refuse_more_connections_than_allowed(pool, config, workers)
+    except BaseException:
+        await pool.close()
+        raise
     mailboxes = Mailboxes(config.mailboxes_path)
     mailboxes.prepare(tuple(p.id for p in config.partners))
     wakes = _Wakes()

@@ -33,6 +33,8 @@ from gateway.logs import event
 
 log = logging.getLogger("gateway.workers")
 MAX_RESTART_DELAY_SECONDS = 30.0
+#: A worker that ran this long before it exited starts again at once: its pauses start over.
+HEALTHY_RUN_SECONDS = 60.0
 #: How long a worker told to stop may take before it is killed.
 STOP_SECONDS = 10.0
 
@@ -55,23 +57,30 @@ class WorkerProcesses:
         restarts = 0
         while not self._stopping:
             try:
+                # A session (so a process group) of its own: Ctrl-C at a terminal (SIGINT to
+                # the foreground group) reaches the main process alone, which drains and then
+                # stops its workers, instead of workers leaving first, reported as exited and
+                # started again mid-drain.  (uvloop takes start_new_session, not process_group.)
                 process = await asyncio.create_subprocess_exec(
-                    *self._command, str(slot), stdin=asyncio.subprocess.PIPE)
+                    *self._command, str(slot), stdin=asyncio.subprocess.PIPE,
+                    start_new_session=True)
             except OSError as exc:  # no process for it now (limits, memory): say so, retry
                 restarts += 1
                 await self._pause(slot, restarts, error=str(exc))
                 continue
             self._running[slot] = process
             event(log, "worker_started", worker=slot, pid=process.pid)
+            started = asyncio.get_running_loop().time()
             code = await process.wait()
             del self._running[slot]
             if self._stopping:
                 return
-            restarts += 1
+            ran = asyncio.get_running_loop().time() - started
+            restarts = 1 if ran >= HEALTHY_RUN_SECONDS else restarts + 1
             await self._pause(slot, restarts, pid=process.pid, exit_code=code)
 
     async def _pause(self, slot: int, restarts: int, **fields: Any) -> None:
-        delay = min(MAX_RESTART_DELAY_SECONDS, 2.0 ** restarts)
+        delay = min(MAX_RESTART_DELAY_SECONDS, 2.0 ** (restarts - 1))
         event(log, "worker_exited", level=logging.ERROR, worker=slot, restart_in=delay,
               note="what it was doing stays in the store; the others take it up", **fields)
         await asyncio.sleep(delay)

@@ -30,7 +30,9 @@ class GatewayConfig:
     settings: Settings
     partners: tuple[Partner, ...]
     agencies: tuple[Agency, ...]
-    routing: RoutingTable
+    #: routing.yaml as loaded at start; None in a worker process of ``gateway serve
+    #: --workers N``, which routes with the table the main process applied (routing_follow).
+    routing_table: RoutingTable | None
     database_url: str
     amqp_url: str
     host_key_path: Path
@@ -49,6 +51,12 @@ class GatewayConfig:
                 partner.as2 is not None and partner.as2.url is not None:
             return "as2"
         return "mailbox"
+
+    @property
+    def routing(self) -> RoutingTable:
+        if self.routing_table is None:
+            raise ConfigError(f"{self.routing_path}: not loaded in a worker process")
+        return self.routing_table
 
     def partner_by_login(self, login: str) -> Partner | None:
         return next((p for p in self.partners if p.login == login), None)
@@ -102,7 +110,11 @@ class GatewayConfig:
             for k in self.settings.signing.keys)
 
 
-def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayConfig:
+def load_config(path: Path, environ: dict[str, str] | None = None, *,
+                with_routing: bool = True) -> GatewayConfig:
+    """gateway.yaml and the files it names.  A worker process loads it ``with_routing=False``:
+    it routes with the table the main process applied, so a routing.yaml the main process
+    refused after its start (and routes on without) cannot keep a worker from starting."""
     env = os.environ if environ is None else environ
     path = path.resolve()
     settings = load_model(path, Settings)
@@ -112,13 +124,13 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> GatewayCon
     amqp_url = env.get(AMQP_URL_VARIABLE) or settings.amqp.url
     agencies = load_agencies(base / settings.agencies, amqp_url)
     routing = load_routing(base / settings.routing, tuple(a.code for a in agencies),
-                           tuple(p.id for p in partners))
+                           tuple(p.id for p in partners)) if with_routing else None
     return GatewayConfig(
         source=path,
         settings=settings,
         partners=partners,
         agencies=agencies,
-        routing=routing,
+        routing_table=routing,
         database_url=env.get(DATABASE_URL_VARIABLE) or settings.database_url,
         amqp_url=amqp_url,
         host_key_path=base / settings.sftp.host_key,

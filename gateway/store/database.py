@@ -42,6 +42,18 @@ async def create_pool(url: str, *, size: int = 10) -> Any:
         raise StoreUnavailable(f"PostgreSQL at {redact(url)} is unreachable: {exc}") from exc
 
 
+async def connections_allowed(pool: Any) -> int:
+    """How many connections PostgreSQL lets ordinary roles open at once: max_connections
+    less the slots it keeps for superusers (and, from PostgreSQL 16, for pg_use_reserved_
+    connections; runtime-config-connection.html)."""
+    async with translated_errors("reading max_connections"), pool.acquire() as connection:
+        row = await connection.fetchrow(
+            "SELECT current_setting('max_connections')::int AS allowed,"
+            " current_setting('superuser_reserved_connections')::int"
+            " + coalesce(current_setting('reserved_connections', true)::int, 0) AS reserved")
+    return int(row["allowed"]) - int(row["reserved"])
+
+
 async def _keep_session(connection: Any) -> None:
     """What a connection goes back to the pool with: asyncpg still rolls back a transaction
     left open, and this skips its default reset query (RESET ALL, UNLISTEN *, CLOSE ALL,

@@ -22,7 +22,7 @@ from gateway.store import interchanges, routing_versions
 from gateway.store.database import create_pool
 from tests.integration.test_poison import wait_for
 from tests.support.edifact import cusdec
-from tests.support.harness import Gateway, database_url, gateway_fixture
+from tests.support.harness import Gateway, database_url, gateway_fixture, start_gateway
 
 ROUTING = (Path(__file__).resolve().parents[2] / "routing.yaml").read_text()
 
@@ -97,7 +97,7 @@ async def test_workers_are_kept_running_and_stop_with_the_gateway(
     gateway = two_processes
     (first,) = await wait_for(lambda: asyncio.sleep(0, worker_pids(gateway)), "a worker")
     os.kill(first, signal.SIGKILL)
-    # Started again (after a pause of 2 s), and the gateway routed meanwhile all the same.
+    # Started again (after a pause of 1 s), and the gateway routed meanwhile all the same.
     for n in range(6):
         await gateway.upload("van-a", f"k{n}.edi", cusdec(
             sender="VANA", control_reference=f"K{n}"))
@@ -144,3 +144,41 @@ async def test_a_worker_started_before_any_table_says_so(tmp_path: Path) -> None
             await gateway.fetch("DELETE FROM routing_versions")
             with pytest.raises(ConfigError, match="no routing table has been applied"):
                 await FollowedRouting(config, pool).start()
+
+
+async def test_more_workers_than_postgresql_has_connections_for_is_refused_at_start(
+        gateway: Gateway) -> None:
+    """Under load the last processes to connect would fail with too_many_connections over
+    and over; the gateway says so at start, with the figures, and starts nothing."""
+    await gateway.stop()
+    with pytest.raises(ConfigError, match=r"--workers 40 with processor_workers \d+ opens up "
+                       r"to \d+ database connections, and PostgreSQL allows \d+"):
+        await start_gateway(gateway.files, workers=40)
+    assert worker_pids(gateway) == []
+
+
+async def test_ctrl_c_at_a_terminal_drains_the_main_process_then_its_workers(
+        gateway: Gateway, tmp_path: Path) -> None:
+    """SIGINT to the terminal's foreground process group reaches the main process alone (its
+    workers have a group of their own): it stops them after its drain, and no worker is
+    reported as having exited on its own."""
+    await gateway.stop()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        main = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", "-c", str(gateway.files.config_path), "serve",
+            "--workers", "2", stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
+            start_new_session=True)  # its own group, as a shell gives a foreground job
+    try:
+        await wait_for(lambda: asyncio.sleep(0, b'"worker_ready"' in log.read_bytes()),
+                       "the worker ready")
+        assert [os.getpgid(pid) for pid in worker_pids(gateway)] != [main.pid]
+        os.killpg(main.pid, signal.SIGINT)
+        assert await asyncio.wait_for(main.wait(), 30) == 0
+    finally:
+        if main.returncode is None:
+            main.kill()
+            await main.wait()
+    text = log.read_bytes()
+    assert b'"worker_stopped"' in text and b'"worker_exited"' not in text, text[-2000:]
+    assert worker_pids(gateway) == []
