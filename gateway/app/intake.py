@@ -7,6 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
+from gateway.console import metrics
 from gateway.logs import event
 from gateway.store.interchanges import AlsoRecord, record_submission
 
@@ -24,6 +25,7 @@ class Intake:
         .record_submission)."""
         submission_id = await record_submission(self._pool, partner_id, transport, file_name,
                                                 data, also=also)
+        metrics.record_received(transport)
         event(log, "received", partner=partner_id, submission=submission_id,
               transport=transport, file_name=file_name, bytes=len(data))
         self._wake.set()

@@ -28,6 +28,7 @@ from gateway.app.workers import poll_forever
 from gateway.catalog.catalog import Catalog
 from gateway.config.load import GatewayConfig
 from gateway.config.partners import Partner
+from gateway.console import metrics
 from gateway.errors import StoreUnavailable
 from gateway.logs import event
 from gateway.model.edifact import PartyId
@@ -79,6 +80,8 @@ class Processor:
         #: everybody's outage, not this submission's fault, so they do not count towards
         #: parking (a crash of the process still does: it forgets these).
         self._outages: dict[int, int] = {}
+        #: What each decision in progress counts once its transaction commits (console.metrics).
+        self._tallies: dict[int, metrics.Tally] = {}
 
     async def run(self, name: str = "processor", max_size: int | None = None) -> None:
         """One worker; ``max_size`` makes it a lane for submissions of at most that size."""
@@ -140,17 +143,22 @@ class Processor:
         trusted = {p.partner_id: registry.trusted_for(p.partner_id) for p in batch}
         outcomes = await asyncio.to_thread(without_cyclic_gc(self._outcomes), batch, in_force,
                                            trusted)
-        async with translated_errors("deciding submissions"), \
-                self._pool.acquire() as connection, connection.transaction():
-            ours = await store.lock_claimed_many(connection, batch)
-            writes = Deferred()
-            for pending, outcome in zip(batch, outcomes, strict=True):
-                if pending.id in ours:
-                    if isinstance(outcome, Exception):
-                        raise outcome
-                    await self._decide(connection, writes, pending, registry,
-                                       (in_force, outcome))
-            await writes.flush(connection)
+        committed = False
+        try:
+            async with translated_errors("deciding submissions"), \
+                    self._pool.acquire() as connection, connection.transaction():
+                ours = await store.lock_claimed_many(connection, batch)
+                writes = Deferred()
+                for pending, outcome in zip(batch, outcomes, strict=True):
+                    if pending.id in ours:
+                        if isinstance(outcome, Exception):
+                            raise outcome
+                        await self._decide(connection, writes, pending, registry,
+                                           (in_force, outcome))
+                await writes.flush(connection)
+            committed = True
+        finally:  # committed: counted; rolled back: decided again, and counted then
+            self._settle_tallies(batch, committed=committed)
         for pending in batch:
             self._outages.pop(pending.id, None)
 
@@ -182,12 +190,17 @@ class Processor:
             # connection while it waits for another (with every worker doing so, the pool
             # would be empty and nothing decided again).
             registry = await self._traders.current()
-            async with translated_errors("deciding a submission"), \
-                    self._pool.acquire() as connection, connection.transaction():
-                if await store.lock_claimed(connection, claimed):
-                    writes = Deferred()
-                    await self._decide(connection, writes, claimed, registry)
-                    await writes.flush(connection)
+            committed = False
+            try:
+                async with translated_errors("deciding a submission"), \
+                        self._pool.acquire() as connection, connection.transaction():
+                    if await store.lock_claimed(connection, claimed):
+                        writes = Deferred()
+                        await self._decide(connection, writes, claimed, registry)
+                        await writes.flush(connection)
+                committed = True
+            finally:
+                self._settle_tallies([claimed], committed=committed)
         except StoreUnavailable:
             self._count_outage(claimed.id)
             raise  # everybody waits alike; the turn comes back
@@ -195,6 +208,16 @@ class Processor:
             await self._failed(claimed, exc)
             return
         self._outages.pop(claimed.id, None)
+
+    def _settle_tallies(self, decided: list[store.PendingInterchange], *,
+                        committed: bool) -> None:
+        for pending in decided:
+            tally = self._tallies.pop(pending.id, None)
+            if tally is not None and committed:
+                tally.commit()
+
+    def _tally(self, submission: int) -> metrics.Tally:
+        return self._tallies.setdefault(submission, metrics.Tally())
 
     def _count_outage(self, submission: int) -> None:
         """Remember one more outage-ended attempt; the oldest entry goes when the memory is
@@ -268,6 +291,10 @@ class Processor:
         header = outcome.header
         reply_to = None if header is None or outcome.answer_to is None else store.ReplyTo(
             outcome.answer_to.id, outcome.answer_to.qualifier, header.syntax_version)
+        tally = self._tally(pending.id)
+        tally.status = outcome.status.value
+        if outcome.status is Status.REJECTED:
+            tally.rejected("interchange", _first_code(outcome))
         await store.decide(
             connection, pending.id, status=outcome.status.value, summary=outcome.summary,
             sender_id=header.sender.id if header else None,
@@ -315,6 +342,9 @@ class Processor:
         if status == "held":
             detail["held_by"] = list(message.held_by)
         writes.event(pending.id, f"message_{status}", detail, message_id)
+        self._tally(pending.id).message(status, message.agencies)
+        if status == "rejected" and message.findings:
+            self._tally(pending.id).rejected("message", int(message.findings[0].code))
         if status == "unroutable":
             event(log, "unroutable", level=logging.WARNING, partner=pending.partner_id,
                   submission=pending.id, message_ref=message.reference)
@@ -362,6 +392,7 @@ class Processor:
                          because: str) -> None:
         """Rule 2: a resend is not routed again; it gets the original answer again."""
         summary = f"duplicate of submission {original} ({because}); not routed again"
+        self._tally(pending.id).status = "duplicate"
         first = await store.decided(connection, original)
         await store.decide(connection, pending.id, status="duplicate", summary=summary,
                            sender_id=first.sender_id, recipient_id=first.recipient_id,
@@ -384,7 +415,17 @@ class Processor:
             channel=self._config.answer_channel(pending.partner_id),
             destination=pending.partner_id, dispatch_key=f"ack-{pending.id}", body=ack.body,
             properties={"file_name": file_name, "kind": ack.kind, "partner": pending.partner_id,
-                        "interchange_ref": interchange_ref}))
+                        "interchange_ref": interchange_ref,
+                        # the answer's latency is measured from here when it is written
+                        "received_at": pending.received_at.timestamp()}))
+
+
+def _first_code(outcome: Outcome) -> int:
+    """The ISO 9735 code (0085) a rejection is counted under: the interchange's first finding,
+    else its first rejected message's, else 18 (unspecified)."""
+    findings = outcome.findings or next(
+        (m.findings for m in outcome.messages if m.findings), ())
+    return int(findings[0].code) if findings else int(SyntaxErrorCode.UNSPECIFIED)
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:

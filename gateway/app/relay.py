@@ -20,10 +20,11 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from time import monotonic
+from time import monotonic, time
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from gateway.app.workers import poll_forever
+from gateway.console import metrics
 from gateway.errors import ConfigError, StoreError, TransportError
 from gateway.logs import event
 from gateway.model.outcome import ACK_SUFFIXES
@@ -197,8 +198,21 @@ class Relay:
                   interchange=headers.get("interchange_ref"), submission=row.interchange_id,
                   key=row.dispatch_key, attempts=row.attempts + 1)
         await store.add_events(connection, events)
+        self._count_sent(rows)
+
+    def _count_sent(self, rows: list[OutboxRow]) -> None:
+        """Sent rows, and the answers among them: the time since their submission arrived
+        (the processor put it in the row: processor._answer)."""
+        metrics.record_dispatched(self._channel, len(rows))
+        now = time()
+        for row in rows:
+            received = row.properties.get("received_at")
+            if isinstance(received, int | float):
+                metrics.record_answer_latency(self._channel, str(row.properties.get("kind")),
+                                              now - received)
 
     async def _failed(self, connection: Any, row: OutboxRow, failure: Failure) -> None:
+        metrics.record_dispatch_failure(self._channel, failure.scope.value)
         own = failure.scope in (Scope.ROW, Scope.UNDELIVERABLE)
         if own and (failure.scope is Scope.UNDELIVERABLE
                     or row.row_failures + 1 >= MAX_ROW_FAILURES):
@@ -217,6 +231,7 @@ class Relay:
 
     async def _park(self, connection: Any, row: OutboxRow, failure: Failure) -> None:
         await outbox.park(connection, row.id, failure.error)
+        metrics.record_dispatch_parked(self._channel)
         detail = {**self._detail(row, failure), "attempts": row.attempts + 1,
                   "note": "alarm: not retried any more; ops must look, and "
                           f"`gateway replay {row.interchange_id}` sends it again"}

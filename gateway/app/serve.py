@@ -11,9 +11,13 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gateway.app.answers import AnswerDesk
@@ -35,6 +39,9 @@ from gateway.bus.responses import consume_answers
 from gateway.bus.topology import Topology
 from gateway.catalog.catalog import Catalog
 from gateway.config.load import GatewayConfig
+from gateway.console import metrics
+from gateway.console.app import Console, ConsoleListener, start_console
+from gateway.console.health import Readiness
 from gateway.errors import BusError, ConfigError, StoreError
 from gateway.logs import event, redact
 from gateway.pipeline.mapping.mapping import Mappings
@@ -56,6 +63,9 @@ WORKER_POOL_SPARE = 3
 SHUTDOWN_STEP_SECONDS = 5.0
 #: An AS2 send's lease beyond its timeout: the outcome is written within it.
 LEASE_MARGIN = 30.0
+#: The console's own connections (/ready and /metrics): a busy work pool never makes the
+#: gateway look unready, and a scrape never takes a connection the work needs.
+CONSOLE_POOL = 2
 
 
 @dataclass
@@ -66,6 +76,8 @@ class Running:
     #: The AS2 listener's port (plain HTTP; None without ``as2:``) and its HTTPS one.
     as2_port: int | None = None
     as2_https_port: int | None = None
+    #: The console's port (None without ``console:``).
+    console_port: int | None = None
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -76,6 +88,7 @@ async def _refuse_more_connections_than_allowed(pool: Any, config: GatewayConfig
     if workers <= 1:
         return
     needed = (config.settings.processor_workers + POOL_SPARE
+              + (0 if config.settings.console is None else CONSOLE_POOL)
               + (workers - 1) * (config.settings.processor_workers + WORKER_POOL_SPARE))
     allowed = await connections_allowed(pool)
     if needed > allowed:
@@ -129,6 +142,14 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
               note="submissions are still accepted; deliveries wait in the outbox")
     routing = LiveRouting(config, pool, on_new_agencies=publisher.update_agencies)
     await routing.start()
+    counting = _start_counting(config)  # before anything counts, and before the workers start
+    try:
+        console = await _start_console(config, publisher, routing, counting)
+    except BaseException:
+        await _bounded("closing the broker connection", publisher.close())
+        await pool.close()
+        _stop_counting(counting)
+        raise
     hangup = asyncio.Event()
     host_key = load_or_create_host_key(config.host_key_path)
     sftp = await start_server(config.settings.sftp.host, config.settings.sftp.port, host_key,
@@ -138,7 +159,8 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     as2 = None if inbox is None else await start_endpoint(config, inbox)
     running = Running(sftp_port=sftp.sockets[0].getsockname()[1],
                       as2_port=None if as2 is None else as2.port,
-                      as2_https_port=None if as2 is None else as2.https_port)
+                      as2_https_port=None if as2 is None else as2.https_port,
+                      console_port=None if console is None else console.listener.port)
     if install_signals:
         _on_signals(running.stopped, hangup)
     event(log, "started", sftp=f"{config.settings.sftp.host}:{running.sftp_port}",
@@ -148,7 +170,9 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
           agencies=list(config.agency_codes),
           mappings=[f"{m} {r}" for m, r in sorted(compiled[1].by_message)],
           xml=[k.name for k in xml.kinds],
-          as2=None if as2 is None else _as2_address(config, running))
+          as2=None if as2 is None else _as2_address(config, running),
+          console=None if console is None else
+          f"http://{console.listener.host}:{console.listener.port}")
     for missing in xml.missing:
         event(log, "xml_schema_not_plugged_in", level=logging.WARNING, detail=missing)
     closing: list[Callable[[], Awaitable[None]]] = []
@@ -189,6 +213,8 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             await _bounded("closing the SFTP listener", sftp.wait_closed())
             if as2 is not None:
                 await _bounded("closing the AS2 listener", as2.close())
+            if console is not None:
+                await _bounded("closing the console listener", console.listener.close())
             answers_stop.set()  # agencies' answers in hand are settled or redelivered
             await _drain(pool, wakes)  # the workers help, then stop
             if processes is not None:
@@ -205,10 +231,63 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             inbox.close()
         for close in closing:
             await _bounded("closing the AS2 client", close())
+        if console is not None:
+            await _bounded("closing the console listener", console.close())
         await _bounded("closing the broker connection", publisher.close())
         if not await _bounded("closing the database pool", pool.close()):
             pool.terminate()
+        _stop_counting(counting)
         event(log, "stopped")
+
+
+@dataclass
+class _RunningConsole:
+    listener: ConsoleListener
+    pool: Any
+
+    async def close(self) -> None:
+        await self.listener.close()
+        if not await _bounded("closing the console's database pool", self.pool.close()):
+            self.pool.terminate()
+
+
+def _start_counting(config: GatewayConfig) -> Path | None:
+    """With a console, every process counts (console.metrics) into a directory made afresh
+    for this start; the worker processes inherit it in the environment."""
+    if config.settings.console is None:
+        return None
+    directory = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
+    metrics.enable(directory)
+    return directory
+
+
+def _stop_counting(directory: Path | None) -> None:
+    if directory is not None:
+        metrics.disable()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def _start_console(config: GatewayConfig, publisher: AmqpPublisher,
+                         routing: RoutingInForce, counting: Path | None
+                         ) -> _RunningConsole | None:
+    settings = config.settings.console
+    if settings is None:
+        return None
+
+    def version() -> int | None:
+        return None if routing.current is None else routing.current.version
+
+    pool = await create_pool(config.database_url, size=CONSOLE_POOL)
+    readiness = Readiness(pool, config.database_url, config.amqp_url, publisher.unreachable,
+                          version)
+    try:
+        listener = await start_console(
+            Console(readiness, counting, lambda: config.agency_codes),
+            host=settings.host, port=settings.port, source=config.source)
+    except BaseException:
+        await pool.close()
+        raise
+    return _RunningConsole(listener, pool)
 
 
 async def _answers(config: GatewayConfig, desk: AnswerDesk, stop: asyncio.Event) -> None:
@@ -330,6 +409,9 @@ async def serve_worker(config: GatewayConfig, slot: int) -> None:
                              size=config.settings.processor_workers + WORKER_POOL_SPARE)
     mailboxes = Mailboxes(config.mailboxes_path)
     publisher = AmqpPublisher(config.amqp_url, topology_of(config), config.agency_codes)
+    directory = os.environ.get(metrics.DIRECTORY_VARIABLE)
+    if directory:  # the main process's console adds up what this one counts
+        metrics.enable(Path(directory))
     stopped = asyncio.Event()
     stop_when_parent_leaves(stopped)
     _on_signals(stopped, asyncio.Event())  # SIGHUP is the main process's to act on
@@ -351,6 +433,7 @@ async def serve_worker(config: GatewayConfig, slot: int) -> None:
         await _bounded("closing the broker connection", publisher.close())
         if not await _bounded("closing the database pool", pool.close()):
             pool.terminate()
+        metrics.disable()
         event(log, "worker_stopped", worker=slot)
 
 

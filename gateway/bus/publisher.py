@@ -79,6 +79,13 @@ class AmqpPublisher:
         subscribe before the first declaration arrives."""
         await self._ensure()
 
+    async def unreachable(self) -> str | None:
+        """Why the broker cannot be published to now, or None when it can (/ready asks).
+        Connects when not connected, as the next publish would: a gateway that started while
+        RabbitMQ was down becomes ready once it is back, before any row waits."""
+        _exchange, failure = await self._connected()
+        return None if failure is None else failure.error
+
     async def dispatch(self, row: OutboxRow) -> Failure | None:
         (outcome,) = await self.dispatch_many([row])
         return outcome

@@ -157,6 +157,15 @@ class As2ServerSettings(Strict):
         return self.public_url or f"http://{self.host}:{port}{self.path}"
 
 
+class ConsoleSettings(Strict):
+    """The ops console's listener (docs/observability.md): /health, /ready and /metrics,
+    apart from partner traffic.  Plain HTTP on loopback by default: put it behind a proxy or
+    a firewall rule before opening it further."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=0, le=65535)
+
+
 class Settings(Strict):
     #: The UNB recipient partners address and the sender of every answer: level A characters
     #: (ISO 9735 annex A), which every syntax identifier carries, without spaces at either
@@ -197,4 +206,7 @@ class Settings(Strict):
                                     "are refused, saying so")
     as2: As2ServerSettings | None = Field(default=None, description="the AS2 endpoint; "
                                           "without it, no AS2 listener is started")
+    console: ConsoleSettings | None = Field(
+        default=None, description="the ops console's listener (/health, /ready, /metrics); "
+        "without it, none is started")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,0 +1,104 @@
+"""The ops console's listener (issue 14): an aiohttp application on its own address, apart
+from partner traffic.  For now /health, /ready and /metrics (docs/observability.md); the
+pages, logins and roles come here too."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from gateway.console.health import CHECK_TIMEOUT_SECONDS, Readiness
+from gateway.console.scrape import gauges, render
+from gateway.errors import ConfigError, GatewayError
+from gateway.logs import event
+from gateway.store.gauges import Backlog, backlog
+
+log = logging.getLogger("gateway.console")
+
+
+@dataclass(frozen=True, slots=True)
+class Console:
+    """What the console's pages read."""
+
+    readiness: Readiness
+    #: The processes' counter files (console.metrics); None when counting is off.
+    metrics_directory: Path | None
+    agencies: Callable[[], Iterable[str]]
+
+
+@dataclass
+class ConsoleListener:
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+def application(console: Console) -> web.Application:
+    app = web.Application()
+    pages = _Pages(console)
+    app.router.add_get("/health", pages.health)
+    app.router.add_get("/ready", pages.ready)
+    app.router.add_get("/metrics", pages.metrics)
+    return app
+
+
+async def start_console(console: Console, *, host: str, port: int,
+                        source: Path) -> ConsoleListener:
+    """Listen on ``host:port``; a port taken or an address not ours is a configuration
+    error naming them (``source``: the gateway.yaml that asked for it)."""
+    runner = web.AppRunner(application(console), access_log=None, handle_signals=False,
+                           shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        why = "the port is already in use" if exc.errno == errno.EADDRINUSE else str(exc)
+        raise ConfigError(f"{source}: console: cannot listen on {host}:{port}: {why} "
+                          "(another gateway, or another program, holds it?)") from exc
+    bound = int(runner.addresses[0][1])  # the port given may be 0 (tests): the one taken
+    return ConsoleListener(runner, host, bound)
+
+
+class _Pages:
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    async def health(self, request: web.Request) -> web.Response:
+        """The process is alive and its event loop turns: nothing else is asked."""
+        return web.json_response({"status": "alive"})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        checks = await self._console.readiness.checks()
+        ready = all(c.ok for c in checks)
+        body = {"ready": ready, "checks": {c.name: c.json() for c in checks}}
+        return web.json_response(body, status=200 if ready else 503,
+                                 dumps=lambda d: json.dumps(d, indent=2) + "\n")
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        store = await self._backlog()
+        families = gauges(store, self._console.readiness.routing_version(),
+                          self._console.agencies())
+        body = await asyncio.to_thread(render, self._console.metrics_directory, families)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _backlog(self) -> Backlog | None:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS * 2), \
+                    self._console.readiness.pool.acquire() as connection:
+                return await backlog(connection)
+        except (TimeoutError, GatewayError, OSError) as exc:
+            event(log, "metrics_store_unavailable", level=logging.WARNING, error=str(exc),
+                  note="/metrics says gateway_store_up 0")
+            return None
