@@ -23,6 +23,7 @@ services:
 demo-setup: install services
 	$(BIN)/gateway demo keys --key var/demo/demo-van.key
 	$(BIN)/gateway demo pki --folder var/demo
+	$(BIN)/gateway demo console-admin --file var/demo/console-users.yaml
 	$(GATEWAY) db create
 	$(GATEWAY) db upgrade
 	@$(GATEWAY) agencies provision || echo "make run: the demo agencies' broker users are not" \

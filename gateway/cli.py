@@ -188,6 +188,20 @@ def _parser() -> argparse.ArgumentParser:
                         "configuration's signing.ca)")
     verify.set_defaults(command=_verify)
 
+    console = sub.add_parser("console", help="the ops console's users (docs/console.md)")
+    console_sub = console.add_subparsers(required=True, metavar="WHAT")
+    user = console_sub.add_parser("user", help="the users file")
+    user_sub = user.add_subparsers(required=True, metavar="ACTION")
+    add = user_sub.add_parser("add", help="add a user, or set an existing one's role and "
+                              "password anew (hashed at the configured cost); the password "
+                              "is asked twice, or read from stdin's first line when it is "
+                              "not a terminal, never taken from the command line")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=("viewer", "operator", "admin"))
+    add.add_argument("--users", type=Path, metavar="FILE", help="the users file (default: "
+                     "the one gateway.yaml's console: users: names)")
+    add.set_defaults(command=_console_user_add)
+
     demo = sub.add_parser("demo", help="demo set-up")
     demo_sub = demo.add_subparsers(required=True, metavar="ACTION")
     keys = demo_sub.add_parser("keys", help="create the demo partner's SSH key when missing")
@@ -197,6 +211,11 @@ def _parser() -> argparse.ArgumentParser:
                               "certificate and key when missing")
     pki.add_argument("--folder", type=Path, default=Path("var/demo"))
     pki.set_defaults(command=_demo_pki)
+    admin = demo_sub.add_parser("console-admin", help="create the demo console's users file "
+                                "with two admins when missing, printing their generated "
+                                "passwords this once")
+    admin.add_argument("--file", type=Path, default=Path("var/demo/console-users.yaml"))
+    admin.set_defaults(command=_demo_console_admin)
     receiver = demo_sub.add_parser(
         "as2-receiver", help="a partner's AS2 server on this machine: takes what the gateway "
         "sends a partner by AS2, stores it, answers with a signed MDN")
@@ -432,4 +451,35 @@ def _demo_pki(args: argparse.Namespace) -> int:
     created = ensure_pki(args.folder)
     print(f"created {', '.join(map(str, created))}" if created
           else f"kept the demo CA and signing key in {args.folder}")
+    return 0
+
+
+def _console_user_add(args: argparse.Namespace) -> int:
+    from gateway.app.console_users import add_user, read_password
+    from gateway.config.console_users import Role
+    from gateway.config.settings import ConsoleSettings
+    from gateway.console.auth import cost_of
+
+    path, settings = args.users, ConsoleSettings()
+    if path is None:
+        config = _config(args)
+        path = config.console_users_path
+        if path is None or config.settings.console is None:
+            print(f"gateway: {config.source}: console: names no users file; give --users FILE",
+                  file=sys.stderr)
+            return 2
+        settings = config.settings.console
+    password = read_password(sys.stdin, sys.stdin.isatty())
+    created = add_user(path, args.name, Role[args.role], password, cost_of(settings))
+    print(f"{'added' if created else 'updated'} {args.role} {args.name} in {path} "
+          "(a running console reads it at its next request)")
+    return 0
+
+
+def _demo_console_admin(args: argparse.Namespace) -> int:
+    from gateway.app.console_users import ensure_demo_admins
+    from gateway.config.settings import ConsoleSettings
+    from gateway.console.auth import cost_of
+
+    ensure_demo_admins(args.file, cost_of(ConsoleSettings()), sys.stdout)
     return 0

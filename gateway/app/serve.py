@@ -38,9 +38,11 @@ from gateway.bus.publisher import AmqpPublisher
 from gateway.bus.responses import consume_answers
 from gateway.bus.topology import Topology
 from gateway.catalog.catalog import Catalog
+from gateway.config.console_users import load_users
 from gateway.config.load import GatewayConfig
 from gateway.console import metrics
 from gateway.console.app import Console, ConsoleListener, start_console
+from gateway.console.auth import Gatekeeper
 from gateway.console.health import Readiness
 from gateway.errors import BusError, ConfigError, StoreError
 from gateway.logs import event, redact
@@ -63,9 +65,9 @@ WORKER_POOL_SPARE = 3
 SHUTDOWN_STEP_SECONDS = 5.0
 #: An AS2 send's lease beyond its timeout: the outcome is written within it.
 LEASE_MARGIN = 30.0
-#: The console's own connections (/ready and /metrics): a busy work pool never makes the
-#: gateway look unready, and a scrape never takes a connection the work needs.
-CONSOLE_POOL = 2
+#: The console's own connections (/ready, /metrics, its pages): a busy work pool never makes
+#: the gateway look unready, and a scrape or a page never takes a connection the work needs.
+CONSOLE_POOL = 3
 
 
 @dataclass
@@ -277,12 +279,17 @@ async def _start_console(config: GatewayConfig, publisher: AmqpPublisher,
     def version() -> int | None:
         return None if routing.current is None else routing.current.version
 
+    users_path = config.console_users_path
+    users = None if users_path is None else load_users(users_path)  # refuse a broken file
     pool = await create_pool(config.database_url, size=CONSOLE_POOL)
     readiness = Readiness(pool, config.database_url, config.amqp_url, publisher.unreachable,
                           version)
     try:
+        gatekeeper = None
+        if users is not None:
+            gatekeeper = await Gatekeeper.start(pool, settings, users, users_path)
         listener = await start_console(
-            Console(readiness, counting, lambda: config.agency_codes),
+            Console(readiness, counting, lambda: config.agency_codes, settings, gatekeeper),
             host=settings.host, port=settings.port, source=config.source)
     except BaseException:
         await pool.close()

@@ -97,6 +97,14 @@ class GatewayConfig:
         return (self.agencies_path.parent / agency.password_file).resolve()
 
     @property
+    def console_users_path(self) -> Path | None:
+        """The console's users file (docs/console.md), when gateway.yaml names one."""
+        console = self.settings.console
+        if console is None or console.users is None:
+            return None
+        return (self.source.parent / console.users).resolve()
+
+    @property
     def ca_path(self) -> Path:
         return (self.source.parent / self.settings.signing.ca).resolve()
 

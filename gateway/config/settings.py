@@ -157,13 +157,43 @@ class As2ServerSettings(Strict):
         return self.public_url or f"http://{self.host}:{port}{self.path}"
 
 
+class PasswordHashingSettings(Strict):
+    """argon2id's cost for the hashes the gateway writes (RFC 9106 section 4, second
+    recommended option by default).  Tests lower it here, in their configuration, where it
+    shows; a cost below the recommended one is logged at start."""
+
+    time_cost: int = Field(default=3, ge=1, le=100)
+    memory_kib: int = Field(default=64 * 1024, ge=8, le=4 * 1024 * 1024)
+    parallelism: int = Field(default=4, ge=1, le=64)
+
+
 class ConsoleSettings(Strict):
-    """The ops console's listener (docs/observability.md): /health, /ready and /metrics,
-    apart from partner traffic.  Plain HTTP on loopback by default: put it behind a proxy or
-    a firewall rule before opening it further."""
+    """The ops console's listener (docs/observability.md, docs/console.md): /health, /ready
+    and /metrics, and the pages for the users of the ``users`` file, apart from partner
+    traffic.  Plain HTTP on loopback by default: put it behind a TLS proxy (and set
+    ``public_origin``) before opening it further."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8081, ge=0, le=65535)
+    users: str | None = Field(
+        default=None, description="the console users file (name, role, argon2id hash), "
+        "relative to this file; without it, no pages are served (only /health, /ready, "
+        "/metrics)")
+    public_origin: str | None = Field(
+        default=None, pattern=r"^https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?$",
+        description="scheme://host[:port] browsers reach the console at, when a proxy stands "
+        "in front (the Origin every change must come from; https here makes cookies Secure)")
+    secure_cookies: bool = Field(
+        default=False, description="mark cookies Secure even when this listener is plain "
+        "HTTP (a TLS proxy in front); always so when served over HTTPS")
+    session_idle_seconds: float = Field(default=30 * 60, gt=0, le=7 * 24 * 3600)
+    session_absolute_seconds: float = Field(default=12 * 3600, gt=0, le=30 * 24 * 3600)
+    login_window_seconds: float = Field(
+        default=15 * 60, gt=0, le=24 * 3600, description="failed logins counted over this "
+        "window for the two limits below")
+    login_failures_per_user: int = Field(default=5, ge=1, le=1000)
+    login_failures_per_address: int = Field(default=20, ge=1, le=100_000)
+    password_hashing: PasswordHashingSettings = PasswordHashingSettings()
 
 
 class Settings(Strict):

@@ -1,6 +1,7 @@
 """The ops console's listener (issue 14): an aiohttp application on its own address, apart
-from partner traffic.  For now /health, /ready and /metrics (docs/observability.md); the
-pages, logins and roles come here too."""
+from partner traffic.  /health, /ready and /metrics (docs/observability.md) always; the pages
+(docs/console.md) when there are users.  Every route comes from the role table
+(console.routes), behind the guard (console.guard)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ import asyncio
 import errno
 import json
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from gateway.config.settings import ConsoleSettings
+from gateway.console.auth import Gatekeeper
+from gateway.console.guard import Cookies, Guard
 from gateway.console.health import CHECK_TIMEOUT_SECONDS, Readiness
+from gateway.console.pages import MAX_FORM_BYTES, Pages
+from gateway.console.routes import PAGES, PROBES, Route
 from gateway.console.scrape import gauges, render
 from gateway.errors import ConfigError, GatewayError
 from gateway.logs import event
@@ -32,6 +38,9 @@ class Console:
     #: The processes' counter files (console.metrics); None when counting is off.
     metrics_directory: Path | None
     agencies: Callable[[], Iterable[str]]
+    settings: ConsoleSettings = field(default_factory=ConsoleSettings)
+    #: Logins and sessions; None without a users file (no pages then).
+    gatekeeper: Gatekeeper | None = None
 
 
 @dataclass
@@ -44,13 +53,32 @@ class ConsoleListener:
         await self.runner.cleanup()
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 def application(console: Console) -> web.Application:
-    app = web.Application()
-    pages = _Pages(console)
-    app.router.add_get("/health", pages.health)
-    app.router.add_get("/ready", pages.ready)
-    app.router.add_get("/metrics", pages.metrics)
+    """Only the routes of the table are added, each to the handler it names."""
+    probes = _Pages(console)
+    handlers: dict[str, Handler] = {r.handler: getattr(probes, r.handler) for r in PROBES}
+    routes: tuple[Route, ...] = PROBES
+    pages = None
+    if console.gatekeeper is not None:
+        pages = Pages(console.gatekeeper, console.readiness.pool, console.readiness,
+                      Cookies.of(console.settings),
+                      console.settings.session_idle_seconds,
+                      console.settings.session_absolute_seconds)
+        handlers |= {r.handler: getattr(pages, r.handler) for r in PAGES}
+        routes += PAGES
+    guard = Guard(console.settings, console.gatekeeper,
+                  _no_refusal if pages is None else pages.refused)
+    app = web.Application(middlewares=[guard.middleware], client_max_size=MAX_FORM_BYTES)
+    for route in routes:
+        app.router.add_route(route.method, route.path, handlers[route.handler])
     return app
+
+
+async def _no_refusal(request: web.Request, reason: str) -> web.Response:
+    return web.Response(status=403, text=f"refused: {reason}\n")
 
 
 async def start_console(console: Console, *, host: str, port: int,

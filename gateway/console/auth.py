@@ -1,0 +1,219 @@
+"""Who is at the console: logins checked against the users file, sessions kept in PostgreSQL.
+
+A login answers alike for an unknown name and a wrong password, in about the same time (an
+unknown name is verified against a dummy hash of the same cost: OWASP Authentication Cheat
+Sheet, "Authentication and Error Messages").  Failed logins are counted per name and per
+client address in the database, so the limits hold across console nodes.  A successful login
+opens a new session (a new token: the session id is rotated at login, OWASP Session
+Management Cheat Sheet, "Renew the Session ID After Any Privilege Level Change") and closes the
+one the browser had."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.config.console_users import ConsoleUser, Role, UsersFile, load_users
+from gateway.config.settings import ConsoleSettings
+from gateway.console import csrf
+from gateway.errors import ConfigError
+from gateway.logs import event
+from gateway.security.passwords import HashingCost, dummy_hash, needs_rehash, verify_password
+from gateway.store import console_sessions as sessions
+from gateway.store.audit import AuditEntry, record
+
+log = logging.getLogger("gateway.console")
+#: A cookie value longer than this is no token of ours, and is not even hashed.
+MAX_TOKEN_CHARS = 128
+
+
+class Outcome(enum.Enum):
+    LOGGED_IN = "logged_in"
+    WRONG = "wrong"
+    THROTTLED = "throttled"
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """A logged-in user on this request: role from the users file, as it is now."""
+
+    user: ConsoleUser
+    session: sessions.SessionRow
+    token_sha256: bytes
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+    def audit(self, action: str, client: str | None, target: str | None = None,
+              **detail: Any) -> AuditEntry:
+        return AuditEntry(self.user.name, self.user.role.name, action, target, detail, client)
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    outcome: Outcome
+    #: The new session's cookie value (LOGGED_IN only).
+    token: str | None = None
+
+
+def cost_of(settings: ConsoleSettings) -> HashingCost:
+    hashing = settings.password_hashing
+    return HashingCost(hashing.time_cost, hashing.memory_kib, hashing.parallelism)
+
+
+def token_sha256(token: str) -> bytes | None:
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        return None
+    return hashlib.sha256(token.encode()).digest()
+
+
+def typed_name(name: str) -> str:
+    """What someone typed as a name, fit for the audit log (printable, bounded)."""
+    return "".join(ch for ch in name[:64] if ch.isprintable())
+
+
+class Users:
+    """The users file as it is now: read again when it changed (a user removed or demoted
+    loses the rights at the next request); a file that no longer loads is an alarm, and the
+    users last loaded stay in force."""
+
+    def __init__(self, path: Path | None, users: UsersFile) -> None:
+        self._path = path
+        self._seen = _identity(path)
+        self._by_name = _by_name(users)
+
+    def get(self, name: str) -> ConsoleUser | None:
+        self._refresh()
+        return self._by_name.get(name.lower())
+
+    def _refresh(self) -> None:
+        identity = _identity(self._path)
+        if identity == self._seen or self._path is None:
+            return
+        self._seen = identity
+        try:
+            self._by_name = _by_name(load_users(self._path))
+        except ConfigError as exc:
+            event(log, "console_users_refused", level=logging.ERROR, error=str(exc),
+                  note="the users last loaded stay in force")
+            return
+        event(log, "console_users_loaded", users=len(self._by_name))
+
+
+def _by_name(users: UsersFile) -> dict[str, ConsoleUser]:
+    return {u.name.lower(): u for u in users.users}
+
+
+def _identity(path: Path | None) -> tuple[int, int, int, int] | None:
+    if path is None:
+        return None
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+
+
+class Gatekeeper:
+    def __init__(self, pool: Any, settings: ConsoleSettings, users: Users,
+                 dummy: str) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._users = users
+        self._dummy = dummy
+
+    @classmethod
+    async def start(cls, pool: Any, settings: ConsoleSettings, users: UsersFile,
+                    path: Path | None = None) -> Gatekeeper:
+        """``path``: the users file, read again when it changes."""
+        cost = cost_of(settings)
+        if cost.below_recommended():
+            event(log, "console_password_cost_low", level=logging.WARNING,
+                  time_cost=cost.time_cost, memory_kib=cost.memory_kib,
+                  note="console.password_hashing is below RFC 9106's recommendation")
+        return cls(pool, settings, Users(path, users),
+                   await asyncio.to_thread(dummy_hash, cost))
+
+    async def visitor(self, token: str) -> Visitor | None:
+        """The live session of a cookie's token and its user, or None."""
+        digest = token_sha256(token)
+        if digest is None:
+            return None
+        settings = self._settings
+        async with self._pool.acquire() as connection:
+            row = await sessions.touch_session(connection, digest,
+                                               settings.session_idle_seconds,
+                                               settings.session_absolute_seconds)
+        user = None if row is None else self._users.get(row.user_name)
+        if row is None or user is None:  # expired, or the user left the users file
+            return None
+        return Visitor(user, row, digest)
+
+    async def log_in(self, name: str, password: str, client: str,
+                     replacing: str | None) -> Login:
+        if await self._throttled(name, client):
+            await self._audit(AuditEntry(typed_name(name), None, "login_throttled",
+                                         client=client))
+            return Login(Outcome.THROTTLED)
+        user = self._users.get(name)
+        # An unknown name costs what a wrong password does, and gets the same answer.
+        good = await asyncio.to_thread(
+            verify_password, self._dummy if user is None else user.password_hash, password)
+        if user is None or not good:
+            await self._failed(name, client)
+            return Login(Outcome.WRONG)
+        token = secrets.token_urlsafe(32)
+        digest = token_sha256(token)
+        assert digest is not None
+        await self._opened(user, digest, client, replacing)
+        if needs_rehash(user.password_hash, cost_of(self._settings)):
+            event(log, "console_password_needs_rehash", user=user.name,
+                  note="hashed at a lower cost than configured: `gateway console user add` "
+                  "sets it again")
+        return Login(Outcome.LOGGED_IN, token)
+
+    async def log_out(self, visitor: Visitor, client: str | None) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await sessions.close_session(connection, visitor.token_sha256)
+            await record(connection, visitor.audit("logout", client))
+
+    async def _throttled(self, name: str, client: str) -> bool:
+        settings = self._settings
+        async with self._pool.acquire() as connection:
+            await sessions.forget_expired(connection, settings.session_idle_seconds,
+                                          settings.session_absolute_seconds,
+                                          settings.login_window_seconds)
+            by_user, by_client = await sessions.recent_failures(
+                connection, typed_name(name), client, settings.login_window_seconds)
+        return (by_user >= settings.login_failures_per_user
+                or by_client >= settings.login_failures_per_address)
+
+    async def _failed(self, name: str, client: str) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            await sessions.record_failure(connection, typed_name(name), client)
+            await record(connection, AuditEntry(typed_name(name), None, "login_failed",
+                                                client=client))
+
+    async def _opened(self, user: ConsoleUser, digest: bytes, client: str,
+                      replacing: str | None) -> None:
+        old = None if replacing is None else token_sha256(replacing)
+        async with self._pool.acquire() as connection, connection.transaction():
+            if old is not None:
+                await sessions.close_session(connection, old)
+            await sessions.clear_failures(connection, user.name)
+            session_id = await sessions.open_session(connection, digest, user.name,
+                                                     csrf.new_token(), client)
+            await record(connection, AuditEntry(user.name, user.role.name, "login",
+                                                detail={"session": session_id},
+                                                client=client))
+
+    async def _audit(self, entry: AuditEntry) -> None:
+        async with self._pool.acquire() as connection:
+            await record(connection, entry)
