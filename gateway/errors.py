@@ -207,6 +207,14 @@ class RenderError(GatewayError):
     code = "render_error"
 
 
+class QueryRefused(GatewayError):
+    """An operator's search or report the console cannot run as asked (a reference too long, a
+    time range ending before it starts, an unknown status, a page cursor that is not ours, a
+    query over its time limit): the message says what to change; nothing is retried."""
+
+    code = "query_refused"
+
+
 class RoutingError(GatewayError):
     """No route for a message: park it and alarm ops; not the partner's fault."""
 

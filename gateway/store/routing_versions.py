@@ -3,6 +3,7 @@ this message"."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from gateway.store.database import translated_errors
@@ -35,3 +36,33 @@ async def applied_table(connection: Any) -> tuple[int, str, str] | None:
         "SELECT id, body, source FROM routing_versions WHERE status = 'applied'"
         " ORDER BY id DESC LIMIT 1")
     return None if row is None else (int(row["id"]), str(row["body"]), str(row["source"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """A routing table as it was given (``gateway serve``, a reload, the console)."""
+
+    id: int
+    sha256: str
+    source: str
+    status: str
+    error: str | None
+    at: Any
+
+
+async def history(connection: Any, *, limit: int = 50, before: int | None = None
+                  ) -> list[Version]:
+    """Tables given, newest first, ``limit`` of them before version ``before`` (the console's
+    routing history; bodies are read one at a time with ``body``)."""
+    rows = await connection.fetch(
+        "SELECT id, sha256, source, status, error, at FROM routing_versions"
+        " WHERE $2::bigint IS NULL OR id < $2 ORDER BY id DESC LIMIT $1",
+        max(1, min(limit, 500)), before)
+    return [Version(**dict(r)) for r in rows]
+
+
+async def body(connection: Any, version: int) -> str | None:
+    """The routing.yaml text of one version."""
+    text: str | None = await connection.fetchval(
+        "SELECT body FROM routing_versions WHERE id = $1", version)
+    return text
