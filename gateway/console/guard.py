@@ -17,7 +17,7 @@ from gateway.console.routes import route_of
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Refusal = Callable[[web.Request, str], Awaitable[web.Response]]
 #: Where a handler finds the logged-in user (request[VISITOR]).
-VISITOR = "console.visitor"
+VISITOR = web.RequestKey("console.visitor", Visitor)
 
 #: No script at all, no inline style, nothing from elsewhere, no framing (clickjacking), and
 #: forms post only to the console (CSP Level 3).
