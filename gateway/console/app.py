@@ -23,6 +23,7 @@ from gateway.console.health import CHECK_TIMEOUT_SECONDS, Readiness
 from gateway.console.pages import MAX_FORM_BYTES, Pages
 from gateway.console.routes import PAGES, PROBES, Route
 from gateway.console.scrape import gauges, render
+from gateway.console.traffic_pages import TrafficPages
 from gateway.errors import ConfigError, GatewayError
 from gateway.logs import event
 from gateway.store.gauges import Backlog, backlog
@@ -67,7 +68,9 @@ def application(console: Console) -> web.Application:
                       Cookies.of(console.settings),
                       console.settings.session_idle_seconds,
                       console.settings.session_absolute_seconds)
-        handlers |= {r.handler: getattr(pages, r.handler) for r in PAGES}
+        traffic = TrafficPages(console.readiness.pool, pages.render)
+        handlers |= {r.handler: getattr(pages, r.handler, None) or getattr(traffic, r.handler)
+                     for r in PAGES}
         routes += PAGES
     guard = Guard(console.settings, console.gatekeeper,
                   _no_refusal if pages is None else pages.refused)

@@ -25,6 +25,7 @@ from tests.support.console import (
     settings,
     users_file,
 )
+from tests.support.edifact import cusdec_message, interchange
 from tests.support.harness import Gateway, gateway_fixture
 
 pytestmark = pytest.mark.integration
@@ -381,3 +382,44 @@ async def _ready_page(client: Browser) -> tuple[int, str, Any]:
             break
         await asyncio.sleep(0.1)
     return status, page, response
+
+
+async def test_find_a_declaration_sent_over_sftp_and_open_its_timeline(
+        gateway: Gateway) -> None:
+    """Traffic and Timeline: the declaration found by its number, its story with the raw
+    bytes, the canonical JSON and the CONTRL, each viewable, and a partner's typing shown as
+    text."""
+    data = interchange([cusdec_message(declaration="DEC-<b>42")], sender="VANA",
+                       control_reference="ICR4242")
+    await gateway.upload("van-a", "fish.edi", data)
+    await gateway.answers("van-a", "fish.edi")
+    assert gateway.running is not None and gateway.running.console_port is not None
+    client = Browser(f"http://127.0.0.1:{gateway.running.console_port}")
+    try:
+        await client.log_in("vera")
+        status, page, _ = await client.get("/traffic?reference=DEC-%3Cb%3E42")
+        assert status == 200 and "DEC-&lt;b&gt;42" in page and "<b>42" not in page
+        message = page.split('href="/timeline?message=', 1)[1].split('"', 1)[0]
+        status, page, _ = await client.get("/traffic?kind=interchanges&partner=van-a"
+                                           "&status=accepted")
+        assert status == 200 and "ICR4242" in page
+        status, page, _ = await client.get(f"/timeline?message={message}")
+        assert status == 200 and "received" in page and "message_routed" in page
+        assert "customs" in page and "ICR4242" in page
+        links = {href.split('"', 1)[0].replace("&amp;", "&")
+                 for href in page.split('href="/body?')[1:]}
+        kinds = {dict(p.split("=", 1) for p in link.split("&"))["kind"] for link in links}
+        assert {"raw", "canonical", "acknowledgement", "outbox"} <= kinds
+        for link in links:
+            status, body, _ = await client.get(f"/body?{link}")
+            assert status == 200, (link, body)
+        raw = next(link for link in links if "kind=raw" in link)
+        body = html.unescape((await client.get(f"/body?{raw}"))[1])
+        assert "UNB+UNOC:3+VANA" in body and "BGM+929+DEC-<b>42+9'\n" in body
+        canonical = next(link for link in links if "kind=canonical" in link)
+        assert "shown as JSON" in (await client.get(f"/body?{canonical}"))[1]
+        assert (await client.get("/traffic?since=yesterday"))[0] == 400
+        assert (await client.get("/timeline?message=999999999"))[0] == 404
+        assert (await client.get("/body?kind=nonsense&id=1"))[0] == 400
+    finally:
+        await client.close()
