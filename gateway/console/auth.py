@@ -159,6 +159,9 @@ class Gatekeeper:
     async def log_in(self, name: str, password: str, client: str,
                      replacing: str | None) -> Login:
         if await self._throttled(name, client):
+            event(log, "console_login_throttled", level=logging.WARNING,
+                  user=typed_name(name), client=client,
+                  note="too many failed logins for this name or from this address")
             await self._audit(AuditEntry(typed_name(name), None, "login_throttled",
                                          client=client))
             return Login(Outcome.THROTTLED)
