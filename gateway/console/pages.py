@@ -109,7 +109,7 @@ class Pages:
                            ready=all(c.ok for c in checks))
 
     async def audit(self, request: web.Request) -> web.Response:
-        before = _positive(request.query.get("before"))
+        before = positive_id(request.query.get("before"))
         async with self._pool.acquire() as connection:
             rows = await audit.page(connection, before, PAGE_SIZE)
         older = rows[-1].id if len(rows) == PAGE_SIZE else None
@@ -124,7 +124,7 @@ class Pages:
 
     async def end_session(self, request: web.Request) -> web.Response:
         visitor: Visitor = request[VISITOR]
-        session_id = _positive(str((await request.post()).get("session", "")))
+        session_id = positive_id(str((await request.post()).get("session", "")))
         if session_id is None:
             return await self.sessions(request, "Name a session to end.", 400)
         async with self._pool.acquire() as connection, connection.transaction():
@@ -139,7 +139,8 @@ class Pages:
         return see_other("/sessions")
 
 
-def _positive(text: str | None) -> int | None:
+def positive_id(text: str | None) -> int | None:
+    """A row id as a form or query string gives it (ASCII digits, in bigint range), or None."""
     if text is None or not text.isascii() or not text.isdigit() or len(text) > 18:
         return None
     value = int(text)

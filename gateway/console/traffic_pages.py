@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from gateway.console.pages import positive_id
 from gateway.errors import QueryRefused
 from gateway.store.timeline import Body, BodyRef, body, declaration_timeline, interchange_timeline
 from gateway.store.traffic import (
@@ -63,8 +64,8 @@ class TrafficPages:
                             **{**values, "page": page, "next_url": next_url})
 
     async def timeline(self, request: web.Request) -> web.Response:
-        message = _id(request.query.get("message"))
-        interchange = _id(request.query.get("interchange"))
+        message = positive_id(request.query.get("message"))
+        interchange = positive_id(request.query.get("interchange"))
         if (message is None) == (interchange is None):
             return self._render(request, "timeline.html", status=400, story=None,
                                 problem="Name one declaration (?message=ID) or one "
@@ -83,7 +84,7 @@ class TrafficPages:
                             message=message)
 
     async def body(self, request: web.Request) -> web.Response:
-        number = _id(request.query.get("id"))
+        number = positive_id(request.query.get("id"))
         ref = BodyRef(request.query.get("kind", ""), number or 0,
                       request.query.get("key", ""))
         try:
@@ -118,13 +119,6 @@ def _time(name: str, text: str) -> dt.datetime | None:
         raise QueryRefused(f"{name}: {text!r} is not a date and time "
                            "(YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC)") from exc
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
-def _id(text: str | None) -> int | None:
-    if text is None or not text.isascii() or not text.isdigit() or len(text) > 18:
-        return None
-    value = int(text)
-    return value if value > 0 else None
 
 
 def shown(found: Body) -> dict[str, Any]:
