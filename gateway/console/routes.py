@@ -11,7 +11,7 @@ from gateway.config.console_users import Role
 
 #: Methods that change nothing (RFC 9110 section 9.2.1): every other one is a change, and
 #: needs a CSRF token and a same-origin request (console.guard).
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 
 @dataclass(frozen=True, slots=True)
