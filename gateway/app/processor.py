@@ -253,10 +253,6 @@ class Processor:
                       computed: tuple[TableInForce, Outcome] | None = None) -> None:
         """``computed``: the pipeline's outcome already in hand (a batch runs the pipeline for
         all its submissions in one go), with the routing table it was computed with."""
-        original = await store.content_original(connection, pending)
-        if original is not None:
-            await self._duplicate(connection, writes, pending, original, "same bytes")
-            return
         trusted = registry.trusted_for(pending.partner_id)
         if computed is None:
             in_force = self._routing.current  # taken once: a reload swaps it between decisions
@@ -266,13 +262,12 @@ class Processor:
         else:
             in_force, outcome = computed
         header = outcome.header
-        if header is not None and outcome.status is not Status.REJECTED:
-            owner = await store.claim_key(connection, pending.partner_id, header.sender.id,
-                                          header.control_reference, pending.id)
-            if owner is not None:
-                await self._duplicate(connection, writes, pending, owner,
-                                      f"control reference {header.control_reference}")
-                return
+        key = None if header is None or outcome.status is Status.REJECTED else (
+            header.sender.id, header.control_reference)
+        earlier = await store.earlier_of(connection, pending, key)
+        if earlier is not None:
+            await self._duplicate(connection, writes, pending, earlier.id, earlier.because)
+            return
         await self._save(connection, writes, pending, outcome, in_force.version, trusted)
         self._trusted_claims(writes, pending, outcome, registry)
 
@@ -295,18 +290,18 @@ class Processor:
         tally.status = outcome.status.value
         if outcome.status is Status.REJECTED:
             tally.rejected("interchange", _first_code(outcome))
-        await store.decide(
+        writes.events.append(await store.decide(
             connection, pending.id, status=outcome.status.value, summary=outcome.summary,
             sender_id=header.sender.id if header else None,
             recipient_id=header.recipient.id if header else None,
-            control_ref=header.control_reference if header else None, reply_to=reply_to)
+            control_ref=header.control_reference if header else None, reply_to=reply_to))
         for message in outcome.messages:
             await self._save_message(connection, writes, pending, message, routing_version,
                                      trusted)
         for receipt in outcome.receipts:
             await self._record_receipt(connection, writes, pending, receipt)
         if outcome.acknowledgement is not None:
-            await self._answer(connection, writes, pending, outcome.acknowledgement,
+            self._answer(writes, pending, outcome.acknowledgement,
                                header.control_reference if header else None)
         event(log, "decided", partner=pending.partner_id, submission=pending.id,
               interchange=header.control_reference if header else None,
@@ -393,23 +388,25 @@ class Processor:
         """Rule 2: a resend is not routed again; it gets the original answer again."""
         summary = f"duplicate of submission {original} ({because}); not routed again"
         self._tally(pending.id).status = "duplicate"
+        await writes.flush(connection)  # the original may be of this batch: its answer too
         first = await store.decided(connection, original)
-        await store.decide(connection, pending.id, status="duplicate", summary=summary,
-                           sender_id=first.sender_id, recipient_id=first.recipient_id,
-                           control_ref=first.control_ref, duplicate_of=original)
+        writes.events.append(await store.decide(
+            connection, pending.id, status="duplicate", summary=summary,
+            sender_id=first.sender_id, recipient_id=first.recipient_id,
+            control_ref=first.control_ref, duplicate_of=original))
         if first.ack_kind is not None and first.ack_body is not None:  # CONTRLs got none
-            await self._answer(connection, writes, pending,
-                               Acknowledgement(first.ack_kind, first.ack_body), first.control_ref)
+            self._answer(writes, pending, Acknowledgement(first.ack_kind, first.ack_body),
+                         first.control_ref)
         event(log, "duplicate", partner=pending.partner_id, submission=pending.id,
               original=original, reason=because)
 
-    async def _answer(self, connection: Any, writes: Deferred,
-                      pending: store.PendingInterchange, ack: Acknowledgement,
-                      interchange_ref: str | None) -> None:
+    def _answer(self, writes: Deferred, pending: store.PendingInterchange,
+                ack: Acknowledgement, interchange_ref: str | None) -> None:
         """The answer goes to the partner's outbox under ``<file>.<submission>.<suffix>``,
         always a name the outbox can hold (``answer_name``), whatever the upload was called."""
         file_name = answer_name(pending.file_name, pending.id, ack.suffix)
-        await store.save_acknowledgement(connection, pending.id, ack.kind, file_name, ack.body)
+        writes.acknowledgements.append(
+            store.NewAcknowledgement(pending.id, ack.kind, file_name, ack.body))
         writes.rows.append(outbox.NewRow(
             interchange_id=pending.id, message_id=None,
             channel=self._config.answer_channel(pending.partner_id),

@@ -131,33 +131,49 @@ async def lock_claimed_many(connection: Connection,
     return {row["id"] for row in rows}
 
 
-async def content_original(connection: Connection, pending: PendingInterchange) -> int | None:
-    """An earlier interchange of this partner with the very same bytes that was taken (in
-    whole or in part).  A rejected one does not count: the same bytes sent again after ops
-    fixed the cause (a sender ID added, a partner re-added) are decided afresh."""
-    value: int | None = await connection.fetchval(
-        "SELECT id FROM interchanges WHERE partner_id = $1 AND sha256 = $2 AND id < $3"
-        " AND status IN ('accepted', 'partially_accepted') AND duplicate_of IS NULL"
-        " ORDER BY id LIMIT 1",
-        pending.partner_id, pending.sha256, pending.id)
-    return value
+#: The earlier interchange a submission repeats, in one round trip: one of this partner with
+#: the very same bytes that was taken (in whole or in part; a rejected one does not count: the
+#: same bytes sent again after ops fixed the cause are decided afresh); else, when the
+#: submission names its interchange ($4, $5: UNB sender and control reference), the one that
+#: claimed that key first.  The key is claimed only when no original was found.
+_EARLIER = (
+    "WITH original AS (SELECT id FROM interchanges WHERE partner_id = $1 AND sha256 = $2"
+    "   AND id < $3 AND status IN ('accepted', 'partially_accepted')"
+    "   AND duplicate_of IS NULL ORDER BY id LIMIT 1),"
+    " claimed AS (INSERT INTO interchange_keys (partner_id, sender_id, control_ref,"
+    "   interchange_id) SELECT $1, $4::text, $5::text, $3"
+    "   WHERE $4::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM original)"
+    "   ON CONFLICT DO NOTHING RETURNING interchange_id)"
+    " SELECT (SELECT id FROM original) AS original,"
+    " (SELECT interchange_id FROM claimed) AS claimed")
 
 
-async def claim_key(connection: Connection, partner_id: str, sender_id: str,
-                    control_ref: str, interchange_id: int) -> int | None:
-    """Claim (partner, sender, control reference); return the earlier owner when taken."""
-    sender_id, control_ref = storable_text(sender_id), storable_text(control_ref)
-    inserted = await connection.fetchval(
-        "INSERT INTO interchange_keys (partner_id, sender_id, control_ref, interchange_id)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING interchange_id",
-        partner_id, sender_id, control_ref, interchange_id)
-    if inserted is not None:
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """The interchange a submission repeats, and how it was told (rule 2)."""
+
+    id: int
+    because: str
+
+
+async def earlier_of(connection: Connection, pending: PendingInterchange,
+                     key: tuple[str, str] | None) -> Earlier | None:
+    """The interchange ``pending`` repeats: the same bytes taken before, else the first to
+    claim ``key`` (UNB sender, control reference), which is claimed for ``pending`` when
+    free.  None when it repeats nothing."""
+    sender_id, control_ref = (None, None) if key is None else (
+        storable_text(key[0]), storable_text(key[1]))
+    row = await connection.fetchrow(_EARLIER, pending.partner_id, pending.sha256, pending.id,
+                                    sender_id, control_ref)
+    if row["original"] is not None:
+        return Earlier(row["original"], "same bytes")
+    if key is None or row["claimed"] is not None:
         return None
     owner: int = await connection.fetchval(
         "SELECT interchange_id FROM interchange_keys"
         " WHERE partner_id = $1 AND sender_id = $2 AND control_ref = $3",
-        partner_id, sender_id, control_ref)
-    return owner
+        pending.partner_id, sender_id, control_ref)
+    return Earlier(owner, f"control reference {key[1]}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +188,9 @@ class ReplyTo:
 async def decide(connection: Connection, interchange_id: int, *, status: str, summary: str,
                  sender_id: str | None = None, recipient_id: str | None = None,
                  control_ref: str | None = None, duplicate_of: int | None = None,
-                 reply_to: ReplyTo | None = None) -> None:
+                 reply_to: ReplyTo | None = None) -> NewEvent:
+    """Record the decision on the submission's row; returns its event, which the caller writes
+    in the same transaction (with the decision's other events, store.deferred)."""
     await connection.execute(
         "UPDATE interchanges SET status = $2, summary = $3, sender_id = $4,"
         " recipient_id = $5, control_ref = $6, duplicate_of = $7, processed_at = now(),"
@@ -183,9 +201,8 @@ async def decide(connection: Connection, interchange_id: int, *, status: str, su
         *((None, None, None) if reply_to is None else (
             storable_text(reply_to.id), storable_text(reply_to.qualifier),
             storable_text(reply_to.syntax_version))))
-    await add_event(connection, interchange_id, status,
-                    {"summary": summary, **({"duplicate_of": duplicate_of}
-                                            if duplicate_of else {})})
+    return NewEvent(interchange_id, status, {"summary": summary, **(
+        {"duplicate_of": duplicate_of} if duplicate_of else {})})
 
 
 async def record_failure(pool: Any, pending: PendingInterchange, error: str) -> None:
@@ -233,11 +250,26 @@ async def insert_message(connection: Connection, interchange_id: int, *, positio
     return message_id
 
 
-async def save_acknowledgement(connection: Connection, interchange_id: int, kind: str,
-                               file_name: str, body: bytes) -> None:
-    await connection.execute(
-        "INSERT INTO acknowledgements (interchange_id, kind, file_name, body)"
-        " VALUES ($1, $2, $3, $4)", interchange_id, kind, storable_text(file_name), body)
+@dataclass(frozen=True, slots=True)
+class NewAcknowledgement:
+    """The answer (CONTRL, APERAK ...) a decision gave a submission."""
+
+    interchange_id: int
+    kind: str
+    file_name: str
+    body: bytes
+
+
+async def add_acknowledgements(connection: Connection,
+                               acknowledgements: Sequence[NewAcknowledgement]) -> None:
+    """Several answers in one statement."""
+    if acknowledgements:
+        await connection.execute(
+            "INSERT INTO acknowledgements (interchange_id, kind, file_name, body)"
+            " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bytea[])",
+            [a.interchange_id for a in acknowledgements], [a.kind for a in acknowledgements],
+            [storable_text(a.file_name) for a in acknowledgements],
+            [a.body for a in acknowledgements])
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,9 +62,29 @@ def storable_value(value: Any) -> Any:
 
 def storable_document(value: Any) -> str:
     """``value`` as JSON text that jsonb accepts (what JSON has no type for, a date or a
-    Decimal, is written as its text, made storable too)."""
-    return json.dumps(storable_value(value), default=lambda other: storable_text(str(other)),
-                      allow_nan=False)
+    Decimal, is written as its text, made storable too).
+
+    Written as it is first: JSON escapes a NUL and a lone surrogate (ASCII output), and
+    refuses NaN and infinities, so the walk of ``storable_value`` (a copy of every string) is
+    needed only when the text shows one of them, or a key JSON cannot write.  It runs for
+    every event and finding the store writes."""
+    try:
+        text = json.dumps(value, default=_as_text, allow_nan=False)
+    except (ValueError, TypeError):
+        pass  # NaN or infinity, or a key that is not text: the careful way below
+    else:
+        if not _suspect(text):
+            return text
+    return json.dumps(storable_value(value), default=_as_text, allow_nan=False)
+
+
+def _as_text(other: Any) -> str:
+    return storable_text(str(other))
+
+
+def _suspect(text: str) -> bool:
+    """JSON text that may hold an escaped NUL or a lone surrogate."""
+    return any(escape in text for escape in _SUSPECT_ESCAPES)
 
 
 def storable_json(text: str) -> str:
@@ -72,6 +92,6 @@ def storable_json(text: str) -> str:
     again only when it may hold an escaped NUL or a lone surrogate (JSON writes the escapes'
     hex digits in either case).  No copy of the text is made on the common path: it runs for
     every message stored."""
-    if not any(escape in text for escape in _SUSPECT_ESCAPES):
+    if not _suspect(text):
         return text
     return storable_document(json.loads(text))

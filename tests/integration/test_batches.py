@@ -62,3 +62,25 @@ async def test_a_batch_keeps_each_destinations_order(gateway: Gateway) -> None:
     batched = await gateway.fetch(
         "SELECT count(DISTINCT xmin::text) AS transactions FROM messages")
     assert batched[0]["transactions"] < COUNT  # some were decided together
+
+
+async def test_resends_in_the_batch_of_their_original_get_its_answer(gateway: Gateway) -> None:
+    """Rule 2 inside one batch: the original's answer is among the batch's deferred writes
+    (store.deferred) when its resend is decided; the resend still gets that very answer, and
+    nothing is routed twice."""
+    original = cusdec(("8471",), sender="VANA", control_reference="TWICE")
+    other_bytes = cusdec(("0101",), sender="VANA", control_reference="TWICE")
+    await submit_together(gateway, [original, original, other_bytes])
+    await wait_for(lambda: gateway.fetch(
+        "SELECT 1 FROM interchanges HAVING count(*) FILTER (WHERE status = 'received') = 0"),
+        "all three decided", seconds=30)
+    rows = await gateway.fetch(
+        "SELECT i.status, i.summary, i.duplicate_of, a.body FROM interchanges i"
+        " JOIN acknowledgements a ON a.interchange_id = i.id ORDER BY i.id")
+    assert [r["status"] for r in rows] == ["accepted", "duplicate", "duplicate"]
+    assert "same bytes" in rows[1]["summary"]
+    assert "control reference TWICE" in rows[2]["summary"]
+    assert rows[1]["body"] == rows[2]["body"] == rows[0]["body"]
+    assert len(await gateway.queue("customs", expect=1, settle=1.0)) == 1
+    batched = await gateway.fetch("SELECT count(DISTINCT xmin::text) AS n FROM interchanges")
+    assert batched[0]["n"] == 1  # decided together, in one transaction

@@ -39,15 +39,15 @@ async def test_as_many_workers_as_pooled_connections_do_not_stop_the_gateway(
     not stop on SIGTERM.  Seen with the registry's 10 s refresh (a burst after a quiet spell);
     a refresh at every decision makes it certain here."""
     monkeypatch.setattr(traders, "REFRESH_SECONDS", 0.0)
-    looked_up = interchanges.content_original
+    looked_up = interchanges.earlier_of
 
-    async def slow_look_up(connection: Any, pending: Any) -> int | None:
+    async def slow_look_up(connection: Any, pending: Any, key: Any) -> Any:
         # A decision that takes a moment before it reads the registry (a large submission,
         # a busy database): the workers woken together all hold their connection by then.
         await asyncio.sleep(1.0)
-        return await looked_up(connection, pending)
+        return await looked_up(connection, pending, key)
 
-    monkeypatch.setattr(interchanges, "content_original", slow_look_up)
+    monkeypatch.setattr(interchanges, "earlier_of", slow_look_up)
     database = await create_database()
     files = write_files(tmp_path, database)
     files.config_path.write_text(files.config_path.read_text() + "processor_workers: 12\n")

@@ -9,7 +9,12 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.store.storable import storable_document, storable_json, storable_text
+from gateway.store.storable import (
+    storable_document,
+    storable_json,
+    storable_text,
+    storable_value,
+)
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
                     lambda inner: st.lists(inner, max_size=4)
@@ -61,3 +66,21 @@ def test_values_json_has_no_type_for_are_text_and_storable() -> None:
     assert json.loads(storable_document({"d": decimal.Decimal("1.5"), "f": float("nan"),
                                          "s": "a\x00b"})) == {"d": "1.5", "f": "nan",
                                                                "s": "a\\x00b"}
+
+
+HOSTILE = st.text(max_size=12) | st.sampled_from(
+    ["\x00", "a\x00b", "\ud800", "x\udfffy", "\\u0000", "\U0001f600", "na\u00efve"])
+DOCUMENTS = st.recursive(
+    st.none() | st.booleans() | st.integers() | HOSTILE
+    | st.floats(allow_nan=True, allow_infinity=True),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(HOSTILE, inner, max_size=4), max_leaves=20)
+
+
+@given(DOCUMENTS)
+def test_the_quick_path_writes_what_the_careful_walk_writes(value: object) -> None:
+    """storable_document writes the document as it is when the text shows nothing to fix:
+    the result is the careful walk's (storable_value) to the character."""
+    careful = json.dumps(storable_value(value), default=lambda o: storable_text(str(o)),
+                         allow_nan=False)
+    assert storable_document(value) == careful
