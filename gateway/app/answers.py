@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any, Protocol
 
+from gateway import alarms
 from gateway.bus.responses import IncomingAnswer, Verdict
 from gateway.config.load import GatewayConfig, load_agencies
 from gateway.errors import ConfigError, RenderError
@@ -252,7 +253,8 @@ class AnswerDesk:
                                           "answer": incoming.answer_id,
                                           "reason": refused.reason, "refusal": refusal_id},
                                       refused.about.message_id)
-        event(log, "answer_refused", level=logging.ERROR, broker_user=incoming.broker_user,
+        event(log, "answer_refused", level=logging.ERROR, code=alarms.ANSWER_REFUSED,
+              broker_user=incoming.broker_user,
               routing_key=incoming.routing_key, answer=incoming.answer_id,
               correlation_id=incoming.correlation_id, reason=refused.reason,
               refusal=refusal_id, note="alarm: recorded in refused_answers and dead-lettered;"

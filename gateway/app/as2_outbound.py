@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import aiohttp
 from cryptography import x509
 
+from gateway import alarms
 from gateway.app.relay import file_name
 from gateway.app.workers import poll_forever
 from gateway.config.load import GatewayConfig
@@ -110,7 +111,8 @@ class As2Dispatcher:
                            "ops move it)")
         failure = await self._send_answer(row, partner.as2)
         if failure is not None and row.attempts + 1 >= ALARM_AFTER_ATTEMPTS:
-            event(log, "as2_send_failing", level=logging.ERROR, partner=row.destination,
+            event(log, "as2_send_failing", level=logging.ERROR, code=alarms.AS2_SEND_FAILING,
+                  partner=row.destination,
                   submission=row.interchange_id, key=row.dispatch_key,
                   attempts=row.attempts + 1, error=failure.error,
                   note="alarm: the answer stays queued and is retried with backoff")
@@ -288,7 +290,8 @@ class ReceiptWatch:
                 await add_event(connection, sent.interchange_id, "as2_mdn_missing", {
                     "message_id": sent.message_id, "waited_seconds": self._wait})
         for sent in missing:
-            event(log, "as2_mdn_missing", level=logging.ERROR, partner=sent.partner_id,
+            event(log, "as2_mdn_missing", level=logging.ERROR, code=alarms.AS2_MDN_MISSING,
+                  partner=sent.partner_id,
                   message_id=sent.message_id, submission=sent.interchange_id,
                   waited_seconds=self._wait,
                   note="alarm: no MDN came for this answer; ask the partner whether it "

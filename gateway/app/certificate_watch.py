@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 
+from gateway import alarms
 from gateway.app.workers import poll_forever
 from gateway.logs import event
 from gateway.security.partner_certificates import PartnerCertificate, expiry_notes
@@ -36,6 +37,7 @@ class CertificateWatch:
             event(log, "partner_certificate_expired" if note.expired
                   else "partner_certificate_expiring",
                   level=logging.ERROR if alarm else logging.WARNING,
+                  code=alarms.CERTIFICATE_NO_SUCCESSOR if alarm else None,
                   partner=certificate.partner, certificate=str(certificate.path),
                   subject=certificate.subject, expires=certificate.expires.isoformat(),
                   note="alarm: the partner has no other certificate valid beyond 30 days; ask "

@@ -8,6 +8,7 @@ import asyncio
 import logging
 from typing import Any
 
+from gateway import alarms
 from gateway.app.workers import poll_forever
 from gateway.config.load import GatewayConfig
 from gateway.logs import event
@@ -40,6 +41,7 @@ class OverdueWatch:
                 await store.add_event(connection, late.interchange_id, "answer_overdue",
                                       detail, late.message_id)
                 event(log, "answer_overdue", level=logging.ERROR, **detail,
+                      code=alarms.ANSWER_OVERDUE,
                       submission=late.interchange_id, message=late.message_id,
                       note="alarm: the agency has not decided within its deadline")
         return bool(due)

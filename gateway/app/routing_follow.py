@@ -20,6 +20,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from gateway import alarms
 from gateway.app.routing_reload import NewAgencies, TableInForce, agency_codes
 from gateway.config.files import read_snapshot
 from gateway.config.load import GatewayConfig, parse_routing
@@ -94,6 +95,7 @@ class FollowedRouting:
         if error == self._last_alarm:
             return  # said once; said again only when it changes
         self._last_alarm = error
-        event(log, "routing_follow_failed", level=logging.ERROR, error=error,
+        event(log, "routing_follow_failed", level=logging.ERROR,
+              code=alarms.ROUTING_FOLLOW_FAILED, error=error,
               exc_info=not isinstance(exc, ConfigError),
               note="this worker keeps the previous table and looks again")

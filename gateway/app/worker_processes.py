@@ -29,6 +29,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from gateway import alarms
 from gateway.logs import event
 
 log = logging.getLogger("gateway.workers")
@@ -81,7 +82,8 @@ class WorkerProcesses:
 
     async def _pause(self, slot: int, restarts: int, **fields: Any) -> None:
         delay = min(MAX_RESTART_DELAY_SECONDS, 2.0 ** (restarts - 1))
-        event(log, "worker_exited", level=logging.ERROR, worker=slot, restart_in=delay,
+        event(log, "worker_exited", level=logging.ERROR, code=alarms.WORKER_EXITED,
+              worker=slot, restart_in=delay,
               note="what it was doing stays in the store; the others take it up", **fields)
         await asyncio.sleep(delay)
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from gateway import alarms
 from gateway.errors import StoreError
 from gateway.logs import event
 
@@ -40,7 +41,8 @@ async def supervised(name: str, run: Callable[[], Awaitable[None]]) -> None:
         except Exception as exc:  # noqa: BLE001 - any crash: alarm and restart
             restarts += 1
             delay = min(MAX_RESTART_DELAY_SECONDS, 2.0 ** restarts)
-            event(log, "worker_crashed", level=logging.ERROR, exc_info=True, worker=name,
+            event(log, "worker_crashed", level=logging.ERROR, code=alarms.WORKER_CRASHED,
+                  exc_info=True, worker=name,
                   restarts=restarts, restart_in=delay, error=repr(exc))
             await asyncio.sleep(delay)
 

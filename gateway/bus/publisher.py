@@ -20,6 +20,7 @@ from typing import Any
 import aio_pika
 import aiormq
 
+from gateway import alarms
 from gateway.bus.topology import Topology, connect, declare, translated_errors
 from gateway.errors import BusError
 from gateway.logs import event
@@ -123,7 +124,8 @@ class AmqpPublisher:
         if row.destination not in self._agencies:
             return Failure(Scope.UNDELIVERABLE, f"{failure.error}; {row.destination!r} is not "
                                                 "an agency of this gateway any more")
-        event(log, "publish_returned", level=logging.ERROR, destination=row.destination,
+        event(log, "publish_returned", level=logging.ERROR, code=alarms.PUBLISH_RETURNED,
+              destination=row.destination,
               key=row.dispatch_key, error=failure.error,
               note="alarm: no queue took it (the agency's queue was deleted?); declaring the "
                    "queue again and publishing again")

@@ -24,6 +24,7 @@ from typing import Any
 import aio_pika
 import pamqp.decode
 
+from gateway import alarms
 from gateway.bus.topology import Topology, connect, declare_responses, translated_errors
 from gateway.errors import StoreUnavailable
 from gateway.logs import event
@@ -159,6 +160,7 @@ async def _handled(handler: Handler, answer: IncomingAnswer) -> Verdict | None:
                   answer=answer.answer_id, agency_user=answer.broker_user, attempt=failures)
             if failures >= MAX_HANDLER_FAILURES:
                 event(log, "answer_dead_lettered", level=logging.ERROR,
+                      code=alarms.ANSWER_DEAD_LETTERED,
                       answer=answer.answer_id, agency_user=answer.broker_user,
                       note="alarm: the gateway failed on this answer; it is in the "
                            "responses dead-letter queue")

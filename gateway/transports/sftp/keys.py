@@ -10,6 +10,7 @@ from pathlib import Path
 
 import asyncssh
 
+from gateway import alarms
 from gateway.logs import event
 from gateway.transports.durable import make_folder, write_file
 
@@ -55,7 +56,8 @@ def _keep_private(path: Path) -> None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         os.chmod(path, 0o600)
-        event(log, "host_key_was_readable", level=logging.ERROR, path=str(path),
+        event(log, "host_key_was_readable", level=logging.ERROR,
+              code=alarms.HOST_KEY_WAS_READABLE, path=str(path),
               mode=f"{mode:04o}", advice="if others could read it, make a new host key "
               "(delete it and restart) and give partners the new fingerprint")
 
