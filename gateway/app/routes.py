@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 from typing import TextIO
 
 from gateway.app.validate import run_offline
 from gateway.config.load import GatewayConfig, load_routing
 from gateway.config.routing import RoutingTable
-from gateway.model.canonical import CANONICAL_ADAPTER
-from gateway.pipeline.route import explain, route
+from gateway.pipeline.route import explain
+from gateway.pipeline.routing_diff import replay, summary
 from gateway.store.database import create_pool
 from gateway.store.interchanges import recent_canonical
 
@@ -72,24 +71,12 @@ async def diff_routes(config: GatewayConfig, old_path: Path, new_path: Path, day
             stored = await recent_canonical(connection, days, limit)
     finally:
         await pool.close()
-    gained: dict[str, list[str]] = defaultdict(list)
-    lost: dict[str, list[str]] = defaultdict(list)
-    for partner_id, text in stored:
-        message = CANONICAL_ADAPTER.validate_json(text)
-        before = set(route(old, message, partner_id).agencies)
-        after = set(route(new, message, partner_id).agencies)
-        reference = message.document_reference or message.source.message_reference
-        for agency in sorted(after - before):
-            gained[agency].append(reference)
-        for agency in sorted(before - after):
-            lost[agency].append(reference)
-    out.write(f"replayed {len(stored)} messages of the last {days:g} days\n")
-    for sign, changes in (("+", gained), ("-", lost)):
-        for agency, references in sorted(changes.items()):
-            sample = ", ".join(references[:5]) + (" ..." if len(references) > 5 else "")
-            count = f"{len(references)} message{'s' if len(references) != 1 else ''}"
-            out.write(f"{sign}{agency}: {count} ({sample})\n")
-    if not gained and not lost:
+    diff = replay(old, new, stored)
+    out.write(f"replayed {diff.replayed} messages of the last {days:g} days\n")
+    for sign, changes in (("+", diff.gained), ("-", diff.lost)):
+        for agency, references in changes.items():
+            out.write(f"{sign}{agency}: {summary(references)}\n")
+    if not diff.changes:
         out.write("no agency would receive anything different\n")
         return 0
     return 1

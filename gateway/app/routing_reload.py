@@ -149,7 +149,27 @@ class LiveRouting:
         self._judged: tuple[Identity, Identity] | None = None  # the files last judged
         self._signalled = False
         self._last_alarm = ""
+        # Tables the console wrote on a proposal's approval, by SHA-256: recorded with the
+        # proposal's id when judged, and the console told the outcome (expect).
+        self._expected: dict[str, tuple[int, asyncio.Future[int | None]]] = {}
         self.current: TableInForce | None = None
+
+    def expect(self, sha256: str, proposal: int) -> asyncio.Future[int | None]:
+        """The console approved ``proposal`` and wrote its text (``sha256``) to routing.yaml:
+        when a look judges that text, its version is recorded with the proposal's id and the
+        future gets the version applied (None: refused).  Judged like any other change."""
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._expected[sha256] = (proposal, future)
+        return future
+
+    def _expectation(self, sha: str, version: int | None) -> None:
+        proposal = self._expected.pop(sha, None)
+        if proposal is not None and not proposal[1].done():
+            proposal[1].set_result(version)
+
+    def _proposal(self, sha: str) -> int | None:
+        expected = self._expected.get(sha)
+        return None if expected is None or expected[1].cancelled() else expected[0]
 
     async def start(self) -> TableInForce:
         """Take the table on disk once it is whole and quiet (it must be valid: the gateway
@@ -226,10 +246,16 @@ class LiveRouting:
             self._refused_key = key
             body = look.routing.data.decode("utf-8", errors="replace")
             await self._refuse(sha, body, source, reason, exc)
+            self._expectation(sha, None)
             return False
         await self._follow_agencies(agencies)  # a failure here: tried again at the next look
+        proposal = self._proposal(sha)
+        if proposal is not None:
+            source = f"{self._path} (console proposal {proposal}, {reason})"
         version = await routing_versions.record(self._pool, sha256=sha, body=text,
-                                                source=source, status="applied")
+                                                source=source, status="applied",
+                                                proposal=proposal)
+        self._expectation(sha, version)
         self._table_key, self._refused_key = key, ""
         self._judged_now(look)
         self.current = TableInForce(table, version)  # one assignment: atomic for readers
@@ -243,7 +269,8 @@ class LiveRouting:
               exc_info=not isinstance(exc, ConfigError), note="the previous table keeps routing")
         try:
             await routing_versions.record(self._pool, sha256=sha, body=text, source=source,
-                                          status="refused", error=error)
+                                          status="refused", error=error,
+                                          proposal=self._proposal(sha))
         except Exception as failure:  # noqa: BLE001 - the refusal stands; the log has it
             event(log, "routing_refusal_not_recorded", level=logging.ERROR,
                   error=repr(failure))

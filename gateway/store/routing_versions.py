@@ -11,15 +11,36 @@ from gateway.store.storable import storable_optional, storable_text
 
 
 async def record(pool: Any, *, sha256: str, body: str, source: str, status: str,
-                 error: str | None = None) -> int:
+                 error: str | None = None, proposal: int | None = None) -> int:
     """A refused table is stored as it was, with what PostgreSQL cannot hold made visible
-    (a NUL in routing.yaml is refused by YAML, and then its record must not fail too)."""
+    (a NUL in routing.yaml is refused by YAML, and then its record must not fail too).
+    ``proposal``: the console proposal (routing_proposals) whose approval wrote the file; an
+    applied table marks it applied in the same transaction."""
     async with translated_errors("recording a routing table"), pool.acquire() as connection:
+        if proposal is None:
+            return await _insert(connection, sha256, body, source, status, error, None)
+        async with connection.transaction():
+            version = await _insert(connection, sha256, body, source, status, error, proposal)
+            if status == "applied":
+                await connection.execute(
+                    "UPDATE routing_proposals SET state = 'applied', routing_version = $2"
+                    " WHERE id = $1 AND state = 'approved'", proposal, version)
+            return version
+
+
+async def _insert(connection: Any, sha256: str, body: str, source: str, status: str,
+                  error: str | None, proposal: int | None) -> int:
+    values = (sha256, storable_text(body), storable_text(source), status,
+              storable_optional(error))
+    if proposal is None:
         version: int = await connection.fetchval(
             "INSERT INTO routing_versions (sha256, body, source, status, error)"
-            " VALUES ($1, $2, $3, $4, $5) RETURNING id", sha256, storable_text(body),
-            storable_text(source), status, storable_optional(error))
-        return version
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id", *values)
+    else:
+        version = await connection.fetchval(
+            "INSERT INTO routing_versions (sha256, body, source, status, error, proposal_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id", *values, proposal)
+    return version
 
 
 async def latest_applied(pool: Any) -> tuple[int, str] | None:
