@@ -168,7 +168,7 @@ async def interchange_timeline(connection: Connection, interchange_id: int) -> T
 
 
 def _id(value: int) -> int:
-    if not isinstance(value, int) or not 0 < value < 2**63:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
         raise QueryRefused(f"{value!r} is not a stored id")
     return value
 

@@ -56,13 +56,14 @@ async def bounded(connection: Connection, what: str, *, seconds: float = QUERY_S
                 " SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off")
     if work_mem_mb is not None:
         settings += f"; SET LOCAL work_mem = '{int(work_mem_mb)}MB'"
-    try:
-        async with translated_errors(what), connection.transaction(readonly=True):
-            await connection.execute(settings)
-            yield connection
-    except asyncpg.QueryCanceledError as exc:  # statement_timeout
-        raise QueryRefused(f"{what} took longer than {seconds:g} s and was stopped: narrow it"
-                           " (a time range, a partner, a reference)") from exc
+    async with translated_errors(what):
+        try:
+            async with connection.transaction(readonly=True):
+                await connection.execute(settings)
+                yield connection
+        except asyncpg.QueryCanceledError as exc:  # statement_timeout
+            raise QueryRefused(f"{what} took longer than {seconds:g} s and was stopped: narrow"
+                               " it (a time range, a partner, a reference)") from exc
 
 
 # --- what an operator asks --------------------------------------------------------------
