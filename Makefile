@@ -7,7 +7,7 @@ WORKERS ?= 1
 BIN    := $(VENV)/bin
 GATEWAY := $(BIN)/gateway --config $(CONFIG)
 
-.PHONY: run test install services demo-setup lint typecheck layers routes mappings schemas clean
+.PHONY: run test install services browser demo-setup lint typecheck layers routes mappings schemas clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,8 +58,22 @@ routes: install
 mappings: install
 	$(BIN)/gateway mappings check
 
+## browser: Debian's chromium and chromium-driver for tests/browser, installed when this is
+## Debian and we are root; anything else (or a failed install) only says so, and the browser
+## tests then skip with the reason.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { timeout 300 apt-get install -y --no-install-recommends chromium chromium-driver \
+	    || { timeout 300 apt-get update && timeout 600 apt-get install -y \
+	         --no-install-recommends chromium chromium-driver; }; } >/dev/null \
+	  || echo "make browser: chromium could not be installed; the browser tests will skip"; \
+	else echo "make browser: not root on Debian; install chromium and chromium-driver" \
+	  "for the browser tests (tests/browser), which skip until then"; fi
+
 ## make test: install and run every test and quality gate.
-test: install services lint typecheck layers routes mappings
+test: install services browser lint typecheck layers routes mappings
 	$(BIN)/pytest -q
 
 clean:

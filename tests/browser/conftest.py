@@ -1,0 +1,105 @@
+"""Fixtures of the browser tests: one headless Chromium for the whole run (skipped, with the
+reason, where Debian's chromium or chromium-driver is missing), a gateway of the test's own
+with its console and users, and a Page on that console whose screenshots go to
+test-artifacts/browser/<test>/ (BROWSER_ARTIFACTS overrides the folder)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config.console_users import ConsoleUser, Role, UsersFile, write_users
+from gateway.console.auth import cost_of
+from gateway.security.passwords import hash_password
+from tests.browser.chromium import WAIT_SECONDS, Page, chromium, unavailable
+from tests.support.console import CHEAP_HASHING, settings
+from tests.support.harness import Gateway, gateway_fixture
+
+ARTEFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", Path(__file__).resolve().parents[2]
+                                / "test-artifacts" / "browser"))
+#: Two admins (maker and checker of a routing change), an operator and a viewer.
+USERS = {"ada": (Role.admin, "ada-admin-password-1"),
+         "grace": (Role.admin, "grace-admin-password-2"),
+         "otto": (Role.operator, "otto-operator-password-3"),
+         "vera": (Role.viewer, "vera-viewer-password-4")}
+
+
+@pytest.fixture(scope="session")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    reason = unavailable()
+    if reason is not None:
+        pytest.skip(f"no browser: {reason}")
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as running:
+        yield running
+
+
+def write_console_users(path: Path) -> None:
+    cost = cost_of(settings())
+    write_users(path, UsersFile(users=tuple(
+        ConsoleUser(name=name, role=role, password_hash=hash_password(password, cost))
+        for name, (role, password) in USERS.items())))
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    """``gateway serve`` in this event loop (tests/support/harness.py) with SFTP, the
+    console on a free port, and routing.yaml changes applied after 0.2 s."""
+    write_console_users(tmp_path / "console-users.yaml")
+    console = ("{host: 127.0.0.1, port: 0, users: console-users.yaml, password_hashing: "
+               + json.dumps(CHEAP_HASHING) + "}")
+    async for running in gateway_fixture(
+            tmp_path, settings={"console": console, "routing_settle_seconds": 0.2}):
+        yield running
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Path:
+    folder = ARTEFACTS / request.node.name
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder
+
+
+@pytest.fixture
+async def page(driver: Any, gateway: Gateway, shots: Path) -> Page:
+    assert gateway.running is not None and gateway.running.console_port is not None
+    opened = Page(driver, f"http://127.0.0.1:{gateway.running.console_port}", shots)
+    await opened.open("/login")
+    # Cookies belong to the host, not the port: a session of an earlier test's console
+    # would otherwise come along.
+    await asyncio.to_thread(driver.delete_all_cookies)
+    return opened
+
+
+async def log_in(page: Page, name: str, password: str | None = None) -> None:
+    await page.open("/login")
+    await page.fill({"name": name, "password": password or USERS[name][1]})
+    await page.press("Log in")
+
+
+async def log_out(page: Page) -> None:
+    await page.press("Log out")
+
+
+async def use_table(gateway: Gateway, text: str) -> None:
+    """Puts ``text`` in routing.yaml as an operator would (a new file renamed over it) and
+    waits until the gateway has applied it (its version recorded as applied)."""
+    path = gateway.files.root / "routing.yaml"
+    fresh = path.with_suffix(".yaml.new")
+    fresh.write_text(text)
+    fresh.replace(path)
+    wanted = hashlib.sha256(text.encode()).hexdigest()
+    for _ in range(int(WAIT_SECONDS / 0.1)):
+        rows = await gateway.fetch("SELECT sha256 FROM routing_versions WHERE status ="
+                                   " 'applied' ORDER BY id DESC LIMIT 1")
+        if rows and rows[0]["sha256"] == wanted:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the routing table written was never applied")

@@ -1,0 +1,100 @@
+"""The console driven in headless Chromium (issue 14, "Show"): a real gateway with SFTP and its
+console, users of the test's own, and what an ops person does, clicked through the pages.
+Screenshots of each step: test-artifacts/browser/<test>/ (tests/browser/conftest.py)."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from gateway.console.routes import ROUTES
+from tests.browser.chromium import Page
+from tests.browser.conftest import log_in, log_out
+from tests.support.edifact import cusdec_message, interchange
+from tests.support.harness import Gateway
+
+pytestmark = pytest.mark.integration
+
+
+async def test_log_in_and_a_wrong_password_is_told(page: Page) -> None:
+    await page.open("/")
+    assert page.path.startswith("/login")  # not logged in: sent to the login form
+    await page.shot("login form")
+    await log_in(page, "ada", "not-the-password-at-all")
+    text = await page.text()
+    assert "Wrong name or password." in text and "ada (admin)" not in text
+    await page.shot("wrong password")
+    await log_in(page, "ada")
+    text = await page.wait_for("ready")  # the routing table is recorded soon after start
+    assert page.path == "/" and "ada (admin)" in text
+    await page.shot("logged in")
+    await log_out(page)
+    assert page.path.startswith("/login")
+    await page.open("/traffic")
+    assert page.path.startswith("/login")  # the session is gone
+
+
+async def test_find_a_declaration_sent_over_sftp_and_open_its_timeline(
+        page: Page, gateway: Gateway) -> None:
+    data = interchange([cusdec_message(declaration="DEC-FISH-7", commodity_codes=("0303.55",))],
+                       sender="VANA", control_reference="ICR7001")
+    await gateway.upload("van-a", "fish.edi", data)
+    await gateway.answers("van-a", "fish.edi")
+    await log_in(page, "vera")
+    await page.follow("Traffic")
+    await page.fill({"reference": "DEC-FISH-7"})
+    await page.press("Search")
+    text = await page.text()
+    assert "DEC-FISH-7" in text and "van-a" in text and "routed" in text
+    await page.shot("traffic search")
+    await page.follow("DEC-FISH-7")
+    text = await page.text()
+    assert page.path.startswith("/timeline?message=")
+    assert "Declaration DEC-FISH-7" in text and "ICR7001" in text
+    assert "message_routed" in text and "customs" in text
+    await page.shot("timeline")
+    await page.follow("raw bytes")
+    text = await page.text()
+    assert "UNB+UNOC:3+VANA" in text and "BGM+929+DEC-FISH-7+9'" in text
+    await page.shot("raw bytes")
+
+
+async def test_a_viewer_sees_no_change_buttons_and_a_forged_post_is_refused(
+        page: Page, gateway: Gateway) -> None:
+    """Every page a viewer may open offers no change but logging out; a POST to every change
+    route with the viewer's (then an admin's) browser cookies but without the CSRF token is
+    refused and changes nothing."""
+    await log_in(page, "vera")
+    pages = [route.path for route in ROUTES
+             if route.nav is not None and not route.changes]
+    opened = []
+    for path in pages:
+        await page.open(path)
+        if page.path.startswith(path):
+            opened.append(path)
+            assert await page.post_forms() == ["/logout"], path
+            assert await page.change_buttons() == ["Log out"], path
+    assert "/" in opened and "/traffic" in opened
+    await page.open("/traffic")
+    await page.shot("viewer traffic")
+    changes = [route for route in ROUTES if route.changes and route.path != "/login"]
+    for name in ("vera", "ada"):
+        await log_in(page, name)
+        refused = await _forged_posts(page, [route.path for route in changes])
+        assert refused == {route.path: 403 for route in changes}, name
+    audit = await gateway.fetch("SELECT action FROM console_audit ORDER BY id")
+    assert {row["action"] for row in audit} == {"login"}  # no change but logging in
+
+
+async def _forged_posts(page: Page, paths: list[str]) -> dict[str, int]:
+    """A POST to each path with the browser's cookies and the console's own Origin (so only
+    the missing token can refuse it), as a script of another tab could send."""
+    statuses = {}
+    async with aiohttp.ClientSession(cookies=page.cookies()) as session:
+        for path in paths:
+            async with session.post(page.base + path, data={"id": "1", "proposal": "1"},
+                                    headers={"Origin": page.base},
+                                    allow_redirects=False) as response:
+                told = "Nothing was changed." in await response.text()
+                statuses[path] = response.status if told else -response.status
+    return statuses
