@@ -4,10 +4,10 @@ routed, and each gets a "released" event; a running gateway's relay publishes th
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Any, TextIO
 
 from gateway.app.deliveries import queue_deliveries, stored_canonical
-from gateway.app.traders import TraderRegistry
+from gateway.app.traders import AeoRegistry, TraderRegistry
 from gateway.config.load import GatewayConfig
 from gateway.store import interchanges as store
 from gateway.store.database import create_pool, translated_errors
@@ -21,29 +21,36 @@ async def release(config: GatewayConfig, reference: str, out: TextIO) -> int:
         async with translated_errors("releasing held messages"), pool.acquire() as connection, \
                 connection.transaction():
             held = await store.messages_in(connection, "held", reference)
-            for message in held:
-                canonical = await stored_canonical(connection, message, out)
-                if canonical is None:
-                    continue
-                writes = Deferred()
-                sent_to = queue_deliveries(
-                    writes, submission_id=message.interchange_id,
-                    partner_id=message.partner_id, position=message.position,
-                    message_id=message.id, canonical=canonical,
-                    message_type=message.message_type, release=message.release,
-                    agencies=message.agencies, copies=message.copies,
-                    trusted=registry.trusted_for(message.partner_id))
-                await writes.flush(connection)
-                await store.set_route(connection, message.id, status="routed",
-                                      agencies=message.agencies, copies=message.copies)
-                await store.add_event(connection, message.interchange_id, "released",
-                                      {"to": sent_to}, message.id)
-                out.write(f"released message {message.id} "
-                          f"({canonical.document_reference}) to "
-                          f"{', '.join(sent_to) or 'nobody'}\n")
+            await release_messages(connection, registry, held, out)
     finally:
         await pool.close()
     if not held:
         out.write(f"nothing held under {reference!r}\n")
         return 1
     return 0
+
+
+async def release_messages(connection: Any, registry: AeoRegistry,
+                           held: list[store.StoredMessage], out: TextIO) -> None:
+    """Send on ``held`` (locked by ``store.messages_in`` in the caller's transaction): the
+    CLI's and the console's release (console Attention page)."""
+    for message in held:
+        canonical = await stored_canonical(connection, message, out)
+        if canonical is None:
+            continue
+        writes = Deferred()
+        sent_to = queue_deliveries(
+            writes, submission_id=message.interchange_id,
+            partner_id=message.partner_id, position=message.position,
+            message_id=message.id, canonical=canonical,
+            message_type=message.message_type, release=message.release,
+            agencies=message.agencies, copies=message.copies,
+            trusted=registry.trusted_for(message.partner_id))
+        await writes.flush(connection)
+        await store.set_route(connection, message.id, status="routed",
+                              agencies=message.agencies, copies=message.copies)
+        await store.add_event(connection, message.interchange_id, "released",
+                              {"to": sent_to}, message.id)
+        out.write(f"released message {message.id} "
+                  f"({canonical.document_reference}) to "
+                  f"{', '.join(sent_to) or 'nobody'}\n")

@@ -15,6 +15,7 @@ an event in its history (``gateway track``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 from gateway.app.deliveries import original_route_of, queue_deliveries, stored_canonical
@@ -43,13 +44,9 @@ async def replay(config: GatewayConfig, reference: str | None, out: TextIO) -> i
         registry = AeoRegistry(await trader_store.aeo_partners(pool))
         async with translated_errors("replaying"), pool.acquire() as connection, \
                 connection.transaction():
-            parked = await store.requeue_parked(connection, reference)
-            for submission in parked:
-                await store.add_event(connection, submission, "replayed",
-                                      {"what": "parked submission", "note": "decided again"})
-                out.write(f"submission {submission}: parked, now waiting to be decided again\n")
+            parked = await replay_parked_submission(connection, reference, out)
             routed = await _unroutable(connection, config, reference, registry, out)
-            resent = await _parked_rows(connection, reference, out)
+            resent = await replay_parked_rows(connection, reference, out)
     finally:
         await pool.close()
     if not parked and not routed and not resent:
@@ -59,7 +56,20 @@ async def replay(config: GatewayConfig, reference: str | None, out: TextIO) -> i
     return 0
 
 
-async def _parked_rows(connection: Connection, reference: str | None, out: TextIO) -> int:
+async def replay_parked_submission(connection: Connection, reference: str | None,
+                                   out: TextIO) -> list[int]:
+    """Parked submissions (one by id, or every one) back to be decided, each with its event;
+    at most once: the update takes only what is still parked."""
+    parked = await store.requeue_parked(connection, reference)
+    for submission in parked:
+        await store.add_event(connection, submission, "replayed",
+                              {"what": "parked submission", "note": "decided again"})
+        out.write(f"submission {submission}: parked, now waiting to be decided again\n")
+    return parked
+
+
+async def replay_parked_rows(connection: Connection, reference: str | None,
+                             out: TextIO) -> int:
     rows = await outbox.requeue_parked(connection, reference)
     for row in rows:
         await store.add_event(connection, row.interchange_id, "replayed", {
@@ -73,8 +83,17 @@ async def _parked_rows(connection: Connection, reference: str | None, out: TextI
 async def _unroutable(connection: Connection, config: GatewayConfig, reference: str | None,
                       registry: AeoRegistry, out: TextIO) -> int:
     messages = await store.messages_in(connection, "unroutable", reference)
+    await replay_unroutable(connection, config, messages, registry, out)
+    return len(messages)
+
+
+async def replay_unroutable(connection: Connection, config: GatewayConfig,
+                            messages: list[store.StoredMessage], registry: AeoRegistry,
+                            out: TextIO) -> None:
+    """Route ``messages`` (unroutable, locked by ``store.messages_in`` in the caller's
+    transaction) again against the table in force: the CLI's and the console's replay."""
     if not messages:
-        return 0
+        return
     version, table = await _table_in_force(connection, config)
     for message in messages:
         canonical = await stored_canonical(connection, message, out)
@@ -83,7 +102,6 @@ async def _unroutable(connection: Connection, config: GatewayConfig, reference: 
         trusted = registry.trusted_for(message.partner_id)
         decision = await _decision(connection, message, canonical, table, trusted)
         await _apply(connection, message, canonical, decision, version, trusted, out)
-    return len(messages)
 
 
 async def _table_in_force(connection: Connection,
@@ -141,8 +159,14 @@ async def _apply(connection: Connection, message: store.StoredMessage,
     out.write(f"{name}: {verdict}\n")
 
 
+#: Called inside a dead letter's replay transaction once it is published again (the console
+#: writes its audit row there: the same transaction as the change).
+Recorded = Callable[[Connection, dict[str, Any]], Awaitable[None]]
+
+
 async def replay_dead(config: GatewayConfig, agency: str, reference: str | None,
-                      out: TextIO) -> int:
+                      out: TextIO, *, pool: Any = None, recorded: Recorded | None = None
+                      ) -> int:
     """Publish again, to ``agency``, what its dead letters were (those of ``reference``, a
     submission, message or correlation id, when given), through the outbox: each death once.
 
@@ -152,13 +176,14 @@ async def replay_dead(config: GatewayConfig, agency: str, reference: str | None,
     if agency not in config.agency_codes:
         raise ConfigError(f"{agency!r} is not an agency of {config.settings.agencies} "
                           f"({', '.join(config.agency_codes)})")
-    pool = await create_pool(config.database_url, size=1)
+    own = pool is None
+    pool = await create_pool(config.database_url, size=1) if own else pool
     try:
         async def one(letter: DeadLetter) -> bool:
             if reference is not None and reference not in _names(letter):
                 return False
             try:
-                return await _republish(pool, agency, letter, out)
+                return await _republish(pool, agency, letter, out, recorded)
             except StoreRefused as exc:  # this letter only: the others go on
                 out.write(f"dead letter {_quoted(letter.message_id)}: not replayed ({exc}); "
                           "left in the queue\n")
@@ -166,7 +191,8 @@ async def replay_dead(config: GatewayConfig, agency: str, reference: str | None,
 
         taken = await replay_dead_letters(config.amqp_url, topology_of(config), agency, one)
     finally:
-        await pool.close()
+        if own:
+            await pool.close()
     if not taken:
         what = f" for {reference!r}" if reference is not None else ""
         out.write(f"no dead letter{what} replayed from {agency}'s dead-letter queue\n")
@@ -184,7 +210,23 @@ def _quoted(value: str) -> str:
     return repr(value[:80]) + ("..." if len(value) > 80 else "")
 
 
-async def _republish(pool: Any, agency: str, letter: DeadLetter, out: TextIO) -> bool:
+async def dead_letters(config: GatewayConfig, agency: str) -> list[DeadLetter]:
+    """What is in ``agency``'s dead-letter queue now, each letter put back untouched (the
+    console's Attention page lists them)."""
+    if agency not in config.agency_codes:
+        raise ConfigError(f"{agency!r} is not an agency of {config.settings.agencies}")
+    seen: list[DeadLetter] = []
+
+    async def look(letter: DeadLetter) -> bool:
+        seen.append(letter)
+        return False  # nacked back to the queue after the scan
+
+    await replay_dead_letters(config.amqp_url, topology_of(config), agency, look)
+    return seen
+
+
+async def _republish(pool: Any, agency: str, letter: DeadLetter, out: TextIO,
+                     recorded: Recorded | None = None) -> bool:
     """One outbox row per (message id, death), a copy of the delivery the gateway stored:
     replaying twice does not publish twice, and nothing the gateway did not send goes out."""
     name = _quoted(letter.message_id)
@@ -207,9 +249,12 @@ async def _republish(pool: Any, agency: str, letter: DeadLetter, out: TextIO) ->
             dispatch_key=key, body=original.body,
             properties={**properties, "headers": {**properties.get("headers", {}),
                                                   REPLAYS_HEADER: letter.replays + 1}})
-        await store.add_event(connection, original.interchange_id, "replayed", {
-            "what": "dead letter", "agency": agency, "message_id": original.dispatch_key,
-            "replay": letter.replays + 1, "reason": letter.reason}, original.message_id)
+        detail = {"what": "dead letter", "agency": agency, "message_id": original.dispatch_key,
+                  "replay": letter.replays + 1, "reason": letter.reason}
+        await store.add_event(connection, original.interchange_id, "replayed", detail,
+                              original.message_id)
+        if recorded is not None:
+            await recorded(connection, {**detail, "submission": original.interchange_id})
     out.write(f"dead letter {name} ({_quoted(letter.reason or 'dead')}): published to "
               f"{agency} again\n")
     return True
