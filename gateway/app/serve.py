@@ -29,6 +29,7 @@ from gateway.app.mapping_files import load_compiled
 from gateway.app.overdue import OverdueWatch
 from gateway.app.processor import Processor
 from gateway.app.relay import LeasingRelay, MailboxDispatcher, Relay
+from gateway.app.routing_change import RoutingChanges
 from gateway.app.routing_follow import FollowedRouting
 from gateway.app.routing_reload import LiveRouting, RoutingInForce
 from gateway.app.worker_processes import WorkerProcesses, stop_when_parent_leaves
@@ -145,14 +146,14 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     routing = LiveRouting(config, pool, on_new_agencies=publisher.update_agencies)
     await routing.start()
     counting = _start_counting(config)  # before anything counts, and before the workers start
+    hangup = asyncio.Event()  # SIGHUP, or the console applying an approved routing change
     try:
-        console = await _start_console(config, publisher, routing, counting)
+        console = await _start_console(config, publisher, routing, counting, hangup)
     except BaseException:
         await _bounded("closing the broker connection", publisher.close())
         await pool.close()
         _stop_counting(counting)
         raise
-    hangup = asyncio.Event()
     host_key = load_or_create_host_key(config.host_key_path)
     sftp = await start_server(config.settings.sftp.host, config.settings.sftp.port, host_key,
                               access, intake.submit)
@@ -270,7 +271,7 @@ def _stop_counting(directory: Path | None) -> None:
 
 
 async def _start_console(config: GatewayConfig, publisher: AmqpPublisher,
-                         routing: RoutingInForce, counting: Path | None
+                         routing: LiveRouting, counting: Path | None, hangup: asyncio.Event
                          ) -> _RunningConsole | None:
     settings = config.settings.console
     if settings is None:
@@ -289,7 +290,8 @@ async def _start_console(config: GatewayConfig, publisher: AmqpPublisher,
         if users is not None:
             gatekeeper = await Gatekeeper.start(pool, settings, users, users_path)
         listener = await start_console(
-            Console(readiness, counting, lambda: config.agency_codes, settings, gatekeeper),
+            Console(readiness, counting, lambda: config.agency_codes, settings, gatekeeper,
+                    RoutingChanges(config, routing, pool, hangup)),
             host=settings.host, port=settings.port, source=config.source)
     except BaseException:
         await pool.close()

@@ -22,6 +22,8 @@ from gateway.console.guard import Cookies, Guard
 from gateway.console.health import CHECK_TIMEOUT_SECONDS, Readiness
 from gateway.console.pages import MAX_FORM_BYTES, Pages
 from gateway.console.routes import PAGES, PROBES, Route
+from gateway.console.routing_desk import RoutingDesk
+from gateway.console.routing_pages import RoutingPages
 from gateway.console.scrape import gauges, render
 from gateway.console.traffic_pages import TrafficPages
 from gateway.errors import ConfigError, GatewayError
@@ -42,6 +44,9 @@ class Console:
     settings: ConsoleSettings = field(default_factory=ConsoleSettings)
     #: Logins and sessions; None without a users file (no pages then).
     gatekeeper: Gatekeeper | None = None
+    #: routing.yaml, its check, replay and reload (gateway.app.routing_change); None: the
+    #: Routing pages show the history only and change nothing.
+    routing: RoutingDesk | None = None
 
 
 @dataclass
@@ -69,7 +74,9 @@ def application(console: Console) -> web.Application:
                       console.settings.session_idle_seconds,
                       console.settings.session_absolute_seconds)
         traffic = TrafficPages(console.readiness.pool, pages.render)
-        handlers |= {r.handler: getattr(pages, r.handler, None) or getattr(traffic, r.handler)
+        routing = RoutingPages(console.readiness.pool, pages.render, console.routing)
+        handlers |= {r.handler: getattr(pages, r.handler, None)
+                     or getattr(routing, r.handler, None) or getattr(traffic, r.handler)
                      for r in PAGES}
         routes += PAGES
     guard = Guard(console.settings, console.gatekeeper,
