@@ -280,6 +280,10 @@ async def _start_console(config: GatewayConfig, publisher: AmqpPublisher,
     def version() -> int | None:
         return None if routing.current is None else routing.current.version
 
+    # Here, not at the top: app.replay (which console_operations runs) imports topology_of
+    # from this module.
+    from gateway.app.console_operations import ConsoleOperations
+
     users_path = config.console_users_path
     users = None if users_path is None else load_users(users_path)  # refuse a broken file
     pool = await create_pool(config.database_url, size=CONSOLE_POOL)
@@ -291,7 +295,8 @@ async def _start_console(config: GatewayConfig, publisher: AmqpPublisher,
             gatekeeper = await Gatekeeper.start(pool, settings, users, users_path)
         listener = await start_console(
             Console(readiness, counting, lambda: config.agency_codes, settings, gatekeeper,
-                    RoutingChanges(config, routing, pool, hangup)),
+                    RoutingChanges(config, routing, pool, hangup),
+                    ConsoleOperations(config, pool), lambda: config),
             host=settings.host, port=settings.port, source=config.source)
     except BaseException:
         await pool.close()

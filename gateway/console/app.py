@@ -16,11 +16,16 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from gateway.config.load import GatewayConfig
 from gateway.config.settings import ConsoleSettings
+from gateway.console.attention_pages import AttentionPages
 from gateway.console.auth import Gatekeeper
 from gateway.console.guard import Cookies, Guard
 from gateway.console.health import CHECK_TIMEOUT_SECONDS, Readiness
+from gateway.console.operations import Operations
 from gateway.console.pages import MAX_FORM_BYTES, Pages
+from gateway.console.partners_page import PartnersPage
+from gateway.console.report_pages import Render, ReportPages
 from gateway.console.routes import PAGES, PROBES, Route
 from gateway.console.routing_desk import RoutingDesk
 from gateway.console.routing_pages import RoutingPages
@@ -47,6 +52,11 @@ class Console:
     #: routing.yaml, its check, replay and reload (gateway.app.routing_change); None: the
     #: Routing pages show the history only and change nothing.
     routing: RoutingDesk | None = None
+    #: Release and replay (gateway.app.console_operations); None: the Attention page lists
+    #: and acts on nothing.
+    operations: Operations | None = None
+    #: The configuration in force (Partners page, agencies' deadlines); None outside serve.
+    config: Callable[[], GatewayConfig | None] = lambda: None
 
 
 @dataclass
@@ -75,9 +85,9 @@ def application(console: Console) -> web.Application:
                       console.settings.session_absolute_seconds)
         traffic = TrafficPages(console.readiness.pool, pages.render)
         routing = RoutingPages(console.readiness.pool, pages.render, console.routing)
-        handlers |= {r.handler: getattr(pages, r.handler, None)
-                     or getattr(routing, r.handler, None) or getattr(traffic, r.handler)
-                     for r in PAGES}
+        sources = (pages, routing, traffic, *_operations_pages(console, pages.render))
+        handlers |= {r.handler: next(getattr(s, r.handler) for s in sources
+                                     if hasattr(s, r.handler)) for r in PAGES}
         routes += PAGES
     guard = Guard(console.settings, console.gatekeeper,
                   _no_refusal if pages is None else pages.refused)
@@ -85,6 +95,20 @@ def application(console: Console) -> web.Application:
     for route in routes:
         app.router.add_route(route.method, route.path, handlers[route.handler])
     return app
+
+
+def _operations_pages(console: Console, render: Render) -> tuple[object, ...]:
+    """Attention, Partners, Charts and Clearance (helper-35's pages)."""
+    pool = console.readiness.pool
+
+    def deadlines() -> dict[str, float]:
+        config = console.config()
+        return {} if config is None else {a.code: a.answer_within_seconds
+                                          for a in config.agencies
+                                          if a.answer_within_seconds is not None}
+
+    return (AttentionPages(pool, render, console.operations),
+            ReportPages(pool, render, deadlines), PartnersPage(render, console.config))
 
 
 async def _no_refusal(request: web.Request, reason: str) -> web.Response:
