@@ -31,6 +31,11 @@ from gateway.store.audit import AuditEntry, record
 log = logging.getLogger("gateway.console")
 #: A cookie value longer than this is no token of ours, and is not even hashed.
 MAX_TOKEN_CHARS = 128
+#: Passwords verified at once by this process: argon2id takes its memory (64 MiB by default)
+#: and a thread for each, so a flood of logins waits here rather than taking the memory of
+#: dozens and every thread of the loop's executor, which /metrics and others share (OWASP
+#: Password Storage Cheat Sheet: a slow hash is a denial-of-service lever).
+MAX_HASHING_AT_ONCE = 2
 
 
 class Outcome(enum.Enum):
@@ -128,6 +133,7 @@ class Gatekeeper:
         self._settings = settings
         self._users = users
         self._dummy = dummy
+        self._hashing = asyncio.Semaphore(MAX_HASHING_AT_ONCE)
 
     @classmethod
     async def start(cls, pool: Any, settings: ConsoleSettings, users: UsersFile,
@@ -158,7 +164,8 @@ class Gatekeeper:
 
     async def log_in(self, name: str, password: str, client: str,
                      replacing: str | None) -> Login:
-        if await self._throttled(name, client):
+        attempt = await self._attempt(name, client)
+        if attempt is None:
             event(log, "console_login_throttled", level=logging.WARNING,
                   user=typed_name(name), client=client,
                   note="too many failed logins for this name or from this address")
@@ -167,15 +174,18 @@ class Gatekeeper:
             return Login(Outcome.THROTTLED)
         user = self._users.get(name)
         # An unknown name costs what a wrong password does, and gets the same answer.
-        good = await asyncio.to_thread(
-            verify_password, self._dummy if user is None else user.password_hash, password)
+        async with self._hashing:
+            good = await asyncio.to_thread(
+                verify_password, self._dummy if user is None else user.password_hash,
+                password)
         if user is None or not good:
-            await self._failed(name, client)
+            await self._audit(AuditEntry(typed_name(name), None, "login_failed",
+                                         client=client))
             return Login(Outcome.WRONG)
         token = secrets.token_urlsafe(32)
         digest = token_sha256(token)
         assert digest is not None
-        await self._opened(user, digest, client, replacing)
+        await self._opened(user, digest, client, replacing, attempt)
         if needs_rehash(user.password_hash, cost_of(self._settings)):
             event(log, "console_password_needs_rehash", user=user.name,
                   note="hashed at a lower cost than configured: `gateway console user add` "
@@ -187,30 +197,35 @@ class Gatekeeper:
             await sessions.close_session(connection, visitor.token_sha256)
             await record(connection, visitor.audit("logout", client))
 
-    async def _throttled(self, name: str, client: str) -> bool:
+    async def _attempt(self, name: str, client: str) -> int | None:
+        """Count this attempt as a failure first (committed), then count the failures: of
+        attempts sent at once, each sees at least those committed before it, so no more than
+        the limit get their password verified (checking first and counting after the
+        verification would let every attempt of a burst through).  The attempt's id, or None
+        when it is over a limit (and then not counted)."""
         settings = self._settings
         async with self._pool.acquire() as connection:
             await sessions.forget_expired(connection, settings.session_idle_seconds,
                                           settings.session_absolute_seconds,
                                           settings.login_window_seconds)
+            attempt = await sessions.record_failure(connection, typed_name(name), client)
             by_user, by_client = await sessions.recent_failures(
                 connection, typed_name(name), client, settings.login_window_seconds)
-        return (by_user >= settings.login_failures_per_user
-                or by_client >= settings.login_failures_per_address)
-
-    async def _failed(self, name: str, client: str) -> None:
-        async with self._pool.acquire() as connection, connection.transaction():
-            await sessions.record_failure(connection, typed_name(name), client)
-            await record(connection, AuditEntry(typed_name(name), None, "login_failed",
-                                                client=client))
+            # The counts include this attempt: over the limit means the limit was reached.
+            if (by_user > settings.login_failures_per_user
+                    or by_client > settings.login_failures_per_address):
+                await sessions.forget_failure(connection, attempt)
+                return None
+        return attempt
 
     async def _opened(self, user: ConsoleUser, digest: bytes, client: str,
-                      replacing: str | None) -> None:
+                      replacing: str | None, attempt: int) -> None:
         old = None if replacing is None else token_sha256(replacing)
+        async with self._pool.acquire() as connection:
+            await sessions.clear_failures(connection, user.name, attempt)
         async with self._pool.acquire() as connection, connection.transaction():
             if old is not None:
                 await sessions.close_session(connection, old)
-            await sessions.clear_failures(connection, user.name)
             session_id = await sessions.open_session(connection, digest, user.name,
                                                      csrf.new_token(), client)
             await record(connection, AuditEntry(user.name, user.role.name, "login",

@@ -110,15 +110,29 @@ async def recent_failures(connection: Any, user_name: str, client: str,
     return int(record["by_user"]), int(record["by_client"])
 
 
-async def record_failure(connection: Any, user_name: str, client: str) -> None:
+async def record_failure(connection: Any, user_name: str, client: str) -> int:
+    """Count a login attempt as failed, before its password is verified (so that attempts
+    sent at once all see each other: console.auth); its id, to forget it if it succeeds."""
     async with translated_errors("recording a failed console login"):
-        await connection.execute(
-            "INSERT INTO console_login_failures (user_name, client) VALUES ($1, $2)",
-            user_name, client)
+        failure_id: int = await connection.fetchval(
+            "INSERT INTO console_login_failures (user_name, client) VALUES ($1, $2)"
+            " RETURNING id", user_name, client)
+    return failure_id
 
 
-async def clear_failures(connection: Any, user_name: str) -> None:
-    """A successful login forgives the user name's failures (not the address's)."""
+async def forget_failure(connection: Any, failure_id: int) -> None:
+    """An attempt counted in advance that turned out a success, or that was throttled."""
+    async with translated_errors("forgetting a console login attempt"):
+        await connection.execute("DELETE FROM console_login_failures WHERE id = $1",
+                                 failure_id)
+
+
+async def clear_failures(connection: Any, user_name: str, attempt: int) -> None:
+    """A successful login forgives the user name's failures (not the address's) and is no
+    failure itself (``attempt``, counted in advance).  One statement, outside any other
+    transaction: concurrent logins of one user delete the same rows, and would deadlock
+    holding some of them across statements."""
     async with translated_errors("clearing failed console logins"):
         await connection.execute(
-            "DELETE FROM console_login_failures WHERE lower(user_name) = lower($1)", user_name)
+            "DELETE FROM console_login_failures WHERE lower(user_name) = lower($1)"
+            " OR id = $2", user_name, attempt)
