@@ -101,10 +101,13 @@ class RoutingPages:
                 hits = await proposals.rule_counts(connection)
             except QueryRefused as exc:
                 hits, hits_problem = {}, str(exc)
+        history = _history(versions, previous)
+        version_in_force = None if in_force is None else in_force[0]
         return self._render(request, "routing.html", in_force=in_force, hits=hits,
-                            hits_problem=hits_problem, versions=_history(versions, previous),
-                            proposals=open_and_recent, version_in_force=None
-                            if in_force is None else in_force[0])
+                            hits_problem=hits_problem, versions=history,
+                            proposals=open_and_recent, version_in_force=version_in_force,
+                            entry=next((e for e in history
+                                        if e.version.id == version_in_force), None))
 
     async def routing_proposal(self, request: web.Request) -> web.Response:
         proposal_id = positive_id(request.query.get("id"))
