@@ -119,7 +119,16 @@ class RoutingPages:
         if proposal is None:
             return self._render(request, "refused.html", status=404,
                                 reason=f"There is no routing proposal {proposal_id}")
-        return self._proposal_page(request, proposal)
+        message = ""
+        if proposal.state == "proposed" and self._desk is not None:
+            try:
+                stale = (await self._desk.read()).sha256 != proposal.base_sha256
+            except ConfigError as exc:
+                stale, message = False, f"routing.yaml cannot be read now: {exc}"
+            if stale:
+                message = ("routing.yaml has changed since this proposal was made: approving "
+                           "it would supersede it. Propose again from the file as it is now.")
+        return self._proposal_page(request, proposal, message)
 
     def _proposal_page(self, request: web.Request, proposal: proposals.Proposal,
                        message: str = "", status: int = 200, problems: tuple[str, ...] = ()

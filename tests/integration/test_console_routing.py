@@ -214,6 +214,8 @@ async def test_a_stale_proposal_is_superseded_and_a_direct_edit_is_in_the_histor
         staged = path.with_name(".routing.yaml.new")
         staged.write_text(edited)
         staged.replace(path)  # ops edit the file directly, atomically
+        status, page, _ = await abe.get(f"/routing/proposal?id={proposal}")
+        assert status == 200 and "routing.yaml has changed since" in page
 
         status, page = await decide(abe, "approve", proposal)
         assert status == 409 and "superseded" in page and "someone edited the file" in page
