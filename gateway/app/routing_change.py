@@ -28,6 +28,8 @@ from gateway.transports.durable import write_file
 #: The most days a proposal is replayed over, and the most messages (newest first).
 MAX_DAYS = 31
 MAX_MESSAGES = 20_000
+#: How long an approval waits for the reload beyond its two looks.
+APPLY_MARGIN_SECONDS = 30.0
 
 
 class RoutingChanges:
@@ -40,9 +42,10 @@ class RoutingChanges:
         self._pool = pool
         self._hangup = hangup
         settings = config.settings
-        # Two agreeing looks one recheck apart after the wake-up (routing_reload), with room.
+        # Two agreeing looks one recheck apart after the wake-up (routing_reload), with room
+        # for a busy machine; past it the page says the table is not judged yet (202).
         self._wait = 2 * min(settings.routing_settle_seconds,
-                             settings.routing_reload_seconds) + 10.0
+                             settings.routing_reload_seconds) + APPLY_MARGIN_SECONDS
         self._expected: dict[int, asyncio.Future[int | None]] = {}
 
     def in_force(self) -> tuple[int, RoutingTable] | None:
