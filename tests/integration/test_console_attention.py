@@ -14,12 +14,20 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aio_pika
 import asyncpg
 import pytest
 
+from tests.integration.test_replay_dead_letters import genuine_dead_letter
 from tests.support.console import CHEAP_HASHING, Browser, settings, users_file
 from tests.support.edifact import cusdec_message, interchange
-from tests.support.harness import Gateway, add_delivery, database_url, gateway_fixture
+from tests.support.harness import (
+    AMQP_URL,
+    Gateway,
+    add_delivery,
+    database_url,
+    gateway_fixture,
+)
 
 pytestmark = pytest.mark.integration
 #: A guard against a hang, not a measure.
@@ -121,11 +129,15 @@ async def test_release_a_held_message_and_replay_an_unroutable_one(gateway: Gate
             assert status == 403
         assert await audited(gateway, "message_released") == 0
 
-        status, page = await act(operator, "/attention/release", {"message": str(held)})
+        # a double click: two POSTs at once, one acts (the row is locked), the other says so
+        outcomes = sorted(await asyncio.gather(*(
+            act(operator, "/attention/release", {"message": str(held)}) for _ in range(2))))
+        (status, page), (again, second) = outcomes
         assert status == 200 and f"released message {held} (BIG-1) to customs" in page
+        assert again == 409 and "not held" in second and "nothing done" in second
         assert len(await gateway.queue("customs", expect=1)) == 1
         status, page = await act(operator, "/attention/release", {"message": str(held)})
-        assert status == 409 and "not held" in page and "nothing done" in page
+        assert status == 409 and "not held" in page
         assert await audited(gateway, "message_released") == 1
 
         status, page = await act(operator, "/attention/replay",
@@ -213,3 +225,27 @@ async def test_partners_page_shows_fingerprints_and_no_private_material(
     assert 'id="partner-van-a"' in page and 'id="partner-van-b"' in page
     assert page.count("ssh-ed25519 SHA256:") == 2
     assert "PRIVATE" not in page and "BEGIN" not in page
+
+
+async def test_replay_a_dead_letter_once(gateway: Gateway) -> None:
+    connection = await aio_pika.connect(AMQP_URL)
+    operator = await client_of(gateway, "otto")
+    try:
+        channel = await connection.channel()
+        submission, letter = await genuine_dead_letter(gateway, channel)
+        page = html.unescape((await operator.get("/attention"))[1])
+        assert f"<code>{letter}</code>" in page and f"#{submission}" in page
+        assert 'id="replay-dead-1"' in page
+        outcomes = sorted(await asyncio.gather(*(
+            act(operator, "/attention/replay-dead", {"agency": "customs", "letter": letter})
+            for _ in range(2))))
+        (status, page), (again, second) = outcomes
+        assert status == 200 and "published to customs again" in page
+        assert again == 409 and "nothing published" in second
+        assert len(await gateway.queue("customs", expect=1)) == 1
+        assert await audited(gateway, "dead_letter_replayed") == 1
+        page = html.unescape((await operator.get("/attention"))[1])
+        assert f"<code>{letter}</code>" not in page
+    finally:
+        await operator.close()
+        await connection.close()
