@@ -19,7 +19,15 @@ import pytest
 from gateway.config.console_users import ConsoleUser, Role, UsersFile, write_users
 from gateway.console.auth import cost_of
 from gateway.security.passwords import hash_password
-from tests.support.console import CHEAP_HASHING, PASSWORDS, ROLES, Browser, settings
+from tests.support.console import (
+    CHEAP_HASHING,
+    PASSWORDS,
+    ROLES,
+    Browser,
+    browser,
+    running_console,
+    settings,
+)
 from tests.support.edifact import cusdec_message, interchange
 from tests.support.harness import Gateway, gateway_fixture
 
@@ -265,3 +273,24 @@ async def test_viewers_and_operators_see_routing_but_change_nothing(
         finally:
             await client.close()
     assert await gateway.fetch("SELECT id FROM routing_proposals") == []
+
+
+async def test_a_console_without_the_routing_parts_shows_history_and_changes_nothing(
+        pool: Any, tmp_path: Path) -> None:
+    """start_console without gateway serve's routing desk (as the role walk runs it)."""
+    async with pool.acquire() as connection:
+        await connection.execute(
+            "INSERT INTO routing_versions (sha256, body, source, status)"
+            " VALUES ('a', 'rules: []', 'routing.yaml (start)', 'applied')")
+    async with running_console(pool, tmp_path) as console, browser(console) as client:
+        await client.log_in("ada")
+        status, page, _ = await client.get("/routing")
+        assert status == 200 and "does not know the table in force" in page
+        assert "edited in routing.yaml directly" in page
+        assert (await client.get("/routing/propose"))[0] == 503
+        token = await client.token("/routing")
+        status, page, _ = await client.post("/routing/approve", {"proposal": "1"},
+                                            token=token)
+        assert status == 503
+        assert (await client.get("/routing/proposal?id=1"))[0] == 404
+        assert (await client.get("/routing/proposal"))[0] == 400
