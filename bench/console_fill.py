@@ -11,8 +11,8 @@ in the partner's mailbox: 5 outbox rows, 2 agency answers and about 11 events pe
 One in twenty still awaits its second agency.  Times come from a hash of g, so every table
 agrees on them.  signed_answers and as2 tables are left empty: no console query reads them.
 
-The secondary indexes are dropped while the rows go in and built again after (as a restore
-would); the primary keys and unique constraints stay; foreign keys are not checked
+The indexes and unique constraints are dropped while the rows go in and built again after (as
+a restore would); the primary keys stay; foreign keys are not checked
 (session_replication_role = replica, as pg_restore's --disable-triggers).
 """
 
@@ -187,13 +187,20 @@ Say = Callable[[str], None]
 
 
 async def secondary_indexes(connection: Any) -> list[tuple[str, str]]:
-    """(name, CREATE statement) of every index that backs no constraint."""
+    """(DROP, CREATE) statements of every index but the primary keys: plain indexes, and
+    unique constraints (no foreign key refers to any of them)."""
     rows = await connection.fetch(
-        "SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS sql"
+        "SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS sql,"
+        " k.conname, k.conrelid::regclass::text AS relation,"
+        " pg_get_constraintdef(k.oid) AS definition"
         " FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
-        " WHERE c.relnamespace = 'public'::regnamespace AND NOT EXISTS"
-        " (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)")
-    return [(r["name"], r["sql"]) for r in rows]
+        " LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid"
+        " WHERE c.relnamespace = 'public'::regnamespace AND NOT i.indisprimary"
+        " AND (k.oid IS NULL OR k.contype = 'u')")
+    return [(f"DROP INDEX {r['name']}", r["sql"]) if r["conname"] is None else
+            (f"ALTER TABLE {r['relation']} DROP CONSTRAINT {r['conname']}",
+             f"ALTER TABLE {r['relation']} ADD CONSTRAINT {r['conname']} {r['definition']}")
+            for r in rows]
 
 
 async def fill(url: str, count: int, say: Say) -> None:
@@ -210,7 +217,7 @@ async def fill(url: str, count: int, say: Say) -> None:
         await first.execute(FUNCTIONS)
         await first.execute(ROUTING_VERSIONS)
         indexes = await secondary_indexes(first)
-        await first.execute("; ".join(f"DROP INDEX {name}" for name, _ in indexes))
+        await first.execute("; ".join(drop for drop, _ in indexes))
         half = count // 2
         started = time.perf_counter()
         await first.execute(BASE, 1, half, count)

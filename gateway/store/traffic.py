@@ -47,15 +47,20 @@ MESSAGE_STATUSES = frozenset({"routed", "rejected", "unroutable", "held"})
 
 @contextlib.asynccontextmanager
 async def bounded(connection: Connection, what: str, *, seconds: float = QUERY_SECONDS,
-                  work_mem_mb: int | None = None) -> AsyncIterator[Connection]:
+                  work_mem_mb: int | None = None, hash_joins: bool = False
+                  ) -> AsyncIterator[Connection]:
     """A read-only transaction whose statements PostgreSQL cancels after ``seconds``; plans
     made for the values given each time (asyncpg prepares every statement, and a generic plan
     would ignore how selective a partner or a type is) and no JIT compilation (it costs more
-    than these queries take)."""
+    than these queries take).  ``hash_joins``: a report joining a day of several tables, whose
+    row counts PostgreSQL underestimates when ranges of ids meet, must not be joined by one
+    index probe per row."""
     settings = (f"SET LOCAL statement_timeout = {int(seconds * 1000)};"
                 " SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off")
     if work_mem_mb is not None:
         settings += f"; SET LOCAL work_mem = '{int(work_mem_mb)}MB'"
+    if hash_joins:
+        settings += "; SET LOCAL enable_nestloop = off"
     async with translated_errors(what):
         try:
             async with connection.transaction(readonly=True):
