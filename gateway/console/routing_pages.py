@@ -215,6 +215,7 @@ class RoutingPages:
             return self._render(request, "refused.html", status=400,
                                 reason="Name the proposal to approve")
         visitor = request[VISITOR]
+        written: list[str] = []  # the file's text before, once the proposal's is written
         try:
             async with self._pool.acquire() as connection, connection.transaction():
                 await proposals.lock_writes(connection)  # one writer of routing.yaml at once
@@ -223,8 +224,13 @@ class RoutingPages:
                 if refusal is not None:
                     return await self._refused(request, proposal, *refusal)
                 assert proposal is not None
-                outcome = await self._approve(request, connection, desk, proposal)
-        except ConfigError as exc:  # routing.yaml unreadable or unwritable: nothing decided
+                outcome = await self._approve(request, connection, desk, proposal, written)
+        except BaseException as exc:
+            if written:  # the commit failed after the write: no file change without its record
+                await desk.restore(proposal_id, written[0])
+            if not isinstance(exc, ConfigError):
+                raise
+            # routing.yaml unreadable or unwritable: nothing decided
             return await self._after(request, proposal_id, f"Nothing was changed: {exc}", 503)
         if outcome is not None:  # superseded: said on the proposal's page
             return await self._after(request, proposal_id, outcome, 409)
@@ -233,8 +239,9 @@ class RoutingPages:
                                  200 if applied.version is not None else 202)
 
     async def _approve(self, request: web.Request, connection: Any, desk: RoutingDesk,
-                       proposal: proposals.Proposal) -> str | None:
-        """Inside the approval's transaction; the superseding note, or None once written."""
+                       proposal: proposals.Proposal, written: list[str]) -> str | None:
+        """Inside the approval's transaction; the superseding note, or None once written
+        (the last step before the commit: a failure before it leaves the file alone)."""
         visitor = request[VISITOR]
         current = await desk.read()
         checked = await desk.check(proposal.body)
@@ -251,19 +258,16 @@ class RoutingPages:
                 "routing_superseded", client_of(request), f"routing proposal {proposal.id}",
                 note=note, file_sha256=current.sha256))
             return f"Not applied: {note}."
+        await proposals.decide(connection, proposal.id, "approved", visitor.user.name)
+        others = await proposals.supersede_based_on(
+            connection, proposal.base_sha256, proposal.id,
+            f"routing proposal {proposal.id} was applied to the same file first")
+        await audit.record(connection, visitor.audit(
+            "routing_approved", client_of(request), f"routing proposal {proposal.id}",
+            proposer=proposal.proposer, sha256=digest(proposal.body),
+            base_sha256=proposal.base_sha256, superseded=others))
         await desk.write(proposal.id, proposal.body)
-        try:
-            await proposals.decide(connection, proposal.id, "approved", visitor.user.name)
-            others = await proposals.supersede_based_on(
-                connection, proposal.base_sha256, proposal.id,
-                f"routing proposal {proposal.id} was applied to the same file first")
-            await audit.record(connection, visitor.audit(
-                "routing_approved", client_of(request), f"routing proposal {proposal.id}",
-                proposer=proposal.proposer, sha256=digest(proposal.body),
-                base_sha256=proposal.base_sha256, superseded=others))
-        except BaseException:
-            await desk.restore(proposal.id, current.text)  # no file change without its record
-            raise
+        written.append(current.text)
         return None
 
     async def routing_reject(self, request: web.Request) -> web.Response:
