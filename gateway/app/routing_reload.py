@@ -251,7 +251,7 @@ class LiveRouting:
         await self._follow_agencies(agencies)  # a failure here: tried again at the next look
         proposal = self._proposal(sha)
         if proposal is not None:
-            source = f"{self._path} (console proposal {proposal}, {reason})"
+            source = f"{self._path} (console proposal {proposal})"  # woken as by SIGHUP
         version = await routing_versions.record(self._pool, sha256=sha, body=text,
                                                 source=source, status="applied",
                                                 proposal=proposal)
