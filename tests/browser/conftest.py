@@ -21,6 +21,7 @@ from gateway.console.auth import cost_of
 from gateway.security.passwords import hash_password
 from tests.browser.chromium import WAIT_SECONDS, Page, chromium, unavailable
 from tests.support.console import CHEAP_HASHING, settings
+from tests.support.edifact import cusdec_message, interchange
 from tests.support.harness import Gateway, gateway_fixture
 
 ARTEFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", Path(__file__).resolve().parents[2]
@@ -103,3 +104,45 @@ async def use_table(gateway: Gateway, text: str) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError("the routing table written was never applied")
+
+
+#: The test's table before the change: declarations of fish (HS chapter 03) go to customs, and
+#: nothing else has a route, so a declaration of machinery (chapter 84) is unroutable.
+FISH_ONLY = """version: 1
+rules:
+  - name: customs-receives-fish
+    match:
+      kind: CustomsDeclaration
+      hs_chapters: ["03"]
+    deliver: [customs]
+"""
+#: The change: the trade authority receives declarations of machinery.
+MACHINERY_TO_TRADE = FISH_ONLY + """
+  - name: trade-receives-machinery
+    match:
+      kind: CustomsDeclaration
+      hs_chapters: ["84"]
+    deliver: [trade]
+"""
+#: A change the check refuses: an agency that agencies.yaml does not know, on line 13.
+UNKNOWN_AGENCY = MACHINERY_TO_TRADE.replace("deliver: [trade]", "deliver: [treasury]")
+
+
+async def declare(gateway: Gateway, declaration: str, commodity: str) -> None:
+    """A one-declaration interchange uploaded by van-a over SFTP, and its answer awaited."""
+    name = f"{declaration.lower()}.edi"
+    data = interchange([cusdec_message(declaration=declaration, commodity_codes=(commodity,))],
+                       sender="VANA", control_reference=declaration.replace("-", "")[:14])
+    await gateway.upload("van-a", name, data)
+    await gateway.answers("van-a", name)
+
+
+async def open_timeline(page: Page, declaration: str) -> str:
+    """Searches Traffic for the declaration and opens its timeline; the timeline's text."""
+    await page.open("/traffic")
+    await page.fill({"reference": declaration})
+    await page.press("Search")
+    await page.follow(declaration)
+    assert page.path.startswith("/timeline?message=")
+    return await page.text()
+

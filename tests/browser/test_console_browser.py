@@ -9,7 +9,16 @@ import pytest
 
 from gateway.console.routes import ROUTES
 from tests.browser.chromium import Page
-from tests.browser.conftest import log_in, log_out
+from tests.browser.conftest import (
+    FISH_ONLY,
+    MACHINERY_TO_TRADE,
+    UNKNOWN_AGENCY,
+    declare,
+    log_in,
+    log_out,
+    open_timeline,
+    use_table,
+)
 from tests.support.edifact import cusdec_message, interchange
 from tests.support.harness import Gateway
 
@@ -98,3 +107,53 @@ async def _forged_posts(page: Page, paths: list[str]) -> dict[str, int]:
                 told = "Nothing was changed." in await response.text()
                 statuses[path] = response.status if told else -response.status
     return statuses
+
+
+async def test_a_routing_change_proposed_diffed_approved_by_a_second_admin_routes_the_next(
+        page: Page, gateway: Gateway) -> None:
+    await use_table(gateway, FISH_ONLY)
+    await declare(gateway, "DEC-MACH-1", "8471.30")  # unroutable under FISH_ONLY
+    await log_in(page, "ada")
+    await page.follow("Routing")
+    await page.shot("routing before")
+    await page.follow("Propose a change")
+    await page.fill({"routing_yaml": UNKNOWN_AGENCY})
+    await page.press("Check and propose")
+    text = await page.text()
+    assert "routing.yaml would be refused" in text and "treasury" in text
+    assert "routing.yaml:13:" in text  # the error names the line
+    await page.shot("refused with line numbers")
+    await page.fill({"routing_yaml": MACHINERY_TO_TRADE, "days": "7"})
+    await page.press("Check and propose")
+    assert page.path.startswith("/routing/proposal?id=")
+    proposal = page.path
+    text = await page.text()
+    assert "proposed" in text and "trade +1 message" in text.replace("\n", " ")
+    assert "trade-receives-machinery" in text
+    assert "Approve and apply" not in await page.change_buttons()  # not by its maker
+    assert "another admin approves it" in text
+    await page.shot("proposal with its diff")
+    await log_out(page)
+
+    await log_in(page, "grace")
+    await page.open(proposal)
+    await page.shot("the second admin's view")
+    await page.press("Approve and apply")
+    await page.wait_for("applied")
+    await page.shot("approved and applied")
+    assert (gateway.files.root / "routing.yaml").read_text() == MACHINERY_TO_TRADE
+    await page.follow("Routing")
+    text = await page.text()
+    assert "trade-receives-machinery" in text and "grace" in text
+    await page.shot("routing after")
+
+    await declare(gateway, "DEC-MACH-2", "8471.30")
+    text = await open_timeline(page, "DEC-MACH-2")
+    assert "message_routed" in text and '"agencies": ["trade"]' in text
+    assert '"rules": ["trade-receives-machinery"]' in text
+    await page.shot("the next declaration routed to trade")
+    audit = await gateway.fetch("SELECT user_name, action FROM console_audit"
+                                " WHERE action LIKE 'routing%' ORDER BY id")
+    assert [(row["user_name"], row["action"]) for row in audit][-2:] == [
+        ("ada", "routing_proposed"), ("grace", "routing_approved")]
+
