@@ -228,9 +228,17 @@ async def _session_id(console: RunningConsole, user: str) -> str:
             "SELECT max(id) FROM console_sessions WHERE user_name = $1", user))
 
 
+#: What the Attention page's forms post (docs/console.md), beside the sessions' form.
+ATTENTION_FORMS = {"/attention/release": {"message": "1"},
+                   "/attention/replay": {"what": "message", "id": "1"},
+                   "/attention/replay-dead": {"agency": "customs", "letter": "x"}}
+
+
 def _form_for(route: Route, victim_session: str) -> dict[str, str]:
     """What a real form of the route posts (beyond the token)."""
-    return {"session": victim_session} if route.path == "/sessions/end" else {}
+    if route.path == "/sessions/end":
+        return {"session": victim_session}
+    return ATTENTION_FORMS.get(route.path, {})
 
 
 # the role table, walked with every role
