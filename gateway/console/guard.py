@@ -4,6 +4,7 @@ the security headers on every answer (OWASP Secure Headers Project)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -13,6 +14,13 @@ from gateway.config.settings import ConsoleSettings
 from gateway.console import csrf
 from gateway.console.auth import Gatekeeper, Visitor
 from gateway.console.routes import route_of
+from gateway.errors import StoreUnavailable
+from gateway.logs import event
+from gateway.store.database import CONNECTION_ERRORS, VALUE_ERRORS
+
+log = logging.getLogger("gateway.console")
+#: The database down or cut off: an answer that says so (console.guard._store_unavailable).
+UNAVAILABLE: tuple[type[BaseException], ...] = (StoreUnavailable, *CONNECTION_ERRORS)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Refusal = Callable[[web.Request, str], Awaitable[web.Response]]
@@ -79,6 +87,10 @@ class Guard:
         except web.HTTPException as exc:  # aiohttp's own 404 and 405 are pages too
             exc.headers.update(_headers(exc.headers))
             raise
+        except UNAVAILABLE as exc:
+            if isinstance(exc, VALUE_ERRORS):  # asyncpg's DataError is an InterfaceError
+                raise
+            response = _store_unavailable(request, exc)
         response.headers.update(_headers(response.headers))
         return response
 
@@ -131,6 +143,18 @@ class Guard:
             value = (await request.post()).get(csrf.FIELD)
             given = value if isinstance(value, str) else None
         return csrf.token_problem(expected, given)
+
+
+def _store_unavailable(request: web.Request, exc: BaseException) -> web.Response:
+    """PostgreSQL down or cut off while someone uses the console: a 503 saying so, not
+    aiohttp's bare 500 (sessions, users' rights and every page live in the database)."""
+    event(log, "console_store_unavailable", level=logging.WARNING, path=request.path,
+          error=str(exc) or type(exc).__name__)
+    return web.Response(
+        status=503, headers={"Retry-After": "10"}, content_type="text/plain",
+        text="The console cannot reach its database now: try again in a moment.\n"
+        + ("" if request.method in {"GET", "HEAD"} else
+           "What you asked may not have been done: look again once the console is back.\n"))
 
 
 def see_other(location: str) -> web.Response:

@@ -118,7 +118,12 @@ def _time(name: str, text: str) -> dt.datetime | None:
     except ValueError as exc:
         raise QueryRefused(f"{name}: {text!r} is not a date and time "
                            "(YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC)") from exc
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:  # an offset can carry a time outside years 1 to 9999 once in UTC (PostgreSQL's)
+        return value.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise QueryRefused(f"{name}: {text!r} is out of range") from exc
 
 
 def shown(found: Body) -> dict[str, Any]:

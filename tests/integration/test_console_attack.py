@@ -9,12 +9,15 @@ partner data as markup, and no request ends in a bare 500."""
 from __future__ import annotations
 
 import asyncio
+import html
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
+import asyncpg
 import pytest
 
 from gateway.config.console_users import ConsoleUser, Role, UsersFile, load_users, write_users
@@ -26,6 +29,8 @@ from tests.support.console import (
     browser,
     running_console,
 )
+from tests.support.harness import POSTGRES_URL
+from tests.support.proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
 SESSION = "console_session"
@@ -252,3 +257,163 @@ async def test_hostile_cookies_are_no_session(console: RunningConsole) -> None:
         async with aiohttp.ClientSession(cookies={SESSION: value}) as session, \
                 session.get(console.base + "/", allow_redirects=False) as response:
             assert response.status == 303, value
+
+
+# --- hostile stored partner data on the pages -------------------------------------------
+
+SCRIPT = "<script>alert(1)</script>"
+#: Markup a partner can put in every field it controls; the pages must show it as text.
+HOSTILE = ['"><img src=x onerror=alert(1)>', SCRIPT, "</pre><script>alert(2)</script>",
+           "javascript:alert(3)"]
+
+
+async def _hostile_submission(console: RunningConsole) -> tuple[int, int]:
+    """One submission and one declaration whose every partner-given field is markup."""
+    raw = (f"UNB+UNOC:3+{HOSTILE[0]}+SWGATEWAY+261101:0800+{SCRIPT}'"
+           f"UNH+1+CUSDEC:D:96B:UN'BGM+929+{HOSTILE[2]}'UNT+3+1'UNZ+1+1'").encode()
+    async with console.pool.acquire() as connection:
+        interchange = await connection.fetchval(
+            "INSERT INTO interchanges (partner_id, transport, file_name, raw, sha256, status,"
+            " sender_id, recipient_id, control_ref, summary, processed_at) VALUES ($1, 'sftp',"
+            " $2, $3, '', 'accepted', $4, $5, $6, $7, now()) RETURNING id",
+            HOSTILE[0], SCRIPT + ".edi", raw, SCRIPT, HOSTILE[1], HOSTILE[2], HOSTILE[3])
+        message = await connection.fetchval(
+            "INSERT INTO messages (interchange_id, position, message_ref, message_type,"
+            " release, status, canonical, document_ref, agencies, rules) VALUES ($1, 1, $2,"
+            " 'CUSDEC', $3, 'routed', $4::jsonb, $5, $6, $6) RETURNING id",
+            interchange, SCRIPT, HOSTILE[0],
+            '{"declarant": "' + HOSTILE[0].replace('"', '\\"') + '", "note": "'
+            + HOSTILE[2].replace('"', '\\"') + '"}', SCRIPT, [SCRIPT, HOSTILE[0]])
+        await connection.execute(
+            "INSERT INTO events (interchange_id, message_id, kind, detail) VALUES"
+            " ($1, NULL, 'received', $3::jsonb), ($1, $2, $4, $3::jsonb)",
+            interchange, message, '{"file": "' + SCRIPT + '", "x": "</code>"}', SCRIPT)
+    return interchange, message
+
+
+def _no_markup_from_partners(page: str) -> None:
+    for markup in ("<script", "<img", "onerror=alert(1)>", "</pre><script"):
+        assert markup not in page.lower(), page
+    assert 'href="javascript:' not in page
+
+
+async def test_partner_data_is_shown_as_text_on_every_page(console: RunningConsole) -> None:
+    interchange, message = await _hostile_submission(console)
+    async with browser(console) as client:
+        await client.log_in("vera")
+        pages = [f"/traffic?kind={kind}&{field}={value}" for kind in ("declarations",
+                                                                     "interchanges")
+                 for field, value in (("partner", aiohttp.helpers.quote(HOSTILE[0])),
+                                      ("reference", "")) if value or field == "reference"]
+        pages += [f"/timeline?interchange={interchange}", f"/timeline?message={message}",
+                  f"/body?kind=raw&id={interchange}", f"/body?kind=canonical&id={message}"]
+        for path in pages:
+            status, page, response = await client.get(path)
+            assert status == 200, (path, page)
+            assert "script-src" not in response.headers["Content-Security-Policy"]
+            _no_markup_from_partners(page)
+        status, page, _ = await client.get(f"/timeline?interchange={interchange}")
+        assert html.escape(SCRIPT) in page or html.escape(SCRIPT, quote=False) in page
+
+
+async def test_a_typed_name_of_markup_is_text_in_the_audit_log(console: RunningConsole) -> None:
+    async with browser(console) as client:
+        await client.log_in(SCRIPT, "guess")
+        await client.log_in("ada")
+        status, page, _ = await client.get("/audit")
+        assert status == 200
+        _no_markup_from_partners(page)
+
+
+# --- hostile searches and references ----------------------------------------------------
+
+
+@pytest.mark.parametrize("query", [
+    "since=0001-01-01T00:00%2B05:00",  # before year 1 once in UTC
+    "until=9999-12-31T23:59-05:00",  # after year 9999 once in UTC
+    "since=2026-13-45",
+    "reference=" + "%25" * 300,
+    "reference=%25_%5C",
+    "partner=a%00b",
+    "message_type=" + "x" * 100_00,
+    "after=-99999999999999999.1",
+    "after=99999999999999999.9223372036854775807",
+    "kind=../../etc/passwd",
+    "status=%27%20OR%201=1--",
+])
+async def test_a_hostile_search_is_refused_or_matches_literally(
+        console: RunningConsole, query: str) -> None:
+    async with browser(console) as client:
+        await client.log_in("vera")
+        status, page, _ = await client.get("/traffic?" + query)
+        assert status in {200, 400}, (query, status, page[:300])
+        assert "Traceback" not in page
+
+
+@pytest.mark.parametrize("query", [
+    "kind=../../etc/passwd&id=1", "kind=raw&id=-1", "kind=raw&id=99999999999999999999",
+    "kind=raw&id=1e3", "kind=mdn&id=1&key=" + "k" * 5000, "kind=raw&id=%EF%BC%91",
+    "kind=raw", "id=1", "kind=raw&id=0x10",
+])
+async def test_a_hostile_body_reference_is_refused_or_not_found(
+        console: RunningConsole, query: str) -> None:
+    async with browser(console) as client:
+        await client.log_in("vera")
+        status, page, _ = await client.get("/body?" + query)
+        assert status in {400, 404}, (query, status, page[:300])
+
+
+@pytest.mark.parametrize("query", ["message=1&interchange=1", "message=-1", "message=%00",
+                                   "interchange=9223372036854775808", "message=" + "9" * 30])
+async def test_a_hostile_timeline_reference_is_refused_or_not_found(
+        console: RunningConsole, query: str) -> None:
+    async with browser(console) as client:
+        await client.log_in("vera")
+        status, _, _ = await client.get("/timeline?" + query)
+        assert status in {400, 404}, query
+
+
+# --- the users file broken, the database gone -------------------------------------------
+
+
+async def test_a_users_file_broken_while_running_keeps_the_users_last_loaded(
+        console: RunningConsole) -> None:
+    """An editor's half-written or mistyped file must lock no one out, and let no one in who
+    was not in the last good file; the next good file is read again."""
+    async with browser(console) as ada, browser(console) as newcomer:
+        await ada.log_in("ada")
+        console.users_path.write_text("users: [ {name: ada, role: viewer\n")  # invalid YAML
+        assert "ada (admin)" in (await ada.get("/"))[1]
+        assert (await newcomer.log_in("vera"))[0] == 303
+        console.users_path.write_text("users: []\n")  # valid: everyone removed
+        assert (await ada.get("/"))[0] == 303
+        assert (await newcomer.get("/"))[0] == 303
+
+
+async def test_a_database_gone_while_logged_in_is_a_page_that_says_so(
+        pool: Any, tmp_path: Path) -> None:
+    """PostgreSQL cut off (a proxy in between): every page says the console cannot reach its
+    database (503, the security headers, no trace), and the console works again once it is
+    back."""
+    async with pool.acquire() as connection:
+        database = await connection.fetchval("SELECT current_database()")
+    target = urlsplit(POSTGRES_URL)
+    proxy = await TcpProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
+    url = f"postgresql://{target.username}:{target.password}@127.0.0.1:{proxy.port}/{database}"
+    cut_pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+    try:
+        async with running_console(cut_pool, tmp_path) as console, browser(console) as client:
+            await client.log_in("ada")
+            token = await client.token()
+            await proxy.cut()
+            for path in ("/", "/traffic", "/audit", "/timeline?message=1", "/sessions"):
+                status, page, response = await client.get(path)
+                assert status == 503 and "cannot reach its database" in page, (path, page)
+                assert response.headers["X-Frame-Options"] == "DENY"
+            status, page, _ = await client.post("/logout", {}, token=token)
+            assert status == 503 and "may not have been done" in page
+            await proxy.restore()
+            assert (await client.get("/"))[0] == 200  # the session outlived the outage
+    finally:
+        await cut_pool.close()
+        await proxy.close()
