@@ -87,7 +87,11 @@ class Page:
         return await asyncio.to_thread(call)
 
     async def open(self, path: str) -> None:
-        await self._run(lambda: self.driver.get(self.base + path))
+        await self.visit(self.base + path)
+
+    async def visit(self, url: str) -> None:
+        """Opens any address (another site's page, say)."""
+        await self._run(lambda: self.driver.get(url))
 
     @property
     def path(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from gateway.console.routes import ROUTES
 from tests.browser.chromium import Page
@@ -91,8 +92,45 @@ async def test_a_viewer_sees_no_change_buttons_and_a_forged_post_is_refused(
         await log_in(page, name)
         refused = await _forged_posts(page, [route.path for route in changes])
         assert refused == {route.path: 403 for route in changes}, name
+    await _another_sites_form_is_refused(page, gateway)
     audit = await gateway.fetch("SELECT action FROM console_audit ORDER BY id")
     assert {row["action"] for row in audit} == {"login"}  # no change but logging in
+
+
+async def _another_sites_form_is_refused(page: Page, gateway: Gateway) -> None:
+    """Cross-site request forgery in the browser itself: a page of another origin (another
+    port: the same site, so even SameSite=Strict cookies go along) posts a form to end the
+    admin's own session, without the token it cannot read. The console refuses it (Origin)
+    and the session lives on."""
+    (row,) = await gateway.fetch("SELECT max(id) AS id FROM console_sessions"
+                                 " WHERE user_name = 'ada'")
+    form = (f'<!doctype html><title>A prize</title><form method="post" '
+            f'action="{page.base}/sessions/end"><input type="hidden" name="session" '
+            f'value="{row["id"]}"><button type="submit">Claim the prize</button></form>')
+
+    async def lure(_: web.Request) -> web.Response:
+        return web.Response(text=form, content_type="text/html")
+
+    application = web.Application()
+    application.router.add_get("/", lure)
+    runner = web.AppRunner(application)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        await page.visit(f"http://127.0.0.1:{port}/")
+        await page.shot("another site's form")
+        await page.press("Claim the prize")
+        text = await page.text()
+        assert "Refused" in text and "Nothing was changed." in text
+        await page.shot("refused")
+    finally:
+        await runner.cleanup()
+    await page.open("/")
+    assert page.path == "/" and "ada (admin)" in await page.text()  # still logged in
+    assert len(await gateway.fetch("SELECT id FROM console_sessions WHERE id = $1",
+                                   row["id"])) == 1
 
 
 async def _forged_posts(page: Page, paths: list[str]) -> dict[str, int]:
