@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import random
 import sys
 import time
@@ -91,6 +92,10 @@ def scenarios(count: int) -> list[Scenario]:
         start = now - dt.timedelta(days=rng.randint(1, days))
         return start, start + dt.timedelta(days=1)
 
+    def hours(rng: random.Random, count: int) -> tuple[dt.datetime, dt.datetime]:
+        since, _ = day(rng)
+        return since, since + dt.timedelta(hours=count)
+
     def in_day(rng: random.Random, query: TrafficQuery) -> TrafficQuery:
         since, until = day(rng)
         return replace(query, since=since, until=until)
@@ -130,6 +135,10 @@ def scenarios(count: int) -> list[Scenario]:
             lambda r: TrafficQuery(status="unroutable"), True)),
         Scenario("PAXLST declarations (2 %)", 50, search(
             lambda r: TrafficQuery(message_type="PAXLST"), True)),
+        Scenario("a message type nobody sends", 50, search(
+            lambda r: TrafficQuery(message_type=f"X{r.randint(0, 999)}"), True)),
+        Scenario("held PAXLST declarations", 50, search(
+            lambda r: TrafficQuery(message_type="PAXLST", status="held"), True)),
         Scenario("timeline of a declaration", 100,
                  lambda c, r: timeline.declaration_timeline(c, g(r))),
         Scenario("timeline of an interchange", 100,
@@ -138,6 +147,8 @@ def scenarios(count: int) -> list[Scenario]:
                  lambda c, r: timeline.body(c, timeline.BodyRef("raw", g(r)))),
         Scenario("clearance report, one day", 1000,
                  lambda c, r: reports.clearance_times(c, *day(r))),
+        Scenario("clearance report, 8 hours (1M a month)", 1000,
+                 lambda c, r: reports.clearance_times(c, *hours(r, 8))),
         Scenario("rule hits, one day", 1000, lambda c, r: reports.rule_hits(c, *day(r))),
     ]
 
@@ -238,6 +249,7 @@ async def _measure_all(url: str, args: argparse.Namespace) -> None:
             "SELECT relname, reltuples::bigint AS n FROM pg_class WHERE relkind = 'r'"
             " AND relnamespace = 'public'::regnamespace AND reltuples > 0 ORDER BY 2 DESC")
         print("rows: " + ", ".join(f"{r['relname']} {r['n']:,}" for r in sizes))
+        print(f"load average {os.getloadavg()[0]:.1f} (2 cores here: other work shares them)")
         print(f"\n{'query (ms)':<38} {'median':>8} {'p95':>8} {'bare':>8} {'bare p95':>8}"
               f" {'ratio':>6} {'target':>7}")
         plans = []
@@ -248,6 +260,7 @@ async def _measure_all(url: str, args: argparse.Namespace) -> None:
             figures = await measure(connection, scenario, runs, seed)
             print(report(scenario.name, scenario.target_ms, figures), flush=True)
             plans.append((scenario.name, await explain(connection, scenario, seed)))
+        print(f"load average {os.getloadavg()[0]:.1f}")
         print("\nindexes walked (EXPLAIN):")
         for label, used in plans:
             print(f"  {label.strip():<38} {used}")
