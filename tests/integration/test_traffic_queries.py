@@ -238,7 +238,7 @@ async def test_pages_never_repeat_or_skip_a_row_while_new_ones_arrive(connection
     arrived = 0
     while True:
         seen.extend(h.id for h in page.items)
-        # A newer declaration and an older one committed late, between two pages.
+        # A newer declaration arrives between two pages: it belongs before the first page.
         await add(connection, received_at=T0 + dt.timedelta(days=3, minutes=arrived))
         arrived += 1
         if page.next is None:
