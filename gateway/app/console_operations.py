@@ -19,7 +19,13 @@ from gateway.app.replay import (
 )
 from gateway.app.traders import TraderRegistry
 from gateway.config.load import GatewayConfig
-from gateway.console.operations import DeadLetterList, DeadLetterView, Done, Recorded
+from gateway.console.operations import (
+    DEAD_LETTERS_LISTED,
+    DeadLetterList,
+    DeadLetterView,
+    Done,
+    Recorded,
+)
 from gateway.errors import GatewayError, QueryRefused
 from gateway.store import attention
 from gateway.store import interchanges as store
@@ -77,7 +83,7 @@ class ConsoleOperations:
         problems: list[str] = []
         for agency in self._config.agency_codes:
             try:
-                found = await dead_letters(self._config, agency)
+                found = await dead_letters(self._config, agency, DEAD_LETTERS_LISTED)
             except GatewayError as exc:
                 problems.append(f"{agency}: {exc}")
                 continue

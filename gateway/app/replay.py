@@ -210,9 +210,9 @@ def _quoted(value: str) -> str:
     return repr(value[:80]) + ("..." if len(value) > 80 else "")
 
 
-async def dead_letters(config: GatewayConfig, agency: str) -> list[DeadLetter]:
-    """What is in ``agency``'s dead-letter queue now, each letter put back untouched (the
-    console's Attention page lists them)."""
+async def dead_letters(config: GatewayConfig, agency: str, limit: int) -> list[DeadLetter]:
+    """The first ``limit`` letters in ``agency``'s dead-letter queue now, each put back
+    untouched (the console's Attention page lists them)."""
     if agency not in config.agency_codes:
         raise ConfigError(f"{agency!r} is not an agency of {config.settings.agencies}")
     seen: list[DeadLetter] = []
@@ -221,7 +221,7 @@ async def dead_letters(config: GatewayConfig, agency: str) -> list[DeadLetter]:
         seen.append(letter)
         return False  # nacked back to the queue after the scan
 
-    await replay_dead_letters(config.amqp_url, topology_of(config), agency, look)
+    await replay_dead_letters(config.amqp_url, topology_of(config), agency, look, limit)
     return seen
 
 

@@ -42,9 +42,11 @@ REPLAYS_HEADER = "replays"
 Replay = Callable[[DeadLetter], Awaitable[bool]]
 
 
-async def replay_dead_letters(url: str, topology: Topology, agency: str, replay: Replay) -> int:
-    """Offer each message now in ``agency``'s dead-letter queue to ``replay``; returns how
-    many were acknowledged."""
+async def replay_dead_letters(url: str, topology: Topology, agency: str, replay: Replay,
+                             limit: int | None = None) -> int:
+    """Offer each message now in ``agency``'s dead-letter queue (its first ``limit`` when
+    given: the console lists a page of them) to ``replay``; returns how many were
+    acknowledged."""
     connection = await connect(url)
     kept: list[Any] = []
     taken = 0
@@ -52,7 +54,8 @@ async def replay_dead_letters(url: str, topology: Topology, agency: str, replay:
         async with translated_errors(f"reading {topology.dead_letter_queue(agency)}"):
             channel = await connection.channel()
             queue = await channel.declare_queue(topology.dead_letter_queue(agency), passive=True)
-            for _ in range(queue.declaration_result.message_count or 0):
+            count = queue.declaration_result.message_count or 0
+            for _ in range(count if limit is None else min(count, limit)):
                 message = await queue.get(no_ack=False, fail=False)
                 if message is None:
                     break

@@ -15,7 +15,13 @@ from aiohttp import web
 
 from gateway.console.auth import Visitor
 from gateway.console.guard import VISITOR
-from gateway.console.operations import REPLAYABLE, DeadLetterList, Done, Operations
+from gateway.console.operations import (
+    DEAD_LETTERS_LISTED,
+    REPLAYABLE,
+    DeadLetterList,
+    Done,
+    Operations,
+)
 from gateway.console.pages import client_of, positive_id
 from gateway.errors import GatewayError
 from gateway.store import audit
@@ -65,7 +71,8 @@ class AttentionPages:
         return self._render(request, "attention.html", status=status, lists=lists,
                             titles=TITLES, dead=dead, result=result, problem=problem,
                             page_size=PAGE_SIZE, only=only if only in TITLES else None,
-                            age=age, acting=self._operations is not None)
+                            age=age, acting=self._operations is not None,
+                            dead_listed=DEAD_LETTERS_LISTED)
 
     async def _dead(self) -> DeadLetterList:
         if self._operations is None:

@@ -13,6 +13,9 @@ Connection = Any
 #: Writes the audit row inside the action's own transaction (a dead letter's replay opens its
 #: transaction itself); given the connection and what was done.
 Recorded = Callable[[Connection, dict[str, Any]], Awaitable[None]]
+#: Dead letters listed per agency (each is a round trip to the broker; the others wait their
+#: turn, and ``gateway replay --dead AGENCY --all`` takes them all).
+DEAD_LETTERS_LISTED = 100
 #: What a replay may name (the page's form field ``what``).
 REPLAYABLE = ("submission", "dispatches", "message")
 
