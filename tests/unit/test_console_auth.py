@@ -228,10 +228,11 @@ def test_every_change_but_logging_in_takes_a_role() -> None:
 
 
 def test_navigation_shows_each_role_what_it_may_open() -> None:
-    assert [r.path for r in navigation(Role.viewer)] == ["/", "/traffic", "/routing"]
-    assert [r.path for r in navigation(Role.operator)] == ["/", "/traffic", "/routing"]
-    assert [r.path for r in navigation(Role.admin)] == ["/", "/traffic", "/routing", "/audit",
-                                                        "/sessions"]
+    everyone = ["/", "/traffic", "/routing", "/attention", "/partners", "/charts",
+                "/clearance"]
+    assert [r.path for r in navigation(Role.viewer)] == everyone
+    assert [r.path for r in navigation(Role.operator)] == everyone
+    assert [r.path for r in navigation(Role.admin)] == [*everyone, "/audit", "/sessions"]
 
 
 class _NoGate:
