@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
+import math
 import os
 import random
 import sys
@@ -38,6 +40,7 @@ import asyncpg
 
 from bench.console_fill import SPACING_SECONDS, fill
 from bench.rig import percentile
+from gateway.errors import QueryRefused
 from gateway.store import reports, timeline, traffic
 from gateway.store.database import upgrade
 from gateway.store.traffic import TrafficQuery
@@ -157,15 +160,22 @@ def scenarios(count: int) -> list[Scenario]:
 class Figures:
     ours: list[float] = field(default_factory=list)
     bare: list[float] = field(default_factory=list)
+    #: Runs the server stopped at the query's statement timeout (QueryRefused).
+    stopped: int = 0
 
 
 async def measure(connection: Any, scenario: Scenario, runs: int, seed: int) -> Figures:
     rng, figures = random.Random(seed), Figures()
-    await scenario.run(connection, random.Random(seed + 1))  # warm the plan and the pages
+    with contextlib.suppress(QueryRefused):  # warm the plan and the pages
+        await scenario.run(connection, random.Random(seed + 1))
     for _ in range(runs):
         recorder = Recorder(connection)
         started = time.perf_counter()
-        await scenario.run(recorder, rng)
+        try:
+            await scenario.run(recorder, rng)
+        except QueryRefused:
+            figures.stopped += 1
+            continue
         figures.ours.append(time.perf_counter() - started)
         started = time.perf_counter()
         for method, sql, args in recorder.statements:
@@ -177,7 +187,8 @@ async def measure(connection: Any, scenario: Scenario, runs: int, seed: int) -> 
 async def explain(connection: Any, scenario: Scenario, seed: int) -> str:
     """The indexes the scenario's statements walk (EXPLAIN of each)."""
     recorder = Recorder(connection)
-    await scenario.run(recorder, random.Random(seed))
+    with contextlib.suppress(QueryRefused):
+        await scenario.run(recorder, random.Random(seed))
     used: list[str] = []
     for _, sql, args in recorder.statements:
         plan = await connection.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
@@ -212,11 +223,15 @@ def _ms(values: list[float], share: float | None = None) -> float:
 
 
 def report(name: str, target: float | None, figures: Figures) -> str:
+    stopped = f" ({figures.stopped} stopped at the timeout)" if figures.stopped else ""
+    if not figures.ours:
+        return f"{name:<38} every run stopped at the timeout"
     ours, bare = _ms(figures.ours), _ms(figures.bare)
-    verdict = "" if target is None else ("ok" if _ms(figures.ours, 0.95) < target else "SLOW")
+    slow = figures.stopped or _ms(figures.ours, 0.95) >= (target or math.inf)
+    verdict = "" if target is None else ("SLOW" if slow else "ok")
     return (f"{name:<38} {ours:8.2f} {_ms(figures.ours, 0.95):8.2f} {bare:8.2f}"
             f" {_ms(figures.bare, 0.95):8.2f} {ours / bare if bare else 0:6.2f}"
-            f" {target or '':>7} {verdict}")
+            f" {target or '':>7} {verdict}{stopped}")
 
 
 async def run(args: argparse.Namespace) -> None:
