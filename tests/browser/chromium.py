@@ -118,23 +118,27 @@ class Page:
         selector ``within``, if given) and waits for the page it leads to."""
         def press() -> None:
             from selenium.webdriver.common.by import By
-            from selenium.webdriver.support import expected_conditions
-            from selenium.webdriver.support.wait import WebDriverWait
             scope = self.driver if within is None else self.driver.find_element(
                 By.CSS_SELECTOR, within)
-            button = _button(scope, label)
-            before = self.driver.find_element(By.TAG_NAME, "html")
-            button.click()
-            WebDriverWait(self.driver, WAIT_SECONDS).until(
-                expected_conditions.staleness_of(before))
+            self._click_and_wait(_button(scope, label))
         await self._run(press)
 
     async def follow(self, text: str) -> None:
-        """Follows the first link whose text is ``text``."""
+        """Follows the first link whose text is ``text`` and waits for the page."""
         def follow() -> None:
             from selenium.webdriver.common.by import By
-            self.driver.find_element(By.LINK_TEXT, text).click()
+            self._click_and_wait(self.driver.find_element(By.LINK_TEXT, text))
         await self._run(follow)
+
+    def _click_and_wait(self, element: Any) -> None:
+        """A click does not wait for the page it opens: wait until the page clicked on is
+        gone (its root element stale), or the next read may still see it."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.wait import WebDriverWait
+        before = self.driver.find_element(By.TAG_NAME, "html")
+        element.click()
+        WebDriverWait(self.driver, WAIT_SECONDS).until(expected_conditions.staleness_of(before))
 
     async def text(self) -> str:
         def text() -> str:
