@@ -93,6 +93,14 @@ class Users:
         self._path = path
         self._seen = _identity(path)
         self._by_name = _by_name(users)
+        #: Names removed or given another password since the last ``take_revoked``.
+        self._revoked: set[str] = set()
+
+    def take_revoked(self) -> set[str]:
+        """The names whose sessions must end (lower case), once each."""
+        self._refresh()
+        revoked, self._revoked = self._revoked, set()
+        return revoked
 
     def get(self, name: str) -> ConsoleUser | None:
         self._refresh()
@@ -104,11 +112,18 @@ class Users:
             return
         self._seen = identity
         try:
-            self._by_name = _by_name(load_users(self._path))
+            loaded = _by_name(load_users(self._path))
         except ConfigError as exc:
             event(log, "console_users_refused", level=logging.ERROR, error=str(exc),
                   note="the users last loaded stay in force")
             return
+        # A password changed (a reset after a theft) or a user removed: whoever logged in
+        # before must not stay (OWASP Session Management Cheat Sheet, "Renew the Session ID
+        # After Any Privilege Level Change"; a name given again later revives nothing).
+        self._revoked |= {name for name, user in self._by_name.items()
+                          if name not in loaded
+                          or loaded[name].password_hash != user.password_hash}
+        self._by_name = loaded
         event(log, "console_users_loaded", users=len(self._by_name))
 
 
@@ -153,17 +168,35 @@ class Gatekeeper:
         if digest is None:
             return None
         settings = self._settings
+        await self._end_revoked()
         async with self._pool.acquire() as connection:
             row = await sessions.touch_session(connection, digest,
                                                settings.session_idle_seconds,
                                                settings.session_absolute_seconds)
-        user = None if row is None else self._users.get(row.user_name)
-        if row is None or user is None:  # expired, or the user left the users file
+            user = None if row is None else self._users.get(row.user_name)
+            if row is not None and user is None:  # the user left the users file
+                await sessions.close_session(connection, digest)
+        if row is None or user is None:
             return None
         return Visitor(user, row, digest)
 
+    async def _end_revoked(self) -> None:
+        """End the sessions of users removed or given a new password since the last request
+        (every node does it when it sees the file change; the second finds nothing)."""
+        revoked = self._users.take_revoked()
+        if not revoked:
+            return
+        async with self._pool.acquire() as connection, connection.transaction():
+            ended = await sessions.end_sessions_of(connection, sorted(revoked))
+            if ended:
+                await record(connection, AuditEntry(
+                    "users file", None, "sessions_revoked", ", ".join(sorted(revoked)),
+                    {"sessions": ended, "why": "user removed or password changed"}))
+        event(log, "console_sessions_revoked", users=sorted(revoked), sessions=ended)
+
     async def log_in(self, name: str, password: str, client: str,
                      replacing: str | None) -> Login:
+        await self._end_revoked()  # first: a new password's first login must not end too
         attempt = await self._attempt(name, client)
         if attempt is None:
             event(log, "console_login_throttled", level=logging.WARNING,

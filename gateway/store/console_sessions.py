@@ -74,6 +74,15 @@ async def end_session(connection: Any, session_id: int) -> SessionRow | None:
     return None if record is None else _row(record)
 
 
+async def end_sessions_of(connection: Any, user_names: list[str]) -> list[int]:
+    """Delete every session of these users (names compared without case); their ids."""
+    async with translated_errors("ending a user's console sessions"):
+        records = await connection.fetch(
+            "DELETE FROM console_sessions WHERE lower(user_name) = ANY($1::text[])"
+            " RETURNING id", [name.lower() for name in user_names])
+    return sorted(int(r["id"]) for r in records)
+
+
 async def live_sessions(connection: Any, idle_seconds: float,
                         absolute_seconds: float, limit: int = 500) -> list[SessionRow]:
     async with translated_errors("listing console sessions"):

@@ -22,12 +22,15 @@ import pytest
 
 from gateway.config.console_users import ConsoleUser, Role, UsersFile, load_users, write_users
 from gateway.console import auth
+from gateway.console.auth import cost_of
+from gateway.security.passwords import hash_password
 from tests.support.console import (
     PASSWORDS,
     Browser,
     RunningConsole,
     browser,
     running_console,
+    settings,
 )
 from tests.support.harness import POSTGRES_URL
 from tests.support.proxy import TcpProxy
@@ -417,3 +420,72 @@ async def test_a_database_gone_while_logged_in_is_a_page_that_says_so(
     finally:
         await cut_pool.close()
         await proxy.close()
+
+
+# --- sessions outliving what they stood for ---------------------------------------------
+
+
+def _users_with(console: RunningConsole, name: str, *, password: str | None = None,
+                removed: bool = False) -> None:
+    """The users file with ``name`` removed, or given another password."""
+    users = load_users(console.users_path)
+    kept = []
+    for user in users.users:
+        if user.name != name:
+            kept.append(user)
+        elif not removed:
+            kept.append(ConsoleUser(name=name, role=user.role, password_hash=hash_password(
+                password or "another-password-9", cost_of(settings()))))
+    write_users(console.users_path, UsersFile(users=tuple(kept)))
+
+
+async def test_a_user_removed_then_added_again_does_not_get_the_old_sessions_back(
+        console: RunningConsole) -> None:
+    """Removing a user ends their sessions: the name given again later (the same person with
+    a new password, or another person) does not revive a cookie of before."""
+    async with browser(console) as client:
+        await client.log_in("otto")
+        _users_with(console, "otto", removed=True)
+        assert (await client.get("/"))[0] == 303
+        _users_with(console, "otto", password="otto-new-password")  # added back
+        assert (await client.get("/"))[0] == 303
+    assert await rows(console, "console_sessions") == 0
+
+
+async def test_a_new_password_ends_the_sessions_opened_with_the_old_one(
+        console: RunningConsole) -> None:
+    """OWASP Session Management: a password reset (the old one stolen) must log out whoever
+    logged in with it, on every node; the user then logs in with the new one."""
+    async with browser(console) as thief, browser(console) as owner:
+        await thief.log_in("vera")
+        assert (await thief.get("/"))[0] == 200
+        _users_with(console, "vera", password="vera-new-password")
+        assert (await thief.get("/"))[0] == 303
+        assert (await owner.log_in("vera", "vera-new-password"))[0] == 303
+        assert (await owner.get("/"))[0] == 200
+    assert "sessions_revoked" in await console.audit_actions()
+
+
+async def test_secure_cookies_take_the_host_prefix_and_every_flag(
+        pool: Any, tmp_path: Path) -> None:
+    async with running_console(pool, tmp_path, secure_cookies=True) as console, \
+            browser(console) as client:
+        _, page, response = await client.get("/login")
+        (login,) = response.headers.getall("Set-Cookie")
+        token = _form_token(page)
+        async with client.session.post(client.base + "/login", data={
+                "name": "ada", "password": PASSWORDS["ada"], "csrf_token": token},
+                headers={"Origin": client.base, "Cookie": f"__Host-console_login={token}"},
+                allow_redirects=False) as answer:
+            assert answer.status == 303
+            cookies = answer.headers.getall("Set-Cookie")
+        for cookie in (login, *cookies):
+            name, *flags = [part.strip() for part in cookie.split(";")]
+            assert name.startswith("__Host-"), cookie
+            lowered = {f.lower() for f in flags}
+            assert {"secure", "httponly", "path=/", "samesite=strict"} <= lowered, cookie
+            assert not any(f.startswith("domain") for f in lowered), cookie
+
+
+def _form_token(page: str) -> str:
+    return page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
