@@ -140,22 +140,13 @@ class Page:
         element.click()
         WebDriverWait(self.driver, WAIT_SECONDS).until(expected_conditions.staleness_of(before))
 
-    async def text(self) -> str:
+    async def text(self, within: str = "body") -> str:
+        """The text the page shows (of the element matching the CSS selector ``within``)."""
         def text() -> str:
             from selenium.webdriver.common.by import By
-            body: str = self.driver.find_element(By.TAG_NAME, "body").text
-            return body
+            shown: str = self.driver.find_element(By.CSS_SELECTOR, within).text
+            return shown
         return await self._run(text)
-
-    async def links(self, prefix: str) -> list[str]:
-        """The hrefs (as the page wrote them, relative) starting with ``prefix``."""
-        def links() -> list[str]:
-            from selenium.webdriver.common.by import By
-            found = [a.get_attribute("href") or ""
-                     for a in self.driver.find_elements(By.TAG_NAME, "a")]
-            return [href.removeprefix(self.base) for href in found
-                    if href.removeprefix(self.base).startswith(prefix)]
-        return await self._run(links)
 
     async def change_buttons(self) -> list[str]:
         """The labels of the buttons of every form that posts (a change) on the page."""
@@ -174,11 +165,13 @@ class Page:
             return [(f.get_attribute("action") or "").removeprefix(self.base) for f in found]
         return await self._run(forms)
 
-    async def wait_for(self, wanted: str, *, reload: bool = True) -> str:
-        """The page's text once it contains ``wanted`` (reloading it meanwhile: the gateway
-        works in the background), or an AssertionError after WAIT_SECONDS."""
+    async def wait_for(self, wanted: str, *, within: str = "body", reload: bool = True
+                       ) -> str:
+        """The page's text (``within``'s) once it contains ``wanted`` (reloading the page
+        meanwhile: the gateway works in the background), or an AssertionError after
+        WAIT_SECONDS."""
         for _ in range(int(WAIT_SECONDS / 0.25)):
-            text = await self.text()
+            text = await self.text(within)
             if wanted in text:
                 return text
             await asyncio.sleep(0.25)

@@ -177,7 +177,9 @@ async def test_a_routing_change_proposed_diffed_approved_by_a_second_admin_route
     await page.open(proposal)
     await page.shot("the second admin's view")
     await page.press("Approve and apply")
-    await page.wait_for("applied")
+    await page.wait_for("applied", within="#state")
+    text = await page.text()
+    assert "routing.yaml written" in text and "grace" in text
     await page.shot("approved and applied")
     assert (gateway.files.root / "routing.yaml").read_text() == MACHINERY_TO_TRADE
     await page.follow("Routing")
