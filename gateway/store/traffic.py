@@ -59,8 +59,8 @@ async def bounded(connection: Connection, what: str, *, seconds: float = QUERY_S
                 " SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off")
     if work_mem_mb is not None:
         settings += f"; SET LOCAL work_mem = '{int(work_mem_mb)}MB'"
-    if hash_joins:
-        settings += "; SET LOCAL enable_nestloop = off"
+    if hash_joins:  # and the day's pages read by bitmap, not the whole table (cached, SSD)
+        settings += "; SET LOCAL enable_nestloop = off; SET LOCAL random_page_cost = 1.1"
     async with translated_errors(what):
         try:
             async with connection.transaction(readonly=True):
