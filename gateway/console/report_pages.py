@@ -19,7 +19,7 @@ from gateway.console.exports import csv_download, json_download
 from gateway.console.traffic_pages import _time
 from gateway.errors import QueryRefused
 from gateway.store.attention import overdue
-from gateway.store.ops_charts import BUCKETS, INTERCHANGE_LEVEL, Bucket, series
+from gateway.store.ops_charts import BUCKETS, INTERCHANGE_LEVEL, Bucket, Series, series
 from gateway.store.reports import DIMENSIONS, STAGES, ClearanceRow, clearance_times
 
 Render = Callable[..., web.Response]
@@ -65,8 +65,12 @@ class ReportPages:
         bucket, length = RANGES[chosen]
         until = dt.datetime.now(dt.UTC)
         since = until - length
-        async with self._pool.acquire() as connection:
-            found = await series(connection, since, until, bucket)
+        problem = ""
+        try:
+            async with self._pool.acquire() as connection:
+                found = await series(connection, since, until, bucket)
+        except QueryRefused as exc:  # too slow to answer: said, with nothing drawn
+            found, problem = Series((), ()), str(exc)
         starts = buckets(since, until, bucket)
         by_start = {b.start: b for b in found.buckets}
         label = "%H:00" if bucket == "hour" else "%m-%d"
@@ -88,7 +92,8 @@ class ReportPages:
                                            for s in starts], "series-c", every))
             for reason in reasons[:CHARTED_REASONS]]
         return self._render(
-            request, "charts.html", chosen=chosen, ranges=list(RANGES), table=table,
+            request, "charts.html", status=400 if problem else 200, problem=problem,
+            chosen=chosen, ranges=list(RANGES), table=table,
             bucket=bucket, since=since, until=until, reasons=reasons, totals=totals,
             reason_charts=reason_charts, interchange_level=INTERCHANGE_LEVEL,
             charts=[chart("Submissions lodged", "submissions", "series-a"),
@@ -132,8 +137,11 @@ class ReportPages:
             charts[dimension] = range_chart(
                 f"{stage_title(stage)} by {DIMENSION_TITLES[dimension].lower()}: p50 inside "
                 "p90, seconds", figures)
-        async with self._pool.acquire() as connection:
-            late = await overdue(connection, OVERDUE_SHOWN)
+        try:
+            async with self._pool.acquire() as connection:
+                late = await overdue(connection, OVERDUE_SHOWN)
+        except QueryRefused as exc:
+            late, values["problem"] = [], values["problem"] or str(exc)
         if since is not None and until is not None:
             values |= {"since": _form_time(since), "until": _form_time(until),
                        "query": f"since={_form_time(since)}&until={_form_time(until)}"}
