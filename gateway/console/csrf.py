@@ -6,6 +6,7 @@ console's own origin (the Origin header, else the Referer).  Plain functions: th
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from urllib.parse import urlsplit
 
@@ -48,3 +49,31 @@ def origin_problem(origin: str | None, referer: str | None, expected: str) -> st
             return None
         return f"the request came from a page of {source!r}, not of the console ({expected})"
     return "the request says neither where it came from (Origin) nor which page sent it (Referer)"
+
+
+def host_problem(host: str, listen: str, public_origin: str | None) -> str | None:
+    """Why a page must not be served under the name ``host`` (the Host header), or None.
+    Without ``public_origin`` the origin check trusts Host, so a name rebound to the console's
+    address (DNS rebinding) would be same-origin with itself: a console listening on loopback
+    answers loopback names only, one behind a proxy the name of ``public_origin`` only."""
+    if public_origin is not None:
+        expected = urlsplit(public_origin).netloc.lower()
+        if host.lower() == expected:
+            return None
+        return f"this console is {public_origin}, not {host!r}"
+    try:
+        name = urlsplit(f"//{host}").hostname or ""
+    except ValueError:
+        name = ""
+    if _loopback(listen) and not _loopback(name):
+        return f"this console listens on loopback and is not {host!r}"
+    return None
+
+
+def _loopback(name: str) -> bool:
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

@@ -13,7 +13,7 @@ from aiohttp import web
 from gateway.config.settings import ConsoleSettings
 from gateway.console import csrf
 from gateway.console.auth import Gatekeeper, Visitor
-from gateway.console.routes import route_of
+from gateway.console.routes import PROBES, route_of
 from gateway.errors import StoreUnavailable
 from gateway.logs import event
 from gateway.store.database import CONNECTION_ERRORS, VALUE_ERRORS
@@ -101,6 +101,11 @@ class Guard:
         route = route_of(request.method, resource.canonical)
         if route is None:  # deny by default: a route nobody gave a role to serves no one
             return await self._refuse(request, "this route is not in the console's role table")
+        if route not in PROBES:  # monitoring may scrape the listener by any of its names
+            problem = csrf.host_problem(request.host, self._settings.host,
+                                        self._settings.public_origin)
+            if problem is not None:
+                return await self._refuse(request, problem)
         if route.changes:
             problem = csrf.origin_problem(request.headers.get("Origin"),
                                           request.headers.get("Referer"), self.origin(request))

@@ -548,3 +548,24 @@ async def test_a_role_raised_in_the_users_file_is_in_the_audit_log(
         assert (await client.get("/audit"))[0] == 200
     actions = await console.audit_actions()
     assert any(a in actions for a in ("role_changed", "users_changed")), actions
+
+
+@pytest.mark.parametrize("host", ["evil.example:{port}", "127.0.0.1.nip.example:{port}",
+                                  "[::ffff:7f00:1]x:{port}"])
+async def test_a_name_rebound_to_the_console_gets_no_page(console: RunningConsole,
+                                                          host: str) -> None:
+    """DNS rebinding: a page of evil.example whose name now points at 127.0.0.1 would be
+    same-origin with the console (the origin check trusts Host when public_origin is unset),
+    and could read the login form's token and post logins from a victim's browser."""
+    async with browser(console) as client:
+        headers = {"Host": host.format(port=console.listener.port)}
+        async with client.session.get(client.base + "/login", headers=headers) as response:
+            assert response.status == 403
+            assert 'name="csrf_token"' not in await response.text()
+        async with client.session.get(client.base + "/ready", headers=headers) as response:
+            assert response.status == 200  # monitoring may use any name
+    for name in ("localhost", "127.0.0.1"):
+        async with aiohttp.ClientSession() as session, session.get(
+                console.base + "/login",
+                headers={"Host": f"{name}:{console.listener.port}"}) as response:
+            assert response.status == 200
