@@ -79,11 +79,11 @@ def test_a_gigabyte_of_zeros_is_refused_fast_in_little_memory() -> None:
     message = compressed_data(bomb)
     assert len(message) < 2 * MIB
     tracemalloc.start()
-    started = time.perf_counter()
+    started = time.thread_time()
     try:
         with pytest.raises(DecompressionFailed, match="beyond 10485760 bytes"):
             decompress(message, 10 * MIB)
-        elapsed = time.perf_counter() - started
+        elapsed = time.thread_time() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -136,11 +136,12 @@ def test_each_hostile_shape_is_answered(name: str) -> None:
 
 
 def seconds(work: Callable[[], object], runs: int = 3) -> float:
+    """The best of ``runs``, in this thread's CPU time (a busy machine does not count)."""
     best = float("inf")
     for _ in range(runs):
-        start = time.perf_counter()
+        start = time.thread_time()
         work()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.thread_time() - start)
     return best
 
 
