@@ -20,7 +20,8 @@ LISTS = ("submissions", "dispatches", "held", "unroutable")
 @dataclass(frozen=True, slots=True)
 class Waiting:
     """One thing waiting: ``id`` is the submission's (submissions), the outbox row's
-    (dispatches) or the message's (held, unroutable)."""
+    (dispatches) or the message's (held, unroutable).  A held message's reason names the
+    rules that held it (its ``message_held`` event), else every rule it matched."""
 
     id: int
     submission: int
@@ -50,8 +51,13 @@ _SQL = {
         "SELECT m.id, m.interchange_id AS submission, m.id AS message,"
         " i.partner_id AS partner,"
         " m.message_type || ' ' || coalesce(m.document_ref, m.message_ref) AS what,"
-        " 'held by ' || coalesce(nullif(array_to_string(m.rules, ', '), ''), 'a rule')"
-        "   AS reason, i.received_at AS since"
+        " 'held by ' || coalesce((SELECT string_agg(h.rule, ', ') FROM"
+        "   (SELECT e.detail->'held_by' AS held FROM events e"
+        "    WHERE e.interchange_id = m.interchange_id AND e.message_id = m.id"
+        "    AND e.detail ? 'held_by' ORDER BY e.id DESC LIMIT 1) last"
+        "   CROSS JOIN LATERAL jsonb_array_elements_text(last.held) AS h(rule)),"
+        "   nullif(array_to_string(m.rules, ', '), ''), 'a rule') AS reason,"
+        " i.received_at AS since"
         " FROM messages m JOIN interchanges i ON i.id = m.interchange_id"
         " WHERE m.status = 'held' AND ($1::bigint IS NULL OR m.id < $1)"
         " ORDER BY m.id DESC LIMIT $2"),

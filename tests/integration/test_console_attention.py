@@ -119,6 +119,7 @@ async def test_release_a_held_message_and_replay_an_unroutable_one(gateway: Gate
         assert status == 200
         assert f'id="release-message-{held}"' not in page  # a viewer sees no action
         assert "BIG-1" in page and "NOBODY-1" in page and "no routing rule matched" in page
+        assert "held by hold-large<" in page
         assert f"/timeline?message={held}" in page
         page = (await operator.get("/attention"))[1]
         assert f'id="release-message-{held}"' in page and f'id="replay-message-{lost}"' in page
