@@ -4,6 +4,8 @@ VENV   ?= .venv
 CONFIG ?= deploy/demo/gateway.yaml
 # Processes deciding and relaying (gateway serve --workers): `make run WORKERS=2`.
 WORKERS ?= 1
+# pytest processes of make test (every test makes its own database, exchange and queues).
+TEST_WORKERS ?= 2
 BIN    := $(VENV)/bin
 GATEWAY := $(BIN)/gateway --config $(CONFIG)
 
@@ -74,7 +76,7 @@ browser:
 
 ## make test: install and run every test and quality gate.
 test: install services browser lint typecheck layers routes mappings
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
