@@ -143,10 +143,14 @@ class Guard:
         expected = (visitor.session.csrf_token if visitor is not None
                     else request.cookies.get(self.cookies.login))
         given = request.headers.get(csrf.HEADER)
-        if given is None and request.content_type in {"application/x-www-form-urlencoded",
-                                                      "multipart/form-data"}:
-            value = (await request.post()).get(csrf.FIELD)
-            given = value if isinstance(value, str) else None
+        if request.content_type in {"application/x-www-form-urlencoded",
+                                    "multipart/form-data"}:
+            try:  # read here, once (aiohttp keeps it for the handler), so it never fails there
+                value = (await request.post()).get(csrf.FIELD)
+            except ValueError:  # bytes that are not UTF-8, a broken multipart body
+                return "the form could not be read (not UTF-8?)"
+            if given is None:
+                given = value if isinstance(value, str) else None
         return csrf.token_problem(expected, given)
 
 

@@ -569,3 +569,19 @@ async def test_a_name_rebound_to_the_console_gets_no_page(console: RunningConsol
                 console.base + "/login",
                 headers={"Host": f"{name}:{console.listener.port}"}) as response:
             assert response.status == 200
+
+
+@pytest.mark.parametrize("body", [b"name=%FF%FE&password=x", b"name=\xff\xfe&password=x",
+                                  b"name=ada&password=a%00b", b"name=%00&password=%00",
+                                  b"name=ada&name=vera&password=x", b"\x00" * 100])
+async def test_odd_login_forms_are_answered_not_crashed(console: RunningConsole,
+                                                        body: bytes) -> None:
+    async with browser(console) as client:
+        token = await client.token("/login")
+        async with client.session.post(
+                client.base + "/login", data=body + b"&csrf_token=" + token.encode(),
+                headers={"Origin": client.base,
+                         "Content-Type": "application/x-www-form-urlencoded"},
+                allow_redirects=False) as response:
+            assert response.status in {400, 401, 403}, (body, response.status,
+                                                   await response.text())
