@@ -25,6 +25,15 @@ class Bar:
     value: float
 
 
+#: Characters of a group's label that fit left of the bars (the whole label is in the table
+#: and in each bar's title).
+LABEL_CHARACTERS = 28
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARACTERS else label[:LABEL_CHARACTERS - 1] + "…"
+
+
 def _number(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
@@ -68,7 +77,7 @@ def range_chart(title: str, rows: Sequence[tuple[str, float | None, float | None
     for index, (label, p50, p90) in enumerate(rows):
         y = 4 + index * ROW_HEIGHT
         parts.append(f'<text class="label" x="{LABEL_WIDTH - 6}" y="{y + 14}" '
-                     f'text-anchor="end">{escape(label)}</text>')
+                     f'text-anchor="end">{escape(_short(label))}</text>')
         for value, css, inset in ((p90, "p90", 0), (p50, "p50", 4)):
             if value is None:
                 continue

@@ -77,9 +77,10 @@ class ReportPages:
         table = [by_start.get(s) or Bucket(s, 0, 0, 0) for s in starts]
         every = 3 if bucket == "hour" else 5
 
-        def chart(title: str, key: str, css: str) -> Any:
-            return column_chart(title, [Bar(b.start.strftime(label), getattr(b, key))
-                                        for b in table], css, every)
+        def chart(title: str, key: str, css: str) -> tuple[str, Any]:
+            values = [Bar(b.start.strftime(label), getattr(b, key)) for b in table]
+            top = max((v.value for v in values), default=0)
+            return f"{title} (highest {top:.0f})", column_chart(title, values, css, every)
 
         totals: dict[str, int] = {}
         per_reason: dict[tuple[str, dt.datetime], int] = {}
