@@ -147,19 +147,22 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     await routing.start()
     counting = _start_counting(config)  # before anything counts, and before the workers start
     hangup = asyncio.Event()  # SIGHUP, or the console applying an approved routing change
-    try:
+    console = None
+    sftp = None
+    try:  # a listener that cannot start (its port taken) leaves nothing open behind it
         console = await _start_console(config, publisher, routing, counting, hangup)
+        host_key = load_or_create_host_key(config.host_key_path)
+        sftp = await start_server(config.settings.sftp.host, config.settings.sftp.port,
+                                  host_key, access, intake.submit)
+        inbox = None if config.settings.as2 is None else As2Inbox(
+            config.settings.as2, as2_partners(config, certificates), signer, pool, intake,
+            wakes.as2)
+        as2 = None if inbox is None else await start_endpoint(config, inbox)
     except BaseException:
-        await _bounded("closing the broker connection", publisher.close())
-        await pool.close()
-        _stop_counting(counting)
+        if sftp is not None:
+            sftp.close()
+        await _release(console, publisher, pool, counting)
         raise
-    host_key = load_or_create_host_key(config.host_key_path)
-    sftp = await start_server(config.settings.sftp.host, config.settings.sftp.port, host_key,
-                              access, intake.submit)
-    inbox = None if config.settings.as2 is None else As2Inbox(
-        config.settings.as2, as2_partners(config, certificates), signer, pool, intake, wakes.as2)
-    as2 = None if inbox is None else await start_endpoint(config, inbox)
     running = Running(sftp_port=sftp.sockets[0].getsockname()[1],
                       as2_port=None if as2 is None else as2.port,
                       as2_https_port=None if as2 is None else as2.https_port,
@@ -234,13 +237,19 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             inbox.close()
         for close in closing:
             await _bounded("closing the AS2 client", close())
-        if console is not None:
-            await _bounded("closing the console listener", console.close())
-        await _bounded("closing the broker connection", publisher.close())
-        if not await _bounded("closing the database pool", pool.close()):
-            pool.terminate()
-        _stop_counting(counting)
+        await _release(console, publisher, pool, counting)
         event(log, "stopped")
+
+
+async def _release(console: _RunningConsole | None, publisher: AmqpPublisher, pool: Any,
+                   counting: Path | None) -> None:
+    """What serve() opened before its listeners, closed (each close bounded in time)."""
+    if console is not None:
+        await _bounded("closing the console listener", console.close())
+    await _bounded("closing the broker connection", publisher.close())
+    if not await _bounded("closing the database pool", pool.close()):
+        pool.terminate()
+    _stop_counting(counting)
 
 
 @dataclass
