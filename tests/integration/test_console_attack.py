@@ -518,8 +518,8 @@ async def test_behind_a_proxy_one_guesser_does_not_lock_everyone_out(
                    "requests with made-up session cookies, each a session lookup, needing no "
                    "login) make /ready say the database is down, and an orchestrator may "
                    "restart or unroute the gateway; fix: readiness on a connection of its own "
-                   "(console/health.py Readiness; counted in app/serve.py CONSOLE_POOL) or the "
-                   "pages kept to the pool's size less one")
+                   "(console/health.py Readiness; counted in app/serve.py CONSOLE_POOL), "
+                   "which this test's held pool cannot reach")
 async def test_busy_pages_do_not_make_the_gateway_look_unready(
         console: RunningConsole) -> None:
     held = [await console.pool.acquire() for _ in range(console.pool.get_max_size())]
