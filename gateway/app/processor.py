@@ -20,6 +20,7 @@ import logging
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from gateway import alarms
 from gateway.app.deliveries import original_route_of, queue_deliveries
 from gateway.app.memory import without_cyclic_gc
 from gateway.app.routing_reload import RoutingInForce, TableInForce
@@ -244,7 +245,8 @@ class Processor:
     async def _park(self, claimed: store.PendingInterchange, error: str) -> None:
         self._outages.pop(claimed.id, None)
         if await store.park(self._pool, claimed, error):
-            event(log, "submission_parked", level=logging.ERROR, partner=claimed.partner_id,
+            event(log, "submission_parked", level=logging.ERROR, code=alarms.SUBMISSION_PARKED,
+                  partner=claimed.partner_id,
                   submission=claimed.id, attempts=claimed.attempts, error=error,
                   note=f"alarm: ops must look; `gateway replay {claimed.id}` tries it again")
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from time import monotonic, time
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from gateway import alarms
 from gateway.app.workers import poll_forever
 from gateway.console import metrics
 from gateway.errors import ConfigError, StoreError, TransportError
@@ -237,7 +238,7 @@ class Relay:
                           f"`gateway replay {row.interchange_id}` sends it again"}
         await store.add_event(connection, row.interchange_id, "dispatch_parked", detail,
                               row.message_id)
-        event(log, "dispatch_parked", level=logging.ERROR, **detail,
+        event(log, "dispatch_parked", level=logging.ERROR, code=alarms.DISPATCH_PARKED, **detail,
               submission=row.interchange_id)
 
     def _detail(self, row: OutboxRow, failure: Failure) -> dict[str, Any]:

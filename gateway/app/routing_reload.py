@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from gateway import alarms
 from gateway.config.files import Identity, Snapshot, identity, read_snapshot
 from gateway.config.load import GatewayConfig, parse_routing
 from gateway.config.partners import AgenciesFile
@@ -340,7 +341,8 @@ class LiveRouting:
         text = f"{name}: {exc!r}"
         if text != self._last_alarm:
             self._last_alarm = text
-            event(log, name, level=logging.ERROR, error=str(exc) or repr(exc),
+            event(log, name, level=logging.ERROR, code=alarms.ROUTING_RELOAD_FAILED,
+                  error=str(exc) or repr(exc),
                   exc_info=exc if exc_info else False, note="the previous table keeps routing")
 
 
