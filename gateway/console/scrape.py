@@ -59,7 +59,13 @@ def gauges(backlog: Backlog | None, routing_version: int | None,
         "gateway_outbox_parked_rows", "Outbox rows parked: not retried any more (alarm: "
         "`gateway replay`).")
     parked_rows.add_metric([], float(backlog.parked_outbox_rows))
-    return [*families, depth, age, undecided, lag, parked, parked_rows]
+    for_ops = GaugeMetricFamily(
+        "gateway_messages_waiting_for_ops", "Messages held (a hold rule, a failed licence "
+        "check) or unroutable (no rule matched): the console's Attention page releases and "
+        "replays them.", labels=["status"])
+    for_ops.add_metric(["held"], float(backlog.held_messages))
+    for_ops.add_metric(["unroutable"], float(backlog.unroutable_messages))
+    return [*families, depth, age, undecided, lag, parked, parked_rows, for_ops]
 
 
 class _Fixed(Collector):

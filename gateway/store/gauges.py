@@ -35,6 +35,9 @@ class Backlog:
     undecided_oldest_age_seconds: float
     parked_submissions: int
     parked_outbox_rows: int
+    #: Messages waiting for ops: held (a licence, a rule's hold) and unroutable (no rule).
+    held_messages: int = 0
+    unroutable_messages: int = 0
 
 
 async def ping(connection: Any, seconds: float) -> None:
@@ -57,17 +60,21 @@ async def backlog(connection: Any, seconds: float = QUERY_TIMEOUT_SECONDS) -> Ba
             " JOIN outbox o ON o.id = w.first_id"
             " ORDER BY w.channel, w.destination", timeout=seconds)
         # interchanges_waiting (id) WHERE status = 'received'; interchanges_parked (id) WHERE
-        # status = 'parked'; outbox_parked (interchange_id) WHERE parked_at IS NOT NULL.
+        # status = 'parked'; outbox_parked (interchange_id) WHERE parked_at IS NOT NULL;
+        # messages_waiting (status, id) WHERE status IN ('held', 'unroutable').
         row = await connection.fetchrow(
             "SELECT (SELECT count(*) FROM interchanges WHERE status = 'received') AS undecided,"
             " (SELECT extract(epoch FROM now() - received_at)::float8 FROM interchanges"
             "   WHERE status = 'received' ORDER BY id LIMIT 1) AS oldest,"
             " (SELECT count(*) FROM interchanges WHERE status = 'parked') AS parked,"
-            " (SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL) AS parked_rows",
+            " (SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL) AS parked_rows,"
+            " (SELECT count(*) FROM messages WHERE status = 'held') AS held,"
+            " (SELECT count(*) FROM messages WHERE status = 'unroutable') AS unroutable",
             timeout=seconds)
     return Backlog(
         outbox=tuple(Waiting(r["channel"], r["destination"], int(r["rows"]),
                              max(0.0, float(r["age"]))) for r in outbox),
         undecided=int(row["undecided"]),
         undecided_oldest_age_seconds=max(0.0, float(row["oldest"] or 0.0)),
-        parked_submissions=int(row["parked"]), parked_outbox_rows=int(row["parked_rows"]))
+        parked_submissions=int(row["parked"]), parked_outbox_rows=int(row["parked_rows"]),
+        held_messages=int(row["held"]), unroutable_messages=int(row["unroutable"]))

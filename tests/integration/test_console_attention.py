@@ -18,6 +18,7 @@ import aio_pika
 import asyncpg
 import pytest
 
+from tests.integration.test_console_observability import scrape, value
 from tests.integration.test_replay_dead_letters import genuine_dead_letter
 from tests.support.console import CHEAP_HASHING, Browser, settings, users_file
 from tests.support.edifact import cusdec_message, interchange
@@ -112,6 +113,9 @@ async def test_release_a_held_message_and_replay_an_unroutable_one(gateway: Gate
     await gateway.answers("van-a", "nobody.edi")
     held, lost = await message_id(gateway, "BIG-1"), await message_id(gateway, "NOBODY-1")
     assert len(await gateway.queue("customs", expect=0)) == 0
+    metrics = await scrape(gateway)  # what the page lists, /metrics counts (alerting)
+    assert value(metrics, "gateway_messages_waiting_for_ops", status="held") == 1
+    assert value(metrics, "gateway_messages_waiting_for_ops", status="unroutable") == 1
 
     viewer, operator = await client_of(gateway, "vera"), await client_of(gateway, "otto")
     try:

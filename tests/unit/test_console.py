@@ -108,7 +108,8 @@ def test_gauges_from_the_backlog() -> None:
     backlog = Backlog(outbox=(Waiting("amqp", "customs", 12, 3.5),
                               Waiting("mailbox", "van-a", 1, 0.25)),
                       undecided=4, undecided_oldest_age_seconds=9.0,
-                      parked_submissions=1, parked_outbox_rows=2)
+                      parked_submissions=1, parked_outbox_rows=2, held_messages=3,
+                      unroutable_messages=5)
     found = samples(render(None, gauges(backlog, 7, ("customs", "port"))))
     assert found[("gateway_outbox_waiting_rows",
                   (("channel", "amqp"), ("destination", "customs")))] == 12
@@ -121,6 +122,8 @@ def test_gauges_from_the_backlog() -> None:
     assert found[("gateway_processor_lag_seconds", ())] == 9
     assert found[("gateway_parked_submissions", ())] == 1
     assert found[("gateway_outbox_parked_rows", ())] == 2
+    assert found[("gateway_messages_waiting_for_ops", (("status", "held"),))] == 3
+    assert found[("gateway_messages_waiting_for_ops", (("status", "unroutable"),))] == 5
     assert found[("gateway_routing_version", ())] == 7
     assert found[("gateway_store_up", ())] == 1
 
