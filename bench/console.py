@@ -6,7 +6,9 @@ Fills a scratch database of its own (bench/console_fill.py: about 23 rows per de
 written by PostgreSQL from generate_series), then runs each console query with varied
 parameters (random references, partners, days, declarations) through gateway.store (its
 read-only transaction, statement timeout and typed rows included) and, beside it, the same
-SQL statements run bare on the connection, and prints median and p95 of each with the ratio.
+SQL statements run bare on the connection, and prints median and p95 of each with the ratio,
+and the server's CPU time for ours (the backend's /proc schedstat: what the query costs an
+idle core on a machine other work shares; --serial keeps parallel workers out of it).
 Targets from the issue: a search by reference under 50 ms, a timeline under 100 ms, the
 clearance report over a day's traffic under 1 s.  Then EXPLAIN says which index each query
 walks.  The database is dropped at the end (Ctrl-C too).
@@ -160,23 +162,40 @@ def scenarios(count: int) -> list[Scenario]:
 class Figures:
     ours: list[float] = field(default_factory=list)
     bare: list[float] = field(default_factory=list)
+    #: CPU time the server process spent on each of ``ours`` (None: not readable here).
+    cpu: list[float] = field(default_factory=list)
     #: Runs the server stopped at the query's statement timeout (QueryRefused).
     stopped: int = 0
 
 
+def server_cpu(pid: int) -> float | None:
+    """Seconds of CPU a local PostgreSQL backend has used (/proc/PID/schedstat, ns): on a
+    machine whose cores other work shares, what a query costs an idle core, not how long it
+    waited for one.  Parallel workers are other processes: --serial keeps them out."""
+    try:
+        with open(f"/proc/{pid}/schedstat", encoding="ascii") as stat:
+            return int(stat.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 async def measure(connection: Any, scenario: Scenario, runs: int, seed: int) -> Figures:
     rng, figures = random.Random(seed), Figures()
+    pid = await connection.fetchval("SELECT pg_backend_pid()")
     with contextlib.suppress(QueryRefused):  # warm the plan and the pages
         await scenario.run(connection, random.Random(seed + 1))
     for _ in range(runs):
         recorder = Recorder(connection)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), server_cpu(pid)
         try:
             await scenario.run(recorder, rng)
         except QueryRefused:
             figures.stopped += 1
             continue
         figures.ours.append(time.perf_counter() - started)
+        after = server_cpu(pid)
+        if cpu is not None and after is not None:
+            figures.cpu.append(after - cpu)
         started = time.perf_counter()
         for method, sql, args in recorder.statements:
             await getattr(connection, method)(sql, *args)
@@ -232,8 +251,9 @@ def report(name: str, target: float | None, figures: Figures) -> str:
     ours, bare = _ms(figures.ours), _ms(figures.bare)
     slow = figures.stopped or _ms(figures.ours, 0.95) >= (target or math.inf)
     verdict = "" if target is None else ("SLOW" if slow else "ok")
+    cpu = f"{_ms(figures.cpu):8.2f}" if figures.cpu else f"{'-':>8}"
     return (f"{name:<38} {ours:8.2f} {_ms(figures.ours, 0.95):8.2f} {bare:8.2f}"
-            f" {_ms(figures.bare, 0.95):8.2f} {ours / bare if bare else 0:6.2f}"
+            f" {_ms(figures.bare, 0.95):8.2f} {ours / bare if bare else 0:6.2f} {cpu}"
             f" {target or '':>7} {verdict}{stopped}")
 
 
@@ -262,6 +282,8 @@ async def run(args: argparse.Namespace) -> None:
 
 async def _measure_all(url: str, args: argparse.Namespace) -> None:
     connection = await asyncpg.connect(url)
+    if args.serial:
+        await connection.execute("SET max_parallel_workers_per_gather = 0")
     try:
         sizes = await connection.fetch(
             "SELECT relname, reltuples::bigint AS n FROM pg_class WHERE relkind = 'r'"
@@ -269,7 +291,7 @@ async def _measure_all(url: str, args: argparse.Namespace) -> None:
         print("rows: " + ", ".join(f"{r['relname']} {r['n']:,}" for r in sizes))
         print(f"load average {os.getloadavg()[0]:.1f} (2 cores here: other work shares them)")
         print(f"\n{'query (ms)':<38} {'median':>8} {'p95':>8} {'bare':>8} {'bare p95':>8}"
-              f" {'ratio':>6} {'target':>7}")
+              f" {'ratio':>6} {'cpu':>8} {'target':>7}")
         plans = []
         for seed, scenario in enumerate(scenarios(args.declarations)):
             if args.only and args.only not in scenario.name:
@@ -293,6 +315,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--only", help="run the queries whose name holds this text")
     parser.add_argument("--database", help="measure a database kept by --keep (no fill)")
+    parser.add_argument("--serial", action="store_true",
+                        help="no parallel workers: the cpu column is then the whole query's")
     asyncio.run(run(parser.parse_args()))
     return 0
 
