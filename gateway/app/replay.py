@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
 from gateway.app.deliveries import original_route_of, queue_deliveries, stored_canonical
-from gateway.app.serve import topology_of
 from gateway.app.traders import AeoRegistry
 from gateway.bus.dead_letters import REPLAYS_HEADER, DeadLetter, replay_dead_letters
+from gateway.bus.topology import topology_of
 from gateway.config.load import GatewayConfig, parse_routing
 from gateway.config.routing import RoutingTable
 from gateway.errors import ConfigError, StoreRefused

@@ -24,6 +24,7 @@ from gateway.app.answers import AnswerDesk
 from gateway.app.as2_inbound import As2Inbox, as2_partners, start_endpoint
 from gateway.app.as2_outbound import As2Dispatcher, ReceiptWatch
 from gateway.app.certificate_watch import CertificateWatch
+from gateway.app.console_operations import ConsoleOperations
 from gateway.app.intake import Intake
 from gateway.app.mapping_files import load_compiled
 from gateway.app.overdue import OverdueWatch
@@ -37,7 +38,7 @@ from gateway.app.workers import supervised
 from gateway.app.xml_schema_files import xml_catalog
 from gateway.bus.publisher import AmqpPublisher
 from gateway.bus.responses import consume_answers
-from gateway.bus.topology import Topology
+from gateway.bus.topology import topology_of
 from gateway.catalog.catalog import Catalog
 from gateway.config.console_users import load_users
 from gateway.config.load import GatewayConfig
@@ -100,12 +101,6 @@ async def _refuse_more_connections_than_allowed(pool: Any, config: GatewayConfig
             f"opens up to {needed} database connections, and PostgreSQL allows {allowed} "
             "(max_connections less its reserved slots): start fewer workers, lower "
             "processor_workers in gateway.yaml, or raise max_connections")
-
-
-def topology_of(config: GatewayConfig) -> Topology:
-    amqp = config.settings.amqp
-    return Topology(amqp.exchange, amqp.queue_prefix, amqp.responses_exchange,
-                    amqp.responses_queue)
 
 
 async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None = None,
@@ -288,10 +283,6 @@ async def _start_console(config: GatewayConfig, publisher: AmqpPublisher,
 
     def version() -> int | None:
         return None if routing.current is None else routing.current.version
-
-    # Here, not at the top: app.replay (which console_operations runs) imports topology_of
-    # from this module.
-    from gateway.app.console_operations import ConsoleOperations
 
     users_path = config.console_users_path
     users = None if users_path is None else load_users(users_path)  # refuse a broken file

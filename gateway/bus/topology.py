@@ -11,6 +11,7 @@ from typing import Any
 import aio_pika
 import aiormq
 
+from gateway.config.load import GatewayConfig
 from gateway.errors import BusError
 from gateway.logs import event
 
@@ -165,3 +166,10 @@ async def declare_responses(connection: Any, topology: Topology) -> Any:
                              topology.responses_queue_arguments())
         await queue.bind(exchange, routing_key="#")
         return queue
+
+
+def topology_of(config: GatewayConfig) -> Topology:
+    """The exchanges and queues gateway.yaml's ``amqp:`` names."""
+    amqp = config.settings.amqp
+    return Topology(amqp.exchange, amqp.queue_prefix, amqp.responses_exchange,
+                    amqp.responses_queue)

@@ -17,8 +17,7 @@ import pytest
 
 from gateway.agency import customs, quarantine
 from gateway.app.agency import run_agency
-from gateway.app.serve import topology_of
-from gateway.bus.topology import declare, declare_responses
+from gateway.bus.topology import declare, declare_responses, topology_of
 from gateway.config.load import GatewayConfig, load_config
 from gateway.pipeline.process import process_submission
 from tests.support.agencies import (

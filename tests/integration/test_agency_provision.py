@@ -20,8 +20,7 @@ import pytest
 
 from gateway.agency.credentials import endpoint_of
 from gateway.app.broker_admin import RabbitmqCtl
-from gateway.app.serve import topology_of
-from gateway.bus.topology import declare, declare_responses
+from gateway.bus.topology import declare, declare_responses, topology_of
 from gateway.cli import main
 from gateway.config.load import GatewayConfig, load_config
 from tests.support.agencies import agency_settings, amqp_delivery, declaration, unique_users

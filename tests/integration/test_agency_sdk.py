@@ -20,8 +20,7 @@ import aio_pika
 import pytest
 
 from gateway.agency import Answer, Delivery, Endpoint, answers, consume
-from gateway.app.serve import topology_of
-from gateway.bus.topology import Topology, declare
+from gateway.bus.topology import Topology, declare, topology_of
 from gateway.config.load import GatewayConfig, load_config
 from tests.support.agencies import (
     amqp_delivery,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway.agency import Answer, Delivery, Endpoint, consume
-from gateway.app.serve import topology_of
+from gateway.bus.topology import topology_of
 from gateway.cli import main
 from tests.support.edifact import cusdec
 from tests.support.harness import (
