@@ -14,7 +14,9 @@ import asyncio
 import enum
 import hashlib
 import logging
+import re
 import secrets
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +75,19 @@ def cost_of(settings: ConsoleSettings) -> HashingCost:
     return HashingCost(hashing.time_cost, hashing.memory_kib, hashing.parallelism)
 
 
+_COST = re.compile(r"\$m=(\d+),t=(\d+),p=(\d+)\$")
+
+
+def cost_of_hash(encoded: str) -> HashingCost:
+    """The cost an argon2id hash was made at (its PHC string says; the users file's pattern
+    makes sure it is there)."""
+    found = _COST.search(encoded)
+    if found is None:
+        return HashingCost()
+    memory, time, lanes = (int(n) for n in found.groups())
+    return HashingCost(time_cost=time, memory_kib=memory, parallelism=lanes)
+
+
 def token_sha256(token: str) -> bytes | None:
     if not token or len(token) > MAX_TOKEN_CHARS:
         return None
@@ -105,6 +120,12 @@ class Users:
     def get(self, name: str) -> ConsoleUser | None:
         self._refresh()
         return self._by_name.get(name.lower())
+
+    def usual_cost(self) -> HashingCost | None:
+        """The cost most users' hashes were made at (None without users): what an unknown
+        name must cost to look like a known one."""
+        costs = Counter(cost_of_hash(u.password_hash) for u in self._by_name.values())
+        return costs.most_common(1)[0][0] if costs else None
 
     def _refresh(self) -> None:
         identity = _identity(self._path)
@@ -147,7 +168,9 @@ class Gatekeeper:
         self._pool = pool
         self._settings = settings
         self._users = users
-        self._dummy = dummy
+        #: A dummy hash for each cost an unknown name was verified at (made once each).
+        self._dummies = {cost_of_hash(dummy): dummy}
+        self._configured = cost_of_hash(dummy)
         self._hashing = asyncio.Semaphore(MAX_HASHING_AT_ONCE)
 
     @classmethod
@@ -180,6 +203,15 @@ class Gatekeeper:
             return None
         return Visitor(user, row, digest)
 
+    async def _dummy(self) -> str:
+        """A dummy hash at the cost most users' hashes have (OWASP Authentication Cheat
+        Sheet: an unknown name must take as long as a known one; a hash made before the cost
+        was raised is cheaper than the configured cost)."""
+        cost = self._users.usual_cost() or self._configured
+        if cost not in self._dummies:
+            self._dummies[cost] = await asyncio.to_thread(dummy_hash, cost)
+        return self._dummies[cost]
+
     async def _end_revoked(self) -> None:
         """End the sessions of users removed or given a new password since the last request
         (every node does it when it sees the file change; the second finds nothing)."""
@@ -208,9 +240,8 @@ class Gatekeeper:
         user = self._users.get(name)
         # An unknown name costs what a wrong password does, and gets the same answer.
         async with self._hashing:
-            good = await asyncio.to_thread(
-                verify_password, self._dummy if user is None else user.password_hash,
-                password)
+            encoded = user.password_hash if user is not None else await self._dummy()
+            good = await asyncio.to_thread(verify_password, encoded, password)
         if user is None or not good:
             await self._audit(AuditEntry(typed_name(name), None, "login_failed",
                                          client=client))

@@ -23,7 +23,7 @@ import pytest
 from gateway.config.console_users import ConsoleUser, Role, UsersFile, load_users, write_users
 from gateway.console import auth
 from gateway.console.auth import cost_of
-from gateway.security.passwords import hash_password
+from gateway.security.passwords import HashingCost, hash_password
 from tests.support.console import (
     PASSWORDS,
     Browser,
@@ -585,3 +585,28 @@ async def test_odd_login_forms_are_answered_not_crashed(console: RunningConsole,
                 allow_redirects=False) as response:
             assert response.status in {400, 401, 403}, (body, response.status,
                                                    await response.text())
+
+
+def _cost_of(encoded: str) -> str:
+    return encoded.split("$")[3]  # m=...,t=...,p=...
+
+
+async def test_an_unknown_name_costs_what_a_known_one_does(
+        pool: Any, tmp_path: Path, counting: _Counting) -> None:
+    """An unknown name is verified against a dummy hash of the cost most users' hashes have:
+    one made before the configured cost was raised is cheaper, and a dummy of the configured
+    cost would take longer than a known name's check, telling which names exist."""
+    async with running_console(pool, tmp_path) as console, browser(console) as client:
+        users = load_users(console.users_path)
+        older = HashingCost(time_cost=2, memory_kib=64, parallelism=1)  # before a raise
+        write_users(console.users_path, UsersFile(users=tuple(
+            ConsoleUser(name=u.name, role=u.role,
+                        password_hash=hash_password(PASSWORDS[u.name], older))
+            for u in users.users)))
+        seen: list[str] = []
+        real = counting.real
+        counting.real = lambda encoded, password: seen.append(encoded) or real(encoded,
+                                                                                password)
+        assert (await client.log_in("ada", "guess"))[0] == 401
+        assert (await client.log_in("nobody", "guess"))[0] == 401
+        assert _cost_of(seen[0]) == _cost_of(seen[1]), seen
