@@ -68,15 +68,29 @@ def shots(request: pytest.FixtureRequest) -> Path:
     return folder
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Iterator[pytest.TestReport]:
+    """Keeps each phase's report on the test, for ``page`` to see whether the test failed."""
+    report: pytest.TestReport = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-async def page(driver: Any, gateway: Gateway, shots: Path) -> Page:
+async def page(driver: Any, gateway: Gateway, shots: Path,
+               request: pytest.FixtureRequest) -> AsyncIterator[Page]:
     assert gateway.running is not None and gateway.running.console_port is not None
     opened = Page(driver, f"http://127.0.0.1:{gateway.running.console_port}", shots)
     await opened.open("/login")
     # Cookies belong to the host, not the port: a session of an earlier test's console
     # would otherwise come along.
     await asyncio.to_thread(driver.delete_all_cookies)
-    return opened
+    yield opened
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:  # what the browser showed when it failed
+        await opened.shot("failed")
+        (shots / "failed.html").write_text(await asyncio.to_thread(lambda: driver.page_source))
 
 
 async def log_in(page: Page, name: str, password: str | None = None) -> None:

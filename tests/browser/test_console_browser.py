@@ -173,6 +173,14 @@ async def test_a_routing_change_proposed_diffed_approved_by_a_second_admin_route
     await page.shot("proposal with its diff")
     await log_out(page)
 
+    await log_in(page, "vera")  # a viewer sees the proposal and may not decide it
+    await page.open(proposal)
+    assert "trade-receives-machinery" in await page.text()
+    assert await page.change_buttons() == ["Log out"]
+    await page.follow("Routing")
+    assert "Propose a change" not in await page.text()
+    await log_out(page)
+
     await log_in(page, "grace")
     await page.open(proposal)
     await page.shot("the second admin's view")
