@@ -80,11 +80,13 @@ def checked_range(since: dt.datetime, until: dt.datetime, widest: dt.timedelta =
 #: The first and last submission lodged in [$1, $2) (an index-only scan of
 #: interchanges_received), and the first and last message of those submissions.
 _SPAN = (
-    "WITH s AS (SELECT min(id) AS first, max(id) AS last FROM interchanges"
-    "   WHERE received_at >= $1 AND received_at < $2)"
+    # OFFSET 0 keeps PostgreSQL from turning min/max into a walk of the primary key from
+    # either end, filtering on the time (700,000 rows read for a day a week back: 1.4 s).
+    "WITH s AS (SELECT min(id) AS first, max(id) AS last FROM (SELECT id FROM interchanges"
+    "   WHERE received_at >= $1 AND received_at < $2 OFFSET 0) lodged)"
     " SELECT s.first, s.last, m.first AS first_message, m.last AS last_message FROM s,"
-    " LATERAL (SELECT min(id) AS first, max(id) AS last FROM messages"
-    "   WHERE interchange_id BETWEEN s.first AND s.last) m")
+    " LATERAL (SELECT min(id) AS first, max(id) AS last FROM (SELECT id FROM messages"
+    "   WHERE interchange_id BETWEEN s.first AND s.last OFFSET 0) decided) m")
 
 #: One row per (routed declaration, agency it was delivered to) lodged in [$1, $2): each
 #: table read by the id range of the submissions ($3, $4) or of their messages ($5, $6), so
@@ -115,7 +117,7 @@ _PER_AGENCY = (
     " FROM interchanges i JOIN m ON m.interchange_id = i.id JOIN st ON st.message_id = m.id"
     " LEFT JOIN o ON o.interchange_id = m.interchange_id AND o.message_id = m.id"
     "   AND o.destination = st.agency"
-    " WHERE i.received_at >= $1 AND i.received_at < $2")
+    " WHERE i.received_at >= $1 AND i.received_at < $2 AND i.id BETWEEN $3 AND $4")
 
 
 def _figures(name: str, sql: str) -> str:
