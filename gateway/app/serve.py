@@ -92,7 +92,7 @@ async def _refuse_more_connections_than_allowed(pool: Any, config: GatewayConfig
     if workers <= 1:
         return
     needed = (config.settings.processor_workers + POOL_SPARE
-              + (0 if config.settings.console is None else CONSOLE_POOL)
+              + (0 if config.settings.console is None else CONSOLE_POOL + 1)  # /ready's
               + (workers - 1) * (config.settings.processor_workers + WORKER_POOL_SPARE))
     allowed = await connections_allowed(pool)
     if needed > allowed:

@@ -94,6 +94,11 @@ def application(console: Console) -> web.Application:
     app = web.Application(middlewares=[guard.middleware], client_max_size=MAX_FORM_BYTES)
     for route in routes:
         app.router.add_route(route.method, route.path, handlers[route.handler])
+
+    async def close_readiness(app: web.Application) -> None:
+        await console.readiness.close()
+
+    app.on_cleanup.append(close_readiness)  # the listener's close runs it
     return app
 
 

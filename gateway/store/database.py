@@ -42,6 +42,12 @@ async def create_pool(url: str, *, size: int = 10) -> Any:
         raise StoreUnavailable(f"PostgreSQL at {redact(url)} is unreachable: {exc}") from exc
 
 
+async def connect(url: str, seconds: float) -> Any:
+    """One connection of its own, outside any pool (the console's /ready asks on one)."""
+    async with translated_errors(f"connecting to PostgreSQL at {redact(url)}"):
+        return await asyncpg.connect(url, timeout=seconds)
+
+
 async def connections_allowed(pool: Any) -> int:
     """How many connections PostgreSQL lets ordinary roles open at once: max_connections
     less the slots it keeps for superusers (and, from PostgreSQL 16, for pg_use_reserved_

@@ -513,15 +513,11 @@ async def test_behind_a_proxy_one_guesser_does_not_lock_everyone_out(
         assert (await colleague.log_in("ada"))[0] == 303
 
 
-@pytest.mark.xfail(strict=True, reason="the pages and /ready share the console's pool: pages "
-                   "holding every connection (searches of up to 2 s each, or a flood of "
-                   "requests with made-up session cookies, each a session lookup, needing no "
-                   "login) make /ready say the database is down, and an orchestrator may "
-                   "restart or unroute the gateway; fix: readiness on a connection of its own "
-                   "(console/health.py Readiness; counted in app/serve.py CONSOLE_POOL), "
-                   "which this test's held pool cannot reach")
 async def test_busy_pages_do_not_make_the_gateway_look_unready(
         console: RunningConsole) -> None:
+    """Pages holding every connection of the console's pool (searches of up to 2 s each, or
+    a flood of requests with made-up session cookies, each a session lookup, needing no login)
+    do not make /ready say the database is down: it asks on a connection of its own."""
     held = [await console.pool.acquire() for _ in range(console.pool.get_max_size())]
     try:
         async with aiohttp.ClientSession() as session, \

@@ -68,8 +68,10 @@ async def running_console(pool: Any, tmp_path: Path,
     console = settings(**overrides)
     path = tmp_path / "u.yaml"
     users = users_file(path, console)
-    readiness = Readiness(pool, "postgresql://test@127.0.0.1/test", "amqp://127.0.0.1/",
-                          _broker_fine, lambda: 1)
+    # /ready asks on a connection of its own, to the pool's database (asyncpg keeps the
+    # arguments the pool was made with: the conftest's pool is made from a URL alone)
+    readiness = Readiness(pool, pool._connect_args[0], "amqp://127.0.0.1/", _broker_fine,
+                          lambda: 1)
     gatekeeper = await Gatekeeper.start(pool, console, users, path)
     listener = await start_console(Console(readiness, None, lambda: (), console, gatekeeper),
                                    host="127.0.0.1", port=0, source=tmp_path / "gateway.yaml")

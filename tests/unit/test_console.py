@@ -156,13 +156,27 @@ class _Pool:
     async def fetch(self, sql: str, **_: Any) -> list[Any]:
         raise StoreUnavailable("the backlog query failed")
 
+    async def connect(self, url: str, seconds: float) -> _Pool:
+        """Readiness.connect: /ready's own connection, this fake's answers."""
+        if self.error is not None:
+            raise self.error
+        return self
+
+    def is_closed(self) -> bool:
+        return False
+
+    def terminate(self) -> None:
+        return None
+
 
 def readiness(*, pool: _Pool | None = None, broker: str | None = None,
               version: int | None = 3) -> Readiness:
     async def unreachable() -> str | None:
         return broker
 
-    return Readiness(pool or _Pool(), DB_URL, AMQP_URL, unreachable, lambda: version)
+    database = pool or _Pool()
+    return Readiness(database, DB_URL, AMQP_URL, unreachable, lambda: version,
+                     database.connect)
 
 
 async def test_ready_when_every_check_passes() -> None:
