@@ -108,14 +108,18 @@ class Users:
         self._path = path
         self._seen = _identity(path)
         self._by_name = _by_name(users)
-        #: Names removed or given another password since the last ``take_revoked``.
+        #: Names removed or given another password since the last ``take_changes``.
         self._revoked: set[str] = set()
+        #: What each reading of the file changed, for the audit log, since ``take_changes``.
+        self._changes: list[dict[str, list[str]]] = []
 
-    def take_revoked(self) -> set[str]:
-        """The names whose sessions must end (lower case), once each."""
+    def take_changes(self) -> tuple[set[str], list[dict[str, list[str]]]]:
+        """The names whose sessions must end (lower case), and what the file's changes did
+        (``users_changed``), once each."""
         self._refresh()
         revoked, self._revoked = self._revoked, set()
-        return revoked
+        changes, self._changes = self._changes, []
+        return revoked, changes
 
     def get(self, name: str) -> ConsoleUser | None:
         self._refresh()
@@ -144,8 +148,28 @@ class Users:
         self._revoked |= {name for name, user in self._by_name.items()
                           if name not in loaded
                           or loaded[name].password_hash != user.password_hash}
+        changed = users_changed(self._by_name, loaded)
+        if changed:
+            self._changes.append(changed)
         self._by_name = loaded
         event(log, "console_users_loaded", users=len(self._by_name))
+
+
+def users_changed(before: dict[str, ConsoleUser],
+                  after: dict[str, ConsoleUser]) -> dict[str, list[str]]:
+    """What an edit of the users file did, for the audit log (an escalation made in the file,
+    or by ``gateway console user add``, leaves a trace): users added and removed (with their
+    role), roles changed, passwords changed.  Empty when nothing that matters changed."""
+    changed = {
+        "added": [f"{n} ({after[n].role.name})" for n in sorted(after.keys() - before.keys())],
+        "removed": [f"{n} ({before[n].role.name})"
+                    for n in sorted(before.keys() - after.keys())],
+        "roles": [f"{n}: {before[n].role.name} -> {after[n].role.name}"
+                  for n in sorted(before.keys() & after.keys())
+                  if before[n].role != after[n].role],
+        "passwords": [n for n in sorted(before.keys() & after.keys())
+                      if before[n].password_hash != after[n].password_hash]}
+    return {k: v for k, v in changed.items() if v}
 
 
 def _by_name(users: UsersFile) -> dict[str, ConsoleUser]:
@@ -213,18 +237,27 @@ class Gatekeeper:
         return self._dummies[cost]
 
     async def _end_revoked(self) -> None:
-        """End the sessions of users removed or given a new password since the last request
-        (every node does it when it sees the file change; the second finds nothing)."""
-        revoked = self._users.take_revoked()
-        if not revoked:
+        """Record what an edit of the users file changed (each node that sees the edit
+        records it), and end the sessions of users removed or given a new password since the
+        last request (the second node to look finds none)."""
+        revoked, changes = self._users.take_changes()
+        if not revoked and not changes:
             return
+        ended: list[int] = []
         async with self._pool.acquire() as connection, connection.transaction():
-            ended = await sessions.end_sessions_of(connection, sorted(revoked))
+            for changed in changes:
+                await record(connection, AuditEntry(
+                    "users file", None, "users_changed", None, dict(changed)))
+            if revoked:
+                ended = await sessions.end_sessions_of(connection, sorted(revoked))
             if ended:
                 await record(connection, AuditEntry(
                     "users file", None, "sessions_revoked", ", ".join(sorted(revoked)),
                     {"sessions": ended, "why": "user removed or password changed"}))
-        event(log, "console_sessions_revoked", users=sorted(revoked), sessions=ended)
+        if changes:
+            event(log, "console_users_changed", changes=changes)
+        if revoked:
+            event(log, "console_sessions_revoked", users=sorted(revoked), sessions=ended)
 
     async def log_in(self, name: str, password: str, client: str,
                      replacing: str | None) -> Login:
