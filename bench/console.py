@@ -63,7 +63,12 @@ class Recorder:
     def transaction(self, **options: Any) -> Any:
         return self.connection.transaction(**options)
 
+    #: The SET LOCAL statements the store ran (its planner settings and timeout).
+    settings: list[str] = field(default_factory=list)
+
     async def execute(self, sql: str, *args: Any) -> Any:
+        if sql.startswith("SET LOCAL"):
+            self.settings.append(sql)
         return await self.connection.execute(sql, *args)
 
     async def fetch(self, sql: str, *args: Any, **options: Any) -> Any:
@@ -179,7 +184,8 @@ def server_cpu(pid: int) -> float | None:
         return None
 
 
-async def measure(connection: Any, scenario: Scenario, runs: int, seed: int) -> Figures:
+async def measure(connection: Any, scenario: Scenario, runs: int, seed: int,
+                  serial: bool) -> Figures:
     rng, figures = random.Random(seed), Figures()
     pid = await connection.fetchval("SELECT pg_backend_pid()")
     with contextlib.suppress(QueryRefused):  # warm the plan and the pages
@@ -196,10 +202,16 @@ async def measure(connection: Any, scenario: Scenario, runs: int, seed: int) -> 
         after = server_cpu(pid)
         if cpu is not None and after is not None:
             figures.cpu.append(after - cpu)
+        # Bare: the same statements under the same settings, made for the session before
+        # the clock starts (no transaction, no typed rows).
+        for settings in recorder.settings:
+            await connection.execute(settings.replace("SET LOCAL", "SET"))
         started = time.perf_counter()
         for method, sql, args in recorder.statements:
             await getattr(connection, method)(sql, *args)
         figures.bare.append(time.perf_counter() - started)
+        await connection.execute("RESET ALL" if not serial else
+                                 "RESET ALL; SET max_parallel_workers_per_gather = 0")
     return figures
 
 
@@ -297,7 +309,7 @@ async def _measure_all(url: str, args: argparse.Namespace) -> None:
             if args.only and args.only not in scenario.name:
                 continue
             runs = args.runs if (scenario.target_ms or 0) < 1000 else max(5, args.runs // 4)
-            figures = await measure(connection, scenario, runs, seed)
+            figures = await measure(connection, scenario, runs, seed, args.serial)
             print(report(scenario.name, scenario.target_ms, figures), flush=True)
             plans.append((scenario.name, await explain(connection, scenario, seed)))
         print(f"load average {os.getloadavg()[0]:.1f}")
