@@ -6,9 +6,10 @@ variables override the URLs: GATEWAY_DATABASE_URL and GATEWAY_AMQP_URL.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.config.partners import AS2_NAME
 
@@ -194,6 +195,24 @@ class ConsoleSettings(Strict):
     login_failures_per_user: int = Field(default=5, ge=1, le=1000)
     login_failures_per_address: int = Field(default=20, ge=1, le=100_000)
     password_hashing: PasswordHashingSettings = PasswordHashingSettings()
+    trusted_proxies: list[str] = Field(
+        default_factory=list, max_length=64, description="addresses or networks (CIDR) of "
+        "the proxies in front of the console: from them alone, the client's address is read "
+        "from X-Forwarded-For (the nearest address not of such a proxy), so that login "
+        "limits and the audit log see clients, not the proxy")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for text in value:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{text!r} is not an address or a network: {exc}") from exc
+        return value
+
+    def proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(t, strict=False) for t in self.trusted_proxies)
 
 
 class Settings(Strict):

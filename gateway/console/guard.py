@@ -4,6 +4,7 @@ the security headers on every answer (OWASP Secure Headers Project)."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ class Guard:
         self._gatekeeper = gatekeeper
         self._refuse = refuse
         self.cookies = Cookies.of(settings)
+        self._proxies = settings.proxy_networks()
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -95,6 +97,10 @@ class Guard:
         return response
 
     async def _guarded(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        client = forwarded_client(request.remote, request.headers.getall("X-Forwarded-For", []),
+                                  self._proxies)
+        if client is not None and client != request.remote:
+            request = request.clone(remote=client)
         resource = request.match_info.route.resource
         if resource is None:  # not found or method not allowed: aiohttp answers
             return await handler(request)
@@ -176,3 +182,36 @@ def _headers(present: object) -> dict[str, str]:
     if "Cache-Control" not in present:  # type: ignore[operator]
         headers["Cache-Control"] = "no-store"  # pages hold what a shared computer must not keep
     return headers
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def forwarded_client(peer: str | None, forwarded_for: list[str],
+                     proxies: tuple[Network, ...]) -> str | None:
+    """The client's address: the peer's, unless the peer is a trusted proxy; then the nearest
+    address of X-Forwarded-For that is not a trusted proxy (each proxy appends the address it
+    was reached from, so the ones further left may be forged by the client; RFC 7239
+    section 5.2 and 8.3).  An unreadable entry ends the walk at the proxy that wrote it."""
+    if not proxies or not _trusted(peer, proxies):
+        return peer
+    hops = [h.strip() for header in forwarded_for for h in header.split(",")]
+    client = peer
+    for hop in reversed(hops):
+        if not _trusted(client, proxies):
+            break
+        try:
+            client = str(ipaddress.ip_address(hop))
+        except ValueError:
+            break
+    return client
+
+
+def _trusted(address: str | None, proxies: tuple[Network, ...]) -> bool:
+    if address is None:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)

@@ -494,13 +494,11 @@ def _form_token(page: str) -> str:
 # --- known weaknesses, left for a fix elsewhere -----------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="behind a proxy every client has the proxy's address, "
-                   "so one client's failed logins lock every user out for the window; fix: a "
-                   "trusted-proxy setting (ConsoleSettings in gateway/config/settings.py) and "
-                   "console.pages.client_of reading Forwarded / X-Forwarded-For (RFC 7239) "
-                   "from those proxies only")
 async def test_behind_a_proxy_one_guesser_does_not_lock_everyone_out(
         pool: Any, tmp_path: Path) -> None:
+    """Behind a proxy every client has the proxy's address: with the proxy trusted
+    (console.trusted_proxies), the limits count the address it forwards, so one guesser is
+    stopped and a colleague still logs in."""
     async with running_console(pool, tmp_path, login_failures_per_user=1000,
                                login_failures_per_address=5,
                                trusted_proxies=["127.0.0.1/32"]) as console, \

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import ValidationError
 
 from gateway.app.console_users import (
     MIN_PASSWORD_CHARS,
@@ -23,7 +24,7 @@ from gateway.config.settings import ConsoleSettings
 from gateway.console import csrf
 from gateway.console.app import Console, application
 from gateway.console.auth import cost_of
-from gateway.console.guard import CONTENT_SECURITY_POLICY, Guard
+from gateway.console.guard import CONTENT_SECURITY_POLICY, Guard, forwarded_client
 from gateway.console.routes import PAGES, PROBES, ROUTES, navigation, route_of
 from gateway.errors import ConfigError
 from gateway.security.passwords import (
@@ -295,3 +296,21 @@ def test_console_settings_are_strict() -> None:
     with pytest.raises(ValueError):
         ConsoleSettings.model_validate({"password_hashing": {"memory_kib": 1}})
     assert settings().password_hashing.model_dump() == CHEAP_HASHING
+
+
+def test_the_client_behind_trusted_proxies_is_the_nearest_untrusted_address() -> None:
+    """RFC 7239 section 8.3: only what trusted proxies appended is believed; a client's own
+    X-Forwarded-For entries (further left) are never taken for its address."""
+    proxies = ConsoleSettings(trusted_proxies=["10.0.0.0/8", "127.0.0.1"]).proxy_networks()
+    assert forwarded_client("127.0.0.1", ["203.0.113.9"], proxies) == "203.0.113.9"
+    assert forwarded_client("127.0.0.1", ["1.2.3.4, 203.0.113.9, 10.1.1.1"],
+                            proxies) == "203.0.113.9"  # 1.2.3.4: the client's own claim
+    assert forwarded_client("192.0.2.7", ["203.0.113.9"], proxies) == "192.0.2.7"  # no proxy
+    assert forwarded_client("127.0.0.1", ["not-an-address"], proxies) == "127.0.0.1"
+    assert forwarded_client("127.0.0.1", [], proxies) == "127.0.0.1"
+    assert forwarded_client("127.0.0.1", ["203.0.113.9"], ()) == "127.0.0.1"  # none trusted
+
+
+def test_trusted_proxies_must_be_addresses_or_networks() -> None:
+    with pytest.raises(ValidationError, match="not an address or a network"):
+        ConsoleSettings(trusted_proxies=["proxy.example"])
