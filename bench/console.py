@@ -157,6 +157,8 @@ def scenarios(count: int) -> list[Scenario]:
                  lambda c, r: timeline.body(c, timeline.BodyRef("raw", g(r)))),
         Scenario("clearance report, one day", 1000,
                  lambda c, r: reports.clearance_times(c, *day(r))),
+        Scenario("clearance report, one day, by agency", 1000,
+                 lambda c, r: reports.clearance_times(c, *day(r), dimensions=("agency",))),
         Scenario("clearance report, 8 hours (1M a month)", 1000,
                  lambda c, r: reports.clearance_times(c, *hours(r, 8))),
         Scenario("rule hits, one day", 1000, lambda c, r: reports.rule_hits(c, *day(r))),

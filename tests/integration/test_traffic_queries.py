@@ -403,6 +403,13 @@ async def test_clearance_percentiles_by_agency_and_by_partner(connection: Any) -
     assert partner["delivered_to_decision"].count == 6  # once per agency
     assert partner["delivered_to_decision"].p50 == pytest.approx(35.0)
     assert ("aeo", "true") in figures and ("message_type", "CUSDEC") in figures
+    only = await reports.clearance_times(connection, T0, T0 + dt.timedelta(hours=1),
+                                         dimensions=("partner",))
+    assert [(r.dimension, r.value) for r in only] == [("partner", "van-a")]
+    assert only[0].stages == tuple(partner.values())
+    with pytest.raises(QueryRefused, match="dimensions"):
+        await reports.clearance_times(connection, T0, T0 + dt.timedelta(hours=1),
+                                      dimensions=("colour",))
     with pytest.raises(QueryRefused, match="at most 31 days"):
         await reports.clearance_times(connection, T0, T0 + dt.timedelta(days=40))
     with pytest.raises(QueryRefused, match="ends before"):
