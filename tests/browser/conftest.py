@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -16,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from gateway.config.console_users import ConsoleUser, Role, UsersFile, write_users
+from gateway.config.console_users import ConsoleUser, Role, UsersFile
 from gateway.console.auth import cost_of
 from gateway.security.passwords import hash_password
 from tests.browser.chromium import WAIT_SECONDS, Page, chromium, unavailable
-from tests.support.console import CHEAP_HASHING, settings
+from tests.support.console import console_gateway, settings
 from tests.support.edifact import cusdec_message, interchange
-from tests.support.harness import Gateway, gateway_fixture
+from tests.support.harness import Gateway
 
 ARTEFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", Path(__file__).resolve().parents[2]
                                 / "test-artifacts" / "browser"))
@@ -42,22 +41,19 @@ def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield running
 
 
-def write_console_users(path: Path) -> None:
+def console_users() -> UsersFile:
     cost = cost_of(settings())
-    write_users(path, UsersFile(users=tuple(
+    return UsersFile(users=tuple(
         ConsoleUser(name=name, role=role, password_hash=hash_password(password, cost))
-        for name, (role, password) in USERS.items())))
+        for name, (role, password) in USERS.items()))
 
 
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     """``gateway serve`` in this event loop (tests/support/harness.py) with SFTP, the
     console on a free port, and routing.yaml changes applied after 0.2 s."""
-    write_console_users(tmp_path / "console-users.yaml")
-    console = ("{host: 127.0.0.1, port: 0, users: console-users.yaml, password_hashing: "
-               + json.dumps(CHEAP_HASHING) + "}")
-    async for running in gateway_fixture(
-            tmp_path, settings={"console": console, "routing_settle_seconds": 0.2}):
+    async for running in console_gateway(tmp_path, console_users(),
+                                         routing_settle_seconds=0.2):
         yield running
 
 

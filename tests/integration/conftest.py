@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.support.console import RunningConsole, running_console
 from tests.support.harness import (
     Gateway,
     create_database,
@@ -32,3 +33,10 @@ async def pool() -> AsyncIterator[Any]:
     finally:
         await pool.close()
         await drop_database(name)
+
+
+@pytest.fixture
+async def console(pool: Any, tmp_path: Path) -> AsyncIterator[RunningConsole]:
+    """A console with pages (tests/support/console.py) on ``pool``'s database."""
+    async with running_console(pool, tmp_path) as running:
+        yield running

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import html
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +31,7 @@ from tests.support.console import (
     browser,
     running_console,
     settings,
+    table_rows,
 )
 from tests.support.harness import POSTGRES_URL
 from tests.support.proxy import TcpProxy
@@ -39,15 +40,7 @@ pytestmark = pytest.mark.integration
 SESSION = "console_session"
 
 
-@pytest.fixture
-async def console(pool: Any, tmp_path: Path) -> AsyncIterator[RunningConsole]:
-    async with running_console(pool, tmp_path) as running:
-        yield running
-
-
-async def rows(console: RunningConsole, table: str) -> int:
-    async with console.pool.acquire() as connection:
-        return int(await connection.fetchval(f"SELECT count(*) FROM {table}"))
+rows = table_rows
 
 
 async def _raw_post(client: Browser, path: str, *, headers: dict[str, str],

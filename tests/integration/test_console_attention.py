@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,14 +19,13 @@ import pytest
 
 from tests.integration.test_console_observability import scrape, value
 from tests.integration.test_replay_dead_letters import genuine_dead_letter
-from tests.support.console import CHEAP_HASHING, Browser, settings, users_file
+from tests.support.console import Browser, console_gateway
 from tests.support.edifact import cusdec_message, interchange
 from tests.support.harness import (
     AMQP_URL,
     Gateway,
     add_delivery,
     database_url,
-    gateway_fixture,
 )
 
 pytestmark = pytest.mark.integration
@@ -43,10 +41,7 @@ EVERY_DECLARATION = ("  - name: customs-sees-all\n    match: {kind: CustomsDecla
 
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    console = ("{host: 127.0.0.1, port: 0, users: console-users.yaml, password_hashing: "
-               + json.dumps(CHEAP_HASHING) + "}")
-    users_file(tmp_path / "console-users.yaml", settings())
-    async for running in gateway_fixture(tmp_path, settings={"console": console}):
+    async for running in console_gateway(tmp_path):
         yield running
 
 

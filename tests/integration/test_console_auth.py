@@ -15,32 +15,23 @@ import pytest
 from gateway.config.console_users import ConsoleUser, Role, UsersFile, load_users, write_users
 from gateway.console.routes import ROUTES, Route
 from tests.support.console import (
-    CHEAP_HASHING,
     PASSWORDS,
     ROLES,
     Browser,
     RunningConsole,
     browser,
+    console_gateway,
     running_console,
-    settings,
-    users_file,
+    table_rows,
 )
 from tests.support.edifact import cusdec_message, interchange
-from tests.support.harness import Gateway, gateway_fixture
+from tests.support.harness import Gateway
 
 pytestmark = pytest.mark.integration
 SESSION = "console_session"
 
 
-@pytest.fixture
-async def console(pool: Any, tmp_path: Path) -> AsyncIterator[RunningConsole]:
-    async with running_console(pool, tmp_path) as running:
-        yield running
-
-
-async def count(console: RunningConsole, table: str) -> int:
-    async with console.pool.acquire() as connection:
-        return int(await connection.fetchval(f"SELECT count(*) FROM {table}"))
+count = table_rows
 
 
 async def test_a_good_login_opens_a_session_with_safe_cookie_flags(
@@ -363,10 +354,7 @@ async def test_what_users_typed_is_shown_as_text(console: RunningConsole) -> Non
 
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    console = ("{host: 127.0.0.1, port: 0, users: console-users.yaml, password_hashing: "
-               + json.dumps(CHEAP_HASHING) + "}")
-    users_file(tmp_path / "console-users.yaml", settings())
-    async for running in gateway_fixture(tmp_path, settings={"console": console}):
+    async for running in console_gateway(tmp_path):
         yield running
 
 

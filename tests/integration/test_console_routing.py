@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,20 +15,20 @@ from typing import Any
 
 import pytest
 
-from gateway.config.console_users import ConsoleUser, Role, UsersFile, write_users
+from gateway.config.console_users import ConsoleUser, Role, UsersFile
 from gateway.console.auth import cost_of
 from gateway.security.passwords import hash_password
 from tests.support.console import (
-    CHEAP_HASHING,
     PASSWORDS,
     ROLES,
     Browser,
     browser,
+    console_gateway,
     running_console,
     settings,
 )
 from tests.support.edifact import cusdec_message, interchange
-from tests.support.harness import Gateway, gateway_fixture
+from tests.support.harness import Gateway
 
 pytestmark = pytest.mark.integration
 #: A second admin for maker-checker, beside tests.support.console's users.
@@ -42,17 +41,14 @@ PATIENCE_SECONDS = 30.0
 
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    console = ("{host: 127.0.0.1, port: 0, users: console-users.yaml, password_hashing: "
-               + json.dumps(CHEAP_HASHING) + "}")
     cost = cost_of(settings())
     users = [ConsoleUser(name=name, role=ROLES[name],
                          password_hash=hash_password(password, cost))
              for name, password in PASSWORDS.items()]
     users.append(ConsoleUser(name=SECOND_ADMIN, role=Role.admin,
                              password_hash=hash_password(SECOND_PASSWORD, cost)))
-    write_users(tmp_path / "console-users.yaml", UsersFile(users=tuple(users)))
-    async for running in gateway_fixture(tmp_path, settings={
-            "console": console, "routing_settle_seconds": 0.5}):
+    async for running in console_gateway(tmp_path, UsersFile(users=tuple(users)),
+                                         routing_settle_seconds=0.5):
         yield running
 
 

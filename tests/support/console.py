@@ -4,6 +4,7 @@ a browser-like client that keeps cookies and reads the CSRF token out of the for
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from gateway.console.app import Console, ConsoleListener, start_console
 from gateway.console.auth import Gatekeeper, cost_of
 from gateway.console.health import Readiness
 from gateway.security.passwords import hash_password
+from tests.support.harness import Gateway, gateway_fixture
 
 #: argon2id at its cheapest, for tests only (the default is RFC 9106's 64 MiB, t=3).
 CHEAP_HASHING = {"time_cost": 1, "memory_kib": 64, "parallelism": 1}
@@ -40,6 +42,32 @@ def users_file(path: Path, console: ConsoleSettings) -> UsersFile:
         for name, password in PASSWORDS.items()))
     write_users(path, users)
     return users
+
+
+#: gateway.yaml's ``console:`` for a gateway of a test: a free port, the users file
+#: console-users.yaml beside it, the cheapest hashing.
+CONSOLE_SETTING = ("{host: 127.0.0.1, port: 0, users: console-users.yaml, password_hashing: "
+                   + json.dumps(CHEAP_HASHING) + "}")
+
+
+async def console_gateway(tmp_path: Path, users: UsersFile | None = None,
+                          **more: object) -> AsyncIterator[Gateway]:
+    """``gateway serve`` (tests/support/harness.py) with the console and a users file of the
+    test's own: the users above unless ``users``; ``more``: more gateway.yaml settings."""
+    path = tmp_path / "console-users.yaml"
+    if users is None:
+        users_file(path, settings())
+    else:
+        write_users(path, users)
+    async for running in gateway_fixture(tmp_path, settings={"console": CONSOLE_SETTING,
+                                                             **more}):
+        yield running
+
+
+async def table_rows(console: RunningConsole, table: str) -> int:
+    """Rows in one of the console's tables (a test's own database)."""
+    async with console.pool.acquire() as connection:
+        return int(await connection.fetchval(f"SELECT count(*) FROM {table}"))
 
 
 async def _broker_fine() -> str | None:
