@@ -11,6 +11,7 @@ import asyncio
 import importlib.util
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -101,7 +102,7 @@ class Page:
     async def fill(self, fields: dict[str, str]) -> None:
         """Types into the fields named so (text inputs and textareas are cleared first;
         selects take the option with that value or text)."""
-        def fill() -> None:
+        def fill_once() -> None:
             from selenium.webdriver.common.by import By
             from selenium.webdriver.support.select import Select
             for name, value in fields.items():
@@ -111,6 +112,19 @@ class Page:
                     continue
                 field.clear()
                 field.send_keys(value)
+
+        def fill() -> None:
+            """Once more on a page that Chromium swapped under the fields found (seen once
+            on a loaded machine: 'Node with given id does not belong to the document')."""
+            from selenium.common.exceptions import WebDriverException
+            for attempt in range(3):
+                try:
+                    fill_once()
+                    return
+                except WebDriverException as exc:
+                    if not _replaced(exc) or attempt == 2:
+                        raise
+                    time.sleep(0.2)
         await self._run(fill)
 
     async def press(self, label: str, *, within: str | None = None) -> None:
@@ -134,11 +148,10 @@ class Page:
         """A click does not wait for the page it opens: wait until the page clicked on is
         gone (its root element stale), or the next read may still see it."""
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.wait import WebDriverWait
         before = self.driver.find_element(By.TAG_NAME, "html")
         element.click()
-        WebDriverWait(self.driver, WAIT_SECONDS).until(expected_conditions.staleness_of(before))
+        WebDriverWait(self.driver, WAIT_SECONDS).until(lambda _: _gone(before))
 
     async def text(self, within: str = "body") -> str:
         """The text the page shows (of the element matching the CSS selector ``within``)."""
@@ -217,3 +230,24 @@ def _button(scope: Any, label: str) -> Any:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
+
+
+def _replaced(exc: Exception) -> bool:
+    """Whether Selenium says the element's page is gone: a stale element, or what Chromium
+    156's driver answers instead when the node left the document ('Node with given id does
+    not belong to the document', an "unknown error")."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    return isinstance(exc, StaleElementReferenceException) or (
+        "does not belong to the document" in str(exc))
+
+
+def _gone(element: Any) -> bool:
+    """expected_conditions.staleness_of, knowing Chromium's other way of saying it."""
+    from selenium.common.exceptions import WebDriverException
+    try:
+        element.is_enabled()
+    except WebDriverException as exc:
+        if _replaced(exc):
+            return True
+        raise
+    return False
