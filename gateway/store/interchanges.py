@@ -355,8 +355,12 @@ def _reference(reference: str) -> tuple[str, int | None]:
     """_RELATED's arguments: the reference as text, and as a submission id when it is one
     (written as ids are: digits, no leading zero, within bigint)."""
     text = storable_text(reference)
-    as_id = int(text) if text.isascii() and text.isdigit() and text == str(int(text)) else None
-    return text, as_id if as_id is not None and as_id <= MAX_ID else None
+    # 19 digits at most before int(): bigint's reach, and Python refuses to convert more than
+    # 4,300 digits (ValueError), which a pasted reference of any length must not raise.
+    if not (text.isascii() and text.isdigit() and len(text) <= 19 and text[0] != "0"):
+        return text, None
+    as_id = int(text)
+    return text, as_id if as_id <= MAX_ID else None
 
 
 async def history(connection: Connection, reference: str) -> list[dict[str, Any]]:

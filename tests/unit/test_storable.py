@@ -9,6 +9,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gateway.store.interchanges import _reference
 from gateway.store.storable import (
     storable_document,
     storable_json,
@@ -84,3 +85,14 @@ def test_the_quick_path_writes_what_the_careful_walk_writes(value: object) -> No
     careful = json.dumps(storable_value(value), default=lambda o: storable_text(str(o)),
                          allow_nan=False)
     assert storable_document(value) == careful
+
+
+def test_a_reference_is_an_id_only_when_written_as_one() -> None:
+    """gateway track's reference (store.interchanges._reference): digits as ids are written,
+    within bigint; anything else, however long, is only text (no ValueError from int())."""
+    assert _reference("42") == ("42", 42)
+    assert _reference("042") == ("042", None)
+    assert _reference("9" * 19) == ("9" * 19, None)  # beyond bigint
+    assert _reference("9" * 5000)[1] is None
+    assert _reference("\u0664\u0662")[1] is None  # Arabic-Indic digits: not an id
+    assert _reference("DEC-1") == ("DEC-1", None)
