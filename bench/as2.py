@@ -386,6 +386,7 @@ async def run(args: argparse.Namespace) -> None:
             with instrumented(transport_spent):
                 transport = await end_to_end(plan, transport_spent, profile)
             await defer_decisions(gateway, False)
+            await drained(gateway)
     for _ in range(args.rounds // 2):
         bare_rates(bare, args, single, threaded, unwrap)
     rig.forget_pki()  # demo_pki's folder is made per process (tests.support.harness)
@@ -418,6 +419,22 @@ async def defer_decisions(gateway: Any, defer: bool) -> None:
                             " SET DEFAULT now()")
         await gateway.fetch("UPDATE interchanges SET next_attempt_at = now()"
                             " WHERE status = 'received'")
+
+
+async def drained(gateway: Any, limit: float = 600.0) -> None:
+    """Wait until the deferred backlog is decided and every answer sent, so that the gateway
+    stops with nothing pending (its own drain is bounded at a few seconds, and what it leaves
+    would be written into the scratch folder while it is being removed)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        (row,) = await gateway.fetch(
+            "SELECT (SELECT count(*) FROM interchanges WHERE status = 'received')"
+            " + (SELECT count(*) FROM outbox WHERE dispatched_at IS NULL) AS left")
+        if row["left"] == 0:
+            return
+        print(f"waiting for the deferred backlog: {row['left']} left", file=sys.stderr)
+        await asyncio.sleep(5.0)
+    print(f"backlog not drained in {limit:g} s; stopping anyway", file=sys.stderr)
 
 
 def report(args: argparse.Namespace, size: int, outcome: Outcome,
