@@ -68,6 +68,7 @@ import aiohttp
 from cryptography import x509
 
 import gateway.app.as2_inbound as as2_inbound
+import gateway.app.as2_unwrap as as2_unwrap
 import gateway.security.as2 as as2_read
 import gateway.security.as2_write as as2_write
 from bench import rig
@@ -216,12 +217,13 @@ class Spent:
         return timed
 
 
-#: (module, attribute, label): the calls timed inside the gateway.  The MDN's CMS signature
-#: is ``as2_write._signed`` (the only signing in this run: van-a has no AS2 url, nothing is
-#: sent to it).
+#: (module, attribute, label): the calls timed inside the gateway's process (with
+#: --unwrap-processes 0; in processes of their own they are out of reach, and their whole CPU
+#: is printed instead).  The MDN's CMS signature is ``as2_write._signed`` (the only signing in
+#: this run: van-a has no AS2 url, nothing is sent to it).
 INSTRUMENTED: tuple[tuple[ModuleType, str, str], ...] = (
-    (as2_inbound, "read_as2", "read_as2 (MIME + decrypt + verify + MIC)"),
-    (as2_inbound, "build_mdn", "build_mdn (MIME + sign)"),
+    (as2_unwrap, "read_as2", "read_as2 (MIME + decrypt + verify + MIC)"),
+    (as2_unwrap, "build_mdn", "build_mdn (MIME + sign)"),
     (as2_read, "decrypt_enveloped", "  decrypt_enveloped"),
     (as2_read, "verify_pinned", "  verify_pinned"),
     (as2_write, "_signed", "  MDN signature (as2_write._signed)"),
@@ -314,10 +316,20 @@ async def post_all(plan: Plan, measuring: Callable[[], None]) -> Outcome:
 # --- the run ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Measured:
+    """The gateway's CPU seconds over the measured window (its unwrapping processes' among
+    them), the window's wall seconds, and the machine's busy share over it."""
+
+    cpu: float
+    unwrapping: float
+    wall: float
+    machine: float
+
+
 async def end_to_end(plan: Plan, spent: Spent,
-                     profile: cProfile.Profile | None) -> tuple[Outcome, float, float, float]:
-    """The clients' outcome, the gateway process's CPU seconds and wall seconds over the
-    measured window, and the machine's busy share over it."""
+                     profile: cProfile.Profile | None) -> tuple[Outcome, Measured]:
+    """The clients' outcome, and what the window measured."""
     window = rig.Window(profile)
     async with rig.ChildProcess(clients) as child:
         child.send(plan)
@@ -329,7 +341,7 @@ async def end_to_end(plan: Plan, spent: Spent,
         window.stop()
     outcome: Outcome = finished.outcome
     outcome.cpu = finished.cpu
-    return outcome, window.cpu, window.wall, window.machine
+    return outcome, Measured(window.cpu, window.helpers, window.wall, window.machine)
 
 
 def check_samples(outcome: Outcome, mics: list[Mic], messages: list[HttpMessage],
@@ -372,12 +384,13 @@ async def run(args: argparse.Namespace) -> None:
     profile = cProfile.Profile() if args.profile else None
     with tempfile.TemporaryDirectory(prefix="gw-bench-as2-") as folder:
         root = Path(folder)
-        async with rig.scratch_gateway(root, **rig.as2_options(root)) as gateway:
+        options = rig.as2_options(root, args.unwrap_processes)
+        async with rig.scratch_gateway(root, **options) as gateway:
             assert gateway.running is not None and gateway.running.as2_port is not None
             url = f"http://127.0.0.1:{gateway.running.as2_port}/as2"
             plan = Plan(url, messages[:count], args.concurrency, args.warmup, args.seconds)
             with instrumented(spent):
-                outcome, cpu, wall, machine = await end_to_end(plan, spent, None)
+                outcome, measured = await end_to_end(plan, spent, None)
             # The AS2 transport alone: the same, with the decisions deferred (the processor
             # finds nothing due), so the gateway's CPU goes to taking messages and answering
             # MDNs; what is taken is committed all the same, and decided after.
@@ -392,11 +405,10 @@ async def run(args: argparse.Namespace) -> None:
     rig.forget_pki()  # demo_pki's folder is made per process (tests.support.harness)
     checked = check_samples(outcome, mics, messages, key.certificate)
     print("== the whole gateway: every message taken, decided, routed and answered ==")
-    report(args, len(first.body), outcome, (cpu, wall, machine), spent, (single, threaded, unwrap),
-           checked)
+    report(args, len(first.body), outcome, measured, spent, (single, threaded, unwrap), checked)
     checked = check_samples(transport[0], mics[count:], messages[count:], key.certificate)
     print("\n== the AS2 transport: the same, with the decisions deferred until after ==")
-    report(args, len(first.body), transport[0], transport[1:], transport_spent,
+    report(args, len(first.body), transport[0], transport[1], transport_spent,
            (single, threaded, unwrap), checked)
     if profile is not None:
         if args.profile_out is not None:
@@ -437,11 +449,10 @@ async def drained(gateway: Any, limit: float = 600.0) -> None:
     print(f"backlog not drained in {limit:g} s; stopping anyway", file=sys.stderr)
 
 
-def report(args: argparse.Namespace, size: int, outcome: Outcome,
-           window: tuple[float, float, float], spent: Spent,
-           bare: tuple[Rate, Rate, Rate], checked: int) -> None:
+def report(args: argparse.Namespace, size: int, outcome: Outcome, window: Measured,
+           spent: Spent, bare: tuple[Rate, Rate, Rate], checked: int) -> None:
     single, threaded, unwrap = bare
-    cpu, wall, machine = window
+    cpu, wall, machine = window.cpu, window.wall, window.machine
     rate = outcome.processed / outcome.seconds if outcome.seconds else 0.0
     reference, which = max((single.per_second, "1 thread"),
                            (threaded.per_second, f"{args.concurrency} threads"))
@@ -458,7 +469,7 @@ def report(args: argparse.Namespace, size: int, outcome: Outcome,
               f"{statistics.fmean(outcome.latencies) * 1000:.1f} ms")
     print(f"{'':58} {'msg/s':>8} {'CPU ms/msg':>11}")
     per = cpu / outcome.processed * 1000 if outcome.processed else math.nan
-    print(f"{'received end to end, processed MDN (gateway process)':58} {rate:8.1f} {per:11.2f}")
+    print(f"{'received end to end, processed MDN (gateway)':58} {rate:8.1f} {per:11.2f}")
     for name, figure in (("bare crypto, 1 thread", single),
                          (f"bare crypto, {args.concurrency} threads", threaded),
                          ("read_as2 + build_mdn, 1 thread (no database)", unwrap)):
@@ -469,9 +480,20 @@ def report(args: argparse.Namespace, size: int, outcome: Outcome,
     ratio = rate / reference if reference else math.nan
     print(f"ratio end to end / bare crypto ({which}, the faster: the stricter reference) = "
           f"{ratio:.2f}  (target >= 0.50; vs 1 thread {rate / single.per_second:.2f})")
-    print(f"gateway process CPU over the window: {cpu:.2f} s in {wall:.2f} s wall "
+    print(f"gateway CPU over the window: {cpu:.2f} s in {wall:.2f} s wall "
           f"({cpu / wall:.0%} of one core; the clients' process {outcome.cpu:.2f} s in all); "
           f"the machine's {os.cpu_count()} cores {machine:.0%} busy")
+    if window.unwrapping:
+        print(f"  of it, the unwrapping processes (MIME, decrypt, verify, MIC, MDN signing): "
+              f"{window.unwrapping:.2f} s {window.unwrapping / cpu:6.1%}; the gateway's own "
+              f"process (HTTP, database, event loop) {cpu - window.unwrapping:.2f} s "
+              f"{1 - window.unwrapping / cpu:6.1%}")
+    if outcome.processed:
+        estimate = single.cpu / single.count * outcome.processed
+        print(f"estimated from the bare loop's CPU per message: crypto {estimate / cpu:.1%} "
+              f"of the gateway's CPU, the rest {1 - estimate / cpu:.1%}")
+    if not spent.calls:
+        return  # in processes of their own: not timed call by call
     proper = sum(spent.cpu.get(label, 0.0) for label in CRYPTO_PROPER)
     print("share of the gateway's CPU, measured in the gateway (thread CPU time of each call):")
     for _, _, label in INSTRUMENTED:
@@ -479,10 +501,6 @@ def report(args: argparse.Namespace, size: int, outcome: Outcome,
         print(f"  {label:44} {used:7.2f} s {used / cpu:6.1%}  ({spent.calls[label]} calls)")
     print(f"  crypto proper (decrypt + verify + sign)      {proper:7.2f} s {proper / cpu:6.1%}"
           f"   the rest {1 - proper / cpu:6.1%}")
-    if outcome.processed:
-        estimate = single.cpu / single.count * outcome.processed
-        print(f"estimated from the bare loop's CPU per message: crypto {estimate / cpu:.1%} "
-              f"of the gateway's CPU, the rest {1 - estimate / cpu:.1%}")
 
 
 def main() -> None:
@@ -497,6 +515,9 @@ def main() -> None:
                         help="bare figures measured this often, split before and after")
     parser.add_argument("--messages", type=int, default=0,
                         help="messages to build (0: enough for the bare rate)")
+    parser.add_argument("--unwrap-processes", type=int, default=None,
+                        help="the gateway's as2.unwrap_processes (default: its default; 0: "
+                             "threads of its own process, timed call by call)")
     parser.add_argument("--profile", action="store_true",
                         help="cProfile the event loop's thread over the window")
     parser.add_argument("--profile-out", type=Path, default=None,

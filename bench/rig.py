@@ -20,6 +20,7 @@ import asyncio
 import cProfile
 import functools
 import io
+import json
 import math
 import multiprocessing
 import os
@@ -167,22 +168,41 @@ def machine_ticks() -> tuple[int, int]:
 
 
 def gateway_cpu() -> float:
-    """CPU seconds of this process and of the worker processes it started (``gateway serve
-    --workers``: their command line says ``--worker``), all threads: the gateway's whole cost
-    (a worker started again after a crash loses what the earlier one used)."""
-    return time.process_time() + sum(_cpu_seconds(pid) for pid in _worker_children())
+    """CPU seconds of this process and of the processes it started for the gateway, all
+    threads: the gateway's whole cost (a process started again after a crash loses what the
+    earlier one used)."""
+    return time.process_time() + sum(_cpu_seconds(pid) for pid in _gateway_processes())
 
 
-def _worker_children() -> list[int]:
+def helper_cpu() -> float:
+    """CPU seconds of the multiprocessing forkserver this process started and of the
+    processes forked from it (the AS2 unwrapping processes, gateway.app.as2_unwrap)."""
+    return sum(_cpu_seconds(pid) for pid in _forkserver_processes())
+
+
+def _gateway_processes() -> list[int]:
+    """``gateway serve --workers``'s worker processes (their command line says
+    ``--worker``), and the forkserver with what it forked."""
+    workers = [pid for pid, cmdline in _children(os.getpid()) if b"--worker" in cmdline]
+    return workers + _forkserver_processes()
+
+
+def _forkserver_processes() -> list[int]:
+    servers = [pid for pid, cmdline in _children(os.getpid())
+               if b"multiprocessing.forkserver" in b" ".join(cmdline)]
+    return servers + [pid for server in servers for pid, _ in _children(server)]
+
+
+def _children(parent: int) -> list[tuple[int, list[bytes]]]:
+    """(pid, command line) of ``parent``'s children."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text().rpartition(")")[2].split()
-            if int(stat[1]) == os.getpid() and b"--worker" in (
-                    entry / "cmdline").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
+            if int(stat[1]) == parent:
+                found.append((int(entry.name), (entry / "cmdline").read_bytes().split(b"\0")))
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile
     return found
@@ -227,12 +247,15 @@ class Window:
     def __init__(self, profile: cProfile.Profile | None = None) -> None:
         self.profile = profile
         self.cpu = self.wall = 0.0
+        #: Of ``cpu``: the forkserver's processes' (helper_cpu).
+        self.helpers = 0.0
         self.machine = math.nan
         self._ticks = (0, 0)
 
     def start(self) -> None:
         self.cpu, self.wall, self._ticks = gateway_cpu(), time.perf_counter(), \
             machine_ticks()
+        self.helpers = helper_cpu()
         if self.profile is not None:
             self.profile.enable()
 
@@ -240,6 +263,7 @@ class Window:
         if self.profile is not None:
             self.profile.disable()
         self.cpu, self.wall = gateway_cpu() - self.cpu, time.perf_counter() - self.wall
+        self.helpers = helper_cpu() - self.helpers
         busy, total = (now - then for now, then in zip(machine_ticks(), self._ticks,
                                                        strict=True))
         self.machine = busy / total if total else math.nan
@@ -275,11 +299,15 @@ def gateway_key() -> SigningKey:
     return SigningKey(certificate, private)  # type: ignore[arg-type]
 
 
-def as2_options(root: Path) -> dict[str, Any]:
+def as2_options(root: Path, unwrap_processes: int | None = None) -> dict[str, Any]:
     """harness.write_files' options for a gateway speaking AS2 (on a free port) with van-a as
-    its AS2 partner (its certificate written into ``root``)."""
+    its AS2 partner (its certificate written into ``root``); ``unwrap_processes``: the
+    setting's default when None."""
     (root / "vana-as2.crt").write_bytes(peer().certificate_pem)
-    return {"settings": {"as2": '{"id": "SWGATEWAY", "port": 0}'},
+    server: dict[str, object] = {"id": "SWGATEWAY", "port": 0}
+    if unwrap_processes is not None:
+        server["unwrap_processes"] = unwrap_processes
+    return {"settings": {"as2": json.dumps(server)},
             "partner_as2": {"van-a": {"id": "VANA", "certificates": ["vana-as2.crt"]}}}
 
 

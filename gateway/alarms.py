@@ -36,6 +36,7 @@ WORKER_EXITED = "GW-A011"
 ROUTING_FOLLOW_FAILED = "GW-A012"
 ROUTING_RELOAD_FAILED = "GW-A013"
 HOST_KEY_WAS_READABLE = "GW-A014"
+AS2_UNWRAP_PROCESS_DIED = "GW-A015"
 
 ALARMS: tuple[Alarm, ...] = (
     Alarm(SUBMISSION_PARKED, ("submission_parked",),
@@ -92,6 +93,11 @@ ALARMS: tuple[Alarm, ...] = (
     Alarm(HOST_KEY_WAS_READABLE, ("host_key_was_readable",),
           "the SFTP host key file was readable by others; made private again",
           "if others could read it, make a new host key and give partners its fingerprint"),
+    Alarm(AS2_UNWRAP_PROCESS_DIED, ("as2_unwrap_process_died",),
+          "a process unwrapping AS2 messages died (killed for memory? a crash in a C "
+          "library); the messages it held were answered 503 and a new process was started",
+          "look for the kernel's OOM killer in the system log; lower the partners' max_bytes "
+          "or give the host more memory"),
 )
 
 BY_CODE: dict[str, Alarm] = {alarm.code: alarm for alarm in ALARMS}

@@ -37,9 +37,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.app.as2_outbound import mdn_problem
+from gateway.app.as2_unwrap import Unwrapping, UnwrappingUnavailable
 from gateway.app.intake import Intake
 from gateway.config.load import GatewayConfig
-from gateway.config.partners import Partner
+from gateway.config.partners import As2Settings, Partner
 from gateway.config.settings import As2ServerSettings
 from gateway.errors import (
     As2InsufficientSecurity,
@@ -51,8 +52,8 @@ from gateway.errors import (
     StoreError,
 )
 from gateway.logs import event
-from gateway.security.as2 import As2Payload, Keys, read_as2, read_mdn
-from gateway.security.as2_write import HttpMessage, build_mdn
+from gateway.security.as2 import As2Payload, read_mdn
+from gateway.security.as2_write import HttpMessage
 from gateway.security.partner_certificates import PartnerCertificate
 from gateway.security.signing import Signer
 from gateway.store import as2 as as2_store
@@ -67,12 +68,6 @@ log = logging.getLogger("gateway.as2")
 
 #: The longest Message-ID kept (RFC 5322 section 2.1.1: a line is at most 998 characters).
 MAX_MESSAGE_ID = 998
-#: Messages unwrapped at once (cryptography releases the GIL in its heavy calls).
-CRYPTO_THREADS = 2
-#: Bodies larger than this are unwrapped in a lane of their own (one thread): however many
-#: large messages arrive, the small ones of every partner keep being taken (rule 6), as the
-#: processor's small-submission worker does for decisions.
-LARGE_BODY_BYTES = 256 * 1024
 #: Text of the MDN for a message that was taken.
 PROCESSED_TEXT = ("The AS2 message was received, its payload is stored, and it will be "
                   "acknowledged in its own syntax (CONTRL or an XML answer).")
@@ -114,23 +109,26 @@ class As2Inbox:
         self._pool = pool
         self._intake = intake
         self._wake = wake_as2
-        # Unwrapping is CPU work off the event loop, in threads of its own: a flood of AS2
-        # messages cannot take the default executor the processor's work needs (rule 6).
-        self._crypto = ThreadPoolExecutor(max_workers=CRYPTO_THREADS,
-                                          thread_name_prefix="as2-read")
-        self._large = ThreadPoolExecutor(max_workers=1, thread_name_prefix="as2-read-large")
+        # Unwrapping and MDN signing are CPU work off the event loop, in processes of their
+        # own (as2_unwrap): a flood of AS2 messages takes neither the loop nor the default
+        # executor the processor's work needs (rule 6).
+        self._unwrapping = Unwrapping(signer, settings.unwrap_processes)
+        # Asynchronous MDNs to our messages are few: a thread reads them.
+        self._mdns = ThreadPoolExecutor(max_workers=1, thread_name_prefix="as2-mdn")
         # RSA keys decrypt (CMS key transport, RFC 5652 section 6.2.1); all of them, so a
         # partner still encrypting to our previous certificate during a rotation is read.
-        self._keys: Keys = [(k.certificate, k.private_key) for k in signer.keys
-                            if isinstance(k.private_key, rsa.RSAPrivateKey)]
-        if not self._keys:
+        if not any(isinstance(k.private_key, rsa.RSAPrivateKey) for k in signer.keys):
             event(log, "as2_cannot_decrypt", level=logging.ERROR,
                   note="no signing key is RSA: encrypted AS2 messages will be refused "
                        "(decryption-failed); add an RSA key and certificate under signing.keys")
 
+    async def start(self) -> None:
+        """The unwrapping processes started (see Unwrapping.warm)."""
+        await self._unwrapping.warm()
+
     def close(self) -> None:
-        for pool in (self._crypto, self._large):
-            pool.shutdown(wait=False, cancel_futures=True)
+        self._unwrapping.close()
+        self._mdns.shutdown(wait=False, cancel_futures=True)
 
     def limit_for(self, as2_from: str | None) -> int:
         """The largest body read from a request naming ``as2_from``."""
@@ -163,9 +161,8 @@ class As2Inbox:
                 return await self._take_mdn(known, headers, body)
             # Read (authenticated) before a repeated Message-ID is answered with its first
             # MDN: that MDN is for the partner, not for whoever knows the Message-ID.
-            lane = self._large if len(body) > LARGE_BODY_BYTES else self._crypto
-            payload = await asyncio.get_running_loop().run_in_executor(
-                lane, self._read, known, headers, body)
+            payload = self._checked(known, await self._unwrapping.read(
+                headers, body, known.certificates, _settings_of(partner).max_bytes))
         except As2Rejected as exc:
             return await self._refuse(request, known, exc)
         digest = hashlib.sha256(payload.payload).digest()
@@ -192,7 +189,7 @@ class As2Inbox:
         """Verified against the partner's certificates, matched to our message, recorded
         with the submission it answered; a negative one or a wrong MIC is an alarm."""
         mdn = await asyncio.get_running_loop().run_in_executor(
-            self._crypto, functools.partial(read_mdn, headers, body,
+            self._mdns, functools.partial(read_mdn, headers, body,
                                             partner_certificates=known.certificates))
         original = (mdn.report.original_message_id or "").strip()
         async with translated_errors("recording an AS2 MDN"), \
@@ -237,12 +234,9 @@ class As2Inbox:
             micalg_unsupported=unsupported,
             async_url=(header("Receipt-Delivery-Option") or None) if wants_mdn else None)
 
-    def _read(self, known: As2Partner, headers: Mapping[str, str], body: bytes) -> As2Payload:
-        settings = known.partner.as2
-        assert settings is not None
-        payload = read_as2(headers, body, keys=self._keys,
-                           partner_certificates=known.certificates,
-                           max_bytes=settings.max_bytes)
+    def _checked(self, known: As2Partner, payload: As2Payload) -> As2Payload:
+        """The payload, if it was protected as the partner's settings require."""
+        settings = _settings_of(known.partner)
         if settings.require_signature and not payload.signed:
             raise As2InsufficientSecurity("the message is not signed; this partner's messages "
                                           "must be (partners.yaml as2.require_signature)")
@@ -358,12 +352,11 @@ class As2Inbox:
                 signer = self._signer.current(dt.datetime.now(dt.UTC))
             except ConfigError as exc:  # ours: no certificate valid now
                 raise _Unavailable(str(exc)) from exc
-        build = functools.partial(
-            build_mdn, original_message_id=request.message_id,
+        return await self._unwrapping.mdn(
+            signer, original_message_id=request.message_id,
             original_recipient=self._settings.id, as2_from=self._settings.id,
             as2_to=request.as2_from, message_id=_new_message_id(self._settings.id),
-            disposition=disposition, mic=mic, text=text, signer=signer, micalg=request.micalg)
-        return await asyncio.get_running_loop().run_in_executor(self._crypto, build)
+            disposition=disposition, mic=mic, text=text, micalg=request.micalg)
 
 
 def as2_partners(config: GatewayConfig,
@@ -438,6 +431,12 @@ class _Unavailable(Exception):
     """Ours (the database down, no valid key): an HTTP 503, and the partner tries again."""
 
 
+def _settings_of(partner: Partner) -> As2Settings:
+    settings = partner.as2
+    assert settings is not None  # only partners with as2 settings are As2Partners
+    return settings
+
+
 def _received_detail(request: _Request, payload: As2Payload,
                      disposition: str) -> dict[str, Any]:
     signer = payload.verified.signer if payload.verified is not None else None
@@ -485,4 +484,4 @@ def unavailable_reply(exc: BaseException) -> Reply:
 
 
 #: What the endpoint turns into ``unavailable_reply``.
-UNAVAILABLE = (_Unavailable, StoreError)
+UNAVAILABLE = (_Unavailable, StoreError, UnwrappingUnavailable)

@@ -144,18 +144,22 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     hangup = asyncio.Event()  # SIGHUP, or the console applying an approved routing change
     console = None
     sftp = None
+    inbox = None
     try:  # a listener that cannot start (its port taken) leaves nothing open behind it
         console = await _start_console(config, publisher, routing, counting, hangup)
         host_key = load_or_create_host_key(config.host_key_path)
         sftp = await start_server(config.settings.sftp.host, config.settings.sftp.port,
                                   host_key, access, intake.submit)
-        inbox = None if config.settings.as2 is None else As2Inbox(
-            config.settings.as2, as2_partners(config, certificates), signer, pool, intake,
-            wakes.as2)
+        if config.settings.as2 is not None:
+            inbox = As2Inbox(config.settings.as2, as2_partners(config, certificates), signer,
+                             pool, intake, wakes.as2)
+            await inbox.start()
         as2 = None if inbox is None else await start_endpoint(config, inbox)
     except BaseException:
         if sftp is not None:
             sftp.close()
+        if inbox is not None:
+            inbox.close()
         await _release(console, publisher, pool, counting)
         raise
     running = Running(sftp_port=sftp.sockets[0].getsockname()[1],

@@ -152,6 +152,10 @@ class As2ServerSettings(Strict):
     max_unknown_bytes: int = Field(
         default=1024 * 1024, gt=0, description="the largest request read from a sender that "
         "names no partner of ours (theirs is their partners.yaml max_bytes)")
+    unwrap_processes: int = Field(
+        default=2, ge=0, le=64, description="processes that decrypt, verify and decompress "
+        "messages and sign MDNs, beside one for bodies over 256 KiB (docs/as2.md, Speed); "
+        "0: threads of the gateway's own process, which give the crypto no second core")
 
     def url(self, port: int) -> str:
         """Where partners reach the endpoint (``port``: the one bound)."""

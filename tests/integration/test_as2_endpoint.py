@@ -9,6 +9,8 @@ import asyncio
 import datetime as dt
 import ipaddress
 import json
+import os
+import signal
 import ssl
 import threading
 from collections.abc import AsyncIterator
@@ -22,7 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway.app import as2_inbound
+from gateway.app import as2_unwrap
 from gateway.security.as2_write import ReceiptRequest
 from tests.support.as2_peer import (
     Peer,
@@ -40,14 +42,26 @@ VANA = new_peer("VANA")
 STRANGER = new_peer("STRANGER")
 
 
-def as2_options(root: Path, **partner: object) -> dict[str, Any]:
-    return {"settings": {"as2": json.dumps({"id": "SWGATEWAY", "port": 0})},
+def as2_options(root: Path, unwrap_processes: int | None = None,
+                **partner: object) -> dict[str, Any]:
+    server: dict[str, object] = {"id": "SWGATEWAY", "port": 0}
+    if unwrap_processes is not None:
+        server["unwrap_processes"] = unwrap_processes
+    return {"settings": {"as2": json.dumps(server)},
             "partner_as2": {"van-a": VANA.settings(root, **partner)}}
 
 
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     async for running in gateway_fixture(tmp_path, **as2_options(tmp_path)):
+        yield running
+
+
+@pytest.fixture
+async def threaded(tmp_path: Path) -> AsyncIterator[Gateway]:
+    """Unwrapping in the gateway's own threads (unwrap_processes: 0), where a test can hold
+    it from inside."""
+    async for running in gateway_fixture(tmp_path, **as2_options(tmp_path, 0)):
         yield running
 
 
@@ -290,22 +304,23 @@ async def test_a_required_mic_algorithm_we_do_not_compute_fails_the_mdn_request(
 
 
 async def test_large_messages_never_hold_back_small_ones(
-        gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+        threaded: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
     """Rule 6: large bodies are unwrapped in a lane of their own.  Three large messages whose
     unwrapping hangs (held here) would take every unwrapping thread; a small one is taken
-    meanwhile all the same."""
+    meanwhile all the same.  (The lane is picked the same way for processes.)"""
+    gateway = threaded
     held, entered = threading.Event(), threading.Semaphore(0)
-    real = as2_inbound.read_as2
+    real = as2_unwrap.read_as2
 
     def slow_when_large(headers: Any, body: bytes, **kwargs: Any) -> Any:
-        if len(body) > as2_inbound.LARGE_BODY_BYTES:
+        if len(body) > as2_unwrap.LARGE_BODY_BYTES:
             entered.release()
             held.wait(60)
         return real(headers, body, **kwargs)
 
-    monkeypatch.setattr(as2_inbound, "read_as2", slow_when_large)
+    monkeypatch.setattr(as2_unwrap, "read_as2", slow_when_large)
     large = [VANA.message(cusdec(sender="VANA", control_reference=f"BIG{n}")
-                          + b"\n" * (as2_inbound.LARGE_BODY_BYTES + 1))[0] for n in range(3)]
+                          + b"\n" * (as2_unwrap.LARGE_BODY_BYTES + 1))[0] for n in range(3)]
     try:
         pending = [asyncio.create_task(send(url(gateway), m)) for m in large]
         assert await asyncio.to_thread(entered.acquire, True, 30)  # one is being unwrapped
@@ -317,3 +332,61 @@ async def test_large_messages_never_hold_back_small_ones(
     for answered in await asyncio.gather(*pending):
         assert answered.mdn().report.disposition.text() == "processed"
     assert len(await interchanges(gateway)) == 4
+
+
+def unwrapping_processes() -> list[int]:
+    """The processes the multiprocessing forkserver of this process forked (the gateway's
+    AS2 unwrapping processes: no other part of the gateway uses it)."""
+    def children(parent: int) -> list[tuple[int, bytes]]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text().rpartition(")")[2].split()
+                if entry.name.isdigit() and int(stat[1]) == parent:
+                    found.append((int(entry.name), (entry / "cmdline").read_bytes()))
+            except (OSError, ValueError, IndexError):
+                continue
+        return found
+
+    servers = [pid for pid, cmdline in children(os.getpid()) if b"forkserver" in cmdline]
+    return [pid for server in servers for pid, _ in children(server)]
+
+
+async def test_an_unwrapping_process_that_dies_costs_a_503_and_nothing_else(
+        gateway: Gateway, caplog: pytest.LogCaptureFixture) -> None:
+    """A process killed under the gateway (the OOM killer) breaks its pool: the message that
+    finds it broken is answered 503 (ours: the partner sends it again) and nothing of it is
+    kept; an alarm names it; a new pool takes the next message, and the resend is taken."""
+    killed = unwrapping_processes()
+    assert len(killed) == 3  # two for small bodies, one for large ones (started at start-up)
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    message, _ = VANA.message(cusdec(sender="VANA"), message_id="<dies@VANA>")
+    await asyncio.sleep(0.5)  # the pool's manager thread sees its processes gone
+    first = await send(url(gateway), message)
+    assert first.status == 503 and b"send it again" in first.body
+    assert await interchanges(gateway) == []
+    assert any(r.getMessage() == "as2_unwrap_process_died"
+               and getattr(r, "fields", {}).get("code") == "GW-A015" for r in caplog.records)
+    again = await send(url(gateway), message)
+    assert again.status == 200
+    assert again.mdn().report.disposition.text() == "processed"
+    assert len(await interchanges(gateway)) == 1
+    assert set(unwrapping_processes()).isdisjoint(killed)
+
+
+async def test_a_refusal_found_in_an_unwrapping_process_keeps_its_reason(
+        gateway: Gateway, caplog: pytest.LogCaptureFixture) -> None:
+    """What refuses a message in the unwrapping process crosses back whole: its disposition,
+    its reason in the MDN, and its cause in the log."""
+    good, _ = VANA.message(cusdec(sender="VANA"), message_id="<good@VANA>")
+    signed_by_stranger, _ = Peer("VANA", STRANGER.issued).message(
+        cusdec(sender="VANA"), message_id="<stranger@VANA>")
+    mdn = (await send(url(gateway), signed_by_stranger)).mdn()
+    assert mdn.report.disposition.text() == "processed/error: authentication-failed"
+    assert "not accepted" in mdn.text and "signature" in mdn.text.lower()
+    (refused,) = [getattr(r, "fields", {}) for r in caplog.records
+                  if r.getMessage() == "as2_refused"]
+    assert refused["disposition"] == "authentication-failed"
+    assert refused["cause"] is not None and "UnwrapCause" in refused["cause"]
+    assert (await send(url(gateway), good)).status == 200
