@@ -22,7 +22,9 @@ process of its own has a GIL of its own.
   holds a lane from inside needs; no second core).
 
 The processes ignore SIGINT: Ctrl-C reaches the whole process group, and the gateway, not its
-helpers, decides when to stop (it drains first)."""
+helpers, decides when to stop (it drains first).  They leave when the gateway's process is
+gone, however it went: a SIGKILLed gateway cannot shut its pools down, and a pool's worker
+holds both ends of its own job queue, so it would wait for jobs forever."""
 
 from __future__ import annotations
 
@@ -31,7 +33,10 @@ import copyreg
 import functools
 import logging
 import multiprocessing
+import os
+import select
 import signal
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -95,12 +100,25 @@ _keys: _ProcessKeys | None = None
 _certificates: dict[bytes, x509.Certificate] = {}
 
 
-def _start(material: tuple[_KeyMaterial, ...]) -> None:
-    """A process's initializer: its keys, and no SIGINT (see the module's note)."""
+def _start(material: tuple[_KeyMaterial, ...], gateway: int) -> None:
+    """A process's initializer: its keys, no SIGINT, and an end with the gateway's process
+    (``gateway``, its pid; see the module's note)."""
     global _keys
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_leave_with, args=(gateway,), name="gateway-watch",
+                     daemon=True).start()
     signing = tuple(_signing_key(m) for m in material)
     _keys = _ProcessKeys(signing, _decrypting(signing))
+
+
+def _leave_with(gateway: int) -> None:
+    """Exit as soon as the process ``gateway`` has ended (a pidfd is readable then)."""
+    try:
+        watched = os.pidfd_open(gateway)
+    except OSError:  # gone already
+        os._exit(1)
+    select.select([watched], [], [])
+    os._exit(0)
 
 
 def _signing_key(material: _KeyMaterial) -> SigningKey:
@@ -181,7 +199,7 @@ class Unwrapping:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([__name__])
         return ProcessPoolExecutor(max_workers=processes, mp_context=context,
-                                   initializer=_start, initargs=(self._material,))
+                                   initializer=_start, initargs=(self._material, os.getpid()))
 
     async def read(self, headers: Mapping[str, str], body: bytes,
                    certificates: Sequence[x509.Certificate], max_bytes: int) -> As2Payload:

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import ssl
+import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -334,21 +335,33 @@ async def test_large_messages_never_hold_back_small_ones(
     assert len(await interchanges(gateway)) == 4
 
 
-def unwrapping_processes() -> list[int]:
-    """The processes the multiprocessing forkserver of this process forked (the gateway's
-    AS2 unwrapping processes: no other part of the gateway uses it)."""
-    def children(parent: int) -> list[tuple[int, bytes]]:
-        found = []
-        for entry in Path("/proc").iterdir():
-            try:
-                stat = (entry / "stat").read_text().rpartition(")")[2].split()
-                if entry.name.isdigit() and int(stat[1]) == parent:
-                    found.append((int(entry.name), (entry / "cmdline").read_bytes()))
-            except (OSError, ValueError, IndexError):
-                continue
-        return found
+def children(parent: int) -> list[tuple[int, bytes]]:
+    """(pid, command line) of ``parent``'s living children."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text().rpartition(")")[2].split()
+            if entry.name.isdigit() and int(stat[1]) == parent and stat[0] != "Z":
+                found.append((int(entry.name), (entry / "cmdline").read_bytes()))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
-    servers = [pid for pid, cmdline in children(os.getpid()) if b"forkserver" in cmdline]
+
+def alive(pid: int) -> bool:
+    """``pid`` is a process that has not ended (a zombie has)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def unwrapping_processes(gateway: int | None = None) -> list[int]:
+    """The processes the multiprocessing forkserver of ``gateway`` (default: this process)
+    forked: the gateway's AS2 unwrapping processes (no other part of the gateway uses it)."""
+    servers = [pid for pid, cmdline in children(gateway or os.getpid())
+               if b"forkserver" in cmdline]
     return [pid for server in servers for pid, _ in children(server)]
 
 
@@ -390,3 +403,31 @@ async def test_a_refusal_found_in_an_unwrapping_process_keeps_its_reason(
     assert refused["disposition"] == "authentication-failed"
     assert refused["cause"] is not None and "UnwrapCause" in refused["cause"]
     assert (await send(url(gateway), good)).status == 200
+
+
+async def test_unwrapping_processes_do_not_outlive_a_killed_gateway(gateway: Gateway) -> None:
+    """A SIGKILLed gateway cannot stop its pools: its unwrapping processes leave on their
+    own (each holds its job queue's both ends, and would wait for jobs forever)."""
+    await gateway.stop()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "-c", str(gateway.files.config_path), "serve",
+        stderr=asyncio.subprocess.DEVNULL)
+    try:
+        for _ in range(300):  # started at start-up (Unwrapping.warm)
+            started = unwrapping_processes(process.pid)
+            if len(started) == 3:
+                break
+            await asyncio.sleep(0.1)
+        assert len(started) == 3
+        process.kill()
+        await process.wait()
+        for _ in range(100):
+            left = [pid for pid in started if alive(pid)]
+            if not left:
+                break
+            await asyncio.sleep(0.1)
+        assert left == []
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
