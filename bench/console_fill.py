@@ -9,7 +9,9 @@ PAXLST 2 %; routed 94 %, rejected, unroutable, held); a routed one goes to custo
 other agency, each with its outbox delivery, its answer, its state, and the CONTRL and answers
 in the partner's mailbox: 5 outbox rows, 2 agency answers and about 11 events per declaration.
 One in twenty still awaits its second agency.  Times come from a hash of g, so every table
-agrees on them.  signed_answers and as2 tables are left empty: no console query reads them.
+agrees on them: an agency state's delivered_at is its delivery's dispatched_at, and a routed
+message's aeo its deliveries' header (one in seven), as the relay and processor write them
+(migration 0016).  signed_answers and as2 tables are left empty: no console query reads them.
 
 The indexes and unique constraints are dropped while the rows go in and built again after (as
 a restore would); the primary keys stay; foreign keys are not checked
@@ -86,7 +88,7 @@ SELECT g, p, CASE WHEN g % 10 = 0 THEN 'as2' ELSE 'sftp' END, 'decl-' || g || '.
 {_BASE}"""),
     ("messages", f"""
 INSERT INTO messages (id, interchange_id, position, message_ref, message_type, release, status,
-  canonical, document_ref, agencies, rules, findings, routing_version, copies, clearance)
+  canonical, document_ref, agencies, rules, findings, routing_version, copies, clearance, aeo)
 SELECT g, g, 1, CASE WHEN g % 10 = 0 THEN 'M' || g ELSE '1' END, mt, 'D96B', mst,
   jsonb_build_object('kind', 'CustomsDeclaration', 'document', 'DEC-' || lpad(g::text, 9, '0'),
     'declarant', upper(p), 'office', 'NOOSL', 'goods', jsonb_build_array(
@@ -99,13 +101,14 @@ SELECT g, g, 1, CASE WHEN g % 10 = 0 THEN 'M' || g ELSE '1' END, mt, 'D96B', mst
   CASE WHEN mst = 'rejected' THEN '[{{"code": "12", "text": "bad value"}}]'::jsonb
     ELSE '[]'::jsonb END,
   1 + (g * 5) / ($3 + 1), '{{}}',
-  CASE WHEN mst <> 'routed' THEN NULL WHEN ans THEN 'released' ELSE 'in_progress' END
+  CASE WHEN mst <> 'routed' THEN NULL WHEN ans THEN 'released' ELSE 'in_progress' END,
+  CASE WHEN mst = 'routed' THEN g % 7 = 0 END
 {_BASE} AND ist <> 'duplicate'"""),
     ("agency_states", f"""
-INSERT INTO agency_states (message_id, agency, state, final, decided_at)
+INSERT INTO agency_states (message_id, agency, state, final, decided_at, delivered_at)
 SELECT g, CASE a WHEN 1 THEN 'customs' ELSE oth END,
   CASE WHEN a = 1 OR ans THEN 'released' ELSE 'awaiting' END, a = 1 OR ans,
-  CASE WHEN a = 1 THEN d1 WHEN ans THEN d2 END
+  CASE WHEN a = 1 THEN d1 WHEN ans THEN d2 END, dlv
 {_ROUTED.replace('WHERE', 'CROSS JOIN generate_series(1, 2) a WHERE')}"""),
     ("agency_answers", f"""
 INSERT INTO agency_answers (id, agency, answer_id, message_id, kind, decision, body,

@@ -21,7 +21,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from gateway import alarms
-from gateway.app.deliveries import original_route_of, queue_deliveries
+from gateway.app.deliveries import answerable_by_aeo, original_route_of, queue_deliveries
 from gateway.app.memory import without_cyclic_gc
 from gateway.app.routing_reload import RoutingInForce, TableInForce
 from gateway.app.traders import AeoRegistry, TraderRegistry
@@ -329,7 +329,9 @@ class Processor:
             document_ref=canonical.document_reference if canonical else None,
             agencies=message.agencies, copies=message.copies, rules=message.rules,
             routing_version=routing_version,
-            findings=[_finding_json(f) for f in message.findings])
+            findings=[_finding_json(f) for f in message.findings],
+            aeo=answerable_by_aeo(trusted, canonical)
+            if status == "routed" and canonical is not None else None)
         detail: dict[str, Any] = {"message_ref": message.reference,
                                   "agencies": list(message.agencies),
                                   "copies": list(message.copies),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from gateway.app.deliveries import queue_deliveries, stored_canonical
+from gateway.app.deliveries import answerable_by_aeo, queue_deliveries, stored_canonical
 from gateway.app.traders import AeoRegistry, TraderRegistry
 from gateway.config.load import GatewayConfig
 from gateway.store import interchanges as store
@@ -39,16 +39,17 @@ async def release_messages(connection: Any, registry: AeoRegistry,
         if canonical is None:
             continue
         writes = Deferred()
+        trusted = registry.trusted_for(message.partner_id)
         sent_to = queue_deliveries(
             writes, submission_id=message.interchange_id,
             partner_id=message.partner_id, position=message.position,
             message_id=message.id, canonical=canonical,
             message_type=message.message_type, release=message.release,
-            agencies=message.agencies, copies=message.copies,
-            trusted=registry.trusted_for(message.partner_id))
+            agencies=message.agencies, copies=message.copies, trusted=trusted)
         await writes.flush(connection)
         await store.set_route(connection, message.id, status="routed",
-                              agencies=message.agencies, copies=message.copies)
+                              agencies=message.agencies, copies=message.copies,
+                              aeo=answerable_by_aeo(trusted, canonical))
         await store.add_event(connection, message.interchange_id, "released",
                               {"to": sent_to}, message.id)
         out.write(f"released message {message.id} "

@@ -18,7 +18,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 
-from gateway.app.deliveries import original_route_of, queue_deliveries, stored_canonical
+from gateway.app.deliveries import (
+    answerable_by_aeo,
+    original_route_of,
+    queue_deliveries,
+    stored_canonical,
+)
 from gateway.app.traders import AeoRegistry
 from gateway.bus.dead_letters import REPLAYS_HEADER, DeadLetter, replay_dead_letters
 from gateway.bus.topology import topology_of
@@ -139,7 +144,9 @@ async def _apply(connection: Connection, message: store.StoredMessage,
     status = "held" if decision.held_by else "routed"
     await store.set_route(connection, message.id, status=status, agencies=decision.agencies,
                           copies=decision.copies, rules=decision.rules,
-                          routing_version=version)
+                          routing_version=version,
+                          aeo=answerable_by_aeo(trusted, canonical) if status == "routed"
+                          else None)
     sent_to: list[str] = []
     if status == "routed":
         writes = Deferred()

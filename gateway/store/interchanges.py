@@ -237,16 +237,18 @@ async def insert_message(connection: Connection, interchange_id: int, *, positio
                          canonical: str | None, document_ref: str | None,
                          agencies: tuple[str, ...], copies: tuple[str, ...],
                          rules: tuple[str, ...], routing_version: int | None,
-                         findings: list[dict[str, Any]]) -> int:
+                         findings: list[dict[str, Any]], aeo: bool | None = None) -> int:
+    """``aeo``: the trusted-trader status its deliveries carry (header ``aeo``), for a routed
+    message; kept on the row for the clearance report (migration 0016)."""
     message_id: int = await connection.fetchval(
         "INSERT INTO messages (interchange_id, position, message_ref, message_type, release,"
         " status, canonical, document_ref, agencies, copies, rules, routing_version,"
-        " findings) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12,"
-        " $13::jsonb) RETURNING id",
+        " findings, aeo) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12,"
+        " $13::jsonb, $14) RETURNING id",
         interchange_id, position, storable_text(message_ref), storable_text(message_type),
         storable_text(release), status, None if canonical is None else storable_json(canonical),
         storable_optional(document_ref), storable_texts(agencies), storable_texts(copies),
-        storable_texts(rules), routing_version, storable_document(findings))
+        storable_texts(rules), routing_version, storable_document(findings), aeo)
     return message_id
 
 
@@ -449,15 +451,16 @@ async def messages_in(connection: Connection, status: str, reference: str | None
 async def set_route(connection: Connection, message_id: int, *, status: str,
                     agencies: tuple[str, ...], copies: tuple[str, ...],
                     rules: tuple[str, ...] | None = None,
-                    routing_version: int | None = None) -> None:
-    """A message routed again (``gateway replay``) or sent on (``gateway release``); the rules
-    and table version stay as they were unless given."""
+                    routing_version: int | None = None, aeo: bool | None = None) -> None:
+    """A message routed again (``gateway replay``) or sent on (``gateway release``); the rules,
+    table version and trusted-trader status (``aeo``: what its new deliveries say) stay as
+    they were unless given."""
     await connection.execute(
         "UPDATE messages SET status = $2, agencies = $3, copies = $4,"
-        " rules = coalesce($5, rules), routing_version = coalesce($6, routing_version)"
-        " WHERE id = $1",
+        " rules = coalesce($5, rules), routing_version = coalesce($6, routing_version),"
+        " aeo = coalesce($7, aeo) WHERE id = $1",
         message_id, status, storable_texts(agencies), storable_texts(copies),
-        None if rules is None else storable_texts(rules), routing_version)
+        None if rules is None else storable_texts(rules), routing_version, aeo)
 
 
 async def requeue_parked(connection: Connection, reference: str | None) -> list[int]:

@@ -178,8 +178,16 @@ async def published(connection: Connection, channel: str, destination: str,
 
 
 async def mark_dispatched(connection: Connection, row_ids: Sequence[int]) -> None:
-    await connection.execute("UPDATE outbox SET dispatched_at = now() WHERE id = ANY($1)",
-                             list(row_ids))
+    """The rows are out; an agency's delivery (an AMQP row to an agency whose answer is
+    awaited) also dates its agency state, the first time only (migration 0016: the clearance
+    report reads it there, not from these wide rows).  One statement, one time: both are
+    now(), the transaction's."""
+    await connection.execute(
+        "WITH sent AS (UPDATE outbox SET dispatched_at = now() WHERE id = ANY($1)"
+        "   RETURNING channel, message_id, destination)"
+        " UPDATE agency_states s SET delivered_at = now() FROM sent"
+        " WHERE sent.channel = 'amqp' AND s.message_id = sent.message_id"
+        " AND s.agency = sent.destination AND s.delivered_at IS NULL", list(row_ids))
 
 
 async def mark_failed(connection: Connection, row_id: int, error: str, delay_seconds: float,

@@ -6,16 +6,19 @@ with (same transactions, same times, read by key instead of by parsing event doc
 
 - lodged: interchanges.received_at (the raw bytes committed);
 - syntax-accepted: interchanges.processed_at (the decision and its CONTRL);
-- delivered: outbox.dispatched_at of the agency's delivery (publisher-confirmed);
+- delivered: agency_states.delivered_at, the first publisher-confirmed delivery to the agency
+  (its outbox row's dispatched_at, written with it: outbox.mark_dispatched);
 - the agency's decision: agency_states.decided_at once it has nothing more to say (final);
 - released: the last agency's release (the declaration's clearance is 'released').
 
 Durations are in seconds; p50 and p90 are PostgreSQL's percentile_cont, by agency, message
-type, partner and trusted-trader (AEO) status in one pass (GROUPING SETS).  The range is of
+type, partner and trusted-trader (AEO) status (messages.aeo, the header its deliveries
+carried; 'unknown' when none said) in one pass (GROUPING SETS).  The range is of
 lodging times and must be given.  It is read in two steps: the first and last submission ids
 lodged in it (an index-only scan of interchanges_received), then every table by that id range
-(interchanges_pkey, messages (interchange_id, position), outbox_interchange), so a day costs a
-day's rows however long the history.
+(interchanges_pkey, messages (interchange_id, position), agency_states_pkey), so a day costs
+a day's rows however long the history.  The outbox is not read: its rows carry the bodies, and
+gathering a day of them was half the report (migration 0016).
 """
 
 from __future__ import annotations
@@ -89,35 +92,30 @@ _SPAN = (
     " LATERAL (SELECT min(id) AS first, max(id) AS last FROM (SELECT id FROM messages"
     "   WHERE interchange_id BETWEEN s.first AND s.last OFFSET 0) decided) m")
 
-#: One row per (routed declaration, agency it was delivered to) lodged in [$1, $2): each
+#: One row per (routed declaration, agency awaited on it) lodged in [$1, $2): each
 #: table read by the id range of the submissions ($3, $4) or of their messages ($5, $6), so
 #: that PostgreSQL, knowing how many rows each range holds, joins them by hashing (one probe
 #: per row into a million-row index costs more than the whole day's rows).  Each stage's
 #: duration is in seconds (date_part: a float8, which sorts several times faster than
 #: extract's numeric).  ``first`` marks one row per declaration (its first agency).
 _PER_AGENCY = (
-    "WITH m AS (SELECT id, interchange_id, message_type, agencies[1] AS first_agency, clearance"
-    "   FROM messages WHERE interchange_id BETWEEN $3 AND $4 AND status = 'routed'),"
+    "WITH m AS (SELECT id, interchange_id, message_type, agencies[1] AS first_agency, clearance,"
+    "   aeo FROM messages WHERE interchange_id BETWEEN $3 AND $4 AND status = 'routed'),"
     # The last decision on each message, from the primary key's order (no sort).
-    " st AS (SELECT message_id, agency, final, decided_at,"
+    " st AS (SELECT message_id, agency, final, decided_at, delivered_at,"
     "   max(decided_at) OVER (PARTITION BY message_id) AS last_decided_at FROM agency_states"
-    "   WHERE message_id BETWEEN $5 AND $6),"
-    " o AS (SELECT interchange_id, message_id, destination, dispatched_at,"
-    "   properties->'headers'->>'aeo' AS aeo FROM outbox"
-    "   WHERE interchange_id BETWEEN $3 AND $4 AND channel = 'amqp')"
+    "   WHERE message_id BETWEEN $5 AND $6)"
     " SELECT st.agency, m.message_type, i.partner_id AS partner,"
-    " coalesce(o.aeo, 'unknown') AS aeo, st.agency = m.first_agency AS first,"
+    " coalesce(m.aeo::text, 'unknown') AS aeo, st.agency = m.first_agency AS first,"
     " date_part('epoch', i.processed_at - i.received_at) AS lodged_to_accepted,"
-    " date_part('epoch', o.dispatched_at - i.processed_at) AS accepted_to_delivered,"
-    " CASE WHEN st.final THEN date_part('epoch', st.decided_at - o.dispatched_at) END"
+    " date_part('epoch', st.delivered_at - i.processed_at) AS accepted_to_delivered,"
+    " CASE WHEN st.final THEN date_part('epoch', st.decided_at - st.delivered_at) END"
     "   AS delivered_to_decision,"
     " CASE WHEN st.final THEN date_part('epoch', st.decided_at - i.received_at) END"
     "   AS lodged_to_decision,"
     " CASE WHEN m.clearance = 'released' THEN date_part('epoch',"
     "   st.last_decided_at - i.received_at) END AS lodged_to_released"
     " FROM interchanges i JOIN m ON m.interchange_id = i.id JOIN st ON st.message_id = m.id"
-    " LEFT JOIN o ON o.interchange_id = m.interchange_id AND o.message_id = m.id"
-    "   AND o.destination = st.agency"
     " WHERE i.received_at >= $1 AND i.received_at < $2 AND i.id BETWEEN $3 AND $4")
 
 

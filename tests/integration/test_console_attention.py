@@ -157,6 +157,11 @@ async def test_release_a_held_message_and_replay_an_unroutable_one(gateway: Gate
         assert await audited(gateway, "message_replayed") == 2
         (row,) = await gateway.fetch("SELECT status FROM messages WHERE id = $1", lost)
         assert row["status"] == "routed"
+        # Released and replayed, each keeps the AEO status its deliveries carried (no
+        # trader registered here: false), as a message routed at once does (the report).
+        kept = await gateway.fetch("SELECT id, aeo FROM messages WHERE id = ANY($1)",
+                                   [held, lost])
+        assert {r["id"]: r["aeo"] for r in kept} == {held: False, lost: False}
         page = (await viewer.get("/attention?list=unroutable"))[1]
         assert "NOBODY-1" not in page
     finally:

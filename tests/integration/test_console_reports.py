@@ -56,11 +56,13 @@ async def delivered(connection: Any, submission: int, message: int, lodged: dt.d
         " '{\"headers\": {\"aeo\": false}}', $4)", submission, message, f"k{message}",
         lodged + dt.timedelta(seconds=3))
     await connection.execute(
-        "INSERT INTO agency_states (message_id, agency, state, final, decided_at, overdue_at)"
-        " VALUES ($1, 'customs', $2, $3, $4, $5)", message,
+        "INSERT INTO agency_states (message_id, agency, state, final, decided_at, overdue_at,"
+        " delivered_at) VALUES ($1, 'customs', $2, $3, $4, $5, $6)", message,
         "awaiting" if decided_after is None else "released", decided_after is not None,
         None if decided_after is None else lodged + dt.timedelta(seconds=decided_after),
-        lodged + dt.timedelta(minutes=30) if overdue else None)
+        lodged + dt.timedelta(minutes=30) if overdue else None,
+        lodged + dt.timedelta(seconds=3))
+    await connection.execute("UPDATE messages SET aeo = false WHERE id = $1", message)
 
 
 @pytest.fixture

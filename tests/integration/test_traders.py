@@ -46,6 +46,10 @@ async def test_the_aeo_lane_applies_only_for_the_partner_the_trader_is_registere
     claimed, own = await gateway.queue("customs", expect=2)
     assert (claimed.headers["partner"], claimed.headers["aeo"]) == ("van-b", False)
     assert (own.headers["partner"], own.headers["aeo"]) == ("van-a", True)
+    # The message keeps what its deliveries say (the clearance report reads it there).
+    kept = await gateway.fetch("SELECT i.partner_id, m.aeo FROM messages m"
+                               " JOIN interchanges i ON i.id = m.interchange_id")
+    assert {r["partner_id"]: r["aeo"] for r in kept} == {"van-b": False, "van-a": True}
 
 
 async def test_an_aeo_row_without_partners_or_with_an_unknown_one_is_refused(

@@ -182,6 +182,16 @@ async def _check_reports(connection: Any) -> None:
     (partner,) = [r for r in rows if r.dimension == "partner"]
     assert partner.value == "van-a" and {s.name: s.count for s in partner.stages}[
         "lodged_to_accepted"] == 1  # the declaration once, not once per agency
+    # The processor kept the AEO status on the message (no trader registered: false) ...
+    assert [(r.value, r.declarations) for r in rows if r.dimension == "aeo"] == [("false", 1)]
+    # ... and the relay dated each agency's delivery as it marked its outbox row dispatched.
+    milestones = await connection.fetch(
+        "SELECT s.agency, s.delivered_at, o.dispatched_at FROM agency_states s"
+        " JOIN outbox o ON o.message_id = s.message_id AND o.destination = s.agency"
+        " AND o.channel = 'amqp' ORDER BY s.agency")
+    assert [m["agency"] for m in milestones] == ["customs", "quarantine"]
+    assert all(m["delivered_at"] is not None and m["delivered_at"] == m["dispatched_at"]
+               for m in milestones)
     hits = await reports.rule_hits(connection, now - dt.timedelta(hours=1), now)
     assert sum(h.messages for h in hits) == 2 and all(h.routing_version == 1 for h in hits)
     (version,) = await routing_versions.history(connection)
@@ -387,9 +397,11 @@ async def test_clearance_percentiles_by_agency_and_by_partner(connection: Any) -
                 " $4, '{}', '{\"headers\": {\"aeo\": true}}', $5)", row.interchange,
                 row.message, agency, f"k{row.message}{agency}", lodged + dt.timedelta(seconds=3))
             await connection.execute(
-                "INSERT INTO agency_states (message_id, agency, state, final, decided_at)"
-                " VALUES ($1, $2, 'released', true, $3)", row.message, agency,
-                lodged + dt.timedelta(seconds=3 + decided))
+                "INSERT INTO agency_states (message_id, agency, state, final, decided_at,"
+                " delivered_at) VALUES ($1, $2, 'released', true, $3, $4)", row.message,
+                agency, lodged + dt.timedelta(seconds=3 + decided),
+                lodged + dt.timedelta(seconds=3))
+        await connection.execute("UPDATE messages SET aeo = true WHERE id = $1", row.message)
     rows = await reports.clearance_times(connection, T0, T0 + dt.timedelta(hours=1))
     figures = {(r.dimension, r.value): {s.name: s for s in r.stages} for r in rows}
     customs = figures[("agency", "customs")]
