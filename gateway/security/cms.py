@@ -28,6 +28,15 @@ MAX_SIGNATURE_BYTES = 1024 * 1024
 MAX_CERTIFICATES = 32
 MAX_SIGNERS = 16
 MAX_ATTRIBUTES = 64
+#: The BER elements (tag-length headers) one value may have before pyasn1 reads it: a few
+#: thousand, and one more per 128 bytes for the chunks of a streamed (indefinite-length)
+#: content, which BER writers cut into pieces of 512 bytes or more.  pyasn1 spends ~20 us
+#: and ~2 KiB per element it builds: a 3.7 MiB EnvelopedData of 100,000 tiny RecipientInfos
+#: took 19.5 s and 707 MiB before MAX_RECIPIENTS could be checked (64 MiB, a partner's
+#: default max_bytes, would take minutes and ~12 GB), and it is read before the sender is
+#: authenticated (DESIGN rule 6).
+MAX_ELEMENTS_BASE = 4096
+BYTES_PER_ELEMENT = 128
 #: What pyasn1 raises on malformed input besides its own errors: built-in ones it lets
 #: through from deep inside (an IndexError for a SEQUENCE with a component too many, an
 #: AttributeError for a mistagged one: found by tests/unit/test_cms_hostile.py), or a
@@ -114,8 +123,46 @@ def _content_type(data: bytes) -> str:
     return str(info["contentType"])
 
 
+def check_elements(data: bytes, what: str, failure: Callable[[str], Exception]) -> None:
+    """``failure`` when ``data`` has more BER elements than its size warrants (see
+    MAX_ELEMENTS_BASE), counted from their headers alone, before anything is built."""
+    allowed = MAX_ELEMENTS_BASE + len(data) // BYTES_PER_ELEMENT
+    if count_elements(data, allowed + 1) > allowed:
+        raise failure(f"cannot read {what}: more than {allowed} BER elements in "
+                      f"{len(data)} bytes")
+
+
+def count_elements(data: bytes, stop: int) -> int:
+    """The tag-length headers in ``data`` (X.690 section 8.1), up to ``stop``: a constructed
+    element's contents are elements in turn, a primitive one's are skipped.  What is
+    malformed ends the count: the decoder says what is wrong with it."""
+    count, position, end = 0, 0, len(data)
+    while position < end and count < stop:
+        first = data[position]
+        position += 1
+        if first & 0x1F == 0x1F:  # high tag number: base-128 octets, the last below 0x80
+            while position < end and data[position] & 0x80:
+                position += 1
+            position += 1
+        if position >= end:
+            break
+        length = data[position]
+        position += 1
+        if length & 0x80:
+            octets = length & 0x7F
+            length = int.from_bytes(data[position:position + octets], "big") if octets else -1
+            position += octets
+        count += 1
+        if not first & 0x20 and length > 0:  # primitive (end-of-contents has none)
+            position += length
+        elif not first & 0x20 and length < 0:
+            break  # a primitive with an indefinite length: malformed
+    return count
+
+
 def _decode(data: bytes, spec: Any, what: str,
             failure: Callable[[str], Exception] = SignatureInvalid) -> Any:
+    check_elements(data, f"the {what}", failure)
     try:
         value, rest = decoder.decode(data, asn1Spec=spec)
     except Exception as exc:
