@@ -21,10 +21,12 @@ process of its own has a GIL of its own.
 - ``processes: 0`` keeps the work in threads of the gateway's own process (what a test that
   holds a lane from inside needs; no second core).
 
-The processes ignore SIGINT: Ctrl-C reaches the whole process group, and the gateway, not its
-helpers, decides when to stop (it drains first).  They leave when the gateway's process is
-gone, however it went: a SIGKILLed gateway cannot shut its pools down, and a pool's worker
-holds both ends of its own job queue, so it would wait for jobs forever."""
+The processes ignore SIGINT and SIGTERM: Ctrl-C reaches the whole process group, as systemd's
+stop reaches the whole control group, and the gateway, not its helpers, decides when to stop
+(it drains first, then closes the pools; the messages in hand are answered).  They leave
+when the gateway's process is gone, however it went: a SIGKILLed gateway cannot shut its
+pools down, and a pool's worker holds both ends of its own job queue, so it would wait for
+jobs forever."""
 
 from __future__ import annotations
 
@@ -101,10 +103,11 @@ _certificates: dict[bytes, x509.Certificate] = {}
 
 
 def _start(material: tuple[_KeyMaterial, ...], gateway: int) -> None:
-    """A process's initializer: its keys, no SIGINT, and an end with the gateway's process
-    (``gateway``, its pid; see the module's note)."""
+    """A process's initializer: its keys, no SIGINT nor SIGTERM, and an end with the
+    gateway's process (``gateway``, its pid; see the module's note)."""
     global _keys
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_leave_with, args=(gateway,), name="gateway-watch",
                      daemon=True).start()
     signing = tuple(_signing_key(m) for m in material)

@@ -431,3 +431,37 @@ async def test_unwrapping_processes_do_not_outlive_a_killed_gateway(gateway: Gat
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_unwrapping_processes_wait_for_the_gateway_to_stop_them(
+        gateway: Gateway) -> None:
+    """systemd's stop (and Ctrl-C) signal the whole group: the unwrapping processes leave
+    it to the gateway, which drains, answers what it holds, then closes them."""
+    await gateway.stop()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "-c", str(gateway.files.config_path), "serve",
+        stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(300):
+            started = unwrapping_processes(process.pid)
+            if len(started) == 3:
+                break
+            await asyncio.sleep(0.1)
+        assert len(started) == 3
+        for pid in started:  # what a signal to the whole group does to them
+            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGINT)
+        await asyncio.sleep(1.0)
+        assert all(alive(pid) for pid in started)
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+        for _ in range(100):
+            left = [pid for pid in started if alive(pid)]
+            if not left:
+                break
+            await asyncio.sleep(0.1)
+        assert left == []
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
