@@ -84,3 +84,26 @@ async def test_resends_in_the_batch_of_their_original_get_its_answer(gateway: Ga
     assert len(await gateway.queue("customs", expect=1, settle=1.0)) == 1
     batched = await gateway.fetch("SELECT count(DISTINCT xmin::text) AS n FROM interchanges")
     assert batched[0]["n"] == 1  # decided together, in one transaction
+
+
+async def test_copies_a_resend_and_a_poison_in_one_batch(gateway: Gateway) -> None:
+    """The batch is rolled back by the poison after the original claimed its key and the
+    copies read its deferred answer; decided again one by one, the original is routed once,
+    each copy and the same-key resend answered as duplicates with its answer, the poison
+    retried alone."""
+    original = cusdec(("8471",), sender="VANA", control_reference="SPLIT")
+    resend = cusdec(("0101",), sender="VANA", control_reference="SPLIT")
+    poison = cusdec(("8471",), sender="VANA", control_reference="P\x00ISON")
+    with postgres_sees_raw_values():
+        await submit_together(gateway, [original, original, poison, original, resend])
+        await wait_for(lambda: gateway.fetch(
+            "SELECT 1 FROM interchanges HAVING count(*) FILTER (WHERE status = 'received')"
+            " = 1"), "all but the poison decided", seconds=30)
+    rows = await gateway.fetch(
+        "SELECT i.status, a.body FROM interchanges i"
+        " LEFT JOIN acknowledgements a ON a.interchange_id = i.id ORDER BY i.id")
+    assert [r["status"] for r in rows] == ["accepted", "duplicate", "received", "duplicate",
+                                           "duplicate"]
+    assert rows[0]["body"] is not None
+    assert all(rows[n]["body"] == rows[0]["body"] for n in (1, 3, 4))
+    assert len(await gateway.queue("customs", expect=1, settle=1.0)) == 1
