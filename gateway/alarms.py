@@ -37,6 +37,8 @@ ROUTING_FOLLOW_FAILED = "GW-A012"
 ROUTING_RELOAD_FAILED = "GW-A013"
 HOST_KEY_WAS_READABLE = "GW-A014"
 AS2_UNWRAP_PROCESS_DIED = "GW-A015"
+PORT_OVERTIME = "GW-A016"
+PORT_ILLEGAL_STORAGE = "GW-A017"
 
 ALARMS: tuple[Alarm, ...] = (
     Alarm(SUBMISSION_PARKED, ("submission_parked",),
@@ -98,6 +100,14 @@ ALARMS: tuple[Alarm, ...] = (
           "library); the messages it held were answered 503 and a new process was started",
           "look for the kernel's OOM killer in the system log; lower the partners' max_bytes "
           "or give the host more memory"),
+    Alarm(PORT_OVERTIME, ("port_overtime",),
+          "a container took longer than a port alarms rule allows from one event to the next "
+          "(say discharged to gated out), or has not had the second one within it",
+          "ask the terminal or the carrier; acknowledge it on the console's Port alarms page"),
+    Alarm(PORT_ILLEGAL_STORAGE, ("port_illegal_storage",),
+          "a container was discharged or gated in and no customs declaration covering it "
+          "(CUSDEC EQD) came within the legal window",
+          "send customs to the container; acknowledge it on the console's Port alarms page"),
 )
 
 BY_CODE: dict[str, Alarm] = {alarm.code: alarm for alarm in ALARMS}

@@ -23,6 +23,7 @@ from typing import Any
 from gateway.app.answers import AnswerDesk
 from gateway.app.as2_inbound import As2Inbox, as2_partners, start_endpoint
 from gateway.app.as2_outbound import As2Dispatcher, ReceiptWatch
+from gateway.app.cargo_trail import CargoTrail
 from gateway.app.certificate_watch import CertificateWatch
 from gateway.app.console_operations import ConsoleOperations
 from gateway.app.intake import Intake
@@ -42,6 +43,7 @@ from gateway.bus.topology import topology_of
 from gateway.catalog.catalog import Catalog
 from gateway.config.console_users import load_users
 from gateway.config.load import GatewayConfig
+from gateway.config.port_alarms import PortAlarmsFile, load_port_alarms
 from gateway.console import metrics
 from gateway.console.app import Console, ConsoleListener, start_console
 from gateway.console.auth import Gatekeeper
@@ -110,6 +112,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     compiled = load_compiled(config.mappings_path, xml=xml)
     signer = load_signer(config)  # refuse to start with no valid signing key
     certificates = load_partner_certificates(config)  # AS2 partners': refuse a broken file
+    port_alarms = _port_alarms(config)  # refuse a broken file; None: the feature is off
     answers_stop = asyncio.Event()
     # One connection per processor worker, and some for the intake, relays and reload: no
     # worker holds one while waiting for another, so a smaller pool would only be slower.
@@ -177,7 +180,8 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
           xml=[k.name for k in xml.kinds],
           as2=None if as2 is None else _as2_address(config, running),
           console=None if console is None else
-          f"http://{console.listener.host}:{console.listener.port}")
+          f"http://{console.listener.host}:{console.listener.port}",
+          port_alarms=_port_alarms_said(port_alarms))
     for missing in xml.missing:
         event(log, "xml_schema_not_plugged_in", level=logging.WARNING, detail=missing)
     closing: list[Callable[[], Awaitable[None]]] = []
@@ -197,6 +201,9 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
                 group.create_task(supervised("routing-reload", lambda: routing.watch(
                     hangup, config.settings.routing_reload_seconds))),
             ]
+            if port_alarms is not None:
+                trail = CargoTrail(pool, port_alarms, config.amqp_url)
+                tasks.append(group.create_task(supervised("cargo-trail", trail.run)))
             if processes is not None:  # after the table is recorded: the workers follow it
                 tasks.append(group.create_task(supervised("worker-processes", processes.run)))
             if config.settings.as2 is not None:
@@ -238,6 +245,21 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             await _bounded("closing the AS2 client", close())
         await _release(console, publisher, pool, counting)
         event(log, "stopped")
+
+
+def _port_alarms(config: GatewayConfig) -> PortAlarmsFile | None:
+    name = config.settings.port_alarms
+    return None if name is None else load_port_alarms((config.source.parent / name).resolve())
+
+
+def _port_alarms_said(rules: PortAlarmsFile | None) -> str:
+    """The started line's account of the cargo trail (docs/port-alarms.md)."""
+    if rules is None:
+        return "off (no port_alarms in gateway.yaml)"
+    storage = rules.illegal_storage
+    return (f"on: {len(rules.overtime)} overtime rule(s), illegal storage "
+            f"{'off' if storage is None else f'within {storage.seconds:g} s'}, "
+            f"exchange {rules.exchange}")
 
 
 async def _release(console: _RunningConsole | None, publisher: AmqpPublisher, pool: Any,

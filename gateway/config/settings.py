@@ -262,4 +262,7 @@ class Settings(Strict):
     console: ConsoleSettings | None = Field(
         default=None, description="the ops console's listener (/health, /ready, /metrics); "
         "without it, none is started")
+    port_alarms: str | None = Field(
+        default=None, description="the cargo trail's alarm rules (docs/port-alarms.md), "
+        "relative to this file; without it, no trail is kept and no port alarm raised")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -14,6 +14,7 @@ from gateway.model.canonical.common import (
     CountryCode,
     DateValue,
     Document,
+    Equipment,
     Frozen,
     Location,
     Measurement,
@@ -23,6 +24,7 @@ from gateway.model.canonical.common import (
     Transport,
     coded,
 )
+from gateway.model.containers import container_number
 
 
 class GoodsItem(Frozen):
@@ -73,10 +75,19 @@ class CustomsDeclaration(Canonical):
     references: tuple[Reference, ...] = ()
     amounts: tuple[Amount, ...] = ()
     goods_items: tuple[GoodsItem, ...] = ()
+    #: The containers the declaration covers (CUSDEC heading EQD): a port authority matches
+    #: them against the containers discharged or gated in (docs/port-alarms.md).
+    equipment: tuple[Equipment, ...] = ()
 
     @property
     def document_reference(self) -> str | None:
         return self.declaration_number
+
+    @property
+    def container_numbers(self) -> frozenset[str]:
+        """The containers covered (ISO 6346, one spelling); other equipment left out."""
+        numbers = (container_number(e.id) for e in self.equipment)
+        return frozenset(n for n in numbers if n is not None)
 
     @property
     def commodity_codes(self) -> tuple[str, ...]:

@@ -1,0 +1,183 @@
+"""The cargo trail and port alarms (docs/port-alarms.md): a watcher that reads the container
+events and customs declarations the processor stored, by a cursor kept in the database, keeps
+each container's trail across the logistics nodes, starts and closes the port alarms file's
+clocks, raises an alarm once per (container, rule) when one runs out, and publishes it on the
+alarms exchange until RabbitMQ confirms it."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from pydantic import ValidationError
+
+from gateway import alarms
+from gateway.app.workers import poll_forever
+from gateway.bus.port_alarms import AlarmPublisher
+from gateway.config.port_alarms import PortAlarmsFile
+from gateway.errors import BusError
+from gateway.logs import event
+from gateway.model.canonical import ContainerEvent, CustomsDeclaration
+from gateway.model.canonical.port_alarm import PortAlarm
+from gateway.pipeline import port_rules
+from gateway.pipeline.port_rules import Check, TrailStep
+from gateway.store import cargo_trail as store
+from gateway.store.database import translated_errors
+
+log = logging.getLogger("gateway.port_alarms")
+#: Messages read per step.
+BATCH = 500
+#: Due checks turned into alarms per step.
+DUE_BATCH = 200
+#: How long a missing message id holds the cursor back: far longer than a processor's
+#: transaction takes; after it, the id is taken for a rolled-back transaction's.
+GAP_GRACE_SECONDS = 30.0
+CODES = {"overtime": alarms.PORT_OVERTIME, "illegal_storage": alarms.PORT_ILLEGAL_STORAGE}
+
+
+class CargoTrail:
+    def __init__(self, pool: Any, rules: PortAlarmsFile, amqp_url: str) -> None:
+        self._pool = pool
+        self._rules = rules
+        self._publisher = AlarmPublisher(amqp_url, rules.exchange)
+        self._overtime = {rule.name: rule for rule in rules.overtime}
+        #: First missing id of a gap -> when it was first seen missing (monotonic).
+        self._gaps: dict[int, float] = {}
+        #: Ids after the cursor already taken in this process (taking one again is harmless).
+        self._taken: set[int] = set()
+
+    async def run(self) -> None:
+        try:
+            await poll_forever("cargo-trail", self.step, asyncio.Event(),
+                               self._rules.check_seconds)
+        finally:
+            await self._publisher.close()
+
+    async def step(self) -> bool:
+        """Read what is new, raise what is due, publish what is raised; True when busy."""
+        raised: list[PortAlarm] = []
+        async with translated_errors("keeping the cargo trail"), \
+                self._pool.acquire() as connection, connection.transaction():
+            busy = await self._read(connection, raised)
+            for check in await store.due_checks(connection, DUE_BATCH):
+                await self._alarm(connection, check, None, raised)
+        for alarm in raised:
+            _log(alarm)
+        await self._publish()
+        return busy or bool(raised)
+
+    async def _read(self, connection: Any, raised: list[PortAlarm]) -> bool:
+        cursor = await store.cursor(connection)
+        rows = await store.after(connection, cursor, BATCH)
+        fresh = [row for row in rows if row.id not in self._taken]
+        for row in fresh:
+            await self._take(connection, row, raised)
+        mark = port_rules.low_water(cursor, [row.id for row in rows], self._given_up)
+        if mark != cursor:
+            await store.set_cursor(connection, mark)
+        self._taken = {row.id for row in rows if row.id > mark}
+        self._gaps = {gap: seen for gap, seen in self._gaps.items() if gap > mark}
+        return mark != cursor or bool(fresh)
+
+    def _given_up(self, missing: int) -> bool:
+        seen = self._gaps.setdefault(missing, time.monotonic())
+        return time.monotonic() - seen > GAP_GRACE_SECONDS
+
+    async def _take(self, connection: Any, row: store.Stored,
+                    raised: list[PortAlarm]) -> None:
+        if row.canonical is None:
+            return
+        try:
+            if row.kind == "ContainerEvent":
+                steps = port_rules.steps_of(ContainerEvent.model_validate_json(row.canonical),
+                                            row.id, row.received_at)
+                for step in steps:
+                    await self._step(connection, step, raised)
+            else:
+                await self._declared(connection, CustomsDeclaration.model_validate_json(
+                    row.canonical), row.id, row.received_at)
+        except ValidationError as exc:  # ours (a stored message the model no longer reads)
+            event(log, "trail_message_unreadable", level=logging.WARNING, message=row.id,
+                  error=str(exc)[:500])
+
+    async def _step(self, connection: Any, step: TrailStep, raised: list[PortAlarm]) -> None:
+        await store.add_step(connection, step)
+        for check in port_rules.opened_by(step, self._rules):
+            await self._open(connection, check, raised)
+        for rule in port_rules.closed_by(step, self._rules):
+            for check in await store.open_checks(connection, step.container, rule.name):
+                if check.started_at <= step.at:
+                    await self._close(connection, check, step.at, raised)
+
+    async def _open(self, connection: Any, check: Check, raised: list[PortAlarm]) -> None:
+        if check.alarm == "illegal_storage" and await store.declared_by(
+                connection, check.container, check.due_at):
+            return  # declared before (or by the time) it arrived
+        if not await store.open_check(connection, check) or check.alarm != "overtime":
+            return
+        end = self._overtime[check.rule].end  # its end may have been read first
+        ended = await store.first_step(connection, check.container, end.event, end.node,
+                                       check.started_at)
+        if ended is not None:
+            await self._close(connection, check, ended, raised)
+
+    async def _close(self, connection: Any, check: Check, ended_at: dt.datetime,
+                     raised: list[PortAlarm]) -> None:
+        if port_rules.late(check.started_at, check.limit_seconds, ended_at):
+            await self._alarm(connection, check, ended_at, raised)
+        else:
+            await store.close_check(connection, check)
+
+    async def _declared(self, connection: Any, declaration: CustomsDeclaration,
+                        message_id: int, received_at: dt.datetime) -> None:
+        if declaration.function in ("cancellation", "deletion"):
+            return  # covers nothing
+        for container in sorted(declaration.container_numbers):
+            await store.add_declaration(connection, container, message_id, received_at)
+            for check in await store.open_checks(connection, container,
+                                                 alarm="illegal_storage"):
+                if port_rules.covered_in_time(check.due_at, received_at):
+                    await store.close_check(connection, check)
+
+    async def _alarm(self, connection: Any, check: Check, ended_at: dt.datetime | None,
+                     raised: list[PortAlarm]) -> None:
+        alarm = await store.raise_alarm(connection, check, CODES[check.alarm], ended_at)
+        await store.close_check(connection, check)
+        if alarm is not None:
+            raised.append(alarm)
+
+    async def _publish(self) -> None:
+        """Every alarm not yet confirmed by RabbitMQ, oldest first; what fails stays for the
+        next step (the broker's fault, ours: retried, never dropped)."""
+        async with translated_errors("reading unpublished port alarms"), \
+                self._pool.acquire() as connection:
+            waiting = await store.unpublished(connection, DUE_BATCH)
+        if not waiting:
+            return
+        try:
+            done = await self._publisher.publish(waiting)
+        except BusError as exc:
+            event(log, "port_alarms_waiting", level=logging.ERROR, error=str(exc),
+                  waiting=len(waiting), note="kept; published once RabbitMQ is back")
+            return
+        async with translated_errors("marking port alarms published"), \
+                self._pool.acquire() as connection:
+            await store.mark_published(connection, done)
+
+
+def _log(alarm: PortAlarm) -> None:
+    detail: dict[str, Any] = {
+        "alarm_id": alarm.alarm_id, "container": alarm.container, "rule": alarm.rule,
+        "node": alarm.node, "started_at": alarm.started_at.isoformat(),
+        "limit_seconds": alarm.limit_seconds, "message": alarm.message_id}
+    if alarm.alarm == "overtime":
+        event(log, "port_overtime", level=logging.ERROR, code=alarms.PORT_OVERTIME, **detail,
+              ended_at=None if alarm.ended_at is None else alarm.ended_at.isoformat(),
+              note="alarm: the container took longer than the rule allows")
+    else:
+        event(log, "port_illegal_storage", level=logging.ERROR,
+              code=alarms.PORT_ILLEGAL_STORAGE, **detail,
+              note="alarm: no customs declaration covers the container within the window")

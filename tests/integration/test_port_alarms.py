@@ -1,0 +1,126 @@
+"""Cargo trail and port alarms end to end (docs/port-alarms.md), on the real gateway,
+PostgreSQL and RabbitMQ: container events past a limit raise an overtime alarm, a container
+no declaration covers raises an illegal-storage alarm and one a CUSDEC's EQD covers does not;
+each arrives on a queue bound to the alarms exchange, and a restart raises none twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from tests.support.containers import container_event, container_events
+from tests.support.edifact import cusdec_message, interchange
+from tests.support.harness import (
+    AMQP_URL,
+    DEMO_AGENCIES,
+    Gateway,
+    create_database,
+    delete_topology,
+    drop_database,
+    start_gateway,
+    take_messages,
+    write_files,
+)
+
+COVERED, LEFT, LATE = "MSCU1234565", "TGHU7654321", "HMMU1111118"
+LIMIT_SECONDS = 3
+
+
+@dataclass
+class Port:
+    gateway: Gateway
+    queue: str
+
+
+@pytest.fixture
+async def port(tmp_path: Path) -> AsyncIterator[Port]:
+    tag = uuid.uuid4().hex[:10]
+    exchange, queue = f"test.{tag}.alarms", f"test.{tag}.alarms.watch"
+    (tmp_path / "port-alarms.yaml").write_text(
+        f"exchange: {exchange}\ncheck_seconds: 0.2\n"
+        "overtime:\n  - name: discharge-to-gate-out\n    from: {event: discharged}\n"
+        f"    to: {{event: gate_out}}\n    within_seconds: {LIMIT_SECONDS}\n"
+        f"illegal_storage:\n  within_seconds: {LIMIT_SECONDS}\n")
+    connection = await aio_pika.connect(AMQP_URL)
+    channel = await connection.channel()
+    bound = await channel.declare_queue(queue, durable=True)
+    await bound.bind(await channel.declare_exchange(
+        exchange, aio_pika.ExchangeType.TOPIC, durable=True), "#")
+    database = await create_database()
+    files = write_files(tmp_path, database, settings={"port_alarms": "port-alarms.yaml"})
+    gateway = await start_gateway(files)
+    holder = Port(gateway, queue)
+    try:
+        yield holder
+    finally:
+        if holder.gateway.task is not None and not holder.gateway.task.done():
+            await holder.gateway.stop()
+        await channel.queue_delete(queue)
+        await channel.exchange_delete(exchange)
+        await connection.close()
+        await delete_topology(files, DEMO_AGENCIES)
+        await drop_database(database)
+
+
+async def send(gateway: Gateway, name: str, data: bytes) -> None:
+    await gateway.upload("van-a", name, data)
+    await gateway.answers("van-a", name)
+
+
+async def test_overtime_and_illegal_storage_alarms_once_each_across_a_restart(
+        port: Port) -> None:
+    gateway = port.gateway
+    await send(gateway, "declaration.edi", interchange([cusdec_message(
+        declaration="DEC-BOX", extra_heading=(f"EQD+CN+{COVERED}",))],
+        sender="VANA", control_reference="DECBOX"))
+    now = dt.datetime.now(dt.UTC)
+    await send(gateway, "discharged.edi", container_events(
+        "discharged", (COVERED, LEFT), now, control_reference="DIS1"))
+    await send(gateway, "out.edi", container_events(
+        "gate_out", (COVERED,), now, control_reference="OUT1"))
+    # LATE was discharged 20 s ago and gated out now, both reported at once: over the limit
+    # although it did leave (an end read with its start closes the clock late)
+    await send(gateway, "late.edi", interchange([
+        container_event("discharged", (LATE,), now - dt.timedelta(seconds=20),
+                        reference="DIS3"),
+        container_event("gate_out", (LATE,), now, reference="OUT3", message_reference="2")],
+        sender="VANA", control_reference="LATE3"))
+
+    got = await take_messages(port.queue, 5, seconds=LIMIT_SECONDS + 12)
+    alarms = {(a["container"], a["alarm"]): a for a in (json.loads(m.body) for m in got)}
+    assert len(got) == 4, sorted(alarms)
+    assert sorted(alarms) == [(LATE, "illegal_storage"), (LATE, "overtime"),
+                              (LEFT, "illegal_storage"), (LEFT, "overtime")]
+    late, left = alarms[LATE, "overtime"], alarms[LEFT, "overtime"]
+    assert late["code"] == left["code"] == "GW-A016" and late["kind"] == "PortAlarm"
+    assert dt.datetime.fromisoformat(late["ended_at"]) - dt.datetime.fromisoformat(
+        late["started_at"]) == dt.timedelta(seconds=20)
+    assert left["ended_at"] is None and left["node"] == "TWKHH"
+    assert left["rule"] == "discharge-to-gate-out" and left["limit_seconds"] == LIMIT_SECONDS
+    assert alarms[LEFT, "illegal_storage"]["code"] == "GW-A017"
+    messages = {m.message_id: m for m in got}
+    assert messages[f"port-alarm-{left['alarm_id']}"].routing_key == \
+        "overtime.discharge-to-gate-out"
+    (trail,) = await gateway.fetch("SELECT count(*) AS n FROM cargo_trail")
+    assert trail["n"] == 5
+
+    await gateway.stop()  # a restart reads on from its cursor: no step, no alarm again
+    port.gateway = gateway = await start_gateway(gateway.files)
+    await send(gateway, "out-late.edi", container_events(
+        "gate_out", (LEFT,), dt.datetime.now(dt.UTC), control_reference="OUT2"))
+    assert await take_messages(port.queue, 1, seconds=2) == []
+    rows = await gateway.fetch(
+        "SELECT count(*) AS n, count(published_at) AS published FROM port_alarms")
+    assert (rows[0]["n"], rows[0]["published"]) == (4, 4)
+    (trail,) = await gateway.fetch("SELECT count(*) AS n FROM cargo_trail")
+    assert trail["n"] == 6  # the new gate out only
+    (cursor,) = await gateway.fetch("SELECT message_id FROM cargo_trail_cursor")
+    (last,) = await gateway.fetch("SELECT max(id) AS id FROM messages")
+    assert cursor["message_id"] == last["id"]
