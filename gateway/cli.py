@@ -130,9 +130,20 @@ def _parser() -> argparse.ArgumentParser:
     traders = sub.add_parser("traders", help="the trader registry (AEO status) routing reads")
     traders_sub = traders.add_subparsers(required=True, metavar="ACTION")
     load = traders_sub.add_parser("import", help="replace the registry with a CSV file of "
-                                  "id,name,aeo")
+                                  "id,name,aeo,partners[,programme,tier,status,valid_from,"
+                                  "valid_until,mutual_recognition] (docs/traders.md)")
     load.add_argument("file", type=Path)
     load.set_defaults(command=_traders_import)
+    suspend = traders_sub.add_parser("suspend", help="suspend a trader's authorisation now "
+                                     "(recorded: who, when, why); the next declaration is "
+                                     "decided without the trusted-trader lane")
+    suspend.add_argument("trader_id", metavar="ID")
+    suspend.add_argument("--reason", required=True, help="why (recorded)")
+    suspend.set_defaults(command=_traders_suspend)
+    reinstate = traders_sub.add_parser("reinstate", help="lift a suspension made by "
+                                       "`traders suspend`")
+    reinstate.add_argument("trader_id", metavar="ID")
+    reinstate.set_defaults(command=_traders_reinstate)
 
     track = sub.add_parser("track", help="tell the story of a submission (id), interchange "
                            "(UNB reference) or declaration (number): received, CONTRL sent, "
@@ -354,6 +365,18 @@ def _traders_import(args: argparse.Namespace) -> int:
     from gateway.app.traders import import_traders
 
     return asyncio.run(import_traders(_config(args), args.file, sys.stdout))
+
+
+def _traders_suspend(args: argparse.Namespace) -> int:
+    from gateway.app.traders import suspend_trader
+
+    return asyncio.run(suspend_trader(_config(args), args.trader_id, args.reason, sys.stdout))
+
+
+def _traders_reinstate(args: argparse.Namespace) -> int:
+    from gateway.app.traders import reinstate_trader
+
+    return asyncio.run(reinstate_trader(_config(args), args.trader_id, sys.stdout))
 
 
 def _track(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@ writes when it decides, and what ``gateway release`` writes for a held message."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 from pydantic import ValidationError
@@ -17,10 +18,14 @@ from gateway.store.deferred import Deferred
 def queue_delivery(writes: Deferred, *, submission_id: int, partner_id: str,
                    position: int, message_id: int, body: bytes, kind: str,
                    interchange_ref: str, message_type: str, release: str, agency: str,
-                   role: str, aeo: bool, priority: int | None = None) -> None:
+                   role: str, aeo: bool, priority: int | None = None,
+                   verified: Mapping[str, str] | None = None) -> None:
     """``role`` is "deliver" (the agency acts on it, and its answer is awaited) or "copy" (an
     observer).  ``aeo``: an authorised economic operator registered to the partner is
-    answerable for the message (header ``aeo``: agencies check trusted traders less).
+    answerable for the message (header ``aeo``: agencies check trusted traders less);
+    ``verified``: that trader's programme, tier and validity as the registry holds them
+    (headers ``aeo_trader``, ``aeo_programme``, ``aeo_tier``, ``aeo_status``,
+    ``aeo_valid_until``, ``aeo_mutual_recognition``; model.traders.AeoRegistry.verified).
     ``body``: the canonical message's JSON."""
     correlation = f"swg-{submission_id}-{position}"
     stable_id = delivery_id(submission_id, position, agency)
@@ -43,6 +48,7 @@ def queue_delivery(writes: Deferred, *, submission_id: int, partner_id: str,
                 "interchange_ref": interchange_ref,
                 "submission_id": submission_id,
                 "aeo": aeo,
+                **(verified or {}),
             },
         }))
 
@@ -63,12 +69,12 @@ def queue_deliveries(writes: Deferred, *, submission_id: int, partner_id: str,
                      position: int, message_id: int, canonical: CanonicalMessage,
                      message_type: str, release: str, agencies: tuple[str, ...],
                      copies: tuple[str, ...], trusted: frozenset[str],
-                     priority: int | None = None, canonical_json: str | None = None
-                     ) -> list[str]:
+                     priority: int | None = None, canonical_json: str | None = None,
+                     verified: Mapping[str, str] | None = None) -> list[str]:
     """One delivery per agency that acts on the message and per observer, into ``writes``
     (the caller flushes them in its transaction); returns who gets it, in that order.
     ``trusted``: the AEOs registered to the partner; ``canonical_json``: the message's JSON
-    when the caller has it already."""
+    when the caller has it already; ``verified``: the trusted trader's status headers."""
     roles = [(a, "deliver") for a in agencies] + [(a, "copy") for a in copies]
     aeo = answerable_by_aeo(trusted, canonical)
     body = (canonical_json or canonical.model_dump_json()).encode("utf-8")  # once for all
@@ -78,7 +84,7 @@ def queue_deliveries(writes: Deferred, *, submission_id: int, partner_id: str,
             message_id=message_id, body=body, kind=canonical.kind,
             interchange_ref=canonical.source.interchange_reference,
             message_type=message_type, release=release, agency=agency, role=role, aeo=aeo,
-            priority=priority)
+            priority=priority, verified=verified if aeo else None)
     return [agency for agency, _ in roles]
 
 

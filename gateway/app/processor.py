@@ -138,7 +138,7 @@ class Processor:
 
     async def _decide_together(self, batch: list[store.PendingInterchange]) -> None:
         """Every decision of ``batch`` in one transaction; raises what any of them raised."""
-        registry = await self._traders.current()
+        registry = await self._traders.current(_newest_registry(batch))
         in_force = self._routing.current  # one table for the whole batch
         assert in_force is not None
         trusted = {p.partner_id: registry.trusted_for(p.partner_id) for p in batch}
@@ -190,7 +190,7 @@ class Processor:
             # Read before the decision's connection is taken: a worker never holds one pooled
             # connection while it waits for another (with every worker doing so, the pool
             # would be empty and nothing decided again).
-            registry = await self._traders.current()
+            registry = await self._traders.current(claimed.registry_version)
             committed = False
             try:
                 async with translated_errors("deciding a submission"), \
@@ -270,7 +270,8 @@ class Processor:
         if earlier is not None:
             await self._duplicate(connection, writes, pending, earlier.id, earlier.because)
             return
-        await self._save(connection, writes, pending, outcome, in_force.version, trusted)
+        await self._save(connection, writes, pending, outcome, in_force.version,
+                         (trusted, registry))
         self._trusted_claims(writes, pending, outcome, registry)
 
     def _context(self, pending: store.PendingInterchange, partner: Partner,
@@ -284,7 +285,9 @@ class Processor:
 
     async def _save(self, connection: Any, writes: Deferred,
                     pending: store.PendingInterchange,
-                    outcome: Outcome, routing_version: int, trusted: frozenset[str]) -> None:
+                    outcome: Outcome, routing_version: int,
+                    verifier: tuple[frozenset[str], AeoRegistry]) -> None:
+        """``verifier``: the AEOs trusted for the partner, and the registry they come from."""
         header = outcome.header
         reply_to = None if header is None or outcome.answer_to is None else store.ReplyTo(
             outcome.answer_to.id, outcome.answer_to.qualifier, header.syntax_version)
@@ -299,7 +302,7 @@ class Processor:
             control_ref=header.control_reference if header else None, reply_to=reply_to))
         for message in outcome.messages:
             await self._save_message(connection, writes, pending, message, routing_version,
-                                     trusted)
+                                     verifier)
         for receipt in outcome.receipts:
             await self._record_receipt(connection, writes, pending, receipt)
         if outcome.acknowledgement is not None:
@@ -312,7 +315,8 @@ class Processor:
     async def _save_message(self, connection: Any, writes: Deferred,
                             pending: store.PendingInterchange,
                             message: MessageOutcome, routing_version: int,
-                            trusted: frozenset[str]) -> None:
+                            verifier: tuple[frozenset[str], AeoRegistry]) -> None:
+        trusted, registry = verifier
         if message.accepted and message.canonical is not None:
             original = await original_route_of(connection, pending.partner_id,
                                                message.canonical, pending.id)
@@ -355,7 +359,8 @@ class Processor:
             position=message.position, message_id=message_id, canonical=canonical,
             message_type=message.identifier.type, release=message.identifier.directory,
             agencies=message.agencies, copies=message.copies, trusted=trusted,
-            priority=message.priority, canonical_json=canonical_json)
+            priority=message.priority, canonical_json=canonical_json,
+            verified=registry.verified(trusted, canonical.responsible_trader_ids))
 
     def _trusted_claims(self, writes: Deferred, pending: store.PendingInterchange,
                         outcome: Outcome, registry: AeoRegistry) -> None:
@@ -364,8 +369,13 @@ class Processor:
         for message in outcome.messages:
             if message.canonical is None:
                 continue
-            elsewhere = registry.claimed_elsewhere(pending.partner_id,
-                                                   message.canonical.responsible_trader_ids)
+            named = message.canonical.responsible_trader_ids
+            lapsed = registry.lapsed(pending.partner_id, named, dt.datetime.now(dt.UTC).date())
+            if lapsed:  # suspended, revoked, expired or not yet valid: the lane did not apply
+                writes.event(pending.id, "trusted_trader_not_applied", {
+                    "message_ref": message.reference, "partner": pending.partner_id,
+                    "lapsed": lapsed, "registry_version": registry.version})
+            elsewhere = registry.claimed_elsewhere(pending.partner_id, named)
             if elsewhere:
                 writes.event(pending.id, "trusted_trader_not_applied", {
                     "message_ref": message.reference, "partner": pending.partner_id,
@@ -419,6 +429,12 @@ class Processor:
                         "interchange_ref": interchange_ref,
                         # the answer's latency is measured from here when it is written
                         "received_at": pending.received_at.timestamp()}))
+
+
+def _newest_registry(batch: list[store.PendingInterchange]) -> int | None:
+    """The newest trader registry version the batch's claim saw (one statement: all alike)."""
+    return max((p.registry_version for p in batch if p.registry_version is not None),
+               default=None)
 
 
 def _first_code(outcome: Outcome) -> int:

@@ -45,7 +45,8 @@ async def release_messages(connection: Any, registry: AeoRegistry,
             partner_id=message.partner_id, position=message.position,
             message_id=message.id, canonical=canonical,
             message_type=message.message_type, release=message.release,
-            agencies=message.agencies, copies=message.copies, trusted=trusted)
+            agencies=message.agencies, copies=message.copies, trusted=trusted,
+            verified=registry.verified(trusted, canonical.responsible_trader_ids))
         await writes.flush(connection)
         await store.set_route(connection, message.id, status="routed",
                               agencies=message.agencies, copies=message.copies,

@@ -46,7 +46,7 @@ async def replay(config: GatewayConfig, reference: str | None, out: TextIO) -> i
     reference or declaration number; every one when None).  1 when nothing was named."""
     pool = await create_pool(config.database_url, size=1)
     try:
-        registry = AeoRegistry(await trader_store.aeo_partners(pool))
+        registry = await trader_store.registry(pool)
         async with translated_errors("replaying"), pool.acquire() as connection, \
                 connection.transaction():
             parked = await replay_parked_submission(connection, reference, out)
@@ -106,7 +106,8 @@ async def replay_unroutable(connection: Connection, config: GatewayConfig,
             continue
         trusted = registry.trusted_for(message.partner_id)
         decision = await _decision(connection, message, canonical, table, trusted)
-        await _apply(connection, message, canonical, decision, version, trusted, out)
+        await _apply(connection, message, canonical, decision, version, trusted, out,
+                     registry.verified(trusted, canonical.responsible_trader_ids))
 
 
 async def _table_in_force(connection: Connection,
@@ -134,7 +135,8 @@ async def _decision(connection: Connection, message: store.StoredMessage,
 
 async def _apply(connection: Connection, message: store.StoredMessage,
                  canonical: CanonicalMessage, decision: RouteDecision, version: int | None,
-                 trusted: frozenset[str], out: TextIO) -> None:
+                 trusted: frozenset[str], out: TextIO,
+                 verified: dict[str, str] | None = None) -> None:
     name = f"message {message.id} ({canonical.document_reference})"
     if not (decision.agencies or decision.copies):
         await store.add_event(connection, message.interchange_id, "replay_unroutable",
@@ -155,7 +157,7 @@ async def _apply(connection: Connection, message: store.StoredMessage,
             position=message.position, message_id=message.id, canonical=canonical,
             message_type=message.message_type, release=message.release,
             agencies=decision.agencies, copies=decision.copies, trusted=trusted,
-            priority=decision.priority)
+            priority=decision.priority, verified=verified)
         await writes.flush(connection)
     await store.add_event(connection, message.interchange_id, "replayed", {
         "what": "unroutable message", "routing_version": version, "status": status,

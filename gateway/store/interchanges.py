@@ -38,6 +38,10 @@ class PendingInterchange:
     sha256: bytes
     received_at: Any
     attempts: int
+    #: The trader registry's version when the submission was claimed (migration 0018): read
+    #: in the claiming statement, so a suspension committed before the submission arrived is
+    #: seen by its decision at no extra round trip.  None where not claimed that way.
+    registry_version: int | None = None
 
 
 #: More a transport records in the transaction that commits a submission (its id given).
@@ -102,7 +106,8 @@ async def claim_batch(pool: Any, limit: int, *, max_size: int | None = None,
             "   AND next_attempt_at <= now() AND id <> ALL($2::bigint[])"
             "   AND ($1::bigint IS NULL OR octet_length(raw) <= $1)"
             "   ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, partner_id, transport, file_name, raw, sha256, received_at, attempts",
+            " RETURNING id, partner_id, transport, file_name, raw, sha256, received_at, attempts,"
+            "   (SELECT version FROM trader_registry_version) AS registry_version",
             max_size, list(busy), float(MAX_RETRY_DELAY_SECONDS), limit)
     return sorted((PendingInterchange(**dict(row)) for row in rows), key=lambda p: p.id)
 

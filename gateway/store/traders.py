@@ -1,25 +1,94 @@
-"""The trader registry (AEO status and the partners each trader is registered to), read by the
-processor and replaced by ops."""
+"""The trader registry (C-TPAT / AEO authorisations and the partners each trader is registered
+to), read by the processor and changed by ops: replaced whole by an import, one trader
+suspended or reinstated at once.  Every change bumps ``trader_registry_version`` (a statement
+trigger, migration 0018), which the processor reads in the statement that claims its batch."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from gateway.model.traders import AeoRegistry, Suspension, TrustedTrader
 from gateway.store.database import translated_errors
 
+_ALL = ("SELECT v.version, t.id, t.name, t.aeo, t.partners, t.programme, t.tier, t.status,"
+        " t.valid_from, t.valid_until, t.mutual_recognition, t.suspended_at, t.suspended_by,"
+        " t.suspension_reason"
+        " FROM trader_registry_version v LEFT JOIN traders t ON t.aeo")
 
-async def aeo_partners(pool: Any) -> dict[str, frozenset[str]]:
-    """Each authorised economic operator's identification -> the partners it is registered to."""
+
+async def registry(pool: Any) -> AeoRegistry:
+    """The authorised economic operators and the registry's version, in one statement (so
+    the version names exactly what was read)."""
     async with translated_errors("reading the trader registry"), pool.acquire() as connection:
-        rows = await connection.fetch("SELECT id, partners FROM traders WHERE aeo")
-        return {str(r["id"]): frozenset(r["partners"]) for r in rows}
+        rows = await connection.fetch(_ALL)
+    traders = {str(r["id"]): _trader(r) for r in rows if r["id"] is not None}
+    return AeoRegistry(traders, int(rows[0]["version"]) if rows else 0)
 
 
-async def replace_all(pool: Any, traders: list[tuple[str, str, bool, tuple[str, ...]]]) -> None:
-    """(id, name, aeo, partners) rows become the whole registry, in one transaction."""
+def _trader(row: Any) -> TrustedTrader:
+    suspension = None if row["suspended_at"] is None else Suspension(
+        row["suspended_at"], row["suspended_by"] or "", row["suspension_reason"] or "")
+    return TrustedTrader(
+        id=row["id"], name=row["name"], aeo=row["aeo"], partners=frozenset(row["partners"]),
+        programme=row["programme"], tier=row["tier"], status=row["status"],
+        valid_from=row["valid_from"], valid_until=row["valid_until"],
+        mutual_recognition=tuple(row["mutual_recognition"]), suspension=suspension)
+
+
+async def replace_all(pool: Any, traders: list[TrustedTrader]) -> None:
+    """``traders`` become the whole registry, in one transaction.  A suspension ops made is
+    kept for a trader the new file still lists: importing the programme's file again does
+    not lift it (``gateway traders reinstate`` does)."""
     async with translated_errors("importing the trader registry"), pool.acquire() as connection, \
             connection.transaction():
-        await connection.execute("DELETE FROM traders")
+        await connection.execute(
+            "DELETE FROM traders WHERE id <> ALL($1::text[])", [t.id for t in traders])
         await connection.executemany(
-            "INSERT INTO traders (id, name, aeo, partners) VALUES ($1, $2, $3, $4)",
-            [(i, n, a, list(p)) for i, n, a, p in traders])
+            "INSERT INTO traders (id, name, aeo, partners, programme, tier, status, valid_from,"
+            " valid_until, mutual_recognition, updated_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())"
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, aeo = excluded.aeo,"
+            " partners = excluded.partners, programme = excluded.programme,"
+            " tier = excluded.tier, status = excluded.status,"
+            " valid_from = excluded.valid_from, valid_until = excluded.valid_until,"
+            " mutual_recognition = excluded.mutual_recognition, updated_at = now()",
+            [(t.id, t.name, t.aeo, sorted(t.partners), t.programme, t.tier, t.status,
+              t.valid_from, t.valid_until, list(t.mutual_recognition)) for t in traders])
+
+
+async def suspend(pool: Any, trader_id: str, by: str, reason: str) -> dt.datetime | None:
+    """Suspend ``trader_id`` now and record who and why; when, or None for an unknown id."""
+    return await _record(pool, trader_id, "suspended", by, reason,
+                         "UPDATE traders SET suspended_at = now(), suspended_by = $2,"
+                         " suspension_reason = $3, updated_at = now() WHERE id = $1"
+                         " RETURNING now() AS at")
+
+
+async def reinstate(pool: Any, trader_id: str, by: str) -> dt.datetime | None:
+    """Lift ops' suspension of ``trader_id`` (the file's own status stays as it is)."""
+    return await _record(pool, trader_id, "reinstated", by, "",
+                         "UPDATE traders SET suspended_at = NULL, suspended_by = NULL,"
+                         " suspension_reason = NULL, updated_at = now() WHERE id = $1"
+                         " AND $2::text IS NOT NULL AND $3::text IS NOT NULL"
+                         " RETURNING now() AS at")
+
+
+async def _record(pool: Any, trader_id: str, kind: str, by: str, reason: str,
+                  change: str) -> dt.datetime | None:
+    async with translated_errors(f"recording a trader {kind}"), pool.acquire() as connection, \
+            connection.transaction():
+        at = await connection.fetchval(change, trader_id, by, reason)
+        if at is not None:
+            await connection.execute(
+                "INSERT INTO trader_events (trader_id, kind, at, by_whom, reason)"
+                " VALUES ($1, $2, $3, $4, $5)", trader_id, kind, at, by, reason)
+        return at  # type: ignore[no-any-return]
+
+
+async def entry(pool: Any, trader_id: str) -> TrustedTrader | None:
+    """One trader as the registry holds it (any AEO status)."""
+    async with translated_errors("reading the trader registry"), pool.acquire() as connection:
+        row = await connection.fetchrow(
+            _ALL.replace("ON t.aeo", "ON t.id = $1"), trader_id)
+    return None if row is None or row["id"] is None else _trader(row)

@@ -270,7 +270,7 @@ async def test_the_trader_registry_decides_trusted_trader_rules(gateway: Gateway
     with contextlib.redirect_stderr(err):
         code = await asyncio.to_thread(
             main, ["--config", str(gateway.files.config_path), "traders", "import", str(bad)])
-    assert code == 2 and "bad.csv:2: aeo 'maybe' is not true or false" in err.getvalue()
+    assert code == 2 and "bad.csv:2: column 3 (aeo): 'maybe' is not true or false" in err.getvalue()
 
 
 async def test_fan_out_to_three_agencies_and_the_cancellation_follows(gateway: Gateway) -> None:

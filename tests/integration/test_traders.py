@@ -57,7 +57,7 @@ async def test_an_aeo_row_without_partners_or_with_an_unknown_one_is_refused(
     registry = gateway.files.root / "traders.csv"
     registry.write_text("id,name,aeo,partners\n1,A,true,\n")
     code, said = await asyncio.to_thread(cli, gateway, "traders", "import", str(registry))
-    assert code == 2 and "traders.csv:2: partners is empty" in said
+    assert code == 2 and "traders.csv:2: column 4 (partners): empty" in said
     registry.write_text("id,name,aeo,partners\n1,A,true,van-a van-z\n")
     code, said = await asyncio.to_thread(cli, gateway, "traders", "import", str(registry))
     assert code == 2 and "partner(s) van-z not in" in said
