@@ -17,7 +17,7 @@ from gateway.app.replay import (
     replay_parked_submission,
     replay_unroutable,
 )
-from gateway.app.traders import TraderRegistry
+from gateway.app.traders import AeoRegistry, TraderRegistry
 from gateway.config.load import GatewayConfig
 from gateway.console.operations import (
     DEAD_LETTERS_LISTED,
@@ -29,6 +29,7 @@ from gateway.console.operations import (
 from gateway.errors import GatewayError, QueryRefused
 from gateway.store import attention
 from gateway.store import interchanges as store
+from gateway.store import traders as trader_store
 
 Connection = Any
 
@@ -38,6 +39,11 @@ class ConsoleOperations:
         self._config = config
         self._pool = pool
         self._traders = TraderRegistry(pool)
+
+    async def _registry(self, connection: Connection) -> AeoRegistry:
+        """The trader registry as of now: a suspension made a moment ago already counts
+        (docs/traders.md); read again only when its version moved."""
+        return await self._traders.current(await trader_store.version(connection))
 
     async def _locked(self, connection: Connection, status: str, message_id: int
                       ) -> list[store.StoredMessage]:
@@ -55,7 +61,7 @@ class ConsoleOperations:
             return Done(False, f"message {message_id} is not held (already released?): "
                                "nothing done")
         out = io.StringIO()
-        await release_messages(connection, await self._traders.current(), held, out)
+        await release_messages(connection, await self._registry(connection), held, out)
         return Done(True, out.getvalue().strip())
 
     async def replay(self, connection: Connection, what: str, ident: int) -> Done:
@@ -69,7 +75,7 @@ class ConsoleOperations:
         elif what == "message":
             messages = await self._locked(connection, "unroutable", ident)
             await replay_unroutable(connection, self._config, messages,
-                                    await self._traders.current(), out)
+                                    await self._registry(connection), out)
             changed = bool(messages)
             name = f"message {ident} is not unroutable"
         else:

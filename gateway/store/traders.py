@@ -92,3 +92,9 @@ async def entry(pool: Any, trader_id: str) -> TrustedTrader | None:
         row = await connection.fetchrow(
             _ALL.replace("ON t.aeo", "ON t.id = $1"), trader_id)
     return None if row is None or row["id"] is None else _trader(row)
+
+
+async def version(connection: Any) -> int:
+    """The registry's version, on a connection the caller holds (one short statement)."""
+    async with translated_errors("reading the trader registry version"):
+        return int(await connection.fetchval("SELECT version FROM trader_registry_version"))

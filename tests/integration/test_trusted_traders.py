@@ -143,3 +143,46 @@ async def test_import_errors_name_file_line_and_column_and_suspend_needs_a_known
                                          "--reason", "x")
     assert code == 1 and "not in the registry" in said
     assert await gateway.fetch("SELECT id FROM trader_events") == []
+
+
+async def test_a_console_release_after_a_suspension_tells_customs_no_aeo(
+        gateway: Gateway, counted_reads: list[int]) -> None:
+    import asyncpg
+
+    from gateway.app.console_operations import ConsoleOperations
+    from tests.support.harness import database_url
+
+    await _registry(gateway, ACTIVE)
+    replace_file(gateway.files.root / "routing.yaml",
+                 "rules:\n  - name: customs\n    deliver: [customs]\n"
+                 "  - name: hold-all\n    match: {kind: CustomsDeclaration}\n    hold: true\n")
+    await table_version(gateway, 2)
+    for number in (1, 2):
+        name = f"held{number}.edi"
+        await gateway.upload("van-a", name, interchange(
+            [cusdec_message(declaration=f"HELD-{number}")], sender="VANA",
+            control_reference=f"HELD{number}"))
+        await gateway.answers("van-a", name)
+    held = {r["document_ref"]: r["id"] for r in await gateway.fetch(
+        "SELECT id, document_ref FROM messages WHERE status = 'held'")}
+    assert gateway.config is not None
+    pool = await asyncpg.create_pool(database_url(gateway.files.database), min_size=1,
+                                     max_size=3)
+    try:
+        operations = ConsoleOperations(gateway.config, pool)
+
+        async def release(document: str) -> None:
+            async with pool.acquire() as connection, connection.transaction():
+                assert (await operations.release(connection, held[document])).changed
+
+        await release("HELD-1")
+        (first,) = await gateway.queue("customs", expect=1)
+        assert first.headers["aeo"] is True and first.headers["aeo_programme"] == "AEO-F"
+        code, said = await asyncio.to_thread(cli, gateway, "traders", "suspend", "12345678",
+                                             "--reason", "seal tampering")
+        assert code == 0, said
+        await release("HELD-2")  # within the 10 s (here: an hour) of the snapshot
+        _, second = await gateway.queue("customs", expect=2)
+        assert second.headers["aeo"] is False and "aeo_programme" not in second.headers
+    finally:
+        await pool.close()
