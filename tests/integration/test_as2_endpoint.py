@@ -6,6 +6,7 @@ leaves nothing behind."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 import json
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gateway.app import as2_unwrap
+from gateway.security.as2 import read_as2
 from gateway.security.as2_write import ReceiptRequest
 from tests.support.as2_peer import (
     Peer,
@@ -311,7 +313,7 @@ async def test_large_messages_never_hold_back_small_ones(
     meanwhile all the same.  (The lane is picked the same way for processes.)"""
     gateway = threaded
     held, entered = threading.Event(), threading.Semaphore(0)
-    real = as2_unwrap.read_as2
+    real = read_as2
 
     def slow_when_large(headers: Any, body: bytes, **kwargs: Any) -> Any:
         if len(body) > as2_unwrap.LARGE_BODY_BYTES:
@@ -405,13 +407,15 @@ async def test_a_refusal_found_in_an_unwrapping_process_keeps_its_reason(
     assert (await send(url(gateway), good)).status == 200
 
 
-async def test_unwrapping_processes_do_not_outlive_a_killed_gateway(gateway: Gateway) -> None:
-    """A SIGKILLed gateway cannot stop its pools: its unwrapping processes leave on their
-    own (each holds its job queue's both ends, and would wait for jobs forever)."""
+@contextlib.asynccontextmanager
+async def serving(gateway: Gateway) -> AsyncIterator[tuple[asyncio.subprocess.Process,
+                                                           list[int]]]:
+    """``gateway serve`` with the fixture's files, in a process (and session) of its own,
+    once its three unwrapping processes are up: the process and their pids."""
     await gateway.stop()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "-c", str(gateway.files.config_path), "serve",
-        stderr=asyncio.subprocess.DEVNULL)
+        stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
     try:
         for _ in range(300):  # started at start-up (Unwrapping.warm)
             started = unwrapping_processes(process.pid)
@@ -419,35 +423,37 @@ async def test_unwrapping_processes_do_not_outlive_a_killed_gateway(gateway: Gat
                 break
             await asyncio.sleep(0.1)
         assert len(started) == 3
-        process.kill()
-        await process.wait()
-        for _ in range(100):
-            left = [pid for pid in started if alive(pid)]
-            if not left:
-                break
-            await asyncio.sleep(0.1)
-        assert left == []
+        yield process, started
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
 
 
+async def gone(pids: list[int]) -> list[int]:
+    """Those of ``pids`` still running after up to 10 s."""
+    for _ in range(100):
+        left = [pid for pid in pids if alive(pid)]
+        if not left:
+            break
+        await asyncio.sleep(0.1)
+    return left
+
+
+async def test_unwrapping_processes_do_not_outlive_a_killed_gateway(gateway: Gateway) -> None:
+    """A SIGKILLed gateway cannot stop its pools: its unwrapping processes leave on their
+    own (each holds its job queue's both ends, and would wait for jobs forever)."""
+    async with serving(gateway) as (process, started):
+        process.kill()
+        await process.wait()
+        assert await gone(started) == []
+
+
 async def test_unwrapping_processes_wait_for_the_gateway_to_stop_them(
         gateway: Gateway) -> None:
     """systemd's stop (and Ctrl-C) signal the whole group: the unwrapping processes leave
     it to the gateway, which drains, answers what it holds, then closes them."""
-    await gateway.stop()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", "-c", str(gateway.files.config_path), "serve",
-        stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
-    try:
-        for _ in range(300):
-            started = unwrapping_processes(process.pid)
-            if len(started) == 3:
-                break
-            await asyncio.sleep(0.1)
-        assert len(started) == 3
+    async with serving(gateway) as (process, started):
         for pid in started:  # what a signal to the whole group does to them
             os.kill(pid, signal.SIGTERM)
             os.kill(pid, signal.SIGINT)
@@ -455,13 +461,4 @@ async def test_unwrapping_processes_wait_for_the_gateway_to_stop_them(
         assert all(alive(pid) for pid in started)
         process.terminate()
         assert await asyncio.wait_for(process.wait(), 30) == 0
-        for _ in range(100):
-            left = [pid for pid in started if alive(pid)]
-            if not left:
-                break
-            await asyncio.sleep(0.1)
-        assert left == []
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        assert await gone(started) == []
