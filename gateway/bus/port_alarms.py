@@ -62,8 +62,8 @@ class AlarmPublisher:
             type="PortAlarm", headers={"code": alarm.code, "container": alarm.container})
         async with translated_errors(f"publishing {alarm.amqp_message_id}"):
             confirmed = await exchange.publish(
-                message, routing_key=f"{alarm.alarm}.{alarm.rule}",
-                timeout=PUBLISH_TIMEOUT_SECONDS)
+                message, routing_key=f"{alarm.alarm}.{alarm.rule}", mandatory=False,
+                timeout=PUBLISH_TIMEOUT_SECONDS)  # aio-pika's default is mandatory
         if not isinstance(confirmed, aiormq.spec.Basic.Ack):
             raise BusError(f"publishing {alarm.amqp_message_id}: not confirmed: {confirmed!r}")
 

@@ -25,6 +25,7 @@ from gateway.console.health import CHECK_TIMEOUT_SECONDS, Readiness
 from gateway.console.operations import Operations
 from gateway.console.pages import MAX_FORM_BYTES, Pages
 from gateway.console.partners_page import PartnersPage
+from gateway.console.port_alarm_pages import PortAlarmPages
 from gateway.console.report_pages import Render, ReportPages
 from gateway.console.routes import PAGES, PROBES, Route
 from gateway.console.routing_desk import RoutingDesk
@@ -103,7 +104,7 @@ def application(console: Console) -> web.Application:
 
 
 def _operations_pages(console: Console, render: Render) -> tuple[object, ...]:
-    """Attention, Partners, Charts and Clearance (helper-35's pages)."""
+    """Attention, Port alarms, Partners, Charts and Clearance."""
     pool = console.readiness.pool
 
     def deadlines() -> dict[str, float]:
@@ -112,7 +113,7 @@ def _operations_pages(console: Console, render: Render) -> tuple[object, ...]:
                                           for a in config.agencies
                                           if a.answer_within_seconds is not None}
 
-    return (AttentionPages(pool, render, console.operations),
+    return (AttentionPages(pool, render, console.operations), PortAlarmPages(pool, render),
             ReportPages(pool, render, deadlines), PartnersPage(render, console.config))
 
 

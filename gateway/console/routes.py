@@ -57,6 +57,8 @@ PAGES: tuple[Route, ...] = (
     Route("POST", "/attention/release", "attention_release", Role.operator),
     Route("POST", "/attention/replay", "attention_replay", Role.operator),
     Route("POST", "/attention/replay-dead", "attention_replay_dead", Role.operator),
+    Route("GET", "/port-alarms", "port_alarms", Role.viewer, nav="Port alarms"),
+    Route("POST", "/port-alarms/acknowledge", "port_alarm_acknowledge", Role.operator),
     Route("GET", "/partners", "partners", Role.viewer, nav="Partners"),
     Route("GET", "/charts", "charts", Role.viewer, nav="Charts"),
     Route("GET", "/clearance", "clearance", Role.viewer, nav="Clearance"),

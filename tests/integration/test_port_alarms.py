@@ -5,7 +5,9 @@ each arrives on a queue bound to the alarms exchange, and a restart raises none 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import html
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +17,7 @@ from pathlib import Path
 import aio_pika
 import pytest
 
+from tests.support.console import Browser, console_gateway
 from tests.support.containers import container_event, container_events
 from tests.support.edifact import cusdec_message, interchange
 from tests.support.harness import (
@@ -124,3 +127,68 @@ async def test_overtime_and_illegal_storage_alarms_once_each_across_a_restart(
     (cursor,) = await gateway.fetch("SELECT message_id FROM cargo_trail_cursor")
     (last,) = await gateway.fetch("SELECT max(id) AS id FROM messages")
     assert cursor["message_id"] == last["id"]
+
+
+@pytest.fixture
+async def console_port(tmp_path: Path) -> AsyncIterator[Gateway]:
+    """A gateway with the console and port alarms (the gateway declares the exchange)."""
+    exchange = f"test.{uuid.uuid4().hex[:10]}.alarms"
+    (tmp_path / "port-alarms.yaml").write_text(
+        f"exchange: {exchange}\ncheck_seconds: 0.2\n"
+        "overtime:\n  - name: discharge-to-gate-out\n    from: {event: discharged}\n"
+        f"    to: {{event: gate_out}}\n    within_seconds: {LIMIT_SECONDS}\n")
+    try:
+        async for running in console_gateway(tmp_path, port_alarms="port-alarms.yaml"):
+            yield running
+    finally:
+        connection = await aio_pika.connect(AMQP_URL)
+        await (await connection.channel()).exchange_delete(exchange)
+        await connection.close()
+
+
+async def published_alarm(gateway: Gateway) -> int:
+    async with asyncio.timeout(20):
+        while True:
+            rows = await gateway.fetch(
+                "SELECT id FROM port_alarms WHERE published_at IS NOT NULL")
+            if rows:
+                return int(rows[0]["id"])
+            await asyncio.sleep(0.1)
+
+
+async def test_an_operator_acknowledges_an_alarm_once_on_the_console(
+        console_port: Gateway) -> None:
+    gateway = console_port
+    await send(gateway, "discharged.edi", container_events(
+        "discharged", (LEFT,), dt.datetime.now(dt.UTC) - dt.timedelta(seconds=20),
+        control_reference="DIS9"))
+    alarm = str(await published_alarm(gateway))
+    assert gateway.running is not None and gateway.running.console_port is not None
+    base = f"http://127.0.0.1:{gateway.running.console_port}"
+    viewer, operator = Browser(base), Browser(base)
+    try:
+        assert (await viewer.log_in("vera"))[0] == 303
+        status, page, _ = await viewer.get("/port-alarms")
+        assert status == 200 and LEFT in page and "GW-A016" in page
+        assert "Acknowledge</button>" not in page  # a viewer may not
+        assert (await operator.log_in("otto"))[0] == 303
+        token = await operator.token("/port-alarms")
+        status, page, _ = await operator.post("/port-alarms/acknowledge", {"alarm": alarm},
+                                              token=token)
+        assert status == 200 and f"Port alarm {alarm} acknowledged." in html.unescape(page)
+        assert LEFT not in page  # no longer open
+        status, page, _ = await operator.post("/port-alarms/acknowledge", {"alarm": alarm},
+                                              token=token)
+        assert status == 409 and "acknowledged already" in html.unescape(page)
+        status, _, _ = await operator.post("/port-alarms/acknowledge", {"alarm": "99999"},
+                                           token=token)
+        assert status == 404
+    finally:
+        await viewer.close()
+        await operator.close()
+    audited = await gateway.fetch(
+        "SELECT user_name, target FROM console_audit WHERE action = 'port_alarm_acknowledged'")
+    assert [(r["user_name"], r["target"]) for r in audited] == [("otto", f"port alarm {alarm}")]
+    (row,) = await gateway.fetch("SELECT acknowledged_by FROM port_alarms WHERE id = $1",
+                                 int(alarm))
+    assert row["acknowledged_by"] == "otto"

@@ -229,8 +229,8 @@ def test_every_change_but_logging_in_takes_a_role() -> None:
 
 
 def test_navigation_shows_each_role_what_it_may_open() -> None:
-    everyone = ["/", "/traffic", "/routing", "/attention", "/partners", "/charts",
-                "/clearance"]
+    everyone = ["/", "/traffic", "/routing", "/attention", "/port-alarms", "/partners",
+                "/charts", "/clearance"]
     assert [r.path for r in navigation(Role.viewer)] == everyone
     assert [r.path for r in navigation(Role.operator)] == everyone
     assert [r.path for r in navigation(Role.admin)] == [*everyone, "/audit", "/sessions"]
