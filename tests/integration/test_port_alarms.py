@@ -31,6 +31,7 @@ from tests.support.harness import (
     take_messages,
     write_files,
 )
+from tests.support.proxy import TcpProxy
 
 COVERED, LEFT, LATE = "MSCU1234565", "TGHU7654321", "HMMU1111118"
 LIMIT_SECONDS = 3
@@ -146,11 +147,12 @@ async def console_port(tmp_path: Path) -> AsyncIterator[Gateway]:
         await connection.close()
 
 
-async def published_alarm(gateway: Gateway) -> int:
-    async with asyncio.timeout(20):
+async def first_alarm(gateway: Gateway, published: bool = True) -> int:
+    """The first alarm stored (and, with ``published``, confirmed by RabbitMQ)."""
+    async with asyncio.timeout(30):
         while True:
-            rows = await gateway.fetch(
-                "SELECT id FROM port_alarms WHERE published_at IS NOT NULL")
+            rows = await gateway.fetch("SELECT id FROM port_alarms WHERE published_at IS NOT"
+                                       " NULL OR NOT $1 ORDER BY id", published)
             if rows:
                 return int(rows[0]["id"])
             await asyncio.sleep(0.1)
@@ -162,7 +164,7 @@ async def test_an_operator_acknowledges_an_alarm_once_on_the_console(
     await send(gateway, "discharged.edi", container_events(
         "discharged", (LEFT,), dt.datetime.now(dt.UTC) - dt.timedelta(seconds=20),
         control_reference="DIS9"))
-    alarm = str(await published_alarm(gateway))
+    alarm = str(await first_alarm(gateway))
     assert gateway.running is not None and gateway.running.console_port is not None
     base = f"http://127.0.0.1:{gateway.running.console_port}"
     viewer, operator = Browser(base), Browser(base)
@@ -192,3 +194,56 @@ async def test_an_operator_acknowledges_an_alarm_once_on_the_console(
     (row,) = await gateway.fetch("SELECT acknowledged_by FROM port_alarms WHERE id = $1",
                                  int(alarm))
     assert row["acknowledged_by"] == "otto"
+
+
+@pytest.fixture
+async def cut_off(tmp_path: Path) -> AsyncIterator[tuple[Port, TcpProxy]]:
+    """A gateway that reaches RabbitMQ through a proxy the test cuts; the test's queue is
+    bound to the alarms exchange directly."""
+    tag = uuid.uuid4().hex[:10]
+    exchange, queue = f"test.{tag}.alarms", f"test.{tag}.alarms.watch"
+    (tmp_path / "port-alarms.yaml").write_text(
+        f"exchange: {exchange}\ncheck_seconds: 0.2\n"
+        "overtime:\n  - name: discharge-to-gate-out\n    from: {event: discharged}\n"
+        f"    to: {{event: gate_out}}\n    within_seconds: {LIMIT_SECONDS}\n")
+    connection = await aio_pika.connect(AMQP_URL)
+    channel = await connection.channel()
+    bound = await channel.declare_queue(queue, durable=True)
+    await bound.bind(await channel.declare_exchange(
+        exchange, aio_pika.ExchangeType.TOPIC, durable=True), "#")
+    proxy = await TcpProxy("127.0.0.1", 5672).start()
+    database = await create_database()
+    files = write_files(tmp_path, database, settings={"port_alarms": "port-alarms.yaml"},
+                        amqp_url=AMQP_URL.replace(":5672/", f":{proxy.port}/"))
+    gateway = await start_gateway(files)
+    try:
+        yield Port(gateway, queue), proxy
+    finally:
+        await proxy.restore() if proxy._server is None else None
+        await gateway.stop()
+        await proxy.close()
+        await channel.queue_delete(queue)
+        await channel.exchange_delete(exchange)
+        await connection.close()
+        await delete_topology(files, DEMO_AGENCIES)
+        await drop_database(database)
+
+
+async def test_an_alarm_raised_while_the_broker_is_unreachable_is_published_once_back(
+        cut_off: tuple[Port, TcpProxy]) -> None:
+    port, proxy = cut_off
+    gateway = port.gateway
+    await proxy.cut()
+    await gateway.upload("van-a", "discharged.edi", container_events(
+        "discharged", (LEFT,), dt.datetime.now(dt.UTC) - dt.timedelta(seconds=20),
+        control_reference="DIS7"))
+    await gateway.answers("van-a", "discharged.edi")
+    await first_alarm(gateway, published=False)
+    assert await take_messages(port.queue, 1, seconds=1.5) == []  # kept, not lost
+    (row,) = await gateway.fetch("SELECT published_at FROM port_alarms")
+    assert row["published_at"] is None
+    await proxy.restore()
+    (got,) = await take_messages(port.queue, 1, seconds=30)
+    assert json.loads(got.body)["container"] == LEFT
+    assert await take_messages(port.queue, 1, seconds=1.5) == []  # once
+    await first_alarm(gateway)
