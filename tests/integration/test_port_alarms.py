@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 import html
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -78,8 +79,29 @@ async def send(gateway: Gateway, name: str, data: bytes) -> None:
     await gateway.answers("van-a", name)
 
 
+def started_line(records: list[logging.LogRecord]) -> str:
+    (started,) = [r for r in records if r.getMessage() == "started"]
+    said: str = getattr(started, "fields", {})["port_alarms"]
+    return said
+
+
+async def test_without_a_port_alarms_file_the_started_line_says_it_is_off(
+        gateway: Gateway, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="gateway")
+    await gateway.stop()
+    again = await start_gateway(gateway.files)
+    try:
+        assert started_line(caplog.records) == "off (no port_alarms in gateway.yaml)"
+        await send(again, "discharged.edi", container_events(
+            "discharged", (LEFT,), dt.datetime.now(dt.UTC), control_reference="DIS0"))
+        assert await again.fetch("SELECT 1 FROM cargo_trail_cursor WHERE message_id > 0"
+                                 " UNION ALL SELECT 1 FROM cargo_trail") == []
+    finally:
+        await again.stop()
+
+
 async def test_overtime_and_illegal_storage_alarms_once_each_across_a_restart(
-        port: Port) -> None:
+        port: Port, caplog: pytest.LogCaptureFixture) -> None:
     gateway = port.gateway
     await send(gateway, "declaration.edi", interchange([cusdec_message(
         declaration="DEC-BOX", extra_heading=(f"EQD+CN+{COVERED}",))],
@@ -116,7 +138,11 @@ async def test_overtime_and_illegal_storage_alarms_once_each_across_a_restart(
     assert trail["n"] == 5
 
     await gateway.stop()  # a restart reads on from its cursor: no step, no alarm again
+    caplog.set_level(logging.INFO, logger="gateway")
     port.gateway = gateway = await start_gateway(gateway.files)
+    assert started_line(caplog.records) == (
+        "on: 1 overtime rule(s), illegal storage within 3 s, exchange "
+        f"{port.gateway.files.root.joinpath('port-alarms.yaml').read_text().split()[1]}")
     await send(gateway, "out-late.edi", container_events(
         "gate_out", (LEFT,), dt.datetime.now(dt.UTC), control_reference="OUT2"))
     assert await take_messages(port.queue, 1, seconds=2) == []
