@@ -13,6 +13,7 @@ import io
 import re
 import stat
 from pathlib import Path
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -56,9 +57,38 @@ def read_csv(path: Path) -> list[TrustedTrader]:
         missing = set(REQUIRED) - set(columns)
         if missing:
             raise ConfigError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}")
-        return [_trader(_Cell(path, reader.line_num, row, columns)) for row in reader]
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:  # DictReader would silently keep the last of them
+            raise ConfigError(f"{path}:1: column(s) {', '.join(twice)} named twice")
+        rows = [_row(path, reader.line_num, row, columns) for row in reader]
+        return _once_each(path, columns, rows)
     except csv.Error as exc:
         raise ConfigError(f"{path}:{reader.line_num}: {exc}") from exc
+
+
+def _row(path: Path, line: int, row: dict[Any, Any],
+         columns: list[str]) -> tuple[int, TrustedTrader]:
+    """One row's trader.  Cells beyond the header (DictReader's key None) are refused, not
+    dropped: ``12345,Acme,true,van-a,van-b`` (the partners list separated by an unquoted
+    comma) would otherwise register the trader to van-a alone."""
+    if row.get(None):
+        raise ConfigError(f"{path}:{line}: {len(columns) + len(row[None])} cells "
+                          f"for {len(columns)} columns (quote a cell holding a comma)")
+    return line, _trader(_Cell(path, line, row, columns))
+
+
+def _once_each(path: Path, columns: list[str],
+               rows: list[tuple[int, TrustedTrader]]) -> list[TrustedTrader]:
+    """The traders, each identification once: a second row for the same trader would
+    silently replace the first (its partners, its status)."""
+    seen: dict[str, int] = {}
+    for line, trader in rows:
+        if trader.id in seen:
+            number = columns.index("id") + 1
+            raise ConfigError(f"{path}:{line}: column {number} (id): {trader.id!r} already "
+                              f"on line {seen[trader.id]}")
+        seen[trader.id] = line
+    return [trader for _, trader in rows]
 
 
 def _text_of(path: Path) -> str:

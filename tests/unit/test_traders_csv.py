@@ -121,3 +121,30 @@ def test_agencies_are_told_the_verified_programme_and_tier() -> None:
         "aeo_valid_until": "2028-01-31", "aeo_mutual_recognition": "US JP"}
     assert registry.verified(trusted, frozenset({"9"})) == {}
     assert registry.verified(registry.trusted_for("van-b", DAY), frozenset({"2"})) == {}
+
+
+@pytest.mark.parametrize(("data", "error"), [
+    # The same trader twice (also once padded with spaces, the same id once normalised): the
+    # second row silently replaced the first's partners and status.
+    (b"id,name,aeo,partners\n12345,A,true,van-a\n12345,B,false,\n",
+     "traders.csv:3: column 1 (id): '12345' already on line 2"),
+    (b"id,name,aeo,partners\n12345,A,true,van-a\n 12345 ,B,true,van-b\n",
+     "traders.csv:3: column 1 (id): '12345' already on line 2"),
+    # A partners list separated by an unquoted comma: van-b was dropped without a word.
+    (b"id,name,aeo,partners\n12345,A,true,van-a,van-b\n",
+     "traders.csv:2: 5 cells for 4 columns"),
+    # A column named twice: DictReader kept the last one silently.
+    (b"id,id,name,aeo,partners\n1,2,A,true,van-a\n", "traders.csv:1: column(s) id named twice"),
+])
+def test_a_file_that_means_two_things_is_refused(tmp_path: Path, data: bytes,
+                                                  error: str) -> None:
+    path = tmp_path / "traders.csv"
+    path.write_bytes(data)
+    with pytest.raises(ConfigError, match=error.replace("(", r"\(").replace(")", r"\)")):
+        read_csv(path)
+
+
+def test_bom_and_crlf_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "traders.csv"
+    path.write_bytes(b"\xef\xbb\xbfid,name,aeo,partners\r\n1,A,true,van-a\r\n")
+    assert read_csv(path) == [TrustedTrader("1", "A", True, frozenset({"van-a"}))]
