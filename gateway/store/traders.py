@@ -66,14 +66,26 @@ async def replace_all(pool: Any, traders: list[TrustedTrader]) -> None:
             " (SELECT 1 FROM traders_import i WHERE i.id = t.id)")
         await connection.execute(
             "INSERT INTO traders (id, name, aeo, partners, programme, tier, status, valid_from,"
-            " valid_until, mutual_recognition, updated_at)"
-            " SELECT id, name, aeo, partners, programme, tier, status, valid_from,"
-            " valid_until, mutual_recognition, now() FROM traders_import"
+            " valid_until, mutual_recognition, updated_at, suspended_at, suspended_by,"
+            " suspension_reason)"
+            " SELECT i.id, i.name, i.aeo, i.partners, i.programme, i.tier, i.status,"
+            " i.valid_from, i.valid_until, i.mutual_recognition, now(), e.at, e.by_whom,"
+            " e.reason FROM traders_import i LEFT JOIN (" + _LAST_ACT + ") e"
+            " ON e.trader_id = i.id AND e.kind = 'suspended'"
             " ON CONFLICT (id) DO UPDATE SET name = excluded.name, aeo = excluded.aeo,"
             " partners = excluded.partners, programme = excluded.programme,"
             " tier = excluded.tier, status = excluded.status,"
             " valid_from = excluded.valid_from, valid_until = excluded.valid_until,"
             " mutual_recognition = excluded.mutual_recognition, updated_at = now()")
+
+
+#: Each trader's last suspension or reinstatement.  A trader a file left out loses its row,
+#: not its suspension: when a later file lists it again, the suspension ops made and never
+#: lifted is applied again (before, the row came back without it: lifted silently, with no
+#: 'reinstated' in trader_events).
+_LAST_ACT = ("SELECT DISTINCT ON (trader_id) trader_id, kind, at, by_whom, reason"
+             " FROM trader_events WHERE kind IN ('suspended', 'reinstated')"
+             " ORDER BY trader_id, id DESC")
 
 
 async def _lock_registry(connection: Any) -> None:

@@ -64,3 +64,21 @@ async def test_an_import_racing_a_suspension_finishes_both(pool: Any) -> None:
     assert await asyncio.wait_for(suspending, 30) is not None
     entry = await store.entry(pool, few[-1].id)
     assert entry is not None and entry.suspension is not None
+
+
+async def test_a_file_that_leaves_a_suspended_trader_out_does_not_lift_its_suspension(
+        pool: Any) -> None:
+    suspended, other = TRADERS[0], TRADERS[1]
+    await store.replace_all(pool, [suspended, other])
+    assert await store.suspend(pool, suspended.id, "ops", "audit") is not None
+    await store.replace_all(pool, [other])  # a partial nightly file
+    await store.replace_all(pool, [suspended, other])
+    entry = await store.entry(pool, suspended.id)
+    assert entry is not None and entry.suspension is not None, "lifted with no reinstate"
+    assert (entry.suspension.by, entry.suspension.reason) == ("ops", "audit")
+    # A reinstatement in between is kept as well: the trader comes back trusted.
+    assert await store.reinstate(pool, suspended.id, "ops") is not None
+    await store.replace_all(pool, [other])
+    await store.replace_all(pool, [suspended, other])
+    entry = await store.entry(pool, suspended.id)
+    assert entry is not None and entry.suspension is None
