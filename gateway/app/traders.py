@@ -90,8 +90,13 @@ async def suspend_trader(config: GatewayConfig, trader_id: str, reason: str,
     if at is None:
         out.write(f"trader {trader_id!r} is not in the registry\n")
         return 1
-    out.write(f"trader {trader_id} suspended at {at.isoformat()}: the next declaration is "
-              "decided without the trusted-trader lane\n")
+    # Precisely what "at once" holds (docs/traders.md): every submission whose batch is
+    # claimed after this commit is decided without the lane, queued ones included; a batch
+    # a worker claimed just before it may still commit with the lane, within that batch's
+    # decision time (the claim read the version; the decision does not read it again).
+    out.write(f"trader {trader_id} suspended at {at.isoformat()}: every declaration claimed "
+              "from now on is decided without the trusted-trader lane (one already being "
+              "decided may still take it)\n")
     return 0
 
 
