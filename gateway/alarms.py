@@ -39,6 +39,7 @@ HOST_KEY_WAS_READABLE = "GW-A014"
 AS2_UNWRAP_PROCESS_DIED = "GW-A015"
 PORT_OVERTIME = "GW-A016"
 PORT_ILLEGAL_STORAGE = "GW-A017"
+LICENCE_REFUSED = "GW-A018"
 
 ALARMS: tuple[Alarm, ...] = (
     Alarm(SUBMISSION_PARKED, ("submission_parked",),
@@ -108,6 +109,10 @@ ALARMS: tuple[Alarm, ...] = (
           "a container was discharged or gated in and no customs declaration covering it "
           "(CUSDEC EQD) came within the legal window",
           "send customs to the container; acknowledge it on the console's Port alarms page"),
+    Alarm(LICENCE_REFUSED, ("licence_refused",),
+          "a licence published on the licences exchange was refused (not its issuer's, an "
+          "amendment not newer than the one held, unreadable); it was dead-lettered, not applied",
+          "read `reason` and the refused_licences row; tell the agency (docs/licences.md)"),
 )
 
 BY_CODE: dict[str, Alarm] = {alarm.code: alarm for alarm in ALARMS}

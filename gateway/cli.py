@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import uvloop
 
@@ -77,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--adapter", choices=("customs", "quarantine", "print"),
                      help="the adapter (default: the one named like the agency, else print)")
     run.set_defaults(command=_agency_run)
+    _licence_parser(agency_sub)
 
     agencies = sub.add_parser("agencies", help="the agencies' broker users")
     agencies_sub = agencies.add_subparsers(required=True, metavar="ACTION")
@@ -333,6 +336,56 @@ def _agency_run(args: argparse.Namespace) -> int:
     logs.configure(config.settings.log_level)
     return asyncio.run(run_agency(config, args.code, adapter=args.adapter, rules=args.rules,
                                   journal=args.journal))
+
+
+def _licence_parser(agency_sub: Any) -> None:
+    licence = agency_sub.add_parser(
+        "licence", help="publish a licence as a licensing agency (issue, amend with a higher "
+        "--amendment, or revoke with --revoke): docs/licences.md")
+    licence.add_argument("code", help="the issuing agency (its broker user publishes)")
+    licence.add_argument("--number", required=True)
+    licence.add_argument("--holder", required=True, help="the importer's or exporter's id")
+    licence.add_argument("--kind", choices=("import", "export"), required=True)
+    licence.add_argument("--commodity", action="append", required=True,
+                         help="an HS code or prefix covered (again for more)")
+    licence.add_argument("--quantity", required=True)
+    licence.add_argument("--unit", required=True, help="UN/ECE Rec. 20, e.g. KGM")
+    licence.add_argument("--valid-from", type=_date, required=True, help="YYYY-MM-DD")
+    licence.add_argument("--valid-until", type=_date, required=True, help="YYYY-MM-DD")
+    licence.add_argument("--amendment", type=int, default=0)
+    licence.add_argument("--revoke", action="store_true",
+                         help="publish it revoked (give a higher --amendment)")
+    licence.set_defaults(command=_agency_licence)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def _agency_licence(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from gateway.agency import endpoint_of, licences
+
+    config = _config(args)
+    endpoint = endpoint_of(config, args.code)
+    try:
+        issued = licences.licence(
+            endpoint, number=args.number, holder=args.holder, kind=args.kind,
+            commodity_codes=args.commodity, quantity=args.quantity, unit=args.unit,
+            valid_from=args.valid_from, valid_until=args.valid_until, amendment=args.amendment)
+    except (ValidationError, ArithmeticError) as exc:
+        print(f"gateway: not a licence: {exc}", file=sys.stderr)
+        return 2
+    if args.revoke:
+        issued = issued.model_copy(update={"status": "revoked"})
+    asyncio.run(licences.publish(endpoint, issued))
+    print(f"published licence {issued.number} amendment {issued.amendment} "
+          f"({issued.status}) as {args.code}")
+    return 0
 
 
 def _agencies_provision(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ each delivery, and answer the gateway (docs/agencies.md).
 The example adapters (``gateway agency run customs|quarantine``) are ``customs.decide`` and
 ``quarantine.decide`` with their rules files."""
 
-from gateway.agency import answers
+from gateway.agency import answers, licences
 from gateway.agency.answers import Answer, Outgoing
 from gateway.agency.consumer import Handler, Observer, consume
 from gateway.agency.credentials import Endpoint, agency_url, endpoint_of, read_password
@@ -32,5 +32,6 @@ __all__ = [
     "consume",
     "default_journal_path",
     "endpoint_of",
+    "licences",
     "read_password",
 ]

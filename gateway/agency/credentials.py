@@ -69,6 +69,8 @@ class Endpoint:
     user: str
     queue: str
     responses_exchange: str
+    #: Where a licensing agency publishes its licences (docs/licences.md).
+    licences_exchange: str = "gateway.licences"
 
     def __repr__(self) -> str:  # never the password (logs, tracebacks)
         return (f"Endpoint(url={redact(self.url)!r}, code={self.code!r}, user={self.user!r}, "
@@ -88,7 +90,8 @@ def endpoint_of(config: GatewayConfig, code: str, password: str | None = None) -
     amqp = config.settings.amqp
     return Endpoint(url=agency_url(config.amqp_url, agency.user, password), code=code,
                     user=agency.user, queue=f"{amqp.queue_prefix}{code}",
-                    responses_exchange=amqp.responses_exchange)
+                    responses_exchange=amqp.responses_exchange,
+                    licences_exchange=amqp.licences_exchange)
 
 
 def agency_of(config: GatewayConfig, code: str) -> Agency:

@@ -14,6 +14,7 @@ import time
 from typing import Any, Protocol
 
 from gateway import alarms
+from gateway.app import licences
 from gateway.bus.responses import IncomingAnswer, Verdict
 from gateway.config.load import GatewayConfig, load_agencies
 from gateway.errors import ConfigError, RenderError
@@ -180,8 +181,22 @@ class AnswerDesk:
         if before != overall:
             await store.add_event(connection, delivered.interchange_id, "clearance",
                                   {"from": before, "to": overall}, delivered.message_id)
+            await self._licences_settled(connection, delivered, overall)
         event(log, "agency_decision", **detail, submission=delivered.interchange_id,
               declaration=delivered.document_ref, clearance=overall)
+
+    @staticmethod
+    async def _licences_settled(connection: Any, delivered: answers.Delivered,
+                                overall: str) -> None:
+        """Released: what the declaration reserved on its licences is drawn; rejected or
+        cancelled: given back (app.licences, docs/licences.md)."""
+        settled = await licences.settle_on_clearance(connection, delivered.message_id, overall)
+        if settled:
+            await store.add_event(connection, delivered.interchange_id, "licence_" + (
+                "drawn" if settled[0].after == "drawn" else "restored"), {
+                    "because": overall,
+                    "licences": {s.licence_number: str(s.quantity) for s in settled}},
+                delivered.message_id)
 
     async def _queue_answer(self, connection: Any, delivered: answers.Delivered, agency: str,
                             answer: Answer, row_id: int) -> None:

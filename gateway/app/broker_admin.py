@@ -35,6 +35,12 @@ class Grants:
     exchange: str
     topic_write: str
     topic_read: str
+    #: Other topic exchanges the same routing-key rules hold on (the licences exchange).
+    more_exchanges: tuple[str, ...] = ()
+
+    @property
+    def exchanges(self) -> tuple[str, ...]:
+        return (self.exchange, *self.more_exchanges)
 
 
 class BrokerAdmin(Protocol):
@@ -97,8 +103,9 @@ class RabbitmqCtl:
     async def grant(self, user: str, grants: Grants) -> None:
         await self._run("set_permissions", "-p", grants.vhost, "--", user, grants.configure,
                         grants.write, grants.read)
-        await self._run("set_topic_permissions", "-p", grants.vhost, "--", user,
-                        grants.exchange, grants.topic_write, grants.topic_read)
+        for exchange in grants.exchanges:
+            await self._run("set_topic_permissions", "-p", grants.vhost, "--", user,
+                            exchange, grants.topic_write, grants.topic_read)
 
     async def delete_user(self, user: str) -> None:
         try:
@@ -160,9 +167,10 @@ class ManagementApi:
         where = f"{_q(grants.vhost)}/{_q(user)}"
         await self._call("PUT", f"/api/permissions/{where}", {
             "configure": grants.configure, "write": grants.write, "read": grants.read})
-        await self._call("PUT", f"/api/topic-permissions/{where}", {
-            "exchange": grants.exchange, "write": grants.topic_write,
-            "read": grants.topic_read})
+        for exchange in grants.exchanges:
+            await self._call("PUT", f"/api/topic-permissions/{where}", {
+                "exchange": exchange, "write": grants.topic_write,
+                "read": grants.topic_read})
 
     async def delete_user(self, user: str) -> None:
         await self._call("DELETE", f"/api/users/{_q(user)}", missing_ok=True)

@@ -21,6 +21,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 
 from gateway import alarms
+from gateway.app import licences as licence_gate
 from gateway.app.deliveries import answerable_by_aeo, original_route_of, queue_deliveries
 from gateway.app.memory import without_cyclic_gc
 from gateway.app.routing_reload import RoutingInForce, TableInForce
@@ -35,6 +36,7 @@ from gateway.logs import event
 from gateway.model.edifact import PartyId
 from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Receipt, Status
+from gateway.pipeline.licence_check import LicenceVerdict
 from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.process import Context, process_submission, refusal
 from gateway.pipeline.route import follow_original
@@ -149,6 +151,9 @@ class Processor:
             async with translated_errors("deciding submissions"), \
                     self._pool.acquire() as connection, connection.transaction():
                 ours = await store.lock_claimed_many(connection, batch)
+                await licence_gate.lock_all(connection, (
+                    m.canonical for o in outcomes if not isinstance(o, Exception)
+                    for m in o.messages))
                 writes = Deferred()
                 for pending, outcome in zip(batch, outcomes, strict=True):
                     if pending.id in ours:
@@ -293,6 +298,11 @@ class Processor:
             outcome.answer_to.id, outcome.answer_to.qualifier, header.syntax_version)
         tally = self._tally(pending.id)
         tally.status = outcome.status.value
+        await licence_gate.lock_all(connection, (m.canonical for m in outcome.messages))
+        trader = licence_gate.Trader(
+            pending.partner_id, pending.id, header.control_reference if header else None,
+            reply_to, self._config.answer_channel(pending.partner_id))
+        later: list[outbox.NewRow] = []  # after the CONTRL: the licence check's answers
         if outcome.status is Status.REJECTED:
             tally.rejected("interchange", _first_code(outcome))
         writes.events.append(await store.decide(
@@ -302,12 +312,13 @@ class Processor:
             control_ref=header.control_reference if header else None, reply_to=reply_to))
         for message in outcome.messages:
             await self._save_message(connection, writes, pending, message, routing_version,
-                                     verifier)
+                                     verifier, (trader, later))
         for receipt in outcome.receipts:
             await self._record_receipt(connection, writes, pending, receipt)
         if outcome.acknowledgement is not None:
             self._answer(writes, pending, outcome.acknowledgement,
                                header.control_reference if header else None)
+        writes.rows.extend(later)
         event(log, "decided", partner=pending.partner_id, submission=pending.id,
               interchange=header.control_reference if header else None,
               status=outcome.status.value, summary=outcome.summary)
@@ -315,12 +326,17 @@ class Processor:
     async def _save_message(self, connection: Any, writes: Deferred,
                             pending: store.PendingInterchange,
                             message: MessageOutcome, routing_version: int,
-                            verifier: tuple[frozenset[str], AeoRegistry]) -> None:
+                            verifier: tuple[frozenset[str], AeoRegistry],
+                            answering: tuple[licence_gate.Trader, list[outbox.NewRow]]
+                            ) -> None:
+        """``answering``: whom a failed licence check answers, and where its answer goes."""
         trusted, registry = verifier
         if message.accepted and message.canonical is not None:
             original = await original_route_of(connection, pending.partner_id,
                                                message.canonical, pending.id)
             message = message if original is None else follow_original(message, original)
+        message, licence = await licence_gate.judge(connection, message,
+                                                    dt.datetime.now(dt.UTC).date())
         canonical = message.canonical
         canonical_json = canonical.model_dump_json() if canonical else None
         status = "rejected" if not message.accepted else "held" if message.held_by else (
@@ -345,6 +361,8 @@ class Processor:
         if status == "held":
             detail["held_by"] = list(message.held_by)
         writes.event(pending.id, f"message_{status}", detail, message_id)
+        await self._licence_settled(connection, writes, pending, message, message_id,
+                                    (licence, answering))
         self._tally(pending.id).message(status, message.agencies)
         if status == "rejected" and message.findings:
             self._tally(pending.id).rejected("message", int(message.findings[0].code))
@@ -361,6 +379,24 @@ class Processor:
             agencies=message.agencies, copies=message.copies, trusted=trusted,
             priority=message.priority, canonical_json=canonical_json,
             verified=registry.verified(trusted, canonical.responsible_trader_ids))
+
+    async def _licence_settled(
+            self, connection: Any, writes: Deferred, pending: store.PendingInterchange,
+            message: MessageOutcome, message_id: int,
+            judged: tuple[LicenceVerdict | None,
+                          tuple[licence_gate.Trader, list[outbox.NewRow]]]) -> None:
+        """What the licence check reserved, or the trader's answer to its failure; and what
+        a cancellation gives back (docs/licences.md)."""
+        verdict, (trader, later) = judged
+        if verdict is not None:
+            await licence_gate.record(connection, writes, pending.id, message, message_id,
+                                      verdict)
+            if not verdict.passed:
+                later.append(licence_gate.trader_answer(
+                    self._mappings, self._gateway, trader, message, message_id,
+                    verdict))
+        await licence_gate.restore_for_cancellation(connection, writes, pending.partner_id,
+                                                    message, message_id, pending.id)
 
     def _trusted_claims(self, writes: Deferred, pending: store.PendingInterchange,
                         outcome: Outcome, registry: AeoRegistry) -> None:

@@ -69,9 +69,14 @@ def _pcre(text: str) -> str:
 def grants_for(config: GatewayConfig, code: str) -> Grants:
     amqp = config.settings.amqp
     exchange = amqp.responses_exchange
-    return Grants(vhost=vhost_of(config.amqp_url), configure="^$",
-                  write=f"^{_pcre(exchange)}$", read=f"^{_pcre(amqp.queue_prefix + code)}$",
-                  exchange=exchange, topic_write=f"^{_pcre(code)}$", topic_read="^$")
+    # Answers, and licences (docs/licences.md): on both only with its own code as the key.
+    write = f"^{_pcre(exchange)}$" if amqp.licences_exchange == exchange else (
+        f"^(?:{_pcre(exchange)}|{_pcre(amqp.licences_exchange)})$")
+    return Grants(vhost=vhost_of(config.amqp_url), configure="^$", write=write,
+                  read=f"^{_pcre(amqp.queue_prefix + code)}$",
+                  exchange=exchange, topic_write=f"^{_pcre(code)}$", topic_read="^$",
+                  more_exchanges=(amqp.licences_exchange,)
+                  if amqp.licences_exchange != exchange else ())
 
 
 def accounts_of(config: GatewayConfig) -> list[Account]:
@@ -205,8 +210,9 @@ def manual_steps(config: GatewayConfig, accounts: list[Account]) -> str:
                          "   # change_password when the user exists")
         lines.append("  rabbitmqctl set_permissions -p " + " ".join(shlex.quote(a) for a in (
             grants.vhost, account.user, grants.configure, grants.write, grants.read)))
-        lines.append("  rabbitmqctl set_topic_permissions -p " + " ".join(
-            shlex.quote(a) for a in (grants.vhost, account.user, grants.exchange,
-                                     grants.topic_write, grants.topic_read)))
+        lines += ["  rabbitmqctl set_topic_permissions -p " + " ".join(
+            shlex.quote(a) for a in (grants.vhost, account.user, exchange,
+                                     grants.topic_write, grants.topic_read))
+            for exchange in grants.exchanges]
     return "\n".join(lines) + "\n"
 

@@ -27,6 +27,7 @@ from gateway.app.cargo_trail import CargoTrail
 from gateway.app.certificate_watch import CertificateWatch
 from gateway.app.console_operations import ConsoleOperations
 from gateway.app.intake import Intake
+from gateway.app.licence_feed import run_feed
 from gateway.app.mapping_files import load_compiled
 from gateway.app.overdue import OverdueWatch
 from gateway.app.processor import Processor
@@ -196,6 +197,8 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
                                                       publisher, signer, mailboxes, wakes)),
                 group.create_task(supervised("answers", lambda: _answers(
                     config, desk, answers_stop))),
+                group.create_task(supervised("licences", lambda: run_feed(
+                    pool, config, answers_stop))),
                 group.create_task(supervised("overdue-watch", overdue.run)),
                 group.create_task(supervised("certificate-watch", certificate_watch.run)),
                 group.create_task(supervised("routing-reload", lambda: routing.watch(

@@ -57,12 +57,15 @@ Handler = Callable[[IncomingAnswer], Awaitable[Verdict]]
 
 
 async def consume_answers(url: str, topology: Topology, handler: Handler,
-                          stop: asyncio.Event) -> None:
-    """Run until ``stop`` is set; a robust connection re-consumes after a broker cut."""
+                          stop: asyncio.Event, *, licences: bool = False) -> None:
+    """Run until ``stop`` is set; a robust connection re-consumes after a broker cut.
+    ``licences``: the licences queue instead (licensing agencies' licences, taken and
+    settled alike: app.licence_feed)."""
     read_any_text()
     connection = await connect(url, robust=True)
     try:
-        queue = await declare_responses(connection, topology)
+        queue = await declare_responses(connection,
+                                        topology.licences() if licences else topology)
         async with translated_errors("consuming answers"):
             await queue.channel.set_qos(prefetch_count=PREFETCH)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -41,6 +42,10 @@ class Topology:
     #: queue on it.
     responses_exchange: str = "gateway.responses"
     responses_queue: str = "gateway.responses"
+    #: Where licensing agencies publish licences (routing key = agency code), and the
+    #: gateway's queue on it (docs/licences.md).
+    licences_exchange: str = "gateway.licences"
+    licences_queue: str = "gateway.licences"
 
     @property
     def responses_dead_queue(self) -> str:
@@ -57,6 +62,12 @@ class Topology:
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
         }
+
+    def licences(self) -> Topology:
+        """The same topology with the licences exchange and queue in the responses' place:
+        they are declared and consumed alike."""
+        return dataclasses.replace(self, responses_exchange=self.licences_exchange,
+                                   responses_queue=self.licences_queue)
 
     def queue_name(self, agency: str) -> str:
         return f"{self.queue_prefix}{agency}"
@@ -168,8 +179,14 @@ async def declare_responses(connection: Any, topology: Topology) -> Any:
         return queue
 
 
+async def declare_licences(connection: Any, topology: Topology) -> Any:
+    """The licences exchange and the gateway's queue on it, like the responses': what is
+    refused there goes to ``<queue>.dead``."""
+    return await declare_responses(connection, topology.licences())
+
+
 def topology_of(config: GatewayConfig) -> Topology:
     """The exchanges and queues gateway.yaml's ``amqp:`` names."""
     amqp = config.settings.amqp
     return Topology(amqp.exchange, amqp.queue_prefix, amqp.responses_exchange,
-                    amqp.responses_queue)
+                    amqp.responses_queue, amqp.licences_exchange, amqp.licences_queue)

@@ -79,6 +79,13 @@ class AmqpSettings(Strict):
     responses_queue: str = Field(
         default="gateway.responses", description="the gateway's queue on the responses "
         "exchange; what cannot be read as an answer goes to <queue>.dead")
+    licences_exchange: str = Field(
+        default="gateway.licences", description="the durable topic exchange licensing "
+        "agencies publish licences to (issue, amend, revoke), each with its own code as the "
+        "routing key (docs/licences.md)")
+    licences_queue: str = Field(
+        default="gateway.licences", description="the gateway's queue on the licences "
+        "exchange; a licence refused goes to <queue>.dead")
 
 
 class SigningKeySettings(Strict):

@@ -64,7 +64,8 @@ class AgencyUsers:
         amqp = self.config.settings.amqp
         return Endpoint(url=self.url(code), code=code, user=self.users[code],
                         queue=amqp.queue_prefix + code,
-                        responses_exchange=amqp.responses_exchange)
+                        responses_exchange=amqp.responses_exchange,
+                        licences_exchange=amqp.licences_exchange)
 
 
 @contextlib.asynccontextmanager

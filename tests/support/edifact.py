@@ -18,13 +18,22 @@ def cusdec_message(
     function: str = "9",
     unt_count: int | None = None,
     extra_heading: Sequence[str] = (),
+    parties: Sequence[str] = (),
+    licences: Sequence[str] = (),
+    weight: str = "1250.5",
+    date: str = "20261122",
 ) -> list[str]:
+    """``parties``: more heading NADs (e.g. "IM+IMP001::ZZZ", the importer); ``licences``: a
+    licence each goods item cites, as SG37 DOC 1001+1004 (e.g. "911+LIC-1": UNTDID 1001 911
+    import licence, 811 export licence); ``weight``: each goods item's gross weight in KGM;
+    ``date``: the document date (DTM 137), none when empty."""
     body = [
         f"BGM+929+{declaration}+{function}",
         "LOC+22+TWKHH:139:6",
-        "DTM+137:20261122:102",
+        *([f"DTM+137:{date}:102"] if date else []),
         *extra_heading,
         "NAD+DT+12345678::ZZZ++Formosa Trading Co.+12 Harbour Road+Kaohsiung++80201+TW",
+        *(f"NAD+{party}" for party in parties),
         "UNS+D",
     ]
     for number, code in enumerate(commodity_codes, start=1):
@@ -32,8 +41,9 @@ def cusdec_message(
             f"CST+{number}+{code}",
             f"FTX+AAA+++Goods item {number}?: described?, with release characters",
             "LOC+27+NO",
-            "MEA+WT+AAD+KGM:1250.5",
+            f"MEA+WT+AAD+KGM:{weight}",
             "MOA+40:1000:USD",
+            *(f"DOC+{licence}" for licence in licences),
         ]
     body.append("UNS+S")
     count = unt_count if unt_count is not None else len(body) + 2

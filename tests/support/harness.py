@@ -117,6 +117,8 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
         f"amqp:\n  url: {amqp_url}\n  exchange: {exchange}\n  queue_prefix: {prefix}\n"
         f"  responses_exchange: test.{tag}.responses\n"
         f"  responses_queue: test.{tag}.responses\n"
+        f"  licences_exchange: test.{tag}.licences\n"
+        f"  licences_queue: test.{tag}.licences\n"
         f"signing:\n  ca: pki/ca.crt\n  keys:\n"
         f"    - certificate: pki/gateway.crt\n      key: pki/gateway.key\n"
         f"sftp:\n  host: 127.0.0.1\n  port: {port}\n  host_key: host_key\n"
@@ -310,6 +312,10 @@ async def delete_topology(files: Files, agencies: tuple[str, ...]) -> None:
         await channel.queue_delete(responses)
         await channel.queue_delete(responses + ".dead")
         await channel.exchange_delete(responses)
+        licences = files.exchange.removesuffix(".deliveries") + ".licences"
+        await channel.queue_delete(licences)
+        await channel.queue_delete(licences + ".dead")
+        await channel.exchange_delete(licences)
     finally:
         await connection.close()
 

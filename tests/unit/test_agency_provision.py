@@ -36,11 +36,12 @@ def test_an_agency_may_read_its_queue_and_answer_only_as_itself(tmp_path: Path) 
     grants = grants_for(config_in(tmp_path), "customs")
     assert grants.vhost == "prod/vhost"
     assert (grants.configure, grants.write, grants.read) == (
-        "^$", r"^gateway\.responses$", r"^agency\.customs$")
-    assert (grants.exchange, grants.topic_write, grants.topic_read) == (
-        "gateway.responses", "^customs$", "^$")
-    for pattern, name in ((grants.write, "gateway.responses"), (grants.read, "agency.customs")):
-        assert re.fullmatch(pattern.strip("^$"), name)
+        "^$", r"^(?:gateway\.responses|gateway\.licences)$", r"^agency\.customs$")
+    assert (grants.exchanges, grants.topic_write, grants.topic_read) == (
+        ("gateway.responses", "gateway.licences"), "^customs$", "^$")
+    for pattern, name in ((grants.write, "gateway.responses"), (grants.write, "gateway.licences"),
+                          (grants.read, "agency.customs")):
+        assert re.fullmatch(pattern, name)
         assert not re.search(pattern, name.replace(".", "x"))
 
 
@@ -55,7 +56,7 @@ async def test_with_no_way_to_manage_the_broker_it_says_what_to_run(tmp_path: Pa
     secret = tmp_path / "secrets" / "customs.password"
     assert f"rabbitmqctl add_user customs < {secret}" in told
     assert ("rabbitmqctl set_permissions -p prod/vhost customs '^$' "
-            r"'^gateway\.responses$' '^agency\.customs$'") in told
+            r"'^(?:gateway\.responses|gateway\.licences)$' '^agency\.customs$'") in told
     assert "rabbitmqctl set_topic_permissions -p prod/vhost customs gateway.responses " \
            "'^customs$' '^$'" in told
     # The password files exist already (0600), and no password is ever shown.
@@ -122,10 +123,13 @@ async def test_without_rabbitmqctl_it_uses_the_management_api(
     password = (tmp_path / "secrets" / "customs.password").read_text().strip()
     assert ("PUT", "/api/users/customs", {"password": password, "tags": ""}) in fake.calls
     assert ("PUT", "/api/permissions/prod%2Fvhost/customs", {
-        "configure": "^$", "write": r"^gateway\.responses$", "read": r"^agency\.customs$",
+        "configure": "^$", "write": r"^(?:gateway\.responses|gateway\.licences)$",
+        "read": r"^agency\.customs$",
     }) in fake.calls
     assert ("PUT", "/api/topic-permissions/prod%2Fvhost/customs", {
         "exchange": "gateway.responses", "write": "^customs$", "read": "^$"}) in fake.calls
+    assert ("PUT", "/api/topic-permissions/prod%2Fvhost/customs", {
+        "exchange": "gateway.licences", "write": "^customs$", "read": "^$"}) in fake.calls
     assert "customs: user 'customs' created" in out.getvalue()
     # Again: the same state (the same passwords, set again: the logins could not be tried).
     state = dict(fake.users)

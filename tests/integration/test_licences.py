@@ -1,0 +1,230 @@
+"""Issue 15 item 1 (G2G licence check), end to end on real RabbitMQ (a broker user per agency),
+PostgreSQL and SFTP: the trade authority publishes licences through the SDK; a declaration
+citing a valid one is delivered and, once customs releases it, its quantity is drawn; an
+exhausted licence holds the next declaration and the trader's CUSRES says why; concurrent
+declarations on one licence never overdraw it; a licence published by another agency than
+its issuer is refused and dead-lettered."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.agency import answers, consume, licences
+from gateway.agency.answers import Answer
+from gateway.agency.delivery import Delivery
+from gateway.config.load import load_config
+from gateway.model.canonical.licence import Licence
+from tests.support.agencies import AgencyUsers, agency_settings, provisioned_agencies, unique_users
+from tests.support.edifact import cusdec_message, interchange
+from tests.support.harness import (
+    ANSWER_TIMEOUT,
+    DEMO_AGENCIES,
+    Gateway,
+    create_database,
+    delete_topology,
+    drop_database,
+    start_gateway,
+    take_messages,
+    write_files,
+)
+
+IMPORTER = "IMP001"
+#: HS 8438.50 (meat or poultry machinery): routed to customs alone by the shipped routing.yaml.
+MACHINE = "8438.50"
+
+
+@dataclass
+class Scene:
+    gateway: Gateway
+    agencies: AgencyUsers
+    tmp: Path
+
+    @property
+    def outbox(self) -> Path:
+        return self.gateway.files.mailbox("van-a") / "outbox"
+
+
+async def _scene(tmp_path: Path, workers: int) -> AsyncIterator[Scene]:
+    database = await create_database()
+    users = unique_users(DEMO_AGENCIES)
+    files = write_files(tmp_path, database, agency_settings=agency_settings(users))
+    config = load_config(files.config_path, environ={})
+    async with provisioned_agencies(config, users) as agencies:
+        scene = Scene(await start_gateway(files, workers=workers), agencies, tmp_path)
+        try:
+            yield scene
+        finally:
+            if scene.gateway.task is not None and not scene.gateway.task.done():
+                await scene.gateway.stop()
+            await delete_topology(files, DEMO_AGENCIES)
+            await drop_database(database)
+
+
+@pytest.fixture
+async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
+    async for made in _scene(tmp_path, workers=1):
+        yield made
+
+
+@pytest.fixture
+async def busy_scene(tmp_path: Path) -> AsyncIterator[Scene]:
+    """Two gateway processes deciding at once (serve --workers 2)."""
+    async for made in _scene(tmp_path, workers=2):
+        yield made
+
+
+def a_licence(scene: Scene, number: str, quantity: int, *, agency: str = "trade",
+              kind: str = "import") -> Licence:
+    return licences.licence(
+        scene.agencies.endpoint(agency), number=number, holder=IMPORTER, kind=kind,  # type: ignore[arg-type]
+        commodity_codes=["8438"], quantity=quantity, unit="KGM",
+        valid_from=dt.date(2026, 1, 1), valid_until=dt.date(2026, 12, 31))
+
+
+def declaration(number: str, licence: str, weight: int, reference: str) -> bytes:
+    return interchange([cusdec_message(
+        commodity_codes=(MACHINE,), declaration=number, parties=(f"IM+{IMPORTER}::ZZZ",),
+        licences=(f"911+{licence}",), weight=str(weight))],
+        sender="VANA", control_reference=reference)
+
+
+async def until(check: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + ANSWER_TIMEOUT
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never: {what}")
+        await asyncio.sleep(0.05)
+
+
+async def balance(scene: Scene, number: str) -> tuple[Decimal, Decimal] | None:
+    rows = await scene.gateway.fetch(
+        "SELECT reserved, drawn FROM licences WHERE number = $1", number)
+    return (rows[0]["reserved"], rows[0]["drawn"]) if rows else None
+
+
+async def registered(scene: Scene, number: str, amendment: int = 0) -> None:
+    async def there() -> bool:
+        rows = await scene.gateway.fetch(
+            "SELECT amendment FROM licences WHERE number = $1", number)
+        return bool(rows) and rows[0]["amendment"] == amendment
+
+    await until(there, f"licence {number} amendment {amendment} in the registry")
+
+
+@contextlib.asynccontextmanager
+async def customs_releasing(scene: Scene) -> AsyncIterator[None]:
+    """Customs, as its own broker user through the SDK: registers, then releases."""
+    async def decide(delivery: Delivery) -> Sequence[Answer]:
+        return [answers.accepted(delivery, "CUS-1"), answers.released(delivery, "CUS-1")]
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(consume(scene.agencies.endpoint("customs"), decide, stop,
+                                       journal=scene.tmp / "customs.journal.sqlite"))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_a_valid_licence_is_drawn_on_release_and_an_exhausted_one_holds(
+        scene: Scene) -> None:
+    await licences.publish(scene.agencies.endpoint("trade"), a_licence(scene, "LIC-A", 100))
+    await registered(scene, "LIC-A")
+    async with customs_releasing(scene):
+        await scene.gateway.upload("van-a", "one.edi", declaration("DEC-L1", "LIC-A", 60, "L1"))
+        assert await until(lambda: _drawn(scene, "LIC-A", Decimal(60)), "60 KGM drawn")
+        (first,) = await scene.gateway.fetch(
+            "SELECT status, clearance FROM messages WHERE document_ref = 'DEC-L1'")
+        assert (first["status"], first["clearance"]) == ("routed", "released")
+
+        await scene.gateway.upload("van-a", "two.edi", declaration("DEC-L2", "LIC-A", 60, "L2"))
+        (cusres,) = await until(lambda: _files(scene.outbox, "DEC-L2.*.licences.1.cusres.edi"),
+                                "the licence check's CUSRES")
+    text = cusres.read_text("latin-1")
+    assert "CUSRES:D:96B:UN" in text and "GIS+25'" in text, text  # 7365 25: no valid licence
+    assert "RFF+ABT:DEC-L2'" in text and "Licence LIC-A?: 40 KGM left, 60 needed" in text, text
+    assert (scene.outbox / f"{cusres.name}.p7s").exists()  # signed like every answer
+    (held,) = await scene.gateway.fetch(
+        "SELECT m.id, m.status FROM messages m WHERE m.document_ref = 'DEC-L2'")
+    assert held["status"] == "held"
+    delivered = await scene.gateway.fetch(
+        "SELECT 1 FROM outbox WHERE message_id = $1 AND channel = 'amqp'", held["id"])
+    assert delivered == []  # never delivered to an agency
+    reasons = await scene.gateway.fetch(
+        "SELECT detail FROM events WHERE message_id = $1 AND kind = 'message_held'", held["id"])
+    assert "licence check: Licence LIC-A: 40 KGM left, 60 needed" in reasons[0]["detail"]
+    assert await balance(scene, "LIC-A") == (Decimal(0), Decimal(60))
+
+
+async def _drawn(scene: Scene, number: str, quantity: Decimal) -> bool:
+    return await balance(scene, number) == (Decimal(0), quantity)
+
+
+async def _files(folder: Path, pattern: str) -> list[Path]:
+    return sorted(await asyncio.to_thread(lambda: list(folder.glob(pattern))))
+
+
+async def test_concurrent_declarations_never_overdraw_a_licence(busy_scene: Scene) -> None:
+    scene = busy_scene
+    await licences.publish(scene.agencies.endpoint("trade"), a_licence(scene, "LIC-C", 100))
+    await registered(scene, "LIC-C")
+    await asyncio.gather(*(
+        scene.gateway.upload("van-a", f"c{n}.edi", declaration(f"DEC-C{n}", "LIC-C", 40,
+                                                               f"C{n}"))
+        for n in range(6)))
+
+    async def decided() -> list[Any]:
+        rows = await scene.gateway.fetch(
+            "SELECT status FROM messages WHERE document_ref LIKE 'DEC-C%'")
+        return rows if len(rows) == 6 else []
+
+    statuses = sorted(r["status"] for r in await until(decided, "six declarations decided"))
+    assert statuses == ["held"] * 4 + ["routed"] * 2
+    assert await balance(scene, "LIC-C") == (Decimal(80), Decimal(0))
+    await until(lambda: _files(scene.outbox, "DEC-C*.licences.1.cusres.edi"), "answers")
+
+
+async def test_only_the_issuer_publishes_amends_or_revokes_a_licence(scene: Scene) -> None:
+    trade, port = scene.agencies.endpoint("trade"), scene.agencies.endpoint("port")
+    issued = a_licence(scene, "LIC-R", 100)
+    await licences.publish(trade, issued)
+    await registered(scene, "LIC-R")
+    # port, as itself, claims trade issued it; then amends trade's licence in its own name.
+    await licences.publish(port, licences.amended(issued, quantity=Decimal(900)))
+    await licences.publish(port, licences.amended(issued, quantity=Decimal(900),
+                                                  issuing_agency="port"))
+    refused = await until(lambda: _refused(scene, 2), "two refusals")
+    assert "published by 'port' but issued by 'trade'" in refused[0]["reason"]
+    assert "was issued by 'trade': only its issuer amends or revokes it" in refused[1]["reason"]
+    assert all(r["broker_user"] == scene.agencies.users["port"] for r in refused)
+    dead = scene.gateway.files.exchange.removesuffix(".deliveries") + ".licences.dead"
+    assert len(await take_messages(dead, 2)) == 2  # dead-lettered, never applied
+    rows = await scene.gateway.fetch("SELECT quantity, amendment, issuing_agency FROM licences")
+    assert [tuple(r.values()) for r in rows] == [(Decimal(100), 0, "trade")]
+    # trade's own revocation is taken, and a declaration citing it is then held.
+    await licences.publish(trade, licences.revoked(issued))
+    await registered(scene, "LIC-R", 1)
+    await scene.gateway.upload("van-a", "r.edi", declaration("DEC-R1", "LIC-R", 10, "R1"))
+    (cusres,) = await until(lambda: _files(scene.outbox, "DEC-R1.*.licences.1.cusres.edi"),
+                            "the revoked licence's CUSRES")
+    assert "licence LIC-R is revoked" in cusres.read_text("latin-1")
+
+
+async def _refused(scene: Scene, count: int) -> list[Any]:
+    rows = await scene.gateway.fetch(
+        "SELECT broker_user, reason FROM refused_licences ORDER BY id")
+    return rows if len(rows) >= count else []
