@@ -1,8 +1,8 @@
 """The cargo trail and port alarms (docs/port-alarms.md): a watcher that reads the container
 events and customs declarations the processor stored, by a cursor kept in the database, keeps
 each container's trail across the logistics nodes, starts and closes the port alarms file's
-clocks, raises an alarm once per (container, rule) when one runs out, and publishes it on the
-alarms exchange until RabbitMQ confirms it."""
+clocks (one per visit of a container and rule), raises an alarm once per clock when one
+runs out, and publishes it on the alarms exchange until RabbitMQ confirms it."""
 
 from __future__ import annotations
 
@@ -107,22 +107,72 @@ class CargoTrail:
         await store.add_step(connection, step)
         for check in port_rules.opened_by(step, self._rules):
             await self._open(connection, check, raised)
-        for rule in port_rules.closed_by(step, self._rules):
-            for check in await store.open_checks(connection, step.container, rule.name):
-                if check.started_at <= step.at:
-                    await self._close(connection, check, step.at, raised)
+        for rule in self._ended_by(step):
+            await self._end(connection, step, rule, raised)
+
+    def _ended_by(self, step: TrailStep) -> list[str]:
+        """The rules whose visit ``step`` ends: overtime rules it is the end of, and illegal
+        storage when the container leaves."""
+        names = [rule.name for rule in port_rules.closed_by(step, self._rules)]
+        storage = self._rules.illegal_storage
+        if storage is not None and step.event in port_rules.LEAVING:
+            names.append(storage.name)
+        return names
+
+    def _ending(self, check: Check) -> tuple[tuple[str, ...], str | None]:
+        """The events (and node) that end the visit of ``check``."""
+        if check.alarm == "illegal_storage":
+            return port_rules.LEAVING, None
+        end = self._overtime[check.rule].end
+        return (end.event,), end.node
+
+    def _starting(self, rule: str) -> tuple[tuple[str, ...], str | None]:
+        """The events (and node) that start a visit for ``rule``."""
+        storage = self._rules.illegal_storage
+        if storage is not None and rule == storage.name:
+            return storage.after, None
+        start = self._overtime[rule].start
+        return (start.event,), start.node
 
     async def _open(self, connection: Any, check: Check, raised: list[PortAlarm]) -> None:
-        if check.alarm == "illegal_storage" and await store.declared_by(
-                connection, check.container, check.due_at):
-            return  # declared before (or by the time) it arrived
-        if not await store.open_check(connection, check) or check.alarm != "overtime":
+        prior = await store.last_started(connection, check.container, check.rule,
+                                         check.started_at)
+        if prior is not None and port_rules.in_visit(prior, check.started_at):
+            return  # the same visit reported again (or this very message read again)
+        stored = await store.open_check(connection, check)
+        if stored is None:
             return
-        end = self._overtime[check.rule].end  # its end may have been read first
-        ended = await store.first_step(connection, check.container, end.event, end.node,
-                                       check.started_at)
-        if ended is not None:
-            await self._close(connection, check, ended, raised)
+        events, node = self._ending(stored)  # its end may have been read first
+        end = await store.first_step(connection, stored.container, events, node,
+                                     stored.started_at)
+        if end is not None:
+            await store.end_visit(connection, stored, end.at)
+        if stored.alarm == "illegal_storage":
+            if await store.declared_between(connection, stored.container,
+                                            *port_rules.declaration_window(
+                                                stored.started_at, stored.limit_seconds)):
+                await store.close_check(connection, stored)  # declared in its window
+        elif end is not None:
+            await self._close(connection, stored, end.at, raised)
+
+    async def _end(self, connection: Any, step: TrailStep, rule: str,
+                   raised: list[PortAlarm]) -> None:
+        """``step`` ends the visit of ``rule``'s clock started last before it, unless that
+        visit has ended already (the end reported again); then a start read before this end
+        but after it in time begins the next visit."""
+        check = await store.last_started(connection, step.container, rule, step.at)
+        if check is None or check.ended_at is not None:
+            return
+        await store.end_visit(connection, check, step.at)
+        if check.alarm == "overtime" and await store.is_open(connection, check):
+            await self._close(connection, check, step.at, raised)
+        events, node = self._starting(rule)
+        following = await store.first_step(connection, step.container, events, node,
+                                           step.at, strictly=True)
+        if following is not None:
+            for again in port_rules.opened_by(following, self._rules):
+                if again.rule == rule:
+                    await self._open(connection, again, raised)
 
     async def _close(self, connection: Any, check: Check, ended_at: dt.datetime,
                      raised: list[PortAlarm]) -> None:
@@ -137,9 +187,9 @@ class CargoTrail:
             return  # covers nothing
         for container in sorted(declaration.container_numbers):
             await store.add_declaration(connection, container, message_id, received_at)
-            for check in await store.open_checks(connection, container,
-                                                 alarm="illegal_storage"):
-                if port_rules.covered_in_time(check.due_at, received_at):
+            for check in await store.open_checks(connection, container, "illegal_storage"):
+                if port_rules.covered_in_time(check.started_at, check.limit_seconds,
+                                              received_at):
                     await store.close_check(connection, check)
 
     async def _alarm(self, connection: Any, check: Check, ended_at: dt.datetime | None,

@@ -3,7 +3,15 @@ makes, which checks a step opens, and whether a check that closes was late.
 
 A step's time is the event's own (DTM) but never later than the gateway received the report:
 an event cannot have happened after it was reported, and a date far in the future would
-otherwise stop every clock (DESIGN rule 6: a partner's value is hostile until checked)."""
+otherwise stop every clock (DESIGN rule 6: a partner's value is hostile until checked).  Nor
+is it taken from more than a year before the report (MAX_SECONDS, the longest limit a rule
+may have): a date like 0001-01-01 is a typo, not a visit, and would otherwise start a clock
+that swallows every later visit of the container; it counts as undated (the report's time).
+
+A visit: the rule's clock for a container runs from a step that opens it to the step that
+ends it (overtime: the rule's ``to``; illegal storage: the container leaving, gate out or
+loaded).  A start that falls inside a visit (a repeated report) opens nothing; one after the
+visit ended is the container's next visit, with clocks and alarms of its own."""
 
 from __future__ import annotations
 
@@ -12,11 +20,19 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.config.port_alarms import IllegalStorageRule, OvertimeRule, PortAlarmsFile, Step
+from gateway.config.port_alarms import (
+    MAX_SECONDS,
+    IllegalStorageRule,
+    OvertimeRule,
+    PortAlarmsFile,
+    Step,
+)
 from gateway.model.canonical.container_event import ContainerEvent
 from gateway.model.containers import container_number
 
 _NODE = re.compile(r"[A-Z0-9]{1,17}")
+#: The events by which a container leaves the port: they end its visit (illegal storage).
+LEAVING = ("gate_out", "loaded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +56,10 @@ class Check:
     due_at: dt.datetime
     limit_seconds: float
     message_id: int
+    #: The stored clock's id (0 until it is stored): its alarm is keyed by it.
+    check_id: int = 0
+    #: When its visit ended (None: not yet).
+    ended_at: dt.datetime | None = None
 
 
 def steps_of(event: ContainerEvent, message_id: int, received_at: dt.datetime
@@ -59,6 +79,8 @@ def _event_time(occurred_at: dt.datetime | None, received_at: dt.datetime) -> dt
         return received_at
     if occurred_at.tzinfo is None:  # no zone given: taken as UTC, as the mappings do
         occurred_at = occurred_at.replace(tzinfo=dt.UTC)
+    if (received_at - occurred_at).total_seconds() > MAX_SECONDS:
+        return received_at  # not believable (see the module's note): as if undated
     return min(occurred_at, received_at)
 
 
@@ -100,10 +122,26 @@ def late(started_at: dt.datetime, limit_seconds: float, ended_at: dt.datetime) -
     return (ended_at - started_at).total_seconds() > limit_seconds
 
 
-def covered_in_time(due_at: dt.datetime, declared_at: dt.datetime) -> bool:
-    """A declaration covers a container in time when it came by the check's due time
-    (before the container arrived counts: a pre-arrival declaration)."""
-    return declared_at <= due_at
+def in_visit(check: Check, at: dt.datetime) -> bool:
+    """Whether a start at ``at`` falls in the visit of ``check``: at or after its start and
+    not after its end (a repeated report of the same arrival)."""
+    return check.started_at <= at and (check.ended_at is None or at <= check.ended_at)
+
+
+def declaration_window(started_at: dt.datetime, limit_seconds: float
+                       ) -> tuple[dt.datetime, dt.datetime]:
+    """When a declaration must be lodged to cover the visit that started at ``started_at``:
+    within the legal window either side of it (up to the limit before arrival, a
+    pre-arrival declaration, and up to the limit after).  A declaration for an earlier visit
+    of the same container number, weeks before, covers not this one."""
+    window = dt.timedelta(seconds=limit_seconds)
+    return started_at - window, started_at + window
+
+
+def covered_in_time(started_at: dt.datetime, limit_seconds: float,
+                    declared_at: dt.datetime) -> bool:
+    earliest, latest = declaration_window(started_at, limit_seconds)
+    return earliest <= declared_at <= latest
 
 
 def low_water(cursor: int, ids: list[int], given_up: Callable[[int], bool]) -> int:

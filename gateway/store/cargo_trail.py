@@ -4,7 +4,7 @@ Every write is keyed so that reading one message twice changes nothing."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.model.canonical.port_alarm import PortAlarm
@@ -58,41 +58,72 @@ async def add_step(connection: Any, step: TrailStep) -> None:
             step.container, step.event, step.node, step.at, step.message_id)
 
 
-async def first_step(connection: Any, container: str, event: str, node: str | None,
-                     since: dt.datetime) -> dt.datetime | None:
-    """When ``container`` first had ``event`` (at ``node``, or anywhere) from ``since`` on."""
+async def first_step(connection: Any, container: str, events: tuple[str, ...],
+                     node: str | None, since: dt.datetime, *, strictly: bool = False
+                     ) -> TrailStep | None:
+    """The first step of ``container`` with one of ``events`` (at ``node``, or anywhere) at
+    ``since`` or later (``strictly``: later)."""
     async with translated_errors("reading the cargo trail"):
-        found: dt.datetime | None = await connection.fetchval(
-            "SELECT min(occurred_at) FROM cargo_trail WHERE container = $1 AND event = $2"
-            " AND ($3::text IS NULL OR node = $3) AND occurred_at >= $4",
-            container, event, node, since)
-    return found
+        row = await connection.fetchrow(
+            "SELECT container, event, node, occurred_at, message_id FROM cargo_trail"
+            " WHERE container = $1 AND event = ANY($2::text[])"
+            " AND ($3::text IS NULL OR node = $3)"
+            " AND (occurred_at > $4 OR (NOT $5 AND occurred_at = $4))"
+            " ORDER BY occurred_at, message_id LIMIT 1",
+            container, list(events), node, since, strictly)
+    return None if row is None else TrailStep(row["container"], row["event"], row["node"],
+                                               row["occurred_at"], row["message_id"])
 
 
-async def open_check(connection: Any, check: Check) -> bool:
-    """Start ``check`` unless its (container, rule) has one already; True when started."""
+async def open_check(connection: Any, check: Check) -> Check | None:
+    """Store ``check`` unless its (container, rule, start) has one already; the stored
+    clock (with its id) when started."""
     async with translated_errors("starting a port check"):
-        started = await connection.fetchval(
+        check_id = await connection.fetchval(
             "INSERT INTO port_checks (container, rule, alarm, node, started_at, due_at,"
             " limit_seconds, message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT DO NOTHING RETURNING true",
+            " ON CONFLICT DO NOTHING RETURNING id",
             check.container, check.rule, check.alarm, check.node, check.started_at,
             check.due_at, check.limit_seconds, check.message_id)
-    return bool(started)
+    return None if check_id is None else replace(check, check_id=check_id)
 
 
-_CHECK_COLUMNS = ("container, rule, alarm, node, started_at, due_at, limit_seconds,"
-                  " message_id")
+_CHECK_COLUMNS = ("id, container, rule, alarm, node, started_at, due_at, limit_seconds,"
+                  " message_id, ended_at")
 
 
-async def open_checks(connection: Any, container: str, rule: str | None = None,
-                      alarm: str | None = None) -> list[Check]:
-    """The open checks of ``container`` (of one rule, or of one kind), locked."""
+async def last_started(connection: Any, container: str, rule: str, at: dt.datetime
+                       ) -> Check | None:
+    """The clock of ``container`` and ``rule`` started last at or before ``at``, locked:
+    the visit ``at`` may fall in."""
+    async with translated_errors("reading port checks"):
+        row = await connection.fetchrow(
+            f"SELECT {_CHECK_COLUMNS} FROM port_checks WHERE container = $1 AND rule = $2"
+            " AND started_at <= $3 ORDER BY started_at DESC LIMIT 1 FOR UPDATE",
+            container, rule, at)
+    return None if row is None else _check(row)
+
+
+async def end_visit(connection: Any, check: Check, ended_at: dt.datetime) -> None:
+    async with translated_errors("ending a visit"):
+        await connection.execute(
+            "UPDATE port_checks SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL",
+            check.check_id, ended_at)
+
+
+async def is_open(connection: Any, check: Check) -> bool:
+    async with translated_errors("reading a port check"):
+        found = await connection.fetchval(
+            "SELECT closed_at IS NULL FROM port_checks WHERE id = $1", check.check_id)
+    return bool(found)
+
+
+async def open_checks(connection: Any, container: str, alarm: str) -> list[Check]:
+    """The open checks of ``container`` of one kind, locked."""
     async with translated_errors("reading port checks"):
         rows = await connection.fetch(
-            f"SELECT {_CHECK_COLUMNS} FROM port_checks WHERE container = $1"
-            " AND ($2::text IS NULL OR rule = $2) AND ($3::text IS NULL OR alarm = $3)"
-            " AND closed_at IS NULL FOR UPDATE", container, rule, alarm)
+            f"SELECT {_CHECK_COLUMNS} FROM port_checks WHERE container = $1 AND alarm = $2"
+            " AND closed_at IS NULL ORDER BY id FOR UPDATE", container, alarm)
     return [_check(r) for r in rows]
 
 
@@ -107,14 +138,15 @@ async def due_checks(connection: Any, limit: int) -> list[Check]:
 
 def _check(row: Any) -> Check:
     return Check(row["container"], row["rule"], row["alarm"], row["node"], row["started_at"],
-                 row["due_at"], row["limit_seconds"], row["message_id"])
+                 row["due_at"], row["limit_seconds"], row["message_id"], row["id"],
+                 row["ended_at"])
 
 
 async def close_check(connection: Any, check: Check) -> None:
     async with translated_errors("closing a port check"):
         await connection.execute(
-            "UPDATE port_checks SET closed_at = now() WHERE container = $1 AND rule = $2",
-            check.container, check.rule)
+            "UPDATE port_checks SET closed_at = now() WHERE id = $1 AND closed_at IS NULL",
+            check.check_id)
 
 
 async def add_declaration(connection: Any, container: str, message_id: int,
@@ -125,24 +157,26 @@ async def add_declaration(connection: Any, container: str, message_id: int,
             " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", container, message_id, declared_at)
 
 
-async def declared_by(connection: Any, container: str, until: dt.datetime) -> bool:
+async def declared_between(connection: Any, container: str, earliest: dt.datetime,
+                           latest: dt.datetime) -> bool:
     async with translated_errors("reading declared containers"):
         found = await connection.fetchval(
-            "SELECT true FROM cargo_declarations WHERE container = $1 AND declared_at <= $2"
-            " LIMIT 1", container, until)
+            "SELECT true FROM cargo_declarations WHERE container = $1"
+            " AND declared_at BETWEEN $2 AND $3 LIMIT 1", container, earliest, latest)
     return bool(found)
 
 
 async def raise_alarm(connection: Any, check: Check, code: str,
                       ended_at: dt.datetime | None) -> PortAlarm | None:
-    """The alarm of ``check``, or None when its (container, rule) has one already."""
+    """The alarm of ``check``, or None when its clock has one already."""
     async with translated_errors("raising a port alarm"):
         row = await connection.fetchrow(
-            "INSERT INTO port_alarms (container, rule, alarm, code, node, started_at, ended_at,"
-            " limit_seconds, message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO port_alarms (check_id, container, rule, alarm, code, node, started_at,"
+            " ended_at, limit_seconds, message_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             f" ON CONFLICT DO NOTHING RETURNING {_ALARM_COLUMNS}",
-            check.container, check.rule, check.alarm, code, check.node, check.started_at,
-            ended_at, check.limit_seconds, check.message_id)
+            check.check_id, check.container, check.rule, check.alarm, code, check.node,
+            check.started_at, ended_at, check.limit_seconds, check.message_id)
     return None if row is None else _alarm(row)
 
 

@@ -273,3 +273,47 @@ async def test_an_alarm_raised_while_the_broker_is_unreachable_is_published_once
     assert json.loads(got.body)["container"] == LEFT
     assert await take_messages(port.queue, 1, seconds=1.5) == []  # once
     await first_alarm(gateway)
+
+
+REUSED, TWICE = "CMAU1234563", "OOLU7654329"
+
+
+async def test_a_containers_next_visit_has_its_own_clocks_and_its_first_declaration_covers_it_not(
+        port: Port) -> None:
+    """The same container number back at the port later is a new visit: it gets its own
+    overtime and illegal-storage clocks and alarms, and the declaration that covered its
+    first visit does not cover it; a repeated report of one arrival opens nothing more."""
+    gateway = port.gateway
+    await send(gateway, "declaration.edi", interchange([cusdec_message(  # pre-arrival
+        declaration="DEC-V1", extra_heading=(f"EQD+CN+{REUSED}",))],
+        sender="VANA", control_reference="DECV1"))
+    first = dt.datetime.now(dt.UTC)
+    await send(gateway, "visit1.edi", interchange([
+        container_event("discharged", (REUSED,), first - dt.timedelta(seconds=2),
+                        reference="V1D"),
+        container_event("gate_out", (REUSED,), first - dt.timedelta(seconds=1),
+                        reference="V1O", message_reference="2"),
+        # TWICE's first visit: discharged, gated out late, never declared
+        container_event("discharged", (TWICE,), first - dt.timedelta(seconds=20),
+                        reference="V1D2", message_reference="3"),
+        container_event("gate_out", (TWICE,), first - dt.timedelta(seconds=10),
+                        reference="V1O2", message_reference="4")],
+        sender="VANA", control_reference="VISIT1"))
+    await asyncio.sleep(LIMIT_SECONDS + 1.5)  # the first visit's window is over
+    second = dt.datetime.now(dt.UTC)
+    await send(gateway, "visit2.edi", container_events(
+        "discharged", (REUSED, TWICE), second, control_reference="VISIT2"))
+    await send(gateway, "visit2-again.edi", container_events(  # the same arrival, resent
+        "discharged", (REUSED, TWICE), second, control_reference="VISIT2B"))
+
+    got = await take_messages(port.queue, 7, seconds=LIMIT_SECONDS + 12)
+    alarms = sorted((a["container"], a["alarm"], dt.datetime.fromisoformat(a["started_at"])
+                     >= second - dt.timedelta(seconds=1)) for a in
+                    (json.loads(m.body) for m in got))
+    assert alarms == [(REUSED, "illegal_storage", True), (REUSED, "overtime", True),
+                      (TWICE, "illegal_storage", False), (TWICE, "illegal_storage", True),
+                      (TWICE, "overtime", False), (TWICE, "overtime", True)]
+    visits = await gateway.fetch(
+        "SELECT container, rule, count(*) AS n FROM port_checks GROUP BY 1, 2 ORDER BY 1, 2")
+    assert [(r["container"], r["n"]) for r in visits] == [(REUSED, 2), (REUSED, 2),
+                                                          (TWICE, 2), (TWICE, 2)]

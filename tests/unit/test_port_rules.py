@@ -3,6 +3,7 @@ the checks a step opens and closes, lateness, and the trail cursor's low-water m
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -85,10 +86,33 @@ def test_late_is_strictly_past_the_limit_and_a_declaration_counts_by_its_due_tim
     limit = 72 * 3600.0
     assert not port_rules.late(T0, limit, T0 + dt.timedelta(hours=72))
     assert port_rules.late(T0, limit, T0 + dt.timedelta(hours=72, seconds=1))
-    due = T0 + dt.timedelta(hours=1)
-    assert port_rules.covered_in_time(due, T0 - dt.timedelta(days=1))  # before arrival
-    assert port_rules.covered_in_time(due, due)
-    assert not port_rules.covered_in_time(due, due + dt.timedelta(seconds=1))
+    hour = 3600.0
+    assert port_rules.covered_in_time(T0, hour, T0 - dt.timedelta(hours=1))  # pre-arrival
+    assert port_rules.covered_in_time(T0, hour, T0 + dt.timedelta(hours=1))
+    assert not port_rules.covered_in_time(T0, hour, T0 + dt.timedelta(hours=1, seconds=1))
+    # a declaration for the container's visit weeks before covers not this one
+    assert not port_rules.covered_in_time(T0, hour, T0 - dt.timedelta(days=21))
+
+
+def test_a_start_in_a_visit_is_the_same_visit_and_one_after_its_end_the_next() -> None:
+    (clock, _) = port_rules.opened_by(step("discharged"), RULES)
+    assert port_rules.in_visit(clock, T0) and port_rules.in_visit(clock, T0 + dt.timedelta(
+        days=30))  # not ended yet: a repeated report
+    ended = dataclasses.replace(clock, ended_at=T0 + dt.timedelta(hours=5))
+    assert port_rules.in_visit(ended, T0 + dt.timedelta(hours=5))
+    assert not port_rules.in_visit(ended, T0 + dt.timedelta(hours=5, seconds=1))
+    assert not port_rules.in_visit(ended, T0 - dt.timedelta(seconds=1))
+
+
+def test_a_date_from_more_than_a_year_before_its_report_counts_as_undated() -> None:
+    received = T0 + dt.timedelta(minutes=1)
+    for absurd in (dt.datetime(1, 1, 1, tzinfo=dt.UTC), T0 - dt.timedelta(days=367)):
+        (taken,) = port_rules.steps_of(event("discharged", "MSCU1234565", at=absurd), 1,
+                                       received)
+        assert taken.at == received
+    year = T0 - dt.timedelta(days=366)
+    (kept,) = port_rules.steps_of(event("discharged", "MSCU1234565", at=year), 1, T0)
+    assert kept.at == year
 
 
 def test_the_cursor_stops_before_a_gap_until_it_is_given_up() -> None:

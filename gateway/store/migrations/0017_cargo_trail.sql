@@ -31,9 +31,15 @@ CREATE TABLE cargo_declarations (
     PRIMARY KEY (container, message_id)
 );
 
--- A clock per (container, rule): started by the first step that opens it, closed by its end
--- (or a declaration), else due.  Never deleted, so a message read again cannot restart it.
+-- A clock per visit of a container, per rule: started by a step that opens it, unless the
+-- rule has a clock for that container whose visit the step falls in (started at or before it,
+-- not ended before it: a repeated report); so the same container number back weeks later
+-- gets clocks and alarms of its own.  ended_at: when the visit ended for this rule (overtime:
+-- its end step; illegal storage: the container left, gate out or loaded); closed_at: when the
+-- clock stopped (in time, covered by a declaration, or its alarm).  Keyed by its start, and
+-- never deleted, so a message read again cannot start it twice.
 CREATE TABLE port_checks (
+    id            bigserial   PRIMARY KEY,
     container     text        NOT NULL,
     rule          text        NOT NULL,
     alarm         text        NOT NULL,
@@ -42,16 +48,18 @@ CREATE TABLE port_checks (
     due_at        timestamptz NOT NULL,
     limit_seconds double precision NOT NULL,
     message_id    bigint      NOT NULL REFERENCES messages (id),
+    ended_at      timestamptz,
     closed_at     timestamptz,
-    PRIMARY KEY (container, rule),
+    UNIQUE (container, rule, started_at),
     CONSTRAINT port_checks_alarm CHECK (alarm IN ('overtime', 'illegal_storage'))
 );
 CREATE INDEX port_checks_due ON port_checks (due_at) WHERE closed_at IS NULL;
 
--- Each alarm once per (container, rule); published on the alarms exchange until confirmed
--- (published_at), acknowledged in the console at most once.
+-- Each alarm once per clock (so once per visit and rule); published on the alarms exchange
+-- until confirmed (published_at), acknowledged in the console at most once.
 CREATE TABLE port_alarms (
     id              bigserial   PRIMARY KEY,
+    check_id        bigint      NOT NULL UNIQUE REFERENCES port_checks (id),
     container       text        NOT NULL,
     rule            text        NOT NULL,
     alarm           text        NOT NULL,
@@ -64,8 +72,7 @@ CREATE TABLE port_alarms (
     raised_at       timestamptz NOT NULL DEFAULT now(),
     published_at    timestamptz,
     acknowledged_at timestamptz,
-    acknowledged_by text,
-    UNIQUE (container, rule)
+    acknowledged_by text
 );
 CREATE INDEX port_alarms_unpublished ON port_alarms (id) WHERE published_at IS NULL;
 CREATE INDEX port_alarms_open ON port_alarms (id) WHERE acknowledged_at IS NULL;
