@@ -186,3 +186,27 @@ async def test_a_console_release_after_a_suspension_tells_customs_no_aeo(
         assert second.headers["aeo"] is False and "aeo_programme" not in second.headers
     finally:
         await pool.close()
+
+
+@pytest.fixture
+async def two_workers(tmp_path: Any) -> Any:
+    from tests.support.harness import gateway_fixture
+
+    async for gateway in gateway_fixture(tmp_path, workers=2):
+        yield gateway
+
+
+async def test_worker_processes_see_a_suspension_at_once(two_workers: Gateway) -> None:
+    """``serve --workers 2``: each worker process keeps its own snapshot (refreshed every
+    10 s); the version read with its claim brings the suspension in before that."""
+    gateway = two_workers
+    await _registry(gateway, ACTIVE)
+    replace_file(gateway.files.root / "routing.yaml", LANE)
+    await table_version(gateway, 2)
+    before = [await _declare(gateway, n) for n in range(1, 7)]  # snapshots in every process
+    assert all(h["aeo"] is True for h in before)
+    code, said = await asyncio.to_thread(cli, gateway, "traders", "suspend", "12345678",
+                                         "--reason", "audit")
+    assert code == 0, said
+    after = [await _declare(gateway, n) for n in range(7, 13)]  # within the 10 s refresh
+    assert [h["aeo"] for h in after] == [False] * 6
