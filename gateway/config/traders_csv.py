@@ -51,19 +51,27 @@ class _Cell:
 def read_csv(path: Path) -> list[TrustedTrader]:
     """The file's traders; every error names the file and line (and the column)."""
     reader = csv.DictReader(io.StringIO(_text_of(path), newline=""))
+    first = 1  # the line of the record being read: the header's first
     try:
         columns = [c.strip() for c in reader.fieldnames or ()]
         reader.fieldnames = columns
         missing = set(REQUIRED) - set(columns)
         if missing:
             raise ConfigError(f"{path}:1: missing column(s) {', '.join(sorted(missing))}")
-        twice = sorted({c for c in columns if columns.count(c) > 1})
-        if twice:  # DictReader would silently keep the last of them
+        # DictReader would silently keep the last of them.  Unnamed columns (a spreadsheet's
+        # trailing commas) are read by nobody.
+        twice = sorted({c for c in columns if c and columns.count(c) > 1})
+        if twice:
             raise ConfigError(f"{path}:1: column(s) {', '.join(twice)} named twice")
-        rows = [_row(path, reader.line_num, row, columns) for row in reader]
-        return _once_each(path, columns, rows)
-    except csv.Error as exc:
-        raise ConfigError(f"{path}:{reader.line_num}: {exc}") from exc
+        rows: list[tuple[int, TrustedTrader]] = []
+        while True:
+            first = reader.line_num + 1  # the record's first line, for csv.Error to name
+            row = next(reader, None)
+            if row is None:
+                return _once_each(path, columns, rows)
+            rows.append(_row(path, reader.line_num, row, columns))
+    except csv.Error as exc:  # line_num has not counted the failing record yet
+        raise ConfigError(f"{path}:{first}: {exc}") from exc
 
 
 def _row(path: Path, line: int, row: dict[Any, Any],

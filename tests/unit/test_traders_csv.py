@@ -148,3 +148,16 @@ def test_bom_and_crlf_are_read(tmp_path: Path) -> None:
     path = tmp_path / "traders.csv"
     path.write_bytes(b"\xef\xbb\xbfid,name,aeo,partners\r\n1,A,true,van-a\r\n")
     assert read_csv(path) == [TrustedTrader("1", "A", True, frozenset({"van-a"}))]
+
+
+def test_a_field_past_the_csv_limit_names_its_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "traders.csv"
+    path.write_text("id,name,aeo,partners\n1,A,true,van-a\n2," + "B" * 200_000 + ",true,van-a\n")
+    with pytest.raises(ConfigError, match=r"traders\.csv:3: field larger than field limit"):
+        read_csv(path)  # said line 2 (the last one read whole)
+
+
+def test_a_spreadsheets_trailing_empty_columns_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "traders.csv"
+    path.write_text("id,name,aeo,partners,,\n1,A,true,van-a,,\n")
+    assert read_csv(path) == [TrustedTrader("1", "A", True, frozenset({"van-a"}))]
