@@ -161,3 +161,16 @@ def test_a_spreadsheets_trailing_empty_columns_are_read(tmp_path: Path) -> None:
     path = tmp_path / "traders.csv"
     path.write_text("id,name,aeo,partners,,\n1,A,true,van-a,,\n")
     assert read_csv(path) == [TrustedTrader("1", "A", True, frozenset({"van-a"}))]
+
+
+def test_a_large_registry_is_scanned_once_per_partner_and_day() -> None:
+    import time
+
+    registry = AeoRegistry({f"T{i}": TrustedTrader(f"T{i}", partners=frozenset({"van-a"}))
+                            for i in range(200_000)})
+    started = time.perf_counter()
+    for _ in range(200):  # a batch's decision asks once per partner
+        assert len(registry.trusted_for("van-a", DAY)) == 200_000
+    # A scan of 200,000 entries takes ~50 ms: 200 of them ~10 s; once, then answered.
+    assert time.perf_counter() - started < 2.0
+    assert registry.trusted_for("van-b", DAY) == frozenset()
