@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -18,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import etree  # type: ignore[import-untyped]
 
 from gateway.agency import answers, consume, licences
 from gateway.agency.answers import Answer
 from gateway.agency.delivery import Delivery
+from gateway.cli import main
 from gateway.config.load import load_config
 from gateway.model.canonical.licence import Licence
+from gateway.pipeline.xml_answer import RES_NS, RES_REJECTED
 from tests.support.agencies import AgencyUsers, agency_settings, provisioned_agencies, unique_users
 from tests.support.edifact import cusdec_message, interchange
 from tests.support.harness import (
@@ -33,9 +37,18 @@ from tests.support.harness import (
     create_database,
     delete_topology,
     drop_database,
+    gateway_fixture,
     start_gateway,
     take_messages,
     write_files,
+)
+from tests.support.xml import (
+    DEMO_REGISTRY,
+    SAMPLE_DECLARANT,
+    SAMPLE_REFERENCE,
+    SAMPLE_VALID_DEC,
+    assert_valid_answer,
+    demo_xml_catalog,
 )
 
 IMPORTER = "IMP001"
@@ -91,10 +104,11 @@ def a_licence(scene: Scene, number: str, quantity: int, *, agency: str = "trade"
         valid_from=dt.date(2026, 1, 1), valid_until=dt.date(2026, 12, 31))
 
 
-def declaration(number: str, licence: str, weight: int, reference: str) -> bytes:
+def declaration(number: str, licence: str, weight: int, reference: str,
+                function: str = "9") -> bytes:
     return interchange([cusdec_message(
         commodity_codes=(MACHINE,), declaration=number, parties=(f"IM+{IMPORTER}::ZZZ",),
-        licences=(f"911+{licence}",), weight=str(weight))],
+        licences=(f"911+{licence}",), weight=str(weight), function=function)],
         sender="VANA", control_reference=reference)
 
 
@@ -215,8 +229,13 @@ async def test_only_the_issuer_publishes_amends_or_revokes_a_licence(scene: Scen
     assert len(await take_messages(dead, 2)) == 2  # dead-lettered, never applied
     rows = await scene.gateway.fetch("SELECT quantity, amendment, issuing_agency FROM licences")
     assert [tuple(r.values()) for r in rows] == [(Decimal(100), 0, "trade")]
-    # trade's own revocation is taken, and a declaration citing it is then held.
-    await licences.publish(trade, licences.revoked(issued))
+    # trade's own revocation (from the command line) is taken; a declaration citing it is held.
+    code = await asyncio.to_thread(main, [
+        "--config", str(scene.gateway.files.config_path), "agency", "licence", "trade",
+        "--number", "LIC-R", "--holder", IMPORTER, "--kind", "import", "--commodity", "8438",
+        "--quantity", "100", "--unit", "KGM", "--valid-from", "2026-01-01",
+        "--valid-until", "2026-12-31", "--amendment", "1", "--revoke"])
+    assert code == 0
     await registered(scene, "LIC-R", 1)
     await scene.gateway.upload("van-a", "r.edi", declaration("DEC-R1", "LIC-R", 10, "R1"))
     (cusres,) = await until(lambda: _files(scene.outbox, "DEC-R1.*.licences.1.cusres.edi"),
@@ -228,3 +247,76 @@ async def _refused(scene: Scene, count: int) -> list[Any]:
     rows = await scene.gateway.fetch(
         "SELECT broker_user, reason FROM refused_licences ORDER BY id")
     return rows if len(rows) >= count else []
+
+
+async def test_a_rejection_or_a_cancellation_gives_the_quantity_back(scene: Scene) -> None:
+    async def decide(delivery: Delivery) -> Sequence[Answer]:
+        declared = delivery.message
+        if getattr(declared, "function", None) == "cancellation":
+            return [answers.decision(delivery, "cancelled")]
+        if delivery.document_reference == "DEC-X1":
+            return [answers.rejected(delivery, ["Wrong office"])]
+        return [answers.accepted(delivery, "CUS-2")]  # registered, not yet released
+
+    await licences.publish(scene.agencies.endpoint("trade"), a_licence(scene, "LIC-X", 100))
+    await registered(scene, "LIC-X")
+    stop = asyncio.Event()
+    customs = asyncio.create_task(consume(scene.agencies.endpoint("customs"), decide, stop,
+                                          journal=scene.tmp / "customs.journal.sqlite"))
+    try:
+        await scene.gateway.upload("van-a", "x1.edi", declaration("DEC-X1", "LIC-X", 40, "X1"))
+        await until(lambda: _states(scene, "restored"), "the rejected one's 40 restored")
+        await scene.gateway.upload("van-a", "x2.edi", declaration("DEC-X2", "LIC-X", 30, "X2"))
+        await until(lambda: _reserved(scene, Decimal(30)), "30 reserved")
+        await scene.gateway.upload("van-a", "x3.edi",
+                                   declaration("DEC-X2", "LIC-X", 30, "X3", function="1"))
+        await until(lambda: _states(scene, "restored", "restored"), "the cancelled one's 30")
+    finally:
+        stop.set()
+        await asyncio.wait_for(customs, 30)
+    assert await balance(scene, "LIC-X") == (Decimal(0), Decimal(0))
+    events = await scene.gateway.fetch(
+        "SELECT kind, detail FROM events WHERE kind = 'licence_restored' ORDER BY id")
+    assert ['"rejected"' in e["detail"] for e in events] == [True, False]
+    assert '"cancellation"' in events[1]["detail"]
+
+
+async def _states(scene: Scene, *expected: str) -> bool:
+    rows = await scene.gateway.fetch("SELECT state FROM licence_draws ORDER BY message_id")
+    return tuple(r["state"] for r in rows) == expected
+
+
+async def _reserved(scene: Scene, quantity: Decimal) -> bool:
+    return await balance(scene, "LIC-X") == (quantity, Decimal(0))
+
+
+@pytest.fixture
+async def xml_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    demo_xml_catalog()  # skips without ../shared; compiles the XSDs once for the process
+    async for running in gateway_fixture(
+            tmp_path, settings={"xml": json.dumps({"schemas": str(DEMO_REGISTRY)})},
+            xml_ids={"van-a": (SAMPLE_DECLARANT,)}):
+        yield running
+
+
+async def test_a_wco_declaration_failing_the_check_is_answered_in_res_dms(
+        xml_gateway: Gateway) -> None:
+    """DEC-DMS AdditionalDocument TypeCode 911 cites a licence nobody issued."""
+    cited = SAMPLE_VALID_DEC.read_bytes().replace(
+        b"<TypeCode>861</TypeCode>\n        </AdditionalDocument>",
+        b"<TypeCode>861</TypeCode>\n        </AdditionalDocument>\n        <AdditionalDocument>"
+        b"<CategoryCode>N</CategoryCode><ID>LIC-NONE</ID><TypeCode>911</TypeCode>"
+        b"</AdditionalDocument>", 1)
+    assert b"LIC-NONE" in cited
+    await xml_gateway.upload("van-a", "declaration.xml", cited)
+    outbox = xml_gateway.files.mailbox("van-a") / "outbox"
+    (answer,) = await until(lambda: _files(outbox, f"{SAMPLE_REFERENCE}.*.licences.1.res-dms.xml"),
+                            "the RES-DMS of the licence check")
+    body = answer.read_bytes()
+    assert_valid_answer("RES-DMS", body)
+    assert b"Item 1: licence LIC-NONE not found" in body, body.decode()
+    response = etree.fromstring(body).find(f".//{{{RES_NS}}}Response")
+    assert response.findtext(f"{{{RES_NS}}}FunctionCode") == RES_REJECTED  # as licence_failed
+    (held,) = await xml_gateway.fetch(
+        "SELECT status FROM messages WHERE document_ref = $1", SAMPLE_REFERENCE)
+    assert held["status"] == "held"
