@@ -52,11 +52,18 @@ def cited(canonical: CanonicalMessage | None) -> tuple[str, ...]:
     return cited_numbers(canonical)
 
 
-async def lock_all(connection: Connection, canonicals: Iterable[CanonicalMessage | None]
-                   ) -> None:
-    """Lock, in number order, every licence a batch of decisions cites, before any of them is
+async def lock_all(connection: Connection,
+                   decided: Iterable[tuple[str, CanonicalMessage | None]]) -> None:
+    """Lock, in number order, every licence a batch of decisions (partner, canonical message)
+    cites or gives back (a cancellation: what its declaration drew), before any of them is
     judged: the batch then never waits for a licence while holding another out of order."""
-    numbers = {n for canonical in canonicals for n in cited(canonical)}
+    numbers: set[str] = set()
+    cancelled: list[tuple[str, str]] = []
+    for partner_id, canonical in decided:
+        numbers.update(cited(canonical))
+        if isinstance(canonical, CustomsDeclaration) and canonical.function == CANCELLATION:
+            cancelled.append((partner_id, canonical.declaration_number))
+    numbers.update(await licences.drawn_by(connection, cancelled))
     if numbers:
         await licences.lock(connection, numbers)
 

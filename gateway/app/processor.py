@@ -152,8 +152,8 @@ class Processor:
                     self._pool.acquire() as connection, connection.transaction():
                 ours = await store.lock_claimed_many(connection, batch)
                 await licence_gate.lock_all(connection, (
-                    m.canonical for o in outcomes if not isinstance(o, Exception)
-                    for m in o.messages))
+                    (p.partner_id, m.canonical) for p, o in zip(batch, outcomes, strict=True)
+                    if not isinstance(o, Exception) for m in o.messages))
                 writes = Deferred()
                 for pending, outcome in zip(batch, outcomes, strict=True):
                     if pending.id in ours:
@@ -298,7 +298,8 @@ class Processor:
             outcome.answer_to.id, outcome.answer_to.qualifier, header.syntax_version)
         tally = self._tally(pending.id)
         tally.status = outcome.status.value
-        await licence_gate.lock_all(connection, (m.canonical for m in outcome.messages))
+        await licence_gate.lock_all(connection, ((pending.partner_id, m.canonical)
+                                                 for m in outcome.messages))
         trader = licence_gate.Trader(
             pending.partner_id, pending.id, header.control_reference if header else None,
             reply_to, self._config.answer_channel(pending.partner_id))

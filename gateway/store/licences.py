@@ -104,6 +104,22 @@ async def reserved_by_original(connection: Connection, partner_id: str, document
     return [r["message_id"] for r in rows]
 
 
+async def drawn_by(connection: Connection, declarations: list[tuple[str, str]]) -> set[str]:
+    """The licences the declarations (partner, declaration number) reserved or drew and have
+    not given back: what their cancellations will lock."""
+    if not declarations:
+        return set()
+    rows = await connection.fetch(
+        "SELECT DISTINCT d.licence_number FROM licence_draws d"
+        " JOIN messages m ON m.id = d.message_id"
+        " JOIN interchanges i ON i.id = m.interchange_id"
+        " JOIN unnest($1::text[], $2::text[]) AS c(partner, ref)"
+        "   ON m.document_ref = c.ref AND i.partner_id = c.partner"
+        " WHERE d.state <> 'restored'", [storable_text(p) for p, _ in declarations],
+        [storable_text(r) for _, r in declarations])
+    return {r["licence_number"] for r in rows}
+
+
 @dataclass(frozen=True, slots=True)
 class Held:
     """The registry's current version of a licence."""
