@@ -241,6 +241,20 @@ async def test_only_the_issuer_publishes_amends_or_revokes_a_licence(scene: Scen
     (cusres,) = await until(lambda: _files(scene.outbox, "DEC-R1.*.licences.1.cusres.edi"),
                             "the revoked licence's CUSRES")
     assert "licence LIC-R is revoked" in cusres.read_text("latin-1")
+    # An older amendment, even the issuer's, never undoes the revocation; the one held again
+    # (a redelivery) is taken once, quietly.
+    await licences.publish(trade, issued)
+    later = await until(lambda: _refused(scene, 3), "the older amendment refused")
+    assert "amendment 0 of licence 'LIC-R' is not newer than amendment 1" in later[2]["reason"]
+    held = await scene.gateway.fetch("SELECT body FROM licences WHERE number = 'LIC-R'")
+    await licences.publish(trade, Licence.model_validate_json(held[0]["body"]))
+    await licences.publish(trade, a_licence(scene, "LIC-S", 5))
+    await registered(scene, "LIC-S")
+    await asyncio.sleep(1.0)  # the repeat is taken beside LIC-S (another correlation id)
+    assert len(await _refused(scene, 3)) == 3
+    rows = await scene.gateway.fetch("SELECT status, amendment FROM licences"
+                                     " WHERE number = 'LIC-R'")
+    assert [tuple(r.values()) for r in rows] == [("revoked", 1)]
 
 
 async def _refused(scene: Scene, count: int) -> list[Any]:
