@@ -121,3 +121,18 @@ def test_what_passes_never_draws_more_than_is_left(left: Decimal,
     assert verdict.passed == (sum(wanted) <= left)
     if verdict.passed:
         assert verdict.draws == {"LIC-1": sum(wanted)}
+
+
+def test_the_demo_sample_cites_its_licence_as_the_check_reads_it() -> None:
+    """deploy/demo/samples/cusdec-licensed-machine.edi (docs/licences.md, Try it) against the
+    licence the docs publish: it passes and draws 60 KGM."""
+    from tests.unit.test_mappings import SAMPLES, errors_of, map_all
+
+    data = (SAMPLES / "cusdec-licensed-machine.edi").read_bytes()
+    assert errors_of(data) == []
+    _, (canonical,) = map_all(data)
+    assert isinstance(canonical, CustomsDeclaration)
+    published = licence(number="LIC-2026-0001", commodity_codes=("8438",))
+    verdict = check(canonical, registry(published), ON)
+    assert verdict.passed and verdict.draws == {"LIC-2026-0001": Decimal(60)}
+    assert (verdict.on, verdict.dated_by_declaration) == (dt.date(2026, 11, 22), True)
