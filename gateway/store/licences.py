@@ -73,6 +73,8 @@ async def settle(connection: Connection, message_ids: Iterable[int], to: str) ->
     numbers = await connection.fetch(
         "SELECT DISTINCT licence_number FROM licence_draws"
         " WHERE message_id = ANY($1::bigint[]) AND state = ANY($2::text[])", ids, list(allowed))
+    if not numbers:  # the usual case: a declaration citing no licence, one statement
+        return []
     await lock(connection, [r["licence_number"] for r in numbers])
     rows = await connection.fetch(
         "UPDATE licence_draws d SET state = $3, settled_at = now()"
