@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from gateway import alarms
 from gateway.app.workers import poll_forever
 from gateway.bus.port_alarms import AlarmPublisher
-from gateway.config.port_alarms import PortAlarmsFile
+from gateway.config.port_alarms import MAX_SECONDS, PortAlarmsFile
 from gateway.errors import BusError
 from gateway.logs import event
 from gateway.model.canonical import ContainerEvent, CustomsDeclaration
@@ -35,6 +35,9 @@ DUE_BATCH = 200
 #: How long a missing message id holds the cursor back: far longer than a processor's
 #: transaction takes; after it, the id is taken for a rolled-back transaction's.
 GAP_GRACE_SECONDS = 30.0
+#: How long due clocks wait for the watcher to catch up with stored messages: at 1,200
+#: messages a second, a backlog of some 70,000; then they are raised while it reads on.
+DUE_HOLD_SECONDS = 60.0
 CODES = {"overtime": alarms.PORT_OVERTIME, "illegal_storage": alarms.PORT_ILLEGAL_STORAGE}
 
 
@@ -48,6 +51,8 @@ class CargoTrail:
         self._gaps: dict[int, float] = {}
         #: Ids after the cursor already taken in this process (taking one again is harmless).
         self._taken: set[int] = set()
+        #: Since when (monotonic) the watcher has been a full batch behind, or None.
+        self._behind_since: float | None = None
 
     async def run(self) -> None:
         try:
@@ -61,15 +66,29 @@ class CargoTrail:
         raised: list[PortAlarm] = []
         async with translated_errors("keeping the cargo trail"), \
                 self._pool.acquire() as connection, connection.transaction():
-            busy = await self._read(connection, raised)
-            for check in await store.due_checks(connection, DUE_BATCH):
-                await self._alarm(connection, check, None, raised)
+            busy, behind = await self._read(connection, raised)
+            if self._due_now(behind):
+                for check in await store.due_checks(connection, DUE_BATCH):
+                    await self._alarm(connection, check, None, raised)
         for alarm in raised:
             _log(alarm)
         await self._publish()
         return busy or bool(raised)
 
-    async def _read(self, connection: Any, raised: list[PortAlarm]) -> bool:
+    def _due_now(self, behind: bool) -> bool:
+        """Whether to raise what is due: not while stored messages wait to be read (one of
+        them may be the end or the declaration that closes a due clock: a burst of a
+        container's history, 5,000 visits, raised an overtime alarm for a visit whose gate
+        out sat in the next batch), but after DUE_HOLD_SECONDS behind, regardless."""
+        if not behind:
+            self._behind_since = None
+            return True
+        if self._behind_since is None:
+            self._behind_since = time.monotonic()
+        return time.monotonic() - self._behind_since > DUE_HOLD_SECONDS
+
+    async def _read(self, connection: Any, raised: list[PortAlarm]) -> tuple[bool, bool]:
+        """(busy, behind): behind when more stored messages wait than one step reads."""
         cursor = await store.cursor(connection)
         rows = await store.after(connection, cursor, BATCH)
         fresh = [row for row in rows if row.id not in self._taken]
@@ -80,7 +99,7 @@ class CargoTrail:
             await store.set_cursor(connection, mark)
         self._taken = {row.id for row in rows if row.id > mark}
         self._gaps = {gap: seen for gap, seen in self._gaps.items() if gap > mark}
-        return mark != cursor or bool(fresh)
+        return mark != cursor or bool(fresh), len(rows) == BATCH
 
     def _given_up(self, missing: int) -> bool:
         seen = self._gaps.setdefault(missing, time.monotonic())
@@ -139,12 +158,16 @@ class CargoTrail:
                                          check.started_at)
         if prior is not None and port_rules.in_visit(prior, check.started_at):
             return  # the same visit reported again (or this very message read again)
+        events, node = self._ending(check)  # its end may have been read first
+        end = await store.first_step(connection, check.container, events, node,
+                                     check.started_at)
+        following = await store.next_started(connection, check.container, check.rule,
+                                             check.started_at)
+        if following is not None and (end is None or end.at > following.started_at):
+            return  # an earlier report of the arrival that started the next clock
         stored = await store.open_check(connection, check)
         if stored is None:
             return
-        events, node = self._ending(stored)  # its end may have been read first
-        end = await store.first_step(connection, stored.container, events, node,
-                                     stored.started_at)
         if end is not None:
             await store.end_visit(connection, stored, end.at)
         if stored.alarm == "illegal_storage":
@@ -157,18 +180,26 @@ class CargoTrail:
 
     async def _end(self, connection: Any, step: TrailStep, rule: str,
                    raised: list[PortAlarm]) -> None:
-        """``step`` ends the visit of ``rule``'s clock started last before it, unless that
-        visit has ended already (the end reported again); then a start read before this end
-        but after it in time begins the next visit."""
+        """An end pairs with the last start before it: ``step`` ends the visit of ``rule``'s
+        clock started last before it, unless that visit ended by then (the end reported
+        again).  Reports read out of order are paired again: an end earlier than the one a
+        clock was ended by takes its place, and a start left without a clock (taken for
+        part of a visit that this end shows was two) gets its own."""
         check = await store.last_started(connection, step.container, rule, step.at)
-        if check is None or check.ended_at is not None:
+        if check is not None and (check.ended_at is None or check.ended_at > step.at):
+            await store.end_visit(connection, check, step.at)
+            if check.alarm == "overtime" and await store.is_open(connection, check):
+                await self._close(connection, check, step.at, raised)
+            since, strictly = step.at, True
+        elif check is not None and check.ended_at is not None and check.ended_at < step.at:
+            since, strictly = check.ended_at, True  # whose start is this the end of?
+        elif check is None:
+            since, strictly = step.at - dt.timedelta(seconds=MAX_SECONDS), False
+        else:
             return
-        await store.end_visit(connection, check, step.at)
-        if check.alarm == "overtime" and await store.is_open(connection, check):
-            await self._close(connection, check, step.at, raised)
         events, node = self._starting(rule)
         following = await store.first_step(connection, step.container, events, node,
-                                           step.at, strictly=True)
+                                           since, strictly=strictly)
         if following is not None:
             for again in port_rules.opened_by(following, self._rules):
                 if again.rule == rule:

@@ -104,11 +104,22 @@ async def last_started(connection: Any, container: str, rule: str, at: dt.dateti
     return None if row is None else _check(row)
 
 
+async def next_started(connection: Any, container: str, rule: str, at: dt.datetime
+                       ) -> Check | None:
+    """The clock of ``container`` and ``rule`` started first after ``at``."""
+    async with translated_errors("reading port checks"):
+        row = await connection.fetchrow(
+            f"SELECT {_CHECK_COLUMNS} FROM port_checks WHERE container = $1 AND rule = $2"
+            " AND started_at > $3 ORDER BY started_at LIMIT 1", container, rule, at)
+    return None if row is None else _check(row)
+
+
 async def end_visit(connection: Any, check: Check, ended_at: dt.datetime) -> None:
+    """The visit of ``check`` ended at ``ended_at``, or earlier if it was told so before."""
     async with translated_errors("ending a visit"):
         await connection.execute(
-            "UPDATE port_checks SET ended_at = $2 WHERE id = $1 AND ended_at IS NULL",
-            check.check_id, ended_at)
+            "UPDATE port_checks SET ended_at = $2 WHERE id = $1"
+            " AND (ended_at IS NULL OR ended_at > $2)", check.check_id, ended_at)
 
 
 async def is_open(connection: Any, check: Check) -> bool:

@@ -10,6 +10,7 @@ import datetime as dt
 import html
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import aio_pika
 import pytest
 
 from tests.support.console import Browser, console_gateway
-from tests.support.containers import container_event, container_events
+from tests.support.containers import EVENTS, container_event, container_events
 from tests.support.edifact import cusdec_message, interchange
 from tests.support.harness import (
     AMQP_URL,
@@ -317,3 +318,104 @@ async def test_a_containers_next_visit_has_its_own_clocks_and_its_first_declarat
         "SELECT container, rule, count(*) AS n FROM port_checks GROUP BY 1, 2 ORDER BY 1, 2")
     assert [(r["container"], r["n"]) for r in visits] == [(REUSED, 2), (REUSED, 2),
                                                           (TWICE, 2), (TWICE, 2)]
+
+
+def raw_event(event: str, number: str, stamp: str, *, reference: str, node: str = "TWKHH",
+              message_reference: str = "1") -> list[str]:
+    """A container event with its number and DTM (format 304) written as given."""
+    message_type, code = EVENTS[event]
+    body = [f"BGM+{code}+{reference}+9", f"DTM+137:{stamp}:304",
+            "TDT+20+031W+1++EVE:172:20", f"LOC+165+{node}:139:6", "NAD+CF+EVE:160:20",
+            f"EQD+CN+{number}+45G1:102:5++2+5", f"DTM+7:{stamp}:304", "CNT+16:1"]
+    return [f"UNH+{message_reference}+{message_type}:D:96B:UN", *body,
+            f"UNT+{len(body) + 2}+{message_reference}"]
+
+
+async def trail_caught_up(gateway: Gateway, seconds: float = 30) -> None:
+    """Until the trail's cursor has reached the last stored message."""
+    async with asyncio.timeout(seconds):
+        while True:
+            rows = await gateway.fetch(
+                "SELECT (SELECT message_id FROM cargo_trail_cursor) AS cursor,"
+                " (SELECT max(id) FROM messages) AS last")
+            if rows[0]["last"] is not None and rows[0]["cursor"] == rows[0]["last"]:
+                return
+            await asyncio.sleep(0.1)
+
+
+async def test_hostile_container_events_neither_stop_the_trail_nor_split_a_container(
+        port: Port) -> None:
+    """Odd spellings of one number make one trail; dates in year 1 or 9999 are taken at
+    their reception; NUL bytes in a number or a node leave that container or node out; the
+    watcher reads on past all of it."""
+    gateway = port.gateway
+    now = dt.datetime.now(dt.UTC)
+    stamp = now.strftime("%Y%m%d%H%M%S") + "UTC"
+    await send(gateway, "odd.edi", interchange([
+        raw_event("discharged", "cmau 123456-3", "00010101000000UTC", reference="ODD1"),
+        raw_event("gate_out", "CMAU-123456.3", "99991231235959UTC", reference="ODD2",
+                  message_reference="2"),
+        raw_event("discharged", "TGHU\x007654321", stamp, reference="NUL1",
+                  message_reference="3"),
+        raw_event("discharged", "OOLU7654329", stamp, reference="NUL2", node="TW\x00KHH",
+                  message_reference="4")], sender="VANA", control_reference="ODD"))
+    await trail_caught_up(gateway)
+    steps = await gateway.fetch(
+        "SELECT t.container, t.event, t.node, t.occurred_at, i.received_at FROM cargo_trail t"
+        " JOIN messages m ON m.id = t.message_id JOIN interchanges i"
+        " ON i.id = m.interchange_id ORDER BY t.id")
+    taken = [(s["container"], s["event"]) for s in steps]
+    assert ("CMAU1234563", "discharged") in taken and ("CMAU1234563", "gate_out") in taken
+    assert all(s["container"] != "TGHU7654321" for s in steps)
+    for s in steps:
+        assert s["occurred_at"] <= s["received_at"]
+        assert s["occurred_at"] > s["received_at"] - dt.timedelta(days=367)
+        assert s["node"] is None or "\x00" not in s["node"]
+    # CMAU1234563's discharge and gate out, both taken at reception: one visit, in time (a
+    # discharge taken in year 1 would be late, and swallow every later visit)
+    got = await take_messages(port.queue, 5, seconds=LIMIT_SECONDS + 3)
+    assert [a["alarm"] for a in (json.loads(m.body) for m in got)] == ["illegal_storage"]
+
+
+async def counted(gateway: Gateway, query: str, wanted: int, *, seconds: float) -> None:
+    """Until ``query``'s count reaches ``wanted``."""
+    async with asyncio.timeout(seconds):
+        while True:
+            if (await gateway.fetch(query))[0]["n"] >= wanted:
+                return
+            await asyncio.sleep(0.2)
+
+
+async def test_ten_thousand_events_of_one_container_make_five_thousand_visits(
+        port: Port) -> None:
+    """5,000 visits of one container number (discharged, gated out a second later, an hour
+    apart, the oldest 208 days ago): one clock per visit and rule, no overtime, and an
+    illegal-storage alarm per visit (none declared); the watcher keeps its pace."""
+    gateway = port.gateway
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=5000)
+    for part in range(5):
+        messages = []
+        for visit in range(part * 1000, (part + 1) * 1000):
+            at = start + dt.timedelta(hours=visit)
+            for offset, kind in ((0, "discharged"), (1, "gate_out")):
+                stamp = (at + dt.timedelta(seconds=offset)).strftime("%Y%m%d%H%M%S") + "UTC"
+                messages.append(raw_event(kind, REUSED, stamp, reference=f"B{visit}{kind[0]}",
+                                          message_reference=str(len(messages) + 1)))
+        await gateway.upload("van-a", f"many{part}.edi", interchange(
+            messages, sender="VANA", control_reference=f"MANY{part}"))
+    began = time.monotonic()
+    await counted(gateway, "SELECT count(*) AS n FROM messages WHERE status = 'routed'",
+                  10000, seconds=180)
+    stored = time.monotonic() - began
+    await trail_caught_up(gateway, seconds=120)
+    taken = time.monotonic() - began
+    counts = await gateway.fetch(
+        "SELECT (SELECT count(*) FROM cargo_trail) AS steps, (SELECT count(*) FROM"
+        " port_checks WHERE alarm = 'overtime') AS overtime, (SELECT count(*) FROM"
+        " port_checks WHERE alarm = 'illegal_storage') AS storage")
+    assert dict(counts[0]) == {"steps": 10000, "overtime": 5000, "storage": 5000}
+    await counted(gateway, "SELECT count(*) AS n FROM port_alarms WHERE published_at IS NOT"
+                  " NULL", 5000, seconds=60)
+    kinds = await gateway.fetch("SELECT alarm, count(*) AS n FROM port_alarms GROUP BY 1")
+    assert {r["alarm"]: r["n"] for r in kinds} == {"illegal_storage": 5000}
+    print(f"stored {stored:.1f} s, trail caught up {taken:.1f} s")
