@@ -411,19 +411,22 @@ async def test_a_refusal_found_in_an_unwrapping_process_keeps_its_reason(
 async def serving(gateway: Gateway) -> AsyncIterator[tuple[asyncio.subprocess.Process,
                                                            list[int]]]:
     """``gateway serve`` with the fixture's files, in a process (and session) of its own,
-    once its three unwrapping processes are up: the process and their pids."""
+    once it has started (its three unwrapping processes started and initialised before the
+    ``started`` line: Unwrapping.warm): the process and their pids."""
     await gateway.stop()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "-c", str(gateway.files.config_path), "serve",
-        stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+        stderr=asyncio.subprocess.PIPE, start_new_session=True)
     try:
-        for _ in range(300):  # started at start-up (Unwrapping.warm)
-            started = unwrapping_processes(process.pid)
-            if len(started) == 3:
-                break
-            await asyncio.sleep(0.1)
+        assert process.stderr is not None
+        async with asyncio.timeout(60):
+            while b'"event": "started"' not in await process.stderr.readline():
+                assert process.returncode is None
+        drain = asyncio.create_task(process.stderr.read())  # its pipe never fills up
+        started = unwrapping_processes(process.pid)
         assert len(started) == 3
         yield process, started
+        drain.cancel()
     finally:
         if process.returncode is None:
             process.kill()
