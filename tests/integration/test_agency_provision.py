@@ -20,7 +20,7 @@ import pytest
 
 from gateway.agency.credentials import endpoint_of
 from gateway.app.broker_admin import RabbitmqCtl
-from gateway.bus.topology import declare, declare_responses, topology_of
+from gateway.bus.topology import declare, declare_licences, declare_responses, topology_of
 from gateway.cli import main
 from gateway.config.load import GatewayConfig, load_config
 from tests.support.agencies import agency_settings, amqp_delivery, declaration, unique_users
@@ -42,6 +42,7 @@ async def config(tmp_path: Path) -> AsyncIterator[GatewayConfig]:
     try:
         assert await declare(connection, topology_of(loaded), CODES) == {}
         await declare_responses(connection, topology_of(loaded))
+        await declare_licences(connection, topology_of(loaded))
     finally:
         await connection.close()
     try:
@@ -86,11 +87,14 @@ async def test_each_agency_acts_only_as_itself(config: GatewayConfig,
     assert path is not None and stat.S_IMODE(path.stat().st_mode) == 0o600
     perms, topic = await permissions(customs.user)
     amqp = config.settings.amqp
+    exchanges = (amqp.responses_exchange, amqp.licences_exchange)
     assert perms == [{"vhost": "/", "configure": "^$",
-                      "write": "^" + amqp.responses_exchange.replace(".", "\\.") + "$",
+                      "write": "^(?:" + "|".join(e.replace(".", "\\.") for e in exchanges)
+                      + ")$",
                       "read": "^" + (amqp.queue_prefix + "customs").replace(".", "\\.") + "$"}]
-    assert topic == [{"vhost": "/", "exchange": amqp.responses_exchange, "write": "^customs$",
-                      "read": "^$"}]
+    assert sorted(topic, key=lambda t: t["exchange"]) == sorted(
+        ({"vhost": "/", "exchange": e, "write": "^customs$", "read": "^$"} for e in exchanges),
+        key=lambda t: t["exchange"])
 
     topology = topology_of(config)
     endpoint = endpoint_of(config, "customs")  # its password from its password file
@@ -123,6 +127,11 @@ async def test_each_agency_acts_only_as_itself(config: GatewayConfig,
             await publish(own, "", amqp.responses_queue, customs.user)
         with pytest.raises(aiormq.exceptions.ChannelPreconditionFailed, match="user_id"):
             await publish(own, endpoint.responses_exchange, "customs", quarantine.user)
+        # Licences (docs/licences.md): in its own name, yes; as another agency, no.
+        await publish(own, endpoint.licences_exchange, "customs", customs.user)
+        with pytest.raises(aiormq.exceptions.ChannelAccessRefused,
+                           match="access to topic 'quarantine' in exchange"):
+            await publish(own, endpoint.licences_exchange, "quarantine", customs.user)
         taken = await (await guest.channel()).get_queue(amqp.responses_queue)
         answer = await taken.get(no_ack=True, timeout=10)
         assert (answer.user_id, answer.routing_key) == (customs.user, "customs")
