@@ -231,21 +231,22 @@ class CargoTrail:
             raised.append(alarm)
 
     async def _publish(self) -> None:
-        """Every alarm not yet confirmed by RabbitMQ, oldest first; what fails stays for the
-        next step (the broker's fault, ours: retried, never dropped)."""
-        async with translated_errors("reading unpublished port alarms"), \
-                self._pool.acquire() as connection:
+        """Every alarm not yet confirmed by RabbitMQ, oldest first, by one watcher at a time
+        (the others skip); what fails stays for the next step (the broker's fault, ours:
+        retried, never dropped)."""
+        async with translated_errors("publishing port alarms"), \
+                self._pool.acquire() as connection, connection.transaction():
+            if not await store.take_publishing(connection):
+                return  # another gateway's watcher is publishing them
             waiting = await store.unpublished(connection, DUE_BATCH)
-        if not waiting:
-            return
-        try:
-            done = await self._publisher.publish(waiting)
-        except BusError as exc:
-            event(log, "port_alarms_waiting", level=logging.ERROR, error=str(exc),
-                  waiting=len(waiting), note="kept; published once RabbitMQ is back")
-            return
-        async with translated_errors("marking port alarms published"), \
-                self._pool.acquire() as connection:
+            if not waiting:
+                return
+            try:
+                done = await self._publisher.publish(waiting)
+            except BusError as exc:
+                event(log, "port_alarms_waiting", level=logging.ERROR, error=str(exc),
+                      waiting=len(waiting), note="kept; published once RabbitMQ is back")
+                return
             await store.mark_published(connection, done)
 
 

@@ -419,3 +419,58 @@ async def test_ten_thousand_events_of_one_container_make_five_thousand_visits(
     kinds = await gateway.fetch("SELECT alarm, count(*) AS n FROM port_alarms GROUP BY 1")
     assert {r["alarm"]: r["n"] for r in kinds} == {"illegal_storage": 5000}
     print(f"stored {stored:.1f} s, trail caught up {taken:.1f} s")
+
+
+async def test_two_gateways_on_one_database_publish_each_alarm_once(
+        port: Port, tmp_path: Path) -> None:
+    """A second gateway (with a worker process) on the same database runs a watcher of its
+    own: both raise and publish, and each alarm reaches the alarms exchange once."""
+    first = port.gateway
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "port-alarms.yaml").write_text(
+        (first.files.root / "port-alarms.yaml").read_text())
+    files = write_files(other, first.files.database, settings={
+        "port_alarms": "port-alarms.yaml"})
+    second = await start_gateway(files, workers=2)
+    try:
+        boxes = [f"ABCU{n:07d}" for n in range(400)]
+        await send(first, "many.edi", container_events(
+            "discharged", boxes, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30),
+            control_reference="MANY"))
+        await counted(first, "SELECT count(*) AS n FROM port_alarms WHERE published_at IS"
+                      " NOT NULL", 800, seconds=60)
+        got = await take_messages(port.queue, 2000, seconds=4)
+    finally:
+        await second.stop()
+    ids = [m.message_id for m in got]
+    assert len(ids) == 800 and len(set(ids)) == 800, (len(ids), len(set(ids)))
+
+
+async def test_concurrent_acknowledgements_of_one_alarm_take_effect_once(
+        console_port: Gateway) -> None:
+    """Ten acknowledgements of one alarm at once, by two operators' sessions: one is taken
+    (200, one audit row, one acknowledged_by), the others find it acknowledged (409)."""
+    gateway = console_port
+    await send(gateway, "discharged.edi", container_events(
+        "discharged", (LEFT,), dt.datetime.now(dt.UTC) - dt.timedelta(seconds=20),
+        control_reference="DIS8"))
+    alarm = str(await first_alarm(gateway))
+    assert gateway.running is not None and gateway.running.console_port is not None
+    base = f"http://127.0.0.1:{gateway.running.console_port}"
+    operators = [Browser(base), Browser(base)]
+    try:
+        tokens = []
+        for browser in operators:
+            assert (await browser.log_in("otto"))[0] == 303
+            tokens.append(await browser.token("/port-alarms"))
+        results = await asyncio.gather(*(
+            operators[n % 2].post("/port-alarms/acknowledge", {"alarm": alarm},
+                                  token=tokens[n % 2]) for n in range(10)))
+    finally:
+        for browser in operators:
+            await browser.close()
+    assert sorted(status for status, _, _ in results) == [200] + [409] * 9
+    audited = await gateway.fetch(
+        "SELECT count(*) AS n FROM console_audit WHERE action = 'port_alarm_acknowledged'")
+    assert audited[0]["n"] == 1
