@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,8 @@ from gateway.cli import main
 from gateway.config.load import load_config
 from gateway.model.canonical.licence import Licence
 from gateway.pipeline.xml_answer import RES_NS, RES_REJECTED
-from tests.support.agencies import AgencyUsers, agency_settings, provisioned_agencies, unique_users
+from tests.integration.test_answers import Scene
+from tests.support.agencies import agency_settings, provisioned_agencies, unique_users
 from tests.support.edifact import cusdec_message, interchange
 from tests.support.harness import (
     ANSWER_TIMEOUT,
@@ -54,17 +54,6 @@ from tests.support.xml import (
 IMPORTER = "IMP001"
 #: HS 8438.50 (meat or poultry machinery): routed to customs alone by the shipped routing.yaml.
 MACHINE = "8438.50"
-
-
-@dataclass
-class Scene:
-    gateway: Gateway
-    agencies: AgencyUsers
-    tmp: Path
-
-    @property
-    def outbox(self) -> Path:
-        return self.gateway.files.mailbox("van-a") / "outbox"
 
 
 async def _scene(tmp_path: Path, workers: int) -> AsyncIterator[Scene]:
