@@ -43,6 +43,7 @@ from gateway.pipeline.route import follow_original
 from gateway.pipeline.xml_kinds import XmlCatalog
 from gateway.store import interchanges as store
 from gateway.store import outbox
+from gateway.store import traders as trader_store
 from gateway.store.database import translated_errors
 from gateway.store.deferred import Deferred
 from gateway.transports.mailbox import answer_name
@@ -140,7 +141,15 @@ class Processor:
 
     async def _decide_together(self, batch: list[store.PendingInterchange]) -> None:
         """Every decision of ``batch`` in one transaction; raises what any of them raised."""
-        registry = await self._traders.current(_newest_registry(batch))
+        version = _newest_registry(batch)
+        while (moved := await self._try_together(batch, version)) is not None:
+            version = moved
+
+    async def _try_together(self, batch: list[store.PendingInterchange],
+                            version: int | None) -> int | None:
+        """One attempt at deciding ``batch`` with the trader registry of ``version``; the
+        registry's version when a change committed since (decide again with it), else None."""
+        registry = await self._traders.current(version)
         in_force = self._routing.current  # one table for the whole batch
         assert in_force is not None
         trusted = {p.partner_id: registry.trusted_for(p.partner_id) for p in batch}
@@ -151,6 +160,9 @@ class Processor:
             async with translated_errors("deciding submissions"), \
                     self._pool.acquire() as connection, connection.transaction():
                 ours = await store.lock_claimed_many(connection, batch)
+                moved = await _registry_moved(connection, registry)
+                if moved is not None:
+                    return moved
                 await licence_gate.lock_all(connection, (
                     (p.partner_id, m.canonical) for p, o in zip(batch, outcomes, strict=True)
                     if not isinstance(o, Exception) for m in o.messages))
@@ -167,6 +179,7 @@ class Processor:
             self._settle_tallies(batch, committed=committed)
         for pending in batch:
             self._outages.pop(pending.id, None)
+        return None
 
     def _outcomes(self, batch: list[store.PendingInterchange], in_force: TableInForce,
                   trusted: dict[str, frozenset[str]]) -> list[Outcome | Exception]:
@@ -195,18 +208,24 @@ class Processor:
             # Read before the decision's connection is taken: a worker never holds one pooled
             # connection while it waits for another (with every worker doing so, the pool
             # would be empty and nothing decided again).
-            registry = await self._traders.current(claimed.registry_version)
-            committed = False
-            try:
-                async with translated_errors("deciding a submission"), \
-                        self._pool.acquire() as connection, connection.transaction():
-                    if await store.lock_claimed(connection, claimed):
-                        writes = Deferred()
-                        await self._decide(connection, writes, claimed, registry)
-                        await writes.flush(connection)
-                committed = True
-            finally:
-                self._settle_tallies([claimed], committed=committed)
+            version = claimed.registry_version
+            while True:
+                registry = await self._traders.current(version)
+                committed = False
+                try:
+                    async with translated_errors("deciding a submission"), \
+                            self._pool.acquire() as connection, connection.transaction():
+                        if await store.lock_claimed(connection, claimed):
+                            version = await _registry_moved(connection, registry)
+                            if version is not None:
+                                continue  # the transaction ends unused: decided again
+                            writes = Deferred()
+                            await self._decide(connection, writes, claimed, registry)
+                            await writes.flush(connection)
+                    committed = True
+                finally:
+                    self._settle_tallies([claimed], committed=committed)
+                break
         except StoreUnavailable:
             self._count_outage(claimed.id)
             raise  # everybody waits alike; the turn comes back
@@ -466,6 +485,15 @@ class Processor:
                         "interchange_ref": interchange_ref,
                         # the answer's latency is measured from here when it is written
                         "received_at": pending.received_at.timestamp()}))
+
+
+async def _registry_moved(connection: Any, registry: AeoRegistry) -> int | None:
+    """The trader registry's version when a change committed since ``registry`` was read,
+    else None; either way the version stays held FOR SHARE until the decision commits, so a
+    suspension either came before the decision (and is in it, decided again) or waits for it
+    (docs/traders.md: a suspension applies at once)."""
+    held = await trader_store.hold_version(connection)
+    return held if held != registry.version else None
 
 
 def _newest_registry(batch: list[store.PendingInterchange]) -> int | None:

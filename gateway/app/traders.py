@@ -8,9 +8,11 @@ trader is registered to the partner that sent the message (DESIGN rule 5: a part
 as itself); otherwise the rule does not match and the submission's history says why.
 
 A suspension applies at once: the processor's claim of a batch reads the registry's version
-in the same statement (store.interchanges.claim_batch), and a new version is read before
-that batch is decided.  Other readers (release, the console) read it again every
-``REFRESH_SECONDS``, and at once when handed a version."""
+in the same statement (store.interchanges.claim_batch), a new version is read before
+that batch is decided, and the decision's transaction holds the version FOR SHARE: a
+suspension that committed meanwhile makes it decide again (app.processor._registry_moved).
+Other readers (release, the console) read it again every ``REFRESH_SECONDS``, and at once
+when handed a version."""
 
 from __future__ import annotations
 
@@ -90,13 +92,10 @@ async def suspend_trader(config: GatewayConfig, trader_id: str, reason: str,
     if at is None:
         out.write(f"trader {trader_id!r} is not in the registry\n")
         return 1
-    # Precisely what "at once" holds (docs/traders.md): every submission whose batch is
-    # claimed after this commit is decided without the lane, queued ones included; a batch
-    # a worker claimed just before it may still commit with the lane, within that batch's
-    # decision time (the claim read the version; the decision does not read it again).
-    out.write(f"trader {trader_id} suspended at {at.isoformat()}: every declaration claimed "
-              "from now on is decided without the trusted-trader lane (one already being "
-              "decided may still take it)\n")
+    # "At once" (docs/traders.md): a decision holds the registry's version FOR SHARE until it
+    # commits, so it either waited for this suspension or is made again with it.
+    out.write(f"trader {trader_id} suspended at {at.isoformat()}: no declaration is decided "
+              "with the trusted-trader lane from now on\n")
     return 0
 
 

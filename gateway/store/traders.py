@@ -135,6 +135,14 @@ async def entry(pool: Any, trader_id: str) -> TrustedTrader | None:
     return None if row is None or row["id"] is None else _trader(row)
 
 
+async def hold_version(connection: Any) -> int:
+    """The registry's version, held FOR SHARE until the caller's transaction ends: a
+    suspension (``_lock_registry`` takes the row FOR UPDATE) then waits for the decision
+    being made, and a decision made after a suspension committed sees its new version."""
+    return int(await connection.fetchval(
+        "SELECT version FROM trader_registry_version FOR SHARE"))
+
+
 async def version(connection: Any) -> int:
     """The registry's version, on a connection the caller holds (one short statement)."""
     async with translated_errors("reading the trader registry version"):

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from typing import Any
 
+import asyncpg
 import pytest
 
 from gateway.app import traders as app_traders
@@ -17,7 +18,7 @@ from gateway.store import traders as trader_store
 from tests.integration.test_poison import cli
 from tests.integration.test_replay import replace_file, table_version
 from tests.support.edifact import cusdec_message, interchange
-from tests.support.harness import Gateway
+from tests.support.harness import Gateway, database_url
 
 HEADER = ("id,name,aeo,partners,programme,tier,status,valid_from,valid_until,"
           "mutual_recognition\n")
@@ -210,3 +211,44 @@ async def test_worker_processes_see_a_suspension_at_once(two_workers: Gateway) -
     assert code == 0, said
     after = [await _declare(gateway, n) for n in range(7, 13)]  # within the 10 s refresh
     assert [h["aeo"] for h in after] == [False] * 6
+
+
+async def test_a_suspension_committed_while_a_decision_is_made_is_in_that_decision(
+        gateway: Gateway) -> None:
+    """The window the claim's version left open: a declaration claimed (and its pipeline
+    run) before a suspension commits was decided with the lane.  The decision now holds the
+    registry's version row FOR SHARE: the suspension, holding it FOR UPDATE here, makes the
+    decision wait, and once it commits the decision is made again without the lane."""
+    await _registry(gateway, ACTIVE)
+    replace_file(gateway.files.root / "routing.yaml", LANE)
+    await table_version(gateway, 2)
+    suspension = await asyncpg.connect(database_url(gateway.files.database))
+    try:
+        held = suspension.transaction()
+        await held.start()
+        await suspension.execute("SELECT 1 FROM trader_registry_version FOR UPDATE")
+        await gateway.upload("van-a", "dec1.edi", interchange(
+            [cusdec_message(declaration="DEC-1")], sender="VANA", control_reference="REF1"))
+        for _ in range(400):  # the decision waits for the suspension, never decides before it
+            waiting = await suspension.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'")
+            decided = await suspension.fetchval(
+                "SELECT count(*) FROM interchanges WHERE status <> 'received'")
+            assert decided == 0, "decided while a suspension was being committed"
+            if waiting:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("no decision waited for the registry's version")
+        await suspension.execute(
+            "UPDATE traders SET suspended_at = now(), suspended_by = 'test',"
+            " suspension_reason = 'audit' WHERE id = '12345678'")
+        await held.commit()
+    finally:
+        await suspension.close()
+    await gateway.answers("van-a", "dec1.edi")
+    (delivered,) = await gateway.queue("customs", expect=1)
+    assert delivered.headers["aeo"] is False
+    (message,) = await gateway.fetch("SELECT aeo FROM messages WHERE document_ref = 'DEC-1'")
+    assert message["aeo"] is False
