@@ -24,7 +24,7 @@ from gateway.model.canonical import Answered, CanonicalMessage, CustomsDeclarati
 from gateway.model.canonical.responses import CustomsResponse
 from gateway.model.edifact import PartyId
 from gateway.model.outcome import MessageOutcome
-from gateway.pipeline.licence_check import LicenceVerdict, check, cited_numbers
+from gateway.pipeline.licence_check import LicenceVerdict, Standing, check, cited_numbers
 from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.respond import (
     answer_message,
@@ -32,7 +32,7 @@ from gateway.pipeline.respond import (
     render_answer,
     render_xml_decision,
 )
-from gateway.pipeline.route import CANCELLATION
+from gateway.pipeline.route import CANCELLATION, REPLACEMENT
 from gateway.store import licences, outbox
 from gateway.store.deferred import Deferred
 from gateway.store.interchanges import ReplyTo
@@ -58,20 +58,40 @@ async def lock_all(connection: Connection,
     cites or gives back (a cancellation: what its declaration drew), before any of them is
     judged: the batch then never waits for a licence while holding another out of order."""
     numbers: set[str] = set()
-    cancelled: list[tuple[str, str]] = []
+    superseded: list[tuple[str, str]] = []
     for partner_id, canonical in decided:
         numbers.update(cited(canonical))
-        if isinstance(canonical, CustomsDeclaration) and canonical.function == CANCELLATION:
-            cancelled.append((partner_id, canonical.declaration_number))
-    numbers.update(await licences.drawn_by(connection, cancelled))
+        if isinstance(canonical, CustomsDeclaration) and canonical.function in SUPERSEDING:
+            superseded.append((partner_id, canonical.declaration_number))
+    numbers.update(await licences.drawn_by(connection, superseded))
     if numbers:
         await licences.lock(connection, numbers)
 
 
-async def judge(connection: Connection, message: MessageOutcome,
-                decided_on: dt.date) -> tuple[MessageOutcome, LicenceVerdict | None]:
+#: The declaration functions that take the place of what the same partner declared under
+#: the same number before: what that reserved or drew is given back (a replacement only when
+#: it passes the check itself).
+SUPERSEDING = frozenset({CANCELLATION, REPLACEMENT})
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """The licence check's verdict, and the earlier messages of the declaration a passed
+    replacement gives back (their reservations counted as available when it was judged)."""
+
+    verdict: LicenceVerdict
+    replaces: tuple[int, ...] = ()
+
+
+async def judge(connection: Connection, partner_id: str, message: MessageOutcome,
+                decided_on: dt.date) -> tuple[MessageOutcome, Judged | None]:
     """The message as it goes on (held when a citation fails), and the verdict (None: it
-    cites no licence, or would be delivered to nobody)."""
+    cites no licence, or would be delivered to nobody).
+
+    A replacement (BGM 1225 ``5``) is judged with what the declaration it replaces holds on
+    the licences counted as available: the trader declares the goods once, so 60 KGM declared
+    again as 60 KGM need 60, not 120.  Should the replacement fail, the original keeps its
+    reservation."""
     canonical = message.canonical
     numbers = cited(canonical)
     if not numbers or not message.accepted or not (
@@ -79,11 +99,18 @@ async def judge(connection: Connection, message: MessageOutcome,
         return message, None
     assert isinstance(canonical, CustomsDeclaration)
     standing = await licences.lock(connection, numbers)
+    replaces: tuple[int, ...] = ()
+    if canonical.function == REPLACEMENT:
+        replaces = tuple(await licences.reserved_by_original(
+            connection, partner_id, canonical.declaration_number, None))
+        held = await licences.outstanding(connection, replaces)
+        standing = {n: Standing(s.licence, s.remaining + held.get(n, 0))
+                    for n, s in standing.items()}
     verdict = check(canonical, standing, decided_on)
     if verdict.passed:
-        return message, verdict
+        return message, Judged(verdict, replaces)
     held_by = (*message.held_by, f"{HELD_BY}: {'; '.join(verdict.reasons)}")
-    return replace(message, held_by=held_by), verdict
+    return replace(message, held_by=held_by), Judged(verdict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +125,16 @@ class Trader:
 
 
 async def record(connection: Connection, writes: Deferred, submission: int,
-                 message: MessageOutcome, message_id: int, verdict: LicenceVerdict) -> None:
-    """Reserve what a passed check needs, and tell the history what was judged."""
+                 message: MessageOutcome, message_id: int, judged: Judged) -> None:
+    """Reserve what a passed check needs (giving back what a replaced declaration held), and
+    tell the history what was judged."""
+    verdict = judged.verdict
     detail: dict[str, Any] = {
         "message_ref": message.reference, "on": verdict.on.isoformat(),
         "dated_by": "declaration" if verdict.dated_by_declaration else "decision"}
     if verdict.passed:
+        await _give_back(connection, writes, judged.replaces, "replacement", message_id,
+                         submission)
         await licences.reserve(connection, message_id, verdict.draws)
         detail["reserved"] = {n: str(q) for n, q in verdict.draws.items()}
         kind = "licence_check_passed"
@@ -177,10 +208,15 @@ async def restore_for_cancellation(connection: Connection, writes: Deferred, par
         return
     originals = await licences.reserved_by_original(connection, partner_id,
                                                     canonical.declaration_number, message_id)
+    await _give_back(connection, writes, originals, "cancellation", message_id, submission)
+
+
+async def _give_back(connection: Connection, writes: Deferred, originals: Iterable[int],
+                     because: str, message_id: int, submission: int) -> None:
     settled = await licences.settle(connection, originals, "restored")
     if settled:
         writes.event(submission, "licence_restored", {
-            "cancelled_messages": originals, "because": "cancellation",
+            "superseded_messages": sorted(set(originals)), "because": because,
             "restored": {s.licence_number: str(s.quantity) for s in settled}}, message_id)
 
 

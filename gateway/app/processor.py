@@ -36,7 +36,6 @@ from gateway.logs import event
 from gateway.model.edifact import PartyId
 from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Receipt, Status
-from gateway.pipeline.licence_check import LicenceVerdict
 from gateway.pipeline.mapping.mapping import Mappings
 from gateway.pipeline.process import Context, process_submission, refusal
 from gateway.pipeline.route import follow_original
@@ -355,7 +354,7 @@ class Processor:
             original = await original_route_of(connection, pending.partner_id,
                                                message.canonical, pending.id)
             message = message if original is None else follow_original(message, original)
-        message, licence = await licence_gate.judge(connection, message,
+        message, licence = await licence_gate.judge(connection, pending.partner_id, message,
                                                     dt.datetime.now(dt.UTC).date())
         canonical = message.canonical
         canonical_json = canonical.model_dump_json() if canonical else None
@@ -403,18 +402,18 @@ class Processor:
     async def _licence_settled(
             self, connection: Any, writes: Deferred, pending: store.PendingInterchange,
             message: MessageOutcome, message_id: int,
-            judged: tuple[LicenceVerdict | None,
+            judged: tuple[licence_gate.Judged | None,
                           tuple[licence_gate.Trader, list[outbox.NewRow]]]) -> None:
         """What the licence check reserved, or the trader's answer to its failure; and what
         a cancellation gives back (docs/licences.md)."""
-        verdict, (trader, later) = judged
-        if verdict is not None:
+        licence, (trader, later) = judged
+        if licence is not None:
             await licence_gate.record(connection, writes, pending.id, message, message_id,
-                                      verdict)
-            if not verdict.passed:
+                                      licence)
+            if not licence.verdict.passed:
                 later.append(licence_gate.trader_answer(
                     self._mappings, self._gateway, trader, message, message_id,
-                    verdict))
+                    licence.verdict))
         await licence_gate.restore_for_cancellation(connection, writes, pending.partner_id,
                                                     message, message_id, pending.id)
 

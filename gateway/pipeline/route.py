@@ -83,6 +83,7 @@ def explain(table: RoutingTable, message: CanonicalMessage, partner_id: str,
 
 #: What a cancellation is: the canonical message function.
 CANCELLATION = "cancellation"
+REPLACEMENT = "replacement"
 FOLLOWS_ORIGINAL = "(follows the original's route)"
 
 

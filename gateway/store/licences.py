@@ -93,17 +93,31 @@ async def settle(connection: Connection, message_ids: Iterable[int], to: str) ->
 
 
 async def reserved_by_original(connection: Connection, partner_id: str, document_ref: str,
-                               before: int) -> list[int]:
+                               before: int | None) -> list[int]:
     """The messages of ``partner_id`` for declaration ``document_ref`` before message id
-    ``before`` whose draws are not restored: what a cancellation gives back."""
+    ``before`` (None: any, for a message not stored yet) whose draws are not restored: what a
+    cancellation or a replacement gives back."""
     rows = await connection.fetch(
         "SELECT DISTINCT d.message_id FROM licence_draws d"
         " JOIN messages m ON m.id = d.message_id"
         " JOIN interchanges i ON i.id = m.interchange_id"
-        " WHERE m.document_ref = $1 AND i.partner_id = $2 AND d.message_id < $3"
+        " WHERE m.document_ref = $1 AND i.partner_id = $2"
+        " AND ($3::bigint IS NULL OR d.message_id < $3)"
         " AND d.state <> 'restored'", storable_text(document_ref), storable_text(partner_id),
         before)
     return [r["message_id"] for r in rows]
+
+
+async def outstanding(connection: Connection, message_ids: Iterable[int]) -> dict[str, Decimal]:
+    """What ``message_ids`` hold (reserved or drawn, not restored), per licence number."""
+    ids = sorted(set(message_ids))
+    if not ids:
+        return {}
+    rows = await connection.fetch(
+        "SELECT licence_number, sum(quantity) AS held FROM licence_draws"
+        " WHERE message_id = ANY($1::bigint[]) AND state <> 'restored'"
+        " GROUP BY licence_number", ids)
+    return {r["licence_number"]: r["held"] for r in rows}
 
 
 async def drawn_by(connection: Connection, declarations: list[tuple[str, str]]) -> set[str]:

@@ -44,9 +44,10 @@ async def decide(pool: Any, number: str, start: asyncio.Event) -> bool:
     """One decision in its own transaction; whether its licence check passed."""
     await start.wait()
     async with pool.acquire() as connection, connection.transaction():
-        message, verdict = await licence_gate.judge(connection, declaration(number, 40),
-                                                    dt.date(2026, 6, 1))
-        assert verdict is not None
+        message, judged = await licence_gate.judge(connection, "van-a", declaration(number, 40),
+                                                   dt.date(2026, 6, 1))
+        assert judged is not None
+        verdict = judged.verdict
         await connection.execute("SELECT pg_sleep(0.2)")  # the rest of a batch's decisions
         submission = await add_submission(connection)
         message_id = await interchanges.insert_message(
@@ -55,7 +56,7 @@ async def decide(pool: Any, number: str, start: asyncio.Event) -> bool:
             document_ref=number, agencies=message.agencies, copies=(), rules=(),
             routing_version=None, findings=[])
         writes = Deferred()
-        await licence_gate.record(connection, writes, submission, message, message_id, verdict)
+        await licence_gate.record(connection, writes, submission, message, message_id, judged)
         await writes.flush(connection)
         return verdict.passed
 

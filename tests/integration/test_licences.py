@@ -323,3 +323,47 @@ async def test_a_wco_declaration_failing_the_check_is_answered_in_res_dms(
     (held,) = await xml_gateway.fetch(
         "SELECT status FROM messages WHERE document_ref = $1", SAMPLE_REFERENCE)
     assert held["status"] == "held"
+
+
+async def test_a_replacement_takes_the_place_of_what_it_replaces(scene: Scene) -> None:
+    """A replacement (BGM 1225 5) of a declaration counts what the declaration it replaces
+    holds as available, and gives it back once it passes: 60 KGM declared again as 70 KGM of
+    a licence of 100 need 70, not 130.  A replacement asking too much is held, and the one
+    before keeps its reservation."""
+    async def decide(delivery: Delivery) -> Sequence[Answer]:
+        return [answers.accepted(delivery, "CUS-3")]  # registered, not yet released
+
+    await licences.publish(scene.agencies.endpoint("trade"), a_licence(scene, "LIC-X", 100))
+    await registered(scene, "LIC-X")
+    stop = asyncio.Event()
+    customs = asyncio.create_task(consume(scene.agencies.endpoint("customs"), decide, stop,
+                                          journal=scene.tmp / "customs.journal.sqlite"))
+    try:
+        await scene.gateway.upload("van-a", "r1.edi", declaration("DEC-R", "LIC-X", 60, "R1"))
+        await until(lambda: _reserved(scene, Decimal(60)), "60 reserved")
+        await scene.gateway.upload("van-a", "r2.edi",
+                                   declaration("DEC-R", "LIC-X", 70, "R2", function="5"))
+        await until(lambda: _states(scene, "restored", "reserved"), "the replaced 60 back")
+        assert await _reserved(scene, Decimal(70))
+        await scene.gateway.upload("van-a", "r3.edi",
+                                   declaration("DEC-R", "LIC-X", 150, "R3", function="5"))
+        await scene.gateway.answers("van-a", "r3.edi")
+        await until(lambda: _held(scene, "R3"), "the third held by the licence check")
+    finally:
+        stop.set()
+        await asyncio.wait_for(customs, 30)
+    assert await _states(scene, "restored", "reserved")
+    assert await balance(scene, "LIC-X") == (Decimal(70), Decimal(0))
+    (restored,) = await scene.gateway.fetch(
+        "SELECT detail FROM events WHERE kind = 'licence_restored'")
+    assert '"replacement"' in restored["detail"]
+    (failed,) = await scene.gateway.fetch(
+        "SELECT detail FROM events WHERE kind = 'licence_check_failed'")
+    assert "Licence LIC-X: 100 KGM left, 150 needed" in failed["detail"]
+
+
+async def _held(scene: Scene, reference: str) -> bool:
+    rows = await scene.gateway.fetch(
+        "SELECT m.status FROM messages m JOIN interchanges i ON i.id = m.interchange_id"
+        " WHERE i.control_ref = $1", reference)
+    return bool(rows) and rows[0]["status"] == "held"
