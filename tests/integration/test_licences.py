@@ -128,19 +128,26 @@ async def registered(scene: Scene, number: str, amendment: int = 0) -> None:
 
 
 @contextlib.asynccontextmanager
-async def customs_releasing(scene: Scene) -> AsyncIterator[None]:
-    """Customs, as its own broker user through the SDK: registers, then releases."""
-    async def decide(delivery: Delivery) -> Sequence[Answer]:
-        return [answers.accepted(delivery, "CUS-1"), answers.released(delivery, "CUS-1")]
+async def customs_deciding(scene: Scene, decide: Callable[[Delivery], Sequence[Answer]]
+                           ) -> AsyncIterator[None]:
+    """Customs, as its own broker user through the SDK, deciding with ``decide``."""
+    async def decided(delivery: Delivery) -> Sequence[Answer]:
+        return decide(delivery)
 
     stop = asyncio.Event()
-    task = asyncio.create_task(consume(scene.agencies.endpoint("customs"), decide, stop,
+    task = asyncio.create_task(consume(scene.agencies.endpoint("customs"), decided, stop,
                                        journal=scene.tmp / "customs.journal.sqlite"))
     try:
         yield
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+def customs_releasing(scene: Scene) -> contextlib.AbstractAsyncContextManager[None]:
+    """Customs registers, then releases."""
+    return customs_deciding(scene, lambda delivery: [answers.accepted(delivery, "CUS-1"),
+                                                     answers.released(delivery, "CUS-1")])
 
 
 async def test_a_valid_licence_is_drawn_on_release_and_an_exhausted_one_holds(
@@ -253,7 +260,7 @@ async def _refused(scene: Scene, count: int) -> list[Any]:
 
 
 async def test_a_rejection_or_a_cancellation_gives_the_quantity_back(scene: Scene) -> None:
-    async def decide(delivery: Delivery) -> Sequence[Answer]:
+    def decide(delivery: Delivery) -> Sequence[Answer]:
         declared = delivery.message
         if getattr(declared, "function", None) == "cancellation":
             return [answers.decision(delivery, "cancelled")]
@@ -263,10 +270,7 @@ async def test_a_rejection_or_a_cancellation_gives_the_quantity_back(scene: Scen
 
     await licences.publish(scene.agencies.endpoint("trade"), a_licence(scene, "LIC-X", 100))
     await registered(scene, "LIC-X")
-    stop = asyncio.Event()
-    customs = asyncio.create_task(consume(scene.agencies.endpoint("customs"), decide, stop,
-                                          journal=scene.tmp / "customs.journal.sqlite"))
-    try:
+    async with customs_deciding(scene, decide):
         await scene.gateway.upload("van-a", "x1.edi", declaration("DEC-X1", "LIC-X", 40, "X1"))
         await until(lambda: _states(scene, "restored"), "the rejected one's 40 restored")
         await scene.gateway.upload("van-a", "x2.edi", declaration("DEC-X2", "LIC-X", 30, "X2"))
@@ -274,9 +278,6 @@ async def test_a_rejection_or_a_cancellation_gives_the_quantity_back(scene: Scen
         await scene.gateway.upload("van-a", "x3.edi",
                                    declaration("DEC-X2", "LIC-X", 30, "X3", function="1"))
         await until(lambda: _states(scene, "restored", "restored"), "the cancelled one's 30")
-    finally:
-        stop.set()
-        await asyncio.wait_for(customs, 30)
     assert await balance(scene, "LIC-X") == (Decimal(0), Decimal(0))
     events = await scene.gateway.fetch(
         "SELECT kind, detail FROM events WHERE kind = 'licence_restored' ORDER BY id")
@@ -330,15 +331,10 @@ async def test_a_replacement_takes_the_place_of_what_it_replaces(scene: Scene) -
     holds as available, and gives it back once it passes: 60 KGM declared again as 70 KGM of
     a licence of 100 need 70, not 130.  A replacement asking too much is held, and the one
     before keeps its reservation."""
-    async def decide(delivery: Delivery) -> Sequence[Answer]:
-        return [answers.accepted(delivery, "CUS-3")]  # registered, not yet released
-
     await licences.publish(scene.agencies.endpoint("trade"), a_licence(scene, "LIC-X", 100))
     await registered(scene, "LIC-X")
-    stop = asyncio.Event()
-    customs = asyncio.create_task(consume(scene.agencies.endpoint("customs"), decide, stop,
-                                          journal=scene.tmp / "customs.journal.sqlite"))
-    try:
+    # Customs registers each, and does not release yet.
+    async with customs_deciding(scene, lambda delivery: [answers.accepted(delivery, "CUS-3")]):
         await scene.gateway.upload("van-a", "r1.edi", declaration("DEC-R", "LIC-X", 60, "R1"))
         await until(lambda: _reserved(scene, Decimal(60)), "60 reserved")
         await scene.gateway.upload("van-a", "r2.edi",
@@ -349,9 +345,6 @@ async def test_a_replacement_takes_the_place_of_what_it_replaces(scene: Scene) -
                                    declaration("DEC-R", "LIC-X", 150, "R3", function="5"))
         await scene.gateway.answers("van-a", "r3.edi")
         await until(lambda: _held(scene, "R3"), "the third held by the licence check")
-    finally:
-        stop.set()
-        await asyncio.wait_for(customs, 30)
     assert await _states(scene, "restored", "reserved")
     assert await balance(scene, "LIC-X") == (Decimal(70), Decimal(0))
     (restored,) = await scene.gateway.fetch(
