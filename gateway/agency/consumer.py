@@ -39,7 +39,7 @@ from gateway.agency.answers import Answer, Outgoing, outgoing
 from gateway.agency.credentials import Endpoint
 from gateway.agency.delivery import Delivery, MalformedDelivery, read_delivery
 from gateway.agency.journal import Journal, default_journal_path
-from gateway.bus.topology import BROKER_ERRORS, connect, translated_errors
+from gateway.bus.topology import BROKER_ERRORS, connect, first_of, translated_errors
 from gateway.errors import BusError, ConfigError
 from gateway.logs import event, redact
 
@@ -145,7 +145,7 @@ class _Answerer:
             consuming, queue, tag = await self._open(connection, prefetch)
             event(log, "agency_consuming", agency=self.endpoint.code, queue=self.endpoint.queue,
                   user=self.endpoint.user, answers_to=self.endpoint.responses_exchange)
-            await _first(self._stop.wait(), connection.closed(), consuming.closed(),
+            await first_of(self._stop.wait(), connection.closed(), consuming.closed(),
                          self._publishing.closed())
             if self._stop.is_set():
                 await self._drain(queue, tag)
@@ -306,16 +306,6 @@ async def _settle(settling: Awaitable[None]) -> None:
         await settling
     except _GONE as exc:
         event(log, "delivery_unsettled", level=logging.WARNING, error=repr(exc))
-
-
-async def _first(*waits: Awaitable[Any]) -> None:
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _close(connection: Any) -> None:

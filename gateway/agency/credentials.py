@@ -8,8 +8,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit
 
+from gateway.config.broker_urls import with_credentials
 from gateway.config.load import GatewayConfig
 from gateway.config.partners import Agency
 from gateway.errors import ConfigError
@@ -103,15 +104,9 @@ def agency_of(config: GatewayConfig, code: str) -> Agency:
 
 
 def agency_url(gateway_url: str, user: str, password: str) -> str:
-    """``gateway_url`` (scheme, host, port, virtual host, query) with ``user`` and
+    """``gateway_url`` (scheme, every broker it names, virtual host, query) with ``user`` and
     ``password`` instead of the gateway's credentials."""
-    parts = urlsplit(gateway_url)
-    host = parts.hostname or "localhost"
-    if ":" in host:  # an IPv6 address goes back in brackets
-        host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    return with_credentials(gateway_url, f"{quote(user, safe='')}:{quote(password, safe='')}")
 
 
 def vhost_of(url: str) -> str:

@@ -20,7 +20,7 @@ import aio_pika
 import aiormq
 
 from gateway.agency.credentials import Endpoint
-from gateway.bus.topology import translated_errors
+from gateway.bus.topology import connect, translated_errors
 from gateway.errors import BusError
 from gateway.model.canonical.licence import Licence, LicenceKind
 
@@ -70,7 +70,7 @@ async def publish(endpoint: Endpoint, licence: Licence, *,
 
 async def _publish_once(endpoint: Endpoint, licence: Licence) -> None:
     async with translated_errors(f"publishing licence {licence.number!r}"):
-        connection = await aio_pika.connect(endpoint.url, timeout=10)
+        connection = await connect(endpoint.url)
         try:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             exchange = await channel.get_exchange(endpoint.licences_exchange, ensure=True)

@@ -41,6 +41,7 @@ from gateway.agency.credentials import (
 )
 from gateway.app.broker_admin import BrokerAdmin, Grants, ManagementApi, RabbitmqCtl
 from gateway.bus.topology import BROKER_ERRORS
+from gateway.config.broker_urls import broker_urls
 from gateway.config.load import GatewayConfig
 from gateway.errors import BusError, ConfigError
 from gateway.logs import redact
@@ -126,7 +127,7 @@ async def provision(config: GatewayConfig, out: TextIO, err: TextIO, *,
 
 
 def default_management_url(amqp_url: str) -> str:
-    host = urlsplit(amqp_url).hostname or "localhost"
+    host = urlsplit(broker_urls(amqp_url)[0]).hostname or "localhost"  # a cluster: its first
     return f"http://{f'[{host}]' if ':' in host else host}:{MANAGEMENT_PORT}"
 
 
@@ -176,14 +177,16 @@ async def _password_in_force(config: GatewayConfig, account: Account, admin: Bro
 async def logs_in(url: str) -> bool | None:
     """Whether the broker takes the URL's user and password; None when it cannot be told
     (the broker is unreachable)."""
-    try:
-        connection = await aio_pika.connect(url, timeout=10)
-    except aiormq.exceptions.ProbableAuthenticationError:
-        return False
-    except BROKER_ERRORS:
-        return None
-    await connection.close()
-    return True
+    for broker in broker_urls(url):  # the first broker of a cluster that answers tells
+        try:
+            connection = await aio_pika.connect(broker, timeout=10)
+        except aiormq.exceptions.ProbableAuthenticationError:
+            return False
+        except BROKER_ERRORS:
+            continue
+        await connection.close()
+        return True
+    return None
 
 
 def _described(account: Account, grants: Grants, created: bool) -> str:

@@ -25,9 +25,16 @@ import aio_pika
 import pamqp.decode
 
 from gateway import alarms
-from gateway.bus.topology import Topology, connect, declare_responses, translated_errors
-from gateway.errors import StoreUnavailable
-from gateway.logs import event
+from gateway.bus.topology import (
+    BROKER_ERRORS,
+    Topology,
+    connect,
+    declare_responses,
+    first_of,
+    translated_errors,
+)
+from gateway.errors import BusError, StoreUnavailable
+from gateway.logs import event, redact
 
 log = logging.getLogger("gateway.responses")
 #: Answers in hand at once (unacknowledged).
@@ -56,16 +63,51 @@ class Verdict(enum.Enum):
 Handler = Callable[[IncomingAnswer], Awaitable[Verdict]]
 
 
+#: The pause before connecting again after a lost connection, doubled while no broker
+#: answers, up to the cap.
+RECONNECT_PAUSE_SECONDS = 0.2
+MAX_RECONNECT_PAUSE_SECONDS = 5.0
+
+
+class _Lost(BusError):
+    """The connection ended under a running consumer (not at our request)."""
+
+
 async def consume_answers(url: str, topology: Topology, handler: Handler,
                           stop: asyncio.Event, *, licences: bool = False) -> None:
-    """Run until ``stop`` is set; a robust connection re-consumes after a broker cut.
+    """Run until ``stop`` is set.  A connection lost under it (a broker cut, or the cluster
+    node it was on stopped) is opened again, on the next live broker ``url`` names
+    (``topology.connect``); answers in hand then are delivered again by RabbitMQ and known
+    to the handler (taken once).  Raises BusError only when the first connection fails.
     ``licences``: the licences queue instead (licensing agencies' licences, taken and
     settled alike: app.licence_feed)."""
     read_any_text()
-    connection = await connect(url, robust=True)
+    queues = topology.licences() if licences else topology
+    connected = False
+    pause = RECONNECT_PAUSE_SECONDS
+    while not stop.is_set():
+        try:
+            await _consume(url, queues, handler, stop)
+            return
+        except _Lost as exc:
+            connected, pause = True, RECONNECT_PAUSE_SECONDS
+            event(log, "answers_reconnecting", level=logging.WARNING, error=str(exc),
+                  queue=queues.responses_queue)
+        except BusError as exc:
+            if not connected:
+                raise
+            event(log, "answers_reconnecting", level=logging.WARNING, error=str(exc),
+                  queue=queues.responses_queue, retry_in=pause)
+        await asyncio.sleep(pause)
+        pause = min(MAX_RECONNECT_PAUSE_SECONDS, pause * 2)
+
+
+async def _consume(url: str, topology: Topology, handler: Handler,
+                   stop: asyncio.Event) -> None:
+    """One connection: consume until ``stop``; _Lost when the broker ends it first."""
+    connection = await connect(url)
     try:
-        queue = await declare_responses(connection,
-                                        topology.licences() if licences else topology)
+        queue = await declare_responses(connection, topology)
         async with translated_errors("consuming answers"):
             await queue.channel.set_qos(prefetch_count=PREFETCH)
 
@@ -78,11 +120,14 @@ async def consume_answers(url: str, topology: Topology, handler: Handler,
                 await _settle(message, verdict)
 
             tag = await queue.consume(on_message)
-        await stop.wait()
+        await first_of(stop.wait(), connection.closed(), queue.channel.closed())
+        if not stop.is_set():
+            raise _Lost(f"consuming answers: the connection to {redact(str(connection))} "
+                        "was lost")
         async with translated_errors("cancelling the answers consumer"):
             await queue.cancel(tag)
     finally:
-        async with translated_errors("closing the answers connection"):
+        with contextlib.suppress(*BROKER_ERRORS):
             await connection.close()
 
 

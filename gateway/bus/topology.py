@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
 import aiormq
 
+from gateway.config.broker_urls import broker_urls
 from gateway.config.load import GatewayConfig
 from gateway.errors import BusError
-from gateway.logs import event
+from gateway.logs import event, redact
 
 log = logging.getLogger("gateway.bus")
 
@@ -100,13 +102,41 @@ async def translated_errors(what: str) -> AsyncIterator[None]:
         raise BusError(f"{what}: RabbitMQ failed: {exc!r}") from exc
 
 
-async def connect(url: str, *, robust: bool = False) -> Any:
-    """A plain connection for publishing (the publisher reconnects itself, so a publish never
-    waits on a hidden reconnect); a robust one for consumers, which re-consume by themselves."""
-    async with translated_errors("connecting"):
-        if robust:
-            return await aio_pika.connect_robust(url, timeout=10)
-        return await aio_pika.connect(url, timeout=10)
+#: Per broker list, the position of the broker that answered last (tried first next time).
+_LAST_LIVE: dict[str, int] = {}
+#: How long one broker of a list may take to answer before the next is tried.
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+async def connect(url: str) -> Any:
+    """A plain connection (the publisher reconnects itself, so a publish never waits on a
+    hidden reconnect; consumers end on a lost connection and their supervisor starts them
+    again).  ``url`` may name several brokers (config.broker_urls): each is tried in turn,
+    the one that answered last first, and the error names every one that failed."""
+    urls = broker_urls(url)
+    first = _LAST_LIVE.get(url, 0) % len(urls)
+    failures: list[str] = []
+    for position in [*range(first, len(urls)), *range(first)]:
+        try:
+            connection = await aio_pika.connect(urls[position], timeout=CONNECT_TIMEOUT_SECONDS)
+        except BROKER_ERRORS as exc:
+            failures.append(f"{redact(urls[position])}: {exc!r}")
+            continue
+        _LAST_LIVE[url] = position
+        return connection
+    raise BusError(f"connecting: RabbitMQ failed: {'; '.join(failures)}")
+
+
+async def first_of(*waits: Awaitable[Any]) -> None:
+    """Wait until one of ``waits`` is done (say: stop, or the connection closed); the others
+    are cancelled."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def declare(connection: Any, topology: Topology,

@@ -22,6 +22,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # A URL listing a primary and a standby (target_session_attrs=read-write) while none of
+    # them is the primary: during a failover, until the standby is promoted.
+    asyncpg.exceptions.TargetServerAttributeNotMatched,
     TimeoutError,
 )
 #: A value asyncpg cannot send (its DataError is an InterfaceError, like a dropped connection,
