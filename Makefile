@@ -9,7 +9,7 @@ TEST_WORKERS ?= 2
 BIN    := $(VENV)/bin
 GATEWAY := $(BIN)/gateway --config $(CONFIG)
 
-.PHONY: run test install services browser demo-setup lint typecheck layers routes mappings schemas clean
+.PHONY: run test test-cluster install services browser demo-setup lint typecheck layers routes mappings schemas clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,12 @@ browser:
 ## make test: install and run every test and quality gate.
 test: install services browser lint typecheck layers routes mappings
 	$(BIN)/pytest -q -n $(TEST_WORKERS)
+
+## make test-cluster: issue 16's rig (three RabbitMQ nodes, a PostgreSQL primary and standby,
+## two gateway nodes) losing a broker, a gateway and the primary under load; as root, ~3 min.
+test-cluster: install
+	$(BIN)/gateway demo keys --key var/demo/demo-van.key
+	$(BIN)/pytest -q -s -p no:cacheprovider tests/cluster --override-ini addopts=
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

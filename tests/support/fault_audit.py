@@ -33,7 +33,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aio_pika
 import asyncssh
@@ -63,9 +63,9 @@ from tests.support.proxy import TcpProxy
 #: The API (bench/faults.py, bench/e2e.py --faults): ``audit`` runs one, ``format_table``
 #: prints rows; the row and the observations come from the pure tests.support.fault_reconcile.
 #: bench/soak.py runs its load on ``started_rig`` and waits with ``quiesce``.
-__all__ = ["FAULTS", "AuditRow", "Delivery", "Load", "Rig", "Upload", "Window", "audit",
-           "expected_routes", "format_table", "outbox_answers", "quiesce", "reconcile",
-           "started_rig"]
+__all__ = ["FAULTS", "AgencyConsumer", "AuditRow", "Delivery", "GatewayProcess", "Load",
+           "Observed", "Rig", "Upload", "Window", "audit", "expected_routes", "format_table",
+           "free_port", "outbox_answers", "quiesce", "reconcile", "started_rig"]
 
 FAULTS = ("amqp_cut", "sigkill", "db_cut", "consumer_killed")
 GATEWAY_BIN = Path(sys.executable).with_name("gateway")
@@ -234,10 +234,13 @@ class AgencyConsumer:
 
 class Session:
     """One SSH connection with one SFTP session, shared by a few uploaders; the first of them
-    to see it broken reconnects it (the others wait on the lock)."""
+    to see it broken reconnects it (the others wait on the lock).  With several gateway nodes
+    (``ports``), a connection that fails goes to the next, as a TCP load balancer would send
+    it to a live node."""
 
-    def __init__(self, port: int, partner: str, key: Path) -> None:
-        self.port, self.partner, self.key = port, partner, key
+    def __init__(self, ports: tuple[int, ...], partner: str, key: Path) -> None:
+        self.ports, self.partner, self.key = ports, partner, key
+        self._attempts = 0
         self.connection: asyncssh.SSHClientConnection | None = None
         self.sftp: asyncssh.SFTPClient | None = None
         self.generation = 0
@@ -247,8 +250,10 @@ class Session:
         async with self._lock:
             while self.sftp is None:
                 try:
+                    port = self.ports[self._attempts % len(self.ports)]
+                    self._attempts += 1
                     self.connection = await asyncssh.connect(
-                        "127.0.0.1", self.port, username=self.partner,
+                        "127.0.0.1", port, username=self.partner,
                         client_keys=[str(self.key)], known_hosts=None, agent_path=None,
                         preferred_auth="publickey")
                     self.sftp = await self.connection.start_sftp_client()
@@ -274,8 +279,11 @@ class Load:
     """``rate`` uploads a second for ``seconds``, due on a fixed schedule, spread over both
     partners' sessions."""
 
-    def __init__(self, files: Files, port: int, routes: dict[str, frozenset[str]],
-                 rate: float, seconds: float, connections: int, per_connection: int) -> None:
+    def __init__(self, files: Files, port: int | tuple[int, ...],
+                 routes: dict[str, frozenset[str]], rate: float, seconds: float,
+                 connections: int, per_connection: int) -> None:
+        """``port``: the gateway's SFTP port, or each node's (the sessions spread over them)."""
+        ports = (port,) if isinstance(port, int) else port
         tag = uuid.uuid4().hex[:5].upper()
         partners = sorted(files.partners.values(), key=lambda p: p.partner_id)
         codes = sorted(routes)
@@ -287,8 +295,9 @@ class Load:
         self._senders = {p.partner_id: p.sender_id for p in partners}
         self._queues: dict[str, asyncio.Queue[Upload | None]] = {
             p.partner_id: asyncio.Queue() for p in partners}
-        self._sessions = [Session(port, p.partner_id, p.key_path)
-                          for p in partners for _ in range(connections)]
+        self._sessions = [Session((*ports[k % len(ports):], *ports[:k % len(ports)]),
+                                  p.partner_id, p.key_path)
+                          for p in partners for k in range(connections)]
         self._per_connection = per_connection
         self.t0 = 0.0
 
@@ -348,6 +357,14 @@ class Load:
 
 
 # --- One audit run -----------------------------------------------------------------------
+
+
+class Observed(Protocol):
+    """What the audit reads of a run: the partners' outboxes and the agencies' deliveries
+    (a Rig's, or tests/cluster's)."""
+
+    files: Files
+    deliveries: list[Delivery]
 
 
 @dataclass
@@ -444,14 +461,14 @@ def outbox_answers(files: Files) -> dict[str, list[bytes]]:
     return found
 
 
-def _complete(rig: Rig, load: Load) -> bool:
+def _complete(rig: Observed, load: Load) -> bool:
     seen = {(d.agency, d.reference) for d in rig.deliveries if d.acked}
     answers = outbox_answers(rig.files)
     return all(u.name in answers and all((a, u.reference) in seen for a in u.agencies)
                for u in load.uploads if u.accepted)
 
 
-async def quiesce(rig: Rig, load: Load, stall: float, settle: float) -> None:
+async def quiesce(rig: Observed, load: Load, stall: float, settle: float) -> None:
     """Until every accepted upload is answered and delivered, then ``settle`` more seconds to
     catch extras; or until nothing new came for ``stall`` seconds (something is missing)."""
     last, last_change = (-1, -1), time.monotonic()
