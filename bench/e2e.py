@@ -5,6 +5,7 @@
         [--drain 180] [--ceiling-seconds 3]
     .venv/bin/python bench/e2e.py --faults [amqp_cut,sigkill,db_cut,consumer_killed]
         [--rate 300] [--seconds 20]
+    .venv/bin/python bench/e2e.py --cluster [--clients 16] [--seconds 20]   (as root; issue 16)
 
 What runs: a real gateway (``gateway serve`` in this process, tests/support/harness.py via
 bench/rig.py) on a scratch PostgreSQL database, its own RabbitMQ exchanges and queues and a
@@ -879,11 +880,19 @@ def main() -> None:
                         help="longest wait after the window for the backlog to be routed")
     parser.add_argument("--ceiling-seconds", type=float, default=3.0,
                         help="seconds per ceiling figure, before and after")
+    parser.add_argument("--cluster", action="store_true",
+                        help="routed/s of two gateway nodes beside one node's on the cluster "
+                             "rig (bench/cluster.py; as root)")
     parser.add_argument("--faults", type=fault_list, nargs="?", const=list(FAULTS),
                         help="the fault audit at load for these faults (comma-separated; "
                              "default all) instead of the throughput run")
     args = parser.parse_args()
     args.seconds = args.seconds or (5.0 if args.sweep else 20.0)
+    if args.cluster:
+        from bench import cluster  # imports this module: only once it is loaded
+        cluster.run(args.clients, args.warmup if args.warmup is not None else 3.0,
+                    args.seconds)
+        return
     if args.faults is not None:
         if args.sweep or args.profile or args.mode != "sftp":
             parser.error("--faults runs the SFTP fault audit: no --sweep, --profile or --mode")

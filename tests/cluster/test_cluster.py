@@ -15,30 +15,22 @@ replication a commit the primary acknowledged may never reach the standby."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import asyncpg
 import pytest
 
-from gateway.store.database import upgrade
-from tests.cluster.services import PgPair, RabbitCluster, missing, rig_folder
+from tests.cluster.rig import Cluster, cluster
+from tests.cluster.services import missing, rig_folder
 from tests.support.fault_audit import (
     AgencyConsumer,
-    Delivery,
-    GatewayProcess,
     Load,
     Window,
     expected_routes,
     format_table,
-    free_port,
     outbox_answers,
     quiesce,
     reconcile,
 )
-from tests.support.harness import DEMO_AGENCIES, Files, write_files
+from tests.support.harness import DEMO_AGENCIES
 
 pytestmark = pytest.mark.skipif(missing() is not None, reason=str(missing()))
 
@@ -46,64 +38,6 @@ RATE, SECONDS = 12.0, 60.0
 #: When each fault starts, as a share of the load's length.
 BROKER_AT, GATEWAY_AT, DATABASE_AT = 0.2, 0.45, 0.7
 GRACE = 5.0
-
-
-@dataclass
-class Cluster:
-    rabbit: RabbitCluster
-    pg: PgPair
-    files: Files
-    nodes: list[GatewayProcess]
-    deliveries: list[Delivery] = field(default_factory=list)
-    consumers: list[AgencyConsumer] = field(default_factory=list)
-
-
-@contextlib.asynccontextmanager
-async def cluster(root: Path) -> AsyncIterator[Cluster]:
-    """The rig in ``root`` (services.rig_folder: kept, with every server's log)."""
-    rabbit, pg = RabbitCluster(root / "rabbit"), PgPair(root / "pg")
-    try:
-        await asyncio.to_thread(rabbit.start)
-        await asyncio.to_thread(pg.start)
-        await _synchronous(pg)
-        database = "gateway"
-        admin = await asyncpg.connect(pg.url("postgres"))
-        await admin.execute(f'CREATE DATABASE "{database}"')
-        await admin.close()
-        await upgrade(pg.url(database))
-        ports = (free_port(), free_port())
-        await asyncio.to_thread((root / "gateway").mkdir)
-        files = write_files(root / "gateway", database, port=ports[0],
-                            database_url_override=pg.url(database), amqp_url=rabbit.url())
-        second = files.root / "gateway-b.yaml"
-        second.write_text(files.config_path.read_text().replace(
-            f"port: {ports[0]}\n", f"port: {ports[1]}\n"))
-        nodes = [GatewayProcess(files.config_path, root / "node-a.log", ports[0]),
-                 GatewayProcess(second, root / "node-b.log", ports[1])]
-        made = Cluster(rabbit, pg, files, nodes)
-        try:
-            for node in nodes:  # one after the other: the first makes the shared host key
-                await node.start()
-            yield made
-        finally:
-            for node in nodes:
-                await node.stop()
-            for consumer in made.consumers:
-                await consumer.close()
-    finally:
-        await asyncio.to_thread(pg.stop)
-        await asyncio.to_thread(rabbit.stop)
-
-
-async def _synchronous(pg: PgPair) -> None:
-    """Commits wait for the standby (set on the primary after the base backup was taken, so
-    the promoted standby does not wait for a standby of its own)."""
-    connection = await asyncpg.connect(pg.url("postgres"))
-    try:
-        await connection.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
-        await connection.execute("SELECT pg_reload_conf()")
-    finally:
-        await connection.close()
 
 
 async def _consume(made: Cluster, clock: Load) -> None:
