@@ -15,7 +15,8 @@ import os
 import stat
 from typing import Any
 
-from gateway.app.routing_reload import LiveRouting, agency_codes
+from gateway.app.routing_lead import RoutingLead
+from gateway.app.routing_reload import agency_codes
 from gateway.config.files import read_snapshot
 from gateway.config.load import GatewayConfig, parse_routing
 from gateway.config.routing import RoutingTable
@@ -33,7 +34,7 @@ APPLY_MARGIN_SECONDS = 30.0
 
 
 class RoutingChanges:
-    def __init__(self, config: GatewayConfig, routing: LiveRouting, pool: Any,
+    def __init__(self, config: GatewayConfig, routing: RoutingLead, pool: Any,
                  hangup: asyncio.Event) -> None:
         self._path = config.routing_path
         self._agencies_path = config.agencies_path

@@ -62,7 +62,7 @@ class FollowedRouting:
             try:
                 await self.step()
             except Exception as exc:  # noqa: BLE001 - keep following (module doc)
-                self._alarm(exc)
+                self.alarm(exc)
 
     async def step(self) -> bool:
         """One look; True when another table is now in force here."""
@@ -90,7 +90,7 @@ class FollowedRouting:
         agencies = agency_codes(snapshot)
         return agencies, parse_routing(body, str(self._path), agencies, self._partners)
 
-    def _alarm(self, exc: Exception) -> None:
+    def alarm(self, exc: Exception) -> None:
         error = str(exc) if isinstance(exc, ConfigError) else repr(exc)
         if error == self._last_alarm:
             return  # said once; said again only when it changes

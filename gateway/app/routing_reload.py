@@ -75,10 +75,11 @@ NewAgencies = Callable[[tuple[str, ...]], Awaitable[None]]
 
 
 class RoutingInForce(Protocol):
-    """What the processor reads the table from: LiveRouting in the main process,
-    routing_follow.FollowedRouting in a worker process."""
+    """What the processor reads the table from: routing_lead.RoutingLead in the main process
+    (LiveRouting or FollowedRouting, as it leads or not), FollowedRouting in a worker process."""
 
-    current: TableInForce | None
+    @property
+    def current(self) -> TableInForce | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +199,11 @@ class LiveRouting:
             try:
                 await self.step(interval, signalled=signalled)
             except Exception as exc:  # noqa: BLE001 - whatever failed, keep watching (above)
-                self._alarm("routing_reload_failed", exc, exc_info=not isinstance(
-                    exc, ConfigError))
+                self.failed(exc)
+
+    def failed(self, exc: Exception) -> None:
+        """A look or a start that failed: an alarm (once per distinct failure)."""
+        self._alarm("routing_reload_failed", exc, exc_info=not isinstance(exc, ConfigError))
 
     async def step(self, interval: float, *, signalled: bool = False) -> bool:
         """One look (``interval`` after the last one); True when a new table is now in force.

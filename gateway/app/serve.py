@@ -34,7 +34,8 @@ from gateway.app.processor import Processor
 from gateway.app.relay import LeasingRelay, MailboxDispatcher, Relay
 from gateway.app.routing_change import RoutingChanges
 from gateway.app.routing_follow import FollowedRouting
-from gateway.app.routing_reload import LiveRouting, RoutingInForce
+from gateway.app.routing_lead import RoutingLead
+from gateway.app.routing_reload import RoutingInForce
 from gateway.app.worker_processes import WorkerProcesses, stop_when_parent_leaves
 from gateway.app.workers import supervised
 from gateway.app.xml_schema_files import xml_catalog
@@ -142,7 +143,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     except BusError as exc:  # ours, not fatal: the relay keeps trying and alarms meanwhile
         event(log, "broker_unavailable", level=logging.ERROR, error=str(exc),
               note="submissions are still accepted; deliveries wait in the outbox")
-    routing = LiveRouting(config, pool, on_new_agencies=publisher.update_agencies)
+    routing = RoutingLead(config, pool, on_new_agencies=publisher.update_agencies)
     await routing.start()
     counting = _start_counting(config)  # before anything counts, and before the workers start
     hangup = asyncio.Event()  # SIGHUP, or the console applying an approved routing change
@@ -164,7 +165,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             sftp.close()
         if inbox is not None:
             inbox.close()
-        await _release(console, publisher, pool, counting)
+        await _release(console, publisher, pool, counting, routing)
         raise
     running = Running(sftp_port=sftp.sockets[0].getsockname()[1],
                       as2_port=None if as2 is None else as2.port,
@@ -246,7 +247,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             inbox.close()
         for close in closing:
             await _bounded("closing the AS2 client", close())
-        await _release(console, publisher, pool, counting)
+        await _release(console, publisher, pool, counting, routing)
         event(log, "stopped")
 
 
@@ -266,8 +267,10 @@ def _port_alarms_said(rules: PortAlarmsFile | None) -> str:
 
 
 async def _release(console: _RunningConsole | None, publisher: AmqpPublisher, pool: Any,
-                   counting: Path | None) -> None:
-    """What serve() opened before its listeners, closed (each close bounded in time)."""
+                   counting: Path | None, routing: RoutingLead) -> None:
+    """What serve() opened before its listeners, closed (each close bounded in time); the
+    routing lead first, so that another node takes it at once."""
+    await routing.close()
     if console is not None:
         await _bounded("closing the console listener", console.close())
     await _bounded("closing the broker connection", publisher.close())
@@ -304,7 +307,7 @@ def _stop_counting(directory: Path | None) -> None:
 
 
 async def _start_console(config: GatewayConfig, publisher: AmqpPublisher,
-                         routing: LiveRouting, counting: Path | None, hangup: asyncio.Event
+                         routing: RoutingLead, counting: Path | None, hangup: asyncio.Event
                          ) -> _RunningConsole | None:
     settings = config.settings.console
     if settings is None:
