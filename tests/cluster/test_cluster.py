@@ -15,6 +15,7 @@ replication a commit the primary acknowledged may never reach the standby."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 
 import pytest
 
@@ -88,3 +89,4 @@ async def test_a_broker_a_gateway_and_the_primary_lost_under_load() -> None:
         assert row.accepted > RATE * SECONDS / 2, verdict
         assert (row.lost, row.doubled, row.unanswered) == (0, 0, 0), verdict
         assert row.misrouted == 0 and row.strange == 0, verdict
+    await asyncio.to_thread(shutil.rmtree, root, True)  # kept, with its logs, on a failure
