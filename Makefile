@@ -81,7 +81,6 @@ test: install services browser lint typecheck layers routes mappings
 ## make test-cluster: issue 16's rig (three RabbitMQ nodes, a PostgreSQL primary and standby,
 ## two gateway nodes) losing a broker, a gateway and the primary under load; as root, ~3 min.
 test-cluster: install
-	$(BIN)/gateway demo keys --key var/demo/demo-van.key
 	$(BIN)/pytest -q -s -p no:cacheprovider tests/cluster --override-ini addopts=
 
 clean:
