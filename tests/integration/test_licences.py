@@ -56,12 +56,17 @@ IMPORTER = "IMP001"
 MACHINE = "8438.50"
 
 
-async def _scene(tmp_path: Path, workers: int) -> AsyncIterator[Scene]:
+async def _scene(tmp_path: Path, workers: int, settings: dict[str, object] | None = None,
+                 only: tuple[str, ...] | None = None) -> AsyncIterator[Scene]:
+    """Every demo agency provisioned (``only`` these, when given); ``settings``: more
+    gateway.yaml keys."""
     database = await create_database()
     users = unique_users(DEMO_AGENCIES)
-    files = write_files(tmp_path, database, agency_settings=agency_settings(users))
+    files = write_files(tmp_path, database, agency_settings=agency_settings(users),
+                        settings=settings)
     config = load_config(files.config_path, environ={})
-    async with provisioned_agencies(config, users) as agencies:
+    provisioned = users if only is None else {code: users[code] for code in only}
+    async with provisioned_agencies(config, provisioned) as agencies:
         scene = Scene(await start_gateway(files, workers=workers), agencies, tmp_path)
         try:
             yield scene
