@@ -9,6 +9,9 @@ import pytest
 
 from gateway.agency import bank, customs
 from gateway.agency.delivery import Delivery
+from gateway.config.load import parse_routing
+from gateway.config.routing import RoutingTable
+from gateway.errors import ConfigError
 from gateway.model.canonical import Amount, Answered, CustomsResponse, Source
 from gateway.model.canonical.payments import PaymentConfirmation
 from gateway.pipeline.payments import (
@@ -18,6 +21,7 @@ from gateway.pipeline.payments import (
     overall_clearance,
     payment_instruction,
 )
+from gateway.pipeline.route import explain, route, route_on_state
 
 SOURCE = Source(syntax="EDIFACT", message_type="CUSDEC", release="D96B", sender="VANA",
                 recipient="SWGATEWAY", interchange_reference="R1", message_reference="1")
@@ -104,3 +108,52 @@ def _declaration(value: str) -> customs.CustomsDeclaration:
     return customs.CustomsDeclaration(
         source=SOURCE, declaration_number="DEC-1", document_code="929", function="original",
         amounts=(Amount(qualifier="40", value=Decimal(value), currency="USD"),))
+
+
+# --- the rules on a declaration's state (routing.yaml match.state) -------------------------
+
+STATE_TABLE = """\
+version: 1
+rules:
+  - name: customs-receives-every-declaration
+    match: {kind: CustomsDeclaration}
+    deliver: [customs]
+  - name: tax-refunds-on-released-exports
+    match: {kind: CustomsDeclaration, document_codes: ["830"], state: released}
+    deliver: [tax]
+"""
+
+
+def _state_table(text: str = STATE_TABLE) -> RoutingTable:
+    return parse_routing(text, "routing.yaml", ("customs", "tax"))
+
+
+def test_a_rule_on_a_state_is_judged_only_when_the_clearance_becomes_it() -> None:
+    export = _declaration("1000").model_copy(update={"document_code": "830"})
+    imported = _declaration("1000")
+    table = _state_table()
+    assert route(table, export, "van-a").agencies == ("customs",)  # not at intake
+    assert route_on_state(table, export, "van-a", "released").agencies == ("tax",)
+    assert route_on_state(table, export, "van-a", "rejected").agencies == ()
+    assert route_on_state(table, imported, "van-a", "released").agencies == ()
+    said = {v.rule: v for v in explain(table, export, "van-a", state="released")}
+    assert said["tax-refunds-on-released-exports"].matched
+    assert "yes clearance becomes released (message: released)" in said[
+        "tax-refunds-on-released-exports"].conditions
+    at_intake = {v.rule: v for v in explain(table, export, "van-a")}
+    assert not at_intake["tax-refunds-on-released-exports"].matched
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    ("state: released", "state: paid"),
+    ("deliver: [tax]", "deliver: [tax]\n    hold: true"),
+    ('document_codes: ["830"]', 'document_codes: ["export"]'),
+])
+def test_a_bad_rule_on_a_state_is_refused_at_its_line(change: str, said: str) -> None:
+    with pytest.raises(ConfigError, match=r"routing\.yaml:(6|7):\d+ rules\[1\]"):
+        _state_table(STATE_TABLE.replace(change, said))
+
+
+def test_a_rule_on_a_state_neither_shadows_nor_is_shadowed() -> None:
+    both = STATE_TABLE.replace("deliver: [tax]", "deliver: [customs]")
+    assert [r.name for r in _state_table(both).rules][1] == "tax-refunds-on-released-exports"
