@@ -70,6 +70,15 @@ async def milestone_scene(tmp_path: Path) -> AsyncIterator[Scene]:
         yield made
 
 
+@pytest.fixture
+async def hostile_scene(tmp_path: Path) -> AsyncIterator[Scene]:
+    """The bank has half a second to answer an instruction."""
+    async for made in _scene(tmp_path, workers=1, only=DECIDING, settings={
+            **payments(True), "overdue_check_seconds": 0.1},
+            agencies={"bank": {"answer_within_seconds": 0.5}}):
+        yield made
+
+
 async def clearance(scene: Scene, number: str = DECLARATION) -> str | None:
     rows = await scene.gateway.fetch(
         "SELECT clearance FROM messages WHERE document_ref = $1", number)
@@ -173,7 +182,9 @@ async def _instruction(scene: Scene) -> Any:
                          headers=message.headers, body=message.body, redelivered=False)
 
 
-async def test_hostile_and_mistaken_confirmations_release_nothing(scene: Scene) -> None:
+async def test_hostile_and_mistaken_confirmations_release_nothing(
+        hostile_scene: Scene) -> None:
+    scene = hostile_scene
     gateway, agencies = scene.gateway, scene.agencies
     async with adapters(scene, "customs", rules={"customs": customs_rules(scene.tmp)}):
         await gateway.upload("van-a", "pay.edi", declaration())
@@ -181,6 +192,9 @@ async def test_hostile_and_mistaken_confirmations_release_nothing(scene: Scene) 
         await gateway.settled()
     delivery = await _instruction(scene)
     instruction = delivery.message_id
+    # the bank does not answer in time: overdue, once
+    (overdue,) = await until(lambda: events(scene, "answer_overdue"), "the bank overdue")
+    assert overdue[1]["agency"] == "bank"
     paid = answers.paid(delivery, "BNK-1").model_dump_json().encode()
 
     # customs claims the payment: the instruction was never delivered to it
