@@ -153,8 +153,8 @@ async def test_duties_lead_to_a_payment_instruction_and_the_banks_confirmation_r
     assert len(list(scene.outbox.glob("*.cusres.edi"))) == 2
 
 
-async def _is(scene: Scene, state: str) -> bool:
-    return await clearance(scene) == state
+async def _is(scene: Scene, state: str, number: str = DECLARATION) -> bool:
+    return await clearance(scene, number) == state
 
 
 async def test_without_waiting_the_release_goes_at_once_and_payment_is_a_milestone(
