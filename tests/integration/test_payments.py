@@ -183,7 +183,7 @@ async def _instruction(scene: Scene) -> Any:
 
 
 async def test_hostile_and_mistaken_confirmations_release_nothing(
-        hostile_scene: Scene) -> None:
+        hostile_scene: Scene, caplog: pytest.LogCaptureFixture) -> None:
     scene = hostile_scene
     gateway, agencies = scene.gateway, scene.agencies
     async with adapters(scene, "customs", rules={"customs": customs_rules(scene.tmp)}):
@@ -213,6 +213,16 @@ async def test_hostile_and_mistaken_confirmations_release_nothing(
     assert sum("answered with a PaymentConfirmation, not a CustomsResponse" in r["reason"]
                for r in refused) == 1
 
+    # the bank refuses it (no funds): still unpaid
+    await publish_as(agencies, "bank", answers.payment_refused(
+        delivery, ["Insufficient funds"]).model_dump_json().encode(),
+        correlation_id=instruction, kind="PaymentConfirmation")
+    (refusal,) = await until(lambda: events(scene, "payment_refused"), "the refusal")
+    assert refusal[1]["reasons"] == ["Insufficient funds"]
+    assert await clearance(scene) == "awaiting_payment"
+    bank_state = await gateway.fetch("SELECT state FROM agency_states WHERE agency = 'bank'")
+    assert [r["state"] for r in bank_state] == ["payment_refused"]
+
     # the bank pays less than instructed: a mismatch (alarm), not a release
     short = answers.paid(delivery, "BNK-2", [Amount(qualifier="55", value="10", currency="USD")])
     await publish_as(agencies, "bank", short.model_dump_json().encode(),
@@ -220,6 +230,8 @@ async def test_hostile_and_mistaken_confirmations_release_nothing(
     (mismatch,) = await until(lambda: events(scene, "payment_mismatch"), "the mismatch")
     assert mismatch[1]["instructed"] == [DUTIES] and mismatch[1]["paid"] == ["10 USD"]
     assert await clearance(scene) == "awaiting_payment"
+    assert any(r.getMessage() == "payment_mismatch"
+               and getattr(r, "fields", {}).get("code") == "GW-A019" for r in caplog.records)
 
     # paid in full: released; the same answer again is not taken twice; another one is refused
     await publish_as(agencies, "bank", paid, correlation_id=instruction,
@@ -235,5 +247,6 @@ async def test_hostile_and_mistaken_confirmations_release_nothing(
     assert len(await events(scene, "payment_confirmed")) == 1
     taken = await gateway.fetch(
         "SELECT decision FROM agency_answers WHERE agency = 'bank' ORDER BY id")
-    assert [r["decision"] for r in taken] == ["paid", "paid"]  # the short one, the full one
+    # the refusal, the short payment, the full one
+    assert [r["decision"] for r in taken] == ["refused", "paid", "paid"]
     assert len(list(scene.outbox.glob(f"{DECLARATION}.*.customs.*.cusres.edi"))) == 2
