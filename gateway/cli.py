@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                      "<folder of agencies.yaml>/<code>-rules.yaml)")
     run.add_argument("--journal", type=Path, help="what was decided, by delivery (default: "
                      "var/agency/<code>.journal.sqlite)")
-    run.add_argument("--adapter", choices=("customs", "quarantine", "print"),
+    run.add_argument("--adapter", choices=("customs", "quarantine", "bank", "print"),
                      help="the adapter (default: the one named like the agency, else print)")
     run.set_defaults(command=_agency_run)
     _licence_parser(agency_sub)
