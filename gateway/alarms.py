@@ -40,6 +40,7 @@ AS2_UNWRAP_PROCESS_DIED = "GW-A015"
 PORT_OVERTIME = "GW-A016"
 PORT_ILLEGAL_STORAGE = "GW-A017"
 LICENCE_REFUSED = "GW-A018"
+PAYMENT_MISMATCH = "GW-A019"
 
 ALARMS: tuple[Alarm, ...] = (
     Alarm(SUBMISSION_PARKED, ("submission_parked",),
@@ -113,6 +114,11 @@ ALARMS: tuple[Alarm, ...] = (
           "a licence published on the licences exchange was refused (not its issuer's, an "
           "amendment not newer than the one held, unreadable); it was dead-lettered, not applied",
           "read `reason` and the refused_licences row; tell the agency (docs/licences.md)"),
+    Alarm(PAYMENT_MISMATCH, ("payment_mismatch",),
+          "a bank confirmed a payment of other amounts than the duties instructed; the "
+          "declaration is not released on it",
+          "compare `instructed` and `paid` (gateway track); ask the bank to confirm again "
+          "(docs/payments.md)"),
 )
 
 BY_CODE: dict[str, Alarm] = {alarm.code: alarm for alarm in ALARMS}

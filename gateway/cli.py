@@ -18,6 +18,9 @@ import uvloop
 from gateway import __version__
 from gateway.errors import GatewayError
 
+#: config.routing.ClearanceState, spelt out: the parser is built without loading the models.
+CLEARANCE_STATES = ("released", "rejected", "cancelled", "awaiting_payment")
+
 DEFAULT_CONFIG = "deploy/demo/gateway.yaml"
 CONFIG_VARIABLE = "GATEWAY_CONFIG"
 
@@ -76,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                      "<folder of agencies.yaml>/<code>-rules.yaml)")
     run.add_argument("--journal", type=Path, help="what was decided, by delivery (default: "
                      "var/agency/<code>.journal.sqlite)")
-    run.add_argument("--adapter", choices=("customs", "quarantine", "print"),
+    run.add_argument("--adapter", choices=("customs", "quarantine", "bank", "print"),
                      help="the adapter (default: the one named like the agency, else print)")
     run.set_defaults(command=_agency_run)
     _licence_parser(agency_sub)
@@ -105,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--table", type=Path, help="a routing table other than the "
                          "configured one")
     explain.add_argument("--partner")
+    explain.add_argument("--state", choices=CLEARANCE_STATES,
+                         help="judge the rules on a declaration's state as when its "
+                         "clearance becomes STATE (e.g. released)")
     explain.set_defaults(command=_routes_explain)
     diff = routes_sub.add_parser("diff", help="replay stored messages through two tables and "
                                  "print what would change, agency by agency")
@@ -318,7 +324,8 @@ def _routes_check(args: argparse.Namespace) -> int:
 def _routes_explain(args: argparse.Namespace) -> int:
     from gateway.app.routes import explain_routes
 
-    return explain_routes(_config(args), args.file, args.table, args.partner, sys.stdout)
+    return explain_routes(_config(args), args.file, args.table, args.partner, sys.stdout,
+                          args.state)
 
 
 def _routes_diff(args: argparse.Namespace) -> int:

@@ -13,10 +13,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gateway.agency.delivery import Delivery
-from gateway.model.canonical import Amount, Answered, ApplicationError, CustomsResponse, Reason
+from gateway.model.canonical import (
+    Amount,
+    Answered,
+    ApplicationError,
+    CustomsResponse,
+    PaymentConfirmation,
+    PaymentInstruction,
+    Reason,
+)
 from gateway.model.canonical.responses import Decision
 
-Answer = CustomsResponse | ApplicationError
+#: What a handler answers: a decision, an application error, or (the bank, about a payment
+#: instruction) a payment confirmation.
+Answer = CustomsResponse | ApplicationError | PaymentConfirmation
 #: The longest reason text the trader's answer can hold: CUSRES and APERAK write it as FTX
 #: 4440, an..70 in D96B (the gateway refuses an answer with a longer one).
 MAX_REASON_CHARS = 70
@@ -111,6 +121,42 @@ def licence_failed(delivery: Delivery, reasons: Reasons,
                     reasons=_required(reasons, "a failed licence check"))
 
 
+def paid(delivery: Delivery, reference: str,
+         amounts: Sequence[Amount] | None = None) -> PaymentConfirmation:
+    """The bank collected the instruction's amounts (all of them unless ``amounts`` says
+    otherwise) under its own ``reference``."""
+    instruction = _instruction(delivery)
+    return PaymentConfirmation(
+        source=instruction.source, instruction_id=delivery.message_id,
+        answers=answered(delivery), status="paid", bank_reference=_reference(reference),
+        amounts=tuple(instruction.amounts if amounts is None else amounts), paid_at=_now())
+
+
+def payment_refused(delivery: Delivery, reasons: Reasons,
+                    reference: str | None = None) -> PaymentConfirmation:
+    """The bank could not collect it (no funds, no account): the reasons say why."""
+    instruction = _instruction(delivery)
+    return PaymentConfirmation(
+        source=instruction.source, instruction_id=delivery.message_id,
+        answers=answered(delivery), status="refused",
+        bank_reference=None if reference is None else _reference(reference),
+        reasons=_required(reasons, "a refused payment"))
+
+
+def _instruction(delivery: Delivery) -> PaymentInstruction:
+    if not isinstance(delivery.message, PaymentInstruction):
+        raise TypeError(f"a payment confirmation answers a PaymentInstruction, not a "
+                        f"{delivery.message.kind}")
+    return delivery.message
+
+
+def _reference(reference: str) -> str:
+    if not 0 < len(reference) <= MAX_REFERENCE_CHARS:
+        raise ValueError(f"a reference is 1 to {MAX_REFERENCE_CHARS} characters: "
+                         f"{reference!r}")
+    return reference
+
+
 def application_error(delivery: Delivery, errors: Reasons) -> ApplicationError:
     """The agency cannot act on the message (APERAK)."""
     return ApplicationError(source=delivery.message.source, answers=answered(delivery),
@@ -148,11 +194,13 @@ def outgoing(delivery: Delivery, answers: Sequence[Answer]) -> tuple[Outgoing, .
 
 
 def _stamped(delivery: Delivery, answer: object) -> Answer:
-    if not isinstance(answer, CustomsResponse | ApplicationError):
-        raise TypeError(f"a handler answers with CustomsResponse or ApplicationError, not "
-                        f"{type(answer).__name__}")
+    if not isinstance(answer, CustomsResponse | ApplicationError | PaymentConfirmation):
+        raise TypeError(f"a handler answers with CustomsResponse, ApplicationError or "
+                        f"PaymentConfirmation, not {type(answer).__name__}")
     update: dict[str, object] = {"answers": answered(delivery),
                                  "source": delivery.message.source}
     if isinstance(answer, CustomsResponse):
         update["agency"] = delivery.agency
+    if isinstance(answer, PaymentConfirmation):
+        update["instruction_id"] = delivery.message_id
     return answer.model_copy(update=update)

@@ -13,13 +13,16 @@ drawn from the delivery's message id and the seed: a redelivery is sampled alike
 physical inspection.
 
 Each declaration is first registered (``accepted`` with the agency's reference, e.g.
-``CUS-20261122-3F9A0C1B``), then its channel decided: two answers."""
+``CUS-20261122-3F9A0C1B``), then its channel decided: two answers.  With ``duties`` in the
+rules, the registration assesses them: ``rate`` of the declaration's customs value in that
+currency (docs/payments.md: the gateway has a bank collect them)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -37,7 +40,8 @@ from gateway.agency.rules import (
 )
 from gateway.agency.sampling import agency_reference, sampled
 from gateway.config.routing import Threshold
-from gateway.model.canonical import CustomsDeclaration
+from gateway.model.canonical import Amount, CustomsDeclaration
+from gateway.model.canonical.common import CurrencyCode
 
 Channel = Literal["green", "yellow", "red"]
 #: Lightest first.
@@ -77,6 +81,14 @@ class Trusted(Strict):
                          "yellow to green")
 
 
+class Duties(Strict):
+    rate: Decimal = Field(gt=0, le=1, description="the share of the customs value due")
+    currency: CurrencyCode = Field(description="ISO 4217: the customs value in this currency "
+                                   "is assessed, and the duties are due in it")
+    qualifier: str = Field(default="55", pattern=r"^[A-Z0-9]{1,3}$",
+                           description="UNTDID 5025 of the duties (55 duty/tax/fee amount)")
+
+
 class CustomsRules(NamedRules):
     seed: str = Field(min_length=1, description="the random sample's seed")
     reference_prefix: ReferencePrefix = "CUS"
@@ -85,6 +97,19 @@ class CustomsRules(NamedRules):
                                     "a physical inspection at random")
     trusted: Trusted = Field(description="authorised economic operators (delivery header aeo)")
     rules: tuple[RiskRule, ...] = ()
+    duties: Duties | None = Field(default=None, description="without it, none assessed")
+
+
+def assessed(rules: CustomsRules, declaration: CustomsDeclaration) -> tuple[Amount, ...]:
+    """The duties on ``declaration`` (none without ``duties``, or on a customs value of 0)."""
+    duties = rules.duties
+    if duties is None:
+        return ()
+    due = (declaration.customs_value(duties.currency) * duties.rate).quantize(
+        Decimal("0.01"), ROUND_HALF_UP)
+    if due <= 0:
+        return ()
+    return (Amount(qualifier=duties.qualifier, value=due, currency=duties.currency),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +153,9 @@ def decide(rules: CustomsRules, delivery: Delivery) -> Sequence[Answer]:
     if not message.goods_items:
         return [answers.application_error(delivery, ["No goods items: nothing to assess"])]
     verdict = assess(rules, message, delivery.message_id, delivery.aeo)
-    return [answers.accepted(delivery, reference), _channel_answer(delivery, verdict, reference)]
+    registered = answers.decision(delivery, "accepted", reference=reference,
+                                  duties=assessed(rules, message))
+    return [registered, _channel_answer(delivery, verdict, reference)]
 
 
 def _channel_answer(delivery: Delivery, verdict: Verdict, reference: str) -> Answer:

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from gateway.agency.answers import Answer
 from gateway.agency.delivery import Delivery
-from gateway.model.canonical import CustomsResponse
+from gateway.model.canonical import CustomsResponse, PaymentConfirmation
 
 
 def summary(delivery: Delivery) -> dict[str, Any]:
@@ -47,6 +47,16 @@ async def print_copy(delivery: Delivery) -> None:
 
 def decisions(answers: Sequence[Answer]) -> list[dict[str, Any]]:
     """What each answer says, for the adapter's line."""
-    return [{"decision": a.decision, "reference": a.agency_reference,
-             "reasons": [r.text for r in a.reasons]} if isinstance(a, CustomsResponse)
-            else {"application_error": [e.text for e in a.errors]} for a in answers]
+    return [_said(a) for a in answers]
+
+
+def _said(answer: Answer) -> dict[str, Any]:
+    if isinstance(answer, CustomsResponse):
+        return {"decision": answer.decision, "reference": answer.agency_reference,
+                "reasons": [r.text for r in answer.reasons],
+                **({"duties": [f"{d.value} {d.currency or ''}".strip() for d in answer.duties]}
+                   if answer.duties else {})}
+    if isinstance(answer, PaymentConfirmation):
+        return {"payment": answer.status, "reference": answer.bank_reference,
+                "reasons": [r.text for r in answer.reasons]}
+    return {"application_error": [e.text for e in answer.errors]}

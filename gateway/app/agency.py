@@ -1,7 +1,7 @@
 """``gateway agency run CODE``: an example agency system on the agency's own queue, with the
 agency's own broker user (its password from its ``password_file``).
 
-``customs`` and ``quarantine`` decide by themselves, by rules a person edits
+``customs``, ``quarantine`` and ``bank`` decide by themselves, by rules a person edits
 (``<folder of agencies.yaml>/<code>-rules.yaml`` unless ``--rules`` names another file, taken
 up again when it changes) and print one JSON line per decision; any other agency gets the
 printing adapter, which prints each delivery and answers nothing."""
@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gateway.agency import customs, quarantine
+from gateway.agency import bank, customs, quarantine
 from gateway.agency.answers import Answer
 from gateway.agency.consumer import Handler, consume
 from gateway.agency.credentials import endpoint_of
@@ -40,6 +40,7 @@ class Adapter:
 ADAPTERS: dict[str, Adapter] = {
     "customs": Adapter(customs.CustomsRules, customs.decide),
     "quarantine": Adapter(quarantine.QuarantineRules, quarantine.decide),
+    "bank": Adapter(bank.BankRules, bank.decide),
 }
 PRINTING = "print"
 

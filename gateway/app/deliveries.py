@@ -19,16 +19,18 @@ def queue_delivery(writes: Deferred, *, submission_id: int, partner_id: str,
                    position: int, message_id: int, body: bytes, kind: str,
                    interchange_ref: str, message_type: str, release: str, agency: str,
                    role: str, aeo: bool, priority: int | None = None,
-                   verified: Mapping[str, str] | None = None) -> None:
+                   verified: Mapping[str, str] | None = None,
+                   stable_id: str | None = None) -> None:
     """``role`` is "deliver" (the agency acts on it, and its answer is awaited) or "copy" (an
     observer).  ``aeo``: an authorised economic operator registered to the partner is
     answerable for the message (header ``aeo``: agencies check trusted traders less);
     ``verified``: that trader's programme, tier and validity as the registry holds them
     (headers ``aeo_trader``, ``aeo_programme``, ``aeo_tier``, ``aeo_status``,
     ``aeo_valid_until``, ``aeo_mutual_recognition``; model.traders.AeoRegistry.verified).
-    ``body``: the canonical message's JSON."""
+    ``body``: the canonical message's JSON; ``stable_id``: its AMQP message id when not the
+    usual ``delivery_id`` (a delivery made when the declaration reached a state)."""
     correlation = f"swg-{submission_id}-{position}"
-    stable_id = delivery_id(submission_id, position, agency)
+    stable_id = stable_id or delivery_id(submission_id, position, agency)
     if role == "deliver":
         writes.awaited.append((message_id, agency))
     writes.rows.append(outbox.NewRow(

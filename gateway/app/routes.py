@@ -8,7 +8,7 @@ from typing import TextIO
 from gateway.app.validate import run_offline
 from gateway.config.load import GatewayConfig, load_routing
 from gateway.config.routing import RoutingTable
-from gateway.pipeline.route import explain
+from gateway.pipeline.route import explain, route_on_state
 from gateway.pipeline.routing_diff import replay, summary
 from gateway.store.database import create_pool
 from gateway.store.interchanges import recent_canonical
@@ -24,9 +24,11 @@ def check_routes(config: GatewayConfig, path: Path | None, out: TextIO) -> Routi
 
 
 def explain_routes(config: GatewayConfig, submission: Path, table_path: Path | None,
-                   partner_id: str | None, out: TextIO) -> int:
+                   partner_id: str | None, out: TextIO, state: str | None = None) -> int:
     """For each message of a submission: every rule, matched or not and why, and the result.
-    Exit status 0 when every message has somewhere to go, 1 otherwise."""
+    Exit status 0 when every message has somewhere to go, 1 otherwise.  ``state``: the rules
+    on a declaration's state judged as when its clearance becomes that (and where it then
+    goes on to)."""
     table = load_routing(table_path, config.agency_codes) if table_path else config.routing
     outcome, partner = run_offline(config, submission, partner_id, table)
     routable = True
@@ -41,7 +43,7 @@ def explain_routes(config: GatewayConfig, submission: Path, table_path: Path | N
             routable = False
             continue
         out.write(f"{message.canonical.kind} {message.canonical.document_reference}\n")
-        for verdict in explain(table, message.canonical, partner.id):
+        for verdict in explain(table, message.canonical, partner.id, state=state):
             head = "MATCH   " if verdict.matched else "no match"
             action = ", ".join(verdict.deliver) + (
                 f" (copy: {', '.join(verdict.copy_to)})" if verdict.copy_to else "") + (
@@ -54,6 +56,11 @@ def explain_routes(config: GatewayConfig, submission: Path, table_path: Path | N
         if message.held_by:
             destination = f"held for ops by {', '.join(message.held_by)}, then {destination}"
         out.write(f"  => {destination.strip() or 'nobody: it would be parked as unroutable'}\n")
+        if state is not None:
+            later = route_on_state(table, message.canonical, partner.id, state)
+            goes_on = ", ".join(later.agencies) + (
+                f" (copies: {', '.join(later.copies)})" if later.copies else "")
+            out.write(f"  => once {state}: {goes_on.strip() or 'nobody more'}\n")
         routable = routable and bool(message.agencies or message.copies)
     return 0 if routable else 1
 

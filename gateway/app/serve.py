@@ -190,7 +190,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     processes = None if workers <= 1 else WorkerProcesses(config.source, workers - 1)
     try:
         async with asyncio.TaskGroup() as group:
-            desk = AnswerDesk(pool, config, compiled[1], wake_answers)
+            desk = AnswerDesk(pool, config, compiled[1], wake_answers, routing)
             overdue = OverdueWatch(pool, config)
             certificate_watch = CertificateWatch(certificates)
             tasks = [

@@ -115,6 +115,20 @@ def _as2_mdn(detail: dict[str, Any]) -> tuple[str, str]:
     return "AS2 MDN (ALARM)", f"{text}; {detail.get('problem')}"
 
 
+def _payment(label: str) -> Callable[[dict[str, Any]], tuple[str, str]]:
+    def read(detail: dict[str, Any]) -> tuple[str, str]:
+        text = f"{detail.get('instruction')} ({detail.get('agency')})"
+        if detail.get("assessed_by"):
+            text += f", assessed by {detail['assessed_by']}"
+        for key in ("amounts", "instructed", "paid"):
+            if detail.get(key):
+                text += f"; {key} {', '.join(detail[key])}"
+        if detail.get("bank_reference"):
+            text += f"; bank reference {detail['bank_reference']}"
+        return label, text + "".join(f"; {r}" for r in detail.get("reasons") or [])
+    return read
+
+
 #: How each kind of event reads; any other kind reads as its name and its detail.
 _DESCRIBE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
     "message_routed": _routed,
@@ -127,6 +141,14 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
                                             f"{d.get('deadline_seconds')} s"),
     "answer_refused": lambda d: ("answer refused", f"from {d.get('broker_user')}: "
                                                    f"{d.get('reason')}"),
+    "payment_instructed": _payment("payment instructed"),
+    "payment_confirmed": _payment("payment confirmed"),
+    "payment_refused": _payment("payment refused"),
+    "payment_mismatch": _payment("PAYMENT MISMATCH"),
+    "answer_withheld": lambda d: ("answer withheld", f"{d.get('agency')}'s release waits "
+                                                     "for the payment"),
+    "answer_released": lambda d: ("answer released", f"{d.get('agency')}'s release: the "
+                                                     "payment is confirmed"),
     "as2_received": _as2_received,
     "as2_sent": _as2_sent,
     "as2_mdn": _as2_mdn,

@@ -17,7 +17,7 @@ from gateway.config.partners import (
 )
 from gateway.config.routing import RoutingTable
 from gateway.config.settings import Settings
-from gateway.config.yamlfile import load_model, load_model_text
+from gateway.config.yamlfile import load_model, load_model_text, parse, place
 from gateway.errors import ConfigError
 
 DATABASE_URL_VARIABLE = "GATEWAY_DATABASE_URL"
@@ -131,6 +131,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None, *,
     partners = load_model(partners_path, PartnersFile).partners
     amqp_url = env.get(AMQP_URL_VARIABLE) or settings.amqp.url
     agencies = load_agencies(base / settings.agencies, amqp_url)
+    _payments_agency_known(settings, agencies, path)
     routing = load_routing(base / settings.routing, tuple(a.code for a in agencies),
                            tuple(p.id for p in partners)) if with_routing else None
     return GatewayConfig(
@@ -181,6 +182,18 @@ def _gateway_user_is_no_agency(amqp_url: str, agencies: tuple[Agency, ...],
         if agency.user == user:
             raise ConfigError(f"{agencies_path}: agency {agency.code!r}: broker user {user!r} "
                               "is the gateway's own (amqp.url); give the agency its own user")
+
+
+def _payments_agency_known(settings: Settings, agencies: tuple[Agency, ...],
+                           path: Path) -> None:
+    """``payments.agency`` names an agency of agencies.yaml (the bank the instructions go to)."""
+    payments = settings.payments
+    if payments is None or any(a.code == payments.agency for a in agencies):
+        return
+    _, where = parse(read_text(path), str(path))
+    raise ConfigError(f"{place(where, ('payments', 'agency'), str(path))}: agency "
+                      f"{payments.agency!r} is not in {settings.agencies} (known: "
+                      f"{', '.join(a.code for a in agencies)})")
 
 
 def _read_keys(partner: Partner, partners_path: Path) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -100,7 +100,11 @@ Function = Literal["original", "replacement", "cancellation", "change", "deletio
                    "duplicate", "other"]
 #: Conditions that may name a list of the table's ``lists`` as "@name".
 LIST_FIELDS = ("partners", "hs_chapters", "commodity_codes", "origin_countries",
-               "customs_offices", "functions", "traders")
+               "customs_offices", "functions", "traders", "document_codes")
+#: A declaration's overall clearance a rule may wait for (``state``; docs/answers.md).
+ClearanceState = Literal["released", "rejected", "cancelled", "awaiting_payment"]
+#: UNTDID 1001 document name code (929 import declaration, 830 export declaration).
+DocumentCode = Annotated[str, Field(pattern=r"^[A-Z0-9]{1,3}$")]
 
 
 class Match(Strict):
@@ -129,6 +133,13 @@ class Match(Strict):
         default=None, description="a party answerable for the message (declarant, "
         "representative, importer, exporter) is (true) or none is (false) an authorised "
         "economic operator registered to the sending partner (gateway traders import)")
+    document_codes: tuple[DocumentCode, ...] | None = Field(
+        default=None, description="the declaration's document code (UNTDID 1001: 929 "
+        "import, 830 export) is one of these")
+    state: ClearanceState | None = Field(
+        default=None, description="not at intake: the rule is judged when the declaration's "
+        "overall clearance becomes this state, and delivers the stored declaration then "
+        "(docs/payments.md)")
 
     @field_validator(*LIST_FIELDS, mode="before")
     @classmethod
@@ -179,6 +190,9 @@ class Rule(Strict):
     def _does_something(self) -> Rule:
         if not (self.deliver or self.copy_to or self.hold):
             raise ValueError("a rule needs deliver, copy_to or hold: true")
+        if self.match.state is not None and self.hold:
+            raise ValueError("a rule on a declaration's state cannot hold it: it was delivered "
+                             "long before (use deliver or copy_to)")
         return self
 
     @field_validator("deliver", "copy_to")
@@ -252,6 +266,8 @@ def covers(wide: Match, narrow: Match) -> bool:
     ``wide`` is also in ``narrow``, at least as strict.  (Only the certain cases: two
     conditions that agree on other grounds, say HS chapters against commodity codes, do not
     count.)"""
+    if wide.state != narrow.state:  # judged at another time: neither stands for the other
+        return False
     for name in Match.model_fields:
         loose, strict = getattr(wide, name), getattr(narrow, name)
         if loose is None:
@@ -262,7 +278,7 @@ def covers(wide: Match, narrow: Match) -> bool:
 
 
 def _at_least_as_strict(name: str, loose: Any, strict: Any) -> bool:
-    if name in ("kind", "message_type", "trusted_trader"):
+    if name in ("kind", "message_type", "trusted_trader", "state"):
         return bool(loose == strict)
     if name == "hs_chapters":
         return _chapters(strict) <= _chapters(loose)

@@ -226,6 +226,17 @@ class ConsoleSettings(Strict):
         return tuple(ipaddress.ip_network(t, strict=False) for t in self.trusted_proxies)
 
 
+class PaymentsSettings(Strict):
+    """Duties an agency assesses are paid through a bank agency (docs/payments.md)."""
+
+    agency: str = Field(min_length=1, description="the agency (agencies.yaml code) the "
+                        "payment instructions go to, and whose PaymentConfirmation is taken")
+    release_waits_for_payment: bool = Field(
+        default=True, description="true: a declaration with duties instructed and unpaid is "
+        "`awaiting_payment`, not released, and the trader's release (CUSRES) waits for the "
+        "bank's confirmation; false: payment is a milestone only")
+
+
 class Settings(Strict):
     #: The UNB recipient partners address and the sender of every answer: level A characters
     #: (ISO 9735 annex A), which every syntax identifier carries, without spaces at either
@@ -272,4 +283,6 @@ class Settings(Strict):
     port_alarms: str | None = Field(
         default=None, description="the cargo trail's alarm rules (docs/port-alarms.md), "
         "relative to this file; without it, no trail is kept and no port alarm raised")
+    payments: PaymentsSettings | None = Field(
+        default=None, description="without it, no payment instruction is sent")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -21,6 +21,7 @@ from gateway.model.canonical import (
     CustomsResponse,
     Source,
 )
+from gateway.model.canonical.payments import PaymentConfirmation
 from gateway.model.canonical.responses import FINAL_DECISIONS
 from gateway.model.edifact import Delimiters, PartyId
 from gateway.model.outcome import ACK_SUFFIXES
@@ -75,7 +76,9 @@ def is_final(answer: CustomsResponse | ApplicationError) -> bool:
     return answer.decision in FINAL_DECISIONS
 
 
-def state_of(answer: CustomsResponse | ApplicationError) -> str:
+def state_of(answer: CustomsResponse | ApplicationError | PaymentConfirmation) -> str:
+    if isinstance(answer, PaymentConfirmation):
+        return answer.status
     return answer.decision if isinstance(answer, CustomsResponse) else "application_error"
 
 
@@ -214,8 +217,12 @@ def _first_unwritable(text: str) -> str | None:
 MAX_ANSWER_BYTES = 1024 * 1024
 
 
-def read_answer(body: bytes, declared_type: str | None
-                ) -> CustomsResponse | ApplicationError | str:
+#: What an agency may publish on the responses exchange: a decision, an application error, or
+#: (the payments agency) a payment confirmation.
+TakenAnswer = CustomsResponse | ApplicationError | PaymentConfirmation
+
+
+def read_answer(body: bytes, declared_type: str | None) -> TakenAnswer | str:
     """The canonical answer in ``body``, or why it is not one (the agency's fault)."""
     if len(body) > MAX_ANSWER_BYTES:
         return f"{len(body)} bytes: an answer is at most {MAX_ANSWER_BYTES}"
@@ -226,14 +233,15 @@ def read_answer(body: bytes, declared_type: str | None
         where = ".".join(str(p) for p in first["loc"])
         return (f"not a canonical answer: {exc.error_count()} problem(s), first at "
                 f"{where or 'the top'}: {first['msg']}")
-    if not isinstance(message, CustomsResponse | ApplicationError):
-        return f"a {message.kind} is not an answer (CustomsResponse or ApplicationError)"
+    if not isinstance(message, CustomsResponse | ApplicationError | PaymentConfirmation):
+        return (f"a {message.kind} is not an answer (CustomsResponse, ApplicationError or "
+                "PaymentConfirmation)")
     if declared_type and declared_type != message.kind:
         return f"its type property says {declared_type!r} but it is a {message.kind}"
     return message
 
 
-def answer_problem(answer: CustomsResponse | ApplicationError, agency: str,
+def answer_problem(answer: TakenAnswer, agency: str,
                    correlation_id: str | None) -> str | None:
     """Why an answer ``agency`` published cannot be taken as it is, or None.  ``agency`` is
     the one RabbitMQ vouches for; what the answer says about itself only has to agree."""
@@ -253,9 +261,9 @@ def answer_problem(answer: CustomsResponse | ApplicationError, agency: str,
 _REFERENCES = ("document_reference", "interchange_reference", "message_reference")
 
 
-def tie_answer(answer: CustomsResponse | ApplicationError, *,
+def tie_answer(answer: TakenAnswer, *,
                document_reference: str | None, interchange_reference: str | None,
-               message_reference: str | None) -> CustomsResponse | ApplicationError | str:
+               message_reference: str | None) -> TakenAnswer | str:
     """``answer`` with the references of the message its correlation_id names, as the gateway
     delivered it (what it leaves out filled in), or why not: it names another declaration or
     message, and the trader would read a decision on that one in the answer to this one."""

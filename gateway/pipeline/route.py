@@ -52,6 +52,25 @@ def route(table: RoutingTable, message: CanonicalMessage, partner_id: str,
                          held_by=tuple(held_by), priority=priority)
 
 
+def route_on_state(table: RoutingTable, message: CanonicalMessage, partner_id: str,
+                   state: str) -> RouteDecision:
+    """The rules on a declaration's ``state`` (``match.state``) that hold now its overall
+    clearance has become it: the agencies the stored declaration goes on to (issue 15 item 3,
+    e.g. a released export declaration to the tax agency for refunds)."""
+    facts = Facts.of(message, state=state)
+    index = index_of(table)
+    agencies: list[str] = []
+    copies: list[str] = []
+    rules: list[str] = []
+    for position, rule in enumerate(table.rules):
+        if rule.match.state == state and index.matches(position, facts, partner_id):
+            rules.append(rule.name)
+            agencies += [a for a in rule.deliver if a not in agencies]
+            copies += [a for a in rule.copy_to if a not in copies]
+    return RouteDecision(agencies=tuple(agencies), rules=tuple(rules),
+                         copies=tuple(a for a in copies if a not in agencies))
+
+
 @dataclass(frozen=True, slots=True)
 class RuleVerdict:
     """One rule on one message: whether it matched, and each condition as it was found."""
@@ -65,10 +84,12 @@ class RuleVerdict:
 
 
 def explain(table: RoutingTable, message: CanonicalMessage, partner_id: str,
-            trusted_traders: frozenset[str] = frozenset()) -> list[RuleVerdict]:
+            trusted_traders: frozenset[str] = frozenset(),
+            state: str | None = None) -> list[RuleVerdict]:
     """Every rule with the conditions that made it match or not (``gateway routes explain``),
-    judged by the very conditions ``route`` uses."""
-    facts = Facts.of(message, trusted_traders)
+    judged by the very conditions ``route`` uses; with ``state``, as when the declaration's
+    clearance becomes it (the rules on a state)."""
+    facts = Facts.of(message, trusted_traders, state)
     index = index_of(table)
     verdicts = []
     for position, rule in enumerate(table.rules):

@@ -27,15 +27,21 @@ class Facts:
     traders: frozenset[str]
     trusted: bool
     message: CanonicalMessage
+    #: The declaration's overall clearance when a rule on it is judged; None at intake.
+    state: str | None = None
     _values: dict[str, Decimal] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, message: CanonicalMessage, trusted_traders: frozenset[str] = frozenset()
-           ) -> Facts:
+    def of(cls, message: CanonicalMessage, trusted_traders: frozenset[str] = frozenset(),
+           state: str | None = None) -> Facts:
         trusted = not message.responsible_trader_ids.isdisjoint(trusted_traders)
         return cls(message.kind, message.source.message_type, message.function_name,
                    message.customs_office_codes, message.origin_countries, message.hs_chapters,
-                   message.commodity_codes, message.trader_ids, trusted, message)
+                   message.commodity_codes, message.trader_ids, trusted, message, state)
+
+    @property
+    def document_code(self) -> str | None:
+        return getattr(self.message, "document_code", None)
 
     def customs_value(self, currency: str) -> Decimal:
         if currency not in self._values:
@@ -97,6 +103,18 @@ def compile_match(match: Match) -> tuple[Condition, ...]:
             lambda f, _p: f.trusted == trusted,
             lambda f, _p: f"trusted trader (AEO) is {str(trusted).lower()} "
                           f"(message: {str(f.trusted).lower()})"))
+    if match.document_codes is not None:
+        codes = match.document_codes
+        found.append(Condition(
+            lambda f, _p: f.document_code in codes,
+            lambda f, _p: f"document code in {', '.join(codes)} "
+                          f"(message: {f.document_code or 'none'})"))
+    if match.state is not None:
+        state = match.state
+        found.append(Condition(
+            lambda f, _p: f.state == state,
+            lambda f, _p: f"clearance becomes {state} (message: "
+                          f"{f.state or 'at intake: judged when its clearance changes'})"))
     if match.customs_value_at_least is not None:
         amount = match.customs_value_at_least.amount
         currency = match.customs_value_at_least.currency

@@ -328,6 +328,13 @@ _INSERT_EVENT = ("INSERT INTO events (interchange_id, message_id, kind, detail, 
                  " VALUES ($1, $2, $3, $4::jsonb, clock_timestamp())")
 
 
+async def canonical_of(connection: Connection, message_id: int) -> str | None:
+    """A stored message's canonical JSON (None: it had none)."""
+    canonical: str | None = await connection.fetchval(
+        "SELECT canonical FROM messages WHERE id = $1", message_id)
+    return canonical
+
+
 async def add_event(connection: Connection, interchange_id: int, kind: str,
                     detail: dict[str, Any], message_id: int | None = None) -> None:
     await add_events(connection, [NewEvent(interchange_id, kind, detail, message_id)])

@@ -92,6 +92,13 @@ async def add(connection: Connection, *, interchange_id: int, message_id: int | 
     return row_id
 
 
+async def existing_keys(connection: Connection, keys: list[str]) -> set[str]:
+    """Those of ``keys`` some outbox row was written under (each is written once)."""
+    rows = await connection.fetch(
+        "SELECT dispatch_key FROM outbox WHERE dispatch_key = ANY($1::text[])", keys)
+    return {r["dispatch_key"] for r in rows}
+
+
 async def claim_pending(connection: Connection, channel: str, limit: int) -> list[OutboxRow]:
     """Lock and return, in id order, the due rows that may go now: those with no earlier row
     of their destination still waiting, except earlier rows claimed here too (the caller sends

@@ -82,13 +82,15 @@ async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
 
 
 @contextlib.asynccontextmanager
-async def adapters(scene: Scene, *codes: str) -> AsyncIterator[None]:
-    """The example adapters (``gateway agency run CODE``) with the shipped rules."""
+async def adapters(scene: Scene, *codes: str,
+                   rules: dict[str, Path] | None = None) -> AsyncIterator[None]:
+    """The example adapters (``gateway agency run CODE``) with the shipped rules (or those
+    ``rules`` names for a code)."""
     stop = asyncio.Event()
     config = scene.gateway.config
     assert config is not None
     running = [asyncio.create_task(run_agency(
-        config, code, rules=ROOT / f"deploy/demo/{code}-rules.yaml",
+        config, code, rules=(rules or {}).get(code, ROOT / f"deploy/demo/{code}-rules.yaml"),
         journal=scene.tmp / f"{code}.journal.sqlite", stop=stop)) for code in codes]
     try:
         yield
@@ -194,15 +196,18 @@ async def test_a_declaration_is_decided_by_every_agency_and_every_answer_is_sign
 
 
 async def publish_as(agencies: AgencyUsers, code: str, body: bytes, *, correlation_id: str,
-                     routing_key: str | None = None, kind: str = "CustomsResponse") -> None:
-    """Publish an answer as agency ``code``'s own broker user, confirmed."""
+                     routing_key: str | None = None, kind: str = "CustomsResponse",
+                     answer_id: str | None = None) -> None:
+    """Publish an answer as agency ``code``'s own broker user, confirmed (under
+    ``answer_id``, else a new message id)."""
     endpoint = agencies.endpoint(code)
     connection = await aio_pika.connect(endpoint.url)
     try:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await channel.get_exchange(endpoint.responses_exchange, ensure=False)
         await exchange.publish(aio_pika.Message(
-            body, user_id=endpoint.user, message_id=f"{correlation_id}:{uuid.uuid4().hex}",
+            body, user_id=endpoint.user,
+            message_id=answer_id or f"{correlation_id}:{uuid.uuid4().hex}",
             correlation_id=correlation_id, type=kind, content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
             routing_key=routing_key or code, mandatory=True)

@@ -56,12 +56,21 @@ IMPORTER = "IMP001"
 MACHINE = "8438.50"
 
 
-async def _scene(tmp_path: Path, workers: int) -> AsyncIterator[Scene]:
+async def _scene(tmp_path: Path, workers: int, settings: dict[str, object] | None = None,
+                 only: tuple[str, ...] | None = None,
+                 agencies: dict[str, dict[str, object]] | None = None
+                 ) -> AsyncIterator[Scene]:
+    """Every demo agency provisioned (``only`` these, when given); ``settings``: more
+    gateway.yaml keys; ``agencies``: more agencies.yaml keys by agency code."""
     database = await create_database()
     users = unique_users(DEMO_AGENCIES)
-    files = write_files(tmp_path, database, agency_settings=agency_settings(users))
+    per_agency = agency_settings(users)
+    for code, more in (agencies or {}).items():
+        per_agency[code] = {**per_agency[code], **more}
+    files = write_files(tmp_path, database, agency_settings=per_agency, settings=settings)
     config = load_config(files.config_path, environ={})
-    async with provisioned_agencies(config, users) as agencies:
+    provisioned = users if only is None else {code: users[code] for code in only}
+    async with provisioned_agencies(config, provisioned) as agencies:
         scene = Scene(await start_gateway(files, workers=workers), agencies, tmp_path)
         try:
             yield scene
@@ -72,16 +81,20 @@ async def _scene(tmp_path: Path, workers: int) -> AsyncIterator[Scene]:
             await drop_database(database)
 
 
+#: The agencies these tests use (the payments agencies are not provisioned: quicker).
+LICENCE_AGENCIES = ("customs", "quarantine", "port", "trade")
+
+
 @pytest.fixture
 async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
-    async for made in _scene(tmp_path, workers=1):
+    async for made in _scene(tmp_path, workers=1, only=LICENCE_AGENCIES):
         yield made
 
 
 @pytest.fixture
 async def busy_scene(tmp_path: Path) -> AsyncIterator[Scene]:
     """Two gateway processes deciding at once (serve --workers 2)."""
-    async for made in _scene(tmp_path, workers=2):
+    async for made in _scene(tmp_path, workers=2, only=LICENCE_AGENCIES):
         yield made
 
 

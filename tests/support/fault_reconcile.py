@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 #: The agencies of the demo configuration (tests.support.harness.DEMO_AGENCIES).
-AGENCIES = ("customs", "quarantine", "port", "trade")
+AGENCIES = ("customs", "quarantine", "port", "trade", "bank", "tax")
 #: Every declaration reaches it: the agency recovery is measured at.
 EVERY_DECLARATION = "customs"
 _UCI = re.compile(rb"UCI\+(?P<ref>[^+']*)\+[^+']*\+[^+']*\+(?P<action>[0-9])")

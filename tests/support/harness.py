@@ -296,7 +296,7 @@ async def start_gateway(files: Files, *, workers: int = 1) -> Gateway:
 
 
 #: The agencies of the demo configuration, which the shipped routing.yaml names.
-DEMO_AGENCIES = ("customs", "quarantine", "port", "trade")
+DEMO_AGENCIES = ("customs", "quarantine", "port", "trade", "bank", "tax")
 
 
 async def delete_topology(files: Files, agencies: tuple[str, ...]) -> None:

@@ -60,7 +60,7 @@ def test_the_contract_fields_are_set_whatever_the_handler_built() -> None:
     assert body["agency"] == "customs"
     assert body["answers"]["correlation_id"] == "swg-1-1-customs"
     assert body["answers"]["document_reference"] == "DEC-1"
-    with pytest.raises(TypeError, match="CustomsResponse or ApplicationError"):
+    with pytest.raises(TypeError, match="CustomsResponse, ApplicationError or PaymentConfirmation"):
         outgoing(fish, [fish.message])  # type: ignore[list-item]
 
 

@@ -47,7 +47,7 @@ def error_of(path: Path) -> str:
 
 def test_the_shipped_configuration_loads(config_dir: Path) -> None:
     config = load_config(config_dir / "gateway.yaml", environ={})
-    assert config.agency_codes == ("customs", "quarantine", "port", "trade")
+    assert config.agency_codes == ("customs", "quarantine", "port", "trade", "bank", "tax")
     assert config.partner("demo-van").may_send_as("DEMOVAN", "ZZZ")
     assert next(r.name for r in config.routing.rules) == "customs-receives-every-declaration"
 
@@ -67,6 +67,22 @@ def test_unknown_agency_in_routing_names_file_line_and_field(config_dir: Path) -
     assert "unknown agency 'pest-control'" in message
     line = int(message.split("routing.yaml:")[1].split(":")[0])
     assert "pest-control" in routing.read_text().splitlines()[line - 1]
+
+
+def test_the_payments_agency_must_be_an_agency(config_dir: Path) -> None:
+    config = load_config(config_dir / "gateway.yaml", environ={})
+    assert config.settings.payments is not None
+    assert (config.settings.payments.agency, config.settings.payments.release_waits_for_payment
+            ) == ("bank", True)
+    path = config_dir / "gateway.yaml"
+    path.write_text(path.read_text().replace("  agency: bank", "  agency: piggy-bank"))
+    message = error_of(config_dir)
+    line = int(message.split("gateway.yaml:")[1].split(":")[0])
+    assert "payments.agency: agency 'piggy-bank' is not in agencies.yaml" in message
+    assert "piggy-bank" in path.read_text().splitlines()[line - 1]
+    path.write_text(path.read_text().replace("release_waits_for_payment: true",
+                                             "release_waits_for_payment: yes-please"))
+    assert "payments.release_waits_for_payment" in error_of(config_dir)
 
 
 def test_unknown_keys_are_refused(config_dir: Path) -> None:

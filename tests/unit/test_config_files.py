@@ -24,7 +24,7 @@ from gateway.config.yamlfile import (
 )
 from gateway.errors import ConfigError
 
-AGENCIES = ("customs", "quarantine", "port", "trade")
+AGENCIES = ("customs", "quarantine", "port", "trade", "bank", "tax")
 SHIPPED = Path(__file__).resolve().parents[2] / "routing.yaml"
 
 

@@ -22,7 +22,7 @@ from tests.unit.test_config import demo_config
 
 SHIPPED = Path(__file__).resolve().parents[2] / "routing.yaml"
 ONE_RULE = "rules:\n  - name: customs-only\n    deliver: [customs]\n"
-AGENCIES = ("customs", "quarantine", "port", "trade")
+AGENCIES = ("customs", "quarantine", "port", "trade", "bank", "tax")
 #: How long a test waits for what the watcher does in a few polls: a guard, not a measure.
 PATIENCE_SECONDS = 30.0
 

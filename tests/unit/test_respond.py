@@ -85,8 +85,8 @@ def test_a_declaration_is_not_an_answer() -> None:
     declaration = {"kind": "CustomsDeclaration", "source": SOURCE.model_dump(),
                    "declaration_number": "D1", "document_code": "929", "function": "original"}
     found = read_answer(json.dumps(declaration).encode(), None)
-    assert found == ("a CustomsDeclaration is not an answer (CustomsResponse or "
-                     "ApplicationError)")
+    assert found == ("a CustomsDeclaration is not an answer (CustomsResponse, "
+                     "ApplicationError or PaymentConfirmation)")
 
 
 def test_the_type_property_must_agree_with_the_body() -> None:

@@ -124,7 +124,7 @@ def test_mistakes_are_refused_at_their_line(text: str, line: int, message: str) 
 def test_the_shipped_table_uses_a_named_list() -> None:
     shipped = Path(__file__).resolve().parents[2] / "routing.yaml"
     loaded = parse_routing(shipped.read_text(), str(shipped),
-                           ("customs", "quarantine", "port", "trade"))
+                           ("customs", "quarantine", "port", "trade", "bank", "tax"))
     assert "quarantine_hs_chapters" in loaded.lists
     context = replace(demo_context(), routing=loaded)
     outcome = process_submission(interchange([cusdec_message(commodity_codes=("0303",))],

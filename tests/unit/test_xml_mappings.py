@@ -98,7 +98,7 @@ def test_a_cusdec_and_a_dec_dms_of_the_same_declaration_give_equal_canonical_mes
 def test_dec_dms_food_goes_to_quarantine_as_a_cusdec_does() -> None:
     shipped = DEFAULT_MAPPINGS.parent / "routing.yaml"
     table = parse_routing(shipped.read_text(), str(shipped),
-                          ("customs", "quarantine", "port", "trade"))
+                          ("customs", "quarantine", "port", "trade", "bank", "tax"))
     decision = route(table, read(DEC_FISH, "DEC-DMS"), "demo-van")
     assert "quarantine" in decision.agencies and "customs" in decision.agencies
 

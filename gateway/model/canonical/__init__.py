@@ -25,6 +25,7 @@ from gateway.model.canonical.common import (
 )
 from gateway.model.canonical.container_event import ContainerEvent
 from gateway.model.canonical.customs_declaration import CustomsDeclaration, GoodsItem
+from gateway.model.canonical.payments import PaymentConfirmation, PaymentInstruction
 from gateway.model.canonical.responses import (
     AgencyDecision,
     Answered,
@@ -38,13 +39,15 @@ from gateway.model.canonical.transport_instruction import TransportInstruction
 KINDS: dict[str, type[Canonical]] = {
     model.__name__: model
     for model in (CustomsDeclaration, CargoReport, TransportInstruction, ContainerEvent,
-                  CertificateOfOrigin, CustomsResponse, ApplicationError)
+                  CertificateOfOrigin, CustomsResponse, ApplicationError, PaymentInstruction,
+                  PaymentConfirmation)
 }
 
 #: Any canonical message; ``kind`` tells which.
 CanonicalMessage = Annotated[
     CustomsDeclaration | CargoReport | TransportInstruction | ContainerEvent
-    | CertificateOfOrigin | CustomsResponse | ApplicationError,
+    | CertificateOfOrigin | CustomsResponse | ApplicationError | PaymentInstruction
+    | PaymentConfirmation,
     Field(discriminator="kind"),
 ]
 CANONICAL_ADAPTER: TypeAdapter[CanonicalMessage] = TypeAdapter(CanonicalMessage)
@@ -72,6 +75,8 @@ __all__ = [
     "Location",
     "Measurement",
     "Party",
+    "PaymentConfirmation",
+    "PaymentInstruction",
     "Reason",
     "Reference",
     "Source",
