@@ -1,17 +1,22 @@
 #!/bin/sh
 # Entry point of a RabbitMQ node (compose.yaml): the Erlang cookie and the gateway's broker user
 # come from secrets, then the image's own entrypoint runs.  The cookie must be the same on the
-# three nodes (they refuse each other otherwise) and readable by its owner only.
+# three nodes (they refuse each other otherwise) and readable by its owner only; it is written
+# to the node's home (its data volume) at every start, whether the image starts as root or as
+# the rabbitmq user.
 set -eu
 umask 077
-for home in /var/lib/rabbitmq /root; do
-    install -m 0400 /run/secrets/erlang-cookie "$home/.erlang.cookie"
-done
-chown rabbitmq:rabbitmq /var/lib/rabbitmq/.erlang.cookie
-# The gateway's user (administrator: `gateway agencies provision` makes the agencies' users with
-# it).  Used only when a node starts with an empty database: the cluster keeps users after that.
-password="$(cat /run/secrets/rabbitmq-password)"
-printf 'default_user = gateway\ndefault_pass = %s\ndefault_user_tags.administrator = true\n' \
-    "$password" > /etc/rabbitmq/conf.d/20-default-user.conf
-chown rabbitmq:rabbitmq /etc/rabbitmq/conf.d/20-default-user.conf
+cookie=/var/lib/rabbitmq/.erlang.cookie
+rm -f "$cookie"
+cp /run/secrets/erlang-cookie "$cookie"
+chmod 0400 "$cookie"
+if [ "$(id -u)" = 0 ]; then
+    chown rabbitmq:rabbitmq "$cookie"
+fi
+# The gateway's user, an administrator (`gateway agencies provision` makes the agencies' users
+# with it).  RabbitMQ reads these itself, and only when a node starts with an empty database:
+# the cluster keeps its users after that.
+RABBITMQ_DEFAULT_USER=gateway
+RABBITMQ_DEFAULT_PASS="$(cat /run/secrets/rabbitmq-password)"
+export RABBITMQ_DEFAULT_USER RABBITMQ_DEFAULT_PASS
 exec docker-entrypoint.sh "$@"
