@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from gateway.config.environment import apply_environment
 from gateway.config.files import read_text
 from gateway.config.partners import (
     AgenciesFile,
@@ -19,9 +20,6 @@ from gateway.config.routing import RoutingTable
 from gateway.config.settings import Settings
 from gateway.config.yamlfile import load_model, load_model_text, parse, place
 from gateway.errors import ConfigError
-
-DATABASE_URL_VARIABLE = "GATEWAY_DATABASE_URL"
-AMQP_URL_VARIABLE = "GATEWAY_AMQP_URL"
 
 
 @dataclass(frozen=True)
@@ -122,14 +120,15 @@ def load_config(path: Path, environ: dict[str, str] | None = None, *,
                 with_routing: bool = True) -> GatewayConfig:
     """gateway.yaml and the files it names.  A worker process loads it ``with_routing=False``:
     it routes with the table the main process applied, so a routing.yaml the main process
-    refused after its start (and routes on without) cannot keep a worker from starting."""
+    refused after its start (and routes on without) cannot keep a worker from starting.
+    The environment's settings (config.environment) take precedence over the file's."""
     env = os.environ if environ is None else environ
     path = path.resolve()
-    settings = load_model(path, Settings)
+    settings = apply_environment(load_model(path, Settings), env)
     base = path.parent
     partners_path = base / settings.partners
     partners = load_model(partners_path, PartnersFile).partners
-    amqp_url = env.get(AMQP_URL_VARIABLE) or settings.amqp.url
+    amqp_url = settings.amqp.url
     agencies = load_agencies(base / settings.agencies, amqp_url)
     _payments_agency_known(settings, agencies, path)
     routing = load_routing(base / settings.routing, tuple(a.code for a in agencies),
@@ -140,7 +139,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None, *,
         partners=partners,
         agencies=agencies,
         routing_table=routing,
-        database_url=env.get(DATABASE_URL_VARIABLE) or settings.database_url,
+        database_url=settings.database_url,
         amqp_url=amqp_url,
         host_key_path=base / settings.sftp.host_key,
         mailboxes_path=base / settings.sftp.mailboxes,

@@ -1,7 +1,8 @@
 """``gateway.yaml``: where the gateway listens, what it talks to and where its files are.
 
-Relative paths are taken from the directory of the file that names them.  Two environment
-variables override the URLs: GATEWAY_DATABASE_URL and GATEWAY_AMQP_URL.
+Relative paths are taken from the directory of the file that names them.  Environment
+variables override the URLs (GATEWAY_DATABASE_URL, GATEWAY_AMQP_URL, or their *_FILE) and the
+listeners' addresses per node: config/environment.py.
 """
 
 from __future__ import annotations
