@@ -28,6 +28,7 @@ from gateway.app.certificate_watch import CertificateWatch
 from gateway.app.console_operations import ConsoleOperations
 from gateway.app.intake import Intake
 from gateway.app.licence_feed import run_feed
+from gateway.app.mailbox_purge import MailboxPurge
 from gateway.app.mapping_files import load_compiled
 from gateway.app.overdue import OverdueWatch
 from gateway.app.processor import Processor
@@ -60,6 +61,7 @@ from gateway.store.database import connections_allowed, create_pool
 from gateway.store.interchanges import pending_work
 from gateway.transports.mailbox import Mailboxes
 from gateway.transports.sftp import PartnerAccess, load_or_create_host_key, start_server
+from gateway.transports.sftp.outbox import DatabaseOutboxes, DiskOutboxes, Outboxes
 
 log = logging.getLogger("gateway.serve")
 DRAIN_SECONDS = 5.0
@@ -134,6 +136,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
         logins={p.login: p.id for p in config.partners},
         keys=config.ssh_keys,
         mailboxes=mailboxes,
+        outboxes=_outboxes(config, pool),
         max_submission_bytes=config.settings.max_submission_bytes,
         settings=config.settings.sftp,
     )
@@ -204,6 +207,9 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
                 group.create_task(supervised("routing-reload", lambda: routing.watch(
                     hangup, config.settings.routing_reload_seconds))),
             ]
+            if _in_database(config):
+                purge = MailboxPurge(pool, config.settings.sftp.mailbox_retention_days)
+                tasks.append(group.create_task(supervised("mailbox-purge", purge.run)))
             if port_alarms is not None:
                 trail = CargoTrail(pool, port_alarms, config.amqp_url)
                 tasks.append(group.create_task(supervised("cargo-trail", trail.run)))
@@ -248,6 +254,17 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             await _bounded("closing the AS2 client", close())
         await _release(console, publisher, pool, counting)
         event(log, "stopped")
+
+
+def _in_database(config: GatewayConfig) -> bool:
+    """Whether partners' outbox files are kept in the database (``sftp.mailbox_store``)."""
+    return config.settings.sftp.mailbox_store == "database"
+
+
+def _outboxes(config: GatewayConfig, pool: Any) -> Outboxes:
+    if _in_database(config):
+        return DatabaseOutboxes(pool)
+    return DiskOutboxes(config.mailboxes_path)
 
 
 def _port_alarms(config: GatewayConfig) -> PortAlarmsFile | None:
@@ -434,7 +451,8 @@ def _deciding_and_relaying(group: asyncio.TaskGroup, parts: _Parts) -> list[asyn
     processor = Processor(parts.pool, parts.config, parts.compiled, parts.routing,
                           wakes.processor, wakes.relays, parts.xml)
     amqp = Relay(parts.pool, "amqp", parts.publisher, wakes.amqp)
-    writer = MailboxDispatcher(parts.mailboxes.deliver_many, parts.signer)
+    writer = MailboxDispatcher(
+        None if _in_database(parts.config) else parts.mailboxes.deliver_many, parts.signer)
     mailbox = Relay(parts.pool, "mailbox", writer, wakes.mailbox, on_done=writer.record)
     return [*_processor_workers(group, processor, parts.config),
             group.create_task(supervised("amqp-relay", amqp.run)),
