@@ -68,7 +68,7 @@ async def read(connection: Connection, file_id: int, offset: int, size: int) -> 
     """``size`` bytes of a file from ``offset`` (fewer at its end, none past it): only that
     range is read (the body is stored uncompressed, out of line: migration 0022)."""
     body = await connection.fetchval(
-        "SELECT substring(body FROM $2::bigint + 1 FOR $3::bigint) FROM mailbox_files"
+        "SELECT substring(body FROM $2::int + 1 FOR $3::int) FROM mailbox_files"
         " WHERE id = $1", file_id, offset, size)
     return b"" if body is None else bytes(body)
 

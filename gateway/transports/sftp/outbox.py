@@ -220,7 +220,9 @@ def _stat_of(found: mailbox_files.MailboxFile) -> os.stat_result:
     """What the partner sees of a file of the database: a regular file of its size (the mode
     of an answer on disk), modified when it was written."""
     when = found.created_at.timestamp()
+    seconds, nanoseconds = int(when), int(when * 1_000_000) * 1000
     return os.stat_result((stat.S_IFREG | 0o644, found.id, 0, 1, _UID, _GID, found.size,
-                           when, when, when))
+                           seconds, seconds, seconds, when, when, when,
+                           nanoseconds, nanoseconds, nanoseconds))
 
 
