@@ -7,15 +7,22 @@ partner reaches no other partner's files and writes none into outbox/."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
 
+from gateway.app.mailbox_purge import MailboxPurge
+from gateway.app.relay import MailboxDispatcher, Relay
 from gateway.config.load import load_config
+from gateway.errors import StoreUnavailable
+from gateway.store import mailbox_files, outbox
+from gateway.store.outbox import OutboxRow
 from tests.support.agencies import (
     DEMO,
     agency_settings,
@@ -37,6 +44,7 @@ from tests.support.harness import (
     Files,
     Gateway,
     RawSftp,
+    add_submission,
     create_database,
     delete_topology,
     drop_database,
@@ -46,6 +54,7 @@ from tests.support.harness import (
     write_files,
 )
 from tests.support.nodes import Node, nodes
+from tests.support.signing import signer_for_tests
 
 FISH = (DEMO / "samples/cusdec-frozen-fish.edi").read_bytes().replace(
     b"DEMOVAN:ZZZ", b"VANA:ZZZ")
@@ -80,8 +89,10 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
 def no_files_on_disk(cluster: Cluster, *names: str) -> None:
     """Nothing of an answer on any node's disk: the mailboxes hold the inbox folders only."""
     for name in names:
-        for outbox in (cluster.files.root / f"mailboxes-{name}").glob("*/outbox"):
-            assert list(outbox.iterdir()) == [], outbox
+        folders = list((cluster.files.root / f"mailboxes-{name}").glob("*/outbox"))
+        assert len(folders) == 2  # van-a's and van-b's, made at the start
+        for folder in folders:
+            assert list(folder.iterdir()) == [], folder
 
 
 async def listing(client: Client, partner: str) -> dict[str, tuple[int, int]]:
@@ -193,6 +204,73 @@ async def test_a_node_killed_while_relaying_loses_and_doubles_nothing(
         assert row["n"] == 20  # every upload that succeeded was accepted
         await exactly_once(running["b"].client, names)
     assert '"stopped"' not in running["a"].log_text()  # killed, not stopped
+
+
+# --- the relay and the purge on their own ---------------------------------------------------
+
+
+async def add_answer(connection: Any, name: str, partner: str = "van-a") -> int:
+    submission = await add_submission(connection, partner)
+    return await outbox.add(
+        connection, interchange_id=submission, message_id=None, channel="mailbox",
+        destination=partner, dispatch_key=name, body=f"answer {name}".encode(),
+        properties={"file_name": name, "kind": "CONTRL"})
+
+
+async def test_answers_and_signatures_are_written_with_the_dispatch_or_not_at_all(
+        pool: Any) -> None:
+    """The files are inserted in the transaction that marks the rows dispatched: when it
+    fails after the insert, neither the files nor the mark are there, and the next try
+    writes each file once."""
+    async with pool.acquire() as connection:
+        for n in range(3):
+            await add_answer(connection, f"x{n}.edi.{n}.contrl.edi")
+    writer = MailboxDispatcher(None, signer_for_tests())
+
+    async def record_then_fail(connection: Any, rows: list[OutboxRow]) -> list[dict[str, Any]]:
+        await writer.record(connection, rows)
+        raise StoreUnavailable("the connection broke before the commit")
+
+    failing = Relay(pool, "mailbox", writer, asyncio.Event(), on_done=record_then_fail)
+    with pytest.raises(StoreUnavailable):
+        await failing.dispatch_batch()
+    async with pool.acquire() as connection:
+        assert await connection.fetchval("SELECT count(*) FROM mailbox_files") == 0
+        assert await connection.fetchval(
+            "SELECT count(*) FROM outbox WHERE dispatched_at IS NULL") == 3
+    relay = Relay(pool, "mailbox", writer, asyncio.Event(), on_done=writer.record)
+    assert await relay.dispatch_batch() == 3
+    assert await relay.dispatch_batch() == 0
+    async with pool.acquire() as connection:
+        files = await mailbox_files.listing(connection, "van-a")
+        signed = {r["file_name"]: r["signature_sha256"] for r in await connection.fetch(
+            "SELECT file_name, signature_sha256 FROM signed_answers")}
+        assert sorted(f.name for f in files) == sorted(
+            n for k in range(3) for n in (f"x{k}.edi.{k}.contrl.edi",
+                                          f"x{k}.edi.{k}.contrl.edi.p7s"))
+        assert await connection.fetchval("SELECT count(*) FROM mailbox_files") == 6
+        for found in files:  # the signature recorded is the one the partner reads
+            if found.name.endswith(".p7s"):
+                body = await mailbox_files.read(connection, found.id, 0, found.size)
+                assert hashlib.sha256(body).hexdigest() == signed[found.name[:-4]]
+
+
+async def test_files_deleted_long_enough_ago_are_purged(pool: Any) -> None:
+    async with pool.acquire() as connection:
+        await mailbox_files.put_many(connection, [("van-a", f"f{n}.1.contrl.edi", b"x")
+                                                  for n in range(5)])
+        for n in (0, 1):
+            assert await mailbox_files.remove(connection, "van-a", f"f{n}.1.contrl.edi")
+        await connection.execute("UPDATE mailbox_files SET removed_at = now() - interval"
+                                 " '31 days' WHERE name = 'f0.1.contrl.edi'")
+        assert not await mailbox_files.remove(connection, "van-a", "f0.1.contrl.edi")
+    purge = MailboxPurge(pool, retention_days=30)
+    assert await purge.purge() is False  # one purged, less than a batch: nothing more due
+    async with pool.acquire() as connection:
+        left = await connection.fetch("SELECT name, removed_at IS NULL AS present"
+                                      " FROM mailbox_files ORDER BY name")
+    assert [(r["name"], r["present"]) for r in left] == [
+        ("f1.1.contrl.edi", False), *((f"f{n}.1.contrl.edi", True) for n in (2, 3, 4))]
 
 
 # --- hostile ------------------------------------------------------------------------------
