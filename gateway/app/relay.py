@@ -34,7 +34,12 @@ from gateway.store import answers, mailbox_files, outbox
 from gateway.store import interchanges as store
 from gateway.store.database import translated_errors
 from gateway.store.outbox import Failure, OutboxRow, Scope
-from gateway.transports.mailbox import SIGNATURE_SUFFIX, answer_name, name_refusal
+from gateway.transports.mailbox import (
+    SIGNATURE_SUFFIX,
+    answer_name,
+    delivery_refusal,
+    name_refusal,
+)
 
 log = logging.getLogger("gateway.relay")
 BATCH = 200
@@ -375,7 +380,12 @@ class MailboxDispatcher:
         In the database, nothing is written here: ``record`` inserts them."""
         signatures = [self._signer.sign(row.body) for row in rows]
         outcomes: list[Signature | Failure] = list(signatures)
-        if self._deliver_many is None:
+        if self._deliver_many is None:  # refused as on disk: the row is parked, not the batch
+            for index, row in enumerate(rows):
+                refusal = delivery_refusal(row.destination,
+                                           f"{file_name(row)}{SIGNATURE_SUFFIX}")
+                if refusal is not None:
+                    outcomes[index] = Failure(Scope.UNDELIVERABLE, refusal)
             return outcomes
         written = self._deliver_many([
             (row.destination, f"{file_name(row)}{SIGNATURE_SUFFIX}", signature.der)

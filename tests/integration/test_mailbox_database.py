@@ -255,6 +255,24 @@ async def test_answers_and_signatures_are_written_with_the_dispatch_or_not_at_al
                 assert hashlib.sha256(body).hexdigest() == signed[found.name[:-4]]
 
 
+async def test_a_file_no_outbox_takes_is_parked_and_holds_back_no_one(pool: Any) -> None:
+    """A destination that is no partner's mailbox name is refused as on disk: its row is
+    parked (undeliverable) and the rows beside it are written."""
+    async with pool.acquire() as connection:
+        bad = await add_answer(connection, "x.edi.1.contrl.edi", partner="../van-b")
+        await add_answer(connection, "y.edi.2.contrl.edi")
+    writer = MailboxDispatcher(None, signer_for_tests())
+    relay = Relay(pool, "mailbox", writer, asyncio.Event(), on_done=writer.record)
+    assert await relay.dispatch_batch() == 2
+    async with pool.acquire() as connection:
+        rows = await connection.fetch("SELECT partner_id, name FROM mailbox_files ORDER BY name")
+        assert [(r["partner_id"], r["name"]) for r in rows] == [
+            ("van-a", "y.edi.2.contrl.edi"), ("van-a", "y.edi.2.contrl.edi.p7s")]
+        parked = await connection.fetchrow("SELECT parked_at, last_error FROM outbox"
+                                           " WHERE id = $1", bad)
+        assert parked["parked_at"] is not None and "refusing partner id" in parked["last_error"]
+
+
 async def test_files_deleted_long_enough_ago_are_purged(pool: Any) -> None:
     async with pool.acquire() as connection:
         await mailbox_files.put_many(connection, [("van-a", f"f{n}.1.contrl.edi", b"x")
