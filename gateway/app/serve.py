@@ -61,7 +61,7 @@ from gateway.store.database import connections_allowed, create_pool
 from gateway.store.interchanges import pending_work
 from gateway.transports.mailbox import Mailboxes
 from gateway.transports.sftp import PartnerAccess, load_or_create_host_key, start_server
-from gateway.transports.sftp.outbox import DatabaseOutboxes, DiskOutboxes, Outboxes
+from gateway.transports.sftp.outbox import DatabaseOutboxes, DiskOutboxes
 
 log = logging.getLogger("gateway.serve")
 DRAIN_SECONDS = 5.0
@@ -75,6 +75,10 @@ LEASE_MARGIN = 30.0
 #: The console's own connections (/ready, /metrics, its pages): a busy work pool never makes
 #: the gateway look unready, and a scrape or a page never takes a connection the work needs.
 CONSOLE_POOL = 3
+#: SFTP sessions' reads of outbox/ with ``sftp.mailbox_store: database`` (each READ of a range,
+#: listing or delete is one short statement): partners downloading at once never take the
+#: connections the intake, the processor and the relays need (rule 6).
+OUTBOX_POOL = 4
 
 
 @dataclass
@@ -98,6 +102,7 @@ async def _refuse_more_connections_than_allowed(pool: Any, config: GatewayConfig
         return
     needed = (config.settings.processor_workers + POOL_SPARE
               + (0 if config.settings.console is None else CONSOLE_POOL + 1)  # /ready's
+              + (OUTBOX_POOL if _in_database(config) else 0)
               + (workers - 1) * (config.settings.processor_workers + WORKER_POOL_SPARE))
     allowed = await connections_allowed(pool)
     if needed > allowed:
@@ -121,8 +126,11 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     # worker holds one while waiting for another, so a smaller pool would only be slower.
     pool = await create_pool(config.database_url,
                              size=config.settings.processor_workers + POOL_SPARE)
+    outbox_pool = None
     try:
         await _refuse_more_connections_than_allowed(pool, config, workers)
+        if _in_database(config):
+            outbox_pool = await create_pool(config.database_url, size=OUTBOX_POOL)
     except BaseException:
         await pool.close()
         raise
@@ -136,7 +144,8 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
         logins={p.login: p.id for p in config.partners},
         keys=config.ssh_keys,
         mailboxes=mailboxes,
-        outboxes=_outboxes(config, pool),
+        outboxes=DiskOutboxes(config.mailboxes_path) if outbox_pool is None else
+        DatabaseOutboxes(outbox_pool),
         max_submission_bytes=config.settings.max_submission_bytes,
         settings=config.settings.sftp,
     )
@@ -167,7 +176,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             sftp.close()
         if inbox is not None:
             inbox.close()
-        await _release(console, publisher, pool, counting)
+        await _release(console, publisher, pool, counting, outbox_pool)
         raise
     running = Running(sftp_port=sftp.sockets[0].getsockname()[1],
                       as2_port=None if as2 is None else as2.port,
@@ -252,19 +261,13 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             inbox.close()
         for close in closing:
             await _bounded("closing the AS2 client", close())
-        await _release(console, publisher, pool, counting)
+        await _release(console, publisher, pool, counting, outbox_pool)
         event(log, "stopped")
 
 
 def _in_database(config: GatewayConfig) -> bool:
     """Whether partners' outbox files are kept in the database (``sftp.mailbox_store``)."""
     return config.settings.sftp.mailbox_store == "database"
-
-
-def _outboxes(config: GatewayConfig, pool: Any) -> Outboxes:
-    if _in_database(config):
-        return DatabaseOutboxes(pool)
-    return DiskOutboxes(config.mailboxes_path)
 
 
 def _port_alarms(config: GatewayConfig) -> PortAlarmsFile | None:
@@ -283,13 +286,14 @@ def _port_alarms_said(rules: PortAlarmsFile | None) -> str:
 
 
 async def _release(console: _RunningConsole | None, publisher: AmqpPublisher, pool: Any,
-                   counting: Path | None) -> None:
+                   counting: Path | None, outbox_pool: Any | None) -> None:
     """What serve() opened before its listeners, closed (each close bounded in time)."""
     if console is not None:
         await _bounded("closing the console listener", console.close())
     await _bounded("closing the broker connection", publisher.close())
-    if not await _bounded("closing the database pool", pool.close()):
-        pool.terminate()
+    for opened, what in ((pool, "the database pool"), (outbox_pool, "the outboxes' pool")):
+        if opened is not None and not await _bounded(f"closing {what}", opened.close()):
+            opened.terminate()
     _stop_counting(counting)
 
 

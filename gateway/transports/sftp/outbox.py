@@ -6,20 +6,22 @@ deletes, and nothing else (``sftp.mailbox_store``).
   shown, and links are never followed.
 - ``DatabaseOutbox``: the rows of table mailbox_files (store/mailbox_files.py), which every
   node on the database serves alike: a file deleted through one node is gone on all at once.
-  A READ reads its range from the database, never the whole answer; a handle keeps reading
-  the file it opened even once it is deleted (as a file unlinked on disk).
+  A handle reads the answer from the database by chunks of READ_CHUNK, never the whole
+  answer at once; it keeps reading the file it opened even once it is deleted (as a file
+  unlinked on disk).
 
 Names are the client's bytes; a name that no answer can have (not UTF-8, a control or NUL
 character, too long, hidden: transports.mailbox.name_refusal) is no such file, whichever."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import stat
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -130,11 +132,20 @@ class DiskOutboxes:
         return DiskOutbox(self._root / partner_id)
 
 
-@dataclass(frozen=True)
+#: What one statement reads of an answer for an open handle: a client's READs (16 to 256 KiB
+#: each, several in flight) are served from it, one round trip per chunk, not per READ, and
+#: a handle holds at most this much (or one READ's length, MAX_SFTP_READ_LEN at most).
+READ_CHUNK = 256 * 1024
+
+
+@dataclass
 class _Opened:
-    """A handle on a file of the database: its row, read by range."""
+    """A handle on a file of the database: its row, and the chunk of it read last."""
 
     file: mailbox_files.MailboxFile
+    reading: asyncio.Lock = field(default_factory=asyncio.Lock)
+    start: int = 0
+    chunk: bytes = b""
 
 
 class DatabaseOutbox:
@@ -157,14 +168,21 @@ class DatabaseOutbox:
         opened = cast(_Opened, handle)
         if offset >= opened.file.size:
             return b""
-        async with self._connection() as connection:
-            return await mailbox_files.read(connection, opened.file.id, offset, size)
+        end = min(offset + size, opened.file.size)
+        async with opened.reading:  # READs in flight together: the first reads, the rest wait
+            if not opened.start <= offset or end > opened.start + len(opened.chunk):
+                async with self._connection() as connection:
+                    opened.chunk = await mailbox_files.read(
+                        connection, opened.file.id, offset, max(size, READ_CHUNK))
+                opened.start = offset
+            return opened.chunk[offset - opened.start:end - opened.start]
 
     def fstat(self, handle: object) -> os.stat_result:
         return _stat_of(cast(_Opened, handle).file)
 
     def close(self, handle: object) -> None:
-        """Nothing is held open: each read is one statement."""
+        """No connection is held open (each read is one statement); the chunk goes."""
+        cast(_Opened, handle).chunk = b""
 
     async def remove(self, name: bytes) -> None:
         text = _answer_name(name)
