@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ from gateway.config.load import load_config
 from gateway.errors import StoreUnavailable
 from gateway.store import mailbox_files, outbox
 from gateway.store.outbox import OutboxRow
+from tests.integration.test_sftp import openssh_sftp
 from tests.support.agencies import (
     DEMO,
     agency_settings,
@@ -339,6 +342,27 @@ async def test_a_partner_reaches_no_other_partners_files(gateway: Gateway) -> No
     assert sorted(found) == [theirs, f"{theirs}.p7s"]  # still there, whole
     (row,) = await gateway.fetch("SELECT count(*) AS n FROM mailbox_files")
     assert row["n"] == 2  # nothing written by van-a's attempts
+
+
+@pytest.mark.skipif(shutil.which("sftp") is None, reason="the OpenSSH sftp client is missing")
+async def test_openssh_lists_fetches_and_deletes_answers_in_the_database(
+        gateway: Gateway, tmp_path: Path) -> None:
+    """The outbox as OpenSSH's sftp sees it: ls -l, get * (stat, open, reads), rm."""
+    await gateway.upload("van-a", "decl.edi", cusdec(sender="VANA", control_reference="O1"))
+    (answer,) = await gateway.outbox_files("van-a", CONTRL, 1)
+    got = tmp_path / "got"
+    got.mkdir()
+    (tmp_path / "batch").write_text(f"cd outbox\nls -l\nget * {got}/\nrm {answer}\nls\n")
+    result = await openssh_sftp(gateway, "van-a", tmp_path / "batch")
+    assert result.returncode == 0, result.stderr
+    assert sorted(os.listdir(got)) == [answer, f"{answer}.p7s"]
+    assert b"UCI+O1+VANA" in (got / answer).read_bytes()
+    listed = result.stdout.split("sftp> ls\n")[1]
+    assert f"{answer}.p7s" in listed and f"{answer}\n" not in listed
+    assert "van-a" in result.stdout.split("sftp> ls -l\n")[1]  # owner: the partner itself
+    (row,) = await gateway.fetch("SELECT count(*) AS n FROM mailbox_files"
+                                 " WHERE removed_at IS NULL")
+    assert row["n"] == 1
 
 
 async def test_a_large_answer_is_read_by_range(gateway: Gateway) -> None:
