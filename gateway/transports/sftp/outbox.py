@@ -133,8 +133,8 @@ class DiskOutboxes:
 
 
 #: What one statement reads of an answer for an open handle: a client's READs (16 to 256 KiB
-#: each, several in flight) are served from it, one round trip per chunk, not per READ, and
-#: a handle holds at most this much (or one READ's length, MAX_SFTP_READ_LEN at most).
+#: each) are served from it, one round trip to the database per chunk, not per READ, and a
+#: handle holds at most this much (or one READ's length, MAX_SFTP_READ_LEN at most).
 READ_CHUNK = 256 * 1024
 
 
@@ -169,7 +169,9 @@ class DatabaseOutbox:
         if offset >= opened.file.size:
             return b""
         end = min(offset + size, opened.file.size)
-        async with opened.reading:  # READs in flight together: the first reads, the rest wait
+        # asyncssh serves a session's requests one at a time; the lock keeps the chunk whole
+        # should that change (READs in flight together: the first reads, the rest wait).
+        async with opened.reading:
             if not opened.start <= offset or end > opened.start + len(opened.chunk):
                 async with self._connection() as connection:
                     opened.chunk = await mailbox_files.read(
