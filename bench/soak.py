@@ -330,7 +330,8 @@ async def soak(rate: float, seconds: float, every: float, connections: int,
         # client counts as failed outside it; the "recover" column says when the backlog due
         # by the load's end had reached customs.
         row = reconcile("none (soak)", rate, seconds, load.uploads, rig.deliveries,
-                        outbox_answers(rig.files), Window(seconds, seconds), 0.0, 0, 0)
+                        await outbox_answers(rig.files), Window(seconds, seconds), 0.0, 0,
+                        0)
         return sampler.samples, during, row
 
 

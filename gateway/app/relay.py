@@ -30,11 +30,16 @@ from gateway.errors import ConfigError, StoreError, TransportError
 from gateway.logs import event
 from gateway.model.outcome import ACK_SUFFIXES
 from gateway.security.signing import Signature, Signer
-from gateway.store import answers, outbox
+from gateway.store import answers, mailbox_files, outbox
 from gateway.store import interchanges as store
 from gateway.store.database import translated_errors
 from gateway.store.outbox import Failure, OutboxRow, Scope
-from gateway.transports.mailbox import SIGNATURE_SUFFIX, answer_name, name_refusal
+from gateway.transports.mailbox import (
+    SIGNATURE_SUFFIX,
+    answer_name,
+    delivery_refusal,
+    name_refusal,
+)
 
 log = logging.getLogger("gateway.relay")
 BATCH = 200
@@ -317,14 +322,21 @@ class LeasingRelay(Relay):
 
 
 class MailboxDispatcher:
-    """Writes answers into partners' outbox folders, each signed: the detached signature
-    ``NAME.p7s`` is written (durably) before ``NAME`` appears, so no partner ever sees an
-    answer without its signature.  The signature is made as the answer is written, with the
-    key current then (security.signing), and recorded when the row is marked dispatched."""
+    """Writes answers into partners' outboxes, each signed.  The signature is made as the
+    answer is written, with the key current then (security.signing), and recorded when the row
+    is marked dispatched.  Where the files go (``sftp.mailbox_store``):
+
+    - ``deliver_many`` given (disk): into the partner's outbox folder, the detached signature
+      ``NAME.p7s`` written (durably) before ``NAME`` appears, so no partner ever sees an
+      answer without its signature;
+    - ``deliver_many`` None (database): ``NAME`` and ``NAME.p7s`` inserted into mailbox_files
+      by ``record``, in the transaction that marks the rows dispatched: both or neither, once
+      (a row whose transaction failed is tried again and inserts them then; one sent again by
+      ``gateway replay`` takes the place of the file of its name, store.mailbox_files)."""
 
     done_event = "acknowledged"
 
-    def __init__(self, deliver_many: DeliverMany, signer: Signer) -> None:
+    def __init__(self, deliver_many: DeliverMany | None, signer: Signer) -> None:
         self._deliver_many = deliver_many
         self._signer = signer
         self._writing: asyncio.Future[list[Signature | Failure]] | None = None
@@ -364,9 +376,17 @@ class MailboxDispatcher:
 
     def _write_signed(self, rows: list[OutboxRow]) -> list[Signature | Failure]:
         """Each row's signature, or why it was not written.  ``NAME.p7s`` is durable before
-        ``NAME`` appears: the signatures' folders are synced before any answer is written."""
+        ``NAME`` appears: the signatures' folders are synced before any answer is written.
+        In the database, nothing is written here: ``record`` inserts them."""
         signatures = [self._signer.sign(row.body) for row in rows]
         outcomes: list[Signature | Failure] = list(signatures)
+        if self._deliver_many is None:  # refused as on disk: the row is parked, not the batch
+            for index, row in enumerate(rows):
+                refusal = delivery_refusal(row.destination,
+                                           f"{file_name(row)}{SIGNATURE_SUFFIX}")
+                if refusal is not None:
+                    outcomes[index] = Failure(Scope.UNDELIVERABLE, refusal)
+            return outcomes
         written = self._deliver_many([
             (row.destination, f"{file_name(row)}{SIGNATURE_SUFFIX}", signature.der)
             for row, signature in zip(rows, signatures, strict=True)])
@@ -384,6 +404,11 @@ class MailboxDispatcher:
     async def record(self, connection: Any, rows: list[OutboxRow]) -> list[dict[str, Any]]:
         """The non-repudiation records of rows just written (relay ``on_done``)."""
         signed = [(row, self._signed.pop(row.id)) for row in rows]
+        if self._deliver_many is None:
+            await mailbox_files.put_many(connection, [
+                file for row, signature in signed for file in (
+                    (row.destination, f"{file_name(row)}{SIGNATURE_SUFFIX}", signature.der),
+                    (row.destination, file_name(row), row.body))])
         await answers.record_signed_many(connection, [
             (row.interchange_id, row.message_id, row.id, outbox.SignedRecord.of(
                 row.properties.get("kind", ""), file_name(row), signature))

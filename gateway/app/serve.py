@@ -28,6 +28,7 @@ from gateway.app.certificate_watch import CertificateWatch
 from gateway.app.console_operations import ConsoleOperations
 from gateway.app.intake import Intake
 from gateway.app.licence_feed import run_feed
+from gateway.app.mailbox_purge import MailboxPurge
 from gateway.app.mapping_files import load_compiled
 from gateway.app.overdue import OverdueWatch
 from gateway.app.processor import Processor
@@ -61,6 +62,7 @@ from gateway.store.database import connections_allowed, create_pool
 from gateway.store.interchanges import pending_work
 from gateway.transports.mailbox import Mailboxes
 from gateway.transports.sftp import PartnerAccess, load_or_create_host_key, start_server
+from gateway.transports.sftp.outbox import DatabaseOutboxes, DiskOutboxes
 
 log = logging.getLogger("gateway.serve")
 DRAIN_SECONDS = 5.0
@@ -74,6 +76,10 @@ LEASE_MARGIN = 30.0
 #: The console's own connections (/ready, /metrics, its pages): a busy work pool never makes
 #: the gateway look unready, and a scrape or a page never takes a connection the work needs.
 CONSOLE_POOL = 3
+#: SFTP sessions' reads of outbox/ with ``sftp.mailbox_store: database`` (each READ of a range,
+#: listing or delete is one short statement): partners downloading at once never take the
+#: connections the intake, the processor and the relays need (rule 6).
+OUTBOX_POOL = 4
 
 
 @dataclass
@@ -97,6 +103,7 @@ async def _refuse_more_connections_than_allowed(pool: Any, config: GatewayConfig
         return
     needed = (config.settings.processor_workers + POOL_SPARE
               + (0 if config.settings.console is None else CONSOLE_POOL + 1)  # /ready's
+              + (OUTBOX_POOL if _in_database(config) else 0)
               + (workers - 1) * (config.settings.processor_workers + WORKER_POOL_SPARE))
     allowed = await connections_allowed(pool)
     if needed > allowed:
@@ -120,8 +127,11 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
     # worker holds one while waiting for another, so a smaller pool would only be slower.
     pool = await create_pool(config.database_url,
                              size=config.settings.processor_workers + POOL_SPARE)
+    outbox_pool = None
     try:
         await _refuse_more_connections_than_allowed(pool, config, workers)
+        if _in_database(config):
+            outbox_pool = await create_pool(config.database_url, size=OUTBOX_POOL)
     except BaseException:
         await pool.close()
         raise
@@ -135,6 +145,8 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
         logins={p.login: p.id for p in config.partners},
         keys=config.ssh_keys,
         mailboxes=mailboxes,
+        outboxes=DiskOutboxes(config.mailboxes_path) if outbox_pool is None else
+        DatabaseOutboxes(outbox_pool),
         max_submission_bytes=config.settings.max_submission_bytes,
         settings=config.settings.sftp,
     )
@@ -165,7 +177,7 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             sftp.close()
         if inbox is not None:
             inbox.close()
-        await _release(console, publisher, pool, counting, routing)
+        await _release(console, publisher, pool, counting, routing, outbox_pool)
         raise
     running = Running(sftp_port=sftp.sockets[0].getsockname()[1],
                       as2_port=None if as2 is None else as2.port,
@@ -205,6 +217,9 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
                 group.create_task(supervised("routing-reload", lambda: routing.watch(
                     hangup, config.settings.routing_reload_seconds))),
             ]
+            if _in_database(config):
+                purge = MailboxPurge(pool, config.settings.sftp.mailbox_retention_days)
+                tasks.append(group.create_task(supervised("mailbox-purge", purge.run)))
             if port_alarms is not None:
                 trail = CargoTrail(pool, port_alarms, config.amqp_url)
                 tasks.append(group.create_task(supervised("cargo-trail", trail.run)))
@@ -247,8 +262,13 @@ async def serve(config: GatewayConfig, *, ready: asyncio.Future[Running] | None 
             inbox.close()
         for close in closing:
             await _bounded("closing the AS2 client", close())
-        await _release(console, publisher, pool, counting, routing)
+        await _release(console, publisher, pool, counting, routing, outbox_pool)
         event(log, "stopped")
+
+
+def _in_database(config: GatewayConfig) -> bool:
+    """Whether partners' outbox files are kept in the database (``sftp.mailbox_store``)."""
+    return config.settings.sftp.mailbox_store == "database"
 
 
 def _port_alarms(config: GatewayConfig) -> PortAlarmsFile | None:
@@ -267,15 +287,17 @@ def _port_alarms_said(rules: PortAlarmsFile | None) -> str:
 
 
 async def _release(console: _RunningConsole | None, publisher: AmqpPublisher, pool: Any,
-                   counting: Path | None, routing: RoutingLead) -> None:
+                   counting: Path | None, routing: RoutingLead, outbox_pool: Any | None
+                   ) -> None:
     """What serve() opened before its listeners, closed (each close bounded in time); the
     routing lead first, so that another node takes it at once."""
     await routing.close()
     if console is not None:
         await _bounded("closing the console listener", console.close())
     await _bounded("closing the broker connection", publisher.close())
-    if not await _bounded("closing the database pool", pool.close()):
-        pool.terminate()
+    for opened, what in ((pool, "the database pool"), (outbox_pool, "the outboxes' pool")):
+        if opened is not None and not await _bounded(f"closing {what}", opened.close()):
+            opened.terminate()
     _stop_counting(counting)
 
 
@@ -437,7 +459,8 @@ def _deciding_and_relaying(group: asyncio.TaskGroup, parts: _Parts) -> list[asyn
     processor = Processor(parts.pool, parts.config, parts.compiled, parts.routing,
                           wakes.processor, wakes.relays, parts.xml)
     amqp = Relay(parts.pool, "amqp", parts.publisher, wakes.amqp)
-    writer = MailboxDispatcher(parts.mailboxes.deliver_many, parts.signer)
+    writer = MailboxDispatcher(
+        None if _in_database(parts.config) else parts.mailboxes.deliver_many, parts.signer)
     mailbox = Relay(parts.pool, "mailbox", writer, wakes.mailbox, on_done=writer.record)
     return [*_processor_workers(group, processor, parts.config),
             group.create_task(supervised("amqp-relay", amqp.run)),

@@ -27,6 +27,13 @@ class SftpSettings(Strict):
     port: int = Field(default=2222, ge=0, le=65535)
     host_key: str = Field(description="generated on first start when missing, then kept")
     mailboxes: str = Field(description="one directory per partner with inbox/ and outbox/")
+    mailbox_store: Literal["disk", "database"] = Field(
+        default="disk", description="where the answers in outbox/ are kept: disk (in the "
+        "mailboxes directory, this node's own) or database (table mailbox_files, which every "
+        "node on the database serves: several nodes, any one answering any partner)")
+    mailbox_retention_days: float = Field(
+        default=30, gt=0, description="mailbox_store database: a file the partner deleted is "
+        "purged from the database this many days later")
     login_timeout_seconds: float = Field(
         default=30, gt=0, le=600, description="a connection that has not logged in by then "
         "is closed")

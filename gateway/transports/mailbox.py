@@ -50,6 +50,16 @@ def name_refusal(name: str) -> str | None:
     return None
 
 
+def delivery_refusal(partner_id: str, file_name: str) -> str | None:
+    """Why no file goes into this partner's outbox under this name, on disk or in the
+    database (``sftp.mailbox_store``), or None: both must be safe names."""
+    for name, what in ((partner_id, "partner id"), (file_name, "outbox file name")):
+        refusal = name_refusal(name)
+        if refusal is not None:
+            return f"refusing {what} {name!r}: {refusal}"
+    return None
+
+
 def answer_name(uploaded: str, submission_id: int, suffix: str) -> str:
     """The outbox name of the answer to a submission: ``<uploaded>.<submission id>.<suffix>``,
     with what cannot be kept of the uploaded name given up first.
@@ -119,10 +129,9 @@ class Mailboxes:
         return outcomes
 
     def _write(self, partner_id: str, file_name: str, body: bytes) -> Path:
-        for name, what in ((partner_id, "partner id"), (file_name, "outbox file name")):
-            refusal = name_refusal(name)
-            if refusal is not None:
-                raise TransportError(f"refusing {what} {name!r}: {refusal}")
+        refusal = delivery_refusal(partner_id, file_name)
+        if refusal is not None:
+            raise TransportError(refusal)
         outbox = self.home(partner_id) / OUTBOX
         target = outbox / file_name
         try:

@@ -1,6 +1,7 @@
 """The cluster rig (issue 16 item 4): services.py's RabbitMQ cluster and PostgreSQL pair with
 a gateway database on them, and two ``gateway serve`` nodes sharing one configuration folder
-(and so one mailbox folder and one SSH host key), each on an SFTP port of its own.  Used by
+(and so one SSH host key), each on an SFTP port and with a mailbox folder of its own: the
+partners' outboxes are in the database (``sftp.mailbox_store: database``).  Used by
 test_cluster.py and bench/e2e.py --cluster."""
 
 from __future__ import annotations
@@ -45,10 +46,14 @@ async def cluster(root: Path) -> AsyncIterator[Cluster]:
         ports = (free_port(), free_port())
         await asyncio.to_thread((root / "gateway").mkdir)
         files = write_files(root / "gateway", database, port=ports[0],
-                            database_url_override=pg.url(database), amqp_url=rabbit.url())
+                            database_url_override=pg.url(database), amqp_url=rabbit.url(),
+                            mailbox_store="database")
+        # Node B: its own SFTP port and its own mailbox folder: nothing on disk is shared
+        # but the configuration (and the host key, as a deployment mounts one on every node).
         second = files.root / "gateway-b.yaml"
         second.write_text(files.config_path.read_text().replace(
-            f"port: {ports[0]}\n", f"port: {ports[1]}\n"))
+            f"port: {ports[0]}\n", f"port: {ports[1]}\n").replace(
+            "mailboxes: mailboxes\n", "mailboxes: mailboxes-b\n"))
         nodes = [GatewayProcess(files.config_path, root / "node-a.log", ports[0]),
                  GatewayProcess(second, root / "node-b.log", ports[1])]
         made = Cluster(rabbit, pg, files, nodes)

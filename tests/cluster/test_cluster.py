@@ -83,7 +83,7 @@ async def test_a_broker_a_gateway_and_the_primary_lost_under_load() -> None:
         await running
         await quiesce(made, load, stall=60.0, settle=2.0)
         row = reconcile("cluster", RATE, SECONDS, load.uploads, made.deliveries,
-                        outbox_answers(made.files), window, GRACE, 0, 0)
+                        await outbox_answers(made.files), window, GRACE, 0, 0)
         verdict = f"\n{format_table([row])}\nlogs: {root}/node-a.log, node-b.log"
         print(verdict)
         assert row.accepted > RATE * SECONDS / 2, verdict

@@ -53,3 +53,16 @@ async def test_the_gateway_killed_with_its_worker_processes_loses_nothing(
     assert '"process": "worker-1"' in log and '"worker_ready"' in log, verdict
     # The killed gateway's worker left on its own; the restarted one's when it was stopped.
     assert log.count('"event": "worker_stopped"') == 2, verdict
+
+
+async def test_the_gateway_killed_with_its_answers_in_the_database_loses_nothing(
+        tmp_path: Path) -> None:
+    """``sftp.mailbox_store: database`` (issue 16): the gateway SIGKILLed mid-load while its
+    mailbox relay inserts answers; the restarted one finishes, and every accepted upload has
+    exactly one CONTRL in mailbox_files."""
+    row = await audit("sigkill", RATE, SECONDS, root=tmp_path, mailbox_store="database")
+    verdict = _verdict(row, tmp_path)
+    assert row.accepted > RATE * SECONDS / 2, verdict
+    assert (row.lost, row.doubled, row.unanswered) == (0, 0, 0), verdict
+    assert row.failed_outside_fault == 0, verdict
+    assert row.misrouted == 0 and row.strange == 0, verdict

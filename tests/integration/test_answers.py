@@ -24,10 +24,15 @@ import pytest
 from gateway.agency import answers, consume
 from gateway.agency.answers import Answer
 from gateway.agency.delivery import Delivery
-from gateway.app.agency import run_agency
 from gateway.cli import main
 from gateway.config.load import load_config
-from tests.support.agencies import AgencyUsers, agency_settings, provisioned_agencies, unique_users
+from tests.support.agencies import (
+    AgencyUsers,
+    agency_settings,
+    provisioned_agencies,
+    running_adapters,
+    unique_users,
+)
 from tests.support.harness import (
     AMQP_URL,
     ANSWER_TIMEOUT,
@@ -86,17 +91,9 @@ async def adapters(scene: Scene, *codes: str,
                    rules: dict[str, Path] | None = None) -> AsyncIterator[None]:
     """The example adapters (``gateway agency run CODE``) with the shipped rules (or those
     ``rules`` names for a code)."""
-    stop = asyncio.Event()
-    config = scene.gateway.config
-    assert config is not None
-    running = [asyncio.create_task(run_agency(
-        config, code, rules=(rules or {}).get(code, ROOT / f"deploy/demo/{code}-rules.yaml"),
-        journal=scene.tmp / f"{code}.journal.sqlite", stop=stop)) for code in codes]
-    try:
+    assert scene.gateway.config is not None
+    async with running_adapters(scene.gateway.config, scene.tmp, *codes, rules=rules):
         yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(asyncio.gather(*running), 30)
 
 
 async def wait_files(folder: Path, pattern: str, count: int) -> list[Path]:

@@ -13,18 +13,21 @@ Typical use with the harness::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aio_pika
 
 from gateway.agency.credentials import Endpoint, agency_url, ensure_password_file
 from gateway.agency.delivery import Delivery
+from gateway.app.agency import run_agency
 from gateway.app.broker_admin import RabbitmqCtl
 from gateway.app.deliveries import delivery_id
 from gateway.app.provision import Account, provision_accounts
@@ -66,6 +69,25 @@ class AgencyUsers:
                         queue=amqp.queue_prefix + code,
                         responses_exchange=amqp.responses_exchange,
                         licences_exchange=amqp.licences_exchange)
+
+#: The shipped example adapters' rules (deploy/demo/<code>-rules.yaml).
+DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo"
+
+
+@contextlib.asynccontextmanager
+async def running_adapters(config: GatewayConfig, folder: Path, *codes: str,
+                           rules: Mapping[str, Path] | None = None) -> AsyncIterator[None]:
+    """The example adapters (``gateway agency run CODE``) with the shipped rules (or those
+    ``rules`` names for a code), each with its journal in ``folder``, until the block ends."""
+    stop = asyncio.Event()
+    running = [asyncio.create_task(run_agency(
+        config, code, rules=(rules or {}).get(code, DEMO / f"{code}-rules.yaml"),
+        journal=folder / f"{code}.journal.sqlite", stop=stop)) for code in codes]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*running), 30)
 
 
 @contextlib.asynccontextmanager

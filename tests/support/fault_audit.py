@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aio_pika
+import asyncpg
 import asyncssh
 import yaml
 
@@ -386,7 +387,7 @@ class Rig:
                               self.deliveries.append, lambda: self.clock())
 
 
-async def _rig(root: Path, workers: int) -> Rig:
+async def _rig(root: Path, workers: int, mailbox_store: str) -> Rig:
     database = await create_database()
     database_proxy = await TcpProxy("127.0.0.1", 5432).start()
     broker_proxy = await TcpProxy("127.0.0.1", 5672).start()
@@ -396,7 +397,8 @@ async def _rig(root: Path, workers: int) -> Rig:
         root, database, port=port,
         database_url_override=database_url(database).replace(
             ":5432/", f":{database_proxy.port}/"),
-        amqp_url=AMQP_URL.replace(":5672/", f":{broker_proxy.port}/"))
+        amqp_url=AMQP_URL.replace(":5672/", f":{broker_proxy.port}/"),
+        mailbox_store=mailbox_store)
     gateway = GatewayProcess(files.config_path, root / "gateway.log", port, workers)
     return Rig(files, gateway, database_proxy, broker_proxy, consumer_proxy)
 
@@ -451,20 +453,39 @@ async def _run_load(fault: str, rig: Rig, load: Load, fault_at: float,
     return window, in_flight, held
 
 
-def outbox_answers(files: Files) -> dict[str, list[bytes]]:
-    """Every CONTRL in the partners' outboxes, by the upload it answers."""
+async def outbox_answers(files: Files) -> dict[str, list[bytes]]:
+    """Every CONTRL in the partners' outboxes, by the upload it answers: in their folders, or
+    in mailbox_files with ``sftp.mailbox_store: database`` (what every node serves)."""
     found: dict[str, list[bytes]] = defaultdict(list)
-    for partner in files.partners:
-        outbox = files.mailbox(partner) / "outbox"
-        for path in outbox.iterdir() if outbox.is_dir() else ():
-            if match := _ANSWER.fullmatch(path.name):
-                found[match["upload"]].append(path.read_bytes())
+    for name, body in await _outbox_files(files):
+        if match := _ANSWER.fullmatch(name):
+            found[match["upload"]].append(body)
     return found
 
 
-def _complete(rig: Observed, load: Load) -> bool:
+async def _outbox_files(files: Files) -> list[tuple[str, bytes]]:
+    """(name, content) of every file in the partners' outboxes."""
+    if files.mailbox_store == "database":
+        # the URL the gateway runs with (the cluster rig's is not the shared server's)
+        url = yaml.safe_load(files.config_path.read_text())["database_url"]
+        connection = await asyncpg.connect(url)
+        try:
+            rows = await connection.fetch(
+                "SELECT name, body FROM mailbox_files WHERE removed_at IS NULL")
+        finally:
+            await connection.close()
+        return [(row["name"], bytes(row["body"])) for row in rows]
+    found = []
+    for partner in files.partners:
+        outbox = files.mailbox(partner) / "outbox"
+        for path in outbox.iterdir() if outbox.is_dir() else ():
+            found.append((path.name, path.read_bytes()))
+    return found
+
+
+async def _complete(rig: Observed, load: Load) -> bool:
     seen = {(d.agency, d.reference) for d in rig.deliveries if d.acked}
-    answers = outbox_answers(rig.files)
+    answers = await outbox_answers(rig.files)
     return all(u.name in answers and all((a, u.reference) in seen for a in u.agencies)
                for u in load.uploads if u.accepted)
 
@@ -474,11 +495,11 @@ async def quiesce(rig: Observed, load: Load, stall: float, settle: float) -> Non
     catch extras; or until nothing new came for ``stall`` seconds (something is missing)."""
     last, last_change = (-1, -1), time.monotonic()
     while time.monotonic() - last_change < stall:
-        answered = sum(len(a) for a in outbox_answers(rig.files).values())
+        answered = sum(len(a) for a in (await outbox_answers(rig.files)).values())
         progress = (len(rig.deliveries), answered)
         if progress != last:
             last, last_change = progress, time.monotonic()
-        if _complete(rig, load):
+        if await _complete(rig, load):
             await asyncio.sleep(settle)
             return
         await asyncio.sleep(0.25)
@@ -487,19 +508,21 @@ async def quiesce(rig: Observed, load: Load, stall: float, settle: float) -> Non
 async def audit(fault: str, rate: float = 40.0, seconds: float = 8.0, *,
                 fault_at: float | None = None, hold: float = 3.0, grace: float = 2.0,
                 connections: int = 4, per_connection: int = 4, stall: float = 20.0,
-                settle: float = 1.0, root: Path | None = None, workers: int = 1) -> AuditRow:
+                settle: float = 1.0, root: Path | None = None, workers: int = 1,
+                mailbox_store: str = "disk") -> AuditRow:
     """One run: ``rate`` uploads a second for ``seconds``, ``fault`` at ``fault_at`` (by
     default 40% into the load) lasting ``hold`` seconds (a SIGKILL lasts until the restarted
     gateway listens), then the reconciliation.  ``grace``: after the fault, how long uploads
     may still fail (connections being remade).  ``connections`` per partner (two partners),
     each with ``per_connection`` uploads at once.  ``root``: a folder for the config and the
     gateway's log (``gateway.log``), kept; by default a temporary one, removed.  ``workers``:
-    ``gateway serve --workers`` (SIGKILL kills the main process; its workers then leave)."""
+    ``gateway serve --workers`` (SIGKILL kills the main process; its workers then leave).
+    ``mailbox_store``: sftp.mailbox_store (the answers are then read from mailbox_files)."""
     if fault not in FAULTS:
         raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
     scratch = root or Path(tempfile.mkdtemp(prefix="fault-audit-"))
     try:
-        async with started_rig(scratch, workers) as rig:
+        async with started_rig(scratch, workers, mailbox_store) as rig:
             routes = expected_routes(rig.files.root / "routing.yaml")
             load = Load(rig.files, rig.gateway.port, routes, rate, seconds, connections,
                         per_connection)
@@ -508,19 +531,20 @@ async def audit(fault: str, rate: float = 40.0, seconds: float = 8.0, *,
                 fault, rig, load, seconds * 0.4 if fault_at is None else fault_at, hold)
             await quiesce(rig, load, stall, settle)
             return reconcile(fault, rate, seconds, load.uploads, rig.deliveries,
-                             outbox_answers(rig.files), window, grace, in_flight, held)
+                             await outbox_answers(rig.files), window, grace, in_flight, held)
     finally:
         if root is None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
 @contextlib.asynccontextmanager
-async def started_rig(root: Path, workers: int = 1) -> AsyncIterator[Rig]:
+async def started_rig(root: Path, workers: int = 1, mailbox_store: str = "disk"
+                      ) -> AsyncIterator[Rig]:
     """A fresh database and topology, ``gateway serve`` listening and every agency consumed;
     torn down on the way out, by an error or a cancellation too (the gateway stopped, the
     consumers and proxies closed, the queues and the database dropped).  Deliveries before
     ``rig.clock`` is set to the load's clock carry the monotonic clock's time."""
-    rig = await _rig(root, workers)
+    rig = await _rig(root, workers, mailbox_store)
     try:
         await rig.gateway.start()
         await _start_consumers(rig)

@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +70,8 @@ class Files:
     exchange: str
     queue_prefix: str
     database: str
+    #: sftp.mailbox_store: with "database" the answers are read over SFTP, never from disk.
+    mailbox_store: str = "disk"
 
     def mailbox(self, partner_id: str) -> Path:
         return self.root / "mailboxes" / partner_id
@@ -82,10 +83,12 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
                 agency_settings: dict[str, dict[str, object]] | None = None,
                 settings: dict[str, object] | None = None,
                 xml_ids: dict[str, tuple[str, ...]] | None = None,
-                partner_as2: dict[str, dict[str, object]] | None = None) -> Files:
+                partner_as2: dict[str, dict[str, object]] | None = None,
+                mailbox_store: str = "disk") -> Files:
     """``agency_settings``: more keys per agency code in agencies.yaml; ``settings``: more
     top-level keys in gateway.yaml; ``xml_ids``: a partner's XML identities; ``partner_as2``:
-    a partner's ``as2:`` settings (paths relative to ``root``)."""
+    a partner's ``as2:`` settings (paths relative to ``root``); ``mailbox_store``:
+    sftp.mailbox_store."""
     tag = uuid.uuid4().hex[:10]
     partners = {}
     entries = []
@@ -122,11 +125,12 @@ def write_files(root: Path, database: str, *, database_url_override: str | None 
         f"signing:\n  ca: pki/ca.crt\n  keys:\n"
         f"    - certificate: pki/gateway.crt\n      key: pki/gateway.key\n"
         f"sftp:\n  host: 127.0.0.1\n  port: {port}\n  host_key: host_key\n"
-        f"  mailboxes: mailboxes\n"
+        f"  mailboxes: mailboxes\n  mailbox_store: {mailbox_store}\n"
         f"partners: partners.yaml\nagencies: agencies.yaml\nrouting: routing.yaml\n"
         f"max_submission_bytes: {max_bytes}\nrouting_reload_seconds: {reload_seconds}\n"
         + "".join(f"{key}: {value}\n" for key, value in (settings or {}).items()))
-    return Files(root, root / "gateway.yaml", partners, exchange, prefix, database)
+    return Files(root, root / "gateway.yaml", partners, exchange, prefix, database,
+                 mailbox_store)
 
 
 @functools.cache
@@ -163,25 +167,33 @@ class Client:
         """Every answer to ``name`` in the partner's outbox, once ``count`` are there and the
         gateway has nothing left to decide or write (so a late extra answer is seen too: the
         caller unpacks the list and fails on one too many)."""
-        outbox = self.files.mailbox(partner_id) / "outbox"
-
         # <name>.<submission>.<suffix>: the answer to the submission, not an agency's answer
         # (<name>.<submission>.<position>.<agency>.<n>.<suffix>) nor a signature (.p7s).
         answer = re.compile(re.escape(name) + r"\.[0-9]+\.(?:contrl\.edi|error\.txt|"
                             r"res-dms\.xml|application-response\.xml)")
-
-        def found() -> list[Path]:
-            return sorted(p for p in outbox.glob(f"{glob_escape(name)}.*")
-                          if answer.fullmatch(p.name))
-
-        deadline = time.monotonic() + ANSWER_TIMEOUT
-        while len(found()) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{len(found())} of {count} answers to {name} in "
-                                     f"{outbox} after {ANSWER_TIMEOUT}s")
-            await asyncio.sleep(0.05)
+        found = await self.outbox_files(partner_id, answer, count)
         await self.settled()
-        return [p.read_bytes() for p in found()]
+        return list((await self.outbox_files(partner_id, answer, len(found))).values())
+
+    async def outbox_files(self, partner_id: str, names: re.Pattern[str], count: int,
+                           ) -> dict[str, bytes]:
+        """The files of the partner's outbox whose names match ``names`` (name: content, by
+        name), once there are at least ``count``: read from the mailbox folder with the disk
+        store, over SFTP as the partner with the database store (``sftp_outbox``)."""
+        deadline = time.monotonic() + ANSWER_TIMEOUT
+        while True:
+            if self.files.mailbox_store == "disk":
+                outbox = self.files.mailbox(partner_id) / "outbox"
+                found = {p.name: p.read_bytes() for p in sorted(outbox.glob("*"))
+                         if names.fullmatch(p.name)}
+            else:
+                found = await sftp_outbox(self, partner_id, names)
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(found)} of {count} files {names.pattern} in "
+                                     f"{partner_id}'s outbox after {ANSWER_TIMEOUT}s")
+            await asyncio.sleep(0.05 if self.files.mailbox_store == "disk" else 0.2)
 
     async def settled(self) -> None:
         """Wait until no submission waits for its first decision and no outbox row for its
@@ -238,6 +250,22 @@ class Client:
             await connection.close()
         return list(got)
 
+
+
+async def sftp_outbox(client: Client, partner_id: str, names: re.Pattern[str] | None = None
+                      ) -> dict[str, bytes]:
+    """The partner's outbox as the partner reads it over SFTP from ``client``'s node: each
+    file (whose name matches ``names``) and its content, by name."""
+    async with client.connect(partner_id) as connection, \
+            connection.start_sftp_client() as sftp:
+        listed = sorted(await sftp.listdir("outbox"))
+        found = {}
+        for name in listed:
+            if name in (".", "..") or (names is not None and not names.fullmatch(name)):
+                continue
+            async with sftp.open(f"outbox/{name}", "rb") as handle:
+                found[name] = await handle.read()
+        return found
 
 
 async def take_messages(queue_name: str, count: int, seconds: float = ANSWER_TIMEOUT

@@ -92,6 +92,21 @@ def test_unknown_keys_are_refused(config_dir: Path) -> None:
     assert "gateway.yaml:" in message and "log_levle" in message and "unknown field" in message
 
 
+def test_the_mailbox_store_is_disk_or_database(config_dir: Path) -> None:
+    path = config_dir / "gateway.yaml"
+    assert load_config(path, environ={}).settings.sftp.mailbox_store == "disk"  # the demo's
+    text = path.read_text()
+    path.write_text(text.replace("mailbox_store: disk", "mailbox_store: database"))
+    assert load_config(path, environ={}).settings.sftp.mailbox_store == "database"
+    path.write_text(text.replace("mailbox_store: disk", "mailbox_store: s3"))
+    message = error_of(config_dir)
+    assert "gateway.yaml:" in message and "sftp.mailbox_store" in message
+    assert "'disk' or 'database'" in message
+    path.write_text(text.replace("mailbox_store: disk",
+                                 "mailbox_store: database\n  mailbox_retention_days: 0"))
+    assert "sftp.mailbox_retention_days" in error_of(config_dir)
+
+
 def test_bad_hs_chapter_range(config_dir: Path) -> None:
     routing = config_dir / "routing.yaml"
     routing.write_text(routing.read_text().replace('"01-24"', '"24-01"'))

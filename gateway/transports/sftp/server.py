@@ -8,8 +8,8 @@ left its channel half closed; session.py tells them apart) is never a submission
 
 A session sees in ``inbox/`` its own uploads: those being written and the temporaries waiting
 for their rename (which live as long as the session).  In ``outbox/`` it sees the answers,
-which it may read and delete, nothing else; the gateway's own files in progress there (hidden
-names) and anything that is not a regular file are not shown, and links are never followed."""
+which it may read and delete, nothing else: on this node's disk or in the database, which
+every node serves alike (``sftp.mailbox_store``, outbox.py)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ import asyncio
 import contextlib
 import logging
 import os
-import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NoReturn, cast
+from typing import NoReturn
 
 import asyncssh
 from asyncssh.sftp import MAX_SFTP_READ_LEN
@@ -38,6 +37,7 @@ from gateway.transports.sftp.names import (
     locate,
     upload_name_refusal,
 )
+from gateway.transports.sftp.outbox import Outboxes, no_such_file
 from gateway.transports.sftp.uploads import Upload, read_all, set_attributes, write_all
 
 log = logging.getLogger("gateway.sftp")
@@ -52,7 +52,8 @@ class PartnerAccess:
 
     logins: dict[str, str]  # SFTP user -> partner id
     keys: dict[str, tuple[str, ...]]  # partner id -> OpenSSH public keys
-    mailboxes: Mailboxes
+    mailboxes: Mailboxes  # inbox/ staging, per node (and outbox/ with the disk store)
+    outboxes: Outboxes  # what each partner's outbox/ holds
     max_submission_bytes: int
     settings: SftpSettings
 
@@ -65,6 +66,7 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         self._partner_id = partner_id
         self._home = access.mailboxes.home(partner_id)
         super().__init__(chan, chroot=os.fsencode(self._home))
+        self._outbox = access.outboxes.of(partner_id)
         self._submit = submit
         self._max_bytes = access.max_submission_bytes
         self.max_open = access.settings.max_open_files
@@ -97,11 +99,11 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
 
     # --- opening, reading, writing, closing ----------------------------------------------------
 
-    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+    async def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
         # Any flag but READ writes (TRUNC and EXCL too, whatever asyncssh's open makes of them).
         if pflags & ~asyncssh.FXF_READ:
             return self._open_upload(locate(path), pflags)
-        return self._open_answer(locate(path))
+        return await self._open_answer(locate(path))
 
     def _open_upload(self, place: Place | None, pflags: int) -> Upload:
         raw = self._inbox_file(place, "uploading")
@@ -121,26 +123,19 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         self._writing.append(upload)
         return upload
 
-    def _open_answer(self, place: Place | None) -> IO[bytes]:
+    async def _open_answer(self, place: Place | None) -> object:
         if place is not None and place.folder == INBOX and place.name:
             raise asyncssh.SFTPPermissionDenied("inbox/ is for uploads: they cannot be read")
         if place is None or place.folder != OUTBOX or not place.name:
-            raise asyncssh.SFTPNoSuchFile("no such file")
-        # O_NOFOLLOW: never through a link; O_NONBLOCK: a FIFO cannot hold the event loop.
-        try:
-            fd = os.open(self._answer_path(place.name),
-                         os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:
-            raise asyncssh.SFTPNoSuchFile("no such file") from exc
-        answer = open(fd, "rb", buffering=0)  # noqa: SIM115 - closed by close()
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            answer.close()
-            raise asyncssh.SFTPNoSuchFile("no such file")
-        return answer
+            raise no_such_file()
+        return await self._outbox.open(place.name)
 
-    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+    async def read(self, file_obj: object, offset: int, size: int) -> bytes:
         # The length is the client's number (up to 4 GiB): never allocate more than a packet.
-        return os.pread(self._fd(file_obj), min(size, MAX_SFTP_READ_LEN), offset)
+        size = min(size, MAX_SFTP_READ_LEN)
+        if isinstance(file_obj, Upload):
+            return os.pread(file_obj.fd, size, offset)
+        return await self._outbox.read(file_obj, offset, size)
 
     def write(self, file_obj: object, offset: int, data: bytes) -> int:
         if not isinstance(file_obj, Upload):
@@ -166,7 +161,7 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
 
     async def close(self, file_obj: object) -> None:
         if not isinstance(file_obj, Upload):
-            cast(IO[bytes], file_obj).close()
+            self._outbox.close(file_obj)
             return
         upload = file_obj
         self._writing.remove(upload)
@@ -214,11 +209,10 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         del self._waiting[old]
         upload.drop()
 
-    def remove(self, path: bytes) -> None:
+    async def remove(self, path: bytes) -> None:
         place = locate(path)
         if place is not None and place.folder == OUTBOX and place.name:
-            self._regular_answer(place.name)  # a visible answer, or no such file
-            os.remove(self._answer_path(place.name))
+            await self._outbox.remove(place.name)
         elif place is not None and place.folder == INBOX and place.name:
             self._remove_upload(place.name)
         else:
@@ -259,24 +253,26 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
 
     # --- attributes and listings ---------------------------------------------------------------
 
-    def stat(self, path: bytes) -> os.stat_result:
+    async def stat(self, path: bytes) -> os.stat_result:
         place = locate(path)
         if place is None:
-            raise asyncssh.SFTPNoSuchFile("no such file")
+            raise no_such_file()
         if not place.name:
             return os.stat(self._folder_path(place.folder))
         if place.folder == OUTBOX:
-            return self._regular_answer(place.name)
+            return await self._outbox.stat(place.name)
         upload = self._visible(place.name)
         if upload is None:
             raise asyncssh.SFTPNoSuchFile(f"no such file: {as_text(path)}")
         return os.fstat(upload.fd)
 
-    def lstat(self, path: bytes) -> os.stat_result:
-        return self.stat(path)  # a mailbox holds no links
+    async def lstat(self, path: bytes) -> os.stat_result:
+        return await self.stat(path)  # a mailbox holds no links
 
     def fstat(self, file_obj: object) -> os.stat_result:
-        return os.fstat(self._fd(file_obj))
+        if isinstance(file_obj, Upload):
+            return os.fstat(file_obj.fd)
+        return self._outbox.fstat(file_obj)
 
     def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         """An upload's attributes, by name: one being written or waiting for its rename, or
@@ -308,23 +304,20 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
         here = os.stat(self._folder_path(place.folder))
         for dot in (b".", b".."):
             yield asyncssh.SFTPName(dot, attrs=asyncssh.SFTPAttrs.from_local(here))
-        for name, found in self._listing(place.folder):
+        listing = await self._outbox.listing() if place.folder == OUTBOX else \
+            self._listing(place.folder)
+        for name, found in listing:
             yield asyncssh.SFTPName(name, attrs=asyncssh.SFTPAttrs.from_local(found))
 
     def _listing(self, folder: str) -> Iterator[tuple[bytes, os.stat_result]]:
         if folder == "":
             for sub in (INBOX, OUTBOX):
                 yield sub.encode(), os.stat(self._folder_path(sub))
-        elif folder == INBOX:
+        else:
             for raw in dict.fromkeys([*self._waiting, *(u.raw for u in self._writing)]):
                 upload = self._visible(raw)
                 if upload is not None:
                     yield raw, os.fstat(upload.fd)
-        else:
-            with os.scandir(self._folder_path(OUTBOX)) as entries:
-                for entry in entries:
-                    if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
-                        yield os.fsencode(entry.name), entry.stat(follow_symlinks=False)
 
     def realpath(self, path: bytes) -> bytes:
         return b"/" + b"/".join(components(path))
@@ -363,26 +356,6 @@ class MailboxSFTPServer(asyncssh.SFTPServer):
 
     def _folder_path(self, folder: str) -> Path:
         return self._home / folder if folder else self._home
-
-    def _answer_path(self, name: bytes) -> bytes:
-        if name.startswith(b"."):  # the relay's answers being written (mailbox.py)
-            raise asyncssh.SFTPNoSuchFile("no such file")
-        return os.path.join(os.fsencode(self._home / OUTBOX), name)
-
-    def _regular_answer(self, name: bytes) -> os.stat_result:
-        try:
-            found = os.lstat(self._answer_path(name))
-        except FileNotFoundError as exc:
-            raise asyncssh.SFTPNoSuchFile("no such file") from exc
-        if not stat.S_ISREG(found.st_mode):
-            raise asyncssh.SFTPNoSuchFile("no such file")
-        return found
-
-    @staticmethod
-    def _fd(file_obj: object) -> int:
-        if isinstance(file_obj, Upload):
-            return file_obj.fd
-        return cast(IO[bytes], file_obj).fileno()
 
     def _refuse(self, upload: Upload, name: str, level: int, message: str) -> NoReturn:
         """The upload can no longer be submitted: free its staging now, fail what follows."""
