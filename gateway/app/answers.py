@@ -14,7 +14,7 @@ import time
 from typing import Any, Protocol
 
 from gateway import alarms
-from gateway.app import licences
+from gateway.app import licences, n2n
 from gateway.bus.responses import IncomingAnswer, Verdict
 from gateway.config.load import GatewayConfig, load_agencies
 from gateway.errors import ConfigError, RenderError
@@ -136,6 +136,12 @@ class AnswerDesk:
             return
         await self._decided(connection, delivered, agency, answer, answer_id)
         await self._queue_answer(connection, delivered, agency, answer, row_id)
+        n2n_settings = self._config.settings.n2n
+        if agency == n2n_settings.approving_agency and \
+                state_of(answer) in n2n_settings.approving_decisions:
+            # an approved certificate of origin goes to its destination's single window,
+            # queued in this transaction (docs/n2n.md)
+            await n2n.approved(connection, self._config, delivered.message_id, state_of(answer))
 
     @staticmethod
     async def _repeated(connection: Any, delivered: answers.Delivered, agency: str,
