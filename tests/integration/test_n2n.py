@@ -1,0 +1,161 @@
+"""Issue 15 item 4: certificates of origin between two single windows, two real gateways over
+loopback (each its own database, exchanges, queues, AS2 port), each the other's
+``single_window`` partner.  Gateway A (Taiwan) takes an exporter's UBL certificate over SFTP,
+its trade authority approves it, A sends it by AS2 to gateway B (the Netherlands), B routes it
+to customs and links it to the declaration citing it, and A's status reads ``delivered``;
+single windows down or unable to read it leave ``failed`` and ``not_readable``.  Then B alone
+against a single window played by the test: the other order (declaration first) and what a
+single window may not send."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.config.load import load_config
+from tests.integration.test_answers import gateway_command
+from tests.integration.test_answers_xml import Scene
+from tests.support.agencies import agency_settings, provisioned_agencies, unique_users
+from tests.support.as2_peer import as2_url, free_port, receiver, send
+from tests.support.edifact import cusdec_message, interchange
+from tests.support.harness import (
+    DEMO_AGENCIES,
+    Gateway,
+    create_database,
+    delete_topology,
+    drop_database,
+    start_gateway,
+    write_files,
+)
+from tests.support.n2n import (
+    NUMBER,
+    add_single_window,
+    certificate,
+    events,
+    gateway_options,
+    gateway_peer,
+    status_of,
+    wait_status,
+)
+from tests.support.xml import demo_xml_catalog
+
+
+@dataclass
+class Pair:
+    a: Scene  # Taiwan's single window, with its trade authority answering
+    b: Gateway  # the Netherlands'
+
+
+@contextlib.asynccontextmanager
+async def two_gateways(tmp_path: Path) -> AsyncIterator[Pair]:
+    """B first (A's AS2 port is chosen before), then A, whose trade authority answers.  A
+    also knows single windows for France (nobody listening: B down) and Germany (B's URL under
+    an AS2 name B does not answer to: B cannot authenticate it)."""
+    demo_xml_catalog()
+    port_a = free_port()
+    databases = [await create_database(), await create_database()]
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a").mkdir()
+    b_files = write_files(tmp_path / "b", databases[1], **gateway_options("SWNL"))
+    add_single_window(b_files, "sw-tw", "TW", "SWTW", f"http://127.0.0.1:{port_a}/as2")
+    users = unique_users(DEMO_AGENCIES)
+    a_files = write_files(tmp_path / "a", databases[0], agency_settings=agency_settings(users),
+                          **gateway_options("SWTW", port_a, max_attempts=2))
+    b = await start_gateway(b_files)
+    a: Gateway | None = None
+    try:
+        add_single_window(a_files, "sw-nl", "NL", "SWNL", as2_url(b))
+        add_single_window(a_files, "sw-fr", "FR", "SWFR", f"http://127.0.0.1:{free_port()}/as2")
+        add_single_window(a_files, "sw-de", "DE", "SWDE", as2_url(b))
+        async with provisioned_agencies(load_config(a_files.config_path, environ={}),
+                                        {"trade": users["trade"]}) as agencies:
+            a = await start_gateway(a_files)
+            yield Pair(Scene(a, agencies), b)
+    finally:
+        for gateway in (a, b):
+            if gateway is not None and gateway.task is not None and not gateway.task.done():
+                await gateway.stop()
+        for files in (a_files, b_files):
+            await delete_topology(files, DEMO_AGENCIES)
+        for database in databases:
+            await drop_database(database)
+
+
+async def approve(scene: Scene, count: int) -> None:
+    """The trade authority releases each of the ``count`` certificates delivered to it."""
+    for delivered in await scene.gateway.queue("trade", expect=count):
+        canonical = json.loads(delivered.body)
+        assert canonical["kind"] == "CertificateOfOrigin"
+        key = delivered.message_id
+        assert key is not None
+        await scene.publish("trade", {
+            "kind": "CustomsResponse", "source": canonical["source"], "agency": "trade",
+            "decision": "released", "decided_at": dt.datetime.now(dt.UTC).isoformat(),
+            "answers": {"document_reference": canonical["certificate_number"],
+                        "correlation_id": key}}, correlation_id=key)
+
+
+def citing(number: str, reference: str = "ICB0001") -> bytes:
+    """A CUSDEC from van-a whose goods item cites certificate of origin ``number``."""
+    return interchange([cusdec_message(licences=[f"861+{number}"])], sender="VANA",
+                       control_reference=reference)
+
+
+async def test_a_certificate_goes_from_a_to_b_by_as2_is_linked_at_b_and_reads_delivered(
+        tmp_path: Path) -> None:
+    async with two_gateways(tmp_path) as pair:
+        a, b = pair.a.gateway, pair.b
+        await a.upload("van-a", "origin.xml", certificate())
+        await a.upload("van-a", "to-france.xml", certificate("COO-FR-1", destination="FR"))
+        await a.upload("van-a", "to-germany.xml", certificate("COO-DE-1", destination="DE"))
+        await a.upload("van-a", "nowhere.xml", certificate("COO-XX-1", destination="JP"))
+        await approve(pair.a, 4)
+
+        # delivered: B took it (processed MDN with A's MIC), validated it, routed it to customs
+        await wait_status(a, NUMBER, "delivered")
+        (received,) = await b.queue("customs", expect=1)
+        taken = json.loads(received.body)
+        assert (taken["kind"], taken["certificate_number"]) == ("CertificateOfOrigin", NUMBER)
+        assert (taken["received_from"], taken["issuing_country"]) == ("sw-tw", "TW")
+        assert received.headers["partner"] == "sw-tw"
+        [raw] = await b.fetch("SELECT i.raw FROM interchanges i JOIN n2n_received r"
+                              " ON r.interchange_id = i.id")
+        assert bytes(raw["raw"]) == certificate()  # the exporter's bytes, as A received them
+        assert not await b.queue("trade", expect=0)  # from abroad: customs', not trade's
+
+        # a declaration citing it is linked, and customs is told what the gateway verified
+        await b.upload("van-a", "declaration.edi", citing(NUMBER))
+        (_, declaration) = await b.queue("customs", expect=2)
+        assert json.loads(declaration.body)["origin_certificates"] == [{
+            "number": NUMBER, "verified": True, "country": "TW", "received_from": "sw-tw",
+            "items": [1]}]
+        linked = await events(b, "origin_certificate_linked")
+        assert len(linked) == 2 and {e["submission"] for e in linked} == {
+            linked[0]["declaration_submission"], linked[0]["certificate_submission"]}
+
+        # France's single window is down: retried (pending), then failed after max_attempts
+        await wait_status(a, "COO-FR-1", "pending", attempts=1)
+        await wait_status(a, "COO-FR-1", "failed", attempts=2)
+        # Germany's could not authenticate it: an error MDN, not retried
+        await wait_status(a, "COO-DE-1", "not_readable")
+        # Japan has no single window: failed at once, nothing sent
+        assert await status_of(a, "COO-XX-1") == ("failed", 0)
+        code, text = await gateway_command(a, "n2n", "status")
+        assert code == 0, text
+        lines = {line.split()[0]: line for line in text.splitlines()[1:]}
+        assert " delivered " in lines[NUMBER] and " sw-nl " in lines[NUMBER]
+        assert " failed " in lines["COO-FR-1"] and " failed " in lines["COO-XX-1"]
+        assert "no single window for JP" in lines["COO-XX-1"]
+        assert "authentication-failed" in lines["COO-DE-1"]
+        code, text = await gateway_command(a, "track", NUMBER)
+        assert "n2n_queued" in text and "n2n_delivered" in text, text
+        # and a resend of one not readable goes again (still refused by B)
+        code, text = await gateway_command(a, "n2n", "resend", "COO-DE-1")
+        assert code == 0 and "pending" in text, text
+        await wait_status(a, "COO-DE-1", "not_readable")
+        assert (await b.fetch("SELECT count(*) AS n FROM n2n_received"))[0]["n"] == 1
