@@ -15,7 +15,6 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from gateway.config.load import load_config
 from tests.integration.test_answers import gateway_command
@@ -159,3 +158,78 @@ async def test_a_certificate_goes_from_a_to_b_by_as2_is_linked_at_b_and_reads_de
         assert code == 0 and "pending" in text, text
         await wait_status(a, "COO-DE-1", "not_readable")
         assert (await b.fetch("SELECT count(*) AS n FROM n2n_received"))[0]["n"] == 1
+
+
+async def test_a_declaration_first_then_its_certificate_and_what_a_single_window_may_not_send(
+        tmp_path: Path) -> None:
+    """B alone; Taiwan's single window is played by the test (its AS2 name, the gateway key
+    every test gateway has), its answers taken by a receiver."""
+    demo_xml_catalog()
+    taiwan = gateway_peer("SWTW")
+    odd = "COO/77 #1 é"  # a number a file name could not carry as it is
+    async with receiver(taiwan) as answers:
+        database = await create_database()
+        files = write_files(tmp_path, database, **gateway_options("SWNL"))
+        add_single_window(files, "sw-tw", "TW", "SWTW", answers.url)
+        b = await start_gateway(files)
+        try:
+            # the declaration comes first: delivered without a verified certificate
+            await b.upload("van-a", "declaration.edi", citing(odd))
+            (declaration,) = await b.queue("customs", expect=1)
+            assert json.loads(declaration.body)["origin_certificates"] == []
+            assert [e["certificate"] for e in await events(b, "origin_certificate_awaited")] \
+                == [odd]
+
+            async def from_taiwan(payload: bytes, name: str) -> str:
+                message, _ = taiwan.message(payload, filename=name, as2_to="SWNL")
+                return (await send(as2_url(b), message)).mdn().report.disposition.text()
+
+            # then its certificate: taken, routed to customs, linked to the declaration
+            assert await from_taiwan(certificate(odd), "coo.xml") == "processed"
+            (_, taken) = await b.queue("customs", expect=2)
+            assert json.loads(taken.body)["certificate_number"] == odd
+            linked = await events(b, "origin_certificate_linked")
+            assert len(linked) == 2 and linked[0]["certificate"] == odd
+            assert {e["submission"] for e in linked} == {
+                linked[0]["declaration_submission"], linked[0]["certificate_submission"]}
+            [citation] = await b.fetch("SELECT certificate_number, linked_to FROM n2n_citations")
+            assert citation["certificate_number"] == odd and citation["linked_to"] is not None
+
+            # what it may not send: taken by AS2 (processed), answered, routed nowhere
+            assert await from_taiwan(interchange([cusdec_message()], sender="SWTW"),
+                                     "cusdec.edi") == "processed"
+            assert await from_taiwan(certificate("COO-FR-9", issuing="FR"),
+                                     "french.xml") == "processed"
+            broken = certificate("COO-BROKEN").replace(b"<cbc:IssueDate>2026-11-20",
+                                                       b"<cbc:IssueDate>not a date")
+            assert await from_taiwan(broken, "broken.xml") == "processed"
+            # a sender that is no partner: refused, nothing kept
+            stranger = gateway_peer("SWXX")
+            message, _ = stranger.message(certificate("COO-XX-9"), filename="x.xml",
+                                          as2_to="SWNL")
+            assert "authentication-failed" in \
+                (await send(as2_url(b), message)).mdn().report.disposition.text()
+
+            await answers.wait(4)  # AP, the CONTRL and two RE, by AS2 to Taiwan
+            await b.settled()
+            assert await b.queue("customs", expect=2) == [declaration, taken]
+            statuses = {r["file_name"]: r["status"] for r in await b.fetch(
+                "SELECT file_name, status FROM interchanges WHERE partner_id = 'sw-tw'")}
+            assert statuses == {"coo.xml": "accepted", "cusdec.edi": "rejected",
+                                "french.xml": "rejected", "broken.xml": "rejected"}
+            summaries = {r["file_name"]: r["summary"] for r in await b.fetch(
+                "SELECT file_name, summary FROM interchanges WHERE partner_id = 'sw-tw'")}
+            assert "sender 'SWTW' is not an identity of partner 'sw-tw'" in \
+                summaries["cusdec.edi"]
+            assert "issued in 'FR'; partner 'sw-tw' is the single window of TW" in \
+                summaries["french.xml"]
+            assert "cbc:IssueDate" in summaries["broken.xml"]
+            bodies = b"".join(p.payload for p in answers.received)
+            assert b"UNH+" in bodies and b"CONTRL" in bodies
+            assert b"issued in 'FR'" in bodies and b"single window of TW" in bodies
+            assert b"COO-XX-9" not in b"".join(
+                bytes(r["raw"]) for r in await b.fetch("SELECT raw FROM interchanges"))
+        finally:
+            await b.stop()
+            await delete_topology(files, DEMO_AGENCIES)
+            await drop_database(database)
