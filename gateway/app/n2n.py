@@ -47,21 +47,33 @@ async def approved(connection: Any, config: GatewayConfig, message_id: int,
     """Called by the answer desk in the transaction that takes an approving agency's
     decision: a certificate of origin it approves is queued for its destination's single
     window, or failed (recorded, alarmed) when it cannot be sent."""
+    stored = await _stored(connection, message_id)
+    if stored is None or stored[0].from_single_window:
+        return  # not a certificate; or one from abroad, which is not sent on
+    certificate, interchange_id, document = stored
+    await _queue(connection, config, certificate, message_id, interchange_id, document,
+                 decision=decision, resend=False)
+
+
+async def _stored(connection: Any, message_id: int
+                  ) -> tuple[CertificateOfOrigin, int, bytes | None] | None:
+    """The certificate of origin a stored message is, its submission, and the UBL document
+    as it was received (None when it did not come as one); None when it is no certificate
+    (or no longer reads as one)."""
     row = await connection.fetchrow(
         "SELECT m.interchange_id, m.message_type, m.canonical::text AS canonical, i.raw"
         " FROM messages m JOIN interchanges i ON i.id = m.interchange_id WHERE m.id = $1",
         message_id)
     if row is None or row["canonical"] is None:
-        return
+        return None
     try:
         certificate = CANONICAL_ADAPTER.validate_json(row["canonical"])
     except ValidationError:
-        return  # not one the model reads any more: nothing to send from it
-    if not isinstance(certificate, CertificateOfOrigin) or certificate.from_single_window:
-        return  # a certificate from abroad is not sent on
-    await _queue(connection, config, certificate, message_id, row["interchange_id"],
-                 bytes(row["raw"]) if row["message_type"] == UBL_NAME else None,
-                 decision=decision, resend=False)
+        return None
+    if not isinstance(certificate, CertificateOfOrigin):
+        return None
+    return (certificate, row["interchange_id"],
+            bytes(row["raw"]) if row["message_type"] == UBL_NAME else None)
 
 
 async def _queue(connection: Any, config: GatewayConfig, certificate: CertificateOfOrigin,
@@ -238,15 +250,15 @@ async def resend(connection: Any, config: GatewayConfig, number: str, out: TextI
                   "(`gateway n2n status` lists them)\n")
         return 1
     for row in rows:
-        found = await connection.fetchrow(
-            "SELECT m.message_type, m.canonical::text AS canonical, i.raw FROM messages m"
-            " JOIN interchanges i ON i.id = m.interchange_id WHERE m.id = $1", row.message_id)
-        certificate = CANONICAL_ADAPTER.validate_json(found["canonical"])
-        assert isinstance(certificate, CertificateOfOrigin)
+        stored = await _stored(connection, row.message_id)
+        if stored is None:
+            out.write(f"certificate {row.certificate_number} (submission "
+                      f"{row.interchange_id}): its stored message no longer reads as a "
+                      "certificate of origin; left as it is\n")
+            continue
+        certificate, _, document = stored
         status = await _queue(connection, config, certificate, row.message_id,
-                              row.interchange_id,
-                              bytes(found["raw"]) if found["message_type"] == UBL_NAME else None,
-                              decision="resend", resend=True)
+                              row.interchange_id, document, decision="resend", resend=True)
         out.write(f"certificate {row.certificate_number} (submission {row.interchange_id}): "
                   f"{status}\n")
     return 0
