@@ -62,9 +62,13 @@ async def attempted(connection: Connection, outbox_id: int, *, status: str, atte
                     error: str | None, disposition: str | None = None,
                     as2_message_id: str | None = None) -> SentCertificate | None:
     """What one send of the outbox row came to; the certificate, or None (no certificate's
-    row: an answer, not a certificate)."""
+    row: an answer, not a certificate).  A send whose MDN is yet to come (``pending`` without
+    a disposition) keeps the status an asynchronous MDN already gave: the MDN can arrive
+    before the relay's transaction recording the send commits."""
     row = await connection.fetchrow(
-        f"UPDATE n2n_sent SET status = $2, attempts = greatest(attempts, $3),"
+        f"UPDATE n2n_sent SET status = CASE WHEN $2 = 'pending' AND $5::text IS NULL"
+        f" AND disposition IS NOT NULL THEN status ELSE $2 END,"
+        f" attempts = greatest(attempts, $3),"
         f" last_error = $4, disposition = coalesce($5, disposition),"
         f" as2_message_id = coalesce($6, as2_message_id), updated_at = now()"
         f" WHERE outbox_id = $1 RETURNING {_SENT}",

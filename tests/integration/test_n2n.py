@@ -51,38 +51,52 @@ class Pair:
 
 
 @contextlib.asynccontextmanager
+async def exporting_gateway(root: Path, port: int, windows: dict[str, tuple[str, str]],
+                            as2: dict[str, object] | None = None) -> AsyncIterator[Scene]:
+    """Taiwan's single window on AS2 ``port``, its trade authority answering with a broker
+    user of its own; ``windows``: country -> (AS2 name, URL) of the single windows it knows
+    (partner ``sw-<country>``)."""
+    database = await create_database()
+    users = unique_users(DEMO_AGENCIES)
+    files = write_files(root, database, agency_settings=agency_settings(users),
+                        **gateway_options("SWTW", port, as2, max_attempts=2))
+    for country, (as2_id, url) in windows.items():
+        add_single_window(files, f"sw-{country.lower()}", country, as2_id, url)
+    gateway: Gateway | None = None
+    try:
+        async with provisioned_agencies(load_config(files.config_path, environ={}),
+                                        {"trade": users["trade"]}) as agencies:
+            gateway = await start_gateway(files)
+            yield Scene(gateway, agencies)
+    finally:
+        if gateway is not None and gateway.task is not None and not gateway.task.done():
+            await gateway.stop()
+        await delete_topology(files, DEMO_AGENCIES)
+        await drop_database(database)
+
+
+@contextlib.asynccontextmanager
 async def two_gateways(tmp_path: Path) -> AsyncIterator[Pair]:
-    """B first (A's AS2 port is chosen before), then A, whose trade authority answers.  A
-    also knows single windows for France (nobody listening: B down) and Germany (B's URL under
-    an AS2 name B does not answer to: B cannot authenticate it)."""
+    """B first (A's AS2 port is chosen before), then A.  A also knows single windows for
+    France (nobody listening: down) and Germany (B's URL under an AS2 name B does not answer
+    to: B cannot authenticate it)."""
     demo_xml_catalog()
     port_a = free_port()
-    databases = [await create_database(), await create_database()]
+    database = await create_database()
     (tmp_path / "b").mkdir()
     (tmp_path / "a").mkdir()
-    b_files = write_files(tmp_path / "b", databases[1], **gateway_options("SWNL"))
-    add_single_window(b_files, "sw-tw", "TW", "SWTW", f"http://127.0.0.1:{port_a}/as2")
-    users = unique_users(DEMO_AGENCIES)
-    a_files = write_files(tmp_path / "a", databases[0], agency_settings=agency_settings(users),
-                          **gateway_options("SWTW", port_a, max_attempts=2))
-    b = await start_gateway(b_files)
-    a: Gateway | None = None
+    files = write_files(tmp_path / "b", database, **gateway_options("SWNL"))
+    add_single_window(files, "sw-tw", "TW", "SWTW", f"http://127.0.0.1:{port_a}/as2")
+    b = await start_gateway(files)
     try:
-        add_single_window(a_files, "sw-nl", "NL", "SWNL", as2_url(b))
-        add_single_window(a_files, "sw-fr", "FR", "SWFR", f"http://127.0.0.1:{free_port()}/as2")
-        add_single_window(a_files, "sw-de", "DE", "SWDE", as2_url(b))
-        async with provisioned_agencies(load_config(a_files.config_path, environ={}),
-                                        {"trade": users["trade"]}) as agencies:
-            a = await start_gateway(a_files)
-            yield Pair(Scene(a, agencies), b)
+        async with exporting_gateway(tmp_path / "a", port_a, {
+                "NL": ("SWNL", as2_url(b)), "DE": ("SWDE", as2_url(b)),
+                "FR": ("SWFR", f"http://127.0.0.1:{free_port()}/as2")}) as a:
+            yield Pair(a, b)
     finally:
-        for gateway in (a, b):
-            if gateway is not None and gateway.task is not None and not gateway.task.done():
-                await gateway.stop()
-        for files in (a_files, b_files):
-            await delete_topology(files, DEMO_AGENCIES)
-        for database in databases:
-            await drop_database(database)
+        await b.stop()
+        await delete_topology(files, DEMO_AGENCIES)
+        await drop_database(database)
 
 
 async def approve(scene: Scene, count: int) -> None:
@@ -233,3 +247,23 @@ async def test_a_declaration_first_then_its_certificate_and_what_a_single_window
             await b.stop()
             await delete_topology(files, DEMO_AGENCIES)
             await drop_database(database)
+
+
+async def test_an_asynchronous_mdn_with_a_warning_reads_delivered_with_warnings(
+        tmp_path: Path) -> None:
+    """The Netherlands' single window played by a receiver that answers later, at A's
+    endpoint, processed with a warning."""
+    demo_xml_catalog()
+    async with receiver(gateway_peer("SWNL")) as netherlands:
+        netherlands.disposition = "processed/warning: duplicate-document"
+        async with exporting_gateway(tmp_path, free_port(), {"NL": ("SWNL", netherlands.url)},
+                                     {"receipt": "async"}) as a:
+            await a.gateway.upload("van-a", "origin.xml", certificate())
+            await approve(a, 1)
+            await netherlands.wait(1)
+            assert netherlands.received[0].payload == certificate()  # as the exporter sent it
+            assert netherlands.received[0].signed and netherlands.received[0].encrypted
+            await wait_status(a.gateway, NUMBER, "delivered_with_warnings")
+            [row] = await a.gateway.fetch("SELECT disposition, as2_message_id FROM n2n_sent")
+            assert row["disposition"] == "processed/warning: duplicate-document"
+            assert row["as2_message_id"]

@@ -38,11 +38,12 @@ def certificate(number: str = NUMBER, *, destination: str = "NL", issuing: str =
     return text.replace(_DELIVERY, _DELIVERY.replace(">NL<", f">{destination}<")).encode()
 
 
-def gateway_options(as2_id: str, port: int = 0, **n2n: object) -> dict[str, Any]:
-    """write_files options of a gateway that is a single window: its AS2 name and port, the
-    demo XML registry, van-a as the exporter, and ``n2n`` settings."""
+def gateway_options(as2_id: str, port: int = 0, as2: dict[str, object] | None = None,
+                    **n2n: object) -> dict[str, Any]:
+    """write_files options of a gateway that is a single window: its AS2 name and port (and
+    more ``as2`` settings), the demo XML registry, van-a as the exporter, ``n2n`` settings."""
     settings: dict[str, object] = {
-        "as2": json.dumps({"id": as2_id, "port": port}),
+        "as2": json.dumps({"id": as2_id, "port": port, **(as2 or {})}),
         "xml": json.dumps({"schemas": str(DEMO_REGISTRY)})}
     if n2n:
         settings["n2n"] = json.dumps(n2n)
