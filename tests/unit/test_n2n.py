@@ -117,3 +117,17 @@ def test_the_status_an_mdn_gives(disposition: str | None, confirmed: bool,
 ])
 def test_a_number_becomes_a_file_name_that_is_safe(number: str, name: str) -> None:
     assert file_name(number) == name
+
+
+def test_single_windows_need_an_approving_agency_and_as2(tmp_path: Path) -> None:
+    config_dir = with_single_windows(tmp_path, window())
+    gateway = config_dir / "gateway.yaml"
+    text = gateway.read_text()
+    assert "  approving_agency: trade\n" in text
+    gateway.write_text(text.replace("approving_agency: trade", "approving_agency: chamber"))
+    message = error_of(config_dir)
+    assert "n2n.approving_agency: 'chamber' is no agency" in message and "sw-nl" in message
+    as2 = "as2:\n  id: SWGATEWAY\n  host: 127.0.0.1\n  port: 8080\n  path: /as2\n"
+    assert as2 in text
+    gateway.write_text(text.replace(as2, ""))
+    assert "as2: partners sw-nl are single windows, reached by AS2" in error_of(config_dir)
