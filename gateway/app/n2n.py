@@ -15,6 +15,7 @@ whichever comes first; the declaration delivered to customs carries what the gat
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from pydantic import ValidationError
@@ -23,7 +24,12 @@ from gateway import alarms
 from gateway.config.load import GatewayConfig
 from gateway.config.partners import Partner
 from gateway.logs import event
-from gateway.model.canonical import CANONICAL_ADAPTER, CertificateOfOrigin, CustomsDeclaration
+from gateway.model.canonical import (
+    CANONICAL_ADAPTER,
+    CanonicalMessage,
+    CertificateOfOrigin,
+    CustomsDeclaration,
+)
 from gateway.pipeline.origin import cited_certificates, file_name, with_verified
 from gateway.store import interchanges as store
 from gateway.store import n2n, outbox
@@ -133,6 +139,19 @@ def _problem(config: GatewayConfig, country: str | None, partner: Partner | None
 
 
 # --- the processor: certificates received, declarations citing them -----------------------
+
+
+async def lock_all(connection: Any, canonicals: Iterable[CanonicalMessage | None]
+                   ) -> None:
+    """Lock every certificate number a batch of decisions cites or receives, before any is
+    decided (beside the licences: app.licences.lock_all)."""
+    numbers: set[str] = set()
+    for canonical in canonicals:
+        if isinstance(canonical, CustomsDeclaration):
+            numbers.update(cited_certificates(canonical))
+        elif isinstance(canonical, CertificateOfOrigin) and canonical.from_single_window:
+            numbers.add(canonical.certificate_number)
+    await n2n.lock_numbers(connection, sorted(numbers))
 
 
 async def verified_declaration(connection: Any, declaration: CustomsDeclaration

@@ -156,6 +156,9 @@ class Processor:
                 await licence_gate.lock_all(connection, (
                     (p.partner_id, m.canonical) for p, o in zip(batch, outcomes, strict=True)
                     if not isinstance(o, Exception) for m in o.messages))
+                await n2n.lock_all(connection, (
+                    m.canonical for o in outcomes if not isinstance(o, Exception)
+                    for m in o.messages))
                 writes = Deferred()
                 for pending, outcome in zip(batch, outcomes, strict=True):
                     if pending.id in ours:

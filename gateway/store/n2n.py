@@ -88,6 +88,16 @@ async def sent(connection: Connection, number: str | None = None,
     return [SentCertificate(**dict(r)) for r in rows]
 
 
+async def lock_numbers(connection: Connection, numbers: list[str]) -> None:
+    """``lock_number`` of each, in the order of their lock keys: a batch taking them all
+    first never waits for one while holding another out of order (no deadlock)."""
+    if numbers:
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(72021, k) FROM (SELECT DISTINCT hashtext(n) AS k"
+            " FROM unnest($1::text[]) AS n ORDER BY k) AS keys",
+            [storable_text(n) for n in numbers])
+
+
 async def lock_number(connection: Connection, number: str) -> None:
     """One certificate number at a time, to the end of the transaction: a certificate and a
     declaration citing it decided at once still see each other (whichever comes first)."""

@@ -9,6 +9,7 @@ single window may not send."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -76,27 +77,35 @@ async def exporting_gateway(root: Path, port: int, windows: dict[str, tuple[str,
 
 
 @contextlib.asynccontextmanager
+async def importing_gateway(root: Path, taiwan_url: str) -> AsyncIterator[Gateway]:
+    """The Netherlands' single window, Taiwan's (``sw-tw``, AS2 name SWTW) its partner."""
+    database = await create_database()
+    files = write_files(root, database, **gateway_options("SWNL"))
+    add_single_window(files, "sw-tw", "TW", "SWTW", taiwan_url)
+    b = await start_gateway(files)
+    try:
+        yield b
+    finally:
+        if b.task is not None and not b.task.done():
+            await b.stop()
+        await delete_topology(files, DEMO_AGENCIES)
+        await drop_database(database)
+
+
+@contextlib.asynccontextmanager
 async def two_gateways(tmp_path: Path) -> AsyncIterator[Pair]:
     """B first (A's AS2 port is chosen before), then A.  A also knows single windows for
     France (nobody listening: down) and Germany (B's URL under an AS2 name B does not answer
     to: B cannot authenticate it)."""
     demo_xml_catalog()
     port_a = free_port()
-    database = await create_database()
     (tmp_path / "b").mkdir()
     (tmp_path / "a").mkdir()
-    files = write_files(tmp_path / "b", database, **gateway_options("SWNL"))
-    add_single_window(files, "sw-tw", "TW", "SWTW", f"http://127.0.0.1:{port_a}/as2")
-    b = await start_gateway(files)
-    try:
-        async with exporting_gateway(tmp_path / "a", port_a, {
+    async with importing_gateway(tmp_path / "b", f"http://127.0.0.1:{port_a}/as2") as b, \
+            exporting_gateway(tmp_path / "a", port_a, {
                 "NL": ("SWNL", as2_url(b)), "DE": ("SWDE", as2_url(b)),
                 "FR": ("SWFR", f"http://127.0.0.1:{free_port()}/as2")}) as a:
-            yield Pair(a, b)
-    finally:
-        await b.stop()
-        await delete_topology(files, DEMO_AGENCIES)
-        await drop_database(database)
+        yield Pair(a, b)
 
 
 async def approve(scene: Scene, count: int) -> None:
@@ -181,72 +190,63 @@ async def test_a_declaration_first_then_its_certificate_and_what_a_single_window
     demo_xml_catalog()
     taiwan = gateway_peer("SWTW")
     odd = "COO/77 #1 é"  # a number a file name could not carry as it is
-    async with receiver(taiwan) as answers:
-        database = await create_database()
-        files = write_files(tmp_path, database, **gateway_options("SWNL"))
-        add_single_window(files, "sw-tw", "TW", "SWTW", answers.url)
-        b = await start_gateway(files)
-        try:
-            # the declaration comes first: delivered without a verified certificate
-            await b.upload("van-a", "declaration.edi", citing(odd))
-            (declaration,) = await b.queue("customs", expect=1)
-            assert json.loads(declaration.body)["origin_certificates"] == []
-            assert [e["certificate"] for e in await events(b, "origin_certificate_awaited")] \
-                == [odd]
+    async with receiver(taiwan) as answers, importing_gateway(tmp_path, answers.url) as b:
+        # the declaration comes first: delivered without a verified certificate
+        await b.upload("van-a", "declaration.edi", citing(odd))
+        (declaration,) = await b.queue("customs", expect=1)
+        assert json.loads(declaration.body)["origin_certificates"] == []
+        assert [e["certificate"] for e in await events(b, "origin_certificate_awaited")] \
+            == [odd]
 
-            async def from_taiwan(payload: bytes, name: str) -> str:
-                message, _ = taiwan.message(payload, filename=name, as2_to="SWNL")
-                return (await send(as2_url(b), message)).mdn().report.disposition.text()
+        async def from_taiwan(payload: bytes, name: str) -> str:
+            message, _ = taiwan.message(payload, filename=name, as2_to="SWNL")
+            return (await send(as2_url(b), message)).mdn().report.disposition.text()
 
-            # then its certificate: taken, routed to customs, linked to the declaration
-            assert await from_taiwan(certificate(odd), "coo.xml") == "processed"
-            (_, taken) = await b.queue("customs", expect=2)
-            assert json.loads(taken.body)["certificate_number"] == odd
-            linked = await events(b, "origin_certificate_linked")
-            assert len(linked) == 2 and linked[0]["certificate"] == odd
-            assert {e["submission"] for e in linked} == {
-                linked[0]["declaration_submission"], linked[0]["certificate_submission"]}
-            [citation] = await b.fetch("SELECT certificate_number, linked_to FROM n2n_citations")
-            assert citation["certificate_number"] == odd and citation["linked_to"] is not None
+        # then its certificate: taken, routed to customs, linked to the declaration
+        assert await from_taiwan(certificate(odd), "coo.xml") == "processed"
+        (_, taken) = await b.queue("customs", expect=2)
+        assert json.loads(taken.body)["certificate_number"] == odd
+        linked = await events(b, "origin_certificate_linked")
+        assert len(linked) == 2 and linked[0]["certificate"] == odd
+        assert {e["submission"] for e in linked} == {
+            linked[0]["declaration_submission"], linked[0]["certificate_submission"]}
+        [citation] = await b.fetch("SELECT certificate_number, linked_to FROM n2n_citations")
+        assert citation["certificate_number"] == odd and citation["linked_to"] is not None
 
-            # what it may not send: taken by AS2 (processed), answered, routed nowhere
-            assert await from_taiwan(interchange([cusdec_message()], sender="SWTW"),
-                                     "cusdec.edi") == "processed"
-            assert await from_taiwan(certificate("COO-FR-9", issuing="FR"),
-                                     "french.xml") == "processed"
-            broken = certificate("COO-BROKEN").replace(b"<cbc:IssueDate>2026-11-20",
-                                                       b"<cbc:IssueDate>not a date")
-            assert await from_taiwan(broken, "broken.xml") == "processed"
-            # a sender that is no partner: refused, nothing kept
-            stranger = gateway_peer("SWXX")
-            message, _ = stranger.message(certificate("COO-XX-9"), filename="x.xml",
-                                          as2_to="SWNL")
-            assert "authentication-failed" in \
-                (await send(as2_url(b), message)).mdn().report.disposition.text()
+        # what it may not send: taken by AS2 (processed), answered, routed nowhere
+        assert await from_taiwan(interchange([cusdec_message()], sender="SWTW"),
+                                 "cusdec.edi") == "processed"
+        assert await from_taiwan(certificate("COO-FR-9", issuing="FR"),
+                                 "french.xml") == "processed"
+        broken = certificate("COO-BROKEN").replace(b"<cbc:IssueDate>2026-11-20",
+                                                   b"<cbc:IssueDate>not a date")
+        assert await from_taiwan(broken, "broken.xml") == "processed"
+        # a sender that is no partner: refused, nothing kept
+        stranger = gateway_peer("SWXX")
+        message, _ = stranger.message(certificate("COO-XX-9"), filename="x.xml",
+                                      as2_to="SWNL")
+        assert "authentication-failed" in \
+            (await send(as2_url(b), message)).mdn().report.disposition.text()
 
-            await answers.wait(4)  # AP, the CONTRL and two RE, by AS2 to Taiwan
-            await b.settled()
-            assert await b.queue("customs", expect=2) == [declaration, taken]
-            statuses = {r["file_name"]: r["status"] for r in await b.fetch(
-                "SELECT file_name, status FROM interchanges WHERE partner_id = 'sw-tw'")}
-            assert statuses == {"coo.xml": "accepted", "cusdec.edi": "rejected",
-                                "french.xml": "rejected", "broken.xml": "rejected"}
-            summaries = {r["file_name"]: r["summary"] for r in await b.fetch(
-                "SELECT file_name, summary FROM interchanges WHERE partner_id = 'sw-tw'")}
-            assert "sender 'SWTW' is not an identity of partner 'sw-tw'" in \
-                summaries["cusdec.edi"]
-            assert "issued in 'FR'; partner 'sw-tw' is the single window of TW" in \
-                summaries["french.xml"]
-            assert "cbc:IssueDate" in summaries["broken.xml"]
-            bodies = b"".join(p.payload for p in answers.received)
-            assert b"UNH+" in bodies and b"CONTRL" in bodies
-            assert b"issued in 'FR'" in bodies and b"single window of TW" in bodies
-            assert b"COO-XX-9" not in b"".join(
-                bytes(r["raw"]) for r in await b.fetch("SELECT raw FROM interchanges"))
-        finally:
-            await b.stop()
-            await delete_topology(files, DEMO_AGENCIES)
-            await drop_database(database)
+        await answers.wait(4)  # AP, the CONTRL and two RE, by AS2 to Taiwan
+        await b.settled()
+        assert await b.queue("customs", expect=2) == [declaration, taken]
+        statuses = {r["file_name"]: r["status"] for r in await b.fetch(
+            "SELECT file_name, status FROM interchanges WHERE partner_id = 'sw-tw'")}
+        assert statuses == {"coo.xml": "accepted", "cusdec.edi": "rejected",
+                            "french.xml": "rejected", "broken.xml": "rejected"}
+        summaries = {r["file_name"]: r["summary"] for r in await b.fetch(
+            "SELECT file_name, summary FROM interchanges WHERE partner_id = 'sw-tw'")}
+        assert "sender 'SWTW' is not an identity of partner 'sw-tw'" in \
+            summaries["cusdec.edi"]
+        assert "issued in 'FR'; partner 'sw-tw' is the single window of TW" in \
+            summaries["french.xml"]
+        assert "cbc:IssueDate" in summaries["broken.xml"]
+        bodies = b"".join(p.payload for p in answers.received)
+        assert b"UNH+" in bodies and b"CONTRL" in bodies
+        assert b"issued in 'FR'" in bodies and b"single window of TW" in bodies
+        assert b"COO-XX-9" not in b"".join(
+            bytes(r["raw"]) for r in await b.fetch("SELECT raw FROM interchanges"))
 
 
 async def test_an_asynchronous_mdn_with_a_warning_reads_delivered_with_warnings(
@@ -267,3 +267,30 @@ async def test_an_asynchronous_mdn_with_a_warning_reads_delivered_with_warnings(
             [row] = await a.gateway.fetch("SELECT disposition, as2_message_id FROM n2n_sent")
             assert row["disposition"] == "processed/warning: duplicate-document"
             assert row["as2_message_id"]
+
+
+async def test_declarations_and_certificates_arriving_together_are_all_linked(
+        tmp_path: Path) -> None:
+    """Eight numbers, each cited by a CUSDEC uploaded over SFTP while its certificate comes
+    by AS2, all at once, with four processor workers: whichever is decided first, each pair
+    meets (a lock on the number; without it both can decide before either commits)."""
+    demo_xml_catalog()
+    taiwan = gateway_peer("SWTW")
+    numbers = [f"COO-RACE-{n}" for n in range(8)]
+    async with receiver(taiwan) as answers, importing_gateway(tmp_path, answers.url) as b:
+
+        async def certificate_of(number: str) -> None:
+            message, _ = taiwan.message(certificate(number), filename=f"{number}.xml",
+                                        as2_to="SWNL")
+            assert (await send(as2_url(b), message)).mdn().report.disposition.text() \
+                == "processed"
+
+        await asyncio.gather(*(
+            work for n, number in enumerate(numbers) for work in (
+                certificate_of(number),
+                b.upload("van-a", f"{number}.edi", citing(number, f"ICR{n}")))))
+        await b.queue("customs", expect=16)
+        rows = await b.fetch("SELECT certificate_number, linked_to FROM n2n_citations")
+        assert sorted((r["certificate_number"], r["linked_to"] is not None) for r in rows) \
+            == [(number, True) for number in numbers]
+        assert len(await events(b, "origin_certificate_linked")) == 16
