@@ -175,7 +175,7 @@ async def test_a_certificate_goes_from_a_to_b_by_as2_is_linked_at_b_and_reads_de
         assert "no single window for JP" in lines["COO-XX-1"]
         assert "authentication-failed" in lines["COO-DE-1"]
         code, text = await gateway_command(a, "track", NUMBER)
-        assert "n2n_queued" in text and "n2n_delivered" in text, text
+        assert "n2n queued" in text and "n2n delivered" in text and "processed" in text, text
         # and a resend of one not readable goes again (still refused by B)
         code, text = await gateway_command(a, "n2n", "resend", "COO-DE-1")
         assert code == 0 and "pending" in text, text
