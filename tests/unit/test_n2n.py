@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.config.load import load_config
+from gateway.console.pages import templates
 from gateway.model.canonical.customs_declaration import VerifiedOriginCertificate
 from gateway.pipeline.origin import (
     cited_certificates,
@@ -131,3 +132,13 @@ def test_single_windows_need_an_approving_agency_and_as2(tmp_path: Path) -> None
     assert as2 in text
     gateway.write_text(text.replace(as2, ""))
     assert "as2: partners sw-nl are single windows, reached by AS2" in error_of(config_dir)
+
+
+def test_the_partners_page_says_which_partner_is_a_single_window(tmp_path: Path) -> None:
+    config = load_config(with_single_windows(tmp_path, window()) / "gateway.yaml", environ={})
+    page = templates().get_template("partners.html").render(
+        partners=config.partners, certificates={}, problem="", warn_days=30,
+        fingerprints={p.id: [] for p in config.partners}, navigation=[], here="/partners",
+        visitor=None, csrf_token="")
+    assert page.count("single window of") == 1
+    assert "single window of NL: certificates of origin by AS2" in page
