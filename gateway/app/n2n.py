@@ -87,6 +87,8 @@ async def _queue(connection: Any, config: GatewayConfig, certificate: Certificat
                  decision: str, resend: bool) -> str:
     """Queue the certificate (or fail it); its status."""
     number, country = certificate.certificate_number, certificate.destination_country
+    if not resend and await n2n.recorded(connection, message_id):
+        return "recorded before"  # approved again: sent once (rule 2)
     partner = single_window(config, country)
     problem = _problem(config, country, partner, document)
     outbox_id = None
@@ -107,9 +109,9 @@ async def _queue(connection: Any, config: GatewayConfig, certificate: Certificat
         "outbox_id": outbox_id, "status": status, "error": problem}
     if resend:
         await n2n.requeued(connection, message_id, **values)
-    elif not await n2n.add_sent(connection, message_id=message_id,
-                                interchange_id=interchange_id, number=number, **values):
-        return status  # approved before: sent once (rule 2)
+    else:
+        await n2n.add_sent(connection, message_id=message_id, interchange_id=interchange_id,
+                           number=number, **values)
     detail: dict[str, Any] = {"certificate": number, "country": country,
                               "single_window": values["partner_id"], "because": decision}
     if problem is None:

@@ -33,17 +33,22 @@ _SENT = ("message_id, interchange_id, certificate_number, country, partner_id, o
          " status, attempts, last_error, disposition, as2_message_id, created_at, updated_at")
 
 
+async def recorded(connection: Connection, message_id: int) -> bool:
+    """Whether the certificate message was queued (or failed) before.  The answer desk holds
+    the message's lock (answers.lock_message): two approvals at once queue it once."""
+    return bool(await connection.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM n2n_sent WHERE message_id = $1)", message_id))
+
+
 async def add_sent(connection: Connection, *, message_id: int, interchange_id: int,
                    number: str, country: str | None, partner_id: str | None,
-                   outbox_id: int | None, status: str, error: str | None) -> bool:
-    """A certificate approved and queued (or failed at once); False when it was before."""
-    inserted = await connection.fetchval(
+                   outbox_id: int | None, status: str, error: str | None) -> None:
+    """A certificate approved and queued (or failed at once)."""
+    await connection.execute(
         "INSERT INTO n2n_sent (message_id, interchange_id, certificate_number, country,"
-        " partner_id, outbox_id, status, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        " ON CONFLICT (message_id) DO NOTHING RETURNING 1",
+        " partner_id, outbox_id, status, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         message_id, interchange_id, storable_text(number), country, partner_id, outbox_id,
         status, None if error is None else storable_text(error))
-    return inserted is not None
 
 
 async def requeued(connection: Connection, message_id: int, *, partner_id: str | None,

@@ -17,6 +17,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
+
+from gateway.app import n2n
 from gateway.config.load import load_config
 from tests.integration.test_answers import gateway_command
 from tests.integration.test_answers_xml import Scene
@@ -27,6 +30,7 @@ from tests.support.harness import (
     DEMO_AGENCIES,
     Gateway,
     create_database,
+    database_url,
     delete_topology,
     drop_database,
     start_gateway,
@@ -149,6 +153,19 @@ async def test_a_certificate_goes_from_a_to_b_by_as2_is_linked_at_b_and_reads_de
                               " ON r.interchange_id = i.id")
         assert bytes(raw["raw"]) == certificate()  # the exporter's bytes, as A received them
         assert not await b.queue("trade", expect=0)  # from abroad: customs', not trade's
+
+        # approved again (another answer): queued no second time
+        [sent] = await a.fetch("SELECT message_id FROM n2n_sent WHERE certificate_number = $1",
+                               NUMBER)
+        connection = await asyncpg.connect(database_url(a.files.database))
+        try:
+            assert a.config is not None
+            async with connection.transaction():
+                await n2n.approved(connection, a.config, sent["message_id"], "released")
+        finally:
+            await connection.close()
+        assert len(await a.fetch("SELECT 1 FROM outbox WHERE dispatch_key LIKE 'n2n-%'"
+                                 " AND message_id = $1", sent["message_id"])) == 1
 
         # a declaration citing it is linked, and customs is told what the gateway verified
         await b.upload("van-a", "declaration.edi", citing(NUMBER))
