@@ -115,6 +115,7 @@ class As2Dispatcher:
             return Failure(Scope.DESTINATION, f"partner {row.destination!r} has no AS2 url in "
                            "partners.yaml any more; the answer waits until it has one (or "
                            "ops move it)")
+        self._refused.pop(row.id, None)  # what an earlier try of the row was answered
         failure = await self._send_answer(row, partner.as2)
         if row.properties.get("kind") == n2n.ROW_KIND and failure is not None and \
                 failure.scope is Scope.DESTINATION:
@@ -232,7 +233,8 @@ class As2Dispatcher:
         problem = mdn_problem(mdn.signed, report.original_message_id, message_id,
                               report.disposition.ok, report.disposition.text(), report.mic, mic)
         if problem is not None:
-            if not report.disposition.ok and mdn.signed:  # it said it could not read it
+            if not report.disposition.ok and mdn.signed and \
+                    row.properties.get("kind") == n2n.ROW_KIND:  # it could not read it
                 self._refused[row.id] = report.disposition.text()
             try:  # what the partner said is kept for `gateway track`, the row stays queued
                 await self._negative(message_id, report.disposition.text(), mdn.signed)
