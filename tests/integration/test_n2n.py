@@ -46,7 +46,7 @@ from tests.support.n2n import (
     status_of,
     wait_status,
 )
-from tests.support.xml import demo_xml_catalog
+from tests.support.xml import SAMPLE_VALID_DEC, demo_xml_catalog
 
 
 @dataclass
@@ -233,6 +233,7 @@ async def test_a_declaration_first_then_its_certificate_and_what_a_single_window
         # what it may not send: taken by AS2 (processed), answered, routed nowhere
         assert await from_taiwan(interchange([cusdec_message()], sender="SWTW"),
                                  "cusdec.edi") == "processed"
+        assert await from_taiwan(SAMPLE_VALID_DEC.read_bytes(), "dec.xml") == "processed"
         assert await from_taiwan(certificate("COO-FR-9", issuing="FR"),
                                  "french.xml") == "processed"
         broken = certificate("COO-BROKEN").replace(b"<cbc:IssueDate>2026-11-20",
@@ -245,13 +246,14 @@ async def test_a_declaration_first_then_its_certificate_and_what_a_single_window
         assert "authentication-failed" in \
             (await send(as2_url(b), message)).mdn().report.disposition.text()
 
-        await answers.wait(4)  # AP, the CONTRL and two RE, by AS2 to Taiwan
+        await answers.wait(5)  # AP, the CONTRL, RES-DMS and two RE, by AS2 to Taiwan
         await b.settled()
         assert await b.queue("customs", expect=2) == [declaration, taken]
         statuses = {r["file_name"]: r["status"] for r in await b.fetch(
             "SELECT file_name, status FROM interchanges WHERE partner_id = 'sw-tw'")}
         assert statuses == {"coo.xml": "accepted", "cusdec.edi": "rejected",
-                            "french.xml": "rejected", "broken.xml": "rejected"}
+                            "dec.xml": "rejected", "french.xml": "rejected",
+                            "broken.xml": "rejected"}
         summaries = {r["file_name"]: r["summary"] for r in await b.fetch(
             "SELECT file_name, summary FROM interchanges WHERE partner_id = 'sw-tw'")}
         assert "sender 'SWTW' is not an identity of partner 'sw-tw'" in \
@@ -259,6 +261,8 @@ async def test_a_declaration_first_then_its_certificate_and_what_a_single_window
         assert "issued in 'FR'; partner 'sw-tw' is the single window of TW" in \
             summaries["french.xml"]
         assert "cbc:IssueDate" in summaries["broken.xml"]
+        assert "single window: it sends certificates of origin only, not DEC-DMS" in \
+            summaries["dec.xml"]
         bodies = b"".join(p.payload for p in answers.received)
         assert b"UNH+" in bodies and b"CONTRL" in bodies
         assert b"issued in 'FR'" in bodies and b"single window of TW" in bodies
