@@ -178,8 +178,14 @@ async def test_a_certificate_goes_from_a_to_b_by_as2_is_linked_at_b_and_reads_de
             linked[0]["declaration_submission"], linked[0]["certificate_submission"]}
 
         # France's single window is down: retried (pending), then failed after max_attempts
-        await wait_status(a, "COO-FR-1", "pending", attempts=1)
         await wait_status(a, "COO-FR-1", "failed", attempts=2)
+        [france] = await a.fetch("SELECT interchange_id FROM n2n_sent"
+                                 " WHERE certificate_number = 'COO-FR-1'")
+        story = [r["kind"] for r in await a.fetch(
+            "SELECT kind FROM events WHERE interchange_id = $1 ORDER BY id",
+            france["interchange_id"])]
+        assert story.index("n2n_queued") < story.index("dispatch_failed") \
+            < story.index("n2n_failed") < story.index("dispatch_parked"), story
         # Germany's could not authenticate it: an error MDN, not retried
         await wait_status(a, "COO-DE-1", "not_readable")
         # Japan has no single window: failed at once, nothing sent
