@@ -41,6 +41,8 @@ PORT_OVERTIME = "GW-A016"
 PORT_ILLEGAL_STORAGE = "GW-A017"
 LICENCE_REFUSED = "GW-A018"
 PAYMENT_MISMATCH = "GW-A019"
+N2N_NO_SINGLE_WINDOW = "GW-A020"
+N2N_SEND_FAILED = "GW-A021"
 
 ALARMS: tuple[Alarm, ...] = (
     Alarm(SUBMISSION_PARKED, ("submission_parked",),
@@ -119,6 +121,17 @@ ALARMS: tuple[Alarm, ...] = (
           "declaration is not released on it",
           "compare `instructed` and `paid` (gateway track); ask the bank to confirm again "
           "(docs/payments.md)"),
+    Alarm(N2N_NO_SINGLE_WINDOW, ("n2n_no_single_window",),
+          "an approved certificate of origin names a destination country with no single "
+          "window in partners.yaml (or none at all); its status is failed, nothing was sent",
+          "add the country's single window (kind: single_window) and `gateway n2n resend "
+          "CERT`, or tell the trade authority (docs/n2n.md)"),
+    Alarm(N2N_SEND_FAILED, ("n2n_send_failed",),
+          "a certificate of origin was not confirmed by the foreign single window after "
+          "n2n.max_attempts sends (down, refusing), or it answered that it could not read it "
+          "(not_readable); no more retries",
+          "read `error` in `gateway n2n status CERT`; once the partner is fixed, "
+          "`gateway n2n resend CERT` (docs/n2n.md)"),
 )
 
 BY_CODE: dict[str, Alarm] = {alarm.code: alarm for alarm in ALARMS}

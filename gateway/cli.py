@@ -1,5 +1,5 @@
 """The ``gateway`` command: serve, validate, db, agency, agencies, routes, mappings, render, track,
-release, replay, traders, schemas, demo."""
+n2n, release, replay, traders, schemas, demo."""
 
 from __future__ import annotations
 
@@ -161,6 +161,20 @@ def _parser() -> argparse.ArgumentParser:
     track.add_argument("--json", action="store_true", help="the raw events, one JSON object "
                        "per line")
     track.set_defaults(command=_track)
+
+    n2n = sub.add_parser("n2n", help="certificates of origin sent to foreign single windows "
+                         "(docs/n2n.md)")
+    n2n_sub = n2n.add_subparsers(required=True, metavar="ACTION")
+    n2n_status = n2n_sub.add_parser("status", help="each certificate sent: its single window, "
+                                    "status (pending, delivered, delivered_with_warnings, "
+                                    "not_readable, failed), tries, last error or MDN")
+    n2n_status.add_argument("certificate", metavar="CERT", nargs="?")
+    n2n_status.set_defaults(command=_n2n_status)
+    n2n_resend = n2n_sub.add_parser("resend", help="send a failed or not readable "
+                                    "certificate again (to the single window partners.yaml "
+                                    "names for its country now)")
+    n2n_resend.add_argument("certificate", metavar="CERT")
+    n2n_resend.set_defaults(command=_n2n_resend)
 
     schemas = sub.add_parser("schemas", help="EDIFACT schemas generated from the UN directories")
     schemas_sub = schemas.add_subparsers(required=True, metavar="ACTION")
@@ -452,6 +466,18 @@ def _track(args: argparse.Namespace) -> int:
     else:
         print_story(told, sys.stdout)
     return 0
+
+
+def _n2n_status(args: argparse.Namespace) -> int:
+    from gateway.app.n2n import show_status
+
+    return asyncio.run(show_status(_config(args), args.certificate, sys.stdout))
+
+
+def _n2n_resend(args: argparse.Namespace) -> int:
+    from gateway.app.n2n import resend_certificate
+
+    return asyncio.run(resend_certificate(_config(args), args.certificate, sys.stdout))
 
 
 def _schemas_build(args: argparse.Namespace) -> int:

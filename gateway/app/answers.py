@@ -14,7 +14,7 @@ import time
 from typing import Any, Protocol
 
 from gateway import alarms
-from gateway.app import licences
+from gateway.app import licences, n2n
 from gateway.app.deliveries import delivery_id, queue_delivery
 from gateway.app.routing_reload import RoutingInForce
 from gateway.bus.responses import IncomingAnswer, Verdict
@@ -176,6 +176,12 @@ class AnswerDesk:
                 delivered.message_id)
             return
         await self._queue_answer(connection, delivered, agency, answer, row_id)
+        n2n_settings = self._config.settings.n2n
+        if agency == n2n_settings.approving_agency and \
+                state_of(answer) in n2n_settings.approving_decisions:
+            # an approved certificate of origin goes to its destination's single window,
+            # queued in this transaction (docs/n2n.md)
+            await n2n.approved(connection, self._config, delivered.message_id, state_of(answer))
 
     @staticmethod
     async def _repeated(connection: Any, delivered: answers.Delivered, agency: str,

@@ -52,11 +52,13 @@ from gateway.errors import (
     StoreError,
 )
 from gateway.logs import event
+from gateway.pipeline.origin import status_of_mdn
 from gateway.security.as2 import As2Payload, read_mdn
 from gateway.security.as2_write import HttpMessage
 from gateway.security.partner_certificates import PartnerCertificate
 from gateway.security.signing import Signer
 from gateway.store import as2 as as2_store
+from gateway.store import n2n as n2n_store
 from gateway.store import outbox
 from gateway.store.database import translated_errors
 from gateway.store.interchanges import add_event
@@ -208,6 +210,13 @@ class As2Inbox:
             await add_event(connection, sent.interchange_id, "as2_mdn", {
                 "message_id": sent.message_id, "disposition": disposition,
                 "signed": mdn.signed, "confirmed": problem is None, "problem": problem})
+            certificate = await n2n_store.attempted(
+                connection, sent.outbox_id, status=status_of_mdn(disposition, problem is None),
+                attempts=0, error=problem, disposition=disposition)
+            if certificate is not None:  # a certificate of origin's status (docs/n2n.md)
+                await add_event(connection, sent.interchange_id, f"n2n_{certificate.status}", {
+                    "certificate": certificate.certificate_number, "mdn": disposition,
+                    "single_window": known.partner.id}, certificate.message_id)
         event(log, "as2_mdn" if problem is None else "as2_send_unconfirmed",
               level=logging.INFO if problem is None else logging.ERROR,
               partner=known.partner.id, message_id=sent.message_id, disposition=disposition,

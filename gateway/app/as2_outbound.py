@@ -30,6 +30,7 @@ import aiohttp
 from cryptography import x509
 
 from gateway import alarms
+from gateway.app import n2n
 from gateway.app.relay import file_name
 from gateway.app.workers import poll_forever
 from gateway.config.load import GatewayConfig
@@ -37,11 +38,13 @@ from gateway.config.partners import As2Settings
 from gateway.config.settings import As2ServerSettings
 from gateway.errors import As2Rejected, ConfigError, PostFailed, StoreError
 from gateway.logs import event
+from gateway.pipeline.origin import status_of_mdn
 from gateway.security.as2 import read_mdn
 from gateway.security.as2_write import ReceiptRequest, build_message
 from gateway.security.partner_certificates import PartnerCertificate
 from gateway.security.signing import Signer
 from gateway.store import as2 as as2_store
+from gateway.store import n2n as n2n_store
 from gateway.store.database import translated_errors
 from gateway.store.interchanges import add_event
 from gateway.store.outbox import Failure, OutboxRow, Scope
@@ -84,6 +87,9 @@ class As2Dispatcher:
         self._session: aiohttp.ClientSession | None = None
         #: Row id -> what to record once it is marked sent (several are sent at once).
         self._sent: dict[int, _Sent] = {}
+        #: Row id -> the error disposition of a signed MDN refusing it (certificates: their
+        #: status is then not_readable, docs/n2n.md).
+        self._refused: dict[int, str] = {}
         # Signing, encrypting and verifying the MDN are CPU work: off the event loop, in a
         # thread of their own (the default executor is the processor's).
         self._crypto = ThreadPoolExecutor(max_workers=1, thread_name_prefix="as2-send")
@@ -109,14 +115,48 @@ class As2Dispatcher:
             return Failure(Scope.DESTINATION, f"partner {row.destination!r} has no AS2 url in "
                            "partners.yaml any more; the answer waits until it has one (or "
                            "ops move it)")
+        self._refused.pop(row.id, None)  # what an earlier try of the row was answered
         failure = await self._send_answer(row, partner.as2)
-        if failure is not None and row.attempts + 1 >= ALARM_AFTER_ATTEMPTS:
+        if row.properties.get("kind") == n2n.ROW_KIND and failure is not None and \
+                failure.scope is Scope.DESTINATION:
+            failure = await self._certificate_failed(row, failure)
+        if failure is not None and failure.scope is Scope.DESTINATION and \
+                row.attempts + 1 >= ALARM_AFTER_ATTEMPTS:
             event(log, "as2_send_failing", level=logging.ERROR, code=alarms.AS2_SEND_FAILING,
                   partner=row.destination,
                   submission=row.interchange_id, key=row.dispatch_key,
                   attempts=row.attempts + 1, error=failure.error,
                   note="alarm: the answer stays queued and is retried with backoff")
         return failure
+
+    async def _certificate_failed(self, row: OutboxRow, failure: Failure) -> Failure:
+        """A certificate of origin not confirmed (docs/n2n.md): pending while it is retried;
+        not_readable when the single window answered an error MDN, failed after
+        ``n2n.max_attempts`` sends: then no more retries (parked, ``gateway n2n resend``)."""
+        attempts = row.attempts + 1
+        refused = self._refused.pop(row.id, None)
+        status = "not_readable" if refused is not None else "failed" \
+            if attempts >= self._config.settings.n2n.max_attempts else "pending"
+        number = row.properties.get("certificate")
+        try:
+            async with translated_errors("recording a certificate's send"), \
+                    self._pool.acquire() as connection, connection.transaction():
+                await n2n_store.attempted(connection, row.id, status=status, attempts=attempts,
+                                          error=failure.error, disposition=refused)
+                if status != "pending":
+                    await add_event(connection, row.interchange_id, f"n2n_{status}", {
+                        "certificate": number, "single_window": row.destination,
+                        "attempts": attempts, "error": failure.error}, row.message_id)
+        except StoreError as exc:
+            return Failure(Scope.CHANNEL, str(exc))
+        if status == "pending":
+            return failure
+        event(log, "n2n_send_failed", level=logging.ERROR, code=alarms.N2N_SEND_FAILED,
+              certificate=number, partner=row.destination, status=status, attempts=attempts,
+              error=failure.error, submission=row.interchange_id,
+              note="alarm: not retried any more; `gateway n2n resend CERT` once fixed")
+        return Failure(Scope.UNDELIVERABLE, f"certificate of origin {status} after {attempts} "
+                                            f"send(s): {failure.error}")
 
     async def _send_mdn(self, row: OutboxRow) -> Failure | None:
         headers = [(str(k), str(v)) for k, v in row.properties["headers"]]
@@ -193,6 +233,9 @@ class As2Dispatcher:
         problem = mdn_problem(mdn.signed, report.original_message_id, message_id,
                               report.disposition.ok, report.disposition.text(), report.mic, mic)
         if problem is not None:
+            if not report.disposition.ok and mdn.signed and \
+                    row.properties.get("kind") == n2n.ROW_KIND:  # it could not read it
+                self._refused[row.id] = report.disposition.text()
             try:  # what the partner said is kept for `gateway track`, the row stays queued
                 await self._negative(message_id, report.disposition.text(), mdn.signed)
             except StoreError as exc:
@@ -232,10 +275,26 @@ class As2Dispatcher:
             await as2_store.record_mdn(connection, message_id=sent.message_id,
                                        disposition=sent.disposition,
                                        mic_matched=sent.mic_matched, signed=sent.mdn_signed)
+        if row.properties.get("kind") == n2n.ROW_KIND:
+            await _certificate_sent(connection, row, sent)
         return {"file_name": file_name(row), "as2_message_id": sent.message_id,
                 "mic": sent.mic.header(),
                 "mdn": sent.disposition or "awaited (asynchronous)",
                 "mdn_signed": sent.mdn_signed}
+
+
+async def _certificate_sent(connection: Any, row: OutboxRow, sent: _Sent) -> None:
+    """A certificate of origin confirmed by the single window's MDN (delivered, delivered
+    with warnings), or sent with its MDN to come (pending until it does)."""
+    status = status_of_mdn(sent.disposition, True)
+    await n2n_store.attempted(connection, row.id, status=status, attempts=row.attempts + 1,
+                              error=None, disposition=sent.disposition,
+                              as2_message_id=sent.message_id)
+    detail: dict[str, Any] = {"certificate": row.properties.get("certificate"),
+                              "single_window": row.destination, "as2_message_id": sent.message_id,
+              "mdn": sent.disposition or "awaited (asynchronous)"}
+    await add_event(connection, row.interchange_id, f"n2n_{status}", detail, row.message_id)
+    event(log, f"n2n_{status}", **detail, submission=row.interchange_id)
 
 
 def mdn_problem(signed: bool, original: str | None, message_id: str, ok: bool,

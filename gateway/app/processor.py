@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Protocol
 
 from gateway import alarms
 from gateway.app import licences as licence_gate
+from gateway.app import n2n
 from gateway.app.deliveries import answerable_by_aeo, original_route_of, queue_deliveries
 from gateway.app.memory import without_cyclic_gc
 from gateway.app.routing_reload import RoutingInForce, TableInForce
@@ -33,6 +34,7 @@ from gateway.config.partners import Partner
 from gateway.console import metrics
 from gateway.errors import StoreUnavailable
 from gateway.logs import event
+from gateway.model.canonical import CanonicalMessage, CertificateOfOrigin, CustomsDeclaration
 from gateway.model.edifact import PartyId
 from gateway.model.findings import Finding, SyntaxErrorCode
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome, Receipt, Status
@@ -165,6 +167,9 @@ class Processor:
                 await licence_gate.lock_all(connection, (
                     (p.partner_id, m.canonical) for p, o in zip(batch, outcomes, strict=True)
                     if not isinstance(o, Exception) for m in o.messages))
+                await n2n.lock_all(connection, (
+                    m.canonical for o in outcomes if not isinstance(o, Exception)
+                    for m in o.messages))
                 writes = Deferred()
                 for pending, outcome in zip(batch, outcomes, strict=True):
                     if pending.id in ours:
@@ -356,6 +361,9 @@ class Processor:
             message = message if original is None else follow_original(message, original)
         message, licence = await licence_gate.judge(connection, pending.partner_id, message,
                                                     dt.datetime.now(dt.UTC).date())
+        if message.accepted and isinstance(message.canonical, CustomsDeclaration):
+            message = replace(message, canonical=await n2n.verified_declaration(
+                connection, message.canonical))
         canonical = message.canonical
         canonical_json = canonical.model_dump_json() if canonical else None
         status = "rejected" if not message.accepted else "held" if message.held_by else (
@@ -380,6 +388,8 @@ class Processor:
         if status == "held":
             detail["held_by"] = list(message.held_by)
         writes.event(pending.id, f"message_{status}", detail, message_id)
+        if status != "rejected":
+            await self._origin_certificates(connection, writes, pending, canonical, message_id)
         await self._licence_settled(connection, writes, pending, message, message_id,
                                     (licence, answering))
         self._tally(pending.id).message(status, message.agencies)
@@ -398,6 +408,19 @@ class Processor:
             agencies=message.agencies, copies=message.copies, trusted=trusted,
             priority=message.priority, canonical_json=canonical_json,
             verified=registry.verified(trusted, canonical.responsible_trader_ids))
+
+    async def _origin_certificates(self, connection: Any, writes: Deferred,
+                                   pending: store.PendingInterchange,
+                                   canonical: CanonicalMessage | None, message_id: int) -> None:
+        """A certificate from a foreign single window, or a declaration citing certificates
+        of origin: recorded and linked, whichever came first (docs/n2n.md)."""
+        if isinstance(canonical, CustomsDeclaration):
+            await n2n.record_declaration(connection, writes, canonical, message_id, pending.id)
+        elif isinstance(canonical, CertificateOfOrigin) and canonical.from_single_window:
+            partner = self._config.partner(pending.partner_id)
+            if partner is not None and partner.single_window:
+                await n2n.record_certificate(connection, writes, canonical, message_id,
+                                             pending.id, partner)
 
     async def _licence_settled(
             self, connection: Any, writes: Deferred, pending: store.PendingInterchange,

@@ -154,7 +154,31 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
     "as2_mdn": _as2_mdn,
     "as2_mdn_missing": lambda d: ("AS2 MDN MISSING", f"none for {d.get('message_id')} after "
                                                      f"{d.get('waited_seconds')} s"),
+    # certificates of origin between single windows (docs/n2n.md)
+    "n2n_queued": lambda d: ("n2n queued", f"certificate {d.get('certificate')} for "
+                                           f"{d.get('single_window')} ({d.get('country')}), "
+                                           f"{d.get('because')}"),
+    "origin_certificate_linked": lambda d: (
+        "origin linked", f"certificate {d.get('certificate')} ({d.get('country')}, from "
+                         f"{d.get('received_from')}) and declaration {d.get('declaration')} "
+                         f"(submissions {d.get('certificate_submission')} and "
+                         f"{d.get('declaration_submission')})"),
+    "origin_certificate_awaited": lambda d: (
+        "origin awaited", f"certificate {d.get('certificate')} (goods items "
+                          f"{', '.join(str(i) for i in d.get('items') or ())}) not received yet"),
 }
+
+
+def _n2n_status(status: str) -> Callable[[dict[str, Any]], tuple[str, str]]:
+    def told(d: dict[str, Any]) -> tuple[str, str]:
+        return (f"n2n {status.replace('_', ' ')}",
+                f"certificate {d.get('certificate')}, {d.get('single_window')}: "
+                f"{d.get('mdn') or d.get('error') or d.get('reason') or ''}")
+    return told
+
+
+_DESCRIBE.update({f"n2n_{status}": _n2n_status(status) for status in (
+    "pending", "delivered", "delivered_with_warnings", "not_readable", "failed")})
 
 
 def describe(kind: str, detail: dict[str, Any]) -> tuple[str, str]:

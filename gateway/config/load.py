@@ -133,6 +133,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None, *,
     _payments_agency_known(settings, agencies, path)
     routing = load_routing(base / settings.routing, tuple(a.code for a in agencies),
                            tuple(p.id for p in partners)) if with_routing else None
+    _single_windows_answerable(path, settings, partners, agencies)
     return GatewayConfig(
         source=path,
         settings=settings,
@@ -145,6 +146,21 @@ def load_config(path: Path, environ: dict[str, str] | None = None, *,
         mailboxes_path=base / settings.sftp.mailboxes,
         ssh_keys={p.id: _read_keys(p, partners_path) for p in partners},
     )
+
+
+def _single_windows_answerable(path: Path, settings: Settings, partners: tuple[Partner, ...],
+                               agencies: tuple[Agency, ...]) -> None:
+    """With single windows to send certificates to, the agency that approves them must be one
+    (docs/n2n.md): otherwise no certificate would ever go, and nothing would say why."""
+    windows = [p.id for p in partners if p.single_window]
+    approving = settings.n2n.approving_agency
+    if windows and approving not in {a.code for a in agencies}:
+        raise ConfigError(f"{path}: n2n.approving_agency: {approving!r} is no agency of "
+                          f"{settings.agencies}, and partners {', '.join(windows)} are single "
+                          "windows: no certificate of origin would ever be sent to them")
+    if windows and settings.as2 is None:
+        raise ConfigError(f"{path}: as2: partners {', '.join(windows)} are single windows, "
+                          "reached by AS2: give the gateway an as2 section (docs/as2.md)")
 
 
 def load_routing(path: Path, agencies: tuple[str, ...],

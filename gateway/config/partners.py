@@ -159,9 +159,19 @@ class As2Settings(Strict):
 XmlId = Annotated[str, BeforeValidator(_xml_id), Field(min_length=1, max_length=70)]
 
 
+#: ISO 3166-1 alpha-2: two capital letters.
+COUNTRY = r"^[A-Z]{2}$"
+
+
 class Partner(Strict):
     id: str
     name: str
+    #: A trader's VAN (the default), or a foreign single window (docs/n2n.md): the gateway of
+    #: another country, which sends and receives certificates of origin by AS2.
+    kind: Literal["van", "single_window"] = "van"
+    #: A single window's country (ISO 3166-1 alpha-2): certificates for it go there, and the
+    #: certificates it sends must be issued in it.
+    country: str | None = Field(default=None, pattern=COUNTRY)
     sftp_user: str | None = None
     edifact_ids: tuple[EdifactId, ...] = ()
     #: The identities the partner may submit XML documents as: what the document's kind says
@@ -189,9 +199,26 @@ class Partner(Strict):
 
     @model_validator(mode="after")
     def _some_identity(self) -> Partner:
+        if self.kind == "single_window":
+            return self._single_window()
+        if self.country is not None:
+            raise ValueError("country is a single window's (kind: single_window)")
         if not self.edifact_ids and not self.xml_ids:
             raise ValueError("give the identities the partner sends as: edifact_ids (UNB "
                              "senders), xml_ids (XML submitters), or both")
+        return self
+
+    def _single_window(self) -> Partner:
+        """A single window acts as itself only by AS2 (its signature), sends certificates of
+        origin issued in its country and nothing else: no UNB senders, no XML identities."""
+        if self.country is None:
+            raise ValueError("a single window needs its country (ISO 3166-1 alpha-2)")
+        if self.as2 is None or self.as2.url is None:
+            raise ValueError("a single window needs as2 settings with its url (certificates "
+                             "are sent to it by AS2)")
+        if self.edifact_ids or self.xml_ids:
+            raise ValueError("a single window has no edifact_ids or xml_ids: what it sends "
+                             "is checked against its country")
         return self
 
     @model_validator(mode="after")
@@ -213,6 +240,10 @@ class Partner(Strict):
     def may_submit_xml_as(self, identity: str) -> bool:
         return identity in self.xml_ids
 
+    @property
+    def single_window(self) -> bool:
+        return self.kind == "single_window"
+
 
 class _Claims:
     """What the partners validated so far hold, indexed, so that each partner is checked in
@@ -232,6 +263,11 @@ class _Claims:
             if holder is not None:
                 raise ValueError(f"partner {attribute} {value!r} is already used by partner "
                                  f"{holder!r}")
+        if partner.single_window:
+            holder = self._holders.get(("country", partner.country or ""))
+            if holder is not None:
+                raise ValueError(f"country {partner.country} already has a single window, "
+                                 f"partner {holder!r}: at most one per country")
         if partner.as2 is not None:
             holder = self._holders.get(("as2", partner.as2.id))
             if holder is not None:
@@ -250,6 +286,8 @@ class _Claims:
                                  f"{holder!r} ({other}): a sender belongs to one partner")
         self._holders[("id", partner.id)] = partner.id
         self._holders[("login", partner.login)] = partner.id
+        if partner.single_window:
+            self._holders[("country", partner.country or "")] = partner.id
         for identity in partner.xml_ids:
             self._holders[("xml", identity)] = partner.id
         if partner.as2 is not None:

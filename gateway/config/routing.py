@@ -127,6 +127,9 @@ class Match(Strict):
     functions: tuple[Function, ...] | None = Field(
         default=None, description="the message function: original, replacement, cancellation")
     customs_value_at_least: Threshold | None = None
+    from_single_window: bool | None = Field(
+        default=None, description="the message is a certificate of origin a foreign single "
+        "window sent (true), or anything else (false); docs/n2n.md")
     traders: tuple[TraderId, ...] | None = Field(
         default=None, description="a party of the message has one of these identifications")
     trusted_trader: bool | None = Field(

@@ -132,6 +132,20 @@ class XmlSettings(Strict):
                               "told one by one in an answer; the rest as a count")
 
 
+class N2nSettings(Strict):
+    """Certificates of origin sent to foreign single windows (docs/n2n.md)."""
+
+    approving_agency: str = Field(default="trade", pattern=r"^[a-z][a-z0-9_-]{0,31}$",
+                                  description="the agency whose decision approves a "
+                                  "certificate of origin (agencies.yaml code)")
+    approving_decisions: tuple[Literal["released", "accepted"], ...] = Field(
+        default=("released",), min_length=1, description="its decisions that approve one: "
+        "released (final); accepted only registers, so it is not one by default")
+    max_attempts: int = Field(default=8, ge=1, le=1000, description="sends without a "
+                              "confirming MDN before a certificate is failed (retried with "
+                              "backoff 2, 4 ... 60 s until then; alarm GW-A021)")
+
+
 class HttpsSettings(Strict):
     """A TLS listener beside the plain one (production: partners reach AS2 over HTTPS, RFC
     4130 section 4.2; docs/as2.md)."""
@@ -285,6 +299,8 @@ class Settings(Strict):
                                     "are refused, saying so")
     as2: As2ServerSettings | None = Field(default=None, description="the AS2 endpoint; "
                                           "without it, no AS2 listener is started")
+    n2n: N2nSettings = Field(default_factory=N2nSettings, description="certificates of "
+                             "origin sent to foreign single windows (docs/n2n.md)")
     console: ConsoleSettings | None = Field(
         default=None, description="the ops console's listener (/health, /ready, /metrics); "
         "without it, none is started")

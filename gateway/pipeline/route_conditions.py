@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from gateway.config.routing import Match
-from gateway.model.canonical import CanonicalMessage
+from gateway.model.canonical import CanonicalMessage, CertificateOfOrigin
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,8 @@ class Facts:
     traders: frozenset[str]
     trusted: bool
     message: CanonicalMessage
+    #: A certificate of origin a foreign single window sent (docs/n2n.md).
+    from_single_window: bool
     #: The declaration's overall clearance when a rule on it is judged; None at intake.
     state: str | None = None
     _values: dict[str, Decimal] = field(default_factory=dict)
@@ -37,7 +39,9 @@ class Facts:
         trusted = not message.responsible_trader_ids.isdisjoint(trusted_traders)
         return cls(message.kind, message.source.message_type, message.function_name,
                    message.customs_office_codes, message.origin_countries, message.hs_chapters,
-                   message.commodity_codes, message.trader_ids, trusted, message, state)
+                   message.commodity_codes, message.trader_ids, trusted, message,
+                   isinstance(message, CertificateOfOrigin) and message.from_single_window,
+                   state)
 
     @property
     def document_code(self) -> str | None:
@@ -115,6 +119,12 @@ def compile_match(match: Match) -> tuple[Condition, ...]:
             lambda f, _p: f.state == state,
             lambda f, _p: f"clearance becomes {state} (message: "
                           f"{f.state or 'at intake: judged when its clearance changes'})"))
+    if match.from_single_window is not None:
+        wanted_sw = match.from_single_window
+        found.append(Condition(
+            lambda f, _p: f.from_single_window == wanted_sw,
+            lambda f, _p: f"from a foreign single window is {str(wanted_sw).lower()} "
+                          f"(message: {str(f.from_single_window).lower()})"))
     if match.customs_value_at_least is not None:
         amount = match.customs_value_at_least.amount
         currency = match.customs_value_at_least.currency

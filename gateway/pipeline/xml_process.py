@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pydantic import ValidationError
 
 from gateway.errors import MappingError, XmlRejected
+from gateway.model.canonical import CertificateOfOrigin
 from gateway.model.edifact import InterchangeHeader, MessageIdentifier, PartyId
 from gateway.model.findings import Finding, SyntaxErrorCode, shown
 from gateway.model.outcome import Acknowledgement, MessageOutcome, Outcome
@@ -112,7 +113,13 @@ def _agreement_findings(kind: XmlKind, sender: str, reference: str,
         return [Finding(Code.UNKNOWN_INTERCHANGE_SENDER,
                         f"the document names no submitter ({where})", xpath=kind.entry.senders[0])]
     findings = []
-    if not ctx.partner.may_submit_xml_as(sender):
+    if ctx.partner.single_window:  # docs/n2n.md: it submits certificates issued in its country
+        if kind.entry.kind != "CertificateOfOrigin":
+            findings.append(Finding(
+                Code.UNKNOWN_INTERCHANGE_SENDER,
+                f"partner {ctx.partner.id!r} is a single window: it sends certificates of "
+                f"origin only, not {kind.entry.name}", xpath=where))
+    elif not ctx.partner.may_submit_xml_as(sender):
         findings.append(Finding(
             Code.UNKNOWN_INTERCHANGE_SENDER,
             f"submitter {shown(sender)} is not an XML identity of partner "
@@ -154,7 +161,25 @@ def _message(document: XmlDocument, kind: XmlKind, sender: str, reference: str,
             xpath=getattr(exc, "xpath", "")),))
     except ValidationError as exc:
         return replace(base, findings=(unbuildable(exc),))
+    if ctx.partner.single_window and isinstance(canonical, CertificateOfOrigin):
+        foreign = _foreign_issuer(canonical, ctx)
+        if foreign is not None:
+            return replace(base, findings=(foreign,))
+        canonical = canonical.model_copy(update={"received_from": ctx.partner.id})
     return routed(base, canonical, ctx)
+
+
+def _foreign_issuer(canonical: CertificateOfOrigin, ctx: Context) -> Finding | None:
+    """Rule 5 for a single window: the certificates it sends are issued in its own country
+    (UBL IssuingCountry), never in another's (docs/n2n.md)."""
+    if canonical.issuing_country == ctx.partner.country:
+        return None
+    return Finding(Code.UNKNOWN_INTERCHANGE_SENDER,
+                   f"the certificate is issued in {shown(canonical.issuing_country or '')}"
+                   f"{'' if canonical.issuing_country else ' (no IssuingCountry)'}; partner "
+                   f"{ctx.partner.id!r} is the single window of {ctx.partner.country}",
+                   xpath="cac:CertificateOfOriginApplication/cac:IssuingCountry/"
+                         "cbc:IdentificationCode")
 
 
 def _header(kind: XmlKind, sender: str, reference: str, ctx: Context) -> InterchangeHeader:

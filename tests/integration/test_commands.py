@@ -219,7 +219,7 @@ def test_routes_check_and_explain(tmp_path: Path, capsys: pytest.CaptureFixture[
     files = write_files(tmp_path, "unused")
     config = ["--config", str(files.config_path)]
     assert main([*config, "routes", "check"]) == 0
-    assert "7 rules, delivering to customs, port, quarantine, tax, trade: ok" in \
+    assert "8 rules, delivering to customs, port, quarantine, tax, trade: ok" in \
         capsys.readouterr().out
     fish, lathe = tmp_path / "fish.edi", tmp_path / "lathe.edi"
     fish.write_bytes(cusdec(("0303.55", "8471"), sender="VANA"))

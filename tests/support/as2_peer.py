@@ -103,6 +103,8 @@ class Receiver:
     failures: list[int] = field(default_factory=list)
     #: A MIC to report instead of the right one (a partner that got something else).
     wrong_mic: bool = False
+    #: The disposition its MDNs give (say "processed/warning: duplicate-document").
+    disposition: str = "processed"
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     #: Asynchronous MDNs being POSTed back.
     later: list[asyncio.Future[Response]] = field(default_factory=list)
@@ -128,7 +130,7 @@ class Receiver:
                         original_recipient=self.peer.name, as2_from=self.peer.name,
                         as2_to=headers.get("AS2-From", ""),
                         message_id=f"<{uuid.uuid4().hex}@{self.peer.name}>",
-                        disposition="processed", mic=mic, text="received",
+                        disposition=self.disposition, mic=mic, text="received",
                         signer=self.peer.key, micalg=payload.options.micalg)
         asynchronous = headers.get("Receipt-Delivery-Option")
         if asynchronous:  # RFC 4130 section 7.3: 200 now, the MDN in a request of its own

@@ -58,6 +58,20 @@ MessageFunction = Literal[
 ]
 
 
+class VerifiedOriginCertificate(Frozen):
+    """A certificate of origin a goods item cites (DOC 861), as the gateway received it from
+    the issuing country's single window (docs/n2n.md).  Set by the gateway only, never read
+    from what a trader sends: customs checks a preferential-origin claim against it."""
+
+    number: str
+    verified: bool = Field(description="received from the issuing country's single window, "
+                           "validated against the UBL 2.1 XSD")
+    country: str = coded("ISO 3166-1 alpha-2", "the issuing country", required=True)
+    received_from: str = Field(description="the single window's partner id")
+    items: tuple[int, ...] = Field(default=(), description="the goods items citing it "
+                                   "(their positions, from 1)")
+
+
 class CustomsDeclaration(Canonical):
     """A goods declaration lodged with customs (import, export or transit)."""
 
@@ -78,6 +92,9 @@ class CustomsDeclaration(Canonical):
     #: The containers the declaration covers (CUSDEC heading EQD): a port authority matches
     #: them against the containers discharged or gated in (docs/port-alarms.md).
     equipment: tuple[Equipment, ...] = ()
+    #: Certificates of origin the goods items cite that the gateway received from a foreign
+    #: single window (docs/n2n.md); set by the gateway at routing, never by a mapping.
+    origin_certificates: tuple[VerifiedOriginCertificate, ...] = ()
 
     @property
     def document_reference(self) -> str | None:
