@@ -159,15 +159,10 @@ class AnswerDesk:
             raise _Refused(f"{agency!r} received {incoming.correlation_id!r} as an observer's "
                            "copy: only the agencies that act on a message decide",
                            delivered)
-        answer = self._tied(answer, delivered)
-        await answers.lock_message(connection, delivered.message_id)
-        answer_id = incoming.answer_id or incoming.correlation_id
-        row_id = await answers.take_answer(
-            connection, agency=agency, answer_id=answer_id, message_id=delivered.message_id,
-            kind=answer.kind, decision=state_of(answer), body=answer.model_dump(mode="json"))
-        if row_id is None:
-            await self._repeated(connection, delivered, agency, answer, answer_id)
+        taken = await self._recorded(connection, incoming, agency, answer, delivered)
+        if taken is None:
             return
+        answer, answer_id, row_id = taken
         await self._instruct(connection, delivered, answer, row_id)
         await self._decided(connection, delivered, agency, answer, answer_id)
         if await self._withheld(connection, delivered, answer):
@@ -197,6 +192,22 @@ class AnswerDesk:
                            delivered)
         event(log, "answer_repeated", agency=agency, answer=answer_id,
               submission=delivered.interchange_id, note="taken before; not decided again")
+
+    async def _recorded(self, connection: Any, incoming: IncomingAnswer, agency: str,
+                        answer: Answer, delivered: answers.Delivered
+                        ) -> tuple[Answer, str, int] | None:
+        """The answer tied to the message it answers, recorded once under the message's lock:
+        (answer, its id, its row); None when that agency gave it before (handled as a repeat)."""
+        answer = self._tied(answer, delivered)
+        await answers.lock_message(connection, delivered.message_id)
+        answer_id = incoming.answer_id or incoming.correlation_id or ""
+        row_id = await answers.take_answer(
+            connection, agency=agency, answer_id=answer_id, message_id=delivered.message_id,
+            kind=answer.kind, decision=state_of(answer), body=answer.model_dump(mode="json"))
+        if row_id is None:
+            await self._repeated(connection, delivered, agency, answer, answer_id)
+            return None
+        return answer, answer_id, row_id
 
     @staticmethod
     def _tied(answer: Answer, delivered: answers.Delivered) -> Answer:
@@ -297,15 +308,10 @@ class AnswerDesk:
         tax agency, for refunds): recorded, in its history, once; the declaration's clearance
         and the trader's answers stay as they are."""
         assert not isinstance(answer, PaymentConfirmation)
-        answer = self._tied(answer, delivered)
-        await answers.lock_message(connection, delivered.message_id)
-        answer_id = incoming.answer_id or incoming.correlation_id or ""
-        row_id = await answers.take_answer(
-            connection, agency=agency, answer_id=answer_id, message_id=delivered.message_id,
-            kind=answer.kind, decision=state_of(answer), body=answer.model_dump(mode="json"))
-        if row_id is None:
-            await self._repeated(connection, delivered, agency, answer, answer_id)
+        taken = await self._recorded(connection, incoming, agency, answer, delivered)
+        if taken is None:
             return
+        answer, answer_id, _row = taken
         detail: dict[str, Any] = {"agency": agency, "decision": state_of(answer),
                                   "answer": answer_id, "after_clearance": True}
         await store.add_event(connection, delivered.interchange_id, "agency_decision", detail,
