@@ -105,3 +105,29 @@ async def test_a_leader_whose_lock_connection_breaks_stops_leading(tmp_path: Pat
             for task in watching:
                 task.cancel()
             await asyncio.gather(*watching, return_exceptions=True)
+
+
+async def test_a_node_taking_the_lead_routes_with_a_table_all_along(tmp_path: Path) -> None:
+    """While the new leader judges its own file (two looks apart: the file is new), the
+    processor must still find a table in force: the one it followed, until its own applies.
+    Every turn of the event loop looks (the processor reads ``current`` on any of them)."""
+    async with nodes(tmp_path) as (_pool, a, b):
+        await a.start()
+        await b.start()
+        (tmp_path / "b" / "routing.yaml").write_text(ONLY_PORT + "# fresh\n")
+        watching = asyncio.create_task(b.watch(asyncio.Event(), INTERVAL))
+        seen: list[list[str] | None] = []
+        try:
+            await a.close()
+            while not seen or seen[-1] != ["port"]:
+                current = b.current
+                seen.append(None if current is None else
+                            [agency for rule in current.table.rules for agency in rule.deliver])
+                assert len(seen) < 10_000_000, "never: its own table applied"
+                await asyncio.sleep(0)
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+    assert None not in seen, "the table in force was None while the new leader judged its file"
+    assert {" ".join(table or ()) for table in seen} == {"customs", "port"}
