@@ -113,6 +113,11 @@ class RoutingLead:
             watching.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await watching
+        ours, followed = self._live.current, self._follower.current
+        if ours is not None and (followed is None or followed.version < ours.version):
+            # Never followed (led from the start), or what we followed before we led: ours
+            # routes until the next look reads the table in force.
+            self._follower.current = ours
         await self._give_up_lead()
         event(log, "routing_lead_lost", level=logging.WARNING,
               note="the lock connection broke: following the table in force from now on")

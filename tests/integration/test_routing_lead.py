@@ -131,3 +131,27 @@ async def test_a_node_taking_the_lead_routes_with_a_table_all_along(tmp_path: Pa
                 await watching
     assert None not in seen, "the table in force was None while the new leader judged its file"
     assert {" ".join(table or ()) for table in seen} == {"customs", "port"}
+
+
+async def test_a_leader_losing_its_lock_routes_with_a_table_all_along(tmp_path: Path) -> None:
+    """A node that led from its start never followed: when its lock session goes, it routes
+    with the table it applied until it reads the one in force (never with none)."""
+    async with nodes(tmp_path) as (pool, a, _b):
+        await a.start()
+        watching = asyncio.create_task(a.watch(asyncio.Event(), INTERVAL))
+        seen: list[bool] = []  # whether a table was in force, at every turn of the loop
+        try:
+            assert await pool.fetchval(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND objid = 72016 AND granted") is True
+            lost = False
+            while not (lost and a.leading):  # the lead lost, then taken again
+                lost |= not a.leading
+                seen.append(a.current is not None)
+                assert len(seen) < 10_000_000, "never: the lead lost and taken again"
+                await asyncio.sleep(0)
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+    assert all(seen), "no table in force after the lead was lost"
