@@ -127,19 +127,25 @@ class RoutingLead:
         only once our file is judged (``_live.start``): until then the processor routes with
         the table it followed, never with none or with a table of an earlier lead."""
         try:
-            if self._lock is None:
+            opened = self._lock is None
+            if opened:
                 self._lock = await connect(self._url, 10)
-                async with translated_errors("setting the lead connection's keepalives"):
-                    # A node cut off by the network: PostgreSQL drops its session, and so
-                    # the lock, within about 15 s instead of the kernel's two hours.
-                    await self._lock.execute(
-                        "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 5;"
-                        " SET tcp_keepalives_count = 2")
-            async with translated_errors("taking the routing lead"):
-                taken = bool(await self._lock.fetchval(
-                    "SELECT pg_try_advisory_lock($1)", LEAD_LOCK))
-        except StoreError as exc:
-            event(log, "routing_lead_unavailable", level=logging.WARNING, error=str(exc))
+            # A link gone silent answers nothing, and the kernel would wait minutes: this
+            # node would neither follow nor lead meanwhile (watch looks in turn).
+            async with asyncio.timeout(max(self._interval, 1.0)):
+                if opened:
+                    async with translated_errors("setting the lead connection's keepalives"):
+                        # A node cut off by the network: PostgreSQL drops its session, and
+                        # so the lock, within about 15 s instead of the kernel's two hours.
+                        await self._lock.execute(
+                            "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 5;"
+                            " SET tcp_keepalives_count = 2")
+                async with translated_errors("taking the routing lead"):
+                    taken = bool(await self._lock.fetchval(
+                        "SELECT pg_try_advisory_lock($1)", LEAD_LOCK))
+        except (StoreError, TimeoutError) as exc:
+            event(log, "routing_lead_unavailable", level=logging.WARNING,
+                  error=str(exc) or "no answer within the interval")
             await self._give_up_lead()
             return False
         if taken:

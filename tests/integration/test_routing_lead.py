@@ -17,6 +17,7 @@ from gateway.config.load import load_config
 from gateway.errors import ConfigError
 from gateway.store.database import create_pool
 from tests.support.harness import create_database, database_url, drop_database, write_files
+from tests.support.proxy import TcpProxy
 
 INTERVAL = 0.1
 ONLY_CUSTOMS = "rules:\n  - name: customs\n    deliver: [customs]\n"
@@ -24,17 +25,22 @@ ONLY_PORT = "rules:\n  - name: port\n    deliver: [port]\n"
 
 
 @contextlib.asynccontextmanager
-async def nodes(tmp_path: Path) -> AsyncIterator[tuple[Any, RoutingLead, RoutingLead]]:
+async def nodes(tmp_path: Path, lock_port: dict[str, int] | None = None
+                ) -> AsyncIterator[tuple[Any, RoutingLead, RoutingLead]]:
     """Two nodes on one database, each with its own folder and routing.yaml (customs only on
-    the first, port only on the second)."""
+    the first, port only on the second).  ``lock_port``: a node's own connections (its lead
+    lock's) to that port instead of PostgreSQL's (a proxy); the pool is shared."""
     database = await create_database()
     leads: list[RoutingLead] = []
     pool = await create_pool(database_url(database))
     try:
         for name, table in (("a", ONLY_CUSTOMS), ("b", ONLY_PORT)):
             (tmp_path / name).mkdir()
+            port = (lock_port or {}).get(name)
             files = write_files(tmp_path / name, database, reload_seconds=INTERVAL,
-                                settings={"routing_settle_seconds": INTERVAL})
+                                settings={"routing_settle_seconds": INTERVAL},
+                                database_url_override=None if port is None else database_url(
+                                    database).replace("127.0.0.1:5432", f"127.0.0.1:{port}"))
             (files.root / "routing.yaml").write_text(table)
             leads.append(RoutingLead(load_config(files.config_path, environ={}), pool))
         yield pool, leads[0], leads[1]
@@ -155,3 +161,27 @@ async def test_a_leader_losing_its_lock_routes_with_a_table_all_along(tmp_path: 
             with contextlib.suppress(asyncio.CancelledError):
                 await watching
     assert all(seen), "no table in force after the lead was lost"
+
+
+async def test_a_follower_whose_lock_link_goes_silent_still_takes_the_lead(
+        tmp_path: Path) -> None:
+    """The second node's own lock connection passes through a link that goes silent (no
+    reset, no answer: the kernel would wait minutes): its next try for the lead must give up
+    that connection and open another, not wait on it for ever (nor stop following)."""
+    link = await TcpProxy("127.0.0.1", 5432).start()
+    try:
+        async with nodes(tmp_path, lock_port={"b": link.port}) as (_pool, a, b):
+            await a.start()
+            await b.start()
+            link.freeze()
+            watching = asyncio.create_task(b.watch(asyncio.Event(), INTERVAL))
+            try:
+                await asyncio.sleep(3 * INTERVAL)
+                await a.close()
+                await _until(lambda: b.leading, "the second node leads")
+            finally:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
+    finally:
+        await link.close()
