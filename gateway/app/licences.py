@@ -201,14 +201,17 @@ async def restore_for_cancellation(connection: Connection, writes: Deferred, par
                                    message: MessageOutcome, message_id: int,
                                    submission: int) -> None:
     """A cancellation of a declaration (same number, same partner) gives back what the
-    declaration reserved or drew."""
+    declaration reserved or drew; so does a replacement citing no licence (one that cites
+    some gives it back when it passes the check: ``record``)."""
     canonical = message.canonical
-    if not isinstance(canonical, CustomsDeclaration) or canonical.function != CANCELLATION \
-            or not message.accepted:
+    if not isinstance(canonical, CustomsDeclaration) or not message.accepted or not (
+            canonical.function == CANCELLATION
+            or (canonical.function == REPLACEMENT and not cited(canonical))):
         return
     originals = await licences.reserved_by_original(connection, partner_id,
                                                     canonical.declaration_number, message_id)
-    await _give_back(connection, writes, originals, "cancellation", message_id, submission)
+    await _give_back(connection, writes, originals, canonical.function, message_id,
+                     submission)
 
 
 async def _give_back(connection: Connection, writes: Deferred, originals: Iterable[int],

@@ -72,7 +72,9 @@ class RoutingLead:
     async def _start(self) -> TableInForce:
         while True:
             if await self._take_lead():
-                return await self._live.start()
+                table = await self._live.start()
+                self.leading = True
+                return table
             if await self._follower.step() or self._follower.current is not None:
                 assert self._follower.current is not None
                 event(log, "routing_following", version=self._follower.current.version,
@@ -97,6 +99,8 @@ class RoutingLead:
                 except Exception as exc:  # noqa: BLE001 - an invalid file leads nothing
                     await self._give_up_lead()
                     self._live.failed(exc)
+                else:
+                    self.leading = True
 
     async def _lead(self, hangup: asyncio.Event, interval: float) -> None:
         """Judge our file until the lock connection breaks."""
@@ -109,30 +113,44 @@ class RoutingLead:
             watching.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await watching
+        ours, followed = self._live.current, self._follower.current
+        if ours is not None and (followed is None or followed.version < ours.version):
+            # Never followed (led from the start), or what we followed before we led: ours
+            # routes until the next look reads the table in force.
+            self._follower.current = ours
         await self._give_up_lead()
         event(log, "routing_lead_lost", level=logging.WARNING,
               note="the lock connection broke: following the table in force from now on")
 
     async def _take_lead(self) -> bool:
+        """Whether this node now holds the lock.  ``leading`` (and so ``current``) follows
+        only once our file is judged (``_live.start``): until then the processor routes with
+        the table it followed, never with none or with a table of an earlier lead."""
         try:
-            if self._lock is None:
+            opened = self._lock is None
+            if opened:
                 self._lock = await connect(self._url, 10)
-                async with translated_errors("setting the lead connection's keepalives"):
-                    # A node cut off by the network: PostgreSQL drops its session, and so
-                    # the lock, within about 15 s instead of the kernel's two hours.
-                    await self._lock.execute(
-                        "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 5;"
-                        " SET tcp_keepalives_count = 2")
-            async with translated_errors("taking the routing lead"):
-                self.leading = bool(await self._lock.fetchval(
-                    "SELECT pg_try_advisory_lock($1)", LEAD_LOCK))
-        except StoreError as exc:
-            event(log, "routing_lead_unavailable", level=logging.WARNING, error=str(exc))
+            # A link gone silent answers nothing, and the kernel would wait minutes: this
+            # node would neither follow nor lead meanwhile (watch looks in turn).
+            async with asyncio.timeout(max(self._interval, 1.0)):
+                if opened:
+                    async with translated_errors("setting the lead connection's keepalives"):
+                        # A node cut off by the network: PostgreSQL drops its session, and
+                        # so the lock, within about 15 s instead of the kernel's two hours.
+                        await self._lock.execute(
+                            "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 5;"
+                            " SET tcp_keepalives_count = 2")
+                async with translated_errors("taking the routing lead"):
+                    taken = bool(await self._lock.fetchval(
+                        "SELECT pg_try_advisory_lock($1)", LEAD_LOCK))
+        except (StoreError, TimeoutError) as exc:
+            event(log, "routing_lead_unavailable", level=logging.WARNING,
+                  error=str(exc) or "no answer within the interval")
             await self._give_up_lead()
             return False
-        if self.leading:
+        if taken:
             event(log, "routing_leading", note="this node judges routing.yaml")
-        return self.leading
+        return taken
 
     async def _still_leading(self) -> bool:
         """Whether the lock's session still answers; anything else (an error of any kind, or

@@ -98,7 +98,8 @@ async def consume_answers(url: str, topology: Topology, handler: Handler,
                 raise
             event(log, "answers_reconnecting", level=logging.WARNING, error=str(exc),
                   queue=queues.responses_queue, retry_in=pause)
-        await asyncio.sleep(pause)
+        with contextlib.suppress(TimeoutError):  # stop ends the pause
+            await asyncio.wait_for(stop.wait(), pause)
         pause = min(MAX_RECONNECT_PAUSE_SECONDS, pause * 2)
 
 

@@ -115,16 +115,21 @@ async def connect(url: str) -> Any:
     the one that answered last first, and the error names every one that failed."""
     urls = broker_urls(url)
     first = _LAST_LIVE.get(url, 0) % len(urls)
-    failures: list[str] = []
+    failures: list[tuple[str, BaseException]] = []
     for position in [*range(first, len(urls)), *range(first)]:
         try:
             connection = await aio_pika.connect(urls[position], timeout=CONNECT_TIMEOUT_SECONDS)
         except BROKER_ERRORS as exc:
-            failures.append(f"{redact(urls[position])}: {exc!r}")
+            failures.append((redact(urls[position]), exc))
             continue
         _LAST_LIVE[url] = position
         return connection
-    raise BusError(f"connecting: RabbitMQ failed: {'; '.join(failures)}")
+    # The cause callers judge by (the agency SDK: a refused password is not retried): a
+    # refusal of the user by any broker, else the last failure.
+    cause = next((exc for _, exc in failures if isinstance(
+        exc, aiormq.exceptions.ProbableAuthenticationError)), failures[-1][1])
+    raise BusError("connecting: RabbitMQ failed: "
+                   + "; ".join(f"{where}: {exc!r}" for where, exc in failures)) from cause
 
 
 async def first_of(*waits: Awaitable[Any]) -> None:

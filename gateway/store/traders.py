@@ -89,12 +89,23 @@ _LAST_ACT = ("SELECT DISTINCT ON (trader_id) trader_id, kind, at, by_whom, reaso
 
 
 async def _lock_registry(connection: Any) -> None:
-    """Take the registry's version row first, in every transaction that changes ``traders``.
-    The trigger takes it after the trader rows a statement changes; an import (its DELETE
-    holds the version, its upsert then wants trader X) and a suspension of X (holds X, then
-    its trigger wants the version) waited on each other until PostgreSQL's deadlock
-    detector aborted one of them.  One order for all: version, then traders."""
+    """Take the registry's lock (REGISTRY_LOCK) and version row first, in every transaction
+    that changes ``traders``.  The trigger takes the row after the trader rows a statement
+    changes; an import (its DELETE holds the version, its upsert then wants trader X) and a
+    suspension of X (holds X, then its trigger wants the version) waited on each other until
+    PostgreSQL's deadlock detector aborted one of them.  One order for all: version, then
+    traders."""
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", REGISTRY_LOCK)
     await connection.execute("SELECT 1 FROM trader_registry_version FOR UPDATE")
+
+
+#: Taken shared by every decision and alone by every change of ``traders``, before the
+#: version row.  PostgreSQL lets a new FOR SHARE of a row past a FOR UPDATE waiting for it, so
+#: decisions that overlap without a gap (any steady load) kept a suspension waiting for as
+#: long as the load lasted; a lock of the lock manager queues in order: the suspension waits
+#: for the decisions in hand, the ones after it wait for the suspension (beside the routing
+#: lead's 72016 and the port alarms' 72017).
+REGISTRY_LOCK = 72018
 
 
 async def suspend(pool: Any, trader_id: str, by: str, reason: str) -> dt.datetime | None:
@@ -139,6 +150,7 @@ async def hold_version(connection: Any) -> int:
     """The registry's version, held FOR SHARE until the caller's transaction ends: a
     suspension (``_lock_registry`` takes the row FOR UPDATE) then waits for the decision
     being made, and a decision made after a suspension committed sees its new version."""
+    await connection.execute("SELECT pg_advisory_xact_lock_shared($1)", REGISTRY_LOCK)
     return int(await connection.fetchval(
         "SELECT version FROM trader_registry_version FOR SHARE"))
 

@@ -22,6 +22,7 @@ import pytest
 from gateway.agency import Answer, Delivery, Endpoint, answers, consume
 from gateway.bus.topology import Topology, declare, topology_of
 from gateway.config.load import GatewayConfig, load_config
+from gateway.errors import ConfigError
 from tests.support.agencies import (
     amqp_delivery,
     declaration,
@@ -269,3 +270,14 @@ async def test_a_copy_is_seen_but_never_answered(bus: Bus, tmp_path: Path) -> No
     assert [(d.message_id, d.aeo) for d in handler.calls] == [("swg-2-1-customs", True)]
     assert {m.correlation_id for m in await bus.take(answered)} == {"swg-2-1-customs"}
 
+
+
+@pytest.mark.parametrize("hosts", ["127.0.0.1:5672", "127.0.0.1:1,127.0.0.1:5672"])
+async def test_a_password_the_broker_refuses_is_a_config_error(
+        bus: Bus, tmp_path: Path, hosts: str) -> None:
+    """Retrying will not mend it: the SDK says to provision, on a broker list as on one."""
+    url = AMQP_URL.replace("guest:guest@", "guest:not-the-password@").replace(
+        "127.0.0.1:5672", hosts)
+    with pytest.raises(ConfigError, match="refused user 'guest'"):
+        await asyncio.wait_for(consume(bus.endpoint(url=url), Deciding(), asyncio.Event(),
+                                       journal=tmp_path / "j.sqlite"), WAIT)

@@ -10,14 +10,18 @@ cluster and a real promotion are tests/cluster's)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import aio_pika
 import pytest
 
 from gateway.agency import answers, consume
 from gateway.agency.answers import Answer
 from gateway.agency.delivery import Delivery
+from gateway.bus import responses
+from gateway.bus.topology import topology_of
 from gateway.config.load import load_config
 from tests.integration.test_answers import Scene
 from tests.support.agencies import agency_settings, provisioned_agencies, unique_users
@@ -114,3 +118,60 @@ async def _cusres(scene: Scene, declaration: str) -> Path:
             return found[0]
         await asyncio.sleep(0.05)
     raise AssertionError(f"no CUSRES for {declaration} in the outbox")
+
+
+async def test_the_answers_consumer_stops_during_its_reconnect_pause(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its broker lost for good, the answers consumer waits between attempts; ``stop`` ends
+    that wait (an hour here: without it the consumer would outlive the drain)."""
+    monkeypatch.setattr(responses, "RECONNECT_PAUSE_SECONDS", 3600.0)
+    files = write_files(tmp_path, "unused")  # unique names; no gateway runs
+    topology = topology_of(load_config(files.config_path, environ={}))
+    node = await TcpProxy("127.0.0.1", 5672).start()
+    stop = asyncio.Event()
+
+    async def take(answer: responses.IncomingAnswer) -> responses.Verdict:
+        raise AssertionError("no answer is sent here")
+
+    url = AMQP_URL.replace("127.0.0.1:5672", f"127.0.0.1:1,127.0.0.1:{node.port}")
+    consumer = asyncio.create_task(responses.consume_answers(url, topology, take, stop))
+    try:
+        await _consumed(topology.responses_queue, consumer)
+        await node.cut()
+        await _logged(caplog, "answers_reconnecting", consumer)
+        stop.set()
+        await asyncio.wait_for(consumer, 30)
+    finally:
+        consumer.cancel()
+        await node.close()
+        await delete_topology(files, ())
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, name: str,
+                  running: asyncio.Task[None]) -> None:
+    for _ in range(600):
+        assert not running.done(), running
+        if any(record.msg == name for record in caplog.records):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{name} was never logged")
+
+
+async def _consumed(queue: str, running: asyncio.Task[None]) -> None:
+    """Wait until ``queue`` has a consumer."""
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        for _ in range(600):
+            assert not running.done(), running
+            with contextlib.suppress(aio_pika.exceptions.ChannelNotFoundEntity):
+                declared = await channel.declare_queue(queue, passive=True)
+                if declared.declaration_result.consumer_count == 1:
+                    return
+            if channel.is_closed:
+                channel = await connection.channel()
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{queue} never had a consumer")
+    finally:
+        await connection.close()

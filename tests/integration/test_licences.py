@@ -368,6 +368,45 @@ async def test_a_replacement_takes_the_place_of_what_it_replaces(scene: Scene) -
     assert "Licence LIC-X: 100 KGM left, 150 needed" in failed["detail"]
 
 
+async def test_a_replacement_citing_no_licence_gives_back_what_it_replaces(
+        scene: Scene) -> None:
+    """The trader declares the goods again without the licence (say the goods need none after
+    all): the replacement takes the original's place, so the 60 KGM it reserved are given back
+    (before, they stayed reserved for good: customs answers the replacement, not the original)."""
+    await licences.publish(scene.agencies.endpoint("trade"), a_licence(scene, "LIC-X", 100))
+    await registered(scene, "LIC-X")
+    async with customs_deciding(scene, lambda delivery: [answers.accepted(delivery, "CUS-4")]):
+        await scene.gateway.upload("van-a", "n1.edi", declaration("DEC-N", "LIC-X", 60, "N1"))
+        await until(lambda: _reserved(scene, Decimal(60)), "60 reserved")
+        await scene.gateway.upload("van-a", "n2.edi", interchange([cusdec_message(
+            commodity_codes=(MACHINE,), declaration="DEC-N", parties=(f"IM+{IMPORTER}::ZZZ",),
+            weight="60", function="5")], sender="VANA", control_reference="N2"))
+        await scene.gateway.answers("van-a", "n2.edi")
+        await until(lambda: _states(scene, "restored"), "the replaced 60 back")
+    assert await balance(scene, "LIC-X") == (Decimal(0), Decimal(0))
+    (restored,) = await scene.gateway.fetch(
+        "SELECT detail FROM events WHERE kind = 'licence_restored'")
+    assert '"replacement"' in restored["detail"]
+
+
+async def test_a_replacement_from_another_partner_gives_back_nothing(scene: Scene) -> None:
+    """Rule 5: van-b declaring under van-a's declaration number replaces nothing of van-a's."""
+    await licences.publish(scene.agencies.endpoint("trade"), a_licence(scene, "LIC-X", 100))
+    await registered(scene, "LIC-X")
+    async with customs_deciding(scene, lambda delivery: [answers.accepted(delivery, "CUS-5")]):
+        await scene.gateway.upload("van-a", "o1.edi", declaration("DEC-O", "LIC-X", 60, "O1"))
+        await until(lambda: _reserved(scene, Decimal(60)), "60 reserved")
+        await scene.gateway.upload("van-b", "o2.edi", interchange([cusdec_message(
+            commodity_codes=(MACHINE,), declaration="DEC-O", parties=(f"IM+{IMPORTER}::ZZZ",),
+            licences=("911+LIC-X",), weight="30", function="5")], sender="VANB",
+            control_reference="O2"))
+        await scene.gateway.answers("van-b", "o2.edi")
+        await until(lambda: _states(scene, "reserved", "reserved"), "both reserved")
+    assert await balance(scene, "LIC-X") == (Decimal(90), Decimal(0))
+    assert await scene.gateway.fetch(
+        "SELECT detail FROM events WHERE kind = 'licence_restored'") == []
+
+
 async def _held(scene: Scene, reference: str) -> bool:
     rows = await scene.gateway.fetch(
         "SELECT m.status FROM messages m JOIN interchanges i ON i.id = m.interchange_id"

@@ -17,6 +17,7 @@ from gateway.config.load import load_config
 from gateway.errors import ConfigError
 from gateway.store.database import create_pool
 from tests.support.harness import create_database, database_url, drop_database, write_files
+from tests.support.proxy import TcpProxy
 
 INTERVAL = 0.1
 ONLY_CUSTOMS = "rules:\n  - name: customs\n    deliver: [customs]\n"
@@ -24,17 +25,22 @@ ONLY_PORT = "rules:\n  - name: port\n    deliver: [port]\n"
 
 
 @contextlib.asynccontextmanager
-async def nodes(tmp_path: Path) -> AsyncIterator[tuple[Any, RoutingLead, RoutingLead]]:
+async def nodes(tmp_path: Path, lock_port: dict[str, int] | None = None
+                ) -> AsyncIterator[tuple[Any, RoutingLead, RoutingLead]]:
     """Two nodes on one database, each with its own folder and routing.yaml (customs only on
-    the first, port only on the second)."""
+    the first, port only on the second).  ``lock_port``: a node's own connections (its lead
+    lock's) to that port instead of PostgreSQL's (a proxy); the pool is shared."""
     database = await create_database()
     leads: list[RoutingLead] = []
     pool = await create_pool(database_url(database))
     try:
         for name, table in (("a", ONLY_CUSTOMS), ("b", ONLY_PORT)):
             (tmp_path / name).mkdir()
+            port = (lock_port or {}).get(name)
             files = write_files(tmp_path / name, database, reload_seconds=INTERVAL,
-                                settings={"routing_settle_seconds": INTERVAL})
+                                settings={"routing_settle_seconds": INTERVAL},
+                                database_url_override=None if port is None else database_url(
+                                    database).replace("127.0.0.1:5432", f"127.0.0.1:{port}"))
             (files.root / "routing.yaml").write_text(table)
             leads.append(RoutingLead(load_config(files.config_path, environ={}), pool))
         yield pool, leads[0], leads[1]
@@ -106,3 +112,77 @@ async def test_a_leader_whose_lock_connection_breaks_stops_leading(tmp_path: Pat
             for task in watching:
                 task.cancel()
             await asyncio.gather(*watching, return_exceptions=True)
+
+
+async def test_a_node_taking_the_lead_routes_with_a_table_all_along(tmp_path: Path) -> None:
+    """While the new leader judges its own file (two looks apart: the file is new), the
+    processor must still find a table in force: the one it followed, until its own applies.
+    Every turn of the event loop looks (the processor reads ``current`` on any of them)."""
+    async with nodes(tmp_path) as (_pool, a, b):
+        await a.start()
+        await b.start()
+        (tmp_path / "b" / "routing.yaml").write_text(ONLY_PORT + "# fresh\n")
+        watching = asyncio.create_task(b.watch(asyncio.Event(), INTERVAL))
+        seen: list[list[str] | None] = []
+        try:
+            await a.close()
+            while not seen or seen[-1] != ["port"]:
+                current = b.current
+                seen.append(None if current is None else
+                            [agency for rule in current.table.rules for agency in rule.deliver])
+                assert len(seen) < 10_000_000, "never: its own table applied"
+                await asyncio.sleep(0)
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+    assert None not in seen, "the table in force was None while the new leader judged its file"
+    assert {" ".join(table or ()) for table in seen} == {"customs", "port"}
+
+
+async def test_a_leader_losing_its_lock_routes_with_a_table_all_along(tmp_path: Path) -> None:
+    """A node that led from its start never followed: when its lock session goes, it routes
+    with the table it applied until it reads the one in force (never with none)."""
+    async with nodes(tmp_path) as (pool, a, _b):
+        await a.start()
+        watching = asyncio.create_task(a.watch(asyncio.Event(), INTERVAL))
+        seen: list[bool] = []  # whether a table was in force, at every turn of the loop
+        try:
+            assert await pool.fetchval(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND objid = 72016 AND granted") is True
+            lost = False
+            while not (lost and a.leading):  # the lead lost, then taken again
+                lost |= not a.leading
+                seen.append(a.current is not None)
+                assert len(seen) < 10_000_000, "never: the lead lost and taken again"
+                await asyncio.sleep(0)
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+    assert all(seen), "no table in force after the lead was lost"
+
+
+async def test_a_follower_whose_lock_link_goes_silent_still_takes_the_lead(
+        tmp_path: Path) -> None:
+    """The second node's own lock connection passes through a link that goes silent (no
+    reset, no answer: the kernel would wait minutes): its next try for the lead must give up
+    that connection and open another, not wait on it for ever (nor stop following)."""
+    link = await TcpProxy("127.0.0.1", 5432).start()
+    try:
+        async with nodes(tmp_path, lock_port={"b": link.port}) as (_pool, a, b):
+            await a.start()
+            await b.start()
+            link.freeze()
+            watching = asyncio.create_task(b.watch(asyncio.Event(), INTERVAL))
+            try:
+                await asyncio.sleep(3 * INTERVAL)
+                await a.close()
+                await _until(lambda: b.leading, "the second node leads")
+            finally:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
+    finally:
+        await link.close()

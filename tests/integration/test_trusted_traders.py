@@ -15,10 +15,11 @@ import pytest
 
 from gateway.app import traders as app_traders
 from gateway.store import traders as trader_store
+from gateway.store.database import create_pool
 from tests.integration.test_poison import cli
 from tests.integration.test_replay import replace_file, table_version
 from tests.support.edifact import cusdec_message, interchange
-from tests.support.harness import Gateway, database_url
+from tests.support.harness import Gateway, create_database, database_url, drop_database
 
 HEADER = ("id,name,aeo,partners,programme,tier,status,valid_from,valid_until,"
           "mutual_recognition\n")
@@ -252,3 +253,38 @@ async def test_a_suspension_committed_while_a_decision_is_made_is_in_that_decisi
     assert delivered.headers["aeo"] is False
     (message,) = await gateway.fetch("SELECT aeo FROM messages WHERE document_ref = 'DEC-1'")
     assert message["aeo"] is False
+
+
+async def test_a_suspension_is_not_starved_by_decisions_that_overlap() -> None:
+    """Decisions hold the registry's version shared until they commit (hold_version); under
+    load one always does.  A suspension must still get its turn once those in hand commit:
+    PostgreSQL lets a new FOR SHARE past a waiting FOR UPDATE, so with six decisions that
+    overlap for ever the suspension waited for ever (the deciders below stop only when it is
+    through)."""
+    database = await create_database()
+    pool = await create_pool(database_url(database))
+    suspended = asyncio.Event()
+
+    async def deciding(offset: float) -> int:
+        await asyncio.sleep(offset)
+        decided = 0
+        async with pool.acquire() as connection:
+            while not suspended.is_set():
+                async with connection.transaction():
+                    await trader_store.hold_version(connection)
+                    await asyncio.sleep(0.06)  # the decision's own work
+                decided += 1
+        return decided
+
+    deciders = [asyncio.create_task(deciding(n * 0.01)) for n in range(6)]
+    try:
+        await asyncio.sleep(0.2)  # all six deciding
+        assert await asyncio.wait_for(
+            trader_store.suspend(pool, "NOBODY", "ops", "test"), 30) is None
+        suspended.set()
+        assert all(await asyncio.gather(*deciders))
+    finally:
+        suspended.set()
+        await asyncio.gather(*deciders, return_exceptions=True)
+        await pool.close()
+        await drop_database(database)

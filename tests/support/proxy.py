@@ -31,6 +31,14 @@ class TcpProxy:
             writer.transport.abort()
         self._writers.clear()
 
+    def freeze(self) -> None:
+        """Stop passing anything on the open connections, leaving them open: a link that
+        went silent (a network cut no one was told of); new connections pass as before."""
+        for writer in self._writers:
+            transport = writer.transport
+            assert isinstance(transport, asyncio.ReadTransport)  # a socket's reads both ways
+            transport.pause_reading()
+
     async def restore(self) -> None:
         await self.start()
 
