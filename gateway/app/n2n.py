@@ -30,7 +30,7 @@ from gateway.model.canonical import (
     CertificateOfOrigin,
     CustomsDeclaration,
 )
-from gateway.pipeline.origin import cited_certificates, file_name, with_verified
+from gateway.pipeline.origin import cited_certificates, citing_items, file_name, with_verified
 from gateway.store import interchanges as store
 from gateway.store import n2n, outbox
 from gateway.store.database import create_pool, translated_errors
@@ -175,9 +175,11 @@ async def record_declaration(connection: Any, writes: Deferred, declaration: Cus
                              message_id: int, interchange_id: int) -> None:
     """Its citations, linked to the certificates received before it (events in both
     histories); the others wait for their certificate."""
-    verified = {c.number: c for c in declaration.origin_certificates}
-    received = {r.certificate_number: r for r in await n2n.received_numbered(
-        connection, list(verified))}
+    verified = {(c.number, c.country) for c in declaration.origin_certificates}
+    received: dict[str, n2n.Received] = {}
+    for candidate in await n2n.received_numbered(connection, sorted({n for n, _ in verified})):
+        if (candidate.certificate_number, candidate.country) in verified:
+            received.setdefault(candidate.certificate_number, candidate)
     for number, items in cited_certificates(declaration).items():
         certificate = received.get(number)
         await n2n.add_citation(connection, message_id=message_id,
@@ -200,10 +202,25 @@ async def record_certificate(connection: Any, writes: Deferred,
     received = n2n.Received(message_id, interchange_id, number, partner.country or "",
                             partner.id)
     await n2n.add_received(connection, received)
-    for citation in await n2n.link_waiting(connection, number, message_id):
+    answered = [declaration_id for declaration_id, stored in
+                await n2n.waiting_citations(connection, number)
+                if _answers(stored, number, received.country)]
+    for citation in await n2n.link_waiting(connection, number, message_id, answered):
         reference = await connection.fetchval(
             "SELECT document_ref FROM messages WHERE id = $1", citation.message_id)
         _linked(writes, received, citation.message_id, citation.interchange_id, reference)
+
+
+def _answers(stored: str | None, number: str, country: str) -> bool:
+    """Whether a certificate issued in ``country`` answers a waiting declaration's citation
+    of ``number``: the goods items citing it claim that origin, or none
+    (pipeline.origin.citing_items)."""
+    try:
+        declaration = None if stored is None else CANONICAL_ADAPTER.validate_json(stored)
+    except ValidationError:
+        return False
+    return isinstance(declaration, CustomsDeclaration) and bool(
+        citing_items(declaration, number, country))
 
 
 def _linked(writes: Deferred, certificate: n2n.Received, declaration_message: int,

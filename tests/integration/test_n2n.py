@@ -126,10 +126,13 @@ async def approve(scene: Scene, count: int) -> None:
                         "correlation_id": key}}, correlation_id=key)
 
 
-def citing(number: str, reference: str = "ICB0001") -> bytes:
-    """A CUSDEC from van-a whose goods item cites certificate of origin ``number``."""
-    return interchange([cusdec_message(licences=[f"861+{number}"])], sender="VANA",
-                       control_reference=reference)
+def citing(number: str, reference: str = "ICB0001", origin: str = "TW") -> bytes:
+    """A CUSDEC from van-a whose goods item, of ``origin`` (the certificates' issuing country
+    by default), cites certificate of origin ``number``."""
+    message = cusdec_message(licences=[f"861+{number}"])
+    assert "LOC+27+NO" in message
+    return interchange([[f"LOC+27+{origin}" if segment == "LOC+27+NO" else segment
+                         for segment in message]], sender="VANA", control_reference=reference)
 
 
 async def test_a_certificate_goes_from_a_to_b_by_as2_is_linked_at_b_and_reads_delivered(
@@ -321,3 +324,27 @@ async def test_declarations_and_certificates_arriving_together_are_all_linked(
         assert sorted((r["certificate_number"], r["linked_to"] is not None) for r in rows) \
             == [(number, True) for number in numbers]
         assert len(await events(b, "origin_certificate_linked")) == 16
+
+
+async def test_a_certificate_of_another_country_with_the_number_cited_verifies_nothing(
+        tmp_path: Path) -> None:
+    """Attack: a certificate number is unique in its issuing country only. Goods of
+    Norwegian origin cite COO-NO-1; Taiwan's single window sends a certificate numbered
+    COO-NO-1 (issued in TW). Neither the declaration waiting for it nor one lodged after it
+    is linked to it, and customs is never told the Norwegian claim was verified."""
+    demo_xml_catalog()
+    taiwan = gateway_peer("SWTW")
+    async with receiver(taiwan) as answers, importing_gateway(tmp_path, answers.url) as b:
+        await b.upload("van-a", "first.edi", citing("COO-NO-1", "ICB0001", origin="NO"))
+        (first,) = await b.queue("customs", expect=1)
+        assert json.loads(first.body)["origin_certificates"] == []
+        message, _ = taiwan.message(certificate("COO-NO-1"), filename="coo.xml", as2_to="SWNL")
+        assert (await send(as2_url(b), message)).mdn().report.disposition.text() == "processed"
+        await b.queue("customs", expect=2)
+        await b.upload("van-a", "second.edi", citing("COO-NO-1", "ICB0002", origin="NO"))
+        (_, _, second) = await b.queue("customs", expect=3)
+        assert json.loads(second.body)["origin_certificates"] == []
+        await b.settled()
+        assert await events(b, "origin_certificate_linked") == []
+        citations = await b.fetch("SELECT linked_to FROM n2n_citations")
+        assert [r["linked_to"] for r in citations] == [None, None]

@@ -142,3 +142,16 @@ def test_the_partners_page_says_which_partner_is_a_single_window(tmp_path: Path)
         visitor=None, csrf_token="")
     assert page.count("single window of") == 1
     assert "single window of NL: certificates of origin by AS2" in page
+
+
+def test_a_certificate_from_another_country_than_the_goods_origin_is_not_verified() -> None:
+    """Attack: a number is no identity across countries. A declaration's goods of Taiwanese
+    origin cite COO D-1-861; the certificate numbered so that came in is the Netherlands':
+    it does not verify the Taiwanese claim. A goods item stating no origin is linked to any."""
+    taiwanese = declaration([("8459.61", "TW", ("861",))])
+    assert with_verified(taiwanese, {"D-1-861": [("NL", "sw-nl")]}).origin_certificates == ()
+    both = with_verified(taiwanese, {"D-1-861": [("NL", "sw-nl"), ("TW", "sw-tw")]})
+    assert [(c.country, c.items) for c in both.origin_certificates] == [("TW", (1,))]
+    unstated = with_verified(declaration([("8459.61", None, ("861",))]),
+                             {"D-1-861": [("NL", "sw-nl")]})
+    assert [(c.country, c.items) for c in unstated.origin_certificates] == [("NL", (1,))]
