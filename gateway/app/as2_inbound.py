@@ -188,12 +188,17 @@ class As2Inbox:
 
     async def _record_mdn(self, known: As2Partner, headers: Mapping[str, str],
                           body: bytes) -> Reply:
-        """Verified against the partner's certificates, matched to our message, recorded
-        with the submission it answered; a negative one or a wrong MIC is an alarm."""
+        """Verified against the partner's certificates (an unsigned one is refused: it would
+        let anyone who knows a Message-ID fail a send, or a delivered certificate of origin),
+        matched to our message, recorded with the submission it answered; a negative one or
+        a wrong MIC is an alarm."""
         mdn = await asyncio.get_running_loop().run_in_executor(
             self._mdns, functools.partial(read_mdn, headers, body,
                                             partner_certificates=known.certificates))
         original = (mdn.report.original_message_id or "").strip()
+        if not mdn.signed:  # nobody vouches for it: it changes no send's record or status
+            raise As2ProcessingError("the MDN is not signed: we ask for signed receipts, and "
+                                     "an unsigned one could come from anyone")
         async with translated_errors("recording an AS2 MDN"), \
                 self._pool.acquire() as connection, connection.transaction():
             sent = await as2_store.sent_message(connection, original)

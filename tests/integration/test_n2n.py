@@ -21,6 +21,7 @@ import asyncpg
 
 from gateway.app import n2n
 from gateway.config.load import load_config
+from gateway.security.as2_write import build_mdn
 from tests.integration.test_answers import gateway_command
 from tests.integration.test_answers_xml import Scene
 from tests.support.agencies import agency_settings, provisioned_agencies, unique_users
@@ -348,3 +349,31 @@ async def test_a_certificate_of_another_country_with_the_number_cited_verifies_n
         assert await events(b, "origin_certificate_linked") == []
         citations = await b.fetch("SELECT linked_to FROM n2n_citations")
         assert [r["linked_to"] for r in citations] == [None, None]
+
+
+async def test_an_unsigned_asynchronous_mdn_changes_no_certificates_status(
+        tmp_path: Path) -> None:
+    """Attack: the Netherlands' single window confirmed the certificate (signed, processed).
+    Someone else who knows the AS2 Message-ID then POSTs an unsigned 'failed' MDN naming
+    SWNL as its sender: nobody vouches for it, so the certificate stays delivered (and is not
+    offered for a resend)."""
+    demo_xml_catalog()
+    async with receiver(gateway_peer("SWNL")) as netherlands, exporting_gateway(
+            tmp_path, free_port(), {"NL": ("SWNL", netherlands.url)},
+            {"receipt": "async"}) as a:
+        await a.gateway.upload("van-a", "origin.xml", certificate())
+        await approve(a, 1)
+        await wait_status(a.gateway, NUMBER, "delivered")
+        [row] = await a.gateway.fetch("SELECT as2_message_id FROM n2n_sent")
+        forged = build_mdn(
+            original_message_id=row["as2_message_id"], original_recipient="SWNL",
+            as2_from="SWNL", as2_to="SWTW", message_id="<forged@elsewhere>",
+            disposition="failed/Failure: unexpected-processing-error", mic=None,
+            text="not from the single window", signer=None, micalg="sha256")
+        answer = await send(as2_url(a.gateway), forged)
+        await a.gateway.settled()
+        found = await status_of(a.gateway, NUMBER)
+        assert found is not None and found[0] == "delivered"
+        assert answer.status == 400, answer.body
+        [sent] = await a.gateway.fetch("SELECT mic_matched, mdn_signed FROM as2_sent")
+        assert (sent["mic_matched"], sent["mdn_signed"]) == (True, True)
