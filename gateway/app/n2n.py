@@ -43,9 +43,16 @@ ROW_KIND = "certificate_of_origin"
 UBL_NAME = "UBL-CertificateOfOrigin"
 
 
+def country_code(country: str | None) -> str | None:
+    """A country code as a document spells it ("nl ", UBL does not constrain its case), as
+    partners.yaml does (ISO 3166-1 alpha-2, upper case); None for none."""
+    return (country or "").strip().upper() or None
+
+
 def single_window(config: GatewayConfig, country: str | None) -> Partner | None:
+    code = country_code(country)
     return next((p for p in config.partners
-                 if p.single_window and country is not None and p.country == country), None)
+                 if p.single_window and code is not None and p.country == code), None)
 
 
 async def approved(connection: Any, config: GatewayConfig, message_id: int,
@@ -86,7 +93,8 @@ async def _queue(connection: Any, config: GatewayConfig, certificate: Certificat
                  message_id: int, interchange_id: int, document: bytes | None, *,
                  decision: str, resend: bool) -> str:
     """Queue the certificate (or fail it); its status."""
-    number, country = certificate.certificate_number, certificate.destination_country
+    number, country = certificate.certificate_number, country_code(
+        certificate.destination_country)
     if not resend and await n2n.recorded(connection, message_id):
         return "recorded before"  # approved again: sent once (rule 2)
     partner = single_window(config, country)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.app import n2n
 from gateway.config.load import load_config
 from gateway.console.pages import templates
 from gateway.model.canonical.customs_declaration import VerifiedOriginCertificate
@@ -155,3 +156,16 @@ def test_a_certificate_from_another_country_than_the_goods_origin_is_not_verifie
     unstated = with_verified(declaration([("8459.61", None, ("861",))]),
                              {"D-1-861": [("NL", "sw-nl")]})
     assert [(c.country, c.items) for c in unstated.origin_certificates] == [("NL", (1,))]
+
+
+def test_a_destination_country_in_lower_case_or_padded_finds_its_single_window(
+        tmp_path: Path) -> None:
+    """Attack (an unlucky chamber): UBL does not constrain the case of a country code. A
+    certificate approved for "nl " must go to the Netherlands' single window, not fail for
+    ever (a resend would read the same stored document and fail again)."""
+    config = load_config(with_single_windows(tmp_path, window()) / "gateway.yaml", environ={})
+    for spelled in ("NL", "nl", " Nl "):
+        partner = n2n.single_window(config, spelled)
+        assert partner is not None and partner.id == "sw-nl", spelled
+    assert n2n.single_window(config, None) is None
+    assert n2n.single_window(config, "DE") is None
