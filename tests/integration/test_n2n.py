@@ -15,14 +15,18 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
 
+from gateway.agency import answers as sdk
+from gateway.agency.delivery import read_delivery
 from gateway.app import n2n
 from gateway.config.load import load_config
+from gateway.model.canonical import Amount
 from gateway.security.as2_write import build_mdn
-from tests.integration.test_answers import gateway_command
+from tests.integration.test_answers import gateway_command, publish_as
 from tests.integration.test_answers_xml import Scene
 from tests.support.agencies import agency_settings, provisioned_agencies, unique_users
 from tests.support.as2_peer import as2_url, free_port, receiver, send
@@ -58,20 +62,24 @@ class Pair:
 
 @contextlib.asynccontextmanager
 async def exporting_gateway(root: Path, port: int, windows: dict[str, tuple[str, str]],
-                            as2: dict[str, object] | None = None) -> AsyncIterator[Scene]:
-    """Taiwan's single window on AS2 ``port``, its trade authority answering with a broker
-    user of its own; ``windows``: country -> (AS2 name, URL) of the single windows it knows
-    (partner ``sw-<country>``)."""
+                            as2: dict[str, object] | None = None, *,
+                            settings: dict[str, object] | None = None,
+                            answering: tuple[str, ...] = ("trade",)) -> AsyncIterator[Scene]:
+    """Taiwan's single window on AS2 ``port``, its trade authority (and the other agencies
+    ``answering``) answering with a broker user of its own; ``windows``: country -> (AS2 name,
+    URL) of the single windows it knows (partner ``sw-<country>``); ``settings``: more
+    gateway.yaml sections."""
     database = await create_database()
     users = unique_users(DEMO_AGENCIES)
-    files = write_files(root, database, agency_settings=agency_settings(users),
-                        **gateway_options("SWTW", port, as2, max_attempts=2))
+    options = gateway_options("SWTW", port, as2, max_attempts=2)
+    options["settings"].update(settings or {})
+    files = write_files(root, database, agency_settings=agency_settings(users), **options)
     for country, (as2_id, url) in windows.items():
         add_single_window(files, f"sw-{country.lower()}", country, as2_id, url)
     gateway: Gateway | None = None
     try:
         async with provisioned_agencies(load_config(files.config_path, environ={}),
-                                        {"trade": users["trade"]}) as agencies:
+                                        {code: users[code] for code in answering}) as agencies:
             gateway = await start_gateway(files)
             yield Scene(gateway, agencies)
     finally:
@@ -377,3 +385,40 @@ async def test_an_unsigned_asynchronous_mdn_changes_no_certificates_status(
         assert answer.status == 400, answer.body
         [sent] = await a.gateway.fetch("SELECT mic_matched, mdn_signed FROM as2_sent")
         assert (sent["mic_matched"], sent["mdn_signed"]) == (True, True)
+
+
+async def test_a_certificate_whose_approval_waited_for_its_fee_is_sent_once_paid(
+        tmp_path: Path) -> None:
+    """Attack (payments meet N2N): the trade authority charges a fee for the certificate
+    (duties in its registration) and the release waits for the payment. Its approval is
+    withheld until the bank pays; the payment must then send the certificate abroad, not
+    leave it approved and never sent."""
+    demo_xml_catalog()
+    async with receiver(gateway_peer("SWNL")) as netherlands, exporting_gateway(
+            tmp_path, free_port(), {"NL": ("SWNL", netherlands.url)}, answering=(
+                "trade", "bank"), settings={"payments": json.dumps(
+                    {"agency": "bank", "release_waits_for_payment": True})}) as a:
+        await a.gateway.upload("van-a", "origin.xml", certificate())
+        (message,) = await a.gateway.queue("trade", expect=1)
+        trade = read_delivery("trade", message_id=message.message_id,
+                              correlation_id=message.correlation_id, type_=message.type,
+                              headers=message.headers, body=message.body, redelivered=False)
+        fee = [Amount(qualifier="55", value=Decimal("25"), currency="USD")]
+        for number, answer in enumerate((
+                sdk.decision(trade, "accepted", reference="TRD-1", duties=fee),
+                sdk.released(trade, "TRD-1"))):
+            await publish_as(a.agencies, "trade", answer.model_dump_json().encode(),
+                             correlation_id=trade.message_id,
+                             answer_id=f"{trade.message_id}:{number}")
+        (message,) = await a.gateway.queue("bank", expect=1)
+        bank = read_delivery("bank", message_id=message.message_id,
+                             correlation_id=message.correlation_id, type_=message.type,
+                             headers=message.headers, body=message.body, redelivered=False)
+        assert await events(a.gateway, "answer_withheld")
+        assert await a.gateway.fetch("SELECT 1 FROM n2n_sent") == []  # not before the fee
+        await publish_as(a.agencies, "bank", sdk.paid(bank, "BNK-1").model_dump_json().encode(),
+                         correlation_id=bank.message_id, kind="PaymentConfirmation")
+        await wait_status(a.gateway, NUMBER, "delivered")
+        await netherlands.wait(1)
+        assert netherlands.received[0].payload == certificate()
+        assert len(await events(a.gateway, "n2n_queued")) == 1
