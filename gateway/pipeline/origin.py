@@ -49,13 +49,13 @@ def with_verified(declaration: CustomsDeclaration,
     """The declaration carrying what the gateway verified of each certificate it cites:
     ``received`` is number -> (country, partner) of each certificate received with that
     number; each is verified for the citing goods items of its country of origin only
-    (``citing_items``).  Whatever ``origin_certificates`` it came with is replaced: only the gateway
-    sets it."""
+    (``citing_items``), and once when it was received twice (a resend from abroad).
+    Whatever ``origin_certificates`` it came with is replaced: only the gateway sets it."""
     cited = cited_certificates(declaration)
     verified = tuple(
         VerifiedOriginCertificate(number=number, verified=True, country=country,
                                   received_from=partner, items=items)
-        for number in cited for country, partner in received.get(number, ())
+        for number in cited for country, partner in dict.fromkeys(received.get(number, ()))
         if (items := citing_items(declaration, number, country)))
     if verified == declaration.origin_certificates:
         return declaration

@@ -169,3 +169,12 @@ def test_a_destination_country_in_lower_case_or_padded_finds_its_single_window(
         assert partner is not None and partner.id == "sw-nl", spelled
     assert n2n.single_window(config, None) is None
     assert n2n.single_window(config, "DE") is None
+
+
+def test_a_certificate_received_twice_is_verified_once() -> None:
+    """Attack (an unlucky operator abroad): the exporting single window resends a certificate
+    the importing one had taken (`gateway n2n resend`: a new AS2 message, taken again). The
+    declaration citing it says it was verified once, not twice."""
+    taiwanese = declaration([("8459.61", "TW", ("861",))])
+    twice = with_verified(taiwanese, {"D-1-861": [("TW", "sw-tw"), ("TW", "sw-tw")]})
+    assert [(c.number, c.country) for c in twice.origin_certificates] == [("D-1-861", "TW")]
