@@ -257,6 +257,9 @@ def answer_problem(answer: TakenAnswer, agency: str,
         said = ", ".join(f"{a.value} {a.currency or ''}".strip() for a in amounts)
         return (f"its {what} are not all positive amounts ({said}): a bank collects a sum "
                 "due, and a payment pays one")
+    if any(amount.currency is None for amount in amounts):
+        return ("each of its duties or amounts paid names its currency (ISO 4217): a bank "
+                "cannot collect or pay a sum in no currency")
     named = answer.answers.correlation_id
     if named is not None and named != correlation_id:
         return (f"answers.correlation_id {named!r} is not the correlation_id "

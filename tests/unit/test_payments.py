@@ -168,6 +168,9 @@ def test_duties_and_payments_are_positive_amounts() -> None:
         problem = answer_problem(_decision((usd(duty),)), "customs", "c")
         assert problem is not None and "positive" in problem, duty
     assert answer_problem(_decision((usd("50"),)), "customs", "c") is None
+    # a sum with no currency cannot be collected: the bank could never pay it as instructed
+    problem = answer_problem(_decision((usd("50", currency=None),)), "customs", "c")
+    assert problem is not None and "currency" in problem
     instruction = payment_instruction(_decision((usd("50"),)), instruction="swg-1-1-pay-3",
                                       declaration=None, instructed_at=dt.datetime.now(dt.UTC))
     netted = PaymentConfirmation(
