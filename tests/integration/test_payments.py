@@ -290,3 +290,51 @@ async def test_a_release_withheld_then_superseded_by_the_agency_is_never_sent_on
     assert await clearance(scene) == "cancelled"
     assert not await events(scene, "answer_released")
     assert len(list(scene.outbox.glob(f"{DECLARATION}.*.cusres.edi"))) == 2
+
+
+@pytest.fixture
+async def two_agency_scene(tmp_path: Path) -> AsyncIterator[Scene]:
+    async for made in _scene(tmp_path, workers=1, settings=payments(True),
+                             only=("customs", "quarantine", "bank")):
+        yield made
+
+
+async def test_two_agencies_releasing_around_the_payment_each_reach_the_trader_once(
+        two_agency_scene: Scene) -> None:
+    """Fish (HS 03) goes to customs and quarantine. Customs assesses duties; quarantine
+    releases, then customs: both withheld. The bank pays: each release is written once, the
+    declaration is released once, and the bank's confirmation again changes nothing."""
+    scene = two_agency_scene
+    gateway, agencies = scene.gateway, scene.agencies
+    await gateway.upload("van-a", "pay.edi", interchange(
+        [cusdec_message(commodity_codes=("0303.55",), declaration=DECLARATION)],
+        sender="VANA", control_reference="PAY0002"))
+    customs = await _delivery_to(scene, "customs")
+    quarantine = await _delivery_to(scene, "quarantine")
+    duties = [Amount(qualifier="55", value="50", currency="USD")]
+    for code, delivery, answer in (
+            ("customs", customs, answers.decision(customs, "accepted", reference="C-1",
+                                                  duties=duties)),
+            ("quarantine", quarantine, answers.released(quarantine, "Q-1")),
+            ("customs", customs, answers.released(customs, "C-1"))):
+        await publish_as(agencies, code, answer.model_dump_json().encode(),
+                         correlation_id=delivery.message_id)
+        await until(lambda n=delivery.message_id: gateway.fetch(
+            "SELECT 1 FROM agency_answers WHERE body -> 'answers' ->> 'correlation_id' = $1",
+            n), "taken")
+    await until(lambda: _is(scene, "awaiting_payment"), "awaiting payment")
+    assert len(await events(scene, "answer_withheld")) == 2
+
+    bank = await _delivery_to(scene, "bank")
+    paid = answers.paid(bank, "BNK-1").model_dump_json().encode()
+    await publish_as(agencies, "bank", paid, correlation_id=bank.message_id,
+                     kind="PaymentConfirmation", answer_id=f"{bank.message_id}:1")
+    await until(lambda: _is(scene, "released"), "released by the payment")
+    await publish_as(agencies, "bank", paid, correlation_id=bank.message_id,
+                     kind="PaymentConfirmation", answer_id=f"{bank.message_id}:1")
+    await gateway.settled()
+    assert len(await events(scene, "answer_released")) == 2
+    assert [d["to"] for _, d in await events(scene, "clearance")].count("released") == 1
+    await wait_files(scene.outbox, f"{DECLARATION}.*.cusres.edi", 3)
+    assert len(list(scene.outbox.glob(f"{DECLARATION}.*.customs.*.cusres.edi"))) == 2
+    assert len(list(scene.outbox.glob(f"{DECLARATION}.*.quarantine.*.cusres.edi"))) == 1
