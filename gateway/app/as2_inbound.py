@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gateway import alarms
 from gateway.app.as2_outbound import mdn_problem
 from gateway.app.as2_unwrap import Unwrapping, UnwrappingUnavailable
 from gateway.app.intake import Intake
@@ -226,6 +227,13 @@ class As2Inbox:
               level=logging.INFO if problem is None else logging.ERROR,
               partner=known.partner.id, message_id=sent.message_id, disposition=disposition,
               problem=problem, submission=sent.interchange_id)
+        if certificate is not None and certificate.status == "not_readable":
+            # as for a synchronous MDN (as2_outbound): the certificate is not sent again
+            event(log, "n2n_send_failed", level=logging.ERROR, code=alarms.N2N_SEND_FAILED,
+                  certificate=certificate.certificate_number, partner=known.partner.id,
+                  status=certificate.status, attempts=certificate.attempts, error=problem,
+                  submission=sent.interchange_id,
+                  note="alarm: not retried any more; `gateway n2n resend CERT` once fixed")
         return Reply(200)
 
     # --- reading ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from gateway.agency import answers as sdk
 from gateway.agency.delivery import read_delivery
@@ -422,3 +423,21 @@ async def test_a_certificate_whose_approval_waited_for_its_fee_is_sent_once_paid
         await netherlands.wait(1)
         assert netherlands.received[0].payload == certificate()
         assert len(await events(a.gateway, "n2n_queued")) == 1
+
+
+async def test_an_asynchronous_error_mdn_reads_not_readable_and_raises_its_alarm(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The Netherlands' single window answers later, at A's endpoint, that it could not
+    decrypt the certificate: not_readable, and the operator is told (GW-A021), as for a
+    synchronous one, so that someone runs `gateway n2n resend`."""
+    demo_xml_catalog()
+    async with receiver(gateway_peer("SWNL")) as netherlands:
+        netherlands.disposition = "processed/error: decryption-failed"
+        async with exporting_gateway(tmp_path, free_port(), {"NL": ("SWNL", netherlands.url)},
+                                     {"receipt": "async"}) as a:
+            await a.gateway.upload("van-a", "origin.xml", certificate())
+            await approve(a, 1)
+            await wait_status(a.gateway, NUMBER, "not_readable")
+    assert any(getattr(r, "fields", {}).get("code") == "GW-A021" for r in caplog.records), [
+        (r.getMessage(), getattr(r, "fields", {}).get("code")) for r in caplog.records
+        if r.levelname == "ERROR"]
