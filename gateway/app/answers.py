@@ -171,11 +171,16 @@ class AnswerDesk:
                 delivered.message_id)
             return
         await self._queue_answer(connection, delivered, agency, answer, row_id)
+        await self._approving(connection, delivered, agency, answer)
+
+    async def _approving(self, connection: Any, delivered: answers.Delivered, agency: str,
+                         answer: Answer) -> None:
+        """An approved certificate of origin goes to its destination's single window, queued
+        in this transaction (docs/n2n.md); an approval withheld for its fee when it is
+        paid."""
         n2n_settings = self._config.settings.n2n
         if agency == n2n_settings.approving_agency and \
                 state_of(answer) in n2n_settings.approving_decisions:
-            # an approved certificate of origin goes to its destination's single window,
-            # queued in this transaction (docs/n2n.md)
             await n2n.approved(connection, self._config, delivered.message_id, state_of(answer))
 
     @staticmethod
@@ -451,6 +456,7 @@ class AnswerDesk:
             release = CustomsResponse.model_validate(withheld.body)
             await self._queue_answer(connection, of_agency, withheld.agency, release,
                                      withheld.row_id)
+            await self._approving(connection, of_agency, withheld.agency, release)
             await store.add_event(connection, delivered.interchange_id, "answer_released", {
                 "agency": withheld.agency, "because": "payment_confirmed"},
                 delivered.message_id)

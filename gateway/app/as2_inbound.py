@@ -36,6 +36,7 @@ from urllib.parse import unquote, urlsplit
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from gateway import alarms
 from gateway.app.as2_outbound import mdn_problem
 from gateway.app.as2_unwrap import Unwrapping, UnwrappingUnavailable
 from gateway.app.intake import Intake
@@ -188,12 +189,17 @@ class As2Inbox:
 
     async def _record_mdn(self, known: As2Partner, headers: Mapping[str, str],
                           body: bytes) -> Reply:
-        """Verified against the partner's certificates, matched to our message, recorded
-        with the submission it answered; a negative one or a wrong MIC is an alarm."""
+        """Verified against the partner's certificates (an unsigned one is refused: it would
+        let anyone who knows a Message-ID fail a send, or a delivered certificate of origin),
+        matched to our message, recorded with the submission it answered; a negative one or
+        a wrong MIC is an alarm."""
         mdn = await asyncio.get_running_loop().run_in_executor(
             self._mdns, functools.partial(read_mdn, headers, body,
                                             partner_certificates=known.certificates))
         original = (mdn.report.original_message_id or "").strip()
+        if not mdn.signed:  # nobody vouches for it: it changes no send's record or status
+            raise As2ProcessingError("the MDN is not signed: we ask for signed receipts, and "
+                                     "an unsigned one could come from anyone")
         async with translated_errors("recording an AS2 MDN"), \
                 self._pool.acquire() as connection, connection.transaction():
             sent = await as2_store.sent_message(connection, original)
@@ -221,6 +227,13 @@ class As2Inbox:
               level=logging.INFO if problem is None else logging.ERROR,
               partner=known.partner.id, message_id=sent.message_id, disposition=disposition,
               problem=problem, submission=sent.interchange_id)
+        if certificate is not None and certificate.status == "not_readable":
+            # as for a synchronous MDN (as2_outbound): the certificate is not sent again
+            event(log, "n2n_send_failed", level=logging.ERROR, code=alarms.N2N_SEND_FAILED,
+                  certificate=certificate.certificate_number, partner=known.partner.id,
+                  status=certificate.status, attempts=certificate.attempts, error=problem,
+                  submission=sent.interchange_id,
+                  note="alarm: not retried any more; `gateway n2n resend CERT` once fixed")
         return Reply(200)
 
     # --- reading ----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from gateway.model.canonical import (
     CertificateOfOrigin,
     CustomsDeclaration,
 )
-from gateway.pipeline.origin import cited_certificates, file_name, with_verified
+from gateway.pipeline.origin import cited_certificates, citing_items, file_name, with_verified
 from gateway.store import interchanges as store
 from gateway.store import n2n, outbox
 from gateway.store.database import create_pool, translated_errors
@@ -43,9 +43,16 @@ ROW_KIND = "certificate_of_origin"
 UBL_NAME = "UBL-CertificateOfOrigin"
 
 
+def country_code(country: str | None) -> str | None:
+    """A country code as a document spells it ("nl ", UBL does not constrain its case), as
+    partners.yaml does (ISO 3166-1 alpha-2, upper case); None for none."""
+    return (country or "").strip().upper() or None
+
+
 def single_window(config: GatewayConfig, country: str | None) -> Partner | None:
+    code = country_code(country)
     return next((p for p in config.partners
-                 if p.single_window and country is not None and p.country == country), None)
+                 if p.single_window and code is not None and p.country == code), None)
 
 
 async def approved(connection: Any, config: GatewayConfig, message_id: int,
@@ -86,7 +93,8 @@ async def _queue(connection: Any, config: GatewayConfig, certificate: Certificat
                  message_id: int, interchange_id: int, document: bytes | None, *,
                  decision: str, resend: bool) -> str:
     """Queue the certificate (or fail it); its status."""
-    number, country = certificate.certificate_number, certificate.destination_country
+    number, country = certificate.certificate_number, country_code(
+        certificate.destination_country)
     if not resend and await n2n.recorded(connection, message_id):
         return "recorded before"  # approved again: sent once (rule 2)
     partner = single_window(config, country)
@@ -175,9 +183,11 @@ async def record_declaration(connection: Any, writes: Deferred, declaration: Cus
                              message_id: int, interchange_id: int) -> None:
     """Its citations, linked to the certificates received before it (events in both
     histories); the others wait for their certificate."""
-    verified = {c.number: c for c in declaration.origin_certificates}
-    received = {r.certificate_number: r for r in await n2n.received_numbered(
-        connection, list(verified))}
+    verified = {(c.number, c.country) for c in declaration.origin_certificates}
+    received: dict[str, n2n.Received] = {}
+    for candidate in await n2n.received_numbered(connection, sorted({n for n, _ in verified})):
+        if (candidate.certificate_number, candidate.country) in verified:
+            received.setdefault(candidate.certificate_number, candidate)
     for number, items in cited_certificates(declaration).items():
         certificate = received.get(number)
         await n2n.add_citation(connection, message_id=message_id,
@@ -200,10 +210,25 @@ async def record_certificate(connection: Any, writes: Deferred,
     received = n2n.Received(message_id, interchange_id, number, partner.country or "",
                             partner.id)
     await n2n.add_received(connection, received)
-    for citation in await n2n.link_waiting(connection, number, message_id):
+    answered = [declaration_id for declaration_id, stored in
+                await n2n.waiting_citations(connection, number)
+                if _answers(stored, number, received.country)]
+    for citation in await n2n.link_waiting(connection, number, message_id, answered):
         reference = await connection.fetchval(
             "SELECT document_ref FROM messages WHERE id = $1", citation.message_id)
         _linked(writes, received, citation.message_id, citation.interchange_id, reference)
+
+
+def _answers(stored: str | None, number: str, country: str) -> bool:
+    """Whether a certificate issued in ``country`` answers a waiting declaration's citation
+    of ``number``: the goods items citing it claim that origin, or none
+    (pipeline.origin.citing_items)."""
+    try:
+        declaration = None if stored is None else CANONICAL_ADAPTER.validate_json(stored)
+    except ValidationError:
+        return False
+    return isinstance(declaration, CustomsDeclaration) and bool(
+        citing_items(declaration, number, country))
 
 
 def _linked(writes: Deferred, certificate: n2n.Received, declaration_message: int,

@@ -33,17 +33,30 @@ def cited_certificates(declaration: CustomsDeclaration) -> dict[str, tuple[int, 
     return {number: tuple(items) for number, items in sorted(cited.items())}
 
 
+def citing_items(declaration: CustomsDeclaration, number: str,
+                 country: str) -> tuple[int, ...]:
+    """The goods items citing certificate ``number`` that a certificate issued in
+    ``country`` can answer: a number is unique in its issuing country only, so an item whose
+    stated origin is another country is not answered by it (one stating none is)."""
+    cited = cited_certificates(declaration).get(number, ())
+    goods = declaration.goods_items
+    return tuple(position for position in cited
+                 if goods[position - 1].country_of_origin in (None, country))
+
+
 def with_verified(declaration: CustomsDeclaration,
                   received: Mapping[str, Sequence[tuple[str, str]]]) -> CustomsDeclaration:
     """The declaration carrying what the gateway verified of each certificate it cites:
     ``received`` is number -> (country, partner) of each certificate received with that
-    number.  Whatever ``origin_certificates`` it came with is replaced: only the gateway
-    sets it."""
+    number; each is verified for the citing goods items of its country of origin only
+    (``citing_items``), and once when it was received twice (a resend from abroad).
+    Whatever ``origin_certificates`` it came with is replaced: only the gateway sets it."""
     cited = cited_certificates(declaration)
     verified = tuple(
         VerifiedOriginCertificate(number=number, verified=True, country=country,
-                                  received_from=partner, items=cited[number])
-        for number in cited for country, partner in received.get(number, ()))
+                                  received_from=partner, items=items)
+        for number in cited for country, partner in dict.fromkeys(received.get(number, ()))
+        if (items := citing_items(declaration, number, country)))
     if verified == declaration.origin_certificates:
         return declaration
     return declaration.model_copy(update={"origin_certificates": verified})

@@ -250,6 +250,16 @@ def answer_problem(answer: TakenAnswer, agency: str,
     if isinstance(answer, CustomsResponse) and answer.agency != agency:
         return (f"published by {agency!r} but claims to be {answer.agency!r}: an agency "
                 "answers only as itself")
+    amounts = answer.duties if isinstance(answer, CustomsResponse) else (
+        answer.amounts if isinstance(answer, PaymentConfirmation) else ())
+    if any(amount.value <= 0 for amount in amounts):
+        what = "duties" if isinstance(answer, CustomsResponse) else "amounts paid"
+        said = ", ".join(f"{a.value} {a.currency or ''}".strip() for a in amounts)
+        return (f"its {what} are not all positive amounts ({said}): a bank collects a sum "
+                "due, and a payment pays one")
+    if any(amount.currency is None for amount in amounts):
+        return ("each of its duties or amounts paid names its currency (ISO 4217): a bank "
+                "cannot collect or pay a sum in no currency")
     named = answer.answers.correlation_id
     if named is not None and named != correlation_id:
         return (f"answers.correlation_id {named!r} is not the correlation_id "

@@ -151,12 +151,24 @@ class Citation:
     certificate_number: str
 
 
-async def link_waiting(connection: Connection, number: str,
-                       received_message_id: int) -> list[Citation]:
-    """The citations of ``number`` no certificate answered yet, linked to this one."""
+async def waiting_citations(connection: Connection, number: str) -> list[tuple[int, str | None]]:
+    """The declarations citing ``number`` that no certificate answered yet: (message id,
+    stored canonical declaration)."""
+    rows = await connection.fetch(
+        "SELECT c.message_id, m.canonical::text AS canonical FROM n2n_citations c"
+        " JOIN messages m ON m.id = c.message_id"
+        " WHERE c.certificate_number = $1 AND c.linked_to IS NULL ORDER BY c.message_id",
+        storable_text(number))
+    return [(r["message_id"], r["canonical"]) for r in rows]
+
+
+async def link_waiting(connection: Connection, number: str, received_message_id: int,
+                       declarations: list[int]) -> list[Citation]:
+    """The citations of ``number`` by ``declarations`` no certificate answered yet, linked
+    to this one."""
     rows = await connection.fetch(
         "UPDATE n2n_citations SET linked_to = $2, linked_at = now()"
-        " WHERE certificate_number = $1 AND linked_to IS NULL"
+        " WHERE certificate_number = $1 AND linked_to IS NULL AND message_id = ANY($3::bigint[])"
         " RETURNING message_id, interchange_id, certificate_number",
-        storable_text(number), received_message_id)
+        storable_text(number), received_message_id, declarations)
     return [Citation(**dict(r)) for r in rows]

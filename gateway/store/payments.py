@@ -78,10 +78,13 @@ class Withheld:
 
 async def withheld_releases(connection: Connection, message_id: int) -> list[Withheld]:
     """The agencies' releases of the declaration not yet queued for the trader (withheld while
-    its duties were unpaid), in the order taken."""
+    its duties were unpaid), in the order taken; only each agency's last answer: a release the
+    agency superseded since (cancelled, rejected) is never sent."""
     rows = await connection.fetch(
         "SELECT a.id, a.agency, a.body FROM agency_answers a WHERE a.message_id = $1"
         " AND a.kind = 'CustomsResponse' AND a.decision = 'released'"
         " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dispatch_key = 'answer-' || a.id)"
+        " AND NOT EXISTS (SELECT 1 FROM agency_answers b WHERE b.message_id = a.message_id"
+        " AND b.agency = a.agency AND b.id > a.id)"
         " ORDER BY a.id", message_id)
     return [Withheld(r["id"], r["agency"], json.loads(r["body"])) for r in rows]

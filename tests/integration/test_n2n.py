@@ -15,13 +15,19 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
+import pytest
 
+from gateway.agency import answers as sdk
+from gateway.agency.delivery import read_delivery
 from gateway.app import n2n
 from gateway.config.load import load_config
-from tests.integration.test_answers import gateway_command
+from gateway.model.canonical import Amount
+from gateway.security.as2_write import build_mdn
+from tests.integration.test_answers import gateway_command, publish_as
 from tests.integration.test_answers_xml import Scene
 from tests.support.agencies import agency_settings, provisioned_agencies, unique_users
 from tests.support.as2_peer import as2_url, free_port, receiver, send
@@ -57,20 +63,24 @@ class Pair:
 
 @contextlib.asynccontextmanager
 async def exporting_gateway(root: Path, port: int, windows: dict[str, tuple[str, str]],
-                            as2: dict[str, object] | None = None) -> AsyncIterator[Scene]:
-    """Taiwan's single window on AS2 ``port``, its trade authority answering with a broker
-    user of its own; ``windows``: country -> (AS2 name, URL) of the single windows it knows
-    (partner ``sw-<country>``)."""
+                            as2: dict[str, object] | None = None, *,
+                            settings: dict[str, object] | None = None,
+                            answering: tuple[str, ...] = ("trade",)) -> AsyncIterator[Scene]:
+    """Taiwan's single window on AS2 ``port``, its trade authority (and the other agencies
+    ``answering``) answering with a broker user of its own; ``windows``: country -> (AS2 name,
+    URL) of the single windows it knows (partner ``sw-<country>``); ``settings``: more
+    gateway.yaml sections."""
     database = await create_database()
     users = unique_users(DEMO_AGENCIES)
-    files = write_files(root, database, agency_settings=agency_settings(users),
-                        **gateway_options("SWTW", port, as2, max_attempts=2))
+    options = gateway_options("SWTW", port, as2, max_attempts=2)
+    options["settings"].update(settings or {})
+    files = write_files(root, database, agency_settings=agency_settings(users), **options)
     for country, (as2_id, url) in windows.items():
         add_single_window(files, f"sw-{country.lower()}", country, as2_id, url)
     gateway: Gateway | None = None
     try:
         async with provisioned_agencies(load_config(files.config_path, environ={}),
-                                        {"trade": users["trade"]}) as agencies:
+                                        {code: users[code] for code in answering}) as agencies:
             gateway = await start_gateway(files)
             yield Scene(gateway, agencies)
     finally:
@@ -126,10 +136,13 @@ async def approve(scene: Scene, count: int) -> None:
                         "correlation_id": key}}, correlation_id=key)
 
 
-def citing(number: str, reference: str = "ICB0001") -> bytes:
-    """A CUSDEC from van-a whose goods item cites certificate of origin ``number``."""
-    return interchange([cusdec_message(licences=[f"861+{number}"])], sender="VANA",
-                       control_reference=reference)
+def citing(number: str, reference: str = "ICB0001", origin: str = "TW") -> bytes:
+    """A CUSDEC from van-a whose goods item, of ``origin`` (the certificates' issuing country
+    by default), cites certificate of origin ``number``."""
+    message = cusdec_message(licences=[f"861+{number}"])
+    assert "LOC+27+NO" in message
+    return interchange([[f"LOC+27+{origin}" if segment == "LOC+27+NO" else segment
+                         for segment in message]], sender="VANA", control_reference=reference)
 
 
 async def test_a_certificate_goes_from_a_to_b_by_as2_is_linked_at_b_and_reads_delivered(
@@ -321,3 +334,110 @@ async def test_declarations_and_certificates_arriving_together_are_all_linked(
         assert sorted((r["certificate_number"], r["linked_to"] is not None) for r in rows) \
             == [(number, True) for number in numbers]
         assert len(await events(b, "origin_certificate_linked")) == 16
+
+
+async def test_a_certificate_of_another_country_with_the_number_cited_verifies_nothing(
+        tmp_path: Path) -> None:
+    """Attack: a certificate number is unique in its issuing country only. Goods of
+    Norwegian origin cite COO-NO-1; Taiwan's single window sends a certificate numbered
+    COO-NO-1 (issued in TW). Neither the declaration waiting for it nor one lodged after it
+    is linked to it, and customs is never told the Norwegian claim was verified."""
+    demo_xml_catalog()
+    taiwan = gateway_peer("SWTW")
+    async with receiver(taiwan) as answers, importing_gateway(tmp_path, answers.url) as b:
+        await b.upload("van-a", "first.edi", citing("COO-NO-1", "ICB0001", origin="NO"))
+        (first,) = await b.queue("customs", expect=1)
+        assert json.loads(first.body)["origin_certificates"] == []
+        message, _ = taiwan.message(certificate("COO-NO-1"), filename="coo.xml", as2_to="SWNL")
+        assert (await send(as2_url(b), message)).mdn().report.disposition.text() == "processed"
+        await b.queue("customs", expect=2)
+        await b.upload("van-a", "second.edi", citing("COO-NO-1", "ICB0002", origin="NO"))
+        (_, _, second) = await b.queue("customs", expect=3)
+        assert json.loads(second.body)["origin_certificates"] == []
+        await b.settled()
+        assert await events(b, "origin_certificate_linked") == []
+        citations = await b.fetch("SELECT linked_to FROM n2n_citations")
+        assert [r["linked_to"] for r in citations] == [None, None]
+
+
+async def test_an_unsigned_asynchronous_mdn_changes_no_certificates_status(
+        tmp_path: Path) -> None:
+    """Attack: the Netherlands' single window confirmed the certificate (signed, processed).
+    Someone else who knows the AS2 Message-ID then POSTs an unsigned 'failed' MDN naming
+    SWNL as its sender: nobody vouches for it, so the certificate stays delivered (and is not
+    offered for a resend)."""
+    demo_xml_catalog()
+    async with receiver(gateway_peer("SWNL")) as netherlands, exporting_gateway(
+            tmp_path, free_port(), {"NL": ("SWNL", netherlands.url)},
+            {"receipt": "async"}) as a:
+        await a.gateway.upload("van-a", "origin.xml", certificate())
+        await approve(a, 1)
+        await wait_status(a.gateway, NUMBER, "delivered")
+        [row] = await a.gateway.fetch("SELECT as2_message_id FROM n2n_sent")
+        forged = build_mdn(
+            original_message_id=row["as2_message_id"], original_recipient="SWNL",
+            as2_from="SWNL", as2_to="SWTW", message_id="<forged@elsewhere>",
+            disposition="failed/Failure: unexpected-processing-error", mic=None,
+            text="not from the single window", signer=None, micalg="sha256")
+        answer = await send(as2_url(a.gateway), forged)
+        await a.gateway.settled()
+        found = await status_of(a.gateway, NUMBER)
+        assert found is not None and found[0] == "delivered"
+        assert answer.status == 400, answer.body
+        [sent] = await a.gateway.fetch("SELECT mic_matched, mdn_signed FROM as2_sent")
+        assert (sent["mic_matched"], sent["mdn_signed"]) == (True, True)
+
+
+async def test_a_certificate_whose_approval_waited_for_its_fee_is_sent_once_paid(
+        tmp_path: Path) -> None:
+    """Attack (payments meet N2N): the trade authority charges a fee for the certificate
+    (duties in its registration) and the release waits for the payment. Its approval is
+    withheld until the bank pays; the payment must then send the certificate abroad, not
+    leave it approved and never sent."""
+    demo_xml_catalog()
+    async with receiver(gateway_peer("SWNL")) as netherlands, exporting_gateway(
+            tmp_path, free_port(), {"NL": ("SWNL", netherlands.url)}, answering=(
+                "trade", "bank"), settings={"payments": json.dumps(
+                    {"agency": "bank", "release_waits_for_payment": True})}) as a:
+        await a.gateway.upload("van-a", "origin.xml", certificate())
+        (message,) = await a.gateway.queue("trade", expect=1)
+        trade = read_delivery("trade", message_id=message.message_id,
+                              correlation_id=message.correlation_id, type_=message.type,
+                              headers=message.headers, body=message.body, redelivered=False)
+        fee = [Amount(qualifier="55", value=Decimal("25"), currency="USD")]
+        for number, answer in enumerate((
+                sdk.decision(trade, "accepted", reference="TRD-1", duties=fee),
+                sdk.released(trade, "TRD-1"))):
+            await publish_as(a.agencies, "trade", answer.model_dump_json().encode(),
+                             correlation_id=trade.message_id,
+                             answer_id=f"{trade.message_id}:{number}")
+        (message,) = await a.gateway.queue("bank", expect=1)
+        bank = read_delivery("bank", message_id=message.message_id,
+                             correlation_id=message.correlation_id, type_=message.type,
+                             headers=message.headers, body=message.body, redelivered=False)
+        assert await events(a.gateway, "answer_withheld")
+        assert await a.gateway.fetch("SELECT 1 FROM n2n_sent") == []  # not before the fee
+        await publish_as(a.agencies, "bank", sdk.paid(bank, "BNK-1").model_dump_json().encode(),
+                         correlation_id=bank.message_id, kind="PaymentConfirmation")
+        await wait_status(a.gateway, NUMBER, "delivered")
+        await netherlands.wait(1)
+        assert netherlands.received[0].payload == certificate()
+        assert len(await events(a.gateway, "n2n_queued")) == 1
+
+
+async def test_an_asynchronous_error_mdn_reads_not_readable_and_raises_its_alarm(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The Netherlands' single window answers later, at A's endpoint, that it could not
+    decrypt the certificate: not_readable, and the operator is told (GW-A021), as for a
+    synchronous one, so that someone runs `gateway n2n resend`."""
+    demo_xml_catalog()
+    async with receiver(gateway_peer("SWNL")) as netherlands:
+        netherlands.disposition = "processed/error: decryption-failed"
+        async with exporting_gateway(tmp_path, free_port(), {"NL": ("SWNL", netherlands.url)},
+                                     {"receipt": "async"}) as a:
+            await a.gateway.upload("van-a", "origin.xml", certificate())
+            await approve(a, 1)
+            await wait_status(a.gateway, NUMBER, "not_readable")
+    assert any(getattr(r, "fields", {}).get("code") == "GW-A021" for r in caplog.records), [
+        (r.getMessage(), getattr(r, "fields", {}).get("code")) for r in caplog.records
+        if r.levelname == "ERROR"]

@@ -250,3 +250,91 @@ async def test_hostile_and_mistaken_confirmations_release_nothing(
     # the refusal, the short payment, the full one
     assert [r["decision"] for r in taken] == ["refused", "paid", "paid"]
     assert len(list(scene.outbox.glob(f"{DECLARATION}.*.customs.*.cusres.edi"))) == 2
+
+
+async def _delivery_to(scene: Scene, agency: str) -> Any:
+    """The delivery in ``agency``'s queue, read as its SDK reads it."""
+    (message,) = await scene.gateway.queue(agency, expect=1)
+    return read_delivery(agency, message_id=message.message_id,
+                         correlation_id=message.correlation_id, type_=message.type,
+                         headers=message.headers, body=message.body, redelivered=False)
+
+
+async def test_a_release_withheld_then_superseded_by_the_agency_is_never_sent_on_payment(
+        scene: Scene) -> None:
+    """Attack: customs assesses duties, releases (withheld: unpaid), then cancels the
+    declaration (its cancellation reaches the trader). The bank's payment that comes after
+    must not write the stale release to the trader: customs no longer releases it."""
+    gateway, agencies = scene.gateway, scene.agencies
+    await gateway.upload("van-a", "pay.edi", declaration())
+    customs = await _delivery_to(scene, "customs")
+    duties = [Amount(qualifier="55", value="50", currency="USD")]
+    for number, answer in enumerate((
+            answers.decision(customs, "accepted", reference="C-1", duties=duties),
+            answers.released(customs, "C-1"),
+            answers.decision(customs, "cancelled", reference="C-1",
+                             reasons=[answers.reason("Withdrawn by the declarant")]))):
+        await publish_as(agencies, "customs", answer.model_dump_json().encode(),
+                         correlation_id=customs.message_id,
+                         answer_id=f"{customs.message_id}:{number}")
+    await until(lambda: _is(scene, "cancelled"), "cancelled by customs")
+    assert await events(scene, "answer_withheld")
+    # the registration and the cancellation reach the trader; the release waits
+    await wait_files(scene.outbox, f"{DECLARATION}.*.cusres.edi", 2)
+
+    bank = await _delivery_to(scene, "bank")
+    await publish_as(agencies, "bank", answers.paid(bank, "BNK-1").model_dump_json().encode(),
+                     correlation_id=bank.message_id, kind="PaymentConfirmation")
+    await until(lambda: events(scene, "payment_confirmed"), "payment confirmed")
+    await gateway.settled()
+    assert await clearance(scene) == "cancelled"
+    assert not await events(scene, "answer_released")
+    assert len(list(scene.outbox.glob(f"{DECLARATION}.*.cusres.edi"))) == 2
+
+
+@pytest.fixture
+async def two_agency_scene(tmp_path: Path) -> AsyncIterator[Scene]:
+    async for made in _scene(tmp_path, workers=1, settings=payments(True),
+                             only=("customs", "quarantine", "bank")):
+        yield made
+
+
+async def test_two_agencies_releasing_around_the_payment_each_reach_the_trader_once(
+        two_agency_scene: Scene) -> None:
+    """Fish (HS 03) goes to customs and quarantine. Customs assesses duties; quarantine
+    releases, then customs: both withheld. The bank pays: each release is written once, the
+    declaration is released once, and the bank's confirmation again changes nothing."""
+    scene = two_agency_scene
+    gateway, agencies = scene.gateway, scene.agencies
+    await gateway.upload("van-a", "pay.edi", interchange(
+        [cusdec_message(commodity_codes=("0303.55",), declaration=DECLARATION)],
+        sender="VANA", control_reference="PAY0002"))
+    customs = await _delivery_to(scene, "customs")
+    quarantine = await _delivery_to(scene, "quarantine")
+    duties = [Amount(qualifier="55", value="50", currency="USD")]
+    for code, delivery, answer in (
+            ("customs", customs, answers.decision(customs, "accepted", reference="C-1",
+                                                  duties=duties)),
+            ("quarantine", quarantine, answers.released(quarantine, "Q-1")),
+            ("customs", customs, answers.released(customs, "C-1"))):
+        await publish_as(agencies, code, answer.model_dump_json().encode(),
+                         correlation_id=delivery.message_id)
+        await until(lambda n=delivery.message_id: gateway.fetch(
+            "SELECT 1 FROM agency_answers WHERE body -> 'answers' ->> 'correlation_id' = $1",
+            n), "taken")
+    await until(lambda: _is(scene, "awaiting_payment"), "awaiting payment")
+    assert len(await events(scene, "answer_withheld")) == 2
+
+    bank = await _delivery_to(scene, "bank")
+    paid = answers.paid(bank, "BNK-1").model_dump_json().encode()
+    await publish_as(agencies, "bank", paid, correlation_id=bank.message_id,
+                     kind="PaymentConfirmation", answer_id=f"{bank.message_id}:1")
+    await until(lambda: _is(scene, "released"), "released by the payment")
+    await publish_as(agencies, "bank", paid, correlation_id=bank.message_id,
+                     kind="PaymentConfirmation", answer_id=f"{bank.message_id}:1")
+    await gateway.settled()
+    assert len(await events(scene, "answer_released")) == 2
+    assert [d["to"] for _, d in await events(scene, "clearance")].count("released") == 1
+    await wait_files(scene.outbox, f"{DECLARATION}.*.cusres.edi", 3)
+    assert len(list(scene.outbox.glob(f"{DECLARATION}.*.customs.*.cusres.edi"))) == 2
+    assert len(list(scene.outbox.glob(f"{DECLARATION}.*.quarantine.*.cusres.edi"))) == 1

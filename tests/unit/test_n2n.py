@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.app import n2n
 from gateway.config.load import load_config
 from gateway.console.pages import templates
 from gateway.model.canonical.customs_declaration import VerifiedOriginCertificate
@@ -142,3 +143,38 @@ def test_the_partners_page_says_which_partner_is_a_single_window(tmp_path: Path)
         visitor=None, csrf_token="")
     assert page.count("single window of") == 1
     assert "single window of NL: certificates of origin by AS2" in page
+
+
+def test_a_certificate_from_another_country_than_the_goods_origin_is_not_verified() -> None:
+    """Attack: a number is no identity across countries. A declaration's goods of Taiwanese
+    origin cite COO D-1-861; the certificate numbered so that came in is the Netherlands':
+    it does not verify the Taiwanese claim. A goods item stating no origin is linked to any."""
+    taiwanese = declaration([("8459.61", "TW", ("861",))])
+    assert with_verified(taiwanese, {"D-1-861": [("NL", "sw-nl")]}).origin_certificates == ()
+    both = with_verified(taiwanese, {"D-1-861": [("NL", "sw-nl"), ("TW", "sw-tw")]})
+    assert [(c.country, c.items) for c in both.origin_certificates] == [("TW", (1,))]
+    unstated = with_verified(declaration([("8459.61", None, ("861",))]),
+                             {"D-1-861": [("NL", "sw-nl")]})
+    assert [(c.country, c.items) for c in unstated.origin_certificates] == [("NL", (1,))]
+
+
+def test_a_destination_country_in_lower_case_or_padded_finds_its_single_window(
+        tmp_path: Path) -> None:
+    """Attack (an unlucky chamber): UBL does not constrain the case of a country code. A
+    certificate approved for "nl " must go to the Netherlands' single window, not fail for
+    ever (a resend would read the same stored document and fail again)."""
+    config = load_config(with_single_windows(tmp_path, window()) / "gateway.yaml", environ={})
+    for spelled in ("NL", "nl", " Nl "):
+        partner = n2n.single_window(config, spelled)
+        assert partner is not None and partner.id == "sw-nl", spelled
+    assert n2n.single_window(config, None) is None
+    assert n2n.single_window(config, "DE") is None
+
+
+def test_a_certificate_received_twice_is_verified_once() -> None:
+    """Attack (an unlucky operator abroad): the exporting single window resends a certificate
+    the importing one had taken (`gateway n2n resend`: a new AS2 message, taken again). The
+    declaration citing it says it was verified once, not twice."""
+    taiwanese = declaration([("8459.61", "TW", ("861",))])
+    twice = with_verified(taiwanese, {"D-1-861": [("TW", "sw-tw"), ("TW", "sw-tw")]})
+    assert [(c.number, c.country) for c in twice.origin_certificates] == [("D-1-861", "TW")]

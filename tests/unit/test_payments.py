@@ -21,6 +21,7 @@ from gateway.pipeline.payments import (
     overall_clearance,
     payment_instruction,
 )
+from gateway.pipeline.respond import answer_problem
 from gateway.pipeline.route import explain, route, route_on_state
 
 SOURCE = Source(syntax="EDIFACT", message_type="CUSDEC", release="D96B", sender="VANA",
@@ -157,3 +158,25 @@ def test_a_bad_rule_on_a_state_is_refused_at_its_line(change: str, said: str) ->
 def test_a_rule_on_a_state_neither_shadows_nor_is_shadowed() -> None:
     both = STATE_TABLE.replace("deliver: [tax]", "deliver: [customs]")
     assert [r.name for r in _state_table(both).rules][1] == "tax-refunds-on-released-exports"
+
+
+def test_duties_and_payments_are_positive_amounts() -> None:
+    """Attack: a buggy customs assessing -50 USD (the bank told to collect a negative sum) or
+    0 USD (the release held for a payment of nothing); a hostile bank netting 100 USD and
+    -50 USD to 'pay' an instruction of 50 USD. Each is refused at the door, with its reason."""
+    for duty in ("-50", "0"):
+        problem = answer_problem(_decision((usd(duty),)), "customs", "c")
+        assert problem is not None and "positive" in problem, duty
+    assert answer_problem(_decision((usd("50"),)), "customs", "c") is None
+    # a sum with no currency cannot be collected: the bank could never pay it as instructed
+    problem = answer_problem(_decision((usd("50", currency=None),)), "customs", "c")
+    assert problem is not None and "currency" in problem
+    instruction = payment_instruction(_decision((usd("50"),)), instruction="swg-1-1-pay-3",
+                                      declaration=None, instructed_at=dt.datetime.now(dt.UTC))
+    netted = PaymentConfirmation(
+        source=SOURCE, instruction_id="swg-1-1-pay-3", answers=instruction.answers,
+        status="paid", amounts=(usd("100"), usd("-50")), paid_at=dt.datetime.now(dt.UTC))
+    problem = answer_problem(netted, "bank", "swg-1-1-pay-3")
+    assert problem is not None and "positive" in problem
+    paid = netted.model_copy(update={"amounts": (usd("50"),)})
+    assert answer_problem(paid, "bank", "swg-1-1-pay-3") is None
