@@ -106,12 +106,13 @@ def a_licence(scene: Scene, number: str, quantity: int, *, agency: str = "trade"
         valid_from=dt.date(2026, 1, 1), valid_until=dt.date(2026, 12, 31))
 
 
-def declaration(number: str, licence: str, weight: int, reference: str,
-                function: str = "9") -> bytes:
+def declaration(number: str, licence: str | None, weight: int, reference: str,
+                function: str = "9", sender: str = "VANA") -> bytes:
+    """A CUSDEC of ``weight`` KGM of MACHINE for IMPORTER, citing import ``licence`` (or none)."""
     return interchange([cusdec_message(
         commodity_codes=(MACHINE,), declaration=number, parties=(f"IM+{IMPORTER}::ZZZ",),
-        licences=(f"911+{licence}",), weight=str(weight), function=function)],
-        sender="VANA", control_reference=reference)
+        licences=(f"911+{licence}",) if licence else (), weight=str(weight),
+        function=function)], sender=sender, control_reference=reference)
 
 
 async def until(check: Callable[[], Any], what: str) -> Any:
@@ -378,9 +379,8 @@ async def test_a_replacement_citing_no_licence_gives_back_what_it_replaces(
     async with customs_deciding(scene, lambda delivery: [answers.accepted(delivery, "CUS-4")]):
         await scene.gateway.upload("van-a", "n1.edi", declaration("DEC-N", "LIC-X", 60, "N1"))
         await until(lambda: _reserved(scene, Decimal(60)), "60 reserved")
-        await scene.gateway.upload("van-a", "n2.edi", interchange([cusdec_message(
-            commodity_codes=(MACHINE,), declaration="DEC-N", parties=(f"IM+{IMPORTER}::ZZZ",),
-            weight="60", function="5")], sender="VANA", control_reference="N2"))
+        await scene.gateway.upload("van-a", "n2.edi",
+                                   declaration("DEC-N", None, 60, "N2", function="5"))
         await scene.gateway.answers("van-a", "n2.edi")
         await until(lambda: _states(scene, "restored"), "the replaced 60 back")
     assert await balance(scene, "LIC-X") == (Decimal(0), Decimal(0))
@@ -396,10 +396,8 @@ async def test_a_replacement_from_another_partner_gives_back_nothing(scene: Scen
     async with customs_deciding(scene, lambda delivery: [answers.accepted(delivery, "CUS-5")]):
         await scene.gateway.upload("van-a", "o1.edi", declaration("DEC-O", "LIC-X", 60, "O1"))
         await until(lambda: _reserved(scene, Decimal(60)), "60 reserved")
-        await scene.gateway.upload("van-b", "o2.edi", interchange([cusdec_message(
-            commodity_codes=(MACHINE,), declaration="DEC-O", parties=(f"IM+{IMPORTER}::ZZZ",),
-            licences=("911+LIC-X",), weight="30", function="5")], sender="VANB",
-            control_reference="O2"))
+        await scene.gateway.upload("van-b", "o2.edi", declaration(
+            "DEC-O", "LIC-X", 30, "O2", function="5", sender="VANB"))
         await scene.gateway.answers("van-b", "o2.edi")
         await until(lambda: _states(scene, "reserved", "reserved"), "both reserved")
     assert await balance(scene, "LIC-X") == (Decimal(90), Decimal(0))
