@@ -479,6 +479,8 @@ async def _outbox_files(files: Files) -> list[tuple[str, bytes]]:
     for partner in files.partners:
         outbox = files.mailbox(partner) / "outbox"
         for path in outbox.iterdir() if outbox.is_dir() else ():
+            if path.name.startswith("."):
+                continue  # the relay's file being written, renamed away at any moment
             found.append((path.name, path.read_bytes()))
     return found
 
